@@ -1,0 +1,57 @@
+/**
+ * Crash-safe file replacement: temp file in the same directory, fsync, rename over the target,
+ * fsync the directory. A crash at any point leaves either the old or the new bytes, never a torn
+ * file; a leftover temp file has a recognisable name and is swept on start (sweepTempFiles).
+ */
+import { open, rename, unlink, readdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+export const TEMP_MARKER = ".edgesync-tmp-";
+
+export interface AtomicWriteOptions {
+  mode?: number;
+}
+
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
+  const handle = await open(temp, "wx", options.mode ?? 0o644);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  await fsyncDir(dir);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes temp files a crash left behind in `dir` (not recursive). Returns how many. */
+export async function sweepTempFiles(dir: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (name.includes(TEMP_MARKER)) {
+      await unlink(join(dir, name)).catch(() => {});
+      removed++;
+    }
+  }
+  return removed;
+}

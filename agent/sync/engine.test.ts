@@ -1,0 +1,82 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { SyncEngine } from "./engine.js";
+import { MemoryBus } from "./memory-bus.js";
+import { asPeerId, type Clock } from "./ports.js";
+import { MemoryStore } from "../vault/store/memory-store.js";
+import { createVaultDoc, emptyVaultDoc, readEntry, fileHashes } from "../vault/model/vault-doc.js";
+import { loadDoc } from "../vault/model/load.js";
+import { utf8Encode } from "../vault/model/bytes.js";
+
+const clock: Clock = { now: () => 1_700_000_000_000 };
+const actor = (n: number) => n.toString(16).padStart(32, "0");
+const text = (engine: SyncEngine, path: string) => new TextDecoder().decode(readEntry(engine.doc, path)?.bytes);
+
+async function settle(...engines: SyncEngine[]) {
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(engines.map((e) => e.flush()));
+  }
+}
+
+function pair() {
+  const bus = new MemoryBus();
+  const hubStore = new MemoryStore();
+  const hub = new SyncEngine({
+    self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+    store: hubStore, transport: bus.transport(asPeerId("hub")), clock,
+  });
+  const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock });
+  return { bus, hub, leaf, hubStore };
+}
+
+describe("SyncEngine", () => {
+  it("brings an empty clone to the creator's files", async () => {
+    const { hub, leaf } = pair();
+    await hub.start();
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
+    await leaf.start();
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "hello");
+  });
+
+  it("reports remote paths to onChange so the folder binding can write them", async () => {
+    const bus = new MemoryBus();
+    const seen: string[] = [];
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock,
+      onChange: (event) => { if (event.origin === "remote") seen.push(...event.paths); },
+    });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    await hub.change([{ type: "put", path: "x/y.md", bytes: utf8Encode("1"), mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "x/y.md"), "1");
+    assert.deepEqual(seen, ["x/y.md"]);
+  });
+
+  it("stores every change so a restart loads the same files", async () => {
+    const { hub, hubStore } = pair();
+    await hub.start();
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("one"), mtime: 1 }]);
+    await hub.change([{ type: "put", path: "b.md", bytes: utf8Encode("two"), mtime: 1 }, { type: "delete", path: "a.md" }]);
+    const reloaded = loadDoc(await hubStore.load(), actor(9));
+    assert.deepEqual([...fileHashes(reloaded).keys()], ["b.md"]);
+  });
+
+  it("drops a malformed frame without crashing and keeps syncing", async () => {
+    const { hub, leaf, bus } = pair();
+    await hub.start();
+    await leaf.start();
+    const rogue = bus.transport(asPeerId("rogue"));
+    await rogue.start({ onMessage() {} });
+    rogue.send(asPeerId("hub"), new Uint8Array([1, 2, 0xff, 0xff]));
+    rogue.send(asPeerId("hub"), new Uint8Array([9]));
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("ok"), mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "ok");
+    assert.ok(hub.stats.dropped >= 2);
+  });
+});

@@ -1,0 +1,300 @@
+/**
+ * The sans-IO sync engine for one vault on one node. Events come in (a local batch of file
+ * operations, a message from a peer, a (re)connect, a tick); messages go out through the Transport,
+ * bytes go to the DocStore, and `onChange` tells the folder binding which paths to write.
+ *
+ * All inbound work runs through one serial queue, so the engine is a plain state machine:
+ * the order of events alone decides the outcome, which is what makes dst replays exact.
+ *
+ * Invariants (kept by #afterDocChange, the one place the doc is replaced):
+ *  - every doc change is appended to the store before it is reported as saved (`change` resolves);
+ *  - after every doc change each known peer is offered a sync message;
+ *  - conflicts involving this device are resolved before the change is reported;
+ *  - nothing depends on one message arriving: announcements repeat every `announceIntervalMs`,
+ *    and an announce whose heads differ from ours restarts the pairwise sync with that peer.
+ */
+import * as A from "@automerge/automerge";
+import { decodeMessage, encodeMessage } from "./messages.js";
+import { buggify, plantedBugs } from "./buggify.js";
+import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
+import { silentLog } from "./ports.js";
+import { applyFileOps, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
+
+export interface SyncEngineConfig {
+  /** This node's peer id (also `by` on every revision it writes). */
+  self: PeerId;
+  doc: Doc;
+  store: DocStore;
+  transport: Transport;
+  clock: Clock;
+  log?: Log;
+  /** Called after every doc change; remote changes are what the folder binding materialises. */
+  onChange?: (event: ChangeEvent) => void;
+  /** Defence in depth beside NATS permissions: messages from a peer this refuses are dropped. */
+  isPeerAllowed?: (peer: PeerId) => boolean;
+  /** How often `tick` re-announces our heads (recovers from lost messages). */
+  announceIntervalMs?: number;
+  /** A peer not heard from for this long is forgotten (its sync state stays persisted). */
+  peerTimeoutMs?: number;
+  /** Incremental chunks before the store is compacted into one full save. */
+  compactAfterChunks?: number;
+}
+
+export interface ChangeEvent {
+  origin: "local" | "remote";
+  /** Paths whose revision changed (created, edited or deleted). */
+  paths: string[];
+  /** Conflicts resolved as part of this change. */
+  merges: MergeOutcome[];
+  heads: A.Heads;
+}
+
+interface PeerState {
+  sync: A.SyncState;
+  lastHeardMs: number;
+  dirty: boolean;
+}
+
+const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500 };
+
+export class SyncEngine {
+  readonly #cfg: SyncEngineConfig & typeof DEFAULTS;
+  readonly #log: Log;
+  readonly #peers = new Map<PeerId, PeerState>();
+  #doc: Doc;
+  #queue: Promise<void> = Promise.resolve();
+  #lastAnnounceMs = Number.NEGATIVE_INFINITY;
+  #chunksSinceCompact = 0;
+  #stopped = false;
+  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
+
+  constructor(config: SyncEngineConfig) {
+    this.#cfg = { ...DEFAULTS, ...config };
+    this.#log = config.log ?? silentLog;
+    this.#doc = config.doc;
+  }
+
+  get doc(): Doc {
+    return this.#doc;
+  }
+
+  get peers(): PeerId[] {
+    return [...this.#peers.keys()].sort();
+  }
+
+  get stats() {
+    return { ...this.#stats, peers: this.#peers.size };
+  }
+
+  async start(): Promise<void> {
+    await this.#cfg.transport.start({
+      onMessage: (from, message) => this.#enqueue(() => this.#onMessage(from, message)),
+      onConnected: () => this.#enqueue(async () => this.#onConnected()),
+      onDisconnected: () => this.#log.info({}, "transport disconnected"),
+    });
+    this.#announce();
+  }
+
+  /** Applies local file operations; resolves once they are durable (or immediately if nothing changed). */
+  change(ops: readonly FileOp[], message?: string): Promise<string[]> {
+    return this.#enqueue(async () => {
+      const before = A.getHeads(this.#doc);
+      const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message });
+      if (next === this.#doc) return [];
+      await this.#afterDocChange(next, before, "local");
+      return ops.map((op) => op.path);
+    });
+  }
+
+  /** Runs any other local doc mutation (labels, restore) through the same queue and invariants. */
+  update(mutate: (doc: Doc, nowMs: number) => Doc): Promise<void> {
+    return this.#enqueue(async () => {
+      const before = A.getHeads(this.#doc);
+      const next = mutate(this.#doc, this.#cfg.clock.now());
+      if (next !== this.#doc) await this.#afterDocChange(next, before, "local");
+    });
+  }
+
+  /** Periodic work: re-announce, forget silent peers, persist sync states. */
+  tick(): Promise<void> {
+    return this.#enqueue(async () => {
+      const now = this.#cfg.clock.now();
+      if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
+      for (const [peer, state] of this.#peers) {
+        if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
+          await this.#persistSyncState(peer, state);
+          this.#peers.delete(peer);
+          this.#log.info({ peer }, "peer silent, forgotten");
+        }
+      }
+    });
+  }
+
+  /** Waits until every queued event is processed (and thus every change stored). */
+  flush(): Promise<void> {
+    return this.#enqueue(async () => {});
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    await this.flush();
+    this.#stopped = true;
+    for (const [peer, state] of this.#peers) await this.#persistSyncState(peer, state);
+    await this.#cfg.transport.stop();
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => (this.#stopped ? (undefined as T) : work()));
+    this.#queue = run.then(
+      () => undefined,
+      (error: unknown) => this.#log.warn({ error: String(error) }, "sync engine event failed"),
+    );
+    return run;
+  }
+
+  async #onMessage(from: PeerId, frame: Uint8Array): Promise<void> {
+    if (from === this.#cfg.self) return;
+    if (this.#cfg.isPeerAllowed && !this.#cfg.isPeerAllowed(from)) return this.#drop(from, "peer not allowed");
+    const message = decodeMessage(frame);
+    if (message === undefined) return this.#drop(from, "malformed frame");
+    this.#stats.messagesIn++;
+    this.#stats.bytesIn += frame.length;
+    const peer = await this.#peer(from);
+    peer.lastHeardMs = this.#cfg.clock.now();
+    if (message.type === "announce") return this.#onAnnounce(from, peer, message.heads);
+    await this.#onSync(from, peer, message.data);
+  }
+
+  #drop(from: PeerId, reason: string): void {
+    this.#stats.dropped++;
+    this.#log.warn({ peer: from, reason }, "dropped message");
+  }
+
+  #onAnnounce(from: PeerId, peer: PeerState, theirHeads: string[]): void {
+    const ours = A.getHeads(this.#doc);
+    if (sameHeads(ours, theirHeads)) return;
+    // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
+    if (!plantedBugs.noResyncOnReconnect) peer.sync = A.decodeSyncState(A.encodeSyncState(peer.sync));
+    this.#sendSync(from, peer);
+  }
+
+  async #onSync(from: PeerId, peer: PeerState, data: Uint8Array): Promise<void> {
+    const before = A.getHeads(this.#doc);
+    let next: Doc;
+    try {
+      [next, peer.sync] = A.receiveSyncMessage(this.#doc, peer.sync, data);
+    } catch (error) {
+      return this.#drop(from, `bad sync message: ${String(error)}`);
+    }
+    peer.dirty = true;
+    this.#stats.lastSyncMs = this.#cfg.clock.now();
+    if (sameHeads(before, A.getHeads(next))) {
+      this.#doc = next;
+      this.#sendSync(from, peer);
+      return;
+    }
+    await this.#afterDocChange(next, before, "remote");
+  }
+
+  /** The single place the doc advances: resolve, store, report, offer to every peer. */
+  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
+    let paths = changedPaths(next, before);
+    let merges: MergeOutcome[] = [];
+    if (origin === "remote" && isReady(next)) {
+      const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now() });
+      next = resolved.doc;
+      merges = resolved.outcomes;
+      this.#stats.merges += merges.length;
+      if (merges.length > 0) paths = changedPaths(next, before);
+    }
+    this.#doc = next;
+    await this.#persist();
+    this.#cfg.onChange?.({ origin, paths, merges, heads: A.getHeads(next) });
+    for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
+    if (origin === "local" || merges.length > 0) this.#announce();
+  }
+
+  async #persist(): Promise<void> {
+    const chunk = A.saveIncremental(this.#doc);
+    if (chunk.length === 0) return;
+    if (this.#chunksSinceCompact >= this.#cfg.compactAfterChunks) {
+      await this.#cfg.store.replace(A.save(this.#doc));
+      this.#chunksSinceCompact = 0;
+      return;
+    }
+    await this.#cfg.store.append(chunk);
+    this.#chunksSinceCompact++;
+  }
+
+  async #onConnected(): Promise<void> {
+    this.#log.info({}, "transport connected: resynchronising");
+    if (!plantedBugs.noResyncOnReconnect) {
+      for (const state of this.#peers.values()) state.sync = A.decodeSyncState(A.encodeSyncState(state.sync));
+      for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
+    }
+    this.#announce();
+  }
+
+  #announce(): void {
+    this.#lastAnnounceMs = this.#cfg.clock.now();
+    if (buggify("engine.announce.skip")) return;
+    const heads = A.getHeads(this.#doc);
+    this.#cfg.transport.broadcast(encodeMessage({ type: "announce", heads: heads.slice(0, 256), ready: isReady(this.#doc) }));
+  }
+
+  #sendSync(to: PeerId, peer: PeerState): void {
+    const [state, message] = A.generateSyncMessage(this.#doc, peer.sync);
+    peer.sync = state;
+    if (message === null) return;
+    peer.dirty = true;
+    if (buggify("engine.send.drop")) return;
+    const frame = encodeMessage({ type: "sync", data: message });
+    this.#stats.messagesOut++;
+    this.#stats.bytesOut += frame.length;
+    this.#cfg.transport.send(to, frame);
+  }
+
+  async #peer(id: PeerId): Promise<PeerState> {
+    const known = this.#peers.get(id);
+    if (known) return known;
+    const stored = await this.#cfg.store.loadSyncState(id).catch(() => undefined);
+    let sync = A.initSyncState();
+    if (stored) {
+      try {
+        sync = A.decodeSyncState(stored);
+      } catch {
+        this.#log.warn({ peer: id }, "stored sync state unreadable; starting afresh");
+      }
+    }
+    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false };
+    this.#peers.set(id, state);
+    this.#log.info({ peer: id }, "peer seen");
+    return state;
+  }
+
+  async #persistSyncState(peer: PeerId, state: PeerState): Promise<void> {
+    if (!state.dirty) return;
+    state.dirty = false;
+    await this.#cfg.store.saveSyncState(peer, A.encodeSyncState(state.sync));
+  }
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sortedB = [...b].sort();
+  return [...a].sort().every((h, i) => h === sortedB[i]);
+}
+
+/** Paths under `files` touched between `before` and the doc's current heads. */
+function changedPaths(doc: Doc, before: A.Heads): string[] {
+  const paths = new Set<string>();
+  for (const patch of A.diff(doc, before, A.getHeads(doc))) {
+    if (patch.path[0] === "files" && patch.path.length >= 3) paths.add(String(patch.path[2]));
+    else if (patch.path[0] === "files" && patch.path.length === 2 && patch.action === "put") {
+      // A whole bucket arrived (first sync of a clone): every file in it changed.
+      for (const path of Object.keys(doc.files[String(patch.path[1])] ?? {})) paths.add(path);
+    }
+  }
+  return [...paths].sort();
+}

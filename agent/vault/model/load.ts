@@ -1,0 +1,25 @@
+import * as A from "@automerge/automerge";
+import type { Doc } from "./vault-doc.js";
+import type { VaultDoc } from "./schema.js";
+
+export class CorruptDocError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CorruptDocError";
+  }
+}
+
+/** Rebuilds a doc from stored chunks (a full save, then incremental saves) under this node's actor. */
+export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
+  let doc = A.init<VaultDoc>({ actor: actor as A.ActorId });
+  for (const [i, chunk] of chunks.entries()) {
+    try {
+      doc = A.loadIncremental(doc, chunk);
+    } catch (error) {
+      throw new CorruptDocError(`stored document chunk ${i + 1}/${chunks.length} is unreadable`, { cause: error });
+    }
+  }
+  // Mark everything loaded as already saved, so the next saveIncremental holds only new changes.
+  A.saveIncremental(doc);
+  return doc;
+}

@@ -1,0 +1,59 @@
+/**
+ * The vault document, laid out as DESIGN.md §2 measured: one Automerge doc per vault, files spread
+ * over 256 bucket maps by a hash of the path, each file one immutable revision object. Text is an
+ * ImmutableString (Automerge Text costs ~0.6 µs per character to load and sync); concurrent edits
+ * are merged by a 3-way text merge instead (merge.ts).
+ *
+ * Every string is an ImmutableString: Automerge 3 turns a plain string into a collaborative Text
+ * object, which is both slower and not what these fields mean.
+ */
+import type { ImmutableString } from "@automerge/automerge";
+
+export const SCHEMA_VERSION = 1;
+export const BUCKET_COUNT = 256;
+
+/** One revision of one file as stored in the doc. Exactly one of `text` / `data` is set. */
+export interface StoredRev {
+  /** UTF-8 content without NUL bytes. */
+  text?: ImmutableString;
+  /** Anything else (images, PDFs, invalid UTF-8): kept byte for byte. */
+  data?: Uint8Array;
+  /** Hex SHA-256 of the bytes on disk, checked before a write reaches the disk. */
+  sha256: ImmutableString;
+  size: number;
+  /** The file's mtime on the device that wrote it (ms), informational. */
+  mtime: number;
+  /** Device (peer id) that wrote this revision: lets a device recognise its own side of a conflict. */
+  by: ImmutableString;
+}
+
+export interface StoredLabel {
+  /** Comma-separated change hashes. */
+  heads: ImmutableString;
+  time: number;
+  by: ImmutableString;
+}
+
+export interface VaultDoc {
+  meta: { v: number; vaultId: ImmutableString; name: ImmutableString; createdAt: number };
+  files: Record<string, Record<string, StoredRev>>;
+  labels: Record<string, StoredLabel>;
+}
+
+/** A file revision as the rest of the program sees it: plain JS values. */
+export interface FileEntry {
+  path: string;
+  kind: "text" | "binary";
+  /** The content as bytes (UTF-8 for text). */
+  bytes: Uint8Array;
+  sha256: string;
+  size: number;
+  mtime: number;
+  by: string;
+}
+
+export interface VaultMeta {
+  vaultId: string;
+  name: string;
+  createdAt: number;
+}

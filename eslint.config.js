@@ -1,0 +1,32 @@
+// Lint rules: typescript-eslint's recommended set, plus the checks that have caught real bugs here.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "bench/**", "test/artifacts/**", "bridge/client/dist/**", ".tmp/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { console: "readonly", process: "readonly" } },
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "error",
+      "no-constant-condition": ["error", { checkLoops: false }],
+      eqeqeq: ["error", "smart"],
+    },
+  },
+  {
+    // The sans-IO sync core and the simulator must stay deterministic: no wall clock, no ambient randomness.
+    files: ["agent/sync/**/*.ts", "agent/vault/model/**/*.ts", "dst/**/*.ts"],
+    ignores: ["**/*.test.ts", "dst/cli.ts"],
+    rules: {
+      "no-restricted-globals": ["error", "setTimeout", "setInterval", "setImmediate"],
+      "no-restricted-properties": [
+        "error",
+        { object: "Date", property: "now", message: "inject a Clock" },
+        { object: "Math", property: "random", message: "inject a Random" },
+      ],
+      "no-restricted-imports": ["error", { patterns: ["node:fs*", "node:net", "node:child_process", "fs", "net", "nats", "@nats-io/*"] }],
+    },
+  },
+);
