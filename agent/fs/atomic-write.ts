@@ -11,6 +11,8 @@ export const TEMP_MARKER = ".edgesync-tmp-";
 
 export interface AtomicWriteOptions {
   mode?: number;
+  /** Last check before the rename; throwing aborts the write and removes the temp file. */
+  beforeRename?: () => Promise<void>;
 }
 
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
@@ -27,6 +29,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
   }
   await handle.close();
   try {
+    await options.beforeRename?.();
     await rename(temp, path);
   } catch (error) {
     await unlink(temp).catch(() => {});

@@ -18,7 +18,7 @@ import { decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
-import { applyFileOps, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { applyFileOps, applyFileOpsAt, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 
 export interface SyncEngineConfig {
@@ -79,6 +79,10 @@ export class SyncEngine {
     return this.#doc;
   }
 
+  get self(): PeerId {
+    return this.#cfg.self;
+  }
+
   get peers(): PeerId[] {
     return [...this.#peers.keys()].sort();
   }
@@ -107,6 +111,17 @@ export class SyncEngine {
     });
   }
 
+  /** Local operations based on an older doc state (see applyFileOpsAt): merged, never overwriting. */
+  changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<string[]> {
+    return this.#enqueue(async () => {
+      const before = A.getHeads(this.#doc);
+      const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message });
+      if (next === this.#doc) return [];
+      await this.#afterDocChange(next, before, "local");
+      return ops.map((op) => op.path);
+    });
+  }
+
   /** Runs any other local doc mutation (labels, restore) through the same queue and invariants. */
   update(mutate: (doc: Doc, nowMs: number) => Doc): Promise<void> {
     return this.#enqueue(async () => {
@@ -128,6 +143,16 @@ export class SyncEngine {
           this.#log.info({ peer }, "peer silent, forgotten");
         }
       }
+    });
+  }
+
+  /** Rewrites storage as one full save (history kept whole). Returns bytes before and after. */
+  compact(): Promise<{ beforeBytes: number; afterBytes: number }> {
+    return this.#enqueue(async () => {
+      const beforeBytes = await this.#cfg.store.sizeBytes();
+      await this.#cfg.store.replace(A.save(this.#doc));
+      this.#chunksSinceCompact = 0;
+      return { beforeBytes, afterBytes: await this.#cfg.store.sizeBytes() };
     });
   }
 
@@ -201,7 +226,7 @@ export class SyncEngine {
   async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
     let paths = changedPaths(next, before);
     let merges: MergeOutcome[] = [];
-    if (origin === "remote" && isReady(next)) {
+    if (isReady(next)) {
       const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now() });
       next = resolved.doc;
       merges = resolved.outcomes;

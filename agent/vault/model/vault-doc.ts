@@ -83,6 +83,26 @@ export function applyFileOps(doc: Doc, ops: readonly FileOp[], ctx: ChangeContex
   });
 }
 
+/**
+ * Applies local file operations as a change whose parents are `baseHeads`: the doc state the
+ * device's disk was last in step with. A local edit made on top of an old version thus becomes a
+ * concurrent change, and the usual 3-way conflict resolution (merge.ts) merges it with whatever
+ * arrived meanwhile instead of overwriting it.
+ */
+export function applyFileOpsAt(doc: Doc, baseHeads: A.Heads, ops: readonly FileOp[], ctx: ChangeContext): Doc {
+  if (!isReady(doc)) throw new VaultNotReadyError("the vault has not been received yet; wait for the first sync");
+  if (ops.length === 0) return doc;
+  const { newDoc } = A.changeAt(doc, baseHeads, { time: ctx.time, message: ctx.message ?? describeOps(ops) }, (draft) => {
+    for (const op of ops) {
+      const path = normaliseVaultPath(op.path);
+      const bucket = draft.files[bucketOf(path)];
+      if (op.type === "put") bucket[path] = toStoredRev(op.bytes, op.mtime, ctx.by);
+      else if (bucket[path] !== undefined) delete bucket[path];
+    }
+  });
+  return newDoc;
+}
+
 function isNoOp(doc: Doc, op: FileOp): boolean {
   const current = doc.files[bucketOf(op.path)]?.[op.path];
   if (op.type === "delete") return current === undefined;

@@ -1,0 +1,86 @@
+/**
+ * The running agent's control socket, `.edgesync/agent.sock`: the CLI's history and status commands
+ * reach the agent through it, so they work while the agent holds the vault. One JSON request line,
+ * one JSON answer line. The socket is 0600 in a 0700 folder: only this user can talk to it.
+ */
+import { createServer, createConnection, type Server } from "node:net";
+import { chmod, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { VAULT_OPS, isVaultOp } from "./vault/op-registry.js";
+import type { LocalVault } from "./vault/local-vault.js";
+
+export const CONTROL_SOCKET = "agent.sock";
+/** A request line longer than this is refused (they are a few hundred bytes). */
+const REQUEST_BYTES_MAX = 64 * 1024;
+
+type Extra = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
+
+export async function serveControl(vault: LocalVault, extra: Extra = {}): Promise<Server> {
+  const path = join(vault.stateDir, CONTROL_SOCKET);
+  await unlink(path).catch(() => {});
+  const server = createServer((socket) => {
+    let buffer = "";
+    socket.setEncoding("utf8");
+    socket.on("error", () => socket.destroy());
+    socket.on("data", (chunk: string) => {
+      buffer += chunk;
+      if (buffer.length > REQUEST_BYTES_MAX) return socket.destroy();
+      const end = buffer.indexOf("\n");
+      if (end < 0) return;
+      void answer(buffer.slice(0, end)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
+    });
+  });
+  const answer = async (line: string) => {
+    try {
+      const request = JSON.parse(line) as { op?: string; args?: Record<string, unknown> };
+      const op = String(request.op);
+      const args = request.args ?? {};
+      if (isVaultOp(op)) return { ok: true, result: await VAULT_OPS[op](vault, args) };
+      if (Object.hasOwn(extra, op)) return { ok: true, result: await extra[op](args) };
+      return { ok: false, error: { name: "UsageError", message: `unknown control operation ${op}` } };
+    } catch (error) {
+      const e = error as Error;
+      return { ok: false, error: { name: e.name ?? "Error", message: e.message ?? String(error) } };
+    }
+  };
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
+  await chmod(path, 0o600);
+  return server;
+}
+
+export class AgentCallError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** Asks the running agent; undefined when no agent listens (then the caller opens the vault itself). */
+export function callAgent(stateDir: string, op: string, args: Record<string, unknown> = {}, timeoutMs = 120_000): Promise<{ result: unknown } | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(join(stateDir, CONTROL_SOCKET));
+    let buffer = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new AgentCallError("TimeoutError", `the running agent did not answer ${op} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.setEncoding("utf8");
+    socket.on("connect", () => socket.write(`${JSON.stringify({ op, args })}\n`));
+    socket.on("data", (chunk: string) => (buffer += chunk));
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (error.code === "ENOENT" || error.code === "ECONNREFUSED") resolve(undefined);
+      else reject(error);
+    });
+    socket.on("end", () => {
+      clearTimeout(timer);
+      try {
+        const reply = JSON.parse(buffer) as { ok: boolean; result?: unknown; error?: { name: string; message: string } };
+        if (reply.ok) resolve({ result: reply.result });
+        else reject(new AgentCallError(reply.error?.name ?? "Error", reply.error?.message ?? "agent error"));
+      } catch {
+        reject(new AgentCallError("Error", `the running agent sent an unreadable answer to ${op}`));
+      }
+    });
+  });
+}

@@ -1,0 +1,337 @@
+/**
+ * Binds a vault folder to its sync engine: local changes (watcher events, periodic rescans) are
+ * ingested into the doc, and doc changes are materialised onto disk atomically. All disk work runs
+ * through one serial queue; every path goes through `decide` (reconcile.ts).
+ *
+ * Editor save patterns are absorbed by two grace periods: a file that turns empty right after
+ * having content (truncate-then-write) and a file that vanishes (rename-over, vim's backup dance)
+ * are looked at again before anything propagates.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { readFile, unlink, rmdir, lstat } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import * as A from "@automerge/automerge";
+import { decide, type Action } from "./reconcile.js";
+import { DiskIndex } from "./disk-index.js";
+import { scanFolder, type ScannedFile } from "./scan.js";
+import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
+import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
+import { writeFileAtomic, fsyncDir } from "./atomic-write.js";
+import { sha256Hex } from "../vault/model/bytes.js";
+import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { normaliseVaultPath, STATE_DIR } from "../vault/paths.js";
+import type { VaultConfig } from "../vault/config.js";
+import type { Log } from "../sync/ports.js";
+
+/** The parts of the engine the binding uses. */
+export interface EngineHandle {
+  readonly doc: Doc;
+  change(ops: readonly FileOp[], message?: string): Promise<unknown>;
+  changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<unknown>;
+}
+
+export interface FolderBindingConfig {
+  root: string;
+  stateDir: string;
+  engine: EngineHandle;
+  sync: VaultConfig["sync"];
+  log: Log;
+  /** Skip the mass-delete guard (the user said so explicitly). */
+  allowMassDelete?: boolean;
+  /** Watch the folder; one-shot commands only reconcile. */
+  watch?: boolean;
+  /** How long an emptied file is given to get its content back before the empty version syncs. */
+  truncateGuardMs?: number;
+  /** How long a vanished file is given to reappear before the delete syncs. */
+  deleteGraceMs?: number;
+}
+
+interface StatCacheEntry {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/** Deletes in one pass beyond this count are subject to the mass-delete guard. */
+const MASS_DELETE_MIN_FILES = 10;
+
+export class FolderBinding {
+  readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
+  readonly #index: DiskIndex;
+  readonly #filter: SyncFilter;
+  readonly #statCache = new Map<string, StatCacheEntry>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #guarded = new Set<string>();
+  #queue: Promise<void> = Promise.resolve();
+  #watcher: FSWatcher | undefined;
+  #rescanTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0 };
+
+  constructor(config: FolderBindingConfig) {
+    this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
+    this.#index = new DiskIndex(config.stateDir);
+    this.#filter = new SyncFilter(config.sync.extensions);
+  }
+
+  get stats() {
+    return { ...this.#stats };
+  }
+
+  async start(): Promise<void> {
+    await this.#index.load();
+    await this.#loadSyncignore();
+    await this.reconcile();
+    if (!this.#cfg.watch) return;
+    try {
+      this.#watcher = watch(this.#cfg.root, { recursive: true }, (_event, name) => name && this.#onFsEvent(String(name)));
+      this.#watcher.on("error", (error) => this.#cfg.log.warn({ error: String(error) }, "watcher failed; relying on rescans"));
+    } catch (error) {
+      this.#cfg.log.warn({ error: String(error) }, "cannot watch the folder; relying on rescans");
+    }
+    this.#rescanTimer = setInterval(() => void this.reconcile(), this.#cfg.sync.rescanIntervalMs);
+    this.#rescanTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watcher?.close();
+    clearInterval(this.#rescanTimer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    await this.#queue;
+    await this.#index.save();
+  }
+
+  /** The engine changed these paths (remote sync, merges, restores): bring the disk in line. */
+  onDocChange(paths: readonly string[]): Promise<void> {
+    return this.#enqueue(() => this.#examine(paths, false));
+  }
+
+  /** Full comparison of folder, doc and index. Runs at start, on every rescan, and for one-shots. */
+  reconcile(): Promise<void> {
+    return this.#enqueue(async () => {
+      const scan = await scanFolder(this.#cfg.root, this.#filter);
+      for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
+      const paths = new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]);
+      await this.#examine([...paths], true, scan.files);
+    });
+  }
+
+  /** Waits for queued disk work. */
+  async idle(): Promise<void> {
+    await this.#enqueue(async () => {});
+  }
+
+  #enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding step failed"));
+    return this.#queue;
+  }
+
+  #onFsEvent(name: string): void {
+    const path = name.split(sep).join("/");
+    if (path === STATE_DIR || path.startsWith(`${STATE_DIR}/`)) return;
+    this.#schedule(path, this.#cfg.sync.debounceMs);
+  }
+
+  #schedule(path: string, delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timers.get(path));
+    const timer = setTimeout(() => {
+      this.#timers.delete(path);
+      void this.#enqueue(() => this.#examineEvent(path));
+    }, delayMs);
+    this.#timers.set(path, timer);
+  }
+
+  async #examineEvent(path: string): Promise<void> {
+    let canonical: string;
+    try {
+      canonical = normaliseVaultPath(path);
+    } catch {
+      return;
+    }
+    const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
+    if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
+    await this.#examine([canonical], true);
+  }
+
+  /**
+   * Decides and carries out the action for each path. `local` marks a pass triggered by the disk
+   * (grace periods apply); `scanned` passes stat results already known.
+   */
+  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>): Promise<void> {
+    const doc = this.#cfg.engine.doc;
+    const plain: FileOp[] = [];
+    const merges: { op: FileOp; heads: A.Heads }[] = [];
+    const deletes: FileOp[] = [];
+    const writes: string[] = [];
+    for (const path of paths) {
+      if (!this.#filter.includes(path)) continue;
+      const disk = await this.#readDisk(path, scanned);
+      if (disk === "skip") continue;
+      const docSha = readStored(doc, path)?.sha256?.toString();
+      const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
+      if (local && this.#needsGrace(path, action, disk?.bytes)) continue;
+      switch (action.kind) {
+        case "none":
+          break;
+        case "record":
+          this.#index.set(path, { sha256: docSha as string, heads: A.getHeads(doc) });
+          break;
+        case "forget":
+          this.#index.delete(path);
+          break;
+        case "ingest": {
+          const op: FileOp = { type: "put", path, bytes: disk!.bytes, mtime: disk!.mtimeMs };
+          if (action.merge) merges.push({ op, heads: this.#index.get(path)?.heads ?? creationHeads(doc) });
+          else plain.push(op);
+          break;
+        }
+        case "delete-in-doc":
+          if (path === AUTHORIZED_KEYS) writes.push(path); // deleting it locally never propagates
+          else deletes.push({ type: "delete", path });
+          break;
+        case "write":
+        case "delete-on-disk":
+          writes.push(path);
+      }
+    }
+    await this.#applyLocal(plain, merges, deletes);
+    for (const path of writes) await this.#materialise(path);
+    await this.#index.save();
+  }
+
+  /** Grace periods for editor save patterns; true = look again later instead of acting now. */
+  #needsGrace(path: string, action: Action, bytes: Uint8Array | undefined): boolean {
+    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 0) > 0;
+    const vanished = action.kind === "delete-in-doc";
+    if (!emptied && !vanished) {
+      this.#guarded.delete(path);
+      return false;
+    }
+    if (this.#guarded.has(path)) {
+      this.#guarded.delete(path);
+      return false;
+    }
+    this.#guarded.add(path);
+    this.#schedule(path, emptied ? this.#cfg.truncateGuardMs : this.#cfg.deleteGraceMs);
+    return true;
+  }
+
+  async #applyLocal(plain: FileOp[], merges: { op: FileOp; heads: A.Heads }[], deletes: FileOp[]): Promise<void> {
+    const engine = this.#cfg.engine;
+    const docCount = listStored(engine.doc).size;
+    if (deletes.length >= MASS_DELETE_MIN_FILES && !this.#cfg.allowMassDelete && deletes.length * 100 > docCount * this.#cfg.sync.massDeletePercentMax) {
+      this.#stats.refused += deletes.length;
+      this.#cfg.log.warn(
+        { deletes: deletes.length, files: docCount },
+        "refusing a mass delete: most of the vault vanished from disk at once (unmounted or emptied folder?). Restore the files, or restart with --allow-mass-delete if you meant it",
+      );
+      deletes = [];
+    }
+    const ops = [...plain, ...deletes];
+    if (ops.length > 0) await engine.change(ops);
+    for (const { op, heads } of merges) await engine.changeAt(heads, [op], `merge local edit of ${op.path}`);
+    this.#stats.ingested += ops.length + merges.length;
+    const heads = A.getHeads(engine.doc);
+    for (const op of [...ops, ...merges.map((m) => m.op)]) {
+      if (op.type === "put") this.#index.set(op.path, { sha256: sha256Hex(op.bytes), heads });
+      else this.#index.delete(op.path);
+    }
+    if ([...plain, ...merges.map((m) => m.op)].some((op) => op.path === SYNCIGNORE)) await this.#loadSyncignore();
+  }
+
+  async #readDisk(path: string, scanned?: Map<string, ScannedFile>): Promise<{ sha256: string; bytes: Uint8Array; mtimeMs: number } | undefined | "skip"> {
+    const absolute = absoluteInside(this.#cfg.root, path);
+    if (await passesSymlink(this.#cfg.root, path)) return "skip";
+    const info = scanned?.get(path) ?? (await lstat(absolute).then((s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined), () => undefined));
+    if (info === undefined) {
+      this.#statCache.delete(path);
+      return undefined;
+    }
+    if (info.size > this.#cfg.sync.fileBytesMax) {
+      this.#cfg.log.warn({ path, size: info.size, max: this.#cfg.sync.fileBytesMax }, "file larger than sync.file_bytes_max; not synced");
+      return "skip";
+    }
+    const cached = this.#statCache.get(path);
+    const bytes = new Uint8Array(await readFile(absolute).catch(() => new Uint8Array()));
+    const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
+    this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
+    return { sha256, bytes, mtimeMs: info.mtimeMs };
+  }
+
+  /** Writes (or deletes) the doc's version of `path`, unless the disk changed since it was read. */
+  async #materialise(path: string): Promise<void> {
+    const doc = this.#cfg.engine.doc;
+    const rev = readStored(doc, path);
+    const absolute = absoluteInside(this.#cfg.root, path);
+    const expected = this.#statCache.get(path)?.sha256;
+    const unchangedSinceRead = async () => {
+      const now = await readFile(absolute).then((b) => sha256Hex(new Uint8Array(b)), () => undefined);
+      if (now !== expected) throw new LocalEditRaceError(path);
+    };
+    try {
+      if (rev === undefined) {
+        await unchangedSinceRead();
+        await unlink(absolute).catch(() => {});
+        await fsyncDir(dirname(absolute));
+        await this.#removeEmptyParents(path);
+        this.#index.delete(path);
+        this.#statCache.delete(path);
+        this.#stats.deletedOnDisk++;
+        return;
+      }
+      const entry = entryFromStored(path, rev);
+      if (sha256Hex(entry.bytes) !== entry.sha256) {
+        this.#cfg.log.warn({ path }, "remote content does not match its hash; not written");
+        return;
+      }
+      await ensureParentDirs(this.#cfg.root, path);
+      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead });
+      const info = await lstat(absolute);
+      this.#statCache.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), sha256: entry.sha256 });
+      this.#index.set(path, { sha256: entry.sha256, heads: A.getHeads(doc) });
+      this.#stats.written++;
+      if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(entry.bytes));
+    } catch (error) {
+      if (error instanceof LocalEditRaceError) {
+        // The user saved while we were writing: their edit is ingested (and merged) first.
+        this.#schedule(path, 0);
+        return;
+      }
+      this.#cfg.log.warn({ path, error: String(error) }, "could not write a file from the vault");
+    }
+  }
+
+  async #removeEmptyParents(path: string): Promise<void> {
+    let dir = dirname(absoluteInside(this.#cfg.root, path));
+    while (relative(this.#cfg.root, dir) !== "" && !relative(this.#cfg.root, dir).startsWith("..")) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty (or gone): stop climbing
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  async #loadSyncignore(): Promise<void> {
+    const text = await readFile(join(this.#cfg.root, SYNCIGNORE), "utf8").catch(() => "");
+    this.#filter.setSyncignore(text);
+  }
+}
+
+class LocalEditRaceError extends Error {
+  constructor(path: string) {
+    super(`local edit raced a remote write of ${path}`);
+    this.name = "LocalEditRaceError";
+  }
+}
+
+/** Heads of the vault's first change: the base for two versions with no known common history. */
+function creationHeads(doc: Doc): A.Heads {
+  const first = A.getChangesMetaSince(doc, []).find((meta) => meta.deps.length === 0);
+  return first ? [first.hash] : A.getHeads(doc);
+}

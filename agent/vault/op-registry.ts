@@ -1,0 +1,26 @@
+/** Named vault operations, callable in-process or through the agent's control socket. */
+import * as ops from "./operations.js";
+import type { LocalVault } from "./local-vault.js";
+
+type Args = Record<string, unknown>;
+const str = (args: Args, key: string): string => {
+  const value = args[key];
+  if (typeof value !== "string") throw Object.assign(new Error(`missing argument ${key}`), { name: "UsageError" });
+  return value;
+};
+const optStr = (args: Args, key: string): string | undefined => (typeof args[key] === "string" ? (args[key] as string) : undefined);
+
+export const VAULT_OPS = {
+  status: (v: LocalVault) => ops.status(v),
+  restoreAt: (v: LocalVault, a: Args) => ops.restoreAt(v, str(a, "when"), Date.now()),
+  snapshotCreate: (v: LocalVault, a: Args) => ops.snapshotCreate(v, str(a, "label")),
+  snapshotList: async (v: LocalVault) => ops.snapshotList(v),
+  snapshotRestore: (v: LocalVault, a: Args) => ops.snapshotRestore(v, str(a, "label")),
+  snapshotDelete: (v: LocalVault, a: Args) => ops.snapshotDelete(v, str(a, "label")),
+  diff: async (v: LocalVault, a: Args) => ops.diff(v, str(a, "from"), optStr(a, "to"), Date.now()),
+  compact: (v: LocalVault) => ops.compact(v),
+} satisfies Record<string, (vault: LocalVault, args: Args) => Promise<unknown>>;
+
+export type VaultOpName = keyof typeof VAULT_OPS;
+
+export const isVaultOp = (name: string): name is VaultOpName => Object.hasOwn(VAULT_OPS, name);

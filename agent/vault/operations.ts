@@ -1,0 +1,135 @@
+/**
+ * The history and status operations behind the CLI, written once over an opened LocalVault. The
+ * CLI runs them in-process when no agent holds the vault, or asks the running agent to run them
+ * over its control socket (agent/control.ts), so they work the same either way.
+ */
+import * as A from "@automerge/automerge";
+import { createTwoFilesPatch } from "diff";
+import type { LocalVault } from "./local-vault.js";
+import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "./model/history.js";
+import { parseTimeSpec } from "./model/timespec.js";
+import { listStored, vaultMeta } from "./model/vault-doc.js";
+import { decodeTextOrUndefined } from "./model/bytes.js";
+import type { FileEntry } from "./model/schema.js";
+
+export interface VaultStatus {
+  vault: { id: string; name: string; createdAt: number };
+  files: number;
+  bytes: number;
+  heads: string[];
+  snapshots: number;
+  storageBytes: number;
+  sync: { peers: string[]; messagesIn: number; messagesOut: number; lastSyncMs: number; merges: number; dropped: number };
+}
+
+export async function status(vault: LocalVault): Promise<VaultStatus> {
+  const doc = vault.engine.doc;
+  let bytes = 0;
+  const stored = listStored(doc);
+  for (const rev of stored.values()) bytes += rev.size;
+  const stats = vault.engine.stats;
+  return {
+    vault: vaultMetaOf(vault),     files: stored.size,
+    bytes,
+    heads: A.getHeads(doc),
+    snapshots: listLabels(doc).length,
+    storageBytes: await vault.store.sizeBytes(),
+    sync: { peers: vault.engine.peers, messagesIn: stats.messagesIn, messagesOut: stats.messagesOut, lastSyncMs: stats.lastSyncMs, merges: stats.merges, dropped: stats.dropped },
+  };
+}
+
+function vaultMetaOf(vault: LocalVault): VaultStatus["vault"] {
+  const meta = vaultMeta(vault.engine.doc);
+  return meta ? { id: meta.vaultId, name: meta.name, createdAt: meta.createdAt } : vault.config.vault;
+}
+
+export interface RestoreResult {
+  to: { heads: string[]; timeMs?: number; label?: string };
+  changed: string[];
+}
+
+/** Makes the files what they were at `when` (epoch ms, ISO date, or an age like 2h), by appending changes. */
+export async function restoreAt(vault: LocalVault, when: string, nowMs: number): Promise<RestoreResult> {
+  const timeMs = parseTimeSpec(when, nowMs);
+  const heads = headsAt(vault.engine.doc, timeMs);
+  return { to: { heads, timeMs }, changed: await restoreHeads(vault, heads, `restore to ${new Date(timeMs).toISOString()}`) };
+}
+
+async function restoreHeads(vault: LocalVault, heads: A.Heads, message: string): Promise<string[]> {
+  let changed: string[] = [];
+  await vault.engine.update((doc, now) => {
+    const result = restoreTo(doc, heads, { time: now, by: vault.engine.self, message });
+    changed = result.changed;
+    return result.doc;
+  });
+  await vault.binding.idle();
+  return changed;
+}
+
+export async function snapshotCreate(vault: LocalVault, label: string): Promise<{ label: string; heads: string[] }> {
+  if (vault.engine.doc.labels?.[label] !== undefined) throw new UnknownPointError(`a snapshot named ${JSON.stringify(label)} exists; delete it first or pick another name`);
+  const heads = A.getHeads(vault.engine.doc);
+  await vault.engine.update((doc, now) => setLabel(doc, label, heads, { time: now, by: vault.engine.self }));
+  return { label, heads };
+}
+
+export const snapshotList = (vault: LocalVault) => listLabels(vault.engine.doc);
+
+export async function snapshotRestore(vault: LocalVault, label: string): Promise<RestoreResult> {
+  const heads = resolveHeads(vault.engine.doc, label);
+  if (heads === undefined || vault.engine.doc.labels?.[label] === undefined) throw new UnknownPointError(`no snapshot named ${JSON.stringify(label)}; see \`edgesync snapshot list\``);
+  return { to: { heads, label }, changed: await restoreHeads(vault, heads, `restore snapshot ${label}`) };
+}
+
+export async function snapshotDelete(vault: LocalVault, label: string): Promise<{ label: string }> {
+  await vault.engine.update((doc, now) => deleteLabel(doc, label, { time: now, by: vault.engine.self }));
+  return { label };
+}
+
+export interface FileDiff {
+  path: string;
+  change: "added" | "deleted" | "modified";
+  /** Unified diff for text; undefined for binary files. */
+  patch?: string;
+}
+
+/** Differences between two points: a label, a time spec, comma-separated heads, or "now". */
+export function diff(vault: LocalVault, from: string, to: string | undefined, nowMs: number): { from: string[]; to: string[]; files: FileDiff[] } {
+  const doc = vault.engine.doc;
+  const fromHeads = pointToHeads(vault, from, nowMs);
+  const toHeads = to === undefined || to === "now" ? A.getHeads(doc) : pointToHeads(vault, to, nowMs);
+  const before = filesAt(doc, fromHeads);
+  const after = filesAt(doc, toHeads);
+  const files: FileDiff[] = [];
+  for (const path of [...new Set([...before.keys(), ...after.keys()])].sort()) {
+    const a = before.get(path);
+    const b = after.get(path);
+    if (a?.sha256 === b?.sha256) continue;
+    const change = a === undefined ? "added" : b === undefined ? "deleted" : "modified";
+    files.push({ path, change, patch: unifiedPatch(path, a, b) });
+  }
+  return { from: fromHeads, to: toHeads, files };
+}
+
+function pointToHeads(vault: LocalVault, point: string, nowMs: number): A.Heads {
+  const heads = resolveHeads(vault.engine.doc, point);
+  if (heads !== undefined) return heads;
+  try {
+    return headsAt(vault.engine.doc, parseTimeSpec(point, nowMs));
+  } catch {
+    throw new UnknownPointError(`unknown point ${JSON.stringify(point)}: use a snapshot label, a time (epoch ms, ISO date, 5m, 2h, 1d, 1w), or change hashes`);
+  }
+}
+
+function unifiedPatch(path: string, a: FileEntry | undefined, b: FileEntry | undefined): string | undefined {
+  const textA = a === undefined ? "" : decodeTextOrUndefined(a.bytes);
+  const textB = b === undefined ? "" : decodeTextOrUndefined(b.bytes);
+  if (textA === undefined || textB === undefined) return undefined;
+  return createTwoFilesPatch(a ? `a/${path}` : "/dev/null", b ? `b/${path}` : "/dev/null", textA, textB, undefined, undefined, { context: 3 });
+}
+
+/** Rewrites storage as one full save. History is kept whole: restore-at and labels still work. */
+export async function compact(vault: LocalVault): Promise<{ beforeBytes: number; afterBytes: number; changes: number }> {
+  const { beforeBytes, afterBytes } = await vault.engine.compact();
+  return { beforeBytes, afterBytes, changes: A.getChangesMetaSince(vault.engine.doc, []).length };
+}
