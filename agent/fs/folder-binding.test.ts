@@ -1,0 +1,159 @@
+import { describe, it, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile, readFile, rm, unlink, symlink, mkdir, readdir, access } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as A from "@automerge/automerge";
+import { initVault } from "../vault/init.js";
+import { openLocalVault, type LocalVault } from "../vault/local-vault.js";
+import { MemoryBus } from "../sync/memory-bus.js";
+import { asPeerId } from "../sync/ports.js";
+import { DiskStore } from "../vault/store/disk-store.js";
+import { saveVaultConfig, loadVaultConfig } from "../vault/config.js";
+import { listStored } from "../vault/model/vault-doc.js";
+
+const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2V5MDAwMDAwMDAwMDAw test@device";
+const open: LocalVault[] = [];
+const dirs: string[] = [];
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
+
+/** Two vault folders (creator + clone) whose engines talk over an in-process bus. */
+async function twoFolders() {
+  const a = await mkdtemp(join(tmpdir(), "es-bind-a-"));
+  const b = await mkdtemp(join(tmpdir(), "es-bind-b-"));
+  dirs.push(a, b);
+  await writeFile(join(a, "existing.md"), "was here before init\n");
+  const { config } = await initVault({ root: a, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+  // The clone: same config, empty store; it receives everything by sync.
+  await mkdir(join(b, ".edgesync"), { recursive: true });
+  await saveVaultConfig(b, config);
+  const bus = new MemoryBus();
+  const va = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: true, transport: bus.transport(asPeerId("UA")) });
+  const vb = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: true, transport: bus.transport(asPeerId("UB")),
+    onChange: () => { if (A.getHeads(vb.engine.doc).length > 0 && listStored(vb.engine.doc).size > 0) void vb.binding.start().catch(() => {}); } });
+  open.push(va, vb);
+  await va.start();
+  await vb.start();
+  await waitFor("the clone to receive the vault", async () => (await read(join(b, "existing.md"))) === "was here before init\n");
+  return { a, b, va, vb };
+}
+
+afterEach(async () => {
+  for (const v of open.splice(0)) await v.close().catch(() => {});
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe("FolderBinding", () => {
+  it("imports the creator's existing files and brings them to a clone byte for byte", async () => {
+    const { b } = await twoFolders();
+    assert.equal(await read(join(b, "existing.md")), "was here before init\n");
+    assert.match((await read(join(b, "authorized_keys"))) ?? "", /ssh-ed25519/);
+  });
+
+  it("carries creates, edits, nested folders and deletes between folders", async () => {
+    const { a, b } = await twoFolders();
+    await mkdir(join(a, "deep/er"), { recursive: true });
+    await writeFile(join(a, "deep/er/note.md"), "one");
+    await waitFor("create", async () => (await read(join(b, "deep/er/note.md"))) === "one");
+    await writeFile(join(b, "deep/er/note.md"), "two");
+    await waitFor("edit back", async () => (await read(join(a, "deep/er/note.md"))) === "two");
+    await unlink(join(a, "deep/er/note.md"));
+    await waitFor("delete", async () => (await read(join(b, "deep/er/note.md"))) === undefined);
+  });
+
+  it("never writes through a symlink that points outside the vault", async () => {
+    const { a, b } = await twoFolders();
+    const outside = await mkdtemp(join(tmpdir(), "es-outside-"));
+    dirs.push(outside);
+    await symlink(outside, join(b, "linked"));
+    await mkdir(join(a, "linked"));
+    await writeFile(join(a, "linked/evil.md"), "should not escape");
+    await writeFile(join(a, "marker.md"), "after");
+    await waitFor("a later file", async () => (await read(join(b, "marker.md"))) === "after");
+    assert.deepEqual(await readdir(outside), []);
+  });
+
+  it("does not sync files outside the extension filter or matched by .syncignore", async () => {
+    const { a, b, va } = await twoFolders();
+    await writeFile(join(a, ".syncignore"), "secret/\n");
+    await waitFor("syncignore to travel", async () => ((await read(join(b, ".syncignore"))) ?? "").includes("secret/"));
+    await mkdir(join(a, "secret"));
+    await writeFile(join(a, "secret/plan.md"), "private");
+    await writeFile(join(a, "image.tmp"), "temp");
+    await writeFile(join(a, "visible.md"), "public");
+    await waitFor("visible", async () => (await read(join(b, "visible.md"))) === "public");
+    await va.binding.reconcile();
+    assert.equal(await access(join(b, "secret/plan.md")).then(() => true, () => false), false);
+    assert.equal(await access(join(b, "image.tmp")).then(() => true, () => false), false);
+  });
+
+  it("restores authorized_keys when it is deleted locally instead of propagating the delete", async () => {
+    const { a, b, va } = await twoFolders();
+    await unlink(join(a, "authorized_keys"));
+    await waitFor("authorized_keys to come back", async () => ((await read(join(a, "authorized_keys"))) ?? "").includes("ssh-ed25519"), 20_000);
+    await va.binding.reconcile();
+    assert.match((await read(join(b, "authorized_keys"))) ?? "", /ssh-ed25519/);
+  });
+
+  it("merges a local edit made while a remote edit of the same file arrived", async () => {
+    const { a, b, va, vb } = await twoFolders();
+    const base = "# Doc\n\nfirst\n\nsecond\n\nthird\n";
+    await writeFile(join(a, "doc.md"), base);
+    await waitFor("base", async () => (await read(join(b, "doc.md"))) === base);
+    await vb.binding.stop(); // B's edit stays unsynced on disk while A's edit arrives
+    await writeFile(join(b, "doc.md"), base.replace("third", "third (B)"));
+    await writeFile(join(a, "doc.md"), base.replace("first", "first (A)"));
+    await va.binding.reconcile();
+    await vb.engine.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.match((await read(join(b, "doc.md"))) ?? "", /third \(B\)/, "the unsynced local edit was not overwritten");
+    const merged = base.replace("first", "first (A)").replace("third", "third (B)");
+    await waitFor("merge on both sides", async () => (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged);
+  });
+
+  it("refuses to turn an emptied folder into a mass delete", async () => {
+    const { a, va } = await twoFolders();
+    for (let i = 0; i < 20; i++) await writeFile(join(a, `n${i}.md`), `note ${i}`);
+    await va.binding.reconcile();
+    for (let i = 0; i < 20; i++) await unlink(join(a, `n${i}.md`));
+    await va.binding.reconcile();
+    await va.binding.reconcile();
+    assert.ok(listStored(va.engine.doc).size >= 20);
+    assert.ok(va.binding.stats.refused >= 20);
+  });
+});
+
+describe("DiskStore", () => {
+  it("cuts a torn last frame and keeps every complete one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "es-store-"));
+    dirs.push(dir);
+    const store = new DiskStore(dir);
+    await store.append(new Uint8Array([1, 2, 3]));
+    await store.append(new Uint8Array([4, 5]));
+    await store.close();
+    const log = await readFile(join(dir, "doc.log"));
+    await writeFile(join(dir, "doc.log"), Buffer.concat([log, Buffer.from([0, 0, 0, 9, 1, 2])]));
+    const chunks = await new DiskStore(dir).load();
+    assert.deepEqual(chunks.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+    assert.equal((await readFile(join(dir, "doc.log"))).length, log.length);
+  });
+});
+
+describe("config", () => {
+  it("names the field and the fix for a bad value", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "es-cfg-"));
+    dirs.push(dir);
+    await mkdir(join(dir, ".edgesync"));
+    await writeFile(join(dir, ".edgesync/config.toml"), '[vault]\nid = "not-a-uuid"\nname = "x"\n');
+    await assert.rejects(loadVaultConfig(dir), /vault\.id must be a lowercase UUID; fix that line/);
+  });
+});
