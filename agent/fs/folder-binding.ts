@@ -173,7 +173,9 @@ export class FolderBinding {
       if (disk === "skip") continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
-      if (local && this.#needsGrace(path, action, disk?.bytes)) continue;
+      // Grace periods only help a watching agent that may look in the middle of an editor's save;
+      // a one-shot command sees the folder at rest and acts on it at once.
+      if (local && this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
       switch (action.kind) {
         case "none":
           break;

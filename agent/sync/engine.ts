@@ -48,6 +48,8 @@ export interface ChangeEvent {
   /** Conflicts resolved as part of this change. */
   merges: MergeOutcome[];
   heads: A.Heads;
+  /** Heads before the change: `A.getChangesMetaSince(doc, before)` lists what arrived. */
+  before: A.Heads;
 }
 
 interface PeerState {
@@ -85,6 +87,19 @@ export class SyncEngine {
 
   get peers(): PeerId[] {
     return [...this.#peers.keys()].sort();
+  }
+
+  /** True when `peer` has told us heads equal to ours and the pair's shared heads are ours: nothing left to exchange. */
+  convergedWith(peer: PeerId): boolean {
+    const state = this.#peers.get(peer);
+    if (state === undefined) return false;
+    const ours = A.getHeads(this.#doc);
+    return sameHeads(ours, state.sync.theirHeads ?? []) && sameHeads(ours, state.sync.sharedHeads);
+  }
+
+  /** Peers this engine currently knows and whether each is in step with us. */
+  peerInfo(): { peer: PeerId; lastHeardMs: number; converged: boolean }[] {
+    return this.peers.map((peer) => ({ peer, lastHeardMs: this.#peers.get(peer)!.lastHeardMs, converged: this.convergedWith(peer) }));
   }
 
   get stats() {
@@ -235,7 +250,7 @@ export class SyncEngine {
     }
     this.#doc = next;
     await this.#persist();
-    this.#cfg.onChange?.({ origin, paths, merges, heads: A.getHeads(next) });
+    this.#cfg.onChange?.({ origin, paths, merges, heads: A.getHeads(next), before });
     for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
     if (origin === "local" || merges.length > 0) this.#announce();
   }

@@ -47,7 +47,7 @@ export async function initVault(options: InitOptions): Promise<InitResult> {
     config = await loadVaultConfig(options.root);
   } else {
     const name = (options.name ?? basename(options.root)).trim();
-    if (name.length === 0 || name.length > NAME_MAX || /[\u0000-\u001f]/.test(name)) {
+    if (name.length === 0 || name.length > NAME_MAX || [...name].some((c) => c.charCodeAt(0) < 0x20)) {
       throw Object.assign(new Error(`vault name must be 1-${NAME_MAX} printable characters; pass --name`), { name: "UsageError" });
     }
     config = { vault: { id: randomUUID(), name, createdAt: options.nowMs }, sync: defaultSyncConfig(), hub: {} };

@@ -56,7 +56,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
     const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
     checkDocMatchesConfig(doc, config);
     const log = options.log ?? silentLog;
-    let binding: FolderBinding | undefined;
+    const bindingRef: { current?: FolderBinding } = {};
     const engine = new SyncEngine({
       self: asPeerId(options.peerId),
       doc,
@@ -66,10 +66,11 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
       log,
       onChange: (event) => {
         options.onChange?.(event);
-        if (event.paths.length > 0) void binding?.onDocChange(event.paths);
+        if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths);
       },
     });
-    binding = new FolderBinding({ root: options.root, stateDir, engine, sync: config.sync, log, watch: options.watch ?? false, allowMassDelete: options.allowMassDelete });
+    const binding = new FolderBinding({ root: options.root, stateDir, engine, sync: config.sync, log, watch: options.watch ?? false, allowMassDelete: options.allowMassDelete });
+    bindingRef.current = binding;
     let started = false;
     let closed = false;
     return {

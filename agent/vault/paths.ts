@@ -21,6 +21,7 @@ export const STATE_DIR = ".edgesync";
 // Names Windows refuses; a vault shared with a Windows device must not carry them.
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 // Control characters and the characters Windows forbids in names.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f<>:"|?*\\]/;
 
 const utf8 = new TextEncoder();

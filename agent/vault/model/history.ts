@@ -51,7 +51,7 @@ export function restoreTo(doc: Doc, heads: A.Heads, ctx: ChangeContext): { doc: 
   const past = filesAt(doc, heads);
   const now = listStored(doc);
   const ops: FileOp[] = [];
-  for (const [path, rev] of now) if (!past.has(path)) ops.push({ type: "delete", path });
+  for (const path of now.keys()) if (!past.has(path)) ops.push({ type: "delete", path });
   for (const [path, entry] of past) {
     if (String(now.get(path)?.sha256 ?? "") !== entry.sha256) ops.push({ type: "put", path, bytes: entry.bytes, mtime: entry.mtime });
   }

@@ -25,7 +25,9 @@ function receive(into: Doc, from: Doc, me: string, time: number): Doc {
 
 describe("resolveConflicts", () => {
   it("keeps both devices' edits to different paragraphs made offline", () => {
-    let { a, b, base } = twoDevices();
+    const devices = twoDevices();
+    let { a, b } = devices;
+    const { base } = devices;
     a = put(a, "plan.md", base.replace("alpha paragraph", "alpha paragraph (A)"), "A", 3000);
     b = put(b, "plan.md", base.replace("gamma paragraph", "gamma paragraph (B)"), "B", 3001);
     const a2 = receive(a, b, "A", 4000);
@@ -41,7 +43,9 @@ describe("resolveConflicts", () => {
   });
 
   it("uses the common ancestor as base even when one side edited twice", () => {
-    let { a, b, base } = twoDevices();
+    const devices = twoDevices();
+    let { a, b } = devices;
+    const { base } = devices;
     a = put(a, "plan.md", base.replace("alpha", "ALPHA"), "A", 3000);
     a = put(a, "plan.md", base.replace("alpha", "ALPHA").replace("beta", "BETA"), "A", 3500);
     b = put(b, "plan.md", base.replace("gamma", "GAMMA"), "B", 3001);
@@ -50,7 +54,9 @@ describe("resolveConflicts", () => {
   });
 
   it("keeps both versions with markers when the same line was changed differently", () => {
-    let { a, b, base } = twoDevices();
+    const devices = twoDevices();
+    let { a, b } = devices;
+    const { base } = devices;
     a = put(a, "plan.md", base.replace("beta paragraph", "beta from A"), "A", 3000);
     b = put(b, "plan.md", base.replace("beta paragraph", "beta from B"), "B", 3001);
     const merged = A.merge(A.clone(a), b);
@@ -60,7 +66,9 @@ describe("resolveConflicts", () => {
   });
 
   it("leaves a conflict it has no part in to the devices involved", () => {
-    let { a, b, base } = twoDevices();
+    const devices = twoDevices();
+    let { a, b } = devices;
+    const { base } = devices;
     a = put(a, "plan.md", base + "A\n", "A", 3000);
     b = put(b, "plan.md", base + "B\n", "B", 3001);
     const hub = A.merge(A.clone(a), b);

@@ -1,0 +1,43 @@
+/**
+ * A headless replica: the vault document without a folder. The hub keeps one for every vault it
+ * hears about, so a device that was offline catches up from it, and clones download from it.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { DiskStore } from "./vault/store/disk-store.js";
+import { loadDoc } from "./vault/model/load.js";
+import { SyncEngine, type ChangeEvent } from "./sync/engine.js";
+import { asPeerId, type Clock, type Log, type Transport } from "./sync/ports.js";
+
+export interface ReplicaOptions {
+  /** Folder for this replica's store (created 0700). */
+  dir: string;
+  peerId: string;
+  transport: Transport;
+  clock: Clock;
+  log: Log;
+  onChange?: (event: ChangeEvent) => void;
+}
+
+export interface Replica {
+  engine: SyncEngine;
+  close(): Promise<void>;
+}
+
+export async function openReplica(options: ReplicaOptions): Promise<Replica> {
+  await mkdir(options.dir, { recursive: true, mode: 0o700 });
+  const store = new DiskStore(options.dir);
+  const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
+  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange });
+  await engine.start();
+  return {
+    engine,
+    async close() {
+      await engine.stop();
+      await store.close();
+    },
+  };
+}
+
+export const replicaDir = (homeDir: string, vaultId: string) => join(homeDir, "replicas", vaultId);
