@@ -1,0 +1,52 @@
+/**
+ * NATS subjects. Tokens are fixed lowercase words and validated ids — never raw file or user
+ * names — so a crafted name cannot add a token or a wildcard. The sender is the last token of a
+ * peer subject, which lets NATS permissions pin it to the connected user.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+
+const VAULT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PEER_ID = /^[A-Z2-7]{56}$|^[a-z0-9-]{1,64}$/;
+
+export const isVaultId = (id: string) => VAULT_ID.test(id);
+export const isPeerToken = (id: string) => PEER_ID.test(id);
+
+function check(kind: string, value: string, ok: boolean): string {
+  if (!ok) throw new RangeError(`invalid ${kind} for a subject: ${JSON.stringify(value)}`);
+  return value;
+}
+
+export const vaultPrefix = (vaultId: string) => `es.v1.vault.${check("vault id", vaultId, isVaultId(vaultId))}`;
+/** Announcements carry the sender as the last token, so permissions can pin it like peer subjects. */
+export const vaultAnnounceSubject = (vaultId: string, from: string) => `${vaultPrefix(vaultId)}.announce.${check("peer", from, isPeerToken(from))}`;
+export const vaultAnnounceWildcard = (vaultId: string) => `${vaultPrefix(vaultId)}.announce.*`;
+export const vaultPeerSubject = (vaultId: string, to: string, from: string) =>
+  `${vaultPrefix(vaultId)}.p.${check("peer", to, isPeerToken(to))}.${check("peer", from, isPeerToken(from))}`;
+export const vaultInboxWildcard = (vaultId: string, self: string) => `${vaultPrefix(vaultId)}.p.${check("peer", self, isPeerToken(self))}.*`;
+/** Every subject a member of the vault may use (for permissions). */
+export const vaultSubjects = (vaultId: string) => `${vaultPrefix(vaultId)}.>`;
+
+/** Hub discovery: request → list of vaults the hub replicates (id and name). */
+export const HUB_VAULTS_SUBJECT = "es.v1.hub.vaults";
+
+/** Parses `es.v1.vault.<id>.announce.<from>`; undefined for anything else. */
+export function parseAnnounceSubject(subject: string): { vaultId: string; from: string } | undefined {
+  const t = subject.split(".");
+  if (t.length !== 6 || t[0] !== "es" || t[1] !== "v1" || t[2] !== "vault" || t[4] !== "announce") return undefined;
+  if (!isVaultId(t[3]) || !isPeerToken(t[5])) return undefined;
+  return { vaultId: t[3], from: t[5] };
+}
+
+/** Parses `es.v1.vault.<id>.p.<to>.<from>`; undefined for anything else. */
+export function parsePeerSubject(subject: string): { vaultId: string; to: string; from: string } | undefined {
+  const t = subject.split(".");
+  if (t.length !== 7 || t[0] !== "es" || t[1] !== "v1" || t[2] !== "vault" || t[4] !== "p") return undefined;
+  if (!isVaultId(t[3]) || !isPeerToken(t[5]) || !isPeerToken(t[6])) return undefined;
+  return { vaultId: t[3], to: t[5], from: t[6] };
+}
+
+/** A subject-safe token for user text (project or thread names): a hash, never the text. */
+export const nameToken = (name: string) => bytesToHex(sha256(new TextEncoder().encode(name))).slice(0, 24);
+
+export const notifySubject = (project: string, thread: string) => `es.v1.notify.${nameToken(project)}.${nameToken(thread)}`;
