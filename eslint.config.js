@@ -7,7 +7,10 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: { console: "readonly", process: "readonly" } },
+    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: Object.fromEntries(
+        ["console", "process", "Buffer", "URL", "TextDecoder", "TextEncoder", "AbortSignal", "fetch", "setTimeout", "clearTimeout",
+          "setInterval", "clearInterval", "setImmediate", "queueMicrotask", "performance", "structuredClone"].map((g) => [g, "readonly"]),
+      ) },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "error",

@@ -64,9 +64,9 @@ export async function serveMetrics(metrics: Metrics, host: string, port: number,
 
 /** Splits `host:port` (IPv6 in brackets); a bare port means loopback. */
 export function parseListenAddress(addr: string, flag: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr) ?? (/^\d+$/.test(addr) ? [addr, undefined, "127.0.0.1", addr] : null);
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(-1|\d+)$/.exec(addr) ?? (/^(-1|\d+)$/.test(addr) ? [addr, undefined, "127.0.0.1", addr] : null);
   const port = match ? Number(match[3]) : NaN;
-  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!match || !Number.isInteger(port) || port < -1 || port > 65535) {
     throw Object.assign(new Error(`${flag} ${JSON.stringify(addr)} is not HOST:PORT (e.g. 127.0.0.1:9464)`), { name: "UsageError" });
   }
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };

@@ -3,6 +3,9 @@ import { EdgesyncCommand } from "./base-command.js";
 import { runVaultOp } from "./vault-op.js";
 import type { VaultStatus } from "../agent/vault/operations.js";
 import { formatBytes, formatAgo } from "./format.js";
+import { callAgent } from "../agent/control.js";
+import { STATE_DIR } from "../agent/vault/paths.js";
+import { join } from "node:path";
 
 export class StatusCommand extends EdgesyncCommand {
   static override paths = [["status"]];
@@ -15,6 +18,8 @@ export class StatusCommand extends EdgesyncCommand {
 
   async run() {
     const status = (await runVaultOp(this.root, "status", {}, this.identity)) as VaultStatus & { agent?: Record<string, unknown> };
+    const agent = await callAgent(join(this.root, STATE_DIR), "agentInfo").catch(() => undefined);
+    if (agent) status.agent = agent.result as Record<string, unknown>;
     if (this.asJson) return this.json(status);
     this.out(`vault     ${status.vault.name} (${status.vault.id})`);
     this.out(`files     ${status.files} (${formatBytes(status.bytes)}), ${status.snapshots} snapshots, storage ${formatBytes(status.storageBytes)}`);

@@ -44,8 +44,10 @@ export interface VaultConfig {
     massDeletePercentMax: number;
   };
   hub: {
-    /** nats:// or tls:// URL of the hub this vault syncs with (leaf role, clone). */
+    /** Client URL of the hub (clone, push, pull). */
     url?: string;
+    /** Leafnode URL of the hub (the leaf role dials it). */
+    leafUrl?: string;
   };
 }
 
@@ -109,7 +111,10 @@ function validateConfig(raw: Record<string, unknown>, path: string): VaultConfig
   if (!Array.isArray(extensions) || !extensions.every((e) => typeof e === "string" && /^[A-Za-z0-9]{1,16}$/.test(e))) {
     fail("sync.extensions", 'a list of extensions without dots, e.g. ["md", "markdown"]');
   }
-  if (hub.url !== undefined && (typeof hub.url !== "string" || !/^(nats|tls|ws|wss):\/\//.test(hub.url))) fail("hub.url", "a nats://, tls://, ws:// or wss:// URL");
+  for (const key of ["url", "leaf_url"]) {
+    const value = hub[key];
+    if (value !== undefined && (typeof value !== "string" || !/^(nats|nats-leaf|tls|ws|wss):\/\/[^\s]+$/.test(value))) fail(`hub.${key}`, "a nats://, nats-leaf://, tls://, ws:// or wss:// URL");
+  }
   return {
     vault: { id: vault.id as string, name: vault.name as string, createdAt },
     sync: {
@@ -119,7 +124,7 @@ function validateConfig(raw: Record<string, unknown>, path: string): VaultConfig
       rescanIntervalMs: int("rescan_interval_ms", defaults.rescanIntervalMs, 100, 3_600_000),
       massDeletePercentMax: int("mass_delete_percent_max", defaults.massDeletePercentMax, 1, 100),
     },
-    hub: { url: hub.url as string | undefined },
+    hub: { url: hub.url as string | undefined, leafUrl: hub.leaf_url as string | undefined },
   };
 }
 
@@ -134,7 +139,7 @@ export async function saveVaultConfig(root: string, config: VaultConfig): Promis
       mass_delete_percent_max: config.sync.massDeletePercentMax,
     },
   };
-  if (config.hub.url) doc.hub = { url: config.hub.url };
+  if (config.hub.url || config.hub.leafUrl) doc.hub = { ...(config.hub.url ? { url: config.hub.url } : {}), ...(config.hub.leafUrl ? { leaf_url: config.hub.leafUrl } : {}) };
   const header = "# edgesync vault settings. Edit with care: a bad value stops the agent with a message naming it.\n";
   await writeFileAtomic(configPath(root), header + stringify(doc) + "\n", { mode: 0o644 });
 }

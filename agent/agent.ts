@@ -1,0 +1,203 @@
+/**
+ * The edge agent: `edgesync sync start`. Config → create → start → stop.
+ *
+ * Start-up order, and why:
+ *  1. the device key (fails fast on a bad key, before any process is spawned);
+ *  2. the vault configs (fails fast on a bad folder);
+ *  3. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
+ *     server dials the hub itself and keeps redialling, so the agent never handles hub outages;
+ *  4. one client connection to that server (local, so it survives hub outages);
+ *  5. the vaults: folders (watch + sync) and, on a hub, replicas of every announced vault;
+ *  6. control sockets, agent.json, metrics.
+ * stop() runs the same list backwards and is idempotent.
+ */
+import { writeFile, mkdir, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { hostname } from "node:os";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Server } from "node:net";
+import { loadOrCreateIdentity, edgesyncHome, defaultIdentityPath, type Identity } from "./auth/identity.js";
+import { loadVaultConfig } from "./vault/config.js";
+import { NatsServerSupervisor } from "./nats/supervisor.js";
+import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
+import { connectNats } from "./nats/connect.js";
+import { VaultHost } from "./vault-host.js";
+import { serveControl } from "./control.js";
+import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
+import type { Log } from "./sync/ports.js";
+import type { SyncEngine } from "./sync/engine.js";
+
+export interface AgentConfig {
+  /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
+  roots: string[];
+  role: NatsRole;
+  homeDir?: string;
+  identityPath?: string;
+  /** Client listener `host:port` (-1 for ephemeral). Hub default 0.0.0.0:4222, others 127.0.0.1:-1. */
+  natsListen?: string;
+  /** Hub: leafnode listener, default 0.0.0.0:7422. */
+  leafListen?: string;
+  /** Hub: leafnode-over-websocket listener (behind a TLS-terminating proxy). */
+  leafWsListen?: string;
+  /** Leaf: the hub's leafnode URL. */
+  hubUrl?: string;
+  /** Peer: cluster listener and routes to other peers. */
+  clusterListen?: string;
+  peers?: string[];
+  /** Attach to this NATS server instead of starting one. */
+  upstream?: string;
+  metrics?: string;
+  allowMassDelete?: boolean;
+  log: Log;
+}
+
+export interface AgentStatus {
+  role: NatsRole | "attached";
+  natsUrl: string;
+  connected: boolean;
+  ports?: Record<string, number | undefined>;
+  vaults: { id: string; root?: string; peers: number; converged: number }[];
+  startedAt: number;
+}
+
+const withDefault = (value: string | undefined, fallback: string) => value ?? fallback;
+
+export class Agent {
+  readonly #cfg: AgentConfig;
+  readonly #home: string;
+  #identity: Identity | undefined;
+  #server: NatsServerSupervisor | undefined;
+  #nc: NatsConnection | undefined;
+  #host: VaultHost | undefined;
+  #controls: Server[] = [];
+  #metricsServer: { server: import("node:http").Server; port: number } | undefined;
+  #connected = false;
+  #stopped = false;
+  readonly metrics = new Metrics();
+  readonly startedAt = Date.now();
+
+  constructor(config: AgentConfig) {
+    this.#cfg = config;
+    this.#home = config.homeDir ?? edgesyncHome();
+  }
+
+  get natsUrl(): string {
+    return this.#cfg.upstream ?? this.#server?.clientUrl ?? "";
+  }
+
+  get host(): VaultHost | undefined {
+    return this.#host;
+  }
+
+  async start(): Promise<void> {
+    const log = this.#cfg.log;
+    const { identity, created } = await loadOrCreateIdentity(this.#cfg.identityPath ?? defaultIdentityPath(), true);
+    this.#identity = identity;
+    if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
+    const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
+    if (this.#cfg.role === "leaf" && !this.#cfg.hubUrl && !this.#cfg.upstream) {
+      throw Object.assign(new Error("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)"), { name: "UsageError" });
+    }
+    if (!this.#cfg.upstream) {
+      this.#server = new NatsServerSupervisor(this.#serverConfig());
+      const ports = await this.#server.start();
+      log.info({ role: this.#cfg.role, ports, binary: this.#server.binary?.path, version: this.#server.binary?.version }, "nats-server started");
+    }
+    this.#nc = await connectNats({
+      servers: this.natsUrl,
+      name: `edgesync-${this.#cfg.role}-${hostname()}`,
+      log,
+      waitOnFirstConnect: true,
+      onStatus: (kind) => {
+        this.#connected = kind === "connected";
+      },
+    });
+    this.#host = new VaultHost({
+      nc: this.#nc,
+      peerId: this.#identity.nkeyPublic,
+      homeDir: this.#home,
+      log,
+      metrics: this.metrics,
+      replicateAll: this.#cfg.role === "hub",
+      allowMassDelete: this.#cfg.allowMassDelete,
+      leafUrl: (host) => (this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined),
+    });
+    await this.#host.start();
+    for (const [i, root] of this.#cfg.roots.entries()) {
+      const vault = await this.#host.addFolder(root, `edgesync agent (${this.#cfg.role})`);
+      this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
+      log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
+    }
+    this.#registerMetrics();
+    if (this.#cfg.metrics) {
+      const { host, port } = parseListenAddress(this.#cfg.metrics, "--metrics");
+      this.#metricsServer = await serveMetrics(this.metrics, host, port, () => ({ ok: this.#connected, detail: this.status() }));
+      log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
+    }
+    await mkdir(this.#home, { recursive: true, mode: 0o700 });
+    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsUrl: this.natsUrl, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
+  }
+
+  #serverConfig(): NatsServerConfig {
+    const role = this.#cfg.role;
+    const listen = (value: string, flag: string) => parseListenAddress(value, flag);
+    const config: NatsServerConfig = {
+      role,
+      stateDir: join(this.#home, "nats", role),
+      serverName: `edgesync-${role}-${hostname()}-${process.pid}`,
+      client: listen(withDefault(this.#cfg.natsListen, role === "hub" ? "0.0.0.0:4222" : "127.0.0.1:-1"), "--nats-listen"),
+    };
+    if (role === "hub") {
+      config.leafnode = listen(withDefault(this.#cfg.leafListen, "0.0.0.0:7422"), "--leaf-listen");
+      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = listen(this.#cfg.leafWsListen, "--leaf-ws-listen");
+    } else if (role === "leaf") {
+      config.remotes = [{ url: this.#cfg.hubUrl as string }];
+    } else {
+      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "0.0.0.0:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+    }
+    return config;
+  }
+
+  #registerMetrics(): void {
+    const engines = () => this.#host?.engines() ?? [];
+    const sum = (pick: (s: SyncEngine["stats"]) => number) => engines().reduce((n, e) => n + pick(e.stats), 0);
+    this.metrics.gauge("edgesync_peers", "Peers heard from, over all vaults", () => sum((s) => s.peers));
+    this.metrics.gauge("edgesync_bytes_in_total", "Sync bytes received", () => sum((s) => s.bytesIn));
+    this.metrics.gauge("edgesync_bytes_out_total", "Sync bytes sent", () => sum((s) => s.bytesOut));
+    this.metrics.gauge("edgesync_conflicts_total", "Concurrent edits resolved", () => sum((s) => s.merges));
+    this.metrics.gauge("edgesync_dropped_messages_total", "Malformed or unauthorised messages dropped", () => sum((s) => s.dropped));
+    this.metrics.gauge("edgesync_vaults", "Vaults hosted (folders and replicas)", () => engines().length);
+    this.metrics.gauge("edgesync_nats_connected", "1 when connected to NATS", () => (this.#connected ? 1 : 0));
+  }
+
+  status(): AgentStatus {
+    const vaults: AgentStatus["vaults"] = [];
+    for (const [id, vault] of this.#host?.folders ?? []) {
+      const info = vault.engine.peerInfo();
+      vaults.push({ id, root: vault.root, peers: info.length, converged: info.filter((p) => p.converged).length });
+    }
+    for (const [id, replica] of this.#host?.replicas ?? []) {
+      const info = replica.engine.peerInfo();
+      vaults.push({ id, peers: info.length, converged: info.filter((p) => p.converged).length });
+    }
+    return {
+      role: this.#cfg.upstream ? "attached" : this.#cfg.role,
+      natsUrl: this.natsUrl,
+      connected: this.#connected,
+      ports: this.#server ? { ...this.#server.ports } : undefined,
+      vaults,
+      startedAt: this.startedAt,
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#metricsServer?.server.close();
+    for (const control of this.#controls) control.close();
+    await this.#host?.stop();
+    await this.#nc?.drain().catch(() => {});
+    await this.#server?.stop();
+    await unlink(join(this.#home, "agent.json")).catch(() => {});
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * One-shot sync for `clone`, `pull` and `push`: connect to the hub, sync the vault until this
+ * device and at least one peer hold the same heads, write the files, exit. Non-zero on failure.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
+import { connectNats, ConnectError } from "./nats/connect.js";
+import { NatsTransport } from "./nats/nats-transport.js";
+import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
+import { openLocalVault } from "./vault/local-vault.js";
+import { isReady, listStored } from "./vault/model/vault-doc.js";
+import { loadVaultConfig } from "./vault/config.js";
+import { asPeerId, type Log } from "./sync/ports.js";
+import type { HubCatalogue } from "./vault-host.js";
+
+export class SyncTimeoutError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+export interface SyncOnceOptions {
+  root: string;
+  url: string;
+  peerId: string;
+  log: Log;
+  timeoutMs: number;
+  /** Called as files arrive (for a progress bar). */
+  onProgress?: (files: number) => void;
+}
+
+export interface SyncOnceResult {
+  files: number;
+  peers: string[];
+  ms: number;
+}
+
+export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult> {
+  const started = Date.now();
+  const config = await loadVaultConfig(options.root);
+  const nc = await connectNats({ servers: options.url, name: "edgesync-one-shot", log: options.log, timeoutMs: Math.min(options.timeoutMs, 10_000) });
+  try {
+    const transport = new NatsTransport({ nc, vaultId: config.vault.id, self: asPeerId(options.peerId), log: options.log });
+    const vault = await openLocalVault({ root: options.root, peerId: options.peerId, transport, log: options.log, holder: "edgesync one-shot sync", watch: false });
+    try {
+      await vault.start();
+      const deadline = started + options.timeoutMs;
+      let lastCount = -1;
+      while (true) {
+        const converged = vault.engine.peerInfo().filter((p) => p.converged);
+        if (isReady(vault.engine.doc) && converged.length > 0) {
+          await vault.binding.reconcile(); // writes everything received, ingests anything local
+          await vault.engine.flush();
+          if (vault.engine.peerInfo().some((p) => p.converged)) break;
+        }
+        if (Date.now() > deadline) throw new SyncTimeoutError(`no peer finished syncing vault ${config.vault.id} within ${options.timeoutMs} ms; is the hub running and does it have the vault?`);
+        const count = isReady(vault.engine.doc) ? listStored(vault.engine.doc).size : 0;
+        if (count !== lastCount) options.onProgress?.((lastCount = count));
+        await vault.engine.tick();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return { files: listStored(vault.engine.doc).size, peers: vault.engine.peerInfo().filter((p) => p.converged).map((p) => p.peer), ms: Date.now() - started };
+    } finally {
+      await vault.close();
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Asks the hub which vaults it keeps. */
+export async function hubCatalogue(url: string, log: Log): Promise<HubCatalogue> {
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats({ servers: url, name: "edgesync-clone", log, timeoutMs: 10_000 });
+  } catch (error) {
+    throw error instanceof ConnectError ? error : new ConnectError(String(error));
+  }
+  try {
+    const h = headers();
+    h.set("es-host", new URL(url.replace(/^(nats|tls|nats-leaf)/, "http")).hostname);
+    const reply = await nc.request(HUB_VAULTS_SUBJECT, new Uint8Array(), { timeout: 5_000, headers: h });
+    return JSON.parse(reply.string()) as HubCatalogue;
+  } catch (error) {
+    throw new ConnectError(`no edgesync hub answered at ${url} (${error instanceof Error ? error.message : String(error)}); check the address and that the hub runs \`sync start --nats-role hub\``, { cause: error });
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Hosts vaults on one NATS connection: vault folders given on the command line (with their folder
+ * binding), and — on a hub — a headless replica of every other vault it hears announced, so a leaf
+ * that was offline catches up from the hub and clones download from it.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import * as A from "@automerge/automerge";
+import { NatsTransport } from "./nats/nats-transport.js";
+import { HUB_VAULTS_SUBJECT, parseAnnounceSubject } from "./nats/subjects.js";
+import { openLocalVault, systemClock, type LocalVault } from "./vault/local-vault.js";
+import { loadVaultConfig } from "./vault/config.js";
+import { openReplica, replicaDir, type Replica } from "./replica.js";
+import { isReady, vaultMeta } from "./vault/model/vault-doc.js";
+import { asPeerId, type Log } from "./sync/ports.js";
+import type { SyncEngine, ChangeEvent } from "./sync/engine.js";
+import type { Metrics } from "./metrics.js";
+
+export interface VaultHostConfig {
+  nc: NatsConnection;
+  peerId: string;
+  homeDir: string;
+  log: Log;
+  metrics?: Metrics;
+  /** Replicate every announced vault (the hub). */
+  replicateAll: boolean;
+  allowMassDelete?: boolean;
+  /** Leafnode URL advertised to clones (hub). */
+  leafUrl?: (host: string) => string | undefined;
+}
+
+export interface HubCatalogue {
+  vaults: { id: string; name: string }[];
+  /** The hub's leafnode URL, for `sync start --nats-role leaf`. */
+  leafUrl?: string;
+}
+
+/** Replicas a hub keeps at most; beyond this new vaults are ignored with a warning. */
+const REPLICAS_MAX = 1000;
+
+export class VaultHost {
+  readonly #cfg: VaultHostConfig;
+  readonly folders = new Map<string, LocalVault>();
+  readonly replicas = new Map<string, Replica>();
+  readonly #opening = new Set<string>();
+  readonly #subs: Subscription[] = [];
+  #tickTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: VaultHostConfig) {
+    this.#cfg = config;
+  }
+
+  engines(): SyncEngine[] {
+    return [...[...this.folders.values()].map((v) => v.engine), ...[...this.replicas.values()].map((r) => r.engine)];
+  }
+
+  async start(): Promise<void> {
+    const { nc } = this.#cfg;
+    if (this.#cfg.replicateAll) {
+      this.#subs.push(nc.subscribe("es.v1.vault.*.announce.*", { callback: (error, msg) => {
+        if (!error) this.#onAnnounce(msg.subject);
+      } }));
+      this.#subs.push(nc.subscribe(HUB_VAULTS_SUBJECT, { callback: (error, msg) => {
+        if (!error) msg.respond(new TextEncoder().encode(JSON.stringify(this.#catalogue(msg.headers?.get("es-host") ?? ""))));
+      } }));
+    }
+    this.#tickTimer = setInterval(() => {
+      for (const engine of this.engines()) void engine.tick();
+    }, 500);
+    this.#tickTimer.unref();
+  }
+
+  /** Opens a vault folder with live sync over NATS. */
+  async addFolder(root: string, holder: string): Promise<LocalVault> {
+    let vault: LocalVault | undefined = undefined;
+    let bindingStarted = false;
+    const probe = await loadVaultConfig(root);
+    const transport = new NatsTransport({ nc: this.#cfg.nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log });
+    vault = await openLocalVault({
+      root,
+      peerId: this.#cfg.peerId,
+      transport,
+      log: this.#cfg.log,
+      watch: true,
+      allowMassDelete: this.#cfg.allowMassDelete,
+      holder,
+      onChange: (event) => {
+        this.#observe(vault?.engine, event);
+        // A clone that just received its first sync starts watching its folder now.
+        if (!bindingStarted && vault && isReady(vault.engine.doc)) {
+          bindingStarted = true;
+          void vault.binding.start().catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding failed to start"));
+        }
+      },
+    });
+    await vault.start();
+    bindingStarted = isReady(vault.engine.doc);
+    this.folders.set(probe.vault.id, vault);
+    this.#cfg.log.info({ vault: probe.vault.id, name: probe.vault.name, root }, "vault folder online");
+    return vault;
+  }
+
+  #onAnnounce(subject: string): void {
+    const parsed = parseAnnounceSubject(subject);
+    if (!parsed || this.folders.has(parsed.vaultId) || this.replicas.has(parsed.vaultId) || this.#opening.has(parsed.vaultId)) return;
+    if (this.replicas.size >= REPLICAS_MAX) return this.#cfg.log.warn({ vault: parsed.vaultId }, "replica limit reached; not replicating");
+    this.#opening.add(parsed.vaultId);
+    void this.#openReplica(parsed.vaultId).finally(() => this.#opening.delete(parsed.vaultId));
+  }
+
+  async #openReplica(vaultId: string): Promise<void> {
+    try {
+      let engine: SyncEngine | undefined;
+      const replica = await openReplica({
+        dir: replicaDir(this.#cfg.homeDir, vaultId),
+        peerId: this.#cfg.peerId,
+        transport: new NatsTransport({ nc: this.#cfg.nc, vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
+        clock: systemClock,
+        log: this.#cfg.log,
+        onChange: (event) => this.#observe(engine, event),
+      });
+      engine = replica.engine;
+      this.replicas.set(vaultId, replica);
+      this.#cfg.log.info({ vault: vaultId }, "replicating vault");
+    } catch (error) {
+      this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot open a replica");
+    }
+  }
+
+  /** What the hub replicates, for clones; `host` is how the asking client reached us. */
+  #catalogue(host: string): HubCatalogue {
+    const vaults: HubCatalogue["vaults"] = [];
+    for (const engine of this.engines()) {
+      const meta = vaultMeta(engine.doc);
+      if (meta) vaults.push({ id: meta.vaultId, name: meta.name });
+    }
+    return { vaults, leafUrl: this.#cfg.leafUrl?.(host) };
+  }
+
+  #observe(engine: SyncEngine | undefined, event: ChangeEvent): void {
+    const metrics = this.#cfg.metrics;
+    if (!metrics || !engine || event.origin !== "remote") return;
+    const metas = A.getChangesMetaSince(engine.doc, event.before);
+    const newest = Math.max(...metas.map((m) => m.time));
+    if (Number.isFinite(newest)) metrics.observeSyncLatency((Date.now() - newest) / 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#tickTimer);
+    for (const sub of this.#subs) sub.unsubscribe();
+    for (const vault of this.folders.values()) await vault.close().catch(() => {});
+    for (const replica of this.replicas.values()) await replica.close().catch(() => {});
+  }
+}

@@ -1,0 +1,104 @@
+import { Command, Option } from "clipanion";
+import { resolve } from "node:path";
+import { stat } from "node:fs/promises";
+import { EdgesyncCommand, ExitCode } from "./base-command.js";
+import { Agent } from "../agent/agent.js";
+import type { NatsRole } from "../agent/nats/server-config.js";
+import { loadVaultConfig } from "../agent/vault/config.js";
+import { createLogger, asLog } from "./logger.js";
+
+const ROLES = new Set(["peer", "hub", "leaf"]);
+const env = (name: string) => process.env[`EDGESYNC_${name}`] || undefined;
+
+export class SyncStartCommand extends EdgesyncCommand {
+  static override paths = [["sync", "start"]];
+  static override usage = Command.Usage({
+    description: "Run the agent: start (or attach to) NATS in a role, watch the vault folders, sync in real time",
+    details: `
+      Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
+      \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
+      Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS) so a container needs no command line.
+    `,
+    examples: [
+      ["A hub on a VPS", "edgesync sync start --nats-role hub"],
+      ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
+      ["Two peers on a LAN", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
+    ],
+  });
+  dirs = Option.Rest({ name: "vault folders" });
+  role = Option.String("--nats-role", { description: "peer | hub | leaf (default: leaf when a hub is known, else peer)" });
+  natsListen = Option.String("--nats-listen", { description: "Client listener HOST:PORT" });
+  leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
+  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT, for a TLS-terminating proxy" });
+  hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
+  clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 0.0.0.0:6222)" });
+  peers = Option.Array("--peer", { description: "Peer: route URL of another peer (repeatable)" });
+  upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
+  metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
+  identity = Option.String("--identity", { description: "Device key file" });
+  allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
+
+  async run() {
+    const roots = await this.vaultRoots();
+    const hubFromConfig = roots.length > 0 ? (await loadVaultConfig(roots[0])).hub.leafUrl : undefined;
+    const hubUrl = this.hub ?? env("HUB") ?? hubFromConfig;
+    const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
+    if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
+    const logger = createLogger();
+    const agent = new Agent({
+      roots,
+      role,
+      identityPath: this.identity,
+      natsListen: this.natsListen ?? env("NATS_LISTEN"),
+      leafListen: this.leafListen ?? env("LEAF_LISTEN"),
+      leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
+      hubUrl,
+      clusterListen: this.clusterListen ?? env("CLUSTER_LISTEN"),
+      peers: this.peers ?? env("PEERS")?.split(",").filter(Boolean),
+      upstream: this.upstream ?? env("NATS_UPSTREAM"),
+      metrics: this.metrics ?? env("METRICS"),
+      allowMassDelete: this.allowMassDelete,
+      log: asLog(logger),
+    });
+    const stopped = new Promise<void>((done) => {
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, "stopping");
+        void agent.stop().finally(done);
+      };
+      process.once("SIGINT", () => shutdown("SIGINT"));
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+    });
+    try {
+      await agent.start();
+    } catch (error) {
+      await agent.stop();
+      throw error;
+    }
+    logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
+    await stopped;
+  }
+
+  /** Folders from the arguments, EDGESYNC_VAULTS, or the current folder when it is a vault. */
+  async vaultRoots(): Promise<string[]> {
+    const given = this.dirs.length > 0 ? this.dirs : (env("VAULTS")?.split(",").filter(Boolean) ?? []);
+    if (given.length > 0) return given.map((d) => resolve(d));
+    const here = this.root;
+    const isVault = await stat(resolve(here, ".edgesync/config.toml")).then(() => true, () => false);
+    return isVault ? [here] : [];
+  }
+}
+
+/** Bare `edgesync` and `edgesync <dir>` run the agent on that folder. */
+export class DefaultCommand extends SyncStartCommand {
+  static override paths = [Command.Default];
+  static override usage = Command.Usage({ description: "Run the agent on the given folder (same as `sync start`)" });
+
+  override async run() {
+    for (const dir of this.dirs) {
+      const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+      if (!isDir) throw new ExitCode(1, `unknown command or folder ${JSON.stringify(dir)} — run \`edgesync --help\` for the list of commands`);
+    }
+    return super.run();
+  }
+}
