@@ -109,16 +109,16 @@ export class VaultHost {
 
   async #openReplica(vaultId: string): Promise<void> {
     try {
-      let engine: SyncEngine | undefined;
+      const ref: { engine?: SyncEngine } = {};
       const replica = await openReplica({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         peerId: this.#cfg.peerId,
         transport: new NatsTransport({ nc: this.#cfg.nc, vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
         clock: systemClock,
         log: this.#cfg.log,
-        onChange: (event) => this.#observe(engine, event),
+        onChange: (event) => this.#observe(ref.engine, event),
       });
-      engine = replica.engine;
+      ref.engine = replica.engine;
       this.replicas.set(vaultId, replica);
       this.#cfg.log.info({ vault: vaultId }, "replicating vault");
     } catch (error) {
