@@ -119,6 +119,7 @@ export class Agent {
       log,
       metrics: this.metrics,
       replicateAll: this.#cfg.role === "hub",
+      answerDiscovery: this.#cfg.role !== "leaf",
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => (this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined),
     });
@@ -135,7 +136,7 @@ export class Agent {
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsUrl: this.natsUrl, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
+    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
   }
 
   #serverConfig(): NatsServerConfig {

@@ -23,6 +23,8 @@ export interface VaultHostConfig {
   metrics?: Metrics;
   /** Replicate every announced vault (the hub). */
   replicateAll: boolean;
+  /** Answer clone discovery requests (hub and peer roles). */
+  answerDiscovery: boolean;
   allowMassDelete?: boolean;
   /** Leafnode URL advertised to clones (hub). */
   leafUrl?: (host: string) => string | undefined;
@@ -59,8 +61,13 @@ export class VaultHost {
       this.#subs.push(nc.subscribe("es.v1.vault.*.announce.*", { callback: (error, msg) => {
         if (!error) this.#onAnnounce(msg.subject);
       } }));
-      this.#subs.push(nc.subscribe(HUB_VAULTS_SUBJECT, { callback: (error, msg) => {
-        if (!error) msg.respond(new TextEncoder().encode(JSON.stringify(this.#catalogue(msg.headers?.get("es-host") ?? ""))));
+    }
+    // Hubs and peers answer discovery for what they host (a peer mesh can be cloned from too);
+    // leaves do not, so a clone through the hub always hears the hub.
+    if (this.#cfg.answerDiscovery) {
+      const reply = (host: string) => new TextEncoder().encode(JSON.stringify(this.#catalogue(host)));
+      this.#subs.push(nc.subscribe(HUB_VAULTS_SUBJECT, { queue: "edgesync-discovery", callback: (error, msg) => {
+        if (!error) msg.respond(reply(msg.headers?.get("es-host") ?? ""));
       } }));
     }
     this.#tickTimer = setInterval(() => {
