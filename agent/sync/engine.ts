@@ -106,9 +106,14 @@ export class SyncEngine {
     return { ...this.#stats, peers: this.#peers.size };
   }
 
+  /** Hands one message to the engine, as the transport does; resolves once it is processed. */
+  receive(from: PeerId, message: Uint8Array): Promise<void> {
+    return this.#enqueue(() => this.#onMessage(from, message));
+  }
+
   async start(): Promise<void> {
     await this.#cfg.transport.start({
-      onMessage: (from, message) => this.#enqueue(() => this.#onMessage(from, message)),
+      onMessage: (from, message) => void this.receive(from, message),
       onConnected: () => this.#enqueue(async () => this.#onConnected()),
       onDisconnected: () => this.#log.info({}, "transport disconnected"),
     });
