@@ -1,0 +1,65 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { runSeed, replayCommand } from "./run-seeds.js";
+import { simulate, type FaultLevel } from "./simulation.js";
+import { Prng } from "./random.js";
+import { EventQueue } from "./event-queue.js";
+import { SimBus } from "./sim-bus.js";
+import { runTransportContract } from "../agent/sync/transport-contract.js";
+import { asPeerId } from "../agent/sync/ports.js";
+
+const LEVELS: FaultLevel[] = ["none", "adversarial", "hostile"];
+const SEEDS = 201;
+
+describe("dst", () => {
+  it(`runs ${SEEDS} seeds across the three fault levels without a violation, each replay with an equal trace hash`, async () => {
+    const failures: string[] = [];
+    for (let seed = 1; seed <= SEEDS; seed++) {
+      const faults = LEVELS[seed % 3];
+      const { result, deterministic } = await runSeed(seed, faults);
+      if (!deterministic) failures.push(`seed ${seed} ${faults}: replay hash differs`);
+      for (const v of result.violations) failures.push(`seed ${seed} ${faults}: ${v} — ${replayCommand(result)}`);
+    }
+    assert.deepEqual(failures, []);
+  });
+
+  it("catches the planted bug (no resync on reconnect or differing announce) within 200 seeds", async () => {
+    let caughtAt: number | undefined;
+    for (let seed = 1; seed <= 200 && caughtAt === undefined; seed++) {
+      const result = await simulate({ seed, faults: "adversarial", plantedBug: true });
+      if (result.violations.length > 0) caughtAt = seed;
+    }
+    assert.ok(caughtAt !== undefined, "no seed found the planted bug");
+  });
+
+  it("gives two different seeds different traces", async () => {
+    const [a, b] = await Promise.all([simulate({ seed: 1, faults: "hostile" }), simulate({ seed: 2, faults: "hostile" })]);
+    assert.notEqual(a.traceHash, b.traceHash);
+  });
+});
+
+describe("Prng", () => {
+  it("repeats its sequence for one seed and forks independent streams by label", () => {
+    const a = new Prng(42);
+    const b = new Prng(42);
+    assert.deepEqual([a.u32(), a.u32(), a.int(0, 9)], [b.u32(), b.u32(), b.int(0, 9)]);
+    assert.notEqual(new Prng(42).fork("network").u32(), new Prng(42).fork("disk").u32());
+  });
+});
+
+runTransportContract("SimBus", async () => {
+  let now = 0;
+  const queue = new EventQueue();
+  const bus = new SimBus(queue, new Prng(7), () => now, () => {});
+  const [a, b, c] = ["a", "b", "c"].map((id) => bus.transport(asPeerId(id)));
+  return {
+    a, b, c,
+    settle: async () => {
+      for (let event = queue.pop(); event; event = queue.pop()) {
+        now = event.time;
+        await event.run();
+      }
+    },
+    teardown: async () => {},
+  };
+});
