@@ -78,22 +78,23 @@ export class SimBus {
   }
 
   transport(self: PeerId, messageBytesMax = 64 * 1024 * 1024): Transport {
-    const bus = this;
+    const members = this.#members;
+    const send = (to: PeerId, message: Uint8Array) => this.#send(self, to, message);
     return {
       self,
       messageBytesMax,
       async start(handlers) {
-        bus.#members.set(self, handlers);
+        members.set(self, handlers);
       },
       send(to, message) {
-        if (bus.#members.get(self)) bus.#send(self, to, message);
+        if (members.get(self)) send(to, message);
       },
       broadcast(message) {
-        if (!bus.#members.get(self)) return;
-        for (const peer of [...bus.#members.keys()].sort()) if (peer !== self) bus.#send(self, peer, message);
+        if (!members.get(self)) return;
+        for (const peer of [...members.keys()].sort()) if (peer !== self) send(peer, message);
       },
       async stop() {
-        bus.#members.delete(self);
+        members.delete(self);
       },
     };
   }
