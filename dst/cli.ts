@@ -1,5 +1,5 @@
 /**
- * npm run dst -- --seeds 500 [--seed 0x…] [--nodes N] [--steps N] [--faults none|adversarial|hostile] [--minimise] [--once]
+ * npm run dst -- --seeds 500 [--from N] [--seed 0x…] [--nodes N] [--steps N] [--faults none|adversarial|hostile] [--minimise] [--once]
  * Every seed runs twice; a differing trace hash is a determinism failure. Exit 1 on any failure.
  */
 import { runSeed, replayCommand, minimise } from "./run-seeds.js";
@@ -26,6 +26,7 @@ const parseNumber = (name: string, value: string | undefined) => {
 
 const seeds = parseNumber("seeds", arg("seeds")) ?? 100;
 const single = parseNumber("seed", arg("seed"));
+const from = parseNumber("from", arg("from")) ?? 1;
 const nodes = parseNumber("nodes", arg("nodes"));
 const steps = parseNumber("steps", arg("steps"));
 if (nodes !== undefined && (nodes < 2 || nodes > 6)) fail("--nodes must be 2..6");
@@ -35,7 +36,7 @@ const twice = !process.argv.includes("--once");
 
 const started = Date.now();
 let failures = 0;
-const list = single !== undefined ? [single] : Array.from({ length: seeds }, (_, i) => i + 1);
+const list = single !== undefined ? [single] : Array.from({ length: seeds }, (_, i) => i + from);
 for (const [i, seed] of list.entries()) {
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[i % LEVELS.length];
   const { result, deterministic } = await runSeed(seed, faults, nodes, steps, false, twice);
