@@ -7,11 +7,14 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { PeerId, Transport, TransportHandlers, Log } from "../sync/ports.js";
 import { silentLog } from "../sync/ports.js";
 import { Reassembler, toFrames } from "./chunking.js";
-import { vaultAnnounceSubject, vaultAnnounceWildcard, vaultInboxWildcard, vaultPeerSubject, parsePeerSubject, parseAnnounceSubject, isPeerToken } from "./subjects.js";
+import { vaultPrefix, busAnnounceSubject, busPeerSubject, busInboxWildcard, parseBusSubject, isPeerToken } from "./subjects.js";
 
 export interface NatsTransportConfig {
   nc: NatsConnection;
-  vaultId: string;
+  /** The vault whose bus (`es.v1.vault.<id>.…`) this transport uses. */
+  vaultId?: string;
+  /** Or another bus of the same shape under this prefix (e.g. the notify document's); exactly one of the two. */
+  subjectPrefix?: string;
   self: PeerId;
   log?: Log;
   /** Largest whole message (after reassembly) accepted from a peer. */
@@ -30,6 +33,7 @@ export class NatsTransport implements Transport {
   readonly #log: Log;
   readonly #reassembler: Reassembler;
   readonly #subs: Subscription[] = [];
+  readonly #prefix: string;
   #handlers: TransportHandlers | undefined;
   #messageId = 0;
   #stopped = false;
@@ -41,6 +45,8 @@ export class NatsTransport implements Transport {
     this.#log = config.log ?? silentLog;
     this.messageBytesMax = config.messageBytesMax ?? 256 * 1024 * 1024;
     this.#reassembler = new Reassembler({ messageBytesMax: this.messageBytesMax });
+    if ((config.vaultId === undefined) === (config.subjectPrefix === undefined)) throw new TypeError("NatsTransport needs exactly one of vaultId and subjectPrefix");
+    this.#prefix = config.subjectPrefix ?? vaultPrefix(config.vaultId as string);
   }
 
   get #frameBytesMax(): number {
@@ -54,21 +60,22 @@ export class NatsTransport implements Transport {
 
   async start(handlers: TransportHandlers): Promise<void> {
     this.#handlers = handlers;
-    const { nc, vaultId } = this.#cfg;
+    const { nc } = this.#cfg;
+    const prefix = this.#prefix;
     this.#subs.push(
-      nc.subscribe(vaultInboxWildcard(vaultId, this.self), {
+      nc.subscribe(busInboxWildcard(prefix, this.self), {
         callback: (error, msg) => {
           if (error) return;
-          const parsed = parsePeerSubject(msg.subject);
-          if (!parsed || parsed.to !== this.self) return;
+          const parsed = parseBusSubject(prefix, msg.subject);
+          if (parsed?.kind !== "p" || parsed.to !== this.self) return;
           this.#deliver(parsed.from, msg.data);
         },
       }),
-      nc.subscribe(vaultAnnounceWildcard(vaultId), {
+      nc.subscribe(`${prefix}.announce.*`, {
         callback: (error, msg) => {
           if (error) return;
-          const parsed = parseAnnounceSubject(msg.subject);
-          if (!parsed || parsed.from === this.self) return;
+          const parsed = parseBusSubject(prefix, msg.subject);
+          if (parsed?.kind !== "announce" || parsed.from === this.self) return;
           this.#deliver(parsed.from, msg.data);
         },
       }),
@@ -95,12 +102,12 @@ export class NatsTransport implements Transport {
 
   send(to: PeerId, message: Uint8Array): void {
     if (this.#stopped || !isPeerToken(to)) return;
-    this.#publish(vaultPeerSubject(this.#cfg.vaultId, to, this.self), message);
+    this.#publish(busPeerSubject(this.#prefix, to, this.self), message);
   }
 
   broadcast(message: Uint8Array): void {
     if (this.#stopped) return;
-    this.#publish(vaultAnnounceSubject(this.#cfg.vaultId, this.self), message);
+    this.#publish(busAnnounceSubject(this.#prefix, this.self), message);
   }
 
   #publish(subject: string, message: Uint8Array): void {

@@ -24,6 +24,24 @@ export const vaultAnnounceWildcard = (vaultId: string) => `${vaultPrefix(vaultId
 export const vaultPeerSubject = (vaultId: string, to: string, from: string) =>
   `${vaultPrefix(vaultId)}.p.${check("peer", to, isPeerToken(to))}.${check("peer", from, isPeerToken(from))}`;
 export const vaultInboxWildcard = (vaultId: string, self: string) => `${vaultPrefix(vaultId)}.p.${check("peer", self, isPeerToken(self))}.*`;
+/**
+ * Any bus with the vault bus's shape under another prefix (the notify document's, for one):
+ * `<prefix>.announce.<from>` and `<prefix>.p.<to>.<from>`.
+ */
+export const busAnnounceSubject = (prefix: string, from: string) => `${prefix}.announce.${check("peer", from, isPeerToken(from))}`;
+export const busPeerSubject = (prefix: string, to: string, from: string) =>
+  `${prefix}.p.${check("peer", to, isPeerToken(to))}.${check("peer", from, isPeerToken(from))}`;
+export const busInboxWildcard = (prefix: string, self: string) => `${prefix}.p.${check("peer", self, isPeerToken(self))}.*`;
+
+/** Parses a subject of the bus under `prefix`; undefined for anything else. */
+export function parseBusSubject(prefix: string, subject: string): { kind: "announce"; from: string } | { kind: "p"; to: string; from: string } | undefined {
+  if (!subject.startsWith(`${prefix}.`)) return undefined;
+  const t = subject.slice(prefix.length + 1).split(".");
+  if (t.length === 2 && t[0] === "announce" && isPeerToken(t[1])) return { kind: "announce", from: t[1] };
+  if (t.length === 3 && t[0] === "p" && isPeerToken(t[1]) && isPeerToken(t[2])) return { kind: "p", to: t[1], from: t[2] };
+  return undefined;
+}
+
 /** Every subject a member of the vault may use (for permissions). */
 export const vaultSubjects = (vaultId: string) => `${vaultPrefix(vaultId)}.>`;
 
