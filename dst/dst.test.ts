@@ -32,6 +32,11 @@ describe("dst", () => {
     assert.ok(caughtAt !== undefined, "no seed found the planted bug");
   });
 
+  it("regression: seed 0x13a6 (a concurrent put/delete left Automerge's view without a file its backend held)", async () => {
+    const result = await simulate({ seed: 0x13a6, faults: "hostile" });
+    assert.deepEqual(result.violations, []);
+  });
+
   it("gives two different seeds different traces", async () => {
     const [a, b] = await Promise.all([simulate({ seed: 1, faults: "hostile" }), simulate({ seed: 2, faults: "hostile" })]);
     assert.notEqual(a.traceHash, b.traceHash);

@@ -41,6 +41,8 @@ export interface SimOptions {
   skip?: ReadonlySet<number>;
   /** Flip the planted bug (tests that the simulator catches it). */
   plantedBug?: boolean;
+  /** Receives the full trace (for diffing two runs of one seed). */
+  onTrace?: (lines: readonly string[]) => void;
 }
 
 export interface SimResult {
@@ -84,8 +86,12 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const clockRng = root.fork("clock");
   const faultRng = root.fork("faults");
   const buggifyRng = root.fork("buggify");
-  const nodeCount = options.nodes ?? workloadRng.int(2, 6);
-  const steps = options.steps ?? workloadRng.int(10, 40);
+  // Always draw, then override: an explicit --nodes/--steps must not shift the stream, or a printed
+  // replay command would run a different simulation.
+  const drawnNodes = workloadRng.int(2, 6);
+  const drawnSteps = workloadRng.int(10, 40);
+  const nodeCount = options.nodes ?? drawnNodes;
+  const steps = options.steps ?? drawnSteps;
   const level = options.faults;
 
   const trace: string[] = [];
@@ -338,7 +344,12 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       }
       const heads = [...A.getHeads(engine.doc)].sort().join(",");
       if (heads !== refHeads) violations.push(`liveness: ${node.id} heads ${heads.slice(0, 16)} differ from hub ${refHeads.slice(0, 16)} ${HEAL_MS} ms after the heal`);
-      else if (JSON.stringify([...fileHashes(engine.doc)].sort()) !== refFiles) violations.push(`${node.id} has the same heads but different files`);
+      else if (JSON.stringify([...fileHashes(engine.doc)].sort()) !== refFiles) {
+        const mine = fileHashes(engine.doc);
+        const theirs = fileHashes(reference.doc);
+        const differing = [...new Set([...mine.keys(), ...theirs.keys()])].filter((p) => mine.get(p) !== theirs.get(p));
+        violations.push(`${node.id} has the same heads but different files: ${differing.join(", ")}`);
+      }
       for (const path of listStored(engine.doc).keys()) if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)}`);
     }
     for (const ack of acked) {
@@ -370,6 +381,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   }
 
   Object.assign(stats, { delivered: bus.stats.delivered, dropped: bus.stats.dropped, duplicated: bus.stats.duplicated });
+  options.onTrace?.(trace);
   const traceHash = createHash("sha256").update(trace.join("\n")).digest("hex");
   return { seed: options.seed, options: { nodes: nodeCount, steps, faults: level }, traceHash, violations: [...new Set(violations)], stats };
 }

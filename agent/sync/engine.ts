@@ -20,6 +20,8 @@ import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
+import { bucketOf } from "../vault/model/bucket.js";
+import type { VaultDoc } from "../vault/model/schema.js";
 
 export interface SyncEngineConfig {
   /** This node's peer id (also `by` on every revision it writes). */
@@ -245,6 +247,14 @@ export class SyncEngine {
   /** The single place the doc advances: resolve, store, report, offer to every peer. */
   async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
     let paths = changedPaths(next, before);
+    if (viewDisagreesWithBackend(next, paths)) {
+      // Found by dst (seed 0x13a6, hostile): after a concurrent put/delete on one file arrived,
+      // Automerge 3.5's incrementally patched JS view lacked a key its own backend still held.
+      // Rebuilding the view from the backend is rare and makes every reader see the truth.
+      this.#log.warn({ paths: paths.length }, "automerge view out of step with its backend; rebuilt");
+      next = rebuildView(next);
+      paths = changedPaths(next, before);
+    }
     let merges: MergeOutcome[] = [];
     if (isReady(next)) {
       const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now() });
@@ -323,6 +333,23 @@ export class SyncEngine {
     state.dirty = false;
     await this.#cfg.store.saveSyncState(peer, A.encodeSyncState(state.sync));
   }
+}
+
+/** True when the materialised view and Automerge's backend disagree on whether a changed path exists. */
+function viewDisagreesWithBackend(doc: Doc, paths: readonly string[]): boolean {
+  if (!isReady(doc)) return false;
+  for (const path of paths) {
+    const bucket = doc.files[bucketOf(path)];
+    if (bucket === undefined) continue;
+    if ((bucket[path] !== undefined) !== (A.getConflicts(bucket, path) !== undefined)) return true;
+  }
+  return false;
+}
+
+function rebuildView(doc: Doc): Doc {
+  // The next saveIncremental of the rebuilt doc returns a full save: larger than usual, but it holds
+  // the change that just arrived and is not stored yet, and loading duplicates is harmless.
+  return A.load<VaultDoc>(A.save(doc), { actor: A.getActorId(doc) as A.ActorId });
 }
 
 function sameHeads(a: readonly string[], b: readonly string[]): boolean {
