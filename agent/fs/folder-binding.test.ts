@@ -16,7 +16,7 @@ const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2
 const open: LocalVault[] = [];
 const dirs: string[] = [];
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000) {
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 45_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -99,7 +99,7 @@ describe("FolderBinding", () => {
   it("restores authorized_keys when it is deleted locally instead of propagating the delete", async () => {
     const { a, b, va } = await twoFolders();
     await unlink(join(a, "authorized_keys"));
-    await waitFor("authorized_keys to come back", async () => ((await read(join(a, "authorized_keys"))) ?? "").includes("ssh-ed25519"), 20_000);
+    await waitFor("authorized_keys to come back", async () => ((await read(join(a, "authorized_keys"))) ?? "").includes("ssh-ed25519"), 45_000);
     await va.binding.reconcile();
     assert.match((await read(join(b, "authorized_keys"))) ?? "", /ssh-ed25519/);
   });
