@@ -1,0 +1,33 @@
+/** Notify's typed errors. The CLI prints the message of each as one line (cmd/base-command.ts USER_ERRORS). */
+
+/** Bad user input: oversized body, unknown priority, malformed action spec, missing project… */
+export class NotifyInputError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NotifyInputError";
+  }
+}
+
+/** A pairing token that is unknown, expired, already used, or a device that is not (or no longer) paired. */
+export class PairingError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PairingError";
+  }
+}
+
+/** The notify service refused a request (the message says why). */
+export class AuthorizationError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AuthorizationError";
+  }
+}
+
+/** No notify service answered in time. */
+export class TimeoutError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
