@@ -84,7 +84,7 @@ describe("hub and two leaves", () => {
     await waitFor("base on B", () => same(join(a, "shared.md"), join(b, "shared.md")), 30_000, detail);
     await Promise.all([writeFile(join(a, "shared.md"), base.replace("intro", "intro from A")), writeFile(join(b, "shared.md"), base.replace("end", "end from B"))]);
     const merged = "# Shared\n\nintro from A\n\nmiddle\n\nend from B\n";
-    await waitFor("merge everywhere", async () => (await readText(join(a, "shared.md"))) === merged && (await readText(join(b, "shared.md"))) === merged, 30_000, detail);
+    await waitFor("merge everywhere", async () => (await readText(join(a, "shared.md"))) === merged && (await readText(join(b, "shared.md"))) === merged, 60_000, detail);
   });
 
   it("lets leaf B catch up from the hub after being offline while A edited", async () => {

@@ -292,9 +292,12 @@ export class FolderBinding {
       }
       await ensureParentDirs(this.#cfg.root, path);
       await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead });
-      const info = await lstat(absolute);
-      this.#statCache.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), sha256: entry.sha256 });
+      // Record the agreement first: the user may rename or delete the file the moment it lands,
+      // and that must read as their change, not as a write of ours that never happened.
       this.#index.set(path, { sha256: entry.sha256, heads: A.getHeads(doc) });
+      const info = await lstat(absolute).catch(() => undefined);
+      if (info) this.#statCache.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), sha256: entry.sha256 });
+      else this.#statCache.delete(path);
       this.#stats.written++;
       if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(entry.bytes));
     } catch (error) {
