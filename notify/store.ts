@@ -50,7 +50,6 @@ export interface ThreadSummary {
 const ID_PREFIX_CHARS_MIN = 6;
 
 export class NotifyStore {
-  readonly #cfg: NotifyStoreConfig;
   readonly #log: Log;
   readonly #verify: VerifyFn;
   readonly #messages = new Map<string, NotifyMessage>();
@@ -63,7 +62,6 @@ export class NotifyStore {
   #rejected = 0;
 
   private constructor(config: NotifyStoreConfig, docStore: DocStore) {
-    this.#cfg = config;
     this.#log = config.log ?? silentLog;
     this.#verify = config.verify ?? verifyEd25519;
     this.#docStore = docStore;
