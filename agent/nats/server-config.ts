@@ -1,49 +1,86 @@
 /**
- * Writes nats-server configuration for each role. Listeners take port -1 for an ephemeral port;
- * the supervisor reads the real ones back. The one combination we never write is `authorization{}`
- * together with a system account (CVE-2023-47090 in 2.9.10): operator mode carries its own accounts.
+ * nats-server configuration for each role, with defaults applied and validated in one place
+ * (`resolveServerConfig`). Listeners take port -1 for an ephemeral port; the supervisor reads the
+ * real ones back. The one combination never written is `authorization{}` together with a system
+ * account (CVE-2023-47090 in 2.9.10); operator mode carries its own accounts.
  */
+import { resolve } from "node:path";
+
 export type NatsRole = "hub" | "leaf" | "peer";
+export const NATS_ROLES: readonly NatsRole[] = ["hub", "leaf", "peer"];
 
 export interface Listen {
+  /** Interface to bind: `127.0.0.1` for this machine only, `0.0.0.0` for every interface. */
   host: string;
-  /** -1 for an ephemeral port. */
+  /** TCP port, or -1 for an ephemeral one (read back after start). */
   port: number;
 }
 
+export interface WebsocketListen extends Listen {
+  /**
+   * Plain `ws://` even though `tls` is set: for a TLS-terminating proxy in front. Without `tls`
+   * the listener is always plain (nats-server requires TLS files or `no_tls`).
+   */
+  noTls?: boolean;
+}
+
 export interface TlsFiles {
+  /** PEM certificate (chain) presented by the client, leafnode and websocket listeners. */
   certFile: string;
+  /** PEM private key for `certFile`; keep it mode 0600. */
   keyFile: string;
 }
 
 export interface LeafRemote {
-  /** nats-leaf://, tls://, ws:// or wss:// URL of the hub's leafnode listener. */
+  /** `nats-leaf://`, `tls://`, `ws://` or `wss://` URL of the hub's leafnode (or websocket) listener. */
   url: string;
+  /** JWT + seed file this leaf authenticates with (operator mode). */
   credentialsFile?: string;
-  /** Pin: the only CA (the hub's self-signed cert) trusted for this link. */
+  /** Pin: the only CA (the hub's self-signed cert) trusted for this link; implies TLS. */
   caFile?: string;
+}
+
+export interface ClusterListen extends Listen {
+  /** Route URLs (`nats-route://host:port`) of the other peers; empty for the first one. */
+  routes: string[];
 }
 
 export interface NatsServerConfig {
   role: NatsRole;
-  /** Folder for the config, ports file and log. */
+  /** Folder for the config and the ports file (made absolute when resolved). */
   stateDir: string;
+  /** Unique per server in a mesh: letters, digits, `.`, `_`, `-`. */
   serverName: string;
+  /** Where local clients (the agent itself) connect. Leaves and peers keep it on loopback. */
   client: Listen;
   /** Hub: where leaves connect. */
   leafnode?: Listen;
-  /** Hub: leafnodes over websocket (e.g. behind a TLS-terminating proxy). */
-  leafnodeWebsocket?: Listen;
-  /** Leaf: the hub(s) it dials. */
+  /** Hub: leafnodes (and websocket clients) over websocket, e.g. behind a TLS proxy; needs `leafnode`. */
+  leafnodeWebsocket?: WebsocketListen;
+  /** Leaf: the hub(s) it dials; required for the leaf role. */
   remotes?: LeafRemote[];
-  /** Peer: cluster listener and routes to the other peers. */
-  cluster?: Listen & { routes: string[] };
-  /** TLS for client and leafnode listeners (hub). */
+  /** Peer: cluster listener and routes to the other peers (omit for a lone peer). */
+  cluster?: ClusterListen;
+  /** Cluster name every peer of a mesh shares (default "edgesync"). */
+  clusterName?: string;
+  /** HTTP monitoring (/varz, /connz); off unless given. */
+  monitoring?: Listen;
+  /** TLS for the client, leafnode and websocket listeners. */
   tls?: TlsFiles;
-  /** Largest message the server accepts; NATS's default is 1 MB. */
+  /** Largest message the server accepts (default and NATS's default: 1 MiB; at most 64 MiB). */
   maxPayloadBytes?: number;
-  /** Operator/JWT blocks from the auth layer, appended verbatim. */
+  /** Raw config text appended verbatim: operator/JWT resolver blocks from the auth layer. */
   authConfig?: string;
+}
+
+/** Defaults filled in; what `renderConfig` writes. */
+export type ResolvedServerConfig = NatsServerConfig & { maxPayloadBytes: number; clusterName: string };
+
+export class NatsConfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NatsConfigError";
+  }
 }
 
 export class UnsafeConfigError extends Error {
@@ -53,25 +90,87 @@ export class UnsafeConfigError extends Error {
   }
 }
 
-const q = (value: string) => JSON.stringify(value);
-const listen = (l: Listen) => `host: ${q(l.host)}\n  port: ${l.port}`;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** nats-server refuses a larger max_payload. */
+const MAX_PAYLOAD_BYTES_LIMIT = 64 * 1024 * 1024;
+const SERVER_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+const HOST = /^[A-Za-z0-9.:%[\]-]{1,255}$/;
+// Paths go inside double quotes; these would end the string or the line.
+const UNSAFE_PATH = /["\n\r\\]/;
+const REMOTE_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"]);
+const ROUTE_SCHEMES = new Set(["nats-route:", "nats:", "tls:"]);
 
-export function renderConfig(c: NatsServerConfig): string {
-  const lines = [
-    `# written by edgesync for the ${c.role} role; regenerated on every start`,
-    `server_name: ${q(c.serverName)}`,
-    `host: ${q(c.client.host)}`,
-    `port: ${c.client.port}`,
-    `ports_file_dir: ${q(c.stateDir)}`,
-    `max_payload: ${c.maxPayloadBytes ?? 1024 * 1024}`,
-    "ping_interval: \"20s\"",
-    "write_deadline: \"10s\"",
-  ];
-  if (c.tls) lines.push(`tls {\n  cert_file: ${q(c.tls.certFile)}\n  key_file: ${q(c.tls.keyFile)}\n  timeout: 5\n}`);
-  const leafBlocks: string[] = [];
+function fail(message: string): never {
+  throw new NatsConfigError(`nats-server config: ${message}`);
+}
+
+function checkListen(name: string, l: Listen): void {
+  if (!HOST.test(l.host)) fail(`${name} host ${JSON.stringify(l.host)} is not an address`);
+  // Port 0 means "the default port" to nats-server, never "any port": -1 is the ephemeral one.
+  if (!Number.isInteger(l.port) || (l.port !== -1 && (l.port < 1 || l.port > 65_535))) fail(`${name} port ${l.port} must be 1-65535, or -1 for an ephemeral port`);
+}
+
+/** Paths are written absolute (nats-server would resolve relative ones against its own notion). */
+function checkPath(name: string, path: string): string {
+  if (path.length === 0 || UNSAFE_PATH.test(path)) fail(`${name} must be a path without quotes or backslashes: ${JSON.stringify(path)}`);
+  return resolve(path);
+}
+
+function checkUrl(name: string, url: string, schemes: Set<string>): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return fail(`${name} ${JSON.stringify(url)} is not a URL`);
+  }
+  if (!schemes.has(parsed.protocol)) fail(`${name} ${JSON.stringify(url)} must start with ${[...schemes].map((s) => `${s}//`).join(", ")}`);
+  if (!parsed.hostname || UNSAFE_PATH.test(url)) fail(`${name} ${JSON.stringify(url)} has no host or has quotes`);
+}
+
+/** Applies defaults and checks every field; throws NatsConfigError naming the first problem. */
+export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
+  if (!NATS_ROLES.includes(c.role)) fail(`role ${JSON.stringify(c.role)} must be one of ${NATS_ROLES.join(", ")}`);
+  const stateDir = checkPath("stateDir", c.stateDir);
+  if (!SERVER_NAME.test(c.serverName)) fail(`server name ${JSON.stringify(c.serverName)} may use letters, digits, ".", "_" and "-" only`);
+  checkListen("client", c.client);
+  if (c.leafnode) checkListen("leafnode", c.leafnode);
+  if (c.leafnodeWebsocket) {
+    checkListen("leafnode websocket", c.leafnodeWebsocket);
+    // Measured on 2.9.10: without a leafnodes{} block the websocket side drops every leaf at once.
+    if (!c.leafnode) fail("a leafnode websocket listener needs the leafnode listener too");
+  }
+  if (c.monitoring) checkListen("monitoring", c.monitoring);
+  if (c.role === "leaf" && (c.remotes ?? []).length === 0) fail("the leaf role needs the hub's leafnode URL (remotes)");
+  const remotes = c.remotes?.map((r) => {
+    checkUrl("leafnode remote", r.url, REMOTE_SCHEMES);
+    return {
+      ...r,
+      ...(r.credentialsFile !== undefined ? { credentialsFile: checkPath("leafnode credentials file", r.credentialsFile) } : {}),
+      ...(r.caFile !== undefined ? { caFile: checkPath("leafnode CA file", r.caFile) } : {}),
+    };
+  });
+  if (c.cluster) {
+    checkListen("cluster", c.cluster);
+    for (const route of c.cluster.routes) checkUrl("cluster route", route, ROUTE_SCHEMES);
+  }
+  const clusterName = c.clusterName ?? "edgesync";
+  if (!SERVER_NAME.test(clusterName)) fail(`cluster name ${JSON.stringify(clusterName)} may use letters, digits, ".", "_" and "-" only`);
+  const tls = c.tls && { certFile: checkPath("TLS certificate file", c.tls.certFile), keyFile: checkPath("TLS key file", c.tls.keyFile) };
+  const maxPayloadBytes = c.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1024 || maxPayloadBytes > MAX_PAYLOAD_BYTES_LIMIT) {
+    fail(`max payload ${maxPayloadBytes} must be 1024-${MAX_PAYLOAD_BYTES_LIMIT} bytes`);
+  }
+  return { ...c, stateDir, remotes, tls, maxPayloadBytes, clusterName };
+}
+
+const q = (value: string) => JSON.stringify(value);
+const tlsBlock = (t: TlsFiles, indent: string) => `${indent}tls {\n${indent}  cert_file: ${q(t.certFile)}\n${indent}  key_file: ${q(t.keyFile)}\n${indent}  timeout: 5\n${indent}}`;
+
+function leafnodesBlock(c: ResolvedServerConfig): string | undefined {
+  const body: string[] = [];
   if (c.leafnode) {
-    leafBlocks.push(`  ${listen(c.leafnode).replace("\n  ", "\n  ")}`);
-    if (c.tls) leafBlocks.push(`  tls {\n    cert_file: ${q(c.tls.certFile)}\n    key_file: ${q(c.tls.keyFile)}\n    timeout: 5\n  }`);
+    body.push(`  host: ${q(c.leafnode.host)}`, `  port: ${c.leafnode.port}`);
+    if (c.tls) body.push(tlsBlock(c.tls, "  "));
   }
   if (c.remotes && c.remotes.length > 0) {
     const remotes = c.remotes.map((r) => {
@@ -80,25 +179,75 @@ export function renderConfig(c: NatsServerConfig): string {
       if (r.caFile) parts.push(`tls { ca_file: ${q(r.caFile)} }`);
       return `    { ${parts.join(", ")} }`;
     });
-    leafBlocks.push(`  reconnect: 1\n  remotes: [\n${remotes.join(",\n")}\n  ]`);
+    // Seconds between redials of a lost hub; the leaf keeps serving local clients meanwhile.
+    body.push("  reconnect: 1", `  remotes: [\n${remotes.join(",\n")}\n  ]`);
   }
-  if (leafBlocks.length > 0) lines.push(`leafnodes {\n${leafBlocks.join("\n")}\n}`);
-  if (c.leafnodeWebsocket) lines.push(`websocket {\n  ${listen(c.leafnodeWebsocket)}\n  no_tls: true\n}`);
-  if (c.cluster) {
-    const routes = c.cluster.routes.map((r) => `    ${q(r)}`).join(",\n");
-    lines.push(`cluster {\n  name: "edgesync"\n  ${listen(c.cluster)}\n  routes: [\n${routes}\n  ]\n}`);
-  }
+  return body.length > 0 ? `leafnodes {\n${body.join("\n")}\n}` : undefined;
+}
+
+function websocketBlock(c: ResolvedServerConfig): string | undefined {
+  const ws = c.leafnodeWebsocket;
+  if (!ws) return undefined;
+  const secure = c.tls !== undefined && ws.noTls !== true;
+  return `websocket {\n  host: ${q(ws.host)}\n  port: ${ws.port}\n${secure && c.tls ? tlsBlock(c.tls, "  ") : "  no_tls: true"}\n}`;
+}
+
+function clusterBlock(c: ResolvedServerConfig): string | undefined {
+  if (!c.cluster) return undefined;
+  const routes = c.cluster.routes.map((r) => `    ${q(r)}`).join(",\n");
+  return `cluster {\n  name: ${q(c.clusterName)}\n  host: ${q(c.cluster.host)}\n  port: ${c.cluster.port}\n  routes: [\n${routes}\n  ]\n}`;
+}
+
+/** The config file text; validates first and refuses the CVE-2023-47090 shape. */
+export function renderConfig(config: NatsServerConfig): string {
+  const c = resolveServerConfig(config);
+  const lines = [
+    `# written by edgesync for the ${c.role} role; regenerated on every start`,
+    `server_name: ${q(c.serverName)}`,
+    `host: ${q(c.client.host)}`,
+    `port: ${c.client.port}`,
+    `ports_file_dir: ${q(c.stateDir)}`,
+    `max_payload: ${c.maxPayloadBytes}`,
+    // Dead links are noticed within ~1 min (3 missed pings); a stuck reader is cut after 10 s.
+    'ping_interval: "20s"',
+    'write_deadline: "10s"',
+  ];
+  if (c.monitoring) lines.push(`http: ${q(`${c.monitoring.host}:${c.monitoring.port}`)}`);
+  if (c.tls) lines.push(tlsBlock(c.tls, ""));
+  for (const block of [leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
   if (c.authConfig) lines.push(c.authConfig);
   const text = `${lines.join("\n")}\n`;
   assertNoCve2023_47090(text);
   return text;
 }
 
-/** Refuses the configuration shape that 2.9.10's CVE-2023-47090 turns into an open door. */
+/**
+ * Refuses the configuration shape that 2.9.10's CVE-2023-47090 turns into an open door: an
+ * `authorization` block (at any depth) in a config that also defines accounts with SYS or names a
+ * system account. Deliberately broader than the bug: we never need both.
+ */
 export function assertNoCve2023_47090(text: string): void {
-  const hasAuthorization = /(^|\n)\s*authorization\s*[{:]/.test(text);
-  const hasSystemAccount = /(^|\n)\s*system_account\s*:/.test(text) || /accounts\s*[{:][\s\S]*\bSYS\b/.test(text);
+  const uncommented = text.replace(/(^|\n)\s*(#|\/\/)[^\n]*/g, "$1");
+  const hasAuthorization = /(^|[\s{,])authorization\s*[{:=]/.test(uncommented);
+  const hasSystemAccount = /(^|[\s{,])system_account\s*[:=]/.test(uncommented) || /(^|[\s{,])accounts\s*[{:=][\s\S]*\$?\bSYS\b/.test(uncommented);
   if (hasAuthorization && hasSystemAccount) {
     throw new UnsafeConfigError("refusing to write a nats-server config with authorization{} and a system account (CVE-2023-47090)");
   }
+}
+
+/**
+ * Listeners reachable from other machines while no auth config is set: the agent warns about
+ * them, since anyone who can reach them can read and write every vault subject.
+ */
+export function openListeners(config: NatsServerConfig): string[] {
+  if (config.authConfig) return [];
+  const loopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || host.startsWith("127.");
+  const named: [string, Listen | undefined][] = [
+    ["client", config.client],
+    ["leafnode", config.leafnode],
+    ["leafnode websocket", config.leafnodeWebsocket],
+    ["cluster", config.cluster],
+    ["monitoring", config.monitoring],
+  ];
+  return named.filter(([, l]) => l !== undefined && !loopback(l.host)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
 }

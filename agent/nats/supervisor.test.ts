@@ -1,13 +1,13 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import { connect } from "@nats-io/transport-node";
-import { NatsServerSupervisor, PortInUseError } from "./supervisor.js";
-import { renderConfig, UnsafeConfigError, assertNoCve2023_47090 } from "./server-config.js";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
+import { NatsServerSupervisor, PortInUseError, classifyStartFailure, portsFrom, type NatsServerExit } from "./supervisor.js";
+import { NatsConfigError, type NatsServerConfig } from "./server-config.js";
 
 const dirs: string[] = [];
 const servers: NatsServerSupervisor[] = [];
@@ -28,18 +28,30 @@ const alive = (pid: number) => {
     return false;
   }
 };
+const loopback = (port = -1) => ({ host: "127.0.0.1", port });
 
-async function roundTrip(pubUrl: string, subUrl: string): Promise<string> {
-  const sub = await connect({ servers: subUrl });
-  const pub = await connect({ servers: pubUrl });
-  const s = sub.subscribe("t.x", { max: 1 });
+async function supervised(config: Omit<NatsServerConfig, "stateDir" | "serverName"> & { serverName?: string }, options = {}) {
+  const s = new NatsServerSupervisor({ serverName: config.role, ...config, stateDir: await tempDir() }, options);
+  servers.push(s);
+  return s;
+}
+
+/** Publishes on one server until a subscriber on the other gets it (interest crosses links asynchronously). */
+async function roundTrip(pubOpts: ConnectionOptions | string, subOpts: ConnectionOptions | string, deadlineMs = 10_000): Promise<string | undefined> {
+  const options = (o: ConnectionOptions | string) => (typeof o === "string" ? { servers: o } : o);
+  const sub = await connect(options(subOpts));
+  const pub = await connect(options(pubOpts));
+  const s = sub.subscribe("t.x", { max: 1, timeout: deadlineMs });
   await sub.flush();
-  // Interest crosses a leaf or route link asynchronously: publish until it arrives.
   const received = (async () => {
-    for await (const m of s) return m.string();
-    return "";
+    try {
+      for await (const m of s) return m.string();
+    } catch {
+      return undefined; // timed out
+    }
+    return undefined;
   })();
-  const timer = setInterval(() => pub.publish("t.x", "hello"), 50);
+  const timer = setInterval(() => pub.publish("t.x", "hello"), 25);
   const text = await received;
   clearInterval(timer);
   await pub.close();
@@ -47,35 +59,124 @@ async function roundTrip(pubUrl: string, subUrl: string): Promise<string> {
   return text;
 }
 
-describe("NatsServerSupervisor", () => {
+async function busyPort(): Promise<{ port: number; close(): void }> {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
+  return { port: (blocker.address() as { port: number }).port, close: () => blocker.close() };
+}
+
+/** A self-signed cert for 127.0.0.1 (the TLS helper makes the real ones; this only feeds the listeners). */
+async function selfSigned(dir: string, name: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", `/CN=${name}`,
+    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", keyFile, "-out", certFile], { encoding: "utf8" });
+  assert.equal(r.status, 0, `openssl is needed for this test: ${r.stderr}`);
+  return { certFile, keyFile };
+}
+
+describe("NatsServerSupervisor roles", () => {
   it("links a leaf to a hub so a message published on the leaf reaches the hub", async () => {
-    const hub = new NatsServerSupervisor({ role: "hub", stateDir: await tempDir(), serverName: "hub", client: { host: "127.0.0.1", port: -1 }, leafnode: { host: "127.0.0.1", port: -1 } });
-    servers.push(hub);
+    const hub = await supervised({ role: "hub", client: loopback(), leafnode: loopback() });
     const ports = await hub.start();
-    assert.ok(ports.leafnode && ports.leafnode > 0);
-    const leaf = new NatsServerSupervisor({ role: "leaf", stateDir: await tempDir(), serverName: "leaf", client: { host: "127.0.0.1", port: -1 }, remotes: [{ url: `nats-leaf://127.0.0.1:${ports.leafnode}` }] });
-    servers.push(leaf);
+    assert.ok(ports.leafnode && ports.leafnode > 0 && ports.leafnode !== ports.client);
+    const leaf = await supervised({ role: "leaf", client: loopback(), remotes: [{ url: `nats-leaf://127.0.0.1:${ports.leafnode}` }] });
     await leaf.start();
     assert.equal(await roundTrip(leaf.clientUrl, hub.clientUrl), "hello");
   });
 
+  it("links a leaf to a hub over the hub's websocket listener (the proxy-friendly path)", async () => {
+    const hub = await supervised({ role: "hub", client: loopback(), leafnode: loopback(), leafnodeWebsocket: loopback() });
+    const ports = await hub.start();
+    assert.ok(ports.websocket && ports.websocket > 0);
+    const leaf = await supervised({ role: "leaf", client: loopback(), remotes: [{ url: `ws://127.0.0.1:${ports.websocket}` }] });
+    await leaf.start();
+    assert.equal(await roundTrip(leaf.clientUrl, hub.clientUrl), "hello");
+  });
+
+  it("links a leaf over TLS when it pins the hub's certificate, and a leaf pinning another one stays out", async () => {
+    const dir = await tempDir();
+    const hubCert = await selfSigned(dir, "hub");
+    const otherCert = await selfSigned(dir, "other");
+    const hub = await supervised({ role: "hub", client: loopback(), leafnode: loopback(), tls: hubCert });
+    const ports = await hub.start();
+    const url = `tls://127.0.0.1:${ports.leafnode}`;
+    const hubClient = { servers: hub.clientUrl, tls: { caFile: hubCert.certFile } };
+    const pinned = await supervised({ role: "leaf", serverName: "pinned", client: loopback(), remotes: [{ url, caFile: hubCert.certFile }] });
+    await pinned.start();
+    assert.equal(await roundTrip(pinned.clientUrl, hubClient), "hello");
+    const wrong = await supervised({ role: "leaf", serverName: "wrong", client: loopback(), remotes: [{ url, caFile: otherCert.certFile }] });
+    await wrong.start();
+    const deadline = Date.now() + 10_000;
+    while (!/x509|certificate/i.test(wrong.logTail()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.match(wrong.logTail(), /x509|certificate/i, "the leaf with the wrong CA logs the TLS failure");
+    assert.equal(await roundTrip(wrong.clientUrl, hubClient, 300), undefined, "nothing crosses from the unpinned leaf");
+  });
+
   it("meshes two peers through cluster routes", async () => {
-    const a = new NatsServerSupervisor({ role: "peer", stateDir: await tempDir(), serverName: "pa", client: { host: "127.0.0.1", port: -1 }, cluster: { host: "127.0.0.1", port: -1, routes: [] } });
-    servers.push(a);
+    const a = await supervised({ role: "peer", serverName: "pa", client: loopback(), cluster: { ...loopback(), routes: [] } });
     const pa = await a.start();
-    const b = new NatsServerSupervisor({ role: "peer", stateDir: await tempDir(), serverName: "pb", client: { host: "127.0.0.1", port: -1 }, cluster: { host: "127.0.0.1", port: -1, routes: [`nats-route://127.0.0.1:${pa.cluster}`] } });
-    servers.push(b);
+    const b = await supervised({ role: "peer", serverName: "pb", client: loopback(), cluster: { ...loopback(), routes: [`nats-route://127.0.0.1:${pa.cluster}`] } });
     await b.start();
     assert.equal(await roundTrip(b.clientUrl, a.clientUrl), "hello");
   });
+});
 
-  it("names the port and the flag when a port is taken", async () => {
-    const blocker = createServer();
-    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
-    const port = (blocker.address() as { port: number }).port;
-    const s = new NatsServerSupervisor({ role: "hub", stateDir: await tempDir(), serverName: "busy", client: { host: "127.0.0.1", port } });
-    await assert.rejects(s.start(), (e: Error) => e instanceof PortInUseError && e.message.includes(String(port)) && e.message.includes("--nats-listen"));
-    blocker.close();
+describe("NatsServerSupervisor lifecycle", () => {
+  it("writes its config 0600 in the state folder and restarts after stop with fresh ports", async () => {
+    const s = await supervised({ role: "peer", client: loopback(), monitoring: loopback() });
+    const first = await s.start();
+    assert.ok(first.monitoring && first.monitoring > 0);
+    assert.equal((await stat(s.configPath)).mode & 0o777, 0o600);
+    const pid = s.pid as number;
+    await Promise.all([s.stop(), s.stop()]);
+    await s.stop();
+    assert.equal(alive(pid), false);
+    assert.equal(s.running, false);
+    assert.throws(() => s.ports);
+    const second = await s.start();
+    assert.ok(second.client > 0);
+    assert.notEqual(s.pid, pid);
+    await s.stop();
+  });
+
+  it("reports a server that dies on its own, and not one that was stopped", async () => {
+    const exits: NatsServerExit[] = [];
+    const s = await supervised({ role: "peer", client: loopback() }, { onUnexpectedExit: (exit: NatsServerExit) => exits.push(exit) });
+    await s.start();
+    process.kill(s.pid as number, "SIGKILL");
+    for (let i = 0; i < 400 && exits.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(exits, [{ code: null, signal: "SIGKILL" }]);
+    assert.equal(s.running, false);
+    await s.start();
+    await s.stop();
+    assert.equal(exits.length, 1);
+  });
+
+  it("names the port and the flag when the client port is taken", async () => {
+    const busy = await busyPort();
+    try {
+      const s = await supervised({ role: "peer", client: loopback(busy.port) });
+      await assert.rejects(s.start(), (e: Error) => e instanceof PortInUseError && e.listener === "client" && e.port === busy.port && e.message.includes("--nats-listen"));
+      assert.equal(s.pid, undefined);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("names the leafnode flag when the leafnode port is taken", async () => {
+    const busy = await busyPort();
+    try {
+      const s = await supervised({ role: "hub", client: loopback(), leafnode: loopback(busy.port) });
+      await assert.rejects(s.start(), (e: Error) => e instanceof PortInUseError && e.listener === "leafnode" && e.message.includes(`${busy.port}`) && e.message.includes("--leaf-listen"));
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("turns a configuration nats-server rejects into a NatsConfigError", async () => {
+    const s = await supervised({ role: "hub", client: loopback(), tls: { certFile: "/nonexistent/hub.crt", keyFile: "/nonexistent/hub.key" } });
+    await assert.rejects(s.start(), (e: Error) => e instanceof NatsConfigError && /nonexistent\/hub\.crt/.test(e.message));
   });
 
   it("leaves no nats-server behind when its parent is killed with SIGKILL", async () => {
@@ -89,16 +190,45 @@ setInterval(() => {}, 1000);
 `);
     const parent = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
     const pid = await new Promise<number>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
-    assert.ok(alive(pid), "nats-server runs while its parent does");
+    assert.ok(pid > 0 && alive(pid), "nats-server runs while its parent does");
     parent.kill("SIGKILL");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 400 && alive(pid); i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(alive(pid), false, "nats-server exited with its parent");
   });
 });
 
-describe("renderConfig", () => {
-  it("never writes authorization{} together with a system account (CVE-2023-47090)", () => {
-    assert.throws(() => assertNoCve2023_47090("authorization { user: a }\nsystem_account: SYS\n"), UnsafeConfigError);
-    assert.throws(() => renderConfig({ role: "hub", stateDir: "/x", serverName: "h", client: { host: "0.0.0.0", port: 4222 }, authConfig: "authorization { token: x }\naccounts { SYS { users: [] } }\nsystem_account: SYS" }), UnsafeConfigError);
+describe("start-up output", () => {
+  const hub: NatsServerConfig = { role: "hub", stateDir: "/x", serverName: "h", client: loopback(4222), leafnode: loopback(7422), leafnodeWebsocket: loopback(8080) };
+  const exit = { code: 1, signal: null };
+
+  it("reads the leafnode port from the log and the others from the ports file", () => {
+    const json = { nats: ["nats://127.0.0.1:44673"], websocket: ["ws://127.0.0.1:34005"], cluster: ["nats://127.0.0.1:45309"], monitoring: ["http://127.0.0.1:44943"] };
+    const log = "[1] [INF] Listening for leafnode connections on 127.0.0.1:43511\n[1] [INF] Server is ready\n";
+    assert.deepEqual(portsFrom(json, log, hub), { client: 44673, leafnode: 43511, websocket: 34005, cluster: 45309, monitoring: 44943 });
+    assert.equal(portsFrom(json, "Server is ready", hub), undefined, "waits for the leafnode line");
+    assert.equal(portsFrom({ nats: ["nats://[::]:4222"] }, "", { ...hub, leafnode: undefined, leafnodeWebsocket: undefined })?.client, 4222);
+  });
+
+  it("maps each listener's bind failure (2.9.10 wording) to its flag", () => {
+    const lines: [string, string][] = [
+      ['[FTL] Error listening on port: 127.0.0.1:4222, "listen tcp 127.0.0.1:4222: bind: address already in use"', "--nats-listen"],
+      ["[FTL] Error listening on leafnode port: 7422 - listen tcp 0.0.0.0:7422: bind: address already in use", "--leaf-listen"],
+      ["[FTL] Unable to listen for websocket connections: listen tcp 127.0.0.1:8080: bind: address already in use", "--leaf-ws-listen"],
+      ["[FTL] Error listening on router port: 6222 - listen tcp [::]:6222: bind: address already in use", "--cluster-listen"],
+    ];
+    for (const [line, flag] of lines) {
+      const error = classifyStartFailure(`Starting nats-server\n${line}\n`, hub, "/x/nats-server.conf", exit);
+      assert.ok(error instanceof PortInUseError, line);
+      assert.match(error.message, new RegExp(flag));
+    }
+  });
+
+  it("reports a config error with nats-server's own line, and anything else with the last lines", () => {
+    const config = classifyStartFailure('nats-server: /x/nats-server.conf:2:1: unknown field "bogus"\n', hub, "/x/nats-server.conf", exit);
+    assert.ok(config instanceof NatsConfigError);
+    assert.match(config.message, /unknown field "bogus"/);
+    const other = classifyStartFailure("Starting nats-server\n[FTL] something odd\n", hub, "/x/nats-server.conf", { code: null, signal: "SIGSEGV" });
+    assert.equal(other.name, "NatsServerStartError");
+    assert.match(other.message, /SIGSEGV.*something odd/);
   });
 });

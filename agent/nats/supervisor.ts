@@ -1,22 +1,42 @@
 /**
- * Runs one nats-server child for the agent. Start-up order matters:
- *  1. write the config (every listener may be port -1) and remove any stale ports file;
- *  2. spawn under `setpriv --pdeathsig SIGINT` where available, so a SIGKILLed agent takes its
- *     server with it (no orphan holding the ports);
+ * Runs one nats-server child for the agent: `new NatsServerSupervisor(config)` validates,
+ * `start()` resolves with the real ports, `stop()` is idempotent. Start-up order matters:
+ *  1. write the config (every listener may be port -1) and remove stale ports files, so the one
+ *     we read is this child's;
+ *  2. spawn under `setpriv --pdeathsig SIGINT` where it exists, so a SIGKILLed agent takes its
+ *     server with it (no orphan holding the ports). The kernel signals when the spawning *thread*
+ *     dies; Node spawns from the main thread, so keep the supervisor out of worker threads;
  *  3. race "ports file written and 'Server is ready' logged" against "process exited" and a
- *     deadline; the leafnode port is not in 2.9's ports file, so it is read from the log line.
+ *     deadline. 2.9's ports file lists client, monitoring, cluster and websocket ports but not
+ *     the leafnode one, which is read from the "Listening for leafnode connections" log line.
  * stop() sends SIGINT (SIGTERM makes nats-server exit 1), waits, then SIGKILLs after a deadline.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, readFile, readdir, unlink, writeFile, access } from "node:fs/promises";
+import { access, mkdir, readFile, readdir, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { findNatsServer, type NatsBinary } from "./binary.js";
-import { renderConfig, type NatsServerConfig } from "./server-config.js";
+import { NatsConfigError, renderConfig, resolveServerConfig, type NatsServerConfig } from "./server-config.js";
+import { LogTail } from "./log-tail.js";
+
+export type Listener = "client" | "leafnode" | "websocket" | "cluster" | "monitoring";
+
+/** The `edgesync sync start` flag that sets each listener, for error messages. */
+export const LISTENER_FLAGS: Record<Listener, string> = {
+  client: "--nats-listen",
+  leafnode: "--leaf-listen",
+  websocket: "--leaf-ws-listen",
+  cluster: "--cluster-listen",
+  monitoring: "the monitoring address",
+};
 
 export class PortInUseError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  readonly listener: Listener;
+  readonly port: number;
+  constructor(message: string, options: ErrorOptions & { listener: Listener; port: number }) {
     super(message, options);
     this.name = "PortInUseError";
+    this.listener = options.listener;
+    this.port = options.port;
   }
 }
 
@@ -32,62 +52,103 @@ export interface RunningPorts {
   leafnode?: number;
   websocket?: number;
   cluster?: number;
+  monitoring?: number;
+}
+
+export interface NatsServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SupervisorOptions {
+  /** Give up waiting for readiness after this long (default 15 s; measured 10–22 ms). */
+  startTimeoutMs?: number;
+  /** SIGKILL when SIGINT has not ended the server within this (default 5 s). */
+  stopTimeoutMs?: number;
+  /** The server exited without stop() (crash, killed by someone else). */
+  onUnexpectedExit?: (exit: NatsServerExit, logTail: string) => void;
+  /** Use this binary instead of searching (tests, --nats-server). */
+  binary?: NatsBinary;
 }
 
 /** Bytes of server output kept for error messages. */
 const LOG_TAIL_BYTES = 64 * 1024;
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
+const READY_POLL_MS = 5;
+const CONF_NAME = "nats-server.conf";
+
+type State = { kind: "idle" } | { kind: "starting" | "running"; child: ChildProcess; exited: Promise<NatsServerExit> } | { kind: "stopped"; exit: NatsServerExit };
 
 export class NatsServerSupervisor {
+  /** The config with defaults applied and paths made absolute. */
   readonly config: NatsServerConfig;
-  #child: ChildProcess | undefined;
-  #log = "";
-  #exited: Promise<number | null> | undefined;
+  readonly #options: SupervisorOptions;
+  readonly #log = new LogTail(LOG_TAIL_BYTES);
+  #state: State = { kind: "idle" };
   #ports: RunningPorts | undefined;
+  #stopping: Promise<void> | undefined;
   binary: NatsBinary | undefined;
 
-  constructor(config: NatsServerConfig) {
-    this.config = config;
+  constructor(config: NatsServerConfig, options: SupervisorOptions = {}) {
+    this.config = resolveServerConfig(config); // fail at creation, not at start
+    this.#options = options;
   }
 
+  /** The ports actually bound; throws before start() has resolved. */
   get ports(): RunningPorts {
     if (!this.#ports) throw new Error("nats-server is not running");
     return this.#ports;
   }
 
   get pid(): number | undefined {
-    return this.#child?.pid;
+    return this.#state.kind === "starting" || this.#state.kind === "running" ? this.#state.child.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.#state.kind === "running";
+  }
+
+  /** The config file of the current (or last) run. */
+  get configPath(): string {
+    return join(this.config.stateDir, CONF_NAME);
   }
 
   /** The local client URL the agent connects to. */
   get clientUrl(): string {
-    const host = this.config.client.host === "0.0.0.0" || this.config.client.host === "::" ? "127.0.0.1" : this.config.client.host;
-    return `nats://${host.includes(":") ? `[${host}]` : host}:${this.ports.client}`;
+    const host = this.config.client.host;
+    const local = host === "0.0.0.0" ? "127.0.0.1" : host === "::" || host === "[::]" ? "::1" : host;
+    return `nats://${local.includes(":") && !local.startsWith("[") ? `[${local}]` : local}:${this.ports.client}`;
   }
 
+  /** The last LOG_TAIL_BYTES of server output. */
   logTail(): string {
-    return this.#log;
+    return this.#log.text();
   }
 
   async start(): Promise<RunningPorts> {
-    this.binary = await findNatsServer();
-    const dir = this.config.stateDir;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
-    const confPath = join(dir, "nats-server.conf");
-    await writeFile(confPath, renderConfig(this.config), { mode: 0o600 });
-    const { command, args } = await withParentDeathSignal(this.binary.path, ["-c", confPath]);
+    if (this.#state.kind === "starting" || this.#state.kind === "running") throw new Error("nats-server supervisor already started");
+    this.#log.clear();
+    this.#ports = undefined;
+    this.#stopping = undefined;
+    this.binary = this.#options.binary ?? (await findNatsServer());
+    await this.#writeConfig();
+    const { command, args } = await withParentDeathSignal(this.binary.path, ["-c", this.configPath]);
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    this.#child = child;
-    const keep = (chunk: Buffer) => {
-      this.#log = (this.#log + chunk.toString()).slice(-LOG_TAIL_BYTES);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    this.#exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<NatsServerExit>((resolve) => {
+      child.once("error", (error) => {
+        this.#log.push(`spawn failed: ${error.message}\n`);
+        resolve({ code: null, signal: null });
+      });
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+    });
+    this.#state = { kind: "starting", child, exited };
+    child.stdout?.on("data", (chunk: Buffer) => this.#log.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => this.#log.push(chunk));
+    void exited.then((exit) => this.#onExit(child, exit));
     try {
-      this.#ports = await this.#awaitReady(child);
+      this.#ports = await this.#awaitReady(child, exited);
+      this.#state = { kind: "running", child, exited };
       return this.#ports;
     } catch (error) {
       await this.stop();
@@ -95,53 +156,139 @@ export class NatsServerSupervisor {
     }
   }
 
-  async #awaitReady(child: ChildProcess): Promise<RunningPorts> {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    let exited = false;
-    void this.#exited?.then(() => (exited = true));
+  async #writeConfig(): Promise<void> {
+    const dir = this.config.stateDir;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
+    // The config may carry auth material: 0600, replaced atomically.
+    const temp = `${this.configPath}.${process.pid}.tmp`;
+    await writeFile(temp, renderConfig(this.config), { mode: 0o600 });
+    await rename(temp, this.configPath);
+  }
+
+  #onExit(child: ChildProcess, exit: NatsServerExit): void {
+    const current = this.#state;
+    if ((current.kind !== "running" && current.kind !== "starting") || current.child !== child) return;
+    const wasRunning = current.kind === "running";
+    this.#state = { kind: "stopped", exit };
+    this.#ports = undefined;
+    if (wasRunning && !this.#stopping) this.#options.onUnexpectedExit?.(exit, this.#log.text());
+  }
+
+  async #awaitReady(child: ChildProcess, exited: Promise<NatsServerExit>): Promise<RunningPorts> {
+    const timeoutMs = this.#options.startTimeoutMs ?? START_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    let exit: NatsServerExit | undefined;
+    void exited.then((e) => (exit = e));
     while (Date.now() < deadline) {
-      if (exited) throw this.#startFailure();
-      if (this.#log.includes("Server is ready")) {
-        const ports = await this.#readPorts(child.pid as number);
+      if (exit) throw classifyStartFailure(this.#log.text(), this.config, this.configPath, exit);
+      if (this.#log.includes("Server is ready") && child.pid !== undefined) {
+        const ports = await this.#readPorts(child.pid);
         if (ports) return ports;
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
-    throw new NatsServerStartError(`nats-server did not become ready within ${START_TIMEOUT_MS} ms:\n${this.#log.slice(-2000)}`);
+    throw new NatsServerStartError(`nats-server did not become ready within ${timeoutMs} ms; its output ends:\n${this.#log.text().slice(-2000)}`);
   }
 
   async #readPorts(pid: number): Promise<RunningPorts | undefined> {
     const dir = this.config.stateDir;
-    const file = (await readdir(dir)).find((n) => n.endsWith(`_${pid}.ports`) || n.endsWith(`${pid}.ports`));
+    const file = (await readdir(dir)).find((n) => n.endsWith(`_${pid}.ports`));
     if (!file) return undefined;
-    const json = await readFile(join(dir, file), "utf8").then((t) => JSON.parse(t) as Record<string, string[]>, () => undefined);
-    if (!json?.nats?.[0]) return undefined;
-    const port = (url?: string) => (url ? Number(new URL(url.replace(/^ws/, "http")).port) : undefined);
-    const leaf = /Listening for leafnode connections on \S+:(\d+)/.exec(this.#log);
-    if (this.config.leafnode && !leaf) return undefined;
-    if (this.config.cluster && !json.cluster?.[0]) return undefined;
-    return { client: port(json.nats[0]) as number, leafnode: leaf ? Number(leaf[1]) : undefined, websocket: port(json.websocket?.[0]), cluster: port(json.cluster?.[0]) };
+    // The file can be caught half-written: unparsable means "not yet".
+    const json = await readFile(join(dir, file), "utf8").then((t) => JSON.parse(t) as Record<string, string[] | undefined>, () => undefined);
+    return json ? portsFrom(json, this.#log.text(), this.config) : undefined;
   }
 
-  #startFailure(): Error {
-    const inUse = /listen tcp ([^:]*):(\d+): bind: address already in use|Error listening on port: \S*?:?(\d+), "?bind: address already in use/.exec(this.#log);
-    if (inUse) {
-      const port = inUse[2] ?? inUse[3];
-      return new PortInUseError(`port ${port} is already in use; stop whatever holds it or choose another with --nats-listen / --leaf-listen`);
-    }
-    const last = this.#log.trim().split("\n").slice(-3).join(" | ");
-    return new NatsServerStartError(`nats-server exited during start-up: ${last}`);
+  /** Idempotent; safe to call while start() is still waiting. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
   }
 
-  /** Idempotent. */
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await this.#exited;
+  async #stop(): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== "starting" && state.kind !== "running") return;
+    const { child, exited } = state;
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), this.#options.stopTimeoutMs ?? STOP_TIMEOUT_MS);
+    await exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * The ports from a ports file and the log, or undefined while a configured listener is missing.
+ * Exported for tests.
+ */
+export function portsFrom(json: Record<string, string[] | undefined>, log: string, config: NatsServerConfig): RunningPorts | undefined {
+  const port = (url?: string) => {
+    if (!url) return undefined;
+    const n = Number(/:(\d+)\/?$/.exec(url)?.[1]);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  };
+  const client = port(json.nats?.[0]);
+  const leaf = /Listening for leafnode connections on \S+:(\d+)/.exec(log);
+  const ports: RunningPorts = {
+    client: client ?? 0,
+    leafnode: leaf ? Number(leaf[1]) : undefined,
+    websocket: port(json.websocket?.[0]),
+    cluster: port(json.cluster?.[0]),
+    monitoring: port(json.monitoring?.[0]),
+  };
+  if (client === undefined) return undefined;
+  if (config.leafnode && ports.leafnode === undefined) return undefined;
+  if (config.leafnodeWebsocket && ports.websocket === undefined) return undefined;
+  if (config.cluster && ports.cluster === undefined) return undefined;
+  if (config.monitoring && ports.monitoring === undefined) return undefined;
+  return ports;
+}
+
+/** nats-server 2.9's fatal lines when a listener cannot bind, by listener. */
+const BIND_FAILURES: [Listener, RegExp][] = [
+  ["client", /Error listening on port: \S*?:?(\d+), "?listen tcp \S+: bind: address already in use/],
+  ["leafnode", /Error listening on leafnode port: (\d+) - listen tcp \S+: bind: address already in use/],
+  ["websocket", /Unable to listen for websocket connections: listen tcp \S*:(\d+): bind: address already in use/],
+  ["cluster", /Error listening on router port: (\d+) - listen tcp \S+: bind: address already in use/],
+  ["monitoring", /can't listen to the monitor port: listen tcp \S*:(\d+): bind: address already in use/],
+];
+
+/** Turns the output of a server that exited during start-up into one clear error. Exported for tests. */
+export function classifyStartFailure(log: string, config: NatsServerConfig, configPath: string, exit: NatsServerExit): Error {
+  for (const [listener, pattern] of BIND_FAILURES) {
+    const match = pattern.exec(log);
+    if (!match) continue;
+    const port = Number(match[1]);
+    return new PortInUseError(
+      `the ${listener} port ${port} is already in use (another edgesync or nats-server?): stop whatever holds it, or choose another with ${LISTENER_FLAGS[listener]}`,
+      { listener, port },
+    );
+  }
+  const anyInUse = /listen tcp \S*:(\d+): bind: address already in use/.exec(log);
+  if (anyInUse) {
+    const port = Number(anyInUse[1]);
+    const listener = listenerOnPort(config, port) ?? "client";
+    return new PortInUseError(`port ${port} is already in use: stop whatever holds it, or choose another with ${LISTENER_FLAGS[listener]}`, { listener, port });
+  }
+  // Config problems are printed as "nats-server: <file>:<line>:<col>: <problem>" before start-up.
+  const configLine = /^nats-server: (.+)$/m.exec(log);
+  if (configLine && !log.includes("Starting nats-server")) {
+    return new NatsConfigError(`nats-server rejected its configuration ${configPath}: ${configLine[1].trim()}`);
+  }
+  const last = log.trim().split("\n").slice(-3).join(" | ") || "(no output)";
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return new NatsServerStartError(`nats-server ${how} during start-up: ${last}`);
+}
+
+function listenerOnPort(config: NatsServerConfig, port: number): Listener | undefined {
+  const all: [Listener, { port: number } | undefined][] = [
+    ["client", config.client],
+    ["leafnode", config.leafnode],
+    ["websocket", config.leafnodeWebsocket],
+    ["cluster", config.cluster],
+    ["monitoring", config.monitoring],
+  ];
+  return all.find(([, l]) => l?.port === port)?.[0];
 }
 
 /** `setpriv --pdeathsig SIGINT -- cmd …` when util-linux's setpriv exists (Linux), else cmd as is. */
