@@ -42,8 +42,31 @@ export function parseBusSubject(prefix: string, subject: string): { kind: "annou
   return undefined;
 }
 
-/** Every subject a member of the vault may use (for permissions). */
+/** Every subject of the vault's bus (for a hub or an account-wide permission). */
 export const vaultSubjects = (vaultId: string) => `${vaultPrefix(vaultId)}.>`;
+
+/** NATS's permission-template token for the connecting user's public key (scoped signing keys). */
+export const USER_KEY_TEMPLATE = "{{subject()}}";
+
+export interface SubjectPermissions {
+  publish: string[];
+  subscribe: string[];
+}
+
+/**
+ * What one member of a vault needs, and no more: it sends only as itself (the `from` token is its
+ * key, so it cannot speak for another peer), receives only its own inbox and the announcements,
+ * and may use request/reply inboxes. `member` is a peer token, or USER_KEY_TEMPLATE in a scoped
+ * signing key's template so one template serves every device.
+ */
+export function vaultSubjectsFor(vaultId: string, member: string): SubjectPermissions {
+  const prefix = vaultPrefix(vaultId);
+  const me = member === USER_KEY_TEMPLATE ? member : check("peer", member, isPeerToken(member));
+  return {
+    publish: [`${prefix}.p.*.${me}`, `${prefix}.announce.${me}`],
+    subscribe: [`${prefix}.p.${me}.*`, `${prefix}.announce.*`, "_INBOX.>"],
+  };
+}
 
 /** Hub discovery: request → list of vaults the hub replicates (id and name). */
 export const HUB_VAULTS_SUBJECT = "es.v1.hub.vaults";
