@@ -31,3 +31,11 @@ export class TimeoutError extends Error {
     this.name = "TimeoutError";
   }
 }
+
+/** `ask` saw no answer to its question before its deadline. */
+export class NoAnswerError extends Error {
+  constructor(readonly questionId: string, message = `no answer to ${questionId} in time`, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NoAnswerError";
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * What every `edgesync notify …` command shares: the NATS connection (--nats, $EDGESYNC_NATS_URL,
+ * the running agent, or the hub this device joined), this device's key, and input parsing that turns
+ * bad flags into one-line NotifyInputErrors.
+ */
+import { Option } from "clipanion";
+import { hostname } from "node:os";
+import { EdgesyncCommand } from "./base-command.js";
+import { loadDevice, type Device } from "./device.js";
+import { edgesyncHome } from "../agent/auth/identity.js";
+import { NotifyClient } from "../notify/client.js";
+import { connectForNotify, readJoined, resolveNatsUrl } from "../notify/connect.js";
+import { NotifyInputError } from "../notify/errors.js";
+import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
+
+export abstract class NotifyCommand extends EdgesyncCommand {
+  nats = Option.String("--nats", { description: "NATS URL (default: $EDGESYNC_NATS_URL, else the running agent's, else the hub this device joined)" });
+  identity = Option.String("--identity", { description: "Device key file" });
+  asJson = Option.Boolean("--json", false, { description: "Machine-readable output" });
+
+  get homeDir(): string {
+    return edgesyncHome();
+  }
+
+  /** Connects, runs `work`, and always closes the connection. */
+  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; url?: string } = {}): Promise<T> {
+    const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false });
+    const url = options.url ?? (await resolveNatsUrl(this.homeDir, this.nats));
+    const nc = await connectForNotify(url);
+    try {
+      const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => device.identity.sign(b) }, name: await this.senderName(device) });
+      return await work(client, device);
+    } finally {
+      await nc.close().catch(() => {});
+    }
+  }
+
+  async senderName(device: Device): Promise<string> {
+    const fromEnv = process.env.EDGESYNC_NOTIFY_NAME;
+    if (fromEnv) return fromEnv;
+    const joined = await readJoined(this.homeDir);
+    return (joined?.name ?? device.identity.comment) || hostname();
+  }
+}
+
+/** send and ask: the message flags. */
+export abstract class NotifyComposeCommand extends NotifyCommand {
+  project = Option.String("--project", { description: "Project the message is about (default: $EDGESYNC_NOTIFY_PROJECT)" });
+  thread = Option.String("--thread", { description: "Thread within the project (default: general)" });
+  priority = Option.String("--priority", { description: "info | action_required | urgent (default: info, or action_required with actions)" });
+  actions = Option.Array("--action", { description: "A button, ID:LABEL (repeatable), e.g. --action yes:Merge" });
+  media = Option.Array("--media", { description: "A link to show with the message (http/https URL, repeatable)" });
+  body = Option.String({ name: "body" });
+
+  async draft(): Promise<Draft> {
+    const project = this.project ?? process.env.EDGESYNC_NOTIFY_PROJECT;
+    if (!project) throw new NotifyInputError("missing project: pass --project NAME (or set EDGESYNC_NOTIFY_PROJECT)");
+    const body = this.body === "-" ? await readStdin() : this.body;
+    const media: NotifyMedia[] = (this.media ?? []).map((url) => ({ url }));
+    return {
+      project,
+      thread: this.thread ?? "general",
+      body,
+      ...(this.priority !== undefined ? { priority: this.priority } : {}),
+      actions: (this.actions ?? []).map(parseActionSpec),
+      ...(media.length > 0 ? { media } : {}),
+    };
+  }
+}
+
+/** Stdin for a body of "-", bounded so a stray pipe cannot fill memory. */
+async function readStdin(): Promise<string> {
+  const limit = 1024 * 1024;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new NotifyInputError("the body on stdin is larger than 1 MiB; a message holds at most 16 KiB");
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8").replace(/\n$/, "");
+}
+
+/** "30s", "2m", "1h", "500ms" or plain seconds → ms. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new NotifyInputError(`${flag} ${JSON.stringify(text)} is not a duration: write e.g. 30s, 5m or 1h`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? "s"] as number;
+  return Math.round(Number(match[1]) * unit);
+}

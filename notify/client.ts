@@ -1,0 +1,230 @@
+/**
+ * The notify client the CLI (or any program) uses over a NATS connection: send a message and get
+ * the storing service's acknowledgement, ask and wait for the answer to that very message, watch
+ * live messages, and make signed requests (threads, log, devices, pair, unpair, join).
+ *
+ * `ask` never trusts one delivery: it subscribes to the thread before publishing, takes a live
+ * answer as soon as its signature and sender check out, and also polls the store, so an answer that
+ * arrived while the live path was not yet in place (or was lost) still counts.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { decodeMessage, encodeMessage, isAnswerTo, newMessage, type Draft, type NotifyMessage, type Signer } from "./model.js";
+import { signRequest, answerSignedBy, type RpcReply } from "./rpc.js";
+import { DEFAULT_SET, LIVE_WILDCARD, notifySubject, pairSubject, projectWildcard, rpcSubject } from "./subjects.js";
+import { isActive, type DeviceRecord } from "./devices.js";
+import { verifyEd25519 } from "./verify.js";
+import { AuthorizationError, NoAnswerError, NotifyInputError, PairingError, TimeoutError } from "./errors.js";
+import { normaliseToken } from "./pairing.js";
+import type { PairAnswer } from "./handlers.js";
+import type { ThreadSummary } from "./store.js";
+
+export interface NotifyClientConfig {
+  nc: NatsConnection;
+  signer: Signer;
+  /** Shown as the sender of messages. */
+  name: string;
+  set?: string;
+  requestTimeoutMs?: number;
+  nowMs?: () => number;
+}
+
+export interface IssuedToken {
+  token: string;
+  name: string;
+  expiresAt: number;
+  creator: string;
+  url: string;
+  hub?: string;
+  fp: string;
+}
+
+const REQUEST_TIMEOUT_MS = 5_000;
+/** Only the issuing service answers a pairing request (an unknown token gets silence), so this is how long "unknown" takes. */
+const PAIR_TIMEOUT_MS = 3_000;
+/** How often `ask` checks the store for an answer the live path missed. */
+const ASK_POLL_MS = 1_000;
+/** The device list is fetched again at most this often when an unknown sender shows up. */
+const DEVICES_REFRESH_MS = 1_000;
+/** Message ids `watch` remembers to show a message delivered twice once. */
+const SEEN_IDS_MAX = 10_000;
+const ERRORS: Record<string, new (message: string) => Error> = { PairingError, AuthorizationError, NotifyInputError, TimeoutError };
+
+export function errorFromReply(error: { name: string; message: string }): Error {
+  const Known = ERRORS[error.name];
+  if (Known) return new Known(error.message);
+  return Object.assign(new Error(error.message), { name: error.name === "UsageError" ? "UsageError" : "AuthorizationError" });
+}
+
+export class NotifyClient {
+  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs">> & { nowMs: () => number };
+  #devices: Map<string, DeviceRecord> | undefined;
+  #devicesAt = 0;
+
+  constructor(config: NotifyClientConfig) {
+    this.#cfg = { set: DEFAULT_SET, requestTimeoutMs: REQUEST_TIMEOUT_MS, nowMs: () => Date.now(), ...config };
+  }
+
+  get nc(): NatsConnection {
+    return this.#cfg.nc;
+  }
+
+  /** A signed request to one notify service (the nearest: queue groups prefer the local server). */
+  async rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const request = signRequest(op, args, this.#cfg.signer, this.#cfg.nowMs());
+    const reply = await this.#request<T>(rpcSubject(this.#cfg.set, op), new TextEncoder().encode(JSON.stringify(request)));
+    if (!reply.ok) throw errorFromReply(reply.error);
+    return reply.result;
+  }
+
+  async #request<T>(subject: string, data: Uint8Array, timeoutMs = this.#cfg.requestTimeoutMs): Promise<RpcReply<T>> {
+    let bytes: Uint8Array;
+    try {
+      bytes = (await this.#cfg.nc.request(subject, data, { timeout: timeoutMs })).data;
+    } catch (error) {
+      throw new TimeoutError(`no notify service answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`) and this device paired?`, { cause: error });
+    }
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes)) as RpcReply<T>;
+    } catch (error) {
+      throw new AuthorizationError("the notify service sent an unreadable answer", { cause: error });
+    }
+  }
+
+  /** Builds and signs a message (throws NotifyInputError for bad input) without sending it. */
+  compose(draft: Draft): NotifyMessage {
+    return newMessage(draft, this.#cfg.signer, this.#cfg.name, this.#cfg.nowMs());
+  }
+
+  /** Publishes a message and waits until a notify service has stored it. */
+  async publish(message: NotifyMessage): Promise<NotifyMessage> {
+    const reply = await this.#request<{ id: string }>(notifySubject(message.project, message.thread), encodeMessage(message));
+    if (!reply.ok) throw errorFromReply(reply.error);
+    return message;
+  }
+
+  send(draft: Draft): Promise<NotifyMessage> {
+    return this.publish(this.compose(draft));
+  }
+
+  /** Sends `draft` and resolves with the first answer to it; rejects with NoAnswerError after `timeoutMs`. */
+  async ask(draft: Draft, options: { timeoutMs?: number; onSent?: (question: NotifyMessage) => void } = {}): Promise<{ question: NotifyMessage; answer: NotifyMessage }> {
+    const question = this.compose(draft);
+    const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#cfg.nowMs() + options.timeoutMs;
+    const live: NotifyMessage[] = [];
+    let wake: () => void = () => {};
+    const sub = this.#cfg.nc.subscribe(notifySubject(question.project, question.thread), { callback: (error, msg) => {
+      if (error) return;
+      const decoded = decodeMessage(msg.data, verifyEd25519);
+      if ("message" in decoded && isAnswerTo(decoded.message, question)) {
+        live.push(decoded.message);
+        wake();
+      }
+    } });
+    try {
+      await this.#cfg.nc.flush(); // our interest is registered before the question goes out
+      await this.publish(question);
+      options.onSent?.(question);
+      for (;;) {
+        for (const candidate of live.splice(0)) {
+          if (await this.#isMember(candidate.from)) return { question, answer: candidate };
+        }
+        const stored = await this.rpc<NotifyMessage[]>("replies", { id: question.id }).catch(() => []);
+        const answer = stored.find((m) => isAnswerTo(m, question));
+        if (answer) return { question, answer };
+        const left = deadline - this.#cfg.nowMs();
+        if (left <= 0) throw new NoAnswerError(question.id);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(ASK_POLL_MS, left));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
+  /** Live messages (verified, from paired devices, each id once) until the returned stop() is called. */
+  watch(filter: { project?: string; thread?: string }, onMessage: (m: NotifyMessage) => void): { stop(): void; closed: Promise<void> } {
+    if (filter.thread !== undefined && filter.project === undefined) throw new NotifyInputError("--thread needs --project (thread names are per project)");
+    const subject = filter.project === undefined ? LIVE_WILDCARD : filter.thread === undefined ? projectWildcard(filter.project) : notifySubject(filter.project, filter.thread);
+    const seen = new Set<string>();
+    let chain = Promise.resolve();
+    const sub: Subscription = this.#cfg.nc.subscribe(subject, { callback: (error, msg) => {
+      if (error) return;
+      const decoded = decodeMessage(msg.data, verifyEd25519);
+      if (!("message" in decoded) || seen.has(decoded.message.id)) return;
+      const m = decoded.message;
+      seen.add(m.id);
+      if (seen.size > SEEN_IDS_MAX) seen.delete(seen.values().next().value as string);
+      chain = chain.then(async () => {
+        if (await this.#isMember(m.from)) onMessage(m);
+      });
+    } });
+    return { stop: () => sub.unsubscribe(), closed: sub.closed.then(() => undefined) };
+  }
+
+  threads(project?: string): Promise<ThreadSummary[]> {
+    return this.rpc("threads", project === undefined ? {} : { project });
+  }
+
+  log(filter: { project?: string; thread?: string; limit?: number }): Promise<NotifyMessage[]> {
+    return this.rpc("log", { ...filter });
+  }
+
+  get(id: string): Promise<NotifyMessage> {
+    return this.rpc("get", { id });
+  }
+
+  devices(): Promise<DeviceRecord[]> {
+    return this.rpc("devices");
+  }
+
+  whoami(): Promise<{ device: DeviceRecord; set: string; service: { peer: string; name: string } }> {
+    return this.rpc("whoami");
+  }
+
+  pair(name: string, ttlMs?: number): Promise<IssuedToken> {
+    return this.rpc("pair", { name, ...(ttlMs !== undefined ? { ttlMs } : {}) });
+  }
+
+  unpair(nameOrKey: string): Promise<DeviceRecord> {
+    return this.rpc("unpair", { name: nameOrKey });
+  }
+
+  /**
+   * Presents a pairing token with this device's key. `fingerprint` (from the pairing URL) must match
+   * the key that signed the answer, so a rogue server cannot pretend to have paired us.
+   */
+  async join(rawToken: string, fingerprintOf: (peer: string) => string, expectFingerprint?: string): Promise<PairAnswer> {
+    const token = normaliseToken(rawToken);
+    if (token === undefined) throw new NotifyInputError("malformed pairing token: it is 12 letters and digits (dashes optional), as printed by `edgesync notify pair`");
+    const request = signRequest("accept", { token, name: this.#cfg.name }, this.#cfg.signer, this.#cfg.nowMs());
+    let reply: RpcReply<PairAnswer & { sig: string }>;
+    try {
+      reply = await this.#request(pairSubject(this.#cfg.set), new TextEncoder().encode(JSON.stringify(request)), Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs));
+    } catch (error) {
+      if (error instanceof TimeoutError) throw new PairingError("unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)", { cause: error });
+      throw error;
+    }
+    if (!reply.ok) throw errorFromReply(reply.error);
+    const answer = reply.result;
+    if (!answerSignedBy(answer, answer.creator, verifyEd25519)) throw new PairingError("the pairing answer is not signed by the device that issued the token; not trusting it");
+    if (expectFingerprint !== undefined && fingerprintOf(answer.creator) !== expectFingerprint) {
+      throw new PairingError(`the pairing answer came from key ${fingerprintOf(answer.creator)}, not ${expectFingerprint} as the pairing URL says; not trusting it`);
+    }
+    return answer;
+  }
+
+  async #isMember(peer: string): Promise<boolean> {
+    const known = this.#devices?.get(peer);
+    if (isActive(known)) return true;
+    if (this.#devices !== undefined && this.#cfg.nowMs() - this.#devicesAt < DEVICES_REFRESH_MS) return false;
+    this.#devicesAt = this.#cfg.nowMs();
+    const list = await this.devices().catch(() => undefined);
+    if (list) this.#devices = new Map(list.map((d) => [d.peer, d]));
+    return isActive(this.#devices?.get(peer));
+  }
+}
