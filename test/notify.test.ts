@@ -128,6 +128,10 @@ describe("notify across a hub and two leaves", () => {
     const thief = await net.device("thief", net.hub, { withService: false });
     const unknownJoin = collect(net.spawn(thief, ["join", "ABCD-EFGH-JKMN", "--nats", net.hub.url]), 30_000);
     const short = JSON.parse((await net.cli(a, ["pair", "--name", "tablet", "--ttl", "1s", "--json"])).stdout) as { url: string; expiresAt: number };
+    const plain = await net.cli(a, ["pair", "--name", "desk"]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^token {4}[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4} {3}\(for "desk", single use, expires .*\)\nurl {6}http:\/\/|^token .*\nurl {6}edgesync:notify-pair#pair=/);
+    assert.match(plain.stdout, /[▀▄█]/, "a QR code is printed");
     const pair = await net.cli(a, ["pair", "--name", "phone", "--json"]);
     assert.equal(pair.code, 0, pair.stderr);
     const issued = JSON.parse(pair.stdout) as { token: string; url: string };
@@ -178,6 +182,9 @@ describe("notify across a hub and two leaves", () => {
       [["send", "hi"], /^edgesync: missing project: pass --project NAME/],
       [["ask", "--project", "repo", "--timeout", "soon", "hi"], /^edgesync: --timeout "soon" is not a duration/],
       [["reply", "zzzzzzzz", "x"], /^edgesync: no message "zzzzzzzz"/],
+      [["reply", "zzzzzzzz"], /^edgesync: give either a reply BODY or --action ID/],
+      [["watch", "--thread", "t"], /^edgesync: --thread needs --project/],
+      [["log", "t", "--limit", "0"], /^edgesync: --limit "0" is not a positive whole number/],
     ];
     for (const [args, pattern] of cases) {
       const result = await net.cli(a, args);
@@ -185,5 +192,9 @@ describe("notify across a hub and two leaves", () => {
       assert.match(result.stderr, pattern, args.join(" "));
       assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
     }
+    const lonely = await net.device("lonely", net.hub, { withService: false });
+    const unreachable = await net.cli(lonely, ["send", "--project", "repo", "hi"]);
+    assert.equal(unreachable.code, 1);
+    assert.equal(unreachable.stderr, "edgesync: no NATS to reach: start the agent (`edgesync sync start`) or pass --nats nats://HOST:PORT\n");
   });
 });

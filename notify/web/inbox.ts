@@ -187,19 +187,18 @@ function renderMessage(state: State, m: NotifyMessage, answer: NotifyMessage | u
     a.target = "_blank";
     card.append(el("div"), a);
   }
+  const row = el("div", "actions");
   if (m.actions.length > 0 && !answer) {
-    const actions = el("div", "actions");
     for (const action of m.actions) {
       const button = el("button", undefined, action.label);
       button.type = "button";
       button.dataset.action = action.id;
       button.addEventListener("click", () => {
-        actions.querySelectorAll("button").forEach((b) => (b.disabled = true));
+        row.querySelectorAll("button").forEach((b) => (b.disabled = true));
         submit(state, { project: m.project, thread: m.thread, body: action.label, replyTo: m.id, actionResponse: action.id });
       });
-      actions.append(button);
+      row.append(button);
     }
-    card.append(actions);
   } else if (answer) {
     card.append(el("div", "answered", `answered by ${answer.fromName}: ${answer.actionResponse ?? answer.body}`));
   }
@@ -211,8 +210,9 @@ function renderMessage(state: State, m: NotifyMessage, answer: NotifyMessage | u
       render(state);
       $<HTMLTextAreaElement>("reply-body").focus();
     });
-    card.append(el("div", "actions"), reply);
+    row.append(reply);
   }
+  if (row.childElementCount > 0) card.append(row);
   return card;
 }
 

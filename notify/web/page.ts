@@ -39,7 +39,9 @@ export const INBOX_HTML = `<!doctype html>
   #replying { color: var(--muted); font-size: 12px; padding: 4px 14px 0; }
   #pairing { max-width: 420px; margin: 60px auto; background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 20px; }
   #pairing input { font: inherit; width: 100%; padding: 8px; margin: 8px 0; border-radius: 6px; border: 1px solid var(--line); background: var(--bg); color: var(--fg); letter-spacing: 1px; }
-  #pairing .error, #error { color: var(--urgent); min-height: 1.4em; }
+  #pairing .error { color: var(--urgent); min-height: 1.4em; }
+  #error { color: var(--urgent); margin: 0; padding: 0 14px; background: var(--card); }
+  #error:empty { display: none; }
   .empty { color: var(--muted); padding: 20px; }
   [hidden] { display: none !important; }
 </style>
