@@ -15,6 +15,8 @@ import type { Clock, Log } from "../agent/sync/ports.js";
 
 export interface HandlerContext {
   store: NotifyStore;
+  /** Per-sender token buckets for ingestMessage. */
+  buckets: Map<string, { tokens: number; atMs: number }>;
   pairings: PairingBook;
   self: Signer & { name: string };
   set: string;
@@ -34,8 +36,15 @@ export interface PairAnswer extends Record<string, unknown> {
 
 const READ_OPS = new Set(["whoami", "threads", "log", "get", "replies", "devices"]);
 const ADMIN_OPS = new Set(["pair", "unpair"]);
-/** Messages one `log` answer holds at most (a NATS reply must stay under max_payload). */
+/** Messages one `log` answer holds at most. */
 const LOG_LIMIT_MAX = 500;
+/** Threads one `threads` answer lists at most (newest first). */
+const THREADS_MAX = 500;
+/** A NATS reply must stay under max_payload (1 MB by default): lists are cut to this, keeping the newest. */
+const REPLY_BYTES_MAX = 768 * 1024;
+/** Per sending device: a burst of this many messages, refilled at MESSAGES_PER_SECOND (a runaway script must not flood every device). */
+const MESSAGE_BURST = 100;
+const MESSAGES_PER_SECOND = 10;
 
 const fail = (name: string, message: string): RpcReply<never> => ({ ok: false, error: { name, message } });
 const notPaired = () => fail("PairingError", "this device is not paired with notify (or was unpaired): pair it with `edgesync notify join URL` using a token from `edgesync notify pair`");
@@ -50,8 +59,33 @@ export async function ingestMessage(ctx: HandlerContext, bytes: Uint8Array, expe
   }
   if (expect.from !== undefined && m.from !== expect.from) return fail("AuthorizationError", "message refused: signed by another device than this connection's");
   if (!mayRead(ctx.store.device(m.from))) return notPaired();
+  if (ctx.store.has(m.id)) return { ok: true, result: { id: m.id, stored: "duplicate" }, message: m };
+  if (!takeToken(ctx, m.from)) return fail("NotifyInputError", `too many messages from this device (more than ${MESSAGES_PER_SECOND} a second); slow down`);
   const stored = await ctx.store.insert(m, new TextDecoder().decode(bytes));
   return { ok: true, result: { id: m.id, stored }, message: m };
+}
+
+function takeToken(ctx: HandlerContext, peer: string): boolean {
+  const now = ctx.clock.now();
+  const bucket = ctx.buckets.get(peer) ?? { tokens: MESSAGE_BURST, atMs: now };
+  bucket.tokens = Math.min(MESSAGE_BURST, bucket.tokens + ((now - bucket.atMs) * MESSAGES_PER_SECOND) / 1000);
+  bucket.atMs = now;
+  ctx.buckets.set(peer, bucket);
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+/** The newest items of `list` (oldest first) whose JSON fits in REPLY_BYTES_MAX. */
+function newestThatFit<T>(list: T[]): T[] {
+  let bytes = 0;
+  let start = list.length;
+  while (start > 0) {
+    bytes += new TextEncoder().encode(JSON.stringify(list[start - 1])).length + 1;
+    if (bytes > REPLY_BYTES_MAX) break;
+    start--;
+  }
+  return list.slice(start);
 }
 
 /** A signed request already checked for shape, freshness, signature and replay. */
@@ -87,15 +121,15 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
     case "whoami":
       return { device: sender, set: ctx.set, service: { peer: ctx.self.peerId, name: ctx.self.name } };
     case "threads":
-      return store.threads(str(a, "project"));
+      return newestThatFit(store.threads(str(a, "project")).slice(0, THREADS_MAX).reverse()).reverse();
     case "log": {
       const limit = typeof a.limit === "number" && Number.isSafeInteger(a.limit) && a.limit > 0 ? Math.min(a.limit, LOG_LIMIT_MAX) : LOG_LIMIT_MAX;
-      return store.list({ project: str(a, "project"), thread: str(a, "thread"), limit });
+      return newestThatFit(store.list({ project: str(a, "project"), thread: str(a, "thread"), limit }));
     }
     case "get":
       return store.resolve(str(a, "id") ?? "");
     case "replies":
-      return store.replies(store.resolve(str(a, "id") ?? "").id);
+      return newestThatFit(store.replies(store.resolve(str(a, "id") ?? "").id));
     case "devices":
       return store.devices();
     case "pair":

@@ -96,6 +96,17 @@ describe("notify service", () => {
     assert.equal(service.store.get(good.id)?.body, "ok");
   });
 
+  it("cuts a long log to fit one NATS reply, keeping the newest messages", async () => {
+    const client = new NotifyClient({ nc, signer: signerOf(agent), name: "agent" });
+    const body = "x".repeat(16 * 1024 - 100);
+    for (let i = 0; i < 60; i++) await client.send({ project: "big", thread: "t", body: `${i} ${body}` });
+    const log = await client.log({ project: "big", thread: "t" });
+    assert.ok(log.length > 30 && log.length < 60, String(log.length));
+    const all = service.store.list({ project: "big", thread: "t" }); // oldest first
+    assert.equal(all.length, 60);
+    assert.deepEqual(log.map((m) => m.id), all.slice(-log.length).map((m) => m.id));
+  });
+
   it("refuses replayed, stale and unsigned requests", async () => {
     const request = signRequest("threads", {}, signerOf(agent), Date.now());
     const bytes = utf8(JSON.stringify(request));

@@ -86,7 +86,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   const fingerprint = sshFingerprint(device.publicKey);
   const inboxRef: { server?: InboxServer } = {};
   const ctx: HandlerContext = {
-    store, pairings, self, set, clock, log, verify: verifyEd25519,
+    store, pairings, self, set, clock, log, verify: verifyEd25519, buckets: new Map(),
     pairingLink: (token) => {
       const hub = runtime.publicNatsUrl ?? withScheme(nc.getServer());
       const base = runtime.publicInboxUrl ?? inboxRef.server?.url;
@@ -97,17 +97,35 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
 
   // 4. Subscriptions.
   const subs: Subscription[] = [];
+  // Never throws: a reply that cannot be sent (closed connection, over max_payload) is logged, not fatal.
   const respond = (msg: Msg, reply: RpcReply) => {
-    if (msg.reply) msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
+    if (!msg.reply) return;
+    try {
+      msg.respond(new TextEncoder().encode(JSON.stringify(reply)));
+    } catch (error) {
+      log.warn({ subject: msg.subject, error: String(error) }, "notify: could not answer a request");
+      try {
+        msg.respond(new TextEncoder().encode(JSON.stringify({ ok: false, error: { name: "NotifyInputError", message: "the answer was too large to send; narrow the request (--project, --limit)" } })));
+      } catch {
+        // the connection is gone; the asker times out
+      }
+    }
+  };
+  const answered = (msg: Msg) => (reply: RpcReply | undefined) => {
+    if (reply) respond(msg, reply);
+  };
+  const failed = (msg: Msg) => (error: unknown) => {
+    log.warn({ subject: msg.subject, error: String(error) }, "notify: request failed");
+    respond(msg, { ok: false, error: { name: "NotifyInputError", message: "the notify service failed to handle the request" } });
   };
   subs.push(nc.subscribe(LIVE_WILDCARD, { queue: STORE_QUEUE, callback: (error, msg) => {
     if (error) return;
     const subject = parseLiveSubject(msg.subject);
     if (!subject) return;
-    void ingestMessage(ctx, msg.data, { projectToken: subject.project, threadToken: subject.thread }).then((reply) => {
+    ingestMessage(ctx, msg.data, { projectToken: subject.project, threadToken: subject.thread }).then((reply) => {
       if (!reply.ok) log.warn({ subject: msg.subject, reason: reply.error.message }, "notify: dropped a message");
       respond(msg, reply.ok ? { ok: true, result: reply.result } : reply);
-    });
+    }, failed(msg));
   } }));
   subs.push(nc.subscribe(rpcWildcard(set), { queue: RPC_QUEUE, callback: (error, msg) => {
     if (error) return;
@@ -115,15 +133,14 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
     if ("problem" in checked) return respond(msg, { ok: false, error: { name: "AuthorizationError", message: checked.problem } });
     if (checked.request.op !== op) return respond(msg, { ok: false, error: { name: "AuthorizationError", message: "request operation does not match its subject" } });
-    void answerRequest(ctx, checked.request).then((reply) => respond(msg, reply));
+    answerRequest(ctx, checked.request).then(answered(msg), failed(msg));
   } }));
   subs.push(nc.subscribe(pairSubject(set), { callback: (error, msg) => {
     if (error) return;
     const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
     const token = "request" in checked ? checked.request.args.token : tokenOf(msg.data);
-    void acceptPairing(ctx, token, checked).then((reply) => {
-      if (reply) respond(msg, reply);
-    });
+    // Silent on failure: only the issuer may answer a pairing request.
+    acceptPairing(ctx, token, checked).then(answered(msg), (error: unknown) => log.warn({ error: String(error) }, "notify: pairing request failed"));
   } }));
   await nc.flush();
   const ticker = setInterval(() => void store.tick(), TICK_MS);
