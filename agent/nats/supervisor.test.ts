@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
-import { NatsServerSupervisor, PortInUseError, classifyStartFailure, portsFrom, type NatsServerExit } from "./supervisor.js";
+import { NatsServerSupervisor, PortInUseError, classifyStartFailure, parseLinkEvent, portsFrom, type LinkEvent, type NatsServerExit } from "./supervisor.js";
 import { NatsConfigError, type NatsServerConfig } from "./server-config.js";
 
 const dirs: string[] = [];
@@ -80,9 +80,17 @@ describe("NatsServerSupervisor roles", () => {
     const hub = await supervised({ role: "hub", client: loopback(), leafnode: loopback() });
     const ports = await hub.start();
     assert.ok(ports.leafnode && ports.leafnode > 0 && ports.leafnode !== ports.client);
-    const leaf = await supervised({ role: "leaf", client: loopback(), remotes: [{ url: `nats-leaf://127.0.0.1:${ports.leafnode}` }] });
+    const events: LinkEvent[] = [];
+    const leaf = await supervised({ role: "leaf", client: loopback(), remotes: [{ url: `nats-leaf://127.0.0.1:${ports.leafnode}` }] }, { onLink: (e: LinkEvent) => events.push(e) });
     await leaf.start();
     assert.equal(await roundTrip(leaf.clientUrl, hub.clientUrl), "hello");
+    assert.deepEqual(events.map((e) => [e.kind, e.state, e.remote]), [["leafnode", "up", `127.0.0.1:${ports.leafnode}`]], "the leaf reports its link to the hub");
+    assert.equal(leaf.links().length, 1);
+    assert.equal(hub.links().length, 1);
+    await hub.stop();
+    for (let i = 0; i < 400 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(events.map((e) => e.state), ["up", "down"], "and its loss");
+    assert.equal(leaf.links().length, 0);
   });
 
   it("links a leaf to a hub over the hub's websocket listener (the proxy-friendly path)", async () => {
@@ -116,9 +124,13 @@ describe("NatsServerSupervisor roles", () => {
   it("meshes two peers through cluster routes", async () => {
     const a = await supervised({ role: "peer", serverName: "pa", client: loopback(), cluster: { ...loopback(), routes: [] } });
     const pa = await a.start();
-    const b = await supervised({ role: "peer", serverName: "pb", client: loopback(), cluster: { ...loopback(), routes: [`nats-route://127.0.0.1:${pa.cluster}`] } });
+    const routes: LinkEvent[] = [];
+    const b = await supervised({ role: "peer", serverName: "pb", client: loopback(), cluster: { ...loopback(), routes: [`nats-route://127.0.0.1:${pa.cluster}`] } }, { onLink: (e: LinkEvent) => routes.push(e) });
     await b.start();
     assert.equal(await roundTrip(b.clientUrl, a.clientUrl), "hello");
+    // A duplicate route (each side soliciting) may come and go; at least one stays up.
+    assert.deepEqual([routes[0].kind, routes[0].state], ["route", "up"]);
+    assert.ok(b.links().some((l) => l.kind === "route"));
   });
 });
 
@@ -198,6 +210,15 @@ setInterval(() => {}, 1000);
 });
 
 describe("start-up output", () => {
+  it("recognises 2.9.10's leafnode and route link lines", () => {
+    const t = "[27176] 2026/11/22 18:59:10.995702 [INF] ";
+    assert.deepEqual(parseLinkEvent(`${t}127.0.0.1:35597 - lid_ws:4 - Leafnode connection created for account: $G `), { kind: "leafnode", state: "up", remote: "127.0.0.1:35597", id: "lid_ws:4" });
+    assert.deepEqual(parseLinkEvent(`${t}127.0.0.1:35597 - lid:4 - Leafnode connection closed: Client Closed account: $G`), { kind: "leafnode", state: "down", remote: "127.0.0.1:35597", id: "lid:4" });
+    assert.deepEqual(parseLinkEvent(`${t}127.0.0.1:16222 - rid:4 - Route connection created`), { kind: "route", state: "up", remote: "127.0.0.1:16222", id: "rid:4" });
+    assert.deepEqual(parseLinkEvent(`${t}127.0.0.1:16222 - rid:4 - Router connection closed: Server Shutdown`), { kind: "route", state: "down", remote: "127.0.0.1:16222", id: "rid:4" });
+    assert.equal(parseLinkEvent(`${t}127.0.0.1:5 - cid:4 - Client connection created`), undefined);
+  });
+
   const hub: NatsServerConfig = { role: "hub", stateDir: "/x", serverName: "h", client: loopback(4222), leafnode: loopback(7422), leafnodeWebsocket: loopback(8080) };
   const exit = { code: 1, signal: null };
 

@@ -60,6 +60,16 @@ export interface NatsServerExit {
   signal: NodeJS.Signals | null;
 }
 
+/** A leafnode or route link of the server went up or down (from its log). */
+export interface LinkEvent {
+  kind: "leafnode" | "route";
+  state: "up" | "down";
+  /** The other side's address as the server logs it, e.g. `127.0.0.1:7422`. */
+  remote: string;
+  /** The server's connection id, e.g. `lid:4`, `lid_ws:4`, `rid:5`. */
+  id: string;
+}
+
 export interface SupervisorOptions {
   /** Give up waiting for readiness after this long (default 15 s; measured 10–22 ms). */
   startTimeoutMs?: number;
@@ -67,6 +77,12 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** The server exited without stop() (crash, killed by someone else). */
   onUnexpectedExit?: (exit: NatsServerExit, logTail: string) => void;
+  /**
+   * A leafnode or route link changed. The agent's own connection is local and rarely drops; the
+   * link to the hub or the other peers is what comes and goes, and its return is the moment to
+   * resynchronise (NatsTransport.linkUp).
+   */
+  onLink?: (event: LinkEvent) => void;
   /** Use this binary instead of searching (tests, --nats-server). */
   binary?: NatsBinary;
 }
@@ -77,6 +93,8 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 const READY_POLL_MS = 5;
 const CONF_NAME = "nats-server.conf";
+/** A log line longer than this is not one we parse (and must not grow a buffer forever). */
+const LINE_BYTES_MAX = 16 * 1024;
 
 type State = { kind: "idle" } | { kind: "starting" | "running"; child: ChildProcess; exited: Promise<NatsServerExit> } | { kind: "stopped"; exit: NatsServerExit };
 
@@ -88,6 +106,7 @@ export class NatsServerSupervisor {
   #state: State = { kind: "idle" };
   #ports: RunningPorts | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #links = new Map<string, LinkEvent>();
   binary: NatsBinary | undefined;
 
   constructor(config: NatsServerConfig, options: SupervisorOptions = {}) {
@@ -121,6 +140,11 @@ export class NatsServerSupervisor {
     return `nats://${local.includes(":") && !local.startsWith("[") ? `[${local}]` : local}:${this.ports.client}`;
   }
 
+  /** Leafnode and route links currently up, as the log reported them. */
+  links(): LinkEvent[] {
+    return [...this.#links.values()];
+  }
+
   /** The last LOG_TAIL_BYTES of server output. */
   logTail(): string {
     return this.#log.text();
@@ -131,6 +155,7 @@ export class NatsServerSupervisor {
     this.#log.clear();
     this.#ports = undefined;
     this.#stopping = undefined;
+    this.#links.clear();
     this.binary = this.#options.binary ?? (await findNatsServer());
     await this.#writeConfig();
     const { command, args } = await withParentDeathSignal(this.binary.path, ["-c", this.configPath]);
@@ -143,8 +168,13 @@ export class NatsServerSupervisor {
       child.once("exit", (code, signal) => resolve({ code, signal }));
     });
     this.#state = { kind: "starting", child, exited };
-    child.stdout?.on("data", (chunk: Buffer) => this.#log.push(chunk));
-    child.stderr?.on("data", (chunk: Buffer) => this.#log.push(chunk));
+    for (const stream of [child.stdout, child.stderr]) {
+      const lines = new LineSplitter(LINE_BYTES_MAX, (line) => this.#onLine(line));
+      stream?.on("data", (chunk: Buffer) => {
+        this.#log.push(chunk);
+        lines.push(chunk.toString());
+      });
+    }
     void exited.then((exit) => this.#onExit(child, exit));
     try {
       this.#ports = await this.#awaitReady(child, exited);
@@ -154,6 +184,15 @@ export class NatsServerSupervisor {
       await this.stop();
       throw error;
     }
+  }
+
+  #onLine(line: string): void {
+    const event = parseLinkEvent(line);
+    if (!event) return;
+    const key = `${event.kind} ${event.id} ${event.remote}`;
+    if (event.state === "up") this.#links.set(key, event);
+    else this.#links.delete(key);
+    this.#options.onLink?.(event);
   }
 
   async #writeConfig(): Promise<void> {
@@ -172,6 +211,7 @@ export class NatsServerSupervisor {
     const wasRunning = current.kind === "running";
     this.#state = { kind: "stopped", exit };
     this.#ports = undefined;
+    this.#links.clear();
     if (wasRunning && !this.#stopping) this.#options.onUnexpectedExit?.(exit, this.#log.text());
   }
 
@@ -242,6 +282,36 @@ export function portsFrom(json: Record<string, string[] | undefined>, log: strin
   if (config.cluster && ports.cluster === undefined) return undefined;
   if (config.monitoring && ports.monitoring === undefined) return undefined;
   return ports;
+}
+
+/**
+ * 2.9.10's link lines: `<addr> - lid:4 - Leafnode connection created …`, `… - Leafnode connection
+ * closed: …`, `<addr> - rid:5 - Route connection created`, `… - Router connection closed: …`.
+ * Exported for tests.
+ */
+export function parseLinkEvent(line: string): LinkEvent | undefined {
+  const m = /\] (\S+) - ((?:lid|rid)[\w:]*) - (Leafnode|Route|Router) connection (created|closed)/.exec(line);
+  if (!m) return undefined;
+  return { kind: m[3] === "Leafnode" ? "leafnode" : "route", state: m[4] === "created" ? "up" : "down", remote: m[1], id: m[2] };
+}
+
+/** Splits a stream into lines, dropping any line longer than `lineBytesMax`. */
+class LineSplitter {
+  #partial = "";
+  readonly #lineBytesMax: number;
+  readonly #onLine: (line: string) => void;
+
+  constructor(lineBytesMax: number, onLine: (line: string) => void) {
+    this.#lineBytesMax = lineBytesMax;
+    this.#onLine = onLine;
+  }
+
+  push(text: string): void {
+    const parts = (this.#partial + text).split("\n");
+    this.#partial = parts.pop() ?? "";
+    if (this.#partial.length > this.#lineBytesMax) this.#partial = "";
+    for (const line of parts) if (line.length <= this.#lineBytesMax) this.#onLine(line);
+  }
 }
 
 /** nats-server 2.9's fatal lines when a listener cannot bind, by listener. */

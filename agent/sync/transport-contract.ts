@@ -1,7 +1,8 @@
 /**
  * The contract every Transport must keep (the NATS transport, the dst simulated bus, the in-memory
  * bus). Each implementation's test file calls `runTransportContract` with a setup that makes three
- * connected ends.
+ * connected ends on a fault-free bus; faults (loss, duplication, partitions) are dst's business.
+ * No timers here (agent/sync stays deterministic): waiting is the setup's `settle()`.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -73,6 +74,41 @@ export function runTransportContract(name: string, makeSetup: () => Promise<Cont
         await until(setup, () => inbox.b.length > 0, 1000);
         assert.equal(inbox.b.length, 1);
         assert.equal(Buffer.compare(Buffer.from(inbox.b[0].message), Buffer.from(big)), 0);
+      } finally {
+        await setup.teardown();
+      }
+    });
+
+    it("delivers a burst in both directions, every message whole (order not promised)", async () => {
+      const setup = await makeSetup();
+      try {
+        const inbox = await started(setup);
+        const burst = (tag: number) => Array.from({ length: 40 }, (_, i) => Uint8Array.from({ length: (i * 257) % 9000 }, (_, j) => (tag + i + j) & 0xff));
+        const fromA = burst(1);
+        const fromB = burst(2);
+        for (const m of fromA) setup.a.send(setup.b.self, m);
+        for (const m of fromB) setup.b.send(setup.a.self, m);
+        await until(setup, () => inbox.a.length >= fromB.length && inbox.b.length >= fromA.length, 1000);
+        const key = (m: Uint8Array) => Buffer.from(m).toString("base64");
+        assert.deepEqual(inbox.b.map((r) => key(r.message)).sort(), fromA.map(key).sort());
+        assert.deepEqual(inbox.a.map((r) => key(r.message)).sort(), fromB.map(key).sort());
+        assert.ok(inbox.b.every((r) => r.from === setup.a.self) && inbox.a.every((r) => r.from === setup.b.self));
+      } finally {
+        await setup.teardown();
+      }
+    });
+
+    it("delivers what was sent even when the sender reuses its buffer right after", async () => {
+      const setup = await makeSetup();
+      try {
+        const inbox = await started(setup);
+        const buffer = new Uint8Array([1, 2, 3, 4]);
+        setup.a.send(setup.b.self, buffer);
+        setup.a.broadcast(buffer);
+        buffer.fill(0);
+        await until(setup, () => inbox.b.length >= 2 && inbox.c.length >= 1);
+        assert.deepEqual(inbox.b.map((r) => [...r.message]), [[1, 2, 3, 4], [1, 2, 3, 4]]);
+        assert.deepEqual([...inbox.c[0].message], [1, 2, 3, 4]);
       } finally {
         await setup.teardown();
       }
