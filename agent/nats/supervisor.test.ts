@@ -209,6 +209,8 @@ setInterval(() => {}, 1000);
   });
 });
 
+const base = (): NatsServerConfig => ({ role: "peer", stateDir: "/x", serverName: "p", client: loopback(4222) });
+
 describe("start-up output", () => {
   it("recognises 2.9.10's leafnode and route link lines", () => {
     const t = "[27176] 2026/11/22 18:59:10.995702 [INF] ";
@@ -222,12 +224,22 @@ describe("start-up output", () => {
   const hub: NatsServerConfig = { role: "hub", stateDir: "/x", serverName: "h", client: loopback(4222), leafnode: loopback(7422), leafnodeWebsocket: loopback(8080) };
   const exit = { code: 1, signal: null };
 
-  it("reads the leafnode port from the log and the others from the ports file", () => {
+  it("reads the ports from the log, or from the ports file where the log lacks them", () => {
     const json = { nats: ["nats://127.0.0.1:44673"], websocket: ["ws://127.0.0.1:34005"], cluster: ["nats://127.0.0.1:45309"], monitoring: ["http://127.0.0.1:44943"] };
-    const log = "[1] [INF] Listening for leafnode connections on 127.0.0.1:43511\n[1] [INF] Server is ready\n";
-    assert.deepEqual(portsFrom(json, log, hub), { client: 44673, leafnode: 43511, websocket: 34005, cluster: 45309, monitoring: 44943 });
-    assert.equal(portsFrom(json, "Server is ready", hub), undefined, "waits for the leafnode line");
-    assert.equal(portsFrom({ nats: ["nats://[::]:4222"] }, "", { ...hub, leafnode: undefined, leafnodeWebsocket: undefined })?.client, 4222);
+    const all = { ...hub, cluster: { ...loopback(-1), routes: [] }, monitoring: loopback(-1) };
+    const leafLine = "[1] [INF] Listening for leafnode connections on 127.0.0.1:43511\n[1] [INF] Server is ready\n";
+    assert.deepEqual(portsFrom(json, leafLine, all), { client: 44673, leafnode: 43511, websocket: 34005, cluster: 45309, monitoring: 44943 });
+    assert.equal(portsFrom(json, "Server is ready", all), undefined, "the leafnode port is only ever in the log");
+    const log = [
+      "[1] [INF] Starting http monitor on 127.0.0.1:44943",
+      "[1] [INF] Listening for websocket clients on ws://127.0.0.1:34005",
+      "[1] [INF] Listening for leafnode connections on 127.0.0.1:43511",
+      "[1] [INF] Listening for client connections on 127.0.0.1:44673",
+      "[1] [INF] Server is ready",
+    ].join("\n");
+    assert.equal(portsFrom(undefined, log, all), undefined, "the route listener is logged after 'ready'");
+    assert.deepEqual(portsFrom(undefined, `${log}\n[1] [INF] Listening for route connections on 127.0.0.1:45309\n`, all), { client: 44673, leafnode: 43511, websocket: 34005, cluster: 45309, monitoring: 44943 });
+    assert.equal(portsFrom(undefined, "[1] [INF] Listening for client connections on [::]:4222\n", { ...base(), client: loopback(-1) })?.client, 4222);
   });
 
   it("maps each listener's bind failure (2.9.10 wording) to its flag", () => {
