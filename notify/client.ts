@@ -41,8 +41,15 @@ export interface IssuedToken {
 const REQUEST_TIMEOUT_MS = 5_000;
 /** Only the issuing service answers a pairing request (an unknown token gets silence), so this is how long "unknown" takes. */
 const PAIR_TIMEOUT_MS = 3_000;
-/** How often `ask` checks the store for an answer the live path missed. */
-const ASK_POLL_MS = 1_000;
+/**
+ * `ask` also long-polls its notify service ("wait-replies"): the service answers as soon as an answer
+ * reaches its store (by sync, typically milliseconds after it was sent), or after this long.
+ */
+const ASK_LONG_POLL_MS = 20_000;
+/** setTimeout's largest delay. */
+const TIMER_MS_MAX = 2 ** 31 - 1;
+/** Pause before polling again after a failed poll (no service reachable, connection down). */
+const ASK_RETRY_MS = 1_000;
 /** The device list is fetched again at most this often when an unknown sender shows up. */
 const DEVICES_REFRESH_MS = 1_000;
 /** Message ids `watch` remembers to show a message delivered twice once. */
@@ -69,9 +76,9 @@ export class NotifyClient {
   }
 
   /** A signed request to one notify service (the nearest: queue groups prefer the local server). */
-  async rpc<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+  async rpc<T>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.#cfg.requestTimeoutMs): Promise<T> {
     const request = signRequest(op, args, this.#cfg.signer, this.#cfg.nowMs());
-    const reply = await this.#request<T>(rpcSubject(this.#cfg.set, op), new TextEncoder().encode(JSON.stringify(request)));
+    const reply = await this.#request<T>(rpcSubject(this.#cfg.set, op), new TextEncoder().encode(JSON.stringify(request)), timeoutMs);
     if (!reply.ok) throw errorFromReply(reply.error);
     return reply.result;
   }
@@ -124,22 +131,34 @@ export class NotifyClient {
       await this.#cfg.nc.flush(); // our interest is registered before the question goes out
       await this.publish(question);
       options.onSent?.(question);
+      let poll: Promise<NotifyMessage[]> | undefined;
       for (;;) {
         for (const candidate of live.splice(0)) {
           if (await this.#isMember(candidate.from)) return { question, answer: candidate };
         }
-        const stored = await this.rpc<NotifyMessage[]>("replies", { id: question.id }).catch(() => []);
-        const answer = stored.find((m) => isAnswerTo(m, question));
-        if (answer) return { question, answer };
         const left = deadline - this.#cfg.nowMs();
         if (left <= 0) throw new NoAnswerError(question.id);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(ASK_POLL_MS, left));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
+        // One poll outstanding at a time; a live answer may win the race against it.
+        if (poll === undefined) {
+          const waitMs = Math.min(left, ASK_LONG_POLL_MS);
+          poll = this.rpc<NotifyMessage[]>("wait-replies", { id: question.id, waitMs }, waitMs + this.#cfg.requestTimeoutMs)
+            .catch(() => new Promise<NotifyMessage[]>((r) => setTimeout(() => r([]), Math.min(ASK_RETRY_MS, left)).unref()));
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const woke = new Promise<undefined>((resolve) => {
+          wake = () => resolve(undefined);
+          if (Number.isFinite(left)) timer = setTimeout(wake, Math.min(left, TIMER_MS_MAX));
         });
+        let stored: NotifyMessage[] | undefined;
+        try {
+          stored = await Promise.race([poll, woke]);
+        } finally {
+          clearTimeout(timer);
+        }
+        if (stored === undefined) continue; // live candidate(s) or the deadline: checked at the top
+        poll = undefined;
+        const answer = stored.find((m) => isAnswerTo(m, question));
+        if (answer) return { question, answer };
       }
     } finally {
       sub.unsubscribe();

@@ -17,6 +17,8 @@ export interface HandlerContext {
   store: NotifyStore;
   /** Per-sender token buckets for ingestMessage. */
   buckets: Map<string, { tokens: number; atMs: number }>;
+  /** "wait-replies" long polls being held. */
+  waits: { count: number };
   pairings: PairingBook;
   self: Signer & { name: string };
   set: string;
@@ -34,8 +36,11 @@ export interface PairAnswer extends Record<string, unknown> {
   creatorName: string;
 }
 
-const READ_OPS = new Set(["whoami", "threads", "log", "get", "replies", "devices"]);
+const READ_OPS = new Set(["whoami", "threads", "log", "get", "replies", "wait-replies", "devices"]);
 const ADMIN_OPS = new Set(["pair", "unpair"]);
+/** Longest a "wait-replies" long poll is held, and how many may be held at once (each is a timer and a listener). */
+const WAIT_MS_MAX = 30_000;
+const WAITS_MAX = 1_000;
 /** Messages one `log` answer holds at most. */
 const LOG_LIMIT_MAX = 500;
 /** Threads one `threads` answer lists at most (newest first). */
@@ -130,6 +135,8 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
       return store.resolve(str(a, "id") ?? "");
     case "replies":
       return newestThatFit(store.replies(store.resolve(str(a, "id") ?? "").id));
+    case "wait-replies":
+      return waitForReplies(ctx, str(a, "id") ?? "", typeof a.waitMs === "number" ? a.waitMs : 0);
     case "devices":
       return store.devices();
     case "pair":
@@ -138,6 +145,31 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
       return unpair(ctx, str(a, "name") ?? "");
   }
   throw new NotifyInputError(`unknown notify operation ${request.op}`);
+}
+
+/** Replies to `id` as soon as there is at least one (now, or when one reaches the store), else [] after `waitMs`. */
+async function waitForReplies(ctx: HandlerContext, id: string, waitMs: number): Promise<NotifyMessage[]> {
+  const { store, waits } = ctx;
+  const question = store.resolve(id);
+  const now = store.replies(question.id);
+  if (now.length > 0 || !(waitMs > 0) || waits.count >= WAITS_MAX) return newestThatFit(now);
+  waits.count++;
+  try {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(waitMs, WAIT_MS_MAX));
+      const stop = store.onMessage((m) => {
+        if (m.replyTo === question.id) done();
+      });
+      function done() {
+        clearTimeout(timer);
+        stop();
+        resolve();
+      }
+    });
+  } finally {
+    waits.count--;
+  }
+  return newestThatFit(store.replies(question.id));
 }
 
 async function issueToken(ctx: HandlerContext, name: string, ttlMs: number | undefined) {

@@ -107,6 +107,23 @@ describe("notify service", () => {
     assert.deepEqual(log.map((m) => m.id), all.slice(-log.length).map((m) => m.id));
   });
 
+  it("ends an ask with an answer that reached the store without a live delivery", async () => {
+    const client = new NotifyClient({ nc, signer: signerOf(agent), name: "agent" });
+    const other = Identity.generate();
+    await service.store.putDevice({ v: 1, peer: other.nkeyPublic, name: "other", kind: "full", addedAt: 1, addedBy: other.nkeyPublic });
+    const started = Date.now();
+    const { answer } = await client.ask({ project: "p", thread: "quiet", body: "?", actions: [{ id: "ok", label: "OK" }] }, {
+      timeoutMs: 10_000,
+      // As if it came by store sync from another device: no live message on the thread at all.
+      onSent: (q) => {
+        const reply = newMessage({ project: "p", thread: "quiet", body: "OK", replyTo: q.id, actionResponse: "ok" }, signerOf(other), "other", Date.now());
+        setTimeout(() => void service.store.insert(reply, JSON.stringify(reply)), 200);
+      },
+    });
+    assert.equal(answer.actionResponse, "ok");
+    assert.ok(Date.now() - started < 2_000, "answered by the long poll, not a periodic check");
+  });
+
   it("refuses replayed, stale and unsigned requests", async () => {
     const request = signRequest("threads", {}, signerOf(agent), Date.now());
     const bytes = utf8(JSON.stringify(request));

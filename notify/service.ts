@@ -86,7 +86,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   const fingerprint = sshFingerprint(device.publicKey);
   const inboxRef: { server?: InboxServer } = {};
   const ctx: HandlerContext = {
-    store, pairings, self, set, clock, log, verify: verifyEd25519, buckets: new Map(),
+    store, pairings, self, set, clock, log, verify: verifyEd25519, buckets: new Map(), waits: { count: 0 },
     pairingLink: (token) => {
       const hub = runtime.publicNatsUrl ?? withScheme(nc.getServer());
       const base = runtime.publicInboxUrl ?? inboxRef.server?.url;
