@@ -42,7 +42,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 /** Only the issuing service answers a pairing request (an unknown token gets silence), so this is how long "unknown" takes. */
 const PAIR_TIMEOUT_MS = 3_000;
 /**
- * `ask` also long-polls its notify service ("wait-replies"): the service answers as soon as an answer
+ * `ask` also long-polls its notify service ("wait-answer"): the service answers as soon as an answer
  * reaches its store (by sync, typically milliseconds after it was sent), or after this long.
  */
 const ASK_LONG_POLL_MS = 20_000;
@@ -141,7 +141,7 @@ export class NotifyClient {
         // One poll outstanding at a time; a live answer may win the race against it.
         if (poll === undefined) {
           const waitMs = Math.min(left, ASK_LONG_POLL_MS);
-          poll = this.rpc<NotifyMessage[]>("wait-replies", { id: question.id, waitMs }, waitMs + this.#cfg.requestTimeoutMs)
+          poll = this.rpc<NotifyMessage[]>("wait-answer", { id: question.id, waitMs }, waitMs + this.#cfg.requestTimeoutMs)
             .catch(() => new Promise<NotifyMessage[]>((r) => setTimeout(() => r([]), Math.min(ASK_RETRY_MS, left)).unref()));
         }
         let timer: NodeJS.Timeout | undefined;

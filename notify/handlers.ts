@@ -3,7 +3,7 @@
  * inbox's socket): ingest a message, answer a signed read or admin request, accept a pairing token.
  * Every answer is an RpcReply; errors carry a name the CLI maps to a one-line message.
  */
-import { decodeMessage, type NotifyMessage, type Signer, type VerifyFn } from "./model.js";
+import { decodeMessage, isAnswerTo, type NotifyMessage, type Signer, type VerifyFn } from "./model.js";
 import { mayAdminister, mayRead, findByName, isActive, type DeviceRecord } from "./devices.js";
 import { nameToken } from "./subjects.js";
 import { normaliseToken, type PairingBook } from "./pairing.js";
@@ -17,7 +17,7 @@ export interface HandlerContext {
   store: NotifyStore;
   /** Per-sender token buckets for ingestMessage. */
   buckets: Map<string, { tokens: number; atMs: number }>;
-  /** "wait-replies" long polls being held. */
+  /** "wait-answer" long polls being held. */
   waits: { count: number };
   pairings: PairingBook;
   self: Signer & { name: string };
@@ -36,9 +36,9 @@ export interface PairAnswer extends Record<string, unknown> {
   creatorName: string;
 }
 
-const READ_OPS = new Set(["whoami", "threads", "log", "get", "replies", "wait-replies", "devices"]);
+const READ_OPS = new Set(["whoami", "threads", "log", "get", "replies", "wait-answer", "devices"]);
 const ADMIN_OPS = new Set(["pair", "unpair"]);
-/** Longest a "wait-replies" long poll is held, and how many may be held at once (each is a timer and a listener). */
+/** Longest a "wait-answer" long poll is held, and how many may be held at once (each is a timer and a listener). */
 const WAIT_MS_MAX = 30_000;
 const WAITS_MAX = 1_000;
 /** Messages one `log` answer holds at most. */
@@ -135,8 +135,8 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
       return store.resolve(str(a, "id") ?? "");
     case "replies":
       return newestThatFit(store.replies(store.resolve(str(a, "id") ?? "").id));
-    case "wait-replies":
-      return waitForReplies(ctx, str(a, "id") ?? "", typeof a.waitMs === "number" ? a.waitMs : 0);
+    case "wait-answer":
+      return waitForAnswers(ctx, str(a, "id") ?? "", typeof a.waitMs === "number" ? a.waitMs : 0);
     case "devices":
       return store.devices();
     case "pair":
@@ -147,18 +147,18 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
   throw new NotifyInputError(`unknown notify operation ${request.op}`);
 }
 
-/** Replies to `id` as soon as there is at least one (now, or when one reaches the store), else [] after `waitMs`. */
-async function waitForReplies(ctx: HandlerContext, id: string, waitMs: number): Promise<NotifyMessage[]> {
+/** Answers to `id` (isAnswerTo) as soon as there is one (now, or when one reaches the store), else [] after `waitMs`. */
+async function waitForAnswers(ctx: HandlerContext, id: string, waitMs: number): Promise<NotifyMessage[]> {
   const { store, waits } = ctx;
   const question = store.resolve(id);
-  const now = store.replies(question.id);
-  if (now.length > 0 || !(waitMs > 0) || waits.count >= WAITS_MAX) return newestThatFit(now);
+  const answers = () => newestThatFit(store.replies(question.id).filter((m) => isAnswerTo(m, question)));
+  if (answers().length > 0 || !(waitMs > 0) || waits.count >= WAITS_MAX) return answers();
   waits.count++;
   try {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, Math.min(waitMs, WAIT_MS_MAX));
       const stop = store.onMessage((m) => {
-        if (m.replyTo === question.id) done();
+        if (isAnswerTo(m, question)) done();
       });
       function done() {
         clearTimeout(timer);
@@ -169,7 +169,7 @@ async function waitForReplies(ctx: HandlerContext, id: string, waitMs: number): 
   } finally {
     waits.count--;
   }
-  return newestThatFit(store.replies(question.id));
+  return answers();
 }
 
 async function issueToken(ctx: HandlerContext, name: string, ttlMs: number | undefined) {

@@ -45,9 +45,14 @@ describe("notify across a hub and two leaves", () => {
     assert.equal(unrelated.code, 0, unrelated.stderr);
     const other = await net.cli(b, ["reply", unrelated.stdout.trim(), "nice"]);
     assert.equal(other.code, 0, other.stderr);
-    // Both reached A (where ask listens live), and one store poll of ask (1 s) has passed: a wrong answer would have ended it.
-    await waitFor("the unrelated messages on A", () => a.service!.store.list({ project: "repo", thread: "release" }).length === 3, 15_000);
-    await new Promise((r) => setTimeout(r, 1_200));
+    // A response to the question naming an action it never offered (the CLI refuses to send one; a script might).
+    const signerB = { peerId: b.identity.nkeyPublic, sign: (x: Uint8Array) => b.identity.sign(x) };
+    const bogus = newMessage({ project: "repo", thread: "release", body: "", replyTo: question!.id, actionResponse: "maybe" }, signerB, "b", Date.now());
+    await b.nc!.request(notifySubject("repo", "release"), encodeMessage(bogus), { timeout: 5000 });
+    // All three reached A's store (which ask long-polls) and A's server (where ask listens live); both paths
+    // react in milliseconds, so a wrong answer would have ended the wait by now.
+    await waitFor("the unrelated messages on A", () => a.service!.store.list({ project: "repo", thread: "release" }).length === 4, 15_000);
+    await new Promise((r) => setTimeout(r, 300));
     assert.equal(ask.exitCode, null, `ask ended early: ${JSON.stringify(ask.output())}`);
     const reply = await net.cli(b, ["reply", question!.id.slice(0, 8), "--action", "yes"]);
     assert.equal(reply.code, 0, reply.stderr);
