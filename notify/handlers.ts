@@ -3,12 +3,11 @@
  * inbox's socket): ingest a message, answer a signed read or admin request, accept a pairing token.
  * Every answer is an RpcReply; errors carry a name the CLI maps to a one-line message.
  */
-import { decodeMessage, isAnswerTo, type NotifyMessage, type Signer, type VerifyFn } from "./model.js";
+import { decodeMessage, isAnswerTo, nameProblem, type NotifyMessage, type Signer, type VerifyFn } from "./model.js";
 import { mayAdminister, mayRead, findByName, isActive, type DeviceRecord } from "./devices.js";
 import { nameToken } from "./subjects.js";
 import { normaliseToken, type PairingBook } from "./pairing.js";
 import { signAnswer, type RpcReply, type SignedRequest } from "./rpc.js";
-import { nameProblem } from "./model.js";
 import { NotifyInputError } from "./errors.js";
 import type { NotifyStore } from "./store.js";
 import type { Clock, Log } from "../agent/sync/ports.js";
