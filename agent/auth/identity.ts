@@ -1,20 +1,21 @@
 /**
  * The device identity: one ed25519 key per device, stored as an OpenSSH key pair in
  * `$EDGESYNC_HOME/id_ed25519` (default ~/.edgesync). The same 32 public bytes are the device's
- * NATS user nkey (`U…`), which is also its peer id on vault subjects.
+ * NATS user nkey (`U…`), which is also its peer id on vault subjects, and — as `A…` — the
+ * scoped account signing key with which the device issues its own user JWT.
  */
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { randomBytes } from "node:crypto";
-import { readFile, stat, mkdir, chmod } from "node:fs/promises";
+import { open, stat, mkdir, chmod } from "node:fs/promises";
 import { homedir, hostname, userInfo } from "node:os";
-import { dirname, join } from "node:path";
-import { fromSeed } from "@nats-io/nkeys";
+import { dirname, join, resolve } from "node:path";
+import { fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
-import { Prefix } from "@nats-io/nkeys";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { decodePrivateKeyFile, encodePrivateKeyFile, sshFingerprint, sshPublicLine, KeyFormatError } from "./openssh-format.js";
+import { decodePrivateKeyFile, encodePrivateKeyFile, equalBytes, sshFingerprint, sshPublicLine, KeyFormatError, PRIVATE_KEY_FILE_BYTES_MAX } from "./openssh-format.js";
 
+// @noble/ed25519 v3 ships without a hash; its synchronous API needs one wired in.
 ed.hashes.sha512 = sha512;
 
 export class KeyPermissionError extends Error {
@@ -31,18 +32,45 @@ export class KeyMissingError extends Error {
   }
 }
 
-export const edgesyncHome = () => process.env.EDGESYNC_HOME ?? join(homedir(), ".edgesync");
-export const defaultIdentityPath = () => process.env.EDGESYNC_IDENTITY ?? join(edgesyncHome(), "id_ed25519");
+export const edgesyncHome = () => resolve(process.env.EDGESYNC_HOME ?? join(homedir(), ".edgesync"));
+/** `--identity PATH` wins, then `$EDGESYNC_IDENTITY`, then `$EDGESYNC_HOME/id_ed25519`. */
+export const defaultIdentityPath = (explicit?: string) => resolve(explicit ?? process.env.EDGESYNC_IDENTITY ?? join(edgesyncHome(), "id_ed25519"));
 
-export class Identity {
+/**
+ * What callers need from a device key, whether it is held in memory (`Identity`) or by an
+ * ssh-agent (`AgentIdentity`, whose `sign` is asynchronous).
+ */
+export interface DeviceKey {
+  readonly publicKey: Uint8Array;
+  readonly comment: string;
+  readonly fingerprint: string;
+  readonly nkeyPublic: string;
+  readonly accountNkeyPublic: string;
+  sshPublicLine(comment?: string): string;
+  sign(message: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  verify(signature: Uint8Array, message: Uint8Array): boolean;
+}
+
+export const nkeyPublic = (publicKey: Uint8Array, prefix: Prefix) => new TextDecoder().decode(Codec.encode(prefix, publicKey));
+
+/** Verifies a raw 64-byte ed25519 signature (RFC 8032, as OpenSSH and NATS produce them). */
+export const verifyEd25519 = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean => {
+  try {
+    return ed.verify(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+};
+
+export class Identity implements DeviceKey {
   readonly publicKey: Uint8Array;
   readonly #seed: Uint8Array;
   readonly comment: string;
 
   constructor(seed: Uint8Array, comment: string) {
-    if (seed.length !== 32) throw new KeyFormatError("ed25519 seed must be 32 bytes");
-    this.#seed = seed;
-    this.publicKey = ed.getPublicKey(seed);
+    if (seed.length !== 32) throw new KeyFormatError("an ed25519 seed has 32 bytes");
+    this.#seed = new Uint8Array(seed);
+    this.publicKey = ed.getPublicKey(this.#seed);
     this.comment = comment;
   }
 
@@ -55,9 +83,10 @@ export class Identity {
   }
 
   verify(signature: Uint8Array, message: Uint8Array): boolean {
-    return ed.verify(signature, message, this.publicKey);
+    return verifyEd25519(signature, message, this.publicKey);
   }
 
+  /** `SHA256:…`, as `ssh-keygen -l` prints it. */
   get fingerprint(): string {
     return sshFingerprint(this.publicKey);
   }
@@ -76,50 +105,71 @@ export class Identity {
     return nkeyPublic(this.publicKey, Prefix.Account);
   }
 
-  /** NATS seed (`SU…`) for the nkey/JWT authenticators. Secret: never log or send it. */
+  /**
+   * The NATS seed (ASCII `SU…` by default, `SA…` with Prefix.Account) as the bytes that
+   * `jwtAuthenticator(jwt, seed)` and `nkeyAuthenticator(seed)` take. Secret: never log or send it.
+   */
   natsSeed(prefix: Prefix = Prefix.User): Uint8Array {
     return Codec.encodeSeed(prefix, this.#seed);
   }
 
-  /** An nkeys KeyPair over the same secret, for JWT signing libraries. */
-  natsKeyPair(prefix: Prefix = Prefix.User) {
+  /** An nkeys KeyPair over the same secret (User or Account prefix), for JWT signing. */
+  natsKeyPair(prefix: Prefix = Prefix.User): KeyPair {
     return fromSeed(this.natsSeed(prefix));
   }
 
   privateKeyFile(): string {
-    const check = randomBytes(4).readUInt32BE(0);
-    return encodePrivateKeyFile(this.#seed, this.publicKey, this.comment, check);
+    return encodePrivateKeyFile(this.#seed, this.publicKey, this.comment, randomBytes(4).readUInt32BE(0));
   }
 }
 
-export const nkeyPublic = (publicKey: Uint8Array, prefix: Prefix) => new TextDecoder().decode(Codec.encode(prefix, publicKey));
-
-/** Writes the private key (0600, folder 0700) and the .pub line, atomically; refuses to overwrite unless asked. */
+/**
+ * Writes the private key (0600) and the `.pub` line (0644), each atomically (temp + fsync +
+ * rename + directory fsync). A folder it creates, and the edgesync home, are made 0700; a folder
+ * the user named that already exists is left as it is. Refuses to replace a key unless asked.
+ */
 export async function saveIdentity(identity: Identity, path: string, overwrite = false): Promise<void> {
-  if (!overwrite && (await stat(path).then(() => true, () => false))) {
-    throw new KeyFormatError(`${path} already exists; pass --force to replace it (the old key is lost and must be removed from every authorized_keys)`);
+  const target = resolve(path);
+  if (!overwrite && (await stat(target).then(() => true, () => false))) {
+    throw new KeyFormatError(`${target} already exists; pass --force to replace it (the old key is lost and must be removed from every authorized_keys)`);
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await chmod(dirname(path), 0o700).catch(() => {});
-  await writeFileAtomic(path, identity.privateKeyFile(), { mode: 0o600 });
-  await writeFileAtomic(`${path}.pub`, `${identity.sshPublicLine()}\n`, { mode: 0o644 });
+  const dir = dirname(target);
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined || dir === edgesyncHome()) await chmod(dir, 0o700);
+  await writeFileAtomic(target, identity.privateKeyFile(), { mode: 0o600 });
+  // The temp file was created 0600 but a umask can only narrow it; assert the final mode anyway.
+  await chmod(target, 0o600);
+  await writeFileAtomic(`${target}.pub`, `${identity.sshPublicLine()}\n`, { mode: 0o644 });
 }
 
 /** Loads a private key file, refusing one that group or others can read or write. */
 export async function loadIdentity(path = defaultIdentityPath()): Promise<Identity> {
-  const info = await stat(path).catch(() => undefined);
-  if (info === undefined) throw new KeyMissingError(`no device key at ${path}; create one with \`edgesync key generate\``);
-  if ((info.mode & 0o077) !== 0) {
-    throw new KeyPermissionError(`${path} is accessible by other users (mode ${(info.mode & 0o777).toString(8)}); run \`chmod 600 ${path}\``);
+  const target = resolve(path);
+  const handle = await open(target, "r").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw new KeyMissingError(`no device key at ${target}; create one with \`edgesync key generate\``, { cause: error });
+    throw error;
+  });
+  let text: string;
+  try {
+    // Check the opened file itself, so a swap between check and read cannot slip through.
+    const info = await handle.stat();
+    if (!info.isFile()) throw new KeyFormatError(`${target} is not a regular file`);
+    if ((info.mode & 0o077) !== 0) {
+      throw new KeyPermissionError(`${target} is accessible by other users (mode ${(info.mode & 0o777).toString(8).padStart(3, "0")}); run \`chmod 600 ${target}\``);
+    }
+    if (info.size > PRIVATE_KEY_FILE_BYTES_MAX) throw new KeyFormatError(`${target} is too large (${info.size} bytes) to be an ed25519 key file`);
+    text = await handle.readFile("utf8");
+  } finally {
+    await handle.close();
   }
-  const text = await readFile(path, "utf8");
   try {
     const { seed, publicKey, comment } = decodePrivateKeyFile(text);
     const identity = new Identity(seed, comment);
-    if (!ed.etc.bytesToHex(identity.publicKey).includes(ed.etc.bytesToHex(publicKey))) throw new KeyFormatError("public and private halves do not match");
+    seed.fill(0);
+    if (!equalBytes(identity.publicKey, publicKey)) throw new KeyFormatError("the stored public key does not belong to the private key");
     return identity;
   } catch (error) {
-    if (error instanceof KeyFormatError) throw new KeyFormatError(`${path}: ${error.message}`, { cause: error });
+    if (error instanceof KeyFormatError) throw new KeyFormatError(`${target}: ${error.message}`, { cause: error });
     throw error;
   }
 }
