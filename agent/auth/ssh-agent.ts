@@ -2,11 +2,11 @@
  * A minimal ssh-agent client (draft-miller-ssh-agent): list identities (11 → 12) and sign
  * (13 → 14) over the agent's Unix socket, so the device key can stay inside an ssh-agent.
  *
- * Signing through an agent is asynchronous, and the NATS authenticator is synchronous: a caller
- * that authenticates with an `AgentIdentity` signs what it needs (the self-issued user JWT, which
- * does not depend on the server's nonce) before connecting. The nonce signature the server asks
- * for at connect time still needs a synchronous signer, so an agent-held key suits the JWT path
- * where the nonce is signed by a per-connection ephemeral user key, never the device key itself.
+ * Signing through an agent is asynchronous, and the NATS authenticator is synchronous. So an
+ * agent-held key never signs at connect time: before connecting, it signs the user JWT
+ * (nats-jwt.ts issueUserJwt, which does not depend on the server's nonce) for a fresh ephemeral
+ * user key, and that in-memory ephemeral key signs the nonce. Permissions still follow the
+ * device key, because they come from the template of the signing key that issued the JWT.
  */
 import { connect, type Socket } from "node:net";
 import { Prefix } from "@nats-io/nkeys";
