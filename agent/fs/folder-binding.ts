@@ -19,7 +19,7 @@ import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir } from "./atomic-write.js";
 import { sha256Hex } from "../vault/model/bytes.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
-import { normaliseVaultPath, STATE_DIR } from "../vault/paths.js";
+import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
 import type { Log } from "../sync/ports.js";
 
@@ -54,6 +54,8 @@ interface StatCacheEntry {
 
 /** Deletes in one pass beyond this count are subject to the mass-delete guard. */
 const MASS_DELETE_MIN_FILES = 10;
+/** Distinct unsafe remote paths logged; beyond this they are skipped silently. */
+const REJECTED_LOGGED_MAX = 1000;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -62,6 +64,7 @@ export class FolderBinding {
   readonly #statCache = new Map<string, StatCacheEntry>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #guarded = new Set<string>();
+  readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -152,6 +155,9 @@ export class FolderBinding {
     } catch {
       return;
     }
+    // Another spelling (NFD) of a name: it does not sync (the scan says so); looking at the NFC name
+    // instead would read a rename to NFD as a delete.
+    if (canonical !== path) return;
     const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
     if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
     await this.#examine([canonical], true);
@@ -168,6 +174,7 @@ export class FolderBinding {
     const deletes: FileOp[] = [];
     const writes: string[] = [];
     for (const path of paths) {
+      if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
       const disk = await this.#readDisk(path, scanned);
       if (disk === "skip") continue;
@@ -203,6 +210,26 @@ export class FolderBinding {
     await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
     for (const path of writes) await this.#materialise(path);
     await this.#index.save();
+  }
+
+  /**
+   * Paths come from the doc, so from other devices: one that is not canonical (climbs out, absolute,
+   * NUL, backslash, reserved, too long, another Unicode spelling of a name) is skipped and logged once,
+   * and never aborts the pass, so every other file still syncs.
+   */
+  #acceptablePath(path: string): boolean {
+    if (isCanonicalVaultPath(path)) return true;
+    if (!this.#rejected.has(path) && this.#rejected.size < REJECTED_LOGGED_MAX) {
+      this.#rejected.add(path);
+      let reason = "not in canonical (NFC) form";
+      try {
+        normaliseVaultPath(path);
+      } catch (error) {
+        reason = (error as Error).message;
+      }
+      this.#cfg.log.warn({ path: JSON.stringify(path).slice(0, 300), reason }, "ignoring a vault entry whose path is unsafe; it is never written to disk");
+    }
+    return false;
   }
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
