@@ -60,6 +60,8 @@ export interface FoldersOptions {
   watch?: boolean;
   /** Where the folders live (default: the OS temp dir). */
   parent?: string;
+  /** Runs on each empty folder before anything is written into it (e.g. to mount a small tmpfs). */
+  prepare?: (dir: string, index: number) => Promise<void>;
 }
 
 /** Creator + clones, all started and converged on the seed files. */
@@ -68,6 +70,7 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
   const parent = options.parent ?? tmpdir();
   const dirs: string[] = [];
   for (let i = 0; i < count; i++) dirs.push(await mkdtemp(join(parent, `es-rel-${i}-`)));
+  for (const [i, dir] of dirs.entries()) await options.prepare?.(dir, i);
   const seed = { "existing.md": "was here before init\n", ...options.seed };
   for (const [path, body] of Object.entries(seed)) {
     await mkdir(join(dirs[0], path, ".."), { recursive: true });
@@ -77,7 +80,7 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
   const config: VaultConfig = { ...initial, sync: { ...initial.sync, ...options.sync } };
   await saveVaultConfig(dirs[0], config);
   for (const dir of dirs.slice(1)) {
-    await mkdir(join(dir, ".edgesync"), { recursive: true });
+    await mkdir(join(dir, ".edgesync"), { recursive: true, mode: 0o700 });
     await saveVaultConfig(dir, config);
   }
   const bus = new MemoryBus();
@@ -86,7 +89,7 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
   for (let i = 0; i < count; i++) {
     const log = recordingLog();
     logs.push(log);
-    const ref: { v?: LocalVault } = {};
+    const ref: { v?: LocalVault; started?: boolean } = {};
     const vault = await openLocalVault({
       root: dirs[i],
       peerId: `U${i}`,
@@ -97,7 +100,9 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
       // A clone's binding starts once the vault document arrives.
       onChange: i === 0 ? undefined : () => {
         const v = ref.v;
-        if (v && listStored(v.engine.doc).size > 0 && A.getHeads(v.engine.doc).length > 0) void v.binding.start().catch(() => {});
+        if (ref.started || !v || listStored(v.engine.doc).size === 0 || A.getHeads(v.engine.doc).length === 0) return;
+        ref.started = true; // once: every start() adds a watcher and a rescan timer
+        void v.binding.start().catch(() => {});
       },
     });
     ref.v = vault;
