@@ -9,7 +9,7 @@ import * as A from "@automerge/automerge";
 import { initVault } from "../../agent/vault/init.js";
 import { openLocalVault, type LocalVault } from "../../agent/vault/local-vault.js";
 import { MemoryBus } from "../../agent/sync/memory-bus.js";
-import { asPeerId, type Log } from "../../agent/sync/ports.js";
+import { asPeerId, type Log, type PeerId, type Transport } from "../../agent/sync/ports.js";
 import { saveVaultConfig, type VaultConfig } from "../../agent/vault/config.js";
 import { listStored } from "../../agent/vault/model/vault-doc.js";
 
@@ -44,7 +44,7 @@ export function recordingLog(): Log & { warnings: { fields: Record<string, unkno
 export interface Folders {
   dirs: string[];
   vaults: LocalVault[];
-  bus: MemoryBus;
+  bus: { transport(self: PeerId): Transport };
   config: VaultConfig;
   logs: ReturnType<typeof recordingLog>[];
   cleanup(): Promise<void>;
@@ -60,6 +60,8 @@ export interface FoldersOptions {
   watch?: boolean;
   /** Where the folders live (default: the OS temp dir). */
   parent?: string;
+  /** The bus the engines talk over (default: a perfect in-process bus). */
+  bus?: { transport(self: PeerId): Transport };
   /** Runs on each empty folder before anything is written into it (e.g. to mount a small tmpfs). */
   prepare?: (dir: string, index: number) => Promise<void>;
 }
@@ -83,7 +85,7 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
     await mkdir(join(dir, ".edgesync"), { recursive: true, mode: 0o700 });
     await saveVaultConfig(dir, config);
   }
-  const bus = new MemoryBus();
+  const bus = options.bus ?? new MemoryBus();
   const vaults: LocalVault[] = [];
   const logs: ReturnType<typeof recordingLog>[] = [];
   for (let i = 0; i < count; i++) {
