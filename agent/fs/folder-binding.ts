@@ -19,8 +19,8 @@ import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir } from "./atomic-write.js";
 import { sha256Hex } from "../vault/model/bytes.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
-import { normaliseVaultPath, STATE_DIR } from "../vault/paths.js";
-import type { VaultConfig } from "../vault/config.js";
+import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
+import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
 import type { Log } from "../sync/ports.js";
 
 /** The parts of the engine the binding uses. */
@@ -54,6 +54,8 @@ interface StatCacheEntry {
 
 /** Deletes in one pass beyond this count are subject to the mass-delete guard. */
 const MASS_DELETE_MIN_FILES = 10;
+/** Distinct unsafe remote paths logged; beyond this they are skipped silently. */
+const REJECTED_LOGGED_MAX = 1000;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -62,6 +64,7 @@ export class FolderBinding {
   readonly #statCache = new Map<string, StatCacheEntry>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #guarded = new Set<string>();
+  readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -152,6 +155,9 @@ export class FolderBinding {
     } catch {
       return;
     }
+    // Another spelling (NFD) of a name: it does not sync (the scan says so); looking at the NFC name
+    // instead would read a rename to NFD as a delete.
+    if (canonical !== path) return;
     const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
     if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
     await this.#examine([canonical], true);
@@ -168,6 +174,7 @@ export class FolderBinding {
     const deletes: FileOp[] = [];
     const writes: string[] = [];
     for (const path of paths) {
+      if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
       const disk = await this.#readDisk(path, scanned);
       if (disk === "skip") continue;
@@ -200,9 +207,29 @@ export class FolderBinding {
           writes.push(path);
       }
     }
-    await this.#applyLocal(plain, merges, deletes);
+    await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
     for (const path of writes) await this.#materialise(path);
     await this.#index.save();
+  }
+
+  /**
+   * Paths come from the doc, so from other devices: one that is not canonical (climbs out, absolute,
+   * NUL, backslash, reserved, too long, another Unicode spelling of a name) is skipped and logged once,
+   * and never aborts the pass, so every other file still syncs.
+   */
+  #acceptablePath(path: string): boolean {
+    if (isCanonicalVaultPath(path)) return true;
+    if (!this.#rejected.has(path) && this.#rejected.size < REJECTED_LOGGED_MAX) {
+      this.#rejected.add(path);
+      let reason = "not in canonical (NFC) form";
+      try {
+        normaliseVaultPath(path);
+      } catch (error) {
+        reason = (error as Error).message;
+      }
+      this.#cfg.log.warn({ path: JSON.stringify(path).slice(0, 300), reason }, "ignoring a vault entry whose path is unsafe; it is never written to disk");
+    }
+    return false;
   }
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
@@ -222,17 +249,44 @@ export class FolderBinding {
     return true;
   }
 
-  async #applyLocal(plain: FileOp[], merges: { op: FileOp; heads: A.Heads }[], deletes: FileOp[]): Promise<void> {
-    const engine = this.#cfg.engine;
-    const docCount = listStored(engine.doc).size;
-    if (deletes.length >= MASS_DELETE_MIN_FILES && !this.#cfg.allowMassDelete && deletes.length * 100 > docCount * this.#cfg.sync.massDeletePercentMax) {
+  /**
+   * The mass-delete guard. It judges the whole folder, not the pass: a wiped folder reaches us as one
+   * rescan or as one watcher event per file, and both must be refused alike. Deletes are dropped
+   * (the index keeps the paths, so every later pass refuses again) when the vault's marker file is
+   * gone (an unmounted or wiped folder) or when too many known files are missing from disk at once.
+   */
+  async #guardDeletes(deletes: FileOp[], scanned?: Map<string, ScannedFile>): Promise<FileOp[]> {
+    if (deletes.length === 0 || this.#cfg.allowMassDelete) return deletes;
+    const marker = join(this.#cfg.stateDir, CONFIG_FILE);
+    if (!(await lstat(marker).then((s) => s.isFile(), () => false))) {
       this.#stats.refused += deletes.length;
       this.#cfg.log.warn(
-        { deletes: deletes.length, files: docCount },
-        "refusing a mass delete: most of the vault vanished from disk at once (unmounted or emptied folder?). Restore the files, or restart with --allow-mass-delete if you meant it",
+        { deletes: deletes.length, marker },
+        "refusing to propagate deletes: the vault marker .edgesync/config.toml is missing (unmounted or wiped folder?). Remount or restore the folder; the files are still in the vault",
       );
-      deletes = [];
+      return [];
     }
+    const stored = listStored(this.#cfg.engine.doc);
+    let missing = 0;
+    for (const [path, rev] of stored) {
+      if (!this.#filter.includes(path) || this.#index.get(path)?.sha256 !== rev.sha256?.toString()) continue;
+      const onDisk = scanned ? scanned.has(path) : await lstat(join(this.#cfg.root, path)).then(() => true, () => false);
+      if (!onDisk) missing++;
+    }
+    missing = Math.max(missing, deletes.length);
+    if (missing >= MASS_DELETE_MIN_FILES && missing * 100 > stored.size * this.#cfg.sync.massDeletePercentMax) {
+      this.#stats.refused += deletes.length;
+      this.#cfg.log.warn(
+        { deletes: deletes.length, missing, files: stored.size },
+        "refusing a mass delete: most of the vault vanished from disk (unmounted or emptied folder?). Restore the files, or restart with --allow-mass-delete if you meant it",
+      );
+      return [];
+    }
+    return deletes;
+  }
+
+  async #applyLocal(plain: FileOp[], merges: { op: FileOp; heads: A.Heads }[], deletes: FileOp[]): Promise<void> {
+    const engine = this.#cfg.engine;
     const ops = [...plain, ...deletes];
     if (ops.length > 0) await engine.change(ops);
     for (const { op, heads } of merges) await engine.changeAt(heads, [op], `merge local edit of ${op.path}`);

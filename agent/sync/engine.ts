@@ -70,6 +70,8 @@ export class SyncEngine {
   #queue: Promise<void> = Promise.resolve();
   #lastAnnounceMs = Number.NEGATIVE_INFINITY;
   #chunksSinceCompact = 0;
+  /** A save failed: the next save is a full one (see #persist). */
+  #unsaved = false;
   #stopped = false;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
 
@@ -157,6 +159,7 @@ export class SyncEngine {
   tick(): Promise<void> {
     return this.#enqueue(async () => {
       const now = this.#cfg.clock.now();
+      if (this.#unsaved) await this.#persist().catch(() => {}); // still failing: the next tick tries again
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
       for (const [peer, state] of this.#peers) {
         if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
@@ -174,6 +177,7 @@ export class SyncEngine {
       const beforeBytes = await this.#cfg.store.sizeBytes();
       await this.#cfg.store.replace(A.save(this.#doc));
       this.#chunksSinceCompact = 0;
+      this.#unsaved = false;
       return { beforeBytes, afterBytes: await this.#cfg.store.sizeBytes() };
     });
   }
@@ -186,6 +190,7 @@ export class SyncEngine {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     await this.flush();
+    if (this.#unsaved) await this.#enqueue(() => this.#persist());
     this.#stopped = true;
     for (const [peer, state] of this.#peers) await this.#persistSyncState(peer, state);
     await this.#cfg.transport.stop();
@@ -270,15 +275,28 @@ export class SyncEngine {
     if (origin === "local" || merges.length > 0) this.#announce();
   }
 
+  /**
+   * Stores what changed since the last save. saveIncremental hands out each change once, so after a
+   * failed append (disk full, I/O error) the next save must be a full one: appending the next chunk
+   * alone would skip the lost one for good (and a partly written frame may sit in the log).
+   */
   async #persist(): Promise<void> {
     const chunk = A.saveIncremental(this.#doc);
-    if (chunk.length === 0) return;
-    if (this.#chunksSinceCompact >= this.#cfg.compactAfterChunks) {
+    if (chunk.length === 0 && !this.#unsaved) return;
+    if (this.#unsaved || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks) {
+      this.#unsaved = true;
       await this.#cfg.store.replace(A.save(this.#doc));
+      this.#unsaved = false;
       this.#chunksSinceCompact = 0;
       return;
     }
-    await this.#cfg.store.append(chunk);
+    try {
+      await this.#cfg.store.append(chunk);
+    } catch (error) {
+      this.#unsaved = true;
+      this.#log.warn({ error: String(error) }, "could not save the vault document; retrying with a full save (is the disk full?)");
+      throw error;
+    }
     this.#chunksSinceCompact++;
   }
 

@@ -25,10 +25,20 @@ export async function startAgent(box: Sandbox, name: string, args: string[], ext
   let info: AgentInfo | undefined;
   await waitFor(`agent ${name} to start`, async () => {
     if (child.exitCode !== null) throw new Error(`agent ${name} exited ${child.exitCode}:\n${child.output()}`);
-    info = await readFile(join(home, "agent.json"), "utf8").then((t) => JSON.parse(t) as AgentInfo, () => undefined);
+    // agent.json is written in place (not atomically): a read can catch it half-written, or a killed
+    // agent's stale copy; only a whole file naming this child counts.
+    info = await readFile(join(home, "agent.json"), "utf8").then(parseInfo, () => undefined);
     return info !== undefined && info.pid === child.pid;
   }, 30_000, () => child.output());
   return Object.assign(child, { home, info: info as AgentInfo });
+}
+
+function parseInfo(text: string): AgentInfo | undefined {
+  try {
+    return JSON.parse(text) as AgentInfo;
+  } catch {
+    return undefined;
+  }
 }
 
 export function cli(box: Sandbox, name: string, args: string[]) {

@@ -65,8 +65,21 @@ export class DiskStore implements DocStore {
     frame.writeUInt32BE(checksum(chunk), 4);
     frame.set(chunk, FRAME_HEADER_BYTES);
     this.#log ??= await open(this.logPath, "a", 0o600);
-    await this.#log.write(frame);
-    await this.#log.datasync();
+    const log = this.#log;
+    const sizeBefore = (await log.stat()).size;
+    try {
+      // A full disk answers with a short write before it answers ENOSPC: loop, never assume.
+      for (let offset = 0; offset < frame.length; ) {
+        const { bytesWritten } = await log.write(frame, offset, frame.length - offset);
+        if (bytesWritten === 0) throw Object.assign(new Error("no space left on device, write"), { code: "ENOSPC" });
+        offset += bytesWritten;
+      }
+      await log.datasync();
+    } catch (error) {
+      // A partial frame left here would end the log for load(): every later frame would be lost.
+      await log.truncate(sizeBefore).catch(() => {});
+      throw error;
+    }
   }
 
   async replace(full: Uint8Array): Promise<void> {
