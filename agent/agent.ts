@@ -8,7 +8,8 @@
  *     server dials the hub itself and keeps redialling, so the agent never handles hub outages;
  *  4. one client connection to that server (local, so it survives hub outages);
  *  5. the vaults: folders (watch + sync) and, on a hub, replicas of every announced vault;
- *  6. control sockets, agent.json, metrics.
+ *  6. the notify service (human-in-the-loop messages; notify/README.md), with its web inbox on --inbox;
+ *  7. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
 import { writeFile, mkdir, unlink } from "node:fs/promises";
@@ -26,6 +27,7 @@ import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
+import { startNotifyService, type NotifyService } from "../notify/service.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -48,6 +50,12 @@ export interface AgentConfig {
   upstream?: string;
   metrics?: string;
   allowMassDelete?: boolean;
+  /** Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it). */
+  inbox?: string;
+  /** The NATS URL put in notify pairing links (the hub's public client URL); default this agent's server. */
+  notifyNatsUrl?: string;
+  /** This device's name in notify (sender name, device list); default the host name. */
+  notifyName?: string;
   log: Log;
 }
 
@@ -69,6 +77,7 @@ export class Agent {
   #server: NatsServerSupervisor | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
+  #notify: NotifyService | undefined;
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -87,6 +96,11 @@ export class Agent {
 
   get host(): VaultHost | undefined {
     return this.#host;
+  }
+
+  /** The notify service: `notifyKeys()` / `onDevicesChanged()` for the auth layer. */
+  get notify(): NotifyService | undefined {
+    return this.#notify;
   }
 
   async start(): Promise<void> {
@@ -129,6 +143,15 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
+    const key = this.#identity;
+    this.#notify = await startNotifyService({
+      nc: this.#nc,
+      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
+      homeDir: this.#home,
+      log,
+      inboxListen: this.#cfg.inbox,
+      publicNatsUrl: this.#cfg.notifyNatsUrl,
+    });
     this.#registerMetrics();
     if (this.#cfg.metrics) {
       const { host, port } = parseListenAddress(this.#cfg.metrics, "--metrics");
@@ -136,7 +159,7 @@ export class Agent {
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
+    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl }, null, 2), { mode: 0o600 });
   }
 
   #serverConfig(): NatsServerConfig {
@@ -196,6 +219,7 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
+    await this.#notify?.stop();
     await this.#host?.stop();
     await this.#nc?.drain().catch(() => {});
     await this.#server?.stop();

@@ -18,11 +18,14 @@ export class SyncStartCommand extends EdgesyncCommand {
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
-      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS) so a container needs no command line.
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_INBOX, EDGESYNC_NOTIFY_NATS_URL,
+      EDGESYNC_NOTIFY_NAME) so a container needs no command line.
+      Every agent also runs notify (\`edgesync notify …\`): messages for its human, synced like a vault; \`--inbox\` serves the web inbox.
     `,
     examples: [
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
+      ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
       ["Two peers on a LAN", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
     ],
   });
@@ -37,6 +40,9 @@ export class SyncStartCommand extends EdgesyncCommand {
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
+  inbox = Option.String("--inbox", { description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)" });
+  notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
+  notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
 
   async run() {
@@ -59,6 +65,9 @@ export class SyncStartCommand extends EdgesyncCommand {
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
+      inbox: this.inbox ?? env("INBOX"),
+      notifyNatsUrl: this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"),
+      notifyName: this.notifyName ?? env("NOTIFY_NAME"),
       log: asLog(logger),
     });
     const stopped = new Promise<void>((done) => {
