@@ -12,7 +12,7 @@
  *  7. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
-import { writeFile, mkdir, unlink } from "node:fs/promises";
+import { mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -23,6 +23,7 @@ import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
 import { connectNats } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
+import { writeFileAtomic } from "./fs/atomic-write.js";
 import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
@@ -159,7 +160,8 @@ export class Agent {
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl }, null, 2), { mode: 0o600 });
+    // Atomic: the CLI and tests read it while the agent starts.
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl }, null, 2), { mode: 0o600 });
   }
 
   #serverConfig(): NatsServerConfig {

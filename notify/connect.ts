@@ -50,7 +50,7 @@ export async function writeJoined(homeDir: string, joined: JoinedHub): Promise<v
 export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<string> {
   if (flag) return flag;
   if (process.env.EDGESYNC_NATS_URL) return process.env.EDGESYNC_NATS_URL;
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown }, () => undefined);
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown }).catch(() => undefined);
   if (typeof agent?.natsUrl === "string" && agent.natsUrl) return agent.natsUrl;
   const joined = await readJoined(homeDir);
   if (joined) return joined.hub;

@@ -25,7 +25,8 @@ export async function startAgent(box: Sandbox, name: string, args: string[]): Pr
   let info: AgentInfo | undefined;
   await waitFor(`agent ${name} to start`, async () => {
     if (child.exitCode !== null) throw new Error(`agent ${name} exited ${child.exitCode}:\n${child.output()}`);
-    info = await readFile(join(home, "agent.json"), "utf8").then((t) => JSON.parse(t) as AgentInfo, () => undefined);
+    // A half-written file (an older agent writing it in place) reads as "not yet".
+    info = await readFile(join(home, "agent.json"), "utf8").then((t) => JSON.parse(t) as AgentInfo).catch(() => undefined);
     return info !== undefined && info.pid === child.pid;
   }, 30_000, () => child.output());
   return Object.assign(child, { home, info: info as AgentInfo });
