@@ -58,6 +58,8 @@ export interface NotifyService {
   readonly inboxUrl: string | undefined;
   /** Active notify-only devices, for the auth layer (see devices.ts). */
   notifyKeys(): { peer: string; name: string }[];
+  /** Every device record (full and notify, revoked ones with `revokedAt`): nats-auth.ts turns it into the notify account. */
+  devices(): DeviceRecord[];
   /** Called whenever a device is paired, unpaired or registered. */
   onDevicesChanged(listener: (devices: DeviceRecord[]) => void): () => void;
   stop(): Promise<void>;
@@ -171,6 +173,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
       return inboxRef.server?.url;
     },
     notifyKeys: () => notifyKeys(store.devices()),
+    devices: () => store.devices(),
     onDevicesChanged: (listener) => store.onDevice(() => listener(store.devices())),
     async stop() {
       if (stopped) return;
