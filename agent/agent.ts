@@ -53,6 +53,8 @@ export interface AgentConfig {
   allowMassDelete?: boolean;
   /** Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it). */
   inbox?: string;
+  /** The inbox's address as browsers reach it (a TLS proxy's https URL): accepted as Host and put in pairing links. */
+  inboxUrl?: string;
   /** The NATS URL put in notify pairing links (the hub's public client URL); default this agent's server. */
   notifyNatsUrl?: string;
   /** This device's name in notify (sender name, device list); default the host name. */
@@ -151,6 +153,7 @@ export class Agent {
       homeDir: this.#home,
       log,
       inboxListen: this.#cfg.inbox,
+      publicInboxUrl: this.#cfg.inboxUrl,
       publicNatsUrl: this.#cfg.notifyNatsUrl,
     });
     this.#registerMetrics();

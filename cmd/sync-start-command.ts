@@ -18,7 +18,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
-      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_INBOX, EDGESYNC_NOTIFY_NATS_URL,
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
       EDGESYNC_NOTIFY_NAME) so a container needs no command line.
       Every agent also runs notify (\`edgesync notify …\`): messages for its human, synced like a vault; \`--inbox\` serves the web inbox.
     `,
@@ -41,6 +41,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
   inbox = Option.String("--inbox", { description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)" });
+  inboxUrl = Option.String("--inbox-url", { description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy" });
   notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
   notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
@@ -66,7 +67,8 @@ export class SyncStartCommand extends EdgesyncCommand {
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
       inbox: this.inbox ?? env("INBOX"),
-      notifyNatsUrl: this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"),
+      inboxUrl: checkUrl(this.inboxUrl ?? env("INBOX_URL"), "--inbox-url", ["http:", "https:"], "https://inbox.example.org"),
+      notifyNatsUrl: checkUrl(this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"), "--notify-nats-url", ["nats:", "tls:", "ws:", "wss:"], "nats://hub.example.org:4222"),
       notifyName: this.notifyName ?? env("NOTIFY_NAME"),
       log: asLog(logger),
     });
@@ -96,6 +98,16 @@ export class SyncStartCommand extends EdgesyncCommand {
     const isVault = await stat(resolve(here, ".edgesync/config.toml")).then(() => true, () => false);
     return isVault ? [here] : [];
   }
+}
+
+/** An optional URL flag: undefined, or a URL with one of `schemes` (else a one-line error with an example). */
+function checkUrl(value: string | undefined, flag: string, schemes: string[], example: string): string | undefined {
+  if (value === undefined) return undefined;
+  const parsed = URL.canParse(value) ? new URL(value) : undefined;
+  if (parsed === undefined || !schemes.includes(parsed.protocol) || !parsed.hostname) {
+    throw new ExitCode(1, `${flag} ${JSON.stringify(value)} is not a ${schemes.map((s) => s.slice(0, -1)).join("/")} URL: write e.g. ${example}`);
+  }
+  return value;
 }
 
 /** Bare `edgesync` and `edgesync <dir>` run the agent on that folder. */

@@ -205,6 +205,11 @@ describe("notify on a hub agent and two leaf agents", () => {
     const unreachable = await net.notify("lonely", ["send", "--project", "repo", "hi"]);
     assert.equal(unreachable.code, 1);
     assert.equal(unreachable.stderr, "edgesync: no NATS to reach: start the agent (`edgesync sync start`) or pass --nats nats://HOST:PORT\n");
+    for (const [flag, value, pattern] of [["--inbox-url", "inbox.example.org", /^edgesync: --inbox-url "inbox.example.org" is not a http\/https URL: write e.g. https:\/\/inbox.example.org\n$/], ["--notify-nats-url", "http://hub:4222", /^edgesync: --notify-nats-url "http:\/\/hub:4222" is not a nats\/tls\/ws\/wss URL/]] as const) {
+      const refused = run(["sync", "start", "--cwd", net.box.dir, flag, value], { env: net.env("lonely") });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, pattern);
+    }
     const completion = run(["completions", "bash"], { env: net.env("a") });
     assert.match(completion.stdout, /notify\) COMPREPLY=\( \$\(compgen -W "send ask reply watch threads log pair join unpair devices"/);
   });
