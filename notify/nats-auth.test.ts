@@ -40,6 +40,64 @@ async function refusedSubscription(nc: NatsConnection, subject: string): Promise
   return closed instanceof Error ? closed : errorSeen;
 }
 
+describe("followNotifyDevices", () => {
+  const device = (name: string): DeviceRecord => ({ v: 1, peer: Identity.generate(name).nkeyPublic, name, kind: "notify", addedAt: 1, addedBy: "U" });
+
+  /** A device list whose changes the test fires by hand. */
+  function fakeSource() {
+    let devices: DeviceRecord[] = [];
+    const listeners = new Set<(d: DeviceRecord[]) => void>();
+    return {
+      devices: () => devices,
+      onDevicesChanged(listener: (d: DeviceRecord[]) => void) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      set(next: DeviceRecord[]) {
+        devices = next;
+        for (const l of listeners) l(next);
+      },
+    };
+  }
+
+  it("publishes at start, then once more with the newest list however many changes came during a publish", async () => {
+    const source = fakeSource();
+    const seen: string[][] = [];
+    let release: () => void = () => {};
+    const follow = followNotifyDevices(source, async (devices) => {
+      seen.push(devices.map((d) => d.name));
+      if (seen.length === 2) await new Promise<void>((r) => (release = r));
+    }, silentLog);
+    await follow.idle();
+    source.set([device("a")]);
+    source.set([device("a"), device("b")]);
+    source.set([device("a"), device("b"), device("c")]);
+    release();
+    await follow.idle();
+    assert.deepEqual(seen, [[], ["a"], ["a", "b", "c"]]);
+    follow.stop();
+    source.set([]);
+    await follow.idle();
+    assert.equal(seen.length, 3, "nothing after stop()");
+  });
+
+  it("logs a failed publish and tries again on the next change", async () => {
+    const source = fakeSource();
+    const warnings: string[] = [];
+    let calls = 0;
+    const follow = followNotifyDevices(source, async () => {
+      calls += 1;
+      if (calls === 1) throw new Error("push refused");
+    }, { debug() {}, info() {}, warn: (fields) => warnings.push(String((fields as { error?: unknown }).error)) });
+    await follow.idle();
+    assert.deepEqual(warnings, ["Error: push refused"]);
+    source.set([device("a")]);
+    await follow.idle();
+    assert.equal(calls, 2);
+    follow.stop();
+  });
+});
+
 describe("notify-only rights enforced by NATS (operator mode, real nats-server)", () => {
   const agent = Identity.generate("agent");
   const phone = Identity.generate("phone");
