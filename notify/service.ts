@@ -148,7 +148,13 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   const ticker = setInterval(() => void store.tick(), TICK_MS);
   ticker.unref();
 
-  // 5. Inbox.
+  const teardown = async () => {
+    clearInterval(ticker);
+    for (const sub of subs) sub.unsubscribe();
+    await store.close();
+  };
+
+  // 5. Inbox (a failure, e.g. its port in use, undoes steps 1–4: the agent refuses to start).
   if (runtime.inboxListen) {
     inboxRef.server = await startInboxServer({
       listen: runtime.inboxListen,
@@ -160,6 +166,9 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
         if (reply.ok && reply.message) nc.publish(notifySubject(reply.message.project, reply.message.thread), encodeMessage(reply.message));
         return reply.ok ? { ok: true, result: reply.result } : reply;
       },
+    }).catch(async (error: unknown) => {
+      await teardown();
+      throw error;
     });
     log.info({ url: inboxRef.server.url }, "notify: web inbox");
   }
@@ -179,9 +188,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
       if (stopped) return;
       stopped = true;
       await inboxRef.server?.close();
-      clearInterval(ticker);
-      for (const sub of subs) sub.unsubscribe();
-      await store.close();
+      await teardown();
     },
   };
 }

@@ -6,6 +6,7 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";
 import { run, waitFor } from "./helpers/cli.js";
@@ -210,6 +211,13 @@ describe("notify on a hub agent and two leaf agents", () => {
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, pattern);
     }
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+    const taken = `127.0.0.1:${(busy.address() as AddressInfo).port}`;
+    const inUse = await collect(net.spawnEdgesync("lonely", ["sync", "start", "--nats-role", "peer", "--nats-listen", "127.0.0.1:-1", "--cluster-listen", "127.0.0.1:-1", "--cwd", net.box.dir, "--inbox", taken]), 60_000);
+    busy.close();
+    assert.equal(inUse.code, 1, inUse.stderr);
+    assert.match(inUse.stderr, new RegExp(`(?:^|\n)edgesync: --inbox ${taken}: the port is in use; choose another \\(or port -1 for any free one\\)\n$`));
     const completion = run(["completions", "bash"], { env: net.env("a") });
     assert.match(completion.stdout, /notify\) COMPREPLY=\( \$\(compgen -W "send ask reply watch threads log pair join unpair devices"/);
   });

@@ -88,7 +88,12 @@ export class NotifyAgents {
 
   /** Starts `edgesync notify …` as `device` without waiting (ask, watch). */
   spawn(device: string, args: string[]): Running {
-    const child = spawn(process.execPath, [BIN, "notify", ...args], { env: this.env(device), stdio: ["ignore", "pipe", "pipe"] });
+    return this.spawnEdgesync(device, ["notify", ...args]);
+  }
+
+  /** Starts `edgesync …` as `device` without waiting. */
+  spawnEdgesync(device: string, args: string[]): Running {
+    const child = spawn(process.execPath, [BIN, ...args], { env: this.env(device), stdio: ["ignore", "pipe", "pipe"] });
     const out = { stdout: "", stderr: "" };
     child.stdout?.on("data", (c: Buffer) => (out.stdout += c.toString()));
     child.stderr?.on("data", (c: Buffer) => (out.stderr += c.toString()));
