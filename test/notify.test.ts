@@ -138,6 +138,7 @@ describe("notify on a hub agent and two leaf agents", () => {
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, /^token {4}[2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4} {3}\(for "desk", single use, expires .*\)\nurl {6}edgesync:notify-pair#pair=/);
     assert.match(plain.stdout, /[▀▄█]/, "a QR code is printed");
+    assert.match(plain.stderr, /^edgesync: note: the link names nats:\/\/127\.0\.0\.1:\d+, reachable from this machine only; .*--notify-nats-url/);
     const pair = await net.notify("a", ["pair", "--name", "phone", "--json"]);
     assert.equal(pair.code, 0, pair.stderr);
     const issued = JSON.parse(pair.stdout) as { token: string; url: string };
