@@ -2,7 +2,7 @@
  * The web inbox of a real agent (`edgesync sync start --inbox`) in a real headless Chromium (Debian's,
  * driven by playwright-core; never downloaded): the page pairs with a token from `notify pair`, shows a
  * question that `notify ask` sent from another device, and a click on one of its action buttons ends
- * that waiting ask with the action's id.
+ * that waiting ask with the action's id; unpairing it from the CLI closes the open page's inbox.
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -69,6 +69,13 @@ describe("the web inbox of a real agent, in Chromium", () => {
     const log = await net.logUntil("a", "deploy", "demo", (ms) => ms.length === 2);
     assert.equal(log[1].fromName, "browser");
     assert.equal(log[1].actionResponse, "ship");
+
+    // Unpaired from a CLI on the leaf: the open page loses the inbox at once and asks for a new token.
+    const unpair = await net.notify("a", ["unpair", "browser"]);
+    assert.equal(unpair.code, 0, unpair.stderr);
+    await page.locator("#pairing").waitFor({ state: "visible", timeout: 15_000 });
+    assert.equal(await page.textContent("#pair-error"), "This browser was unpaired. Pair it again with a new token.");
+    assert.equal(await page.isHidden("#inbox"), true);
     assert.deepEqual(pageErrors, []);
   });
 });
