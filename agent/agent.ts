@@ -40,6 +40,8 @@ import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
+import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
+import { DEFAULT_SET } from "../notify/subjects.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -104,6 +106,7 @@ export class Agent {
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
   #notify: NotifyService | undefined;
+  #notifyFollow: { stop(): void } | undefined;
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -195,6 +198,8 @@ export class Agent {
       publicInboxUrl: this.#cfg.inboxUrl,
       publicNatsUrl: this.#cfg.notifyNatsUrl,
     });
+    // In operator mode the hub account admits exactly the notify devices its service lists.
+    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), log);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -312,6 +317,7 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
+    this.#notifyFollow?.stop();
     await this.#notify?.stop();
     await this.#host?.stop();
     await this.#nc?.drain().catch(() => {});

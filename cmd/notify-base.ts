@@ -9,7 +9,8 @@ import { EdgesyncCommand } from "./base-command.js";
 import { loadDevice, type Device } from "./device.js";
 import { edgesyncHome } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
-import { connectForNotify, readJoined, resolveNatsUrl } from "../notify/connect.js";
+import { connectForNotify, readJoined, resolveNatsUrl, type NatsTarget } from "../notify/connect.js";
+import { terminalConfirm } from "./trust-prompt.js";
 import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 
@@ -17,16 +18,18 @@ export abstract class NotifyCommand extends EdgesyncCommand {
   nats = Option.String("--nats", { description: "NATS URL (default: $EDGESYNC_NATS_URL, else the running agent's, else the hub this device joined)" });
   identity = Option.String("--identity", { description: "Device key file" });
   asJson = Option.Boolean("--json", false, { description: "Machine-readable output" });
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's TLS certificate on first use without asking (scripts; also EDGESYNC_ACCEPT_HUB_KEY=1)" });
 
   get homeDir(): string {
     return edgesyncHome();
   }
 
   /** Connects, runs `work`, and always closes the connection. */
-  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; url?: string } = {}): Promise<T> {
+  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget } = {}): Promise<T> {
     const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false });
-    const url = options.url ?? (await resolveNatsUrl(this.homeDir, this.nats));
-    const nc = await connectForNotify(url);
+    const target = options.target ?? (await resolveNatsUrl(this.homeDir, this.nats));
+    const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
+    const nc = await connectForNotify(target, device.identity, trust);
     try {
       const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => device.identity.sign(b) }, name: await this.senderName(device) });
       return await work(client, device);

@@ -23,7 +23,7 @@ describe("the web inbox of a real agent, in Chromium", () => {
   before(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`);
     net = await NotifyAgents.create("inbox");
-    const hub = await net.startHub(["--inbox", "127.0.0.1:-1"]);
+    const hub = await net.startHub(["a"], ["--inbox", "127.0.0.1:-1"]);
     inboxUrl = (hub.info as { inboxUrl?: string }).inboxUrl ?? "";
     assert.match(inboxUrl, /^http:\/\/127\.0\.0\.1:\d+\/$/, "agent.json names the inbox");
     await net.startLeaf("a");

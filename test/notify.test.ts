@@ -7,15 +7,29 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { join } from "node:path";
+import { errors, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { trustHub, connectToHubAccount } from "../agent/hub-client.js";
+import { PinStore } from "../agent/auth/pins.js";
+import { silentLog } from "../agent/sync/ports.js";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";
 import { run, waitFor } from "./helpers/cli.js";
 import { newMessage, encodeMessage, type NotifyMessage, type Signer } from "../notify/model.js";
-import { notifySubject } from "../notify/subjects.js";
+import { notifySubject, syncPrefix } from "../notify/subjects.js";
 import { parsePairingInput } from "../notify/pair-url.js";
 import type { DeviceRecord } from "../notify/devices.js";
 
-describe("notify on a hub agent and two leaf agents", () => {
+/** The server's refusal of a subscription (permission violations arrive as async errors). */
+async function refusedSubscription(nc: NatsConnection, subject: string): Promise<unknown> {
+  const errorSeen = (async () => {
+    for await (const s of nc.status() as AsyncIterable<Status>) if (s.type === "error") return s.error;
+    return undefined;
+  })();
+  const closed = await nc.subscribe(subject).closed;
+  return closed instanceof Error ? closed : errorSeen;
+}
+
+describe("notify on a hub agent (operator mode) and two leaf agents", () => {
   let net: NotifyAgents;
   let wireA: NatsConnection;
   let wireB: NatsConnection;
@@ -24,7 +38,7 @@ describe("notify on a hub agent and two leaf agents", () => {
 
   before(async () => {
     net = await NotifyAgents.create("notify");
-    await net.startHub();
+    await net.startHub(["a", "b"]);
     await Promise.all([net.startLeaf("a"), net.startLeaf("b")]);
     // Every agent registers itself as a full device; the device lists sync like messages.
     let devices: DeviceRecord[] = [];
@@ -130,7 +144,9 @@ describe("notify on a hub agent and two leaf agents", () => {
 
   it("pairs a new device with a one-time token; reused and expired tokens fail clearly; unpairing cuts it off", async () => {
     // The slow failure path first, in the background: a token nobody issued waits out the pairing timeout.
-    const unknownJoin = net.notify("thief", ["join", "ABCD-EFGH-JKMN", "--nats", net.hubUrl]);
+    // The hub runs operator mode and admits no key before it is paired: joining goes through an agent's own NATS.
+    const viaA = net.agent("a").info.natsUrl;
+    const unknownJoin = net.notify("thief", ["join", "ABCD-EFGH-JKMN", "--nats", viaA]);
     const short = await net.notify("a", ["pair", "--name", "tablet", "--ttl", "1s", "--json"]);
     assert.equal(short.code, 0, short.stderr);
     const shortToken = JSON.parse(short.stdout) as { url: string; expiresAt: number };
@@ -145,21 +161,28 @@ describe("notify on a hub agent and two leaf agents", () => {
     assert.match(issued.token, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{12}$/);
     assert.equal(parsePairingInput(issued.url)?.hub, net.hubUrl, "the link names the hub from --notify-nats-url");
 
-    // The phone has its own key and no agent: it reaches the hub named in the URL.
-    const joined = await net.notify("phone", ["join", issued.url]);
+    const refused = await net.notify("phone", ["join", issued.url]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^edgesync: the hub at nats:\/\/127\.0\.0\.1:\d+ refused this device's key: it is not paired with notify/);
+    // The phone has its own key and no agent: it pairs through A's NATS, then uses the hub the link names,
+    // with pinned TLS and a JWT it issues itself, once the hub has added its key to the hub account.
+    const joined = await net.notify("phone", ["join", issued.url, "--nats", viaA]);
     assert.equal(joined.code, 0, joined.stderr);
     assert.match(joined.stdout, /^paired as "phone" with notify set default \(issued by a\)/);
-    const sent = await net.notify("phone", ["send", "--project", "repo", "--thread", "phone", "hello from the phone"]);
-    assert.equal(sent.code, 0, sent.stderr);
+    let sent = { code: 1, stdout: "", stderr: "" };
+    await waitFor("the hub to admit the paired phone", async () => {
+      sent = await net.notify("phone", ["send", "--project", "repo", "--thread", "phone", "hello from the phone"]);
+      return sent.code === 0;
+    }, 20_000, () => JSON.stringify(sent) + net.detail());
     await net.logUntil("a", "phone", "repo", (ms) => ms.some((m) => m.body === "hello from the phone" && m.fromName === "phone"));
     const listed = JSON.parse((await net.notify("b", ["devices", "--json"])).stdout) as DeviceRecord[];
     assert.ok(listed.some((d) => d.name === "phone" && d.kind === "notify" && d.revokedAt === undefined), "B learns of the paired device by sync");
 
-    const reused = await net.notify("thief", ["join", issued.url]);
+    const reused = await net.notify("thief", ["join", issued.url, "--nats", viaA]);
     assert.equal(reused.code, 1);
     assert.equal(reused.stderr, "edgesync: this pairing token was already used; run `edgesync notify pair` again for a new one\n");
     await waitFor("the short token to expire", () => Date.now() > shortToken.expiresAt + 50, 5_000);
-    const expired = await net.notify("thief", ["join", shortToken.url]);
+    const expired = await net.notify("thief", ["join", shortToken.url, "--nats", viaA]);
     assert.equal(expired.code, 1);
     assert.match(expired.stderr, /^edgesync: this pairing token has expired .*\n$/);
     const unknown = await unknownJoin;
@@ -170,6 +193,15 @@ describe("notify on a hub agent and two leaf agents", () => {
     assert.equal(admin.code, 1);
     assert.match(admin.stderr, /needs a full device/);
 
+    // NATS itself keeps the paired phone to notify: no vault subjects, not the notify store's sync.
+    const phoneKey = await net.identity("phone");
+    const trusted = await trustHub(net.hubUrl, { accept: true, pins: new PinStore(join(net.box.dir, "test-known-hubs.json")) });
+    const phoneNc = await connectToHubAccount({ url: net.hubUrl, device: phoneKey, tls: trusted.tls, log: silentLog, name: "phone-probe" });
+    for (const subject of ["es.v1.vault.>", `${syncPrefix("default")}.>`]) {
+      const refusedSub = await refusedSubscription(phoneNc, subject);
+      assert.ok(refusedSub instanceof errors.PermissionViolationError, `${subject}: ${refusedSub}`);
+    }
+    const phoneClosed = phoneNc.closed();
     const unpair = await net.notify("a", ["unpair", "phone"]);
     assert.equal(unpair.code, 0, unpair.stderr);
     let cut = { code: 0, stdout: "", stderr: "" };
@@ -178,7 +210,8 @@ describe("notify on a hub agent and two leaf agents", () => {
       return cut.code !== 0;
     }, 15_000, () => JSON.stringify(cut));
     assert.equal(cut.code, 1);
-    assert.match(cut.stderr, /^edgesync: this device is not paired with notify \(or was unpaired\)/);
+    assert.match(cut.stderr, /^edgesync: the hub at .* refused this device's key: it is not paired with notify \(or was unpaired\)/);
+    await phoneClosed; // the hub re-issued its account without the phone's key: its connection dropped
     const cutLog = await net.notify("phone", ["log", "phone", "--project", "repo"]);
     assert.equal(cutLog.code, 1);
     assert.match(cutLog.stderr, /not paired/);

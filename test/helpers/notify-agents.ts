@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BIN, sandbox, stop, waitFor, type Sandbox } from "./cli.js";
-import { startAgent, deviceEnv, type RunningAgent } from "./agents.js";
+import { startAgent, deviceEnv, publicKeyLine, type RunningAgent } from "./agents.js";
 import { connectNats } from "../../agent/nats/connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
@@ -25,6 +25,7 @@ export type Running = ChildProcess & { output(): CliResult };
 export class NotifyAgents {
   readonly agents = new Map<string, RunningAgent>();
   readonly #args = new Map<string, string[]>();
+  readonly #env = new Map<string, NodeJS.ProcessEnv>();
   #leafPort = 0;
   #clientPort = 0;
 
@@ -45,7 +46,9 @@ export class NotifyAgents {
     return agent;
   }
 
-  async startHub(extra: string[] = []): Promise<RunningAgent> {
+  /** A hub in operator mode whose admins are `members` (so their leaves' links reach its hub account, where notify lives). */
+  async startHub(members: string[], extra: string[] = []): Promise<RunningAgent> {
+    this.#env.set("hub", { EDGESYNC_AUTHORIZED_KEYS: members.map((m) => publicKeyLine(this.box, m)).join("\n") });
     const hub = await this.#start("hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", ...extra]);
     this.#clientPort = hub.info.ports?.client ?? 0;
     this.#leafPort = hub.info.ports?.leafnode ?? 0;
@@ -53,13 +56,13 @@ export class NotifyAgents {
   }
 
   startLeaf(name: string, extra: string[] = []): Promise<RunningAgent> {
-    return this.#start(name, ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${this.#leafPort}`, "--notify-nats-url", this.hubUrl, ...extra]);
+    return this.#start(name, ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${this.#leafPort}`, "--accept-hub-key", "--notify-nats-url", this.hubUrl, ...extra]);
   }
 
   async #start(name: string, args: string[]): Promise<RunningAgent> {
     const full = [...args, "--cwd", this.box.dir, "--notify-name", name];
     this.#args.set(name, full);
-    const agent = await startAgent(this.box, name, full);
+    const agent = await startAgent(this.box, name, full, this.#env.get(name));
     this.agents.set(name, agent);
     return agent;
   }
@@ -71,13 +74,14 @@ export class NotifyAgents {
   }
 
   async restartAgent(name: string): Promise<RunningAgent> {
-    const agent = await startAgent(this.box, name, this.#args.get(name) ?? []);
+    const agent = await startAgent(this.box, name, this.#args.get(name) ?? [], this.#env.get(name));
     this.agents.set(name, agent);
     return agent;
   }
 
   env(device: string): NodeJS.ProcessEnv {
-    return { ...deviceEnv(this.box, device), EDGESYNC_NATS_URL: "", EDGESYNC_NOTIFY_NAME: device };
+    // A device without an agent pins the hub's certificate on first use, as `--accept-hub-key` would.
+    return { ...deviceEnv(this.box, device), EDGESYNC_NATS_URL: "", EDGESYNC_NOTIFY_NAME: device, EDGESYNC_ACCEPT_HUB_KEY: "1" };
   }
 
   /** The device's key (created on first use, as the agent or `notify join` would). */
