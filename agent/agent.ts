@@ -209,7 +209,7 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
   #leafUrl(host: string): string | undefined {

@@ -3,7 +3,8 @@
  * agent's local client URL (`<homeDir>/agent.json`), else the hub this device joined
  * (`<homeDir>/notify/joined.json`).
  *
- * This device's own agent is reached plainly (its loopback server). Anything else is treated like
+ * This device's own agent is reached plainly (its loopback server) — unless it is a hub, whose
+ * certificate agent.json names (pinned without asking) and whose hub account admits its key. Anything else is treated like
  * a hub: its TLS certificate is pinned on first use (hub-client.ts trustHub, as `clone` does) and the
  * connection enters the hub account with a user JWT the device issues itself — which the hub admits
  * only while the device is a vault member, an admin, or a paired notify device. A server that offers
@@ -49,16 +50,19 @@ export async function writeJoined(homeDir: string, joined: JoinedHub): Promise<v
 
 export interface NatsTarget {
   url: string;
-  /** True when it is this device's own running agent (reached plainly). */
+  /** True when it is this device's own running agent. */
   ownAgent: boolean;
+  /** Own agent that is a hub: its TLS certificate (agent.json, written by the agent, 0600), pinned without asking. */
+  fingerprint?: string;
 }
 
 export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<NatsTarget> {
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown }).catch(() => undefined);
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown }).catch(() => undefined);
   const agentUrl = typeof agent?.natsUrl === "string" && agent.natsUrl ? agent.natsUrl : undefined;
+  const own = { ownAgent: true, ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}) };
   const given = flag || process.env.EDGESYNC_NATS_URL || undefined;
-  if (given) return { url: given, ownAgent: given === agentUrl };
-  if (agentUrl) return { url: agentUrl, ownAgent: true };
+  if (given) return given === agentUrl ? { url: given, ...own } : { url: given, ownAgent: false };
+  if (agentUrl) return { url: agentUrl, ...own };
   const joined = await readJoined(homeDir);
   if (joined) return { url: joined.hub, ownAgent: false };
   throw new ConnectError("no NATS to reach: start the agent (`edgesync sync start`) or pass --nats nats://HOST:PORT");
@@ -69,10 +73,10 @@ const NO_TLS = /does not offer TLS/;
 
 export async function connectForNotify(target: NatsTarget, device: DeviceKey, trust: TrustOptions, name = "edgesync-notify"): Promise<NatsConnection> {
   const plain = () => connectNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000 });
-  if (target.ownAgent) return plain();
+  if (target.ownAgent && target.fingerprint === undefined) return plain();
   let trusted: Awaited<ReturnType<typeof trustHub>> | undefined;
   try {
-    trusted = await trustHub(target.url, trust);
+    trusted = await trustHub(target.url, target.fingerprint === undefined ? trust : { ...trust, expectFingerprint: target.fingerprint });
   } catch (error) {
     if (error instanceof ProbeError && NO_TLS.test(error.message)) return plain();
     throw error instanceof ProbeError ? new ConnectError(error.message, { cause: error }) : error;
