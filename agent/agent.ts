@@ -12,21 +12,23 @@
  *     one per account, since NATS isolates vaults by account;
  *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
  *     asks the hub to host vaults it does not know yet;
- *  7. control sockets, agent.json, metrics.
+ *  7. the notify service (notify/README.md) on the hub-account connection, with its web inbox on --inbox;
+ *  8. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
-import { writeFile, mkdir, unlink } from "node:fs/promises";
+import { mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
-import { edgesyncHome, type DeviceKey } from "./auth/identity.js";
+import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
 import { connectNats } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
+import { writeFileAtomic } from "./fs/atomic-write.js";
 import { HubAuthority } from "./hub/hub-authority.js";
 import { loadOrCreateHubState, HUB_SERVER_DIR, type HubState } from "./hub/hub-state.js";
 import { prepareLeafRemotes, registerVaults } from "./leaf-link.js";
@@ -38,6 +40,9 @@ import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
+import { startNotifyService, type NotifyService } from "../notify/service.js";
+import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
+import { DEFAULT_SET } from "../notify/subjects.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -72,6 +77,14 @@ export interface AgentConfig {
   trust?: TrustOptions;
   metrics?: string;
   allowMassDelete?: boolean;
+  /** Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it). */
+  inbox?: string;
+  /** The inbox's address as browsers reach it (a TLS proxy's https URL): accepted as Host and put in pairing links. */
+  inboxUrl?: string;
+  /** The NATS URL put in notify pairing links (the hub's public client URL); default this agent's server. */
+  notifyNatsUrl?: string;
+  /** This device's name in notify (sender name, device list); default the host name. */
+  notifyName?: string;
   log: Log;
 }
 
@@ -95,6 +108,8 @@ export class Agent {
   #authority: HubAuthority | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
+  #notify: NotifyService | undefined;
+  #notifyFollow: { stop(): void } | undefined;
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -113,6 +128,11 @@ export class Agent {
 
   get host(): VaultHost | undefined {
     return this.#host;
+  }
+
+  /** The notify service: `notifyKeys()` / `onDevicesChanged()` for the auth layer. */
+  get notify(): NotifyService | undefined {
+    return this.#notify;
   }
 
   async start(): Promise<void> {
@@ -171,6 +191,7 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
+    await this.#startNotify(authority);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -179,7 +200,30 @@ export class Agent {
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
+    // Atomic: the CLI and tests read it while the agent starts.
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+  }
+
+  /** Notify signs each message synchronously, so it runs only with the key file (not an ssh-agent key). */
+  async #startNotify(authority: HubAuthority | undefined): Promise<void> {
+    const key = this.#identity;
+    const log = this.#cfg.log;
+    if (!(key instanceof Identity)) {
+      log.warn({}, "notify is off: it signs with the device key file, and this agent's key is in an ssh-agent");
+      return;
+    }
+    const notify = await startNotifyService({
+      nc: this.#nc as NatsConnection,
+      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
+      homeDir: this.#home,
+      log,
+      inboxListen: this.#cfg.inbox,
+      publicInboxUrl: this.#cfg.inboxUrl,
+      publicNatsUrl: this.#cfg.notifyNatsUrl,
+    });
+    this.#notify = notify;
+    // In operator mode the hub account admits exactly the notify devices its service lists.
+    if (authority) this.#notifyFollow = followNotifyDevices(notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), log);
   }
 
   #leafUrl(host: string): string | undefined {
@@ -287,6 +331,8 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
+    this.#notifyFollow?.stop();
+    await this.#notify?.stop();
     await this.#host?.stop();
     await this.#nc?.drain().catch(() => {});
     await this.#authority?.stop();

@@ -9,7 +9,8 @@ import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice, type Device } from "./device.js";
 import { edgesyncHome, Identity } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
-import { connectForNotify, readJoined, resolveNatsUrl } from "../notify/connect.js";
+import { connectForNotify, readJoined, resolveNatsUrl, type NatsTarget } from "../notify/connect.js";
+import { terminalConfirm } from "./trust-prompt.js";
 import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 
@@ -17,19 +18,21 @@ export abstract class NotifyCommand extends EdgesyncCommand {
   nats = Option.String("--nats", { description: "NATS URL (default: $EDGESYNC_NATS_URL, else the running agent's, else the hub this device joined)" });
   identity = Option.String("--identity", { description: "Device key file" });
   asJson = Option.Boolean("--json", false, { description: "Machine-readable output" });
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's TLS certificate on first use without asking (scripts; also EDGESYNC_ACCEPT_HUB_KEY=1)" });
 
   get homeDir(): string {
     return edgesyncHome();
   }
 
   /** Connects, runs `work`, and always closes the connection. */
-  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; url?: string } = {}): Promise<T> {
+  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget } = {}): Promise<T> {
     // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
     const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false, agentSocket: "" });
     const identity = device.identity;
     if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
-    const url = options.url ?? (await resolveNatsUrl(this.homeDir, this.nats));
-    const nc = await connectForNotify(url);
+    const target = options.target ?? (await resolveNatsUrl(this.homeDir, this.nats));
+    const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
+    const nc = await connectForNotify(target, identity, trust);
     try {
       const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
       return await work(client, device);

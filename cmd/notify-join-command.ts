@@ -21,7 +21,10 @@ export class NotifyJoinCommand extends NotifyCommand {
   async run() {
     const link = parsePairingInput(this.link);
     if (!link) throw new NotifyInputError("that is neither a pairing URL nor a token: paste what `edgesync notify pair` printed");
-    const url = this.nats ?? link.hub ?? (await resolveNatsUrl(this.homeDir));
+    // Pairing goes through --nats when given (e.g. an agent's own NATS: a hub in operator mode admits
+    // no key before it is paired); the device then uses the hub the link names.
+    const target = this.nats ? await resolveNatsUrl(this.homeDir, this.nats) : link.hub ? { url: link.hub, ownAgent: false } : await resolveNatsUrl(this.homeDir);
+    const url = link.hub ?? target.url;
     const fingerprintOf = (peer: string) => sshFingerprint(publicKeyFromPeerId(peer) as Uint8Array);
     const answer = await this.withClient(async (client) => {
       const paired = await client.join(link.token, fingerprintOf, link.fp);
@@ -33,7 +36,7 @@ export class NotifyJoinCommand extends NotifyCommand {
         await new Promise((r) => setTimeout(r, 100));
       }
       return paired;
-    }, { createKey: true, url });
+    }, { createKey: true, target });
     const name = this.name ?? answer.device.name;
     await writeJoined(this.homeDir, { hub: url, set: answer.set, name, creator: answer.creator, fp: link.fp, joinedAt: Date.now() });
     if (this.asJson) return this.json({ ...answer, hub: url });

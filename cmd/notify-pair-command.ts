@@ -20,6 +20,9 @@ export class NotifyPairCommand extends NotifyCommand {
   async run() {
     const ttlMs = this.ttl === undefined ? PAIRING_TTL_MS : parseDuration(this.ttl, "--ttl");
     const issued = await this.withClient((client) => client.pair(this.name ?? "phone", ttlMs));
+    if (issued.hub !== undefined && isLoopback(issued.hub)) {
+      this.context.stderr.write(`edgesync: note: the link names ${issued.hub}, reachable from this machine only; for other devices start the agent with --notify-nats-url nats://HUB:4222\n`);
+    }
     if (this.asJson) return this.json(issued);
     this.out(`token    ${formatToken(issued.token)}   (for "${issued.name}", single use, expires ${new Date(issued.expiresAt).toLocaleTimeString()})`);
     this.out(`url      ${issued.url}`);
@@ -27,4 +30,9 @@ export class NotifyPairCommand extends NotifyCommand {
     this.out(`on the new device: edgesync notify join '${issued.url}'   — or enter the token in the web inbox`);
     if (this.qr) qrcode.generate(issued.url, { small: true }, (code) => this.context.stdout.write(`${code}\n`));
   }
+}
+
+function isLoopback(url: string): boolean {
+  const host = URL.canParse(url) ? new URL(url).hostname : "";
+  return host === "localhost" || host === "[::1]" || host.startsWith("127.");
 }

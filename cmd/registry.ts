@@ -9,6 +9,7 @@ import { CloneCommand } from "./clone-command.js";
 import { DoctorCommand } from "./doctor-command.js";
 import { HubTrustCommand, HubForgetCommand, HubShowCommand } from "./hub-commands.js";
 import { PullCommand, PushCommand } from "./push-pull-commands.js";
+import { notifyCommands } from "./notify-commands.js";
 import { RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand } from "./history-commands.js";
 
 export const commands: CommandClass[] = [
@@ -16,4 +17,5 @@ export const commands: CommandClass[] = [
   SyncStartCommand, DefaultCommand, CloneCommand, DoctorCommand, PullCommand, PushCommand,
   HubTrustCommand, HubForgetCommand, HubShowCommand,
   RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand,
+  ...notifyCommands,
 ];

@@ -20,7 +20,9 @@ export class SyncStartCommand extends EdgesyncCommand {
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
       EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR,
-      EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1) so a container needs no command line.
+      EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
+      EDGESYNC_NOTIFY_NAME) so a container needs no command line.
+      Every agent also runs notify (\`edgesync notify …\`): messages for its human, synced like a vault; \`--inbox\` serves the web inbox.
       A hub runs NATS in operator mode: each vault is an account that only the keys in the vault's authorized_keys (and the hub) can use;
       its admins (EDGESYNC_AUTHORIZED_KEYS, merged on start, or .edgesync-server/authorized_keys) may add new vaults. Its listeners use TLS with a
       self-signed certificate that devices pin on first use; --no-tls is for a TLS-terminating proxy in front.
@@ -28,6 +30,7 @@ export class SyncStartCommand extends EdgesyncCommand {
     examples: [
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
+      ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
       ["Two peers on a LAN", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
     ],
   });
@@ -43,6 +46,10 @@ export class SyncStartCommand extends EdgesyncCommand {
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
   identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
+  inbox = Option.String("--inbox", { description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)" });
+  inboxUrl = Option.String("--inbox-url", { description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy" });
+  notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
+  notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
@@ -70,6 +77,10 @@ export class SyncStartCommand extends EdgesyncCommand {
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
+      inbox: this.inbox ?? env("INBOX"),
+      inboxUrl: checkUrl(this.inboxUrl ?? env("INBOX_URL"), "--inbox-url", ["http:", "https:"], "https://inbox.example.org"),
+      notifyNatsUrl: checkUrl(this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"), "--notify-nats-url", ["nats:", "tls:", "ws:", "wss:"], "nats://hub.example.org:4222"),
+      notifyName: this.notifyName ?? env("NOTIFY_NAME"),
       serverDir: this.serverDir ?? env("SERVER_DIR"),
       tlsHostnames: this.tlsHostnames ?? env("TLS_HOSTNAMES")?.split(",").filter(Boolean),
       authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
@@ -103,6 +114,16 @@ export class SyncStartCommand extends EdgesyncCommand {
     const isVault = await stat(resolve(here, ".edgesync/config.toml")).then(() => true, () => false);
     return isVault ? [here] : [];
   }
+}
+
+/** An optional URL flag: undefined, or a URL with one of `schemes` (else a one-line error with an example). */
+function checkUrl(value: string | undefined, flag: string, schemes: string[], example: string): string | undefined {
+  if (value === undefined) return undefined;
+  const parsed = URL.canParse(value) ? new URL(value) : undefined;
+  if (parsed === undefined || !schemes.includes(parsed.protocol) || !parsed.hostname) {
+    throw new ExitCode(1, `${flag} ${JSON.stringify(value)} is not a ${schemes.map((s) => s.slice(0, -1)).join("/")} URL: write e.g. ${example}`);
+  }
+  return value;
 }
 
 /** Bare `edgesync` and `edgesync <dir>` run the agent on that folder. */

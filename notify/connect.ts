@@ -1,15 +1,25 @@
 /**
  * How a notify command reaches NATS: `--nats URL`, else $EDGESYNC_NATS_URL, else the running
  * agent's local client URL (`<homeDir>/agent.json`), else the hub this device joined
- * (`<homeDir>/notify/joined.json`). Credentials come from a pluggable authenticator, so the auth
- * layer can add the device's self-signed user JWT without this file changing.
+ * (`<homeDir>/notify/joined.json`).
+ *
+ * This device's own agent is reached plainly (its loopback server) — unless it is a hub, whose
+ * certificate agent.json names (pinned without asking) and whose hub account admits its key. Anything else is treated like
+ * a hub: its TLS certificate is pinned on first use (hub-client.ts trustHub, as `clone` does) and the
+ * connection enters the hub account with a user JWT the device issues itself — which the hub admits
+ * only while the device is a vault member, an admin, or a paired notify device. A server that offers
+ * no TLS (a peer's, or an agent's loopback server) is reached plainly.
  */
 import { readFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { ConnectionOptions, NatsConnection } from "@nats-io/transport-node";
-import { connectNats, ConnectError } from "../agent/nats/connect.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connectNats, ConnectError, NatsAuthRefusedError } from "../agent/nats/connect.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { writeFileAtomic } from "../agent/fs/atomic-write.js";
+import { ProbeError } from "../agent/auth/tls-probe.js";
+import { connectToHubAccount, trustHub, type TrustOptions } from "../agent/hub-client.js";
+import type { DeviceKey } from "../agent/auth/identity.js";
+import { AuthorizationError } from "./errors.js";
 
 export interface JoinedHub {
   hub: string;
@@ -18,15 +28,6 @@ export interface JoinedHub {
   creator: string;
   fp?: string;
   joinedAt: number;
-}
-
-export type AuthenticatorFactory = (url: string) => Promise<ConnectionOptions["authenticator"] | undefined>;
-
-let authenticatorFactory: AuthenticatorFactory | undefined;
-
-/** The auth layer plugs in here (e.g. a JWT authenticator signed with the device key). */
-export function setNotifyAuthenticator(factory: AuthenticatorFactory | undefined): void {
-  authenticatorFactory = factory;
 }
 
 export const joinedPath = (homeDir: string) => join(homeDir, "notify", "joined.json");
@@ -47,17 +48,45 @@ export async function writeJoined(homeDir: string, joined: JoinedHub): Promise<v
   await writeFileAtomic(joinedPath(homeDir), `${JSON.stringify(joined, null, 2)}\n`, { mode: 0o600 });
 }
 
-export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<string> {
-  if (flag) return flag;
-  if (process.env.EDGESYNC_NATS_URL) return process.env.EDGESYNC_NATS_URL;
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown }, () => undefined);
-  if (typeof agent?.natsUrl === "string" && agent.natsUrl) return agent.natsUrl;
+export interface NatsTarget {
+  url: string;
+  /** True when it is this device's own running agent. */
+  ownAgent: boolean;
+  /** Own agent that is a hub: its TLS certificate (agent.json, written by the agent, 0600), pinned without asking. */
+  fingerprint?: string;
+}
+
+export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<NatsTarget> {
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown }).catch(() => undefined);
+  const agentUrl = typeof agent?.natsUrl === "string" && agent.natsUrl ? agent.natsUrl : undefined;
+  const own = { ownAgent: true, ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}) };
+  const given = flag || process.env.EDGESYNC_NATS_URL || undefined;
+  if (given) return given === agentUrl ? { url: given, ...own } : { url: given, ownAgent: false };
+  if (agentUrl) return { url: agentUrl, ...own };
   const joined = await readJoined(homeDir);
-  if (joined) return joined.hub;
+  if (joined) return { url: joined.hub, ownAgent: false };
   throw new ConnectError("no NATS to reach: start the agent (`edgesync sync start`) or pass --nats nats://HOST:PORT");
 }
 
-export async function connectForNotify(url: string, name = "edgesync-notify"): Promise<NatsConnection> {
-  const authenticator = await authenticatorFactory?.(url);
-  return connectNats({ servers: url, name, log: silentLog, timeoutMs: 5_000, ...(authenticator ? { authenticator } : {}) });
+// tls-probe.ts says this when the server's INFO offers no TLS: a peer's or an agent's own server.
+const NO_TLS = /does not offer TLS/;
+
+export async function connectForNotify(target: NatsTarget, device: DeviceKey, trust: TrustOptions, name = "edgesync-notify"): Promise<NatsConnection> {
+  const plain = () => connectNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000 });
+  if (target.ownAgent && target.fingerprint === undefined) return plain();
+  let trusted: Awaited<ReturnType<typeof trustHub>> | undefined;
+  try {
+    trusted = await trustHub(target.url, target.fingerprint === undefined ? trust : { ...trust, expectFingerprint: target.fingerprint });
+  } catch (error) {
+    if (error instanceof ProbeError && NO_TLS.test(error.message)) return plain();
+    throw error instanceof ProbeError ? new ConnectError(error.message, { cause: error }) : error;
+  }
+  try {
+    return await connectToHubAccount({ url: target.url, device, tls: trusted.tls, log: silentLog, name, timeoutMs: 5_000 });
+  } catch (error) {
+    if (error instanceof NatsAuthRefusedError) {
+      throw new AuthorizationError(`the hub at ${target.url} refused this device's key: it is not paired with notify (or was unpaired); pair it with a token from \`edgesync notify pair\` (through the web inbox, or \`notify join\` with --nats pointing at an agent's own NATS)`, { cause: error });
+    }
+    throw error;
+  }
 }

@@ -64,7 +64,7 @@ export async function startInboxServer(config: InboxServerConfig): Promise<Inbox
     }
     wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, config));
   });
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port === -1 ? 0 : port, host, resolve));
+  await new Promise<void>((resolve, reject) => server.once("error", (error) => reject(listenError(error, config.listen))).listen(port === -1 ? 0 : port, host, resolve));
   const bound = (server.address() as { port: number }).port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   for (const h of [`${shownHost}:${bound}`, `localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`]) allowedHosts.add(h);
@@ -189,4 +189,15 @@ async function closeAll(server: Server, wss: WebSocketServer): Promise<void> {
   await new Promise<void>((resolve) => wss.close(() => resolve()));
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A listen failure the user can fix, as a one-line error naming the flag; anything else as is. */
+function listenError(error: NodeJS.ErrnoException, listen: string): Error {
+  const problem: Record<string, [string, string]> = {
+    EADDRINUSE: ["PortInUseError", `--inbox ${listen}: the port is in use; choose another (or port -1 for any free one)`],
+    EACCES: ["UsageError", `--inbox ${listen}: not allowed to listen there; use a port above 1023`],
+    EADDRNOTAVAIL: ["UsageError", `--inbox ${listen}: that address is not one of this machine's; use 127.0.0.1 or 0.0.0.0`],
+  };
+  const known = error.code === undefined ? undefined : problem[error.code];
+  return known ? Object.assign(new Error(known[1], { cause: error }), { name: known[0] }) : error;
 }

@@ -58,6 +58,8 @@ export interface NotifyService {
   readonly inboxUrl: string | undefined;
   /** Active notify-only devices, for the auth layer (see devices.ts). */
   notifyKeys(): { peer: string; name: string }[];
+  /** Every device record (full and notify, revoked ones with `revokedAt`): nats-auth.ts turns it into the notify account. */
+  devices(): DeviceRecord[];
   /** Called whenever a device is paired, unpaired or registered. */
   onDevicesChanged(listener: (devices: DeviceRecord[]) => void): () => void;
   stop(): Promise<void>;
@@ -146,7 +148,13 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   const ticker = setInterval(() => void store.tick(), TICK_MS);
   ticker.unref();
 
-  // 5. Inbox.
+  const teardown = async () => {
+    clearInterval(ticker);
+    for (const sub of subs) sub.unsubscribe();
+    await store.close();
+  };
+
+  // 5. Inbox (a failure, e.g. its port in use, undoes steps 1–4: the agent refuses to start).
   if (runtime.inboxListen) {
     inboxRef.server = await startInboxServer({
       listen: runtime.inboxListen,
@@ -158,6 +166,9 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
         if (reply.ok && reply.message) nc.publish(notifySubject(reply.message.project, reply.message.thread), encodeMessage(reply.message));
         return reply.ok ? { ok: true, result: reply.result } : reply;
       },
+    }).catch(async (error: unknown) => {
+      await teardown();
+      throw error;
     });
     log.info({ url: inboxRef.server.url }, "notify: web inbox");
   }
@@ -171,14 +182,13 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
       return inboxRef.server?.url;
     },
     notifyKeys: () => notifyKeys(store.devices()),
+    devices: () => store.devices(),
     onDevicesChanged: (listener) => store.onDevice(() => listener(store.devices())),
     async stop() {
       if (stopped) return;
       stopped = true;
       await inboxRef.server?.close();
-      clearInterval(ticker);
-      for (const sub of subs) sub.unsubscribe();
-      await store.close();
+      await teardown();
     },
   };
 }

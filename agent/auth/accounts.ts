@@ -65,14 +65,24 @@ function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
   });
 }
 
-/** The hub account's JWT: the hub's key (serving) and `keys` (admins, every vault member) as scoped signing keys. */
-export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, keys: readonly AccountKey[]): Promise<string> {
+/**
+ * The hub account's JWT: the hub's key (serving) and `keys` (admins, every vault member) as scoped
+ * signing keys, plus `extra` ready-made ones (notify-only devices, notify/nats-auth.ts) for keys not
+ * already listed — a key that is also a member keeps the member's template.
+ */
+export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, keys: readonly AccountKey[], extra: readonly SigningKey[] = []): Promise<string> {
   const signing: SigningKey[] = uniqueKeys([hubKey, ...keys]).map(({ publicKey }, i) => ({
     kind: "user_scope",
     key: nkeyPublic(publicKey, Prefix.Account),
     role: `${i === 0 ? "hub" : "device"} ${sshFingerprint(publicKey)}`,
     template: hubAccountTemplate(i === 0),
   }));
+  const listed = new Set(signing.map((k) => k.key));
+  for (const entry of extra) {
+    if (listed.has(entry.key)) continue;
+    listed.add(entry.key);
+    signing.push(entry);
+  }
   const jwt = await encodeAccount("edgesync hub", HUB_ACCOUNT_PUBLIC, { limits: UNLIMITED_ACCOUNT, signing_keys: signing }, { signer: operator });
   if (jwt.length > ACCOUNT_JWT_BYTES_MAX) throw new JwtError(`the hub account JWT is ${jwt.length} bytes with ${signing.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit; remove keys`);
   return jwt;

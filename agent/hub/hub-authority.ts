@@ -8,6 +8,7 @@
  * updates racing each other must reach the server in the order they were decided.
  */
 import type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
+import type { SigningKey } from "@nats-io/jwt";
 import { jwtAuthenticator } from "@nats-io/transport-node";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
@@ -48,6 +49,8 @@ export class HubAuthority {
   #hubAccount: NatsConnection | undefined;
   readonly #vaultConnections: NatsConnection[] = [];
   #queue: Promise<unknown> = Promise.resolve();
+  /** Notify-only devices (paired phones, browsers, CLIs): hub-account signing keys with notify's template. */
+  #notifyKeys: SigningKey[] = [];
 
   constructor(config: HubAuthorityConfig & { noTls?: boolean }) {
     this.#cfg = config;
@@ -77,7 +80,7 @@ export class HubAuthority {
   async serverAuthConfig(): Promise<string> {
     const { operator, system } = this.#state;
     const setup = await createOperatorSetup("edgesync", { operator, system });
-    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await encodeHubAccount(operator, this.#hubKey(), this.#hubAccountKeys()) };
+    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await encodeHubAccount(operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys) };
     for (const id of this.#state.vaults.keys()) preload[vaultAccountPublic(id)] = await encodeVaultAccountJwt(operator, id, this.#hubKey(), this.vaultKeys(id));
     return operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: system.getPublicKey(), dir: join(this.#state.dir, "jwt"), preload });
   }
@@ -140,7 +143,7 @@ export class HubAuthority {
   /** The hub account and every vault account, signed now and pushed in order. */
   #pushAll(): Promise<void> {
     return this.#enqueue(async () => {
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
       for (const id of this.#state.vaults.keys()) await this.#push(await encodeVaultAccountJwt(this.#state.operator, id, this.#hubKey(), this.vaultKeys(id)));
     });
   }
@@ -181,11 +184,25 @@ export class HubAuthority {
       this.#refreshRelay(vaultId);
       await saveVaults(this.#state);
       await this.#push(await encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), after));
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
       const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
       const [was, now] = [ids(before), ids(after)];
       for (const [id, key] of was) if (!now.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer removed");
       for (const [id, key] of now) if (!was.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer added");
+    });
+  }
+
+  /**
+   * The notify-only devices changed (a pairing or unpairing, here or arriving by sync): the hub
+   * account is re-issued with exactly these extra signing keys, so an unpaired device's connections drop.
+   */
+  setNotifyKeys(keys: SigningKey[]): Promise<void> {
+    return this.#enqueue(async () => {
+      const before = new Set(this.#notifyKeys.map((k) => k.key));
+      this.#notifyKeys = keys;
+      if (keys.length === before.size && keys.every((k) => before.has(k.key))) return;
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
+      this.#cfg.log.info({ notifyDevices: keys.length }, "notify devices applied to the hub account");
     });
   }
 
@@ -241,7 +258,7 @@ export class HubAuthority {
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
       await this.#push(await encodeVaultAccountJwt(this.#state.operator, body.vaultId, this.#hubKey(), this.vaultKeys(body.vaultId)));
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
     });
     this.#cfg.log.info({ vault: body.vaultId, name: body.name, by: sshFingerprint(key) }, "vault registered");
     this.#cfg.onVaultAdded(body.vaultId);

@@ -1,0 +1,22 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { decode, type Account, type SigningKey } from "@nats-io/jwt";
+import { createOperator } from "@nats-io/nkeys";
+import { Identity } from "./identity.js";
+import { encodeHubAccount, hubAccountTemplate } from "./accounts.js";
+import { notifySigningKeys, notifyOnlySubjects } from "../../notify/nats-auth.js";
+
+describe("the hub account", () => {
+  it("appends notify-only devices as signing keys, and a key that is also a member keeps the member's template", async () => {
+    const operator = createOperator();
+    const [hub, member, phone] = [Identity.generate("hub"), Identity.generate("member"), Identity.generate("phone")];
+    const extra = notifySigningKeys("default", [{ peer: phone.nkeyPublic, kind: "notify" }, { peer: member.nkeyPublic, kind: "notify" }]);
+    const claims = decode<Account>(await encodeHubAccount(operator, hub, [member], extra));
+    const keys = new Map((claims.nats.signing_keys as SigningKey[]).map((k) => [k.key, k]));
+    assert.equal(keys.size, 3);
+    assert.deepEqual(keys.get(hub.accountNkeyPublic)?.template, hubAccountTemplate(true));
+    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template, hubAccountTemplate(false));
+    assert.deepEqual(keys.get(phone.accountNkeyPublic)?.template.pub?.allow, notifyOnlySubjects("default").publish);
+    assert.ok(!JSON.stringify(keys.get(phone.accountNkeyPublic)?.template).includes("es.v1.hub"), "a notify-only device cannot ask or register with the hub");
+  });
+});
