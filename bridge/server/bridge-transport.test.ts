@@ -1,0 +1,82 @@
+/**
+ * The client's BridgeTransport keeps the same transport contract as NATS itself: three clients,
+ * each authenticated over WSS to a real bridge that relays to a real nats-server.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { runTransportContract } from "../../agent/sync/transport-contract.js";
+import { NatsTransport } from "../../agent/nats/nats-transport.js";
+import { startTestNatsServer, type TestNatsServer } from "../../agent/auth/test-nats-server.js";
+import { generateHubCert } from "../../agent/auth/tls.js";
+import { asPeerId } from "../../agent/sync/ports.js";
+import { startBridge, type BridgeServer } from "./bridge-server.js";
+import { BridgeTransport } from "../client/transport.js";
+import { memoryPins } from "../client/session.js";
+import { keyFromSeed } from "../client/handshake.js";
+import { nodeSocket } from "../node/ws-socket.js";
+
+const VAULT = "2f0c6a1e-8d4b-4c3a-9e1f-7a6b5c4d3e2f";
+let dir: string;
+let nats: TestNatsServer;
+let bridge: BridgeServer;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "es-bt-"));
+  nats = await startTestNatsServer(dir, "", "bridge-contract");
+  const cert = await generateHubCert();
+  bridge = await startBridge({
+    host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(randomBytes(32)),
+    vault: (id) => (id === VAULT ? { id, name: "contract" } : undefined), natsServers: nats.url,
+  });
+});
+after(async () => {
+  await bridge?.close();
+  await nats?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const client = async () => {
+  const transport = new BridgeTransport({ url: `${bridge.origin}/v1/${VAULT}`, key: await keyFromSeed(randomBytes(32)), socket: nodeSocket, pins: memoryPins() });
+  return transport;
+};
+
+runTransportContract("BridgeTransport (WSS → bridge → NATS)", async () => {
+  const [a, b, c] = [await client(), await client(), await client()];
+  return {
+    a, b, c,
+    settle: () => new Promise((r) => setTimeout(r, 10)),
+    teardown: async () => {
+      for (const t of [a, b, c]) await t.stop();
+    },
+  };
+});
+
+describe("BridgeTransport beside agents on NATS", () => {
+  it("exchanges messages with a NATS peer both ways, under its own key's peer id", async () => {
+    const nc: NatsConnection = await connect({ servers: nats.url });
+    const agent = new NatsTransport({ nc, vaultId: VAULT, self: asPeerId("agent-1") });
+    const fromBridge: { from: string; bytes: number[] }[] = [];
+    await agent.start({ onMessage: (from, message) => fromBridge.push({ from, bytes: [...message] }) });
+    const peer = await client();
+    const got: { from: string; bytes: number[] }[] = [];
+    await peer.start({ onMessage: (from, message) => got.push({ from, bytes: [...message] }) });
+    try {
+      assert.match(peer.self, /^U[A-Z2-7]{55}$/);
+      peer.broadcast(new Uint8Array([1, 2]));
+      agent.send(peer.self, new Uint8Array([3]));
+      const deadline = Date.now() + 10_000;
+      while ((fromBridge.length < 1 || got.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(fromBridge, [{ from: peer.self, bytes: [1, 2] }]);
+      assert.deepEqual(got, [{ from: "agent-1", bytes: [3] }]);
+    } finally {
+      await peer.stop();
+      await agent.stop();
+      await nc.close();
+    }
+  });
+});
