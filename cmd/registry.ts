@@ -8,10 +8,12 @@ import { SyncStartCommand, DefaultCommand } from "./sync-start-command.js";
 import { CloneCommand } from "./clone-command.js";
 import { DoctorCommand } from "./doctor-command.js";
 import { PullCommand, PushCommand } from "./push-pull-commands.js";
+import { BridgeServeCommand } from "./bridge-serve.js";
 import { RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand } from "./history-commands.js";
 
 export const commands: CommandClass[] = [
   InitCommand, StatusCommand, KeyGenerateCommand, KeyShowCommand, CompletionsCommand,
   SyncStartCommand, DefaultCommand, CloneCommand, DoctorCommand, PullCommand, PushCommand,
   RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand,
+  BridgeServeCommand,
 ];

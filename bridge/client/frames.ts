@@ -176,7 +176,7 @@ function bytesField(o: Fields, key: string, what: string, length: number): strin
   return str(o, key, what, (s) => fromBase64(s)?.length === length);
 }
 
-const shortText = (max: number) => (s: string) => s.length > 0 && s.length <= max && !/[\u0000-\u001f]/.test(s);
+const shortText = (max: number) => (s: string) => s.length > 0 && s.length <= max && [...s].every((c) => c.charCodeAt(0) >= 0x20);
 
 export function decodeHubHello(text: string): HubHello | ErrorFrame {
   const o = parseObject(text);
