@@ -60,7 +60,7 @@ export class BridgeServeCommand extends EdgesyncCommand {
       if (files.created) log.info({ fingerprint: files.fingerprint }, "created the hub's TLS certificate");
     }
     const bridge = await startBridge({ host, port, tls, hubKey: identity, vault: (id) => vaults.get(id), natsServers: natsUrl, log });
-    const info = { pid: process.pid, port: bridge.port, origin: bridge.origin, certFingerprint: bridge.certFingerprint, hubKey: identity.fingerprint, vaults: [...vaults.values()].map((v) => ({ id: v.id, name: v.name, url: `${bridge.origin}/v1/${v.id}` })) };
+    const info = { pid: process.pid, port: bridge.port, origin: bridge.origin, certFingerprint: bridge.certFingerprint, hubKey: identity.fingerprint, hubPublicKey: Buffer.from(identity.publicKey).toString("base64"), vaults: [...vaults.values()].map((v) => ({ id: v.id, name: v.name, url: `${bridge.origin}/v1/${v.id}` })) };
     await mkdir(home, { recursive: true, mode: 0o700 });
     await writeFile(join(home, "bridge.json"), JSON.stringify(info, null, 2), { mode: 0o600 });
     for (const v of info.vaults) this.out(`bridge: vault ${v.name} on ${v.url}`);
