@@ -9,3 +9,4 @@ export { BridgeError, memoryPins, openSession, type BridgeErrorKind, type HubPin
 export { keyFromSeed, peerIdOf, sshFingerprintOf, sshPublicLineOf, randomBytes, type SigningKey } from "./handshake.js";
 export { browserSocket, type SocketFactory, type BridgeSocket } from "./socket.js";
 export { CloseCode } from "./frames.js";
+export { automergeEndpointUrl, vaultAutomergeUrl, vaultDocumentId, AUTOMERGE_PATH, type AutomergeUrlOptions } from "./automerge-token.js";

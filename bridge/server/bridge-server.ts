@@ -1,6 +1,7 @@
 /**
  * The bridge's listener: HTTPS (the hub's TLS certificate) or plain HTTP with `--no-tls`, and
- * WebSocket upgrades on `/v1/<vaultId>` (the edgesync bridge protocol, session.ts). Anything else
+ * WebSocket upgrades on `/v1/<vaultId>` (the edgesync bridge protocol, session.ts) and on
+ * `/automerge` (automerge-repo's protocol after a signed URL token, automerge-endpoint.ts). Anything else
  * is a 404; connections beyond the limit get a 503 before any WebSocket exists.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
@@ -13,6 +14,8 @@ import { CloseCode, encodeControl } from "../client/frames.js";
 import type { SigningKey } from "../client/handshake.js";
 import { DEFAULT_LIMITS, newStats, runSession, type BridgeLimits, type BridgeStats, type BridgeVault, type SessionContext } from "./session.js";
 import type { ConnectionOptions } from "@nats-io/transport-node";
+import { automergeEndpoint } from "./automerge-endpoint.js";
+import { AUTOMERGE_PATH } from "../client/automerge-token.js";
 
 export interface BridgeServerConfig {
   host: string;
@@ -27,8 +30,6 @@ export interface BridgeServerConfig {
   natsOptions?: Partial<ConnectionOptions>;
   limits?: Partial<BridgeLimits>;
   log?: Log;
-  /** Other upgrade paths (the automerge-repo endpoint) handled by the caller. */
-  upgrade?: (path: string, request: IncomingMessage, socket: Duplex, head: Buffer) => boolean;
 }
 
 export interface BridgeServer {
@@ -56,17 +57,21 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
   const server: Server = config.tls ? createHttpsServer({ cert: config.tls.certPem, key: config.tls.keyPem }, notFound) : createHttpServer(notFound);
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.dataFrameBytesMax, perMessageDeflate: false });
   const open = new Set<WebSocket>();
+  const track = (ws: WebSocket) => {
+    open.add(ws);
+    ws.on("close", () => open.delete(ws));
+  };
+  const automerge = automergeEndpoint(ctx, (id) => config.vault(id), wss, track);
 
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
     const path = new URL(request.url ?? "/", "http://bridge").pathname;
-    if (config.upgrade?.(path, request, socket, head)) return;
     const match = SESSION_PATH.exec(path);
-    if (!match) return refuse(socket, 404, "Not Found");
+    if (!match && path !== AUTOMERGE_PATH) return refuse(socket, 404, "Not Found");
     if (open.size >= limits.connectionsMax) return refuse(socket, 503, "Too Many Connections");
+    if (!match) return automerge.handle(request, socket, head);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      open.add(ws);
-      ws.on("close", () => open.delete(ws));
+      track(ws);
       void serve(ws, match[1]);
     });
   });
