@@ -6,6 +6,9 @@ import { Agent } from "../agent/agent.js";
 import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
+import { parseListenAddress } from "../agent/metrics.js";
+import { loadOrCreateIdentity, defaultIdentityPath, edgesyncHome } from "../agent/auth/identity.js";
+import { startAgentBridge } from "../bridge/server/agent-bridge.js";
 
 const ROLES = new Set(["peer", "hub", "leaf"]);
 const env = (name: string) => process.env[`EDGESYNC_${name}`] || undefined;
@@ -18,7 +21,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
-      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS) so a container needs no command line.
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_BRIDGE) so a container needs no command line.
     `,
     examples: [
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
@@ -38,6 +41,8 @@ export class SyncStartCommand extends EdgesyncCommand {
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
+  bridge = Option.String("--bridge", { description: "Also serve the vaults over WSS for peers without NATS on HOST:PORT (see `bridge serve --help`)" });
+  bridgeNoTls = Option.Boolean("--bridge-no-tls", false, { description: "The bridge without TLS (behind a TLS-terminating proxy)" });
 
   async run() {
     const roots = await this.vaultRoots();
@@ -61,10 +66,11 @@ export class SyncStartCommand extends EdgesyncCommand {
       allowMassDelete: this.allowMassDelete,
       log: asLog(logger),
     });
+    let bridge: { stop: () => Promise<void> } | undefined;
     const stopped = new Promise<void>((done) => {
       const shutdown = (signal: string) => {
         logger.info({ signal }, "stopping");
-        void agent.stop().finally(done);
+        void (bridge?.stop() ?? Promise.resolve()).catch(() => {}).then(() => agent.stop()).finally(done);
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
@@ -74,6 +80,20 @@ export class SyncStartCommand extends EdgesyncCommand {
     } catch (error) {
       await agent.stop();
       throw error;
+    }
+    const bridgeListen = this.bridge ?? env("BRIDGE");
+    if (bridgeListen) {
+      try {
+        const { host, port } = parseListenAddress(bridgeListen, "--bridge");
+        const { identity } = await loadOrCreateIdentity(this.identity ?? defaultIdentityPath(), true);
+        bridge = await startAgentBridge({
+          host, port: Math.max(0, port), noTls: this.bridgeNoTls, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
+          engines: () => agent.host?.engines() ?? [], log: asLog(logger),
+        });
+      } catch (error) {
+        await agent.stop();
+        throw error;
+      }
     }
     logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
     await stopped;

@@ -52,7 +52,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    leaf = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--cwd", a]);
+    leaf = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--cwd", a, "--bridge", "127.0.0.1:0"]);
     bridge = start(["bridge", "serve", "--cwd", a, "--nats", `nats://127.0.0.1:${hub.info.ports!.client}`, "--listen", "127.0.0.1:0"], { env: deviceEnv(box, "hub") });
     const infoPath = join(hub.home, "bridge.json");
     await waitFor("the bridge to listen", async () => {
@@ -106,6 +106,32 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       await waitFor("the snapshot label at the leaf", () => /after-change/.test(cli(box, "a", ["snapshot", "list", "--cwd", a]).stdout), 30_000, detail);
     } finally {
       await vault.close();
+    }
+  });
+
+  it("serves the leaf's vaults from `sync start --bridge`, authorised by the authorized_keys synced in the vault document", async () => {
+    const leafBridge = JSON.parse(await readFile(join(leaf.home, "bridge.json"), "utf8")) as BridgeInfo;
+    const vaultId = info.vaults[0].id;
+    const key = await client.keyFromSeed(new Uint8Array(randomBytes(32)));
+    await authorise(key.publicKey, "via-agent");
+    let vault: Client.BridgeVault | undefined;
+    let last = "";
+    // The new key reaches the document once the leaf's watcher has read authorized_keys.
+    await waitFor("the leaf's bridge to let the new key in", async () => {
+      try {
+        vault = await client.connect({ url: leafBridge.origin, vaultId, key, socket: clientNode.nodeSocket });
+        return true;
+      } catch (error) {
+        last = String(error);
+        if (error instanceof client.BridgeError && error.kind === "auth") return false;
+        throw error;
+      }
+    }, 30_000, () => `${last}\n${detail()}`);
+    try {
+      await vault!.writeFile("via-agent-bridge.md", "through sync start --bridge\n");
+      await waitFor("the file on disk", async () => (await readText(join(a, "via-agent-bridge.md"))) === "through sync start --bridge\n", 30_000, detail);
+    } finally {
+      await vault?.close();
     }
   });
 
