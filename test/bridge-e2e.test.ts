@@ -13,7 +13,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser } from "playwright-core";
 import { sandbox, start, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
-import { startAgent, cli, deviceEnv, type RunningAgent } from "./helpers/agents.js";
+import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import type * as Client from "../bridge/client/index.js";
 import type * as ClientNode from "../bridge/node/index.js";
 
@@ -47,21 +47,24 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     client = (await import(clientSpec)) as typeof Client;
     clientNode = (await import(nodeSpec)) as typeof ClientNode;
     box = await sandbox("bridge");
-    hub = await startAgent(box, "hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir]);
+    // A hub in operator mode with TLS (device "a" may add vaults), with its built-in bridge.
+    hub = await startAgent(box, "hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir, "--bridge", "127.0.0.1:0"],
+      { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") });
     a = join(box.dir, "a");
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    leaf = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--cwd", a, "--bridge", "127.0.0.1:0"]);
-    bridge = start(["bridge", "serve", "--cwd", a, "--nats", `nats://127.0.0.1:${hub.info.ports!.client}`, "--listen", "127.0.0.1:0"], { env: deviceEnv(box, "hub") });
-    const infoPath = join(hub.home, "bridge.json");
+    leaf = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--accept-hub-key", "--cwd", a]);
+    // `bridge serve` beside the leaf: it relays to the leaf's own NATS server (from agent.json).
+    bridge = start(["bridge", "serve", "--cwd", a, "--listen", "127.0.0.1:0"], { env: deviceEnv(box, "a") });
+    const infoPath = join(leaf.home, "bridge.json");
     await waitFor("the bridge to listen", async () => {
       if (bridge.exitCode !== null) throw new Error(`bridge exited ${bridge.exitCode}:\n${bridge.output()}`);
       return exists(infoPath);
     }, 30_000, detail);
     info = JSON.parse(await readFile(infoPath, "utf8")) as BridgeInfo;
     assert.match(info.origin, /^wss:\/\/127\.0\.0\.1:\d+$/);
-    await waitFor("the hub to replicate the vault", () => /replicating vault/.test(hub.output()), 30_000, detail);
+    await waitFor("the hub to host the vault", () => /replicating vault|hosting vault|vault added/i.test(hub.output()), 30_000, detail);
   });
 
   after(async () => {
@@ -109,25 +112,27 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     }
   });
 
-  it("serves the leaf's vaults from `sync start --bridge`, authorised by the authorized_keys synced in the vault document", async () => {
-    const leafBridge = JSON.parse(await readFile(join(leaf.home, "bridge.json"), "utf8")) as BridgeInfo;
+  it("serves the hub's vaults from `sync start --bridge` in operator mode, authorised by the vault's synced authorized_keys", async () => {
+    const hubBridge = JSON.parse(await readFile(join(hub.home, "bridge.json"), "utf8")) as BridgeInfo;
     const vaultId = info.vaults[0].id;
     const key = await client.keyFromSeed(new Uint8Array(randomBytes(32)));
     await authorise(key.publicKey, "via-agent");
     let vault: Client.BridgeVault | undefined;
     let last = "";
-    // The new key reaches the document once the leaf's watcher has read authorized_keys.
-    await waitFor("the leaf's bridge to let the new key in", async () => {
+    // The new key counts once the leaf's watcher has read authorized_keys and the hub has applied it to the vault's account.
+    await waitFor("the hub's bridge to let the new key in", async () => {
       try {
-        vault = await client.connect({ url: leafBridge.origin, vaultId, key, socket: clientNode.nodeSocket });
+        vault = await client.connect({ url: hubBridge.origin, vaultId, key, socket: clientNode.nodeSocket, readyTimeoutMs: 10_000 });
         return true;
       } catch (error) {
         last = String(error);
         if (error instanceof client.BridgeError && error.kind === "auth") return false;
         throw error;
       }
-    }, 30_000, () => `${last}\n${detail()}`);
+    }, 60_000, () => `${last}\n${detail()}`);
     try {
+      // The hub's bridge serves the hub's own certificate, the one leaves pin.
+      assert.equal(hubBridge.certFingerprint, createHash("sha256").update(new X509Certificate(await readFile(join(hub.home, ".edgesync-server", "tls.crt"), "utf8")).raw).digest("hex"));
       await vault!.writeFile("via-agent-bridge.md", "through sync start --bridge\n");
       await waitFor("the file on disk", async () => (await readText(join(a, "via-agent-bridge.md"))) === "through sync start --bridge\n", 30_000, detail);
     } finally {
@@ -149,7 +154,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`);
     assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run npm run build`);
     // Chromium trusts exactly the hub's certificate (by its public key), as a user who imported it would.
-    const certPem = await readFile(join(hub.home, "tls", "tls.crt"), "utf8");
+    const certPem = await readFile(join(leaf.home, "tls", "tls.crt"), "utf8");
     const spki = createHash("sha256").update(new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" })).digest("base64");
     const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`] });
     let closeWeb = async () => {};

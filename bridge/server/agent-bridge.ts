@@ -1,13 +1,19 @@
 /**
  * The bridge inside a running agent (`sync start --bridge HOST:PORT`): it serves every vault the
- * agent hosts — folders and, on a hub, replicas — and authorises in open mode from the
+ * agent hosts — folders and, on a hub, replicas. It checks the peer's key against the
  * `authorized_keys` file *in the vault document*, as synced from the vault's devices (so a hub
- * without the folder still knows the keys). With no usable key there, only the agent's own key is
- * let in (authorized-keys.ts effectiveKeys).
+ * without the folder still knows the keys; with no usable key there, only the agent's own key is
+ * let in: authorized-keys.ts effectiveKeys). On a hub, NATS runs in operator mode and enforces
+ * the same file again: each peer connects with the user JWT it signed for the vault's account.
  */
 import { readFile, writeFile, mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import type { ConnectionOptions } from "@nats-io/transport-node";
 import { ensureHubTls } from "../../agent/auth/tls.js";
+import { loadHubTls } from "../../agent/auth/tls.js";
+import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
+import { vaultAccountPublic } from "../../agent/auth/accounts.js";
+import { HUB_SERVER_DIR } from "../../agent/hub/hub-state.js";
 import { effectiveKeys, parseAuthorizedKeys, AUTHORIZED_KEYS_BYTES_MAX } from "../../agent/auth/authorized-keys.js";
 import { equalBytes } from "../../agent/auth/openssh-format.js";
 import { AUTHORIZED_KEYS } from "../../agent/fs/sync-filter.js";
@@ -21,7 +27,11 @@ import type { SigningKey } from "../client/handshake.js";
 export interface AgentBridgeOptions {
   host: string;
   port: number;
-  noTls: boolean;
+  /** The certificate and key to serve; absent = plain ws:// (`--bridge-no-tls`). */
+  tls?: { certPem: string; keyPem: string };
+  /** The NATS server runs in operator mode (a hub): vault accounts are derived from vault ids. */
+  operatorMode: boolean;
+  natsOptions?: Partial<ConnectionOptions>;
   home: string;
   hubKey: SigningKey;
   natsUrl: string;
@@ -30,12 +40,13 @@ export interface AgentBridgeOptions {
 }
 
 /** The vault an engine holds, authorised by the authorized_keys in its document. */
-export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array }): BridgeVault | undefined {
+export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array }, operatorMode = false): BridgeVault | undefined {
   const meta = vaultMeta(engine.doc);
   if (!meta) return undefined;
   return {
     id: meta.vaultId,
     name: meta.name,
+    account: operatorMode ? vaultAccountPublic(meta.vaultId) : undefined,
     isAuthorised: (publicKey) => {
       const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
       const text = entry && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
@@ -45,15 +56,10 @@ export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array 
 }
 
 export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ bridge: BridgeServer; stop: () => Promise<void> }> {
-  let tls: { certPem: string; keyPem: string } | undefined;
-  if (!options.noTls) {
-    const files = await ensureHubTls(join(options.home, "tls"), { hostnames: options.host === "0.0.0.0" || options.host === "::" ? [] : [options.host] });
-    tls = { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") };
-  }
   const bridge = await startBridge({
-    host: options.host, port: options.port, tls, hubKey: options.hubKey, natsServers: options.natsUrl, log: options.log,
+    host: options.host, port: options.port, tls: options.tls, hubKey: options.hubKey, natsServers: options.natsUrl, natsOptions: options.natsOptions, log: options.log,
     vault: (id) => {
-      for (const engine of options.engines()) if (vaultMeta(engine.doc)?.vaultId === id) return engineVault(engine, options.hubKey);
+      for (const engine of options.engines()) if (vaultMeta(engine.doc)?.vaultId === id) return engineVault(engine, options.hubKey, options.operatorMode);
       return undefined;
     },
   });
@@ -68,4 +74,32 @@ export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ b
       await unlink(infoPath).catch(() => {});
     },
   };
+}
+
+export interface BridgeTlsPlan {
+  /** What the bridge serves (absent: --no-tls). */
+  tls?: { certPem: string; keyPem: string };
+  operatorMode: boolean;
+  natsOptions?: Partial<ConnectionOptions>;
+}
+
+/**
+ * Where a bridge beside an agent gets its certificate and how it reaches NATS: beside a hub, the
+ * hub's own certificate (`.edgesync-server/tls.crt`, the one devices already pin) for WSS, pinned
+ * TLS towards the hub's NATS, and operator mode; beside a leaf or peer, a certificate of its own
+ * under EDGESYNC_HOME/tls and the local, open NATS server.
+ */
+export async function planBridgeTls(options: { role: string; home: string; serverDir?: string; host: string; noTls: boolean; natsNoTls?: boolean }): Promise<BridgeTlsPlan> {
+  if (options.role === "hub") {
+    const files = await loadHubTls(options.serverDir ?? join(options.home, HUB_SERVER_DIR));
+    if (!files) throw Object.assign(new Error("the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first"), { name: "UsageError" });
+    return {
+      tls: options.noTls ? undefined : { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") },
+      operatorMode: true,
+      natsOptions: options.natsNoTls ? undefined : { tls: tlsOptionsForPinned(files.certPem, "this hub") },
+    };
+  }
+  if (options.noTls) return { operatorMode: false };
+  const files = await ensureHubTls(join(options.home, "tls"), { hostnames: options.host === "0.0.0.0" || options.host === "::" ? [] : [options.host] });
+  return { tls: { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") }, operatorMode: false };
 }
