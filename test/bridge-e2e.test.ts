@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { join, resolve } from "node:path";
 import { createServer } from "node:http";
+import { spawn } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser } from "playwright-core";
 import { sandbox, start, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
@@ -72,6 +73,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     await box?.cleanup();
   });
 
+  let viaHub: Client.SigningKey | undefined;
   const authorise = async (publicKey: Uint8Array, comment: string) => appendFile(join(a, "authorized_keys"), `${client.sshPublicLineOf(publicKey, comment)}\n`);
 
   it("converges a Node script's edits and the leaf's edits both ways", async () => {
@@ -116,6 +118,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     const hubBridge = JSON.parse(await readFile(join(hub.home, "bridge.json"), "utf8")) as BridgeInfo;
     const vaultId = info.vaults[0].id;
     const key = await client.keyFromSeed(new Uint8Array(randomBytes(32)));
+    viaHub = key;
     await authorise(key.publicKey, "via-agent");
     let vault: Client.BridgeVault | undefined;
     let last = "";
@@ -137,6 +140,28 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       await waitFor("the file on disk", async () => (await readText(join(a, "via-agent-bridge.md"))) === "through sync start --bridge\n", 30_000, detail);
     } finally {
       await vault?.close();
+    }
+  });
+
+  it("lets an unmodified automerge-repo client sync through the hub's /automerge, its token carrying a JWT NATS checks", async () => {
+    assert.ok(viaHub, "runs after the hub-bridge test authorised its key");
+    const hubBridge = JSON.parse(await readFile(join(hub.home, "bridge.json"), "utf8")) as BridgeInfo;
+    const vaultId = info.vaults[0].id;
+    const url = await client.automergeEndpointUrl({ origin: hubBridge.origin, vaultId, key: viaHub, certFingerprint: hubBridge.certFingerprint, account: client.vaultAccountOf(vaultId) });
+    const child = spawn(process.execPath, [resolve("test/helpers/automerge-repo-client.mjs"), url, client.vaultAutomergeUrl(vaultId), "read-write"], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(hub.home, ".edgesync-server", "tls.crt") }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    try {
+      await waitFor("the repo client to find the vault", () => output.includes('"step":"found"'), 30_000, () => `${output}\n${detail()}`);
+      assert.match(output, /"name":"team"/);
+      await waitFor("the repo client's file on the leaf's disk", async () => (await readText(join(a, "from-repo.md"))) === "written by automerge-repo\n", 30_000, () => `${output}\n${detail()}`);
+      await writeFile(join(a, "from-nats.md"), "to automerge-repo\n");
+      await waitFor("the leaf's file at the repo client", () => output.includes('"step":"remote","text":"to automerge-repo\\n"'), 30_000, () => `${output}\n${detail()}`);
+    } finally {
+      child.kill("SIGKILL");
     }
   });
 

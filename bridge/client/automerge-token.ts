@@ -13,7 +13,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { fromBase64, toBase64Url } from "./frames.js";
-import { issueBridgeUserJwt, randomBytes, type SigningKey } from "./handshake.js";
+import { ephemeralNatsUser, issueBridgeUserJwt, nkeyOf, randomBytes, type SigningKey } from "./handshake.js";
 
 export const AUTOMERGE_PATH = "/automerge";
 export const TOKEN_LIFETIME_MS = 120_000;
@@ -46,6 +46,9 @@ export function vaultDocumentId(vaultId: string): string {
   return base58check(Uint8Array.from(hex.match(/../g) as string[], (h) => parseInt(h, 16)));
 }
 
+/** The vault's NATS account on an edgesync hub (agent/auth/accounts.ts derives it the same way). */
+export const vaultAccountOf = (vaultId: string) => nkeyOf(sha256(new TextEncoder().encode(`edgesync-account-v1:vault:${vaultId}`)), "account");
+
 export const vaultAutomergeUrl = (vaultId: string) => `automerge:${vaultDocumentId(vaultId)}`;
 
 export interface TokenFields {
@@ -69,9 +72,9 @@ export interface AutomergeUrlOptions {
   key: SigningKey;
   /** SHA-256 (hex) of the bridge's certificate as the client trusts it (null for a --no-tls bridge). */
   certFingerprint: string | null;
-  /** Operator mode: the vault's NATS account, so the token carries a user JWT the key signs. */
+  /** Operator mode (a hub's bridge): the vault's NATS account (`vaultAccountOf(vaultId)`), so the token carries a user JWT the key signs. */
   account?: string;
-  /** Operator mode: a fresh ephemeral NATS user (public key and seed) for that JWT. */
+  /** Operator mode: the ephemeral NATS user for that JWT (default: a fresh one). */
   user?: { publicKey: string; seed: string };
   nowMs?: number;
 }
@@ -81,9 +84,9 @@ export async function automergeEndpointUrl(options: AutomergeUrlOptions): Promis
   const nowMs = options.nowMs ?? Date.now();
   const fields: TokenFields = { vault: options.vaultId, key: toBase64Url(options.key.publicKey), ts: String(nowMs), nonce: toBase64Url(randomBytes(16)) };
   if (options.account !== undefined) {
-    if (!options.user) throw new TypeError("operator mode needs an ephemeral NATS user (publicKey and seed) for the token's JWT");
-    fields.jwt = await issueBridgeUserJwt(options.key, options.account, options.user.publicKey, nowMs, Math.ceil(TOKEN_LIFETIME_MS / 1000) + 3600);
-    fields.useed = options.user.seed;
+    const user = options.user ?? (await ephemeralNatsUser());
+    fields.jwt = await issueBridgeUserJwt(options.key, options.account, user.publicKey, nowMs, Math.ceil(TOKEN_LIFETIME_MS / 1000) + 3600);
+    fields.useed = user.seed;
   }
   const sig = await options.key.sign(tokenMessage(fields, options.certFingerprint));
   const query = new URLSearchParams({ v: "1", ...fields, sig: toBase64Url(sig) });

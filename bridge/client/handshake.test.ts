@@ -2,10 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { decode } from "@nats-io/jwt";
-import { createUser } from "@nats-io/nkeys";
+import { createUser, fromSeed } from "@nats-io/nkeys";
 import { Identity } from "../../agent/auth/identity.js";
-import { issueBridgeUserJwt, jwtClaims, keyFromSeed, nkeyOf, peerIdOf, sshFingerprintOf, sshPublicLineOf, transcript, verifySignature } from "./handshake.js";
+import { ephemeralNatsUser, issueBridgeUserJwt, jwtClaims, keyFromSeed, nkeyOf, peerIdOf, sshFingerprintOf, sshPublicLineOf, transcript, verifySignature } from "./handshake.js";
 import { toBase64, type HubHello, type PeerHello } from "./frames.js";
+import { vaultAccountOf } from "./automerge-token.js";
+import { vaultAccountPublic } from "../../agent/auth/accounts.js";
 
 describe("bridge handshake crypto", () => {
   it("encodes keys as NATS nkeys and SSH lines exactly as the agent does", async () => {
@@ -41,6 +43,19 @@ describe("bridge handshake crypto", () => {
       assert.notEqual(Buffer.from(transcript("peer", changed, peer)).toString(), base);
     }
     assert.notEqual(Buffer.from(transcript("peer", hub, { ...peer, nonce: toBase64(new Uint8Array(32)) })).toString(), base);
+  });
+
+  it("derives a vault's NATS account as the hub does", () => {
+    const id = "2f0c6a1e-8d4b-4c3a-9e1f-7a6b5c4d3e2f";
+    assert.equal(vaultAccountOf(id), vaultAccountPublic(id));
+  });
+
+  it("makes throwaway NATS users whose seeds nkeys reads back to the same public key", async () => {
+    for (let i = 0; i < 10; i++) {
+      const user = await ephemeralNatsUser();
+      assert.equal(fromSeed(new TextEncoder().encode(user.seed)).getPublicKey(), user.publicKey);
+      assert.match(user.seed, /^SU[A-Z2-7]{56}$/);
+    }
   });
 
   it("issues a user JWT with the claims of agent/auth's issueUserJwt, which @nats-io/jwt decodes", async () => {

@@ -88,6 +88,24 @@ export function nkeyOf(publicKey: Uint8Array, kind: keyof typeof NKEY_PREFIX): s
   return base32(raw);
 }
 
+/**
+ * A throwaway NATS user (`U…` public key and its `SU…` seed), made in the browser: the subject of
+ * a user JWT the device signs for an automerge-repo token in operator mode.
+ */
+export async function ephemeralNatsUser(): Promise<{ publicKey: string; seed: string }> {
+  const raw = randomBytes(32);
+  const publicKey = await ed.getPublicKeyAsync(raw);
+  const seedPrefix = 18 << 3; // nkeys: PrefixByteSeed
+  const bytes = new Uint8Array(2 + 32 + 2);
+  bytes[0] = seedPrefix | (NKEY_PREFIX.user >> 5);
+  bytes[1] = (NKEY_PREFIX.user & 31) << 3;
+  bytes.set(raw, 2);
+  const crc = crc16(bytes.subarray(0, 34));
+  bytes[34] = crc & 0xff;
+  bytes[35] = crc >> 8;
+  return { publicKey: nkeyOf(publicKey, "user"), seed: base32(bytes) };
+}
+
 /** The peer's id on the vault bus: its key as a NATS user nkey, as agents use theirs. */
 export const peerIdOf = (publicKey: Uint8Array) => nkeyOf(publicKey, "user");
 

@@ -6,7 +6,7 @@
 export { BridgeVault, connect, sessionUrl, CLIENT_FILE_BYTES_MAX, type ConnectOptions, type FileInfo, type VaultChange } from "./vault.js";
 export { BridgeTransport, type BridgeTransportOptions } from "./transport.js";
 export { BridgeError, memoryPins, openSession, type BridgeErrorKind, type HubPins, type HubPinRecord } from "./session.js";
-export { keyFromSeed, peerIdOf, sshFingerprintOf, sshPublicLineOf, randomBytes, type SigningKey } from "./handshake.js";
+export { keyFromSeed, ephemeralNatsUser, peerIdOf, sshFingerprintOf, sshPublicLineOf, randomBytes, type SigningKey } from "./handshake.js";
 export { browserSocket, type SocketFactory, type BridgeSocket } from "./socket.js";
 export { CloseCode } from "./frames.js";
-export { automergeEndpointUrl, vaultAutomergeUrl, vaultDocumentId, AUTOMERGE_PATH, type AutomergeUrlOptions } from "./automerge-token.js";
+export { automergeEndpointUrl, vaultAccountOf, vaultAutomergeUrl, vaultDocumentId, AUTOMERGE_PATH, type AutomergeUrlOptions } from "./automerge-token.js";
