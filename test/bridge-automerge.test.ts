@@ -23,6 +23,10 @@ import { asPeerId } from "../agent/sync/ports.js";
 import { startBridge, type BridgeServer } from "../bridge/server/bridge-server.js";
 import { keyFromSeed, type SigningKey } from "../bridge/client/handshake.js";
 import { automergeEndpointUrl, vaultAutomergeUrl, vaultDocumentId } from "../bridge/client/automerge-token.js";
+import { CloseCode } from "../bridge/client/frames.js";
+import { decodeCbor, encodeCbor } from "../bridge/server/cbor.js";
+import WebSocket from "ws";
+import * as A from "@automerge/automerge";
 
 const SCRIPT = resolve("test/helpers/automerge-repo-client.mjs");
 
@@ -115,6 +119,39 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
     await engine.change([{ type: "put", path: "from-nats.md", bytes: new TextEncoder().encode("to automerge-repo\n"), mtime: 2 }]);
     await until("the NATS peer's write at the client", () => client.lines.some((l) => l.step === "remote" && l.text === "to automerge-repo\n"), client.output);
     client.process.kill("SIGKILL");
+  });
+
+  it("closes garbage behind a valid token — random bytes, truncated CBOR, text, sync before join, another document — and leaves the vault alone", async () => {
+    const heads = A.getHeads(engine.doc).join();
+    const documentId = vaultDocumentId(vaultId);
+    const join = encodeCbor({ type: "join", senderId: "fuzzer", peerMetadata: {}, supportedProtocolVersions: ["1"] });
+    const cases: { frames: (Uint8Array | string)[]; codes: number[]; answer?: string }[] = [
+      { frames: [new Uint8Array(randomBytes(64))], codes: [CloseCode.malformed] },
+      { frames: [join.subarray(0, join.length - 3)], codes: [CloseCode.malformed] },
+      { frames: ["{\"type\":\"join\"}"], codes: [CloseCode.malformed] },
+      { frames: [encodeCbor([1, 2, 3])], codes: [CloseCode.malformed] },
+      { frames: [encodeCbor({ type: "sync", senderId: "fuzzer", targetId: "x", documentId, data: new Uint8Array([1]) })], codes: [CloseCode.protocol] },
+      { frames: [encodeCbor({ type: "join", senderId: "fuzzer", supportedProtocolVersions: ["2"] })], codes: [CloseCode.protocol] },
+      { frames: [join, encodeCbor({ type: "request", senderId: "fuzzer", targetId: "x", documentId, data: new Uint8Array(randomBytes(40)) })], codes: [CloseCode.malformed] },
+      { frames: [join, encodeCbor({ type: "request", senderId: "fuzzer", targetId: "x", documentId: "2nothere", data: new Uint8Array([1]) })], codes: [], answer: "doc-unavailable" },
+    ];
+    for (const c of cases) {
+      const url = await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: allowed, certFingerprint: bridge.certFingerprint });
+      const ws = new WebSocket(url, { rejectUnauthorized: false });
+      const answers: string[] = [];
+      ws.on("message", (data: Buffer) => answers.push(String((decodeCbor(new Uint8Array(data)) as { type?: unknown }).type)));
+      const closed = new Promise<number>((r) => ws.on("close", (code) => r(code)));
+      await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
+      for (const f of c.frames) ws.send(f, { binary: typeof f !== "string" });
+      if (c.answer) {
+        await until(`a ${c.answer} answer`, () => answers.includes(c.answer as string), () => answers.join());
+        ws.close();
+      } else {
+        assert.ok(c.codes.includes(await closed), `frames ${c.frames.length}: answers ${answers.join()}`);
+      }
+      await closed;
+    }
+    assert.equal(A.getHeads(engine.doc).join(), heads);
   });
 
   it("refuses a client without a token, with a reused token and with an unauthorised key: the document stays unavailable", async () => {
