@@ -80,3 +80,36 @@ describe("BridgeTransport beside agents on NATS", () => {
     }
   });
 });
+
+describe("BridgeTransport reconnects", () => {
+  it("comes back with backoff after the bridge restarts, and tells the engine to resynchronise", async () => {
+    const cert = await generateHubCert();
+    const hubKey = await keyFromSeed(randomBytes(32));
+    const config = {
+      host: "127.0.0.1", tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey,
+      vault: (id: string) => (id === VAULT ? { id, name: "contract" } : undefined), natsServers: nats.url,
+    };
+    let server = await startBridge({ ...config, port: 0 });
+    const port = server.port;
+    const states: string[] = [];
+    let reconnected = 0;
+    const peer = new BridgeTransport({ url: `${server.origin}/v1/${VAULT}`, key: await keyFromSeed(randomBytes(32)), socket: nodeSocket, pins: memoryPins(), backoff: { initialMs: 50, maxMs: 400 }, onState: (s) => states.push(s) });
+    await peer.start({ onMessage: () => {}, onConnected: () => reconnected++ });
+    try {
+      await server.close();
+      const deadline = Date.now() + 10_000;
+      while (peer.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(peer.connected, false);
+      await new Promise((r) => setTimeout(r, 300)); // a few failed attempts while the bridge is down
+      server = await startBridge({ ...config, port });
+      while (!peer.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(peer.connected, true);
+      assert.equal(reconnected, 1);
+      assert.equal(peer.stats.connects, 2);
+      assert.ok(states.includes("offline") && states.at(-1) === "ready", states.join());
+    } finally {
+      await peer.stop();
+      await server.close();
+    }
+  });
+});
