@@ -212,6 +212,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
           throw new Error(`${e.message}\n${pageErrors.join("\n")}\n${detail()}`);
         });
       assert.match(self, /^U[A-Z2-7]{55}$/);
+      assert.deepEqual(await page.evaluate(() => (window as unknown as { edgesync: { pins(): string[] } }).edgesync.pins()), [`edgesync.pin.${new URL(info.origin.replace("wss:", "https:")).host}`], "the hub is pinned in localStorage");
       await page.waitForSelector("#files button[data-path='welcome.md']", { timeout: 30_000 });
       await page.click("#files button[data-path='welcome.md']");
       assert.equal(await page.inputValue("#content"), "# Welcome\n");

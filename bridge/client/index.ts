@@ -5,7 +5,7 @@
  */
 export { BridgeVault, connect, sessionUrl, CLIENT_FILE_BYTES_MAX, type ConnectOptions, type FileInfo, type VaultChange } from "./vault.js";
 export { BridgeTransport, type BridgeTransportOptions } from "./transport.js";
-export { BridgeError, memoryPins, openSession, type BridgeErrorKind, type HubPins, type HubPinRecord } from "./session.js";
+export { BridgeError, memoryPins, localStoragePins, openSession, type KeyValueStorage, type BridgeErrorKind, type HubPins, type HubPinRecord } from "./session.js";
 export { keyFromSeed, ephemeralNatsUser, peerIdOf, sshFingerprintOf, sshPublicLineOf, randomBytes, type SigningKey } from "./handshake.js";
 export { browserSocket, type SocketFactory, type BridgeSocket } from "./socket.js";
 export { CloseCode } from "./frames.js";

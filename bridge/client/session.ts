@@ -43,6 +43,28 @@ export const memoryPins = (): HubPins => {
   return { get: (name) => map.get(name), set: (name, pin) => void map.set(name, pin) };
 };
 
+/** What `localStoragePins` needs: `window.localStorage`, or anything with the same two methods. */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+/** Pins that survive a page reload: one JSON entry per hub under `edgesync.pin.<name>`. */
+export const localStoragePins = (storage: KeyValueStorage): HubPins => ({
+  get: (name) => {
+    const text = storage.getItem(`edgesync.pin.${name}`);
+    if (text === null) return undefined;
+    try {
+      const pin = JSON.parse(text) as Partial<HubPinRecord>;
+      if (typeof pin.hubKey === "string" && (pin.cert === null || typeof pin.cert === "string")) return { hubKey: pin.hubKey, cert: pin.cert };
+    } catch {
+      // fall through: an unreadable pin is a mismatch, never a fresh trust
+    }
+    return { hubKey: "unreadable pin", cert: null };
+  },
+  set: (name, pin) => storage.setItem(`edgesync.pin.${name}`, JSON.stringify(pin)),
+});
+
 export interface SessionOptions {
   /** `wss://host:port/v1/<vaultId>` */
   url: string;

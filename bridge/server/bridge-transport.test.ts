@@ -113,3 +113,37 @@ describe("BridgeTransport reconnects", () => {
     }
   });
 });
+
+describe("BridgeTransport costs", () => {
+  it("measures the handshake and a relay round trip through WSS → bridge → NATS → peer → back", async (t) => {
+    const nc: NatsConnection = await connect({ servers: nats.url });
+    const echo = new NatsTransport({ nc, vaultId: VAULT, self: asPeerId("echo") });
+    await echo.start({ onMessage: (from, message) => echo.send(from, message) });
+    const handshakes: number[] = [];
+    const trips: number[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const peer = await client();
+        let got: (() => void) | undefined;
+        const started = performance.now();
+        await peer.start({ onMessage: () => got?.() });
+        handshakes.push(performance.now() - started);
+        for (let j = 0; j < 5; j++) {
+          const sent = performance.now();
+          await new Promise<void>((resolve) => {
+            got = resolve;
+            peer.send(asPeerId("echo"), new Uint8Array(1024));
+          });
+          trips.push(performance.now() - sent);
+        }
+        await peer.stop();
+      }
+    } finally {
+      await echo.stop();
+      await nc.close();
+    }
+    const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))].toFixed(1);
+    t.diagnostic(`handshake incl. TLS and the peer's NATS connect: p50 ${p(handshakes, 0.5)} ms, max ${p(handshakes, 1)} ms (n=${handshakes.length}); 1 KiB round trip: p50 ${p(trips, 0.5)} ms, p90 ${p(trips, 0.9)} ms (n=${trips.length})`);
+    assert.equal(trips.length, 50);
+  });
+});
