@@ -143,9 +143,12 @@ describe("bridge under hostile input", () => {
     const droppedBefore = engine.stats.dropped;
     const { socket, closeCode } = await authenticated();
     for (let i = 0; i < 60; i++) {
-      const payload = new Uint8Array(randomBytes(randomInt(0, 300)));
-      if (i % 3 === 0) payload.set([1, 2], 0); // a valid wire version and "sync" type, then garbage Automerge
+      // A whole (unchunked) message of random bytes; every third one shaped as a sync message of garbage Automerge.
+      const payload = new Uint8Array(randomBytes(randomInt(4, 300)));
+      payload.set(i % 3 === 0 ? [1, 0, 1, 2] : [1, 0], 0);
       socket.send(encodeData(i % 2 ? { op: "broadcast", payload } : { op: "send", to: "hub-replica", payload }));
+      // and a chunk frame that lies about its size, which the reassembler drops
+      socket.send(encodeData({ op: "broadcast", payload: Uint8Array.from([1, 1, 0, 0, 0, i, 0, 5, 0, 2, 0, 0, 0, 1, 7]) }));
     }
     const deadline = Date.now() + 10_000;
     while (engine.stats.dropped < droppedBefore + 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

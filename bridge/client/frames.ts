@@ -4,7 +4,9 @@
  *  - control frames are WebSocket *text* frames holding one JSON object with a `t` field
  *    (hello, auth, ready, error), at most CONTROL_BYTES_MAX, every field checked here;
  *  - data frames are *binary*: `[u8 op][u8 peerLen][peer ascii][payload]`, op 1 send (peer = to),
- *    op 2 broadcast (peerLen 0), op 3 deliver (peer = from).
+ *    op 2 broadcast (peerLen 0), op 3 deliver (peer = from). The payload is one frame of
+ *    agent/nats/chunking.ts (a whole message, or one chunk of a bigger one), so a sync message of
+ *    any size up to MESSAGE_BYTES_MAX crosses in frames of at most CHUNK_FRAME_BYTES.
  *
  * Everything from the network is untrusted: the decoders return a typed FrameError naming the
  * problem, and the receiving end closes the connection on any of them.
@@ -13,8 +15,12 @@
 export const BRIDGE_PROTOCOL = "edgesync-bridge/1";
 /** A control frame larger than this is malformed (a user JWT is ~600 bytes). */
 export const CONTROL_BYTES_MAX = 16 * 1024;
-/** A data frame larger than this is refused (close 1009). The contract's 2 MB message fits. */
-export const DATA_FRAME_BYTES_MAX = 32 * 1024 * 1024;
+/** Payload bytes of one data frame: messages above this travel as chunks. */
+export const CHUNK_FRAME_BYTES = 1024 * 1024;
+/** A data frame larger than this is refused (close 1009): one chunk plus the frame header. */
+export const DATA_FRAME_BYTES_MAX = CHUNK_FRAME_BYTES + 1024;
+/** Largest whole sync message either end reassembles by default (as the NATS transport). */
+export const MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
 export const NONCE_BYTES = 32;
 export const KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;

@@ -5,7 +5,8 @@
  * pin or MITM failure (reported through `onError`), since the same key would be refused again.
  */
 import type { PeerId, Transport, TransportHandlers } from "../../agent/sync/ports.js";
-import { DATA_FRAME_BYTES_MAX } from "./frames.js";
+import { CHUNK_FRAME_BYTES, MESSAGE_BYTES_MAX } from "./frames.js";
+import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
 import { peerIdOf } from "./handshake.js";
 import { BridgeError, openSession, type Session, type SessionOptions } from "./session.js";
 
@@ -26,13 +27,13 @@ export interface BridgeTransportOptions extends SessionOptions {
 
 const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000 };
 const DEFAULT_SEND_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
-/** Room for the data frame header (op, peer id) below the frame limit. */
-const HEADER_BYTES_MAX = 2 + 255;
 
 export class BridgeTransport implements Transport {
   readonly self: PeerId;
-  readonly messageBytesMax = DATA_FRAME_BYTES_MAX - HEADER_BYTES_MAX;
+  readonly messageBytesMax = MESSAGE_BYTES_MAX;
   readonly #options: BridgeTransportOptions;
+  readonly #reassembler = new Reassembler({ messageBytesMax: MESSAGE_BYTES_MAX });
+  #messageId = Math.floor(Math.random() * 2 ** 32);
   #handlers: TransportHandlers | undefined;
   #session: Session | undefined;
   #stopped = false;
@@ -66,9 +67,11 @@ export class BridgeTransport implements Transport {
     const session = await openSession(this.#options, {
       onData: (frame) => {
         if (frame.op !== "deliver" || this.#stopped) return;
+        const whole = this.#reassembler.push(frame.from, frame.payload, Date.now());
+        if (!whole) return;
         this.stats.received++;
         try {
-          this.#handlers?.onMessage(frame.from as PeerId, frame.payload.slice());
+          this.#handlers?.onMessage(frame.from as PeerId, whole.slice());
         } catch {
           // the engine's problem, never the socket's
         }
@@ -115,21 +118,22 @@ export class BridgeTransport implements Transport {
   }
 
   send(to: PeerId, message: Uint8Array): void {
-    this.#out(() => this.#session?.send({ op: "send", to, payload: message }), message);
+    this.#out((payload) => this.#session?.send({ op: "send", to, payload }), message);
   }
 
   broadcast(message: Uint8Array): void {
-    this.#out(() => this.#session?.send({ op: "broadcast", payload: message }), message);
+    this.#out((payload) => this.#session?.send({ op: "broadcast", payload }), message);
   }
 
-  #out(send: () => void, message: Uint8Array): void {
+  #out(send: (payload: Uint8Array) => void, message: Uint8Array): void {
     const session = this.#session;
     if (!session || this.#stopped || message.length > this.messageBytesMax || session.bufferedAmount() > (this.#options.sendBufferBytesMax ?? DEFAULT_SEND_BUFFER_BYTES_MAX)) {
       this.stats.dropped++;
       return;
     }
     try {
-      send();
+      // toFrames copies, so the caller may reuse its buffer at once.
+      for (const frame of toFrames(message, CHUNK_FRAME_BYTES, this.#messageId++ >>> 0)) send(frame);
       this.stats.sent++;
     } catch {
       this.stats.dropped++; // an invalid peer id or a closing socket: the message is lost

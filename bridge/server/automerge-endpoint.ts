@@ -155,7 +155,7 @@ async function runAutomergeSession(ws: WebSocket, vault: BridgeVault, nc: NatsCo
   };
   const engine = new SyncEngine({
     self, doc: emptyVaultDoc(Buffer.from(randomBytes(16)).toString("hex")), store: new MemoryStore(),
-    transport: new NatsTransport({ nc, vaultId: vault.id, self, log: ctx.log, messageBytesMax: ctx.limits.dataFrameBytesMax }),
+    transport: new NatsTransport({ nc, vaultId: vault.id, self, log: ctx.log }),
     clock: { now: ctx.nowMs }, log: ctx.log, onChange: () => push(),
   });
   const tick = setInterval(() => void engine.tick().then(push), TICK_MS);

@@ -56,12 +56,14 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
   };
   const server: Server = config.tls ? createHttpsServer({ cert: config.tls.certPem, key: config.tls.keyPem }, notFound) : createHttpServer(notFound);
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.dataFrameBytesMax, perMessageDeflate: false });
+  // automerge-repo sends each sync message whole: its (already authenticated) peers get the upload limit per frame.
+  const automergeWss = new WebSocketServer({ noServer: true, maxPayload: limits.uploadBytesMax, perMessageDeflate: false });
   const open = new Set<WebSocket>();
   const track = (ws: WebSocket) => {
     open.add(ws);
     ws.on("close", () => open.delete(ws));
   };
-  const automerge = automergeEndpoint(ctx, (id) => config.vault(id), wss, track);
+  const automerge = automergeEndpoint(ctx, (id) => config.vault(id), automergeWss, track);
 
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
@@ -109,6 +111,7 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
     close: async () => {
       for (const ws of open) ws.close(CloseCode.normal, "bridge stopping");
       await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => automergeWss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
     },

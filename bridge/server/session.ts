@@ -13,8 +13,9 @@ import { NatsTransport } from "../../agent/nats/nats-transport.js";
 import type { Log, PeerId } from "../../agent/sync/ports.js";
 import {
   CloseCode, decodeData, decodePeerAuth, decodePeerHello, encodeControl, encodeData, fromBase64, toBase64, FrameError, NONCE_BYTES,
-  CONTROL_BYTES_MAX, DATA_FRAME_BYTES_MAX, type HubHello, type PeerHello,
+  CONTROL_BYTES_MAX, DATA_FRAME_BYTES_MAX, CHUNK_FRAME_BYTES, MESSAGE_BYTES_MAX, type HubHello, type PeerHello,
 } from "../client/frames.js";
+import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
 import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "../client/handshake.js";
 import { TokenBucket } from "./rate-limit.js";
 
@@ -29,7 +30,12 @@ export interface BridgeVault {
 
 export interface BridgeLimits {
   handshakeMs: number;
+  /** One WebSocket frame (ws closes larger ones with 1009 before they are buffered whole). */
   dataFrameBytesMax: number;
+  /** A whole message a peer uploads (reassembled from chunks); deliveries to it may be up to MESSAGE_BYTES_MAX. */
+  uploadBytesMax: number;
+  /** Bytes of partial uploads held per connection. */
+  uploadBufferBytesMax: number;
   framesPerSecond: number;
   framesBurst: number;
   bytesPerSecond: number;
@@ -43,6 +49,8 @@ export interface BridgeLimits {
 export const DEFAULT_LIMITS: BridgeLimits = {
   handshakeMs: 10_000,
   dataFrameBytesMax: DATA_FRAME_BYTES_MAX,
+  uploadBytesMax: 64 * 1024 * 1024,
+  uploadBufferBytesMax: 128 * 1024 * 1024,
   framesPerSecond: 500,
   framesBurst: 2_000,
   bytesPerSecond: 16 * 1024 * 1024,
@@ -106,6 +114,8 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
   let transport: NatsTransport | undefined;
   const frames = new TokenBucket(limits.framesPerSecond, limits.framesBurst, ctx.nowMs());
   const bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, ctx.nowMs());
+  const uploads = new Reassembler({ messageBytesMax: limits.uploadBytesMax, bufferedBytesMax: limits.uploadBufferBytesMax, sendersMax: 64 });
+  let deliveryId = 0;
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
@@ -171,7 +181,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
       close(revoked ? CloseCode.unauthorised : CloseCode.upstream, revoked ? `NATS ended the peer's authority: ${error.message}` : "the NATS connection ended", true);
     });
     const self = peerIdOf(key) as PeerId;
-    transport = new NatsTransport({ nc, vaultId: vault.id, self, log, messageBytesMax: limits.dataFrameBytesMax });
+    transport = new NatsTransport({ nc, vaultId: vault.id, self, log, messageBytesMax: MESSAGE_BYTES_MAX });
     await transport.start({
       onMessage: (from, message) => {
         if (state !== "ready") return;
@@ -180,7 +190,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
           return;
         }
         try {
-          ws.send(encodeData({ op: "deliver", from, payload: message }));
+          for (const payload of toFrames(message, CHUNK_FRAME_BYTES, deliveryId++ >>> 0)) ws.send(encodeData({ op: "deliver", from, payload }));
           stats.framesOut++;
         } catch {
           stats.deliveriesDropped++;
@@ -222,8 +232,10 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     const frame = decodeData(data);
     if (frame.op === "deliver") throw new Refusal(CloseCode.protocol, "peers do not send deliver frames");
     stats.framesIn++;
-    if (frame.op === "send") transport?.send(frame.to as PeerId, frame.payload);
-    else transport?.broadcast(frame.payload);
+    const whole = uploads.push(frame.op === "send" ? `p:${frame.to}` : "broadcast", frame.payload, ctx.nowMs());
+    if (!whole) return; // a chunk of a bigger message, or dropped by the reassembler's limits
+    if (frame.op === "send") transport?.send(frame.to as PeerId, whole);
+    else transport?.broadcast(whole);
   };
 
   ws.on("message", (data: RawData, isBinary: boolean) => {
