@@ -165,6 +165,18 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
     }
   });
 
+  it("says in one line what is wrong with a bad bridge command line", () => {
+    const bad = cli(box, "a", ["bridge", "serve", "--cwd", a, "--listen", "nowhere"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^edgesync: --listen "nowhere" is not HOST:PORT/);
+    const lonely = cli(box, "stranger", ["bridge", "serve", "--cwd", a, "--listen", "127.0.0.1:0"]);
+    assert.equal(lonely.code, 1);
+    assert.equal(lonely.stderr, "edgesync: no NATS server to relay to: start the agent first (`edgesync sync start`) or pass --nats nats://HOST:4222\n");
+    const notVault = cli(box, "a", ["bridge", "serve", "--cwd", box.dir, "--listen", "127.0.0.1:0"]);
+    assert.equal(notVault.code, 1);
+    assert.equal(notVault.stderr.split("\n").filter(Boolean).length, 1, notVault.stderr);
+  });
+
   it("gives an unauthorised key an auth error and no sync data, and does not retry", async () => {
     const key = await client.keyFromSeed(new Uint8Array(randomBytes(32)));
     const errors: Client.BridgeError[] = [];
