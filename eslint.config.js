@@ -32,4 +32,13 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["node:fs*", "node:net", "node:child_process", "fs", "net", "nats", "@nats-io/*"] }],
     },
   },
+  {
+    // edgesync/client runs in browsers: no Node built-ins, no Node-only packages, no Node globals.
+    files: ["bridge/client/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-globals": ["error", "Buffer", "process", "require", "__dirname"],
+      "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "net", "tls", "crypto", "ws", "@nats-io/*", "../server/*", "../node/*"] }],
+    },
+  },
 );

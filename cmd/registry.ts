@@ -10,6 +10,7 @@ import { DoctorCommand } from "./doctor-command.js";
 import { HubTrustCommand, HubForgetCommand, HubShowCommand } from "./hub-commands.js";
 import { PullCommand, PushCommand } from "./push-pull-commands.js";
 import { notifyCommands } from "./notify-commands.js";
+import { BridgeServeCommand } from "./bridge-serve.js";
 import { RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand } from "./history-commands.js";
 
 export const commands: CommandClass[] = [
@@ -18,4 +19,5 @@ export const commands: CommandClass[] = [
   HubTrustCommand, HubForgetCommand, HubShowCommand,
   RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand,
   ...notifyCommands,
+  BridgeServeCommand,
 ];

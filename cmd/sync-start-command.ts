@@ -6,6 +6,9 @@ import { Agent } from "../agent/agent.js";
 import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
+import { parseListenAddress } from "../agent/metrics.js";
+import { loadOrCreateIdentity, defaultIdentityPath, edgesyncHome } from "../agent/auth/identity.js";
+import { planBridgeTls, startAgentBridge } from "../bridge/server/agent-bridge.js";
 import { terminalConfirm } from "./trust-prompt.js";
 
 const ROLES = new Set(["peer", "hub", "leaf"]);
@@ -19,7 +22,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
-      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR,
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR, EDGESYNC_BRIDGE,
       EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
       EDGESYNC_NOTIFY_NAME) so a container needs no command line.
       Every agent also runs notify (\`edgesync notify …\`): messages for its human, synced like a vault; \`--inbox\` serves the web inbox.
@@ -55,6 +58,8 @@ export class SyncStartCommand extends EdgesyncCommand {
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
   noTls = Option.Boolean("--no-tls", false, { description: "Hub: plain listeners for a TLS-terminating proxy; leaf: reach the hub through one" });
   acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Leaf: trust the hub's certificate on first use without asking" });
+  bridge = Option.String("--bridge", { description: "Also serve the vaults over WSS for peers without NATS on HOST:PORT (see `bridge serve --help`)" });
+  bridgeNoTls = Option.Boolean("--bridge-no-tls", false, { description: "The bridge without TLS (behind a TLS-terminating proxy)" });
 
   async run() {
     const roots = await this.vaultRoots();
@@ -88,10 +93,11 @@ export class SyncStartCommand extends EdgesyncCommand {
       trust: { accept: this.acceptHubKey || env("ACCEPT_HUB_KEY") === "1", confirm: terminalConfirm() },
       log: asLog(logger),
     });
+    let bridge: { stop: () => Promise<void> } | undefined;
     const stopped = new Promise<void>((done) => {
       const shutdown = (signal: string) => {
         logger.info({ signal }, "stopping");
-        void agent.stop().finally(done);
+        void (bridge?.stop() ?? Promise.resolve()).catch(() => {}).then(() => agent.stop()).finally(done);
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
@@ -101,6 +107,21 @@ export class SyncStartCommand extends EdgesyncCommand {
     } catch (error) {
       await agent.stop();
       throw error;
+    }
+    const bridgeListen = this.bridge ?? env("BRIDGE");
+    if (bridgeListen) {
+      try {
+        const { host, port } = parseListenAddress(bridgeListen, "--bridge");
+        const { identity } = await loadOrCreateIdentity(this.identity ?? defaultIdentityPath(), true);
+        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
+        bridge = await startAgentBridge({
+          host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
+          engines: () => agent.host?.engines() ?? [], log: asLog(logger),
+        });
+      } catch (error) {
+        await agent.stop();
+        throw error;
+      }
     }
     logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
     await stopped;

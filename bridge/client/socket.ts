@@ -1,0 +1,52 @@
+/**
+ * The one thing the client needs from a platform: a WebSocket. Browsers get `browserSocket`
+ * (the global WebSocket); Node gets bridge/node/ws-socket.ts, which also reports the TLS
+ * certificate it saw so the handshake can bind to it. A browser cannot see the certificate: there
+ * the browser's own TLS validation (a CA-issued or imported certificate) guards the channel.
+ */
+
+export interface SocketEvents {
+  onOpen(): void;
+  onText(text: string): void;
+  onBinary(bytes: Uint8Array): void;
+  onClose(code: number, reason: string): void;
+}
+
+export interface BridgeSocket {
+  send(data: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  /** Bytes queued but not yet sent. */
+  bufferedAmount(): number;
+  /** SHA-256 (hex) of the TLS certificate this socket saw; null without TLS; undefined when the platform cannot tell. */
+  certFingerprint(): string | null | undefined;
+}
+
+export type SocketFactory = (url: string, events: SocketEvents) => BridgeSocket;
+
+/** The global WebSocket (browsers, Deno, Node ≥ 22). */
+export const browserSocket: SocketFactory = (url, events) => {
+  const Ctor = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
+  if (!Ctor) throw new Error("no global WebSocket here: pass `socket` (Node 20: import { nodeSocket } from \"edgesync/client/node\")");
+  const ws = new Ctor(url);
+  ws.binaryType = "arraybuffer";
+  let closed = false;
+  ws.onopen = () => events.onOpen();
+  ws.onmessage = (event: MessageEvent) => {
+    if (typeof event.data === "string") events.onText(event.data);
+    else if (event.data instanceof ArrayBuffer) events.onBinary(new Uint8Array(event.data));
+  };
+  ws.onclose = (event: CloseEvent) => {
+    if (closed) return;
+    closed = true;
+    events.onClose(event.code, event.reason);
+  };
+  ws.onerror = () => {
+    // the close event that follows carries the code
+  };
+  return {
+    send: (data) => ws.send(data),
+    close: (code, reason) => ws.close(code, reason),
+    bufferedAmount: () => ws.bufferedAmount,
+    certFingerprint: () => (url.startsWith("ws:") ? null : undefined),
+  };
+};

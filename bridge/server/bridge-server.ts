@@ -1,0 +1,123 @@
+/**
+ * The bridge's listener: HTTPS (the hub's TLS certificate) or plain HTTP with `--no-tls`, and
+ * WebSocket upgrades on `/v1/<vaultId>` (the edgesync bridge protocol, session.ts) and on
+ * `/automerge` (automerge-repo's protocol after a signed URL token, automerge-endpoint.ts). Anything else
+ * is a 404; connections beyond the limit get a 503 before any WebSocket exists.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import { certFingerprint } from "../../agent/auth/tls.js";
+import { silentLog, type Log } from "../../agent/sync/ports.js";
+import { CloseCode, encodeControl } from "../client/frames.js";
+import type { SigningKey } from "../client/handshake.js";
+import { DEFAULT_LIMITS, newStats, runSession, type BridgeLimits, type BridgeStats, type BridgeVault, type SessionContext } from "./session.js";
+import type { ConnectionOptions } from "@nats-io/transport-node";
+import { automergeEndpoint } from "./automerge-endpoint.js";
+import { AUTOMERGE_PATH } from "../client/automerge-token.js";
+
+export interface BridgeServerConfig {
+  host: string;
+  /** 0 for an ephemeral port. */
+  port: number;
+  /** The hub's certificate and key (agent/auth/tls.ts ensureHubTls); absent = plain ws:// (`--no-tls`). */
+  tls?: { certPem: string; keyPem: string };
+  hubKey: SigningKey;
+  /** The vault a peer asks for by id, or undefined when this bridge does not serve it. */
+  vault: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>;
+  natsServers: string | string[];
+  natsOptions?: Partial<ConnectionOptions>;
+  limits?: Partial<BridgeLimits>;
+  log?: Log;
+}
+
+export interface BridgeServer {
+  port: number;
+  /** `wss://host:port` (or ws://). */
+  origin: string;
+  certFingerprint: string | null;
+  stats: BridgeStats;
+  /** Open connections. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+const SESSION_PATH = /^\/v1\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export async function startBridge(config: BridgeServerConfig): Promise<BridgeServer> {
+  const limits = { ...DEFAULT_LIMITS, ...config.limits };
+  const log = config.log ?? silentLog;
+  const stats = newStats();
+  const fingerprint = config.tls ? certFingerprint(config.tls.certPem) : null;
+  const ctx: SessionContext = { hubKey: config.hubKey, certFingerprint: fingerprint, natsServers: config.natsServers, natsOptions: config.natsOptions, limits, log, stats, nowMs: () => Date.now() };
+  const notFound = (_req: IncomingMessage, res: import("node:http").ServerResponse) => {
+    res.writeHead(404, { "content-type": "text/plain" }).end("edgesync bridge: connect a WebSocket to /v1/<vault id>\n");
+  };
+  const server: Server = config.tls ? createHttpsServer({ cert: config.tls.certPem, key: config.tls.keyPem }, notFound) : createHttpServer(notFound);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.dataFrameBytesMax, perMessageDeflate: false });
+  // automerge-repo sends each sync message whole: its (already authenticated) peers get the upload limit per frame.
+  const automergeWss = new WebSocketServer({ noServer: true, maxPayload: limits.uploadBytesMax, perMessageDeflate: false });
+  const open = new Set<WebSocket>();
+  const track = (ws: WebSocket) => {
+    open.add(ws);
+    ws.on("close", () => open.delete(ws));
+  };
+  const automerge = automergeEndpoint(ctx, (id) => config.vault(id), automergeWss, track);
+
+  server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const path = new URL(request.url ?? "/", "http://bridge").pathname;
+    const match = SESSION_PATH.exec(path);
+    if (!match && path !== AUTOMERGE_PATH) return refuse(socket, 404, "Not Found");
+    if (open.size >= limits.connectionsMax) return refuse(socket, 503, "Too Many Connections");
+    if (!match) return automerge.handle(request, socket, head);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      track(ws);
+      void serve(ws, match[1]);
+    });
+  });
+
+  const serve = async (ws: WebSocket, vaultId: string) => {
+    let vault: BridgeVault | undefined;
+    try {
+      vault = await config.vault(vaultId);
+    } catch (error) {
+      log.warn({ vault: vaultId, error: String(error) }, "cannot look up a vault for the bridge");
+    }
+    if (!vault) {
+      stats.connections++;
+      stats.refused++;
+      ws.send(encodeControl({ t: "error", code: CloseCode.unknownVault, message: `this bridge does not serve vault ${vaultId}` }));
+      ws.close(CloseCode.unknownVault, "unknown vault");
+      return;
+    }
+    await runSession(ws, vault, ctx);
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  return {
+    port,
+    origin: `${config.tls ? "wss" : "ws"}://${host}:${port}`,
+    certFingerprint: fingerprint,
+    stats,
+    connections: () => open.size,
+    close: async () => {
+      for (const ws of open) ws.close(CloseCode.normal, "bridge stopping");
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => automergeWss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+    },
+  };
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
