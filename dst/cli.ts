@@ -51,7 +51,8 @@ const twice = !switches.has("once");
 const started = Date.now();
 let failures = 0;
 const list = single !== undefined ? [single] : Array.from({ length: seeds }, (_, i) => i + from);
-for (const seed of list) {
+for (const [done, seed] of list.entries()) {
+  if (done > 0 && done % 500 === 0) process.stderr.write(`dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[seed % LEVELS.length];
   const options = { seed, faults, nodes, ticks, steps };
   const { result, deterministic, replayHash } = await runSeed(options, twice);
