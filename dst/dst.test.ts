@@ -16,7 +16,7 @@ describe("dst", () => {
     const failures: string[] = [];
     for (let seed = 1; seed <= SEEDS; seed++) {
       const faults = LEVELS[seed % 3];
-      const { result, deterministic } = await runSeed(seed, faults);
+      const { result, deterministic } = await runSeed({ seed, faults });
       if (!deterministic) failures.push(`seed ${seed} ${faults}: replay hash differs`);
       for (const v of result.violations) failures.push(`seed ${seed} ${faults}: ${v} — ${replayCommand(result)}`);
     }
@@ -34,6 +34,11 @@ describe("dst", () => {
 
   it("regression: seed 0x13a6 (a concurrent put/delete left Automerge's view without a file its backend held)", async () => {
     const result = await simulate({ seed: 0x13a6, faults: "hostile" });
+    assert.deepEqual(result.violations, []);
+  });
+
+  it("regression: seed 0x3 (three devices resolving one overlap pairwise in different orders never converged; merge.ts now merges the original edits)", async () => {
+    const result = await simulate({ seed: 0x3, faults: "none", nodes: 7, ticks: 41, steps: 38 });
     assert.deepEqual(result.violations, []);
   });
 

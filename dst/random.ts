@@ -28,6 +28,7 @@ export class Prng implements Random {
   readonly #s: Uint32Array;
 
   constructor(seed: number) {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative safe integer, got ${seed}`);
     const next = splitmix32(seed);
     this.#s = new Uint32Array([next(), next(), next(), next()]);
     if (this.#s.every((v) => v === 0)) this.#s[0] = 1;
@@ -49,16 +50,31 @@ export class Prng implements Random {
   /** Uniform integer in [lo, hi] (inclusive), by rejection: no modulo bias. */
   int(lo: number, hi: number): number {
     const span = hi - lo + 1;
-    if (span <= 0 || span > 0x100000000) throw new RangeError(`bad range ${lo}..${hi}`);
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || span <= 0 || span > 0x100000000) throw new RangeError(`bad range ${lo}..${hi}`);
     const limit = Math.floor(0x100000000 / span) * span;
     let x = this.u32();
     while (x >= limit) x = this.u32();
     return lo + (x % span);
   }
 
-  /** True with probability num/den. */
+  /** True with probability num/den (integers, 0 <= num <= den, den > 0). */
   chance(num: number, den: number): boolean {
+    if (!Number.isSafeInteger(num) || !Number.isSafeInteger(den) || den <= 0 || num < 0 || num > den) {
+      throw new RangeError(`bad probability ${num}/${den}`);
+    }
     return num > 0 && this.int(0, den - 1) < num;
+  }
+
+  /** Index chosen with the given integer weights (a weight of 0 is never chosen). */
+  weighted(weights: readonly number[]): number {
+    const total = weights.reduce((sum, w) => sum + w, 0);
+    if (total <= 0) throw new RangeError("weighted pick with no positive weight");
+    let x = this.int(0, total - 1);
+    for (const [i, w] of weights.entries()) {
+      if (x < w) return i;
+      x -= w;
+    }
+    throw new Error("unreachable: weights changed during the pick");
   }
 
   pick<T>(items: readonly T[]): T {

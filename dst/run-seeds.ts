@@ -1,31 +1,25 @@
-/** Runs many seeds, each twice, and reports violations and determinism (equal trace hashes). */
-import { simulate, type FaultLevel, type SimResult } from "./simulation.js";
+/** Runs one seed twice and compares trace hashes (determinism); formats replay commands and drawn options. */
+import { simulate, type SimOptions, type SimResult } from "./simulation.js";
 
 export interface SeedReport {
   result: SimResult;
   /** False when the replay of the seed produced a different trace hash. */
   deterministic: boolean;
+  replayHash: string | undefined;
 }
 
-export async function runSeed(seed: number, faults: FaultLevel, nodes?: number, steps?: number, plantedBug = false, twice = true): Promise<SeedReport> {
-  const result = await simulate({ seed, faults, nodes, steps, plantedBug });
-  if (!twice) return { result, deterministic: true };
-  const replay = await simulate({ seed, faults, nodes, steps, plantedBug });
-  return { result, deterministic: replay.traceHash === result.traceHash };
+export const hex = (n: number) => `0x${n.toString(16)}`;
+
+export async function runSeed(options: SimOptions, twice = true): Promise<SeedReport> {
+  const result = await simulate(options);
+  if (!twice) return { result, deterministic: true, replayHash: undefined };
+  const replay = await simulate(options);
+  return { result, deterministic: replay.traceHash === result.traceHash, replayHash: replay.traceHash };
 }
 
-export const replayCommand = (r: SimResult) => `npm run dst -- --seed 0x${r.seed.toString(16)} --faults ${r.options.faults} --nodes ${r.options.nodes} --steps ${r.options.steps}`;
+/** One line that replays exactly this run (every drawn option pinned, so a later change of defaults does not move it). */
+export const replayCommand = (r: SimResult) =>
+  `npm run dst -- --seed ${hex(r.seed)} --faults ${r.options.faults} --nodes ${r.options.nodes} --ticks ${r.options.ticks} --steps ${r.options.steps}`;
 
-/** Shrinks a failing run: drops workload steps one at a time while the failure remains. */
-export async function minimise(seed: number, faults: FaultLevel, nodes: number, steps: number, plantedBug = false): Promise<{ skip: number[]; violations: string[] }> {
-  const skip = new Set<number>();
-  let violations = (await simulate({ seed, faults, nodes, steps, plantedBug })).violations;
-  if (violations.length === 0) return { skip: [], violations };
-  for (let step = steps - 1; step >= 0; step--) {
-    skip.add(step);
-    const attempt = await simulate({ seed, faults, nodes, steps, plantedBug, skip });
-    if (attempt.violations.length > 0) violations = attempt.violations;
-    else skip.delete(step);
-  }
-  return { skip: [...skip].sort((a, b) => a - b), violations };
-}
+export const describeOptions = (r: SimResult) =>
+  `nodes=${r.options.nodes} ticks=${r.options.ticks} steps=${r.options.steps} faults=${r.options.faults}`;

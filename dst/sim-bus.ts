@@ -27,6 +27,8 @@ export class SimBus {
   readonly linkDown = new Set<PeerId>();
   /** Directed blocks: "a>b" means messages from a to b are lost. */
   readonly blocked = new Set<string>();
+  /** The hub's process is down and its NATS server with it: leaves reach nobody (all traffic goes through it). */
+  serverDown = false;
   /** Devices removed from authorized_keys: NATS would refuse them. */
   readonly unauthorised = new Set<PeerId>();
   faults: NetworkFaults = PERFECT_NETWORK;
@@ -41,7 +43,7 @@ export class SimBus {
   }
 
   #canPass(from: PeerId, to: PeerId): boolean {
-    if (this.linkDown.has(from) || this.linkDown.has(to)) return false;
+    if (this.serverDown || this.linkDown.has(from) || this.linkDown.has(to)) return false;
     if (this.unauthorised.has(from) || this.unauthorised.has(to)) return false;
     return !this.blocked.has(`${from}>${to}`);
   }

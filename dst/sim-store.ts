@@ -1,28 +1,77 @@
 /**
- * A simulated disk for one node. A write is pending until its simulated fsync completes (a later
- * event); only then does `append`/`replace` resolve — that is when the engine reports it saved.
- * A crash decides, per pending write, whether it was lost or made it (a torn frame is cut on load,
- * which is the same as lost). Durable bytes survive every crash.
+ * A simulated disk for one node, with DiskStore's semantics (agent/vault/store/disk-store.ts):
+ *  - `append` writes one frame to the log and resolves after its fdatasync: durable from then on;
+ *  - `replace` writes doc.bin atomically (temp + fsync + rename), then empties the log;
+ *  - sync states are written atomically, one file per peer;
+ *  - `load` returns doc.bin and the log frames up to the first bad one, and cuts the log there.
+ *
+ * Every write is pending until its simulated fsync (a later event). A crash decides, from the disk
+ * stream, what each pending write left behind: an append was lost, torn or landed whole (after the
+ * first frame that did not land whole, the log is cut on load, as a real append-only file would be);
+ * a replace left the old files, the new doc.bin beside the old log, or both done; a sync state the
+ * old or the new file. Writes whose promise resolved survive every crash.
+ *
+ * Each process incarnation gets its own handle from `open()`; after a crash the old handle is dead:
+ * its calls never settle (the process that made them is gone) and change nothing.
  */
 import type { DocStore, PeerId } from "../agent/sync/ports.js";
 import type { EventQueue } from "./event-queue.js";
 import type { Prng } from "./random.js";
 
-interface PendingWrite {
-  apply: () => void;
-  resolve: () => void;
+export interface DiskFaults {
+  /** Simulated fsync latency bound: each write completes 0..fsyncMaxMs after the previous one. */
+  fsyncMaxMs: number;
+  /** Weights of what a crash does to an unsynced append: [lost, torn, landed]. */
+  appendOnCrash: readonly [number, number, number];
+  /** Chance (per mille) that a write fails with an I/O error (disk full) instead of completing. */
+  writeErrorPerMille: number;
 }
 
-export class SimStore implements DocStore {
-  #durable: Uint8Array[] = [];
+export const QUIET_DISK: DiskFaults = { fsyncMaxMs: 2, appendOnCrash: [1, 0, 1], writeErrorPerMille: 0 };
+
+export class SimDiskError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SimDiskError";
+  }
+}
+
+interface Frame {
+  bytes: Uint8Array;
+  /** False for a torn frame: its checksum would not match, so load stops before it. */
+  intact: boolean;
+}
+
+type WriteRequest =
+  | { kind: "append"; bytes: Uint8Array }
+  | { kind: "replace"; bytes: Uint8Array }
+  | { kind: "syncState"; peer: PeerId; bytes: Uint8Array };
+
+type PendingWrite = WriteRequest & { settle: Settle };
+
+interface Settle {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+export interface CrashReport {
+  landed: number;
+  torn: number;
+  lost: number;
+}
+
+export class SimDisk {
+  #docBin: Uint8Array | undefined;
+  #log: Frame[] = [];
   readonly #syncStates = new Map<PeerId, Uint8Array>();
-  readonly #pending = new Set<PendingWrite>();
+  #pending: PendingWrite[] = [];
+  #generation = 0;
+  #lastFsyncAt = 0;
   readonly #queue: EventQueue;
   readonly #rng: Prng;
   readonly #now: () => number;
-  /** Upper bound of simulated fsync latency. */
-  fsyncMaxMs = 3;
-  #generation = 0;
+  faults: DiskFaults = QUIET_DISK;
+  readonly stats = { appends: 0, replaces: 0, syncStates: 0, errors: 0, crashes: 0 };
 
   constructor(queue: EventQueue, rng: Prng, now: () => number) {
     this.#queue = queue;
@@ -30,59 +79,138 @@ export class SimStore implements DocStore {
     this.#now = now;
   }
 
-  async load(): Promise<Uint8Array[]> {
-    return this.#durable.map((c) => c.slice());
-  }
-
-  append(chunk: Uint8Array): Promise<void> {
-    const copy = chunk.slice();
-    return this.#write(() => this.#durable.push(copy));
-  }
-
-  replace(full: Uint8Array): Promise<void> {
-    const copy = full.slice();
-    return this.#write(() => {
-      this.#durable = [copy];
-    });
-  }
-
-  #write(apply: () => void): Promise<void> {
+  /** The DocStore of a new process incarnation. */
+  open(): DocStore {
     const generation = this.#generation;
-    return new Promise<void>((resolve) => {
-      const write: PendingWrite = { apply, resolve };
-      this.#pending.add(write);
-      this.#queue.push(this.#now() + this.#rng.int(0, this.fsyncMaxMs), "fsync", () => {
-        if (generation !== this.#generation || !this.#pending.delete(write)) return; // crashed meanwhile
-        write.apply();
-        write.resolve();
+    const alive = () => generation === this.#generation;
+    const dead = <T>() => new Promise<T>(() => {});
+    return {
+      load: () => (alive() ? this.#load() : dead()),
+      append: (chunk) => (alive() ? this.#write({ kind: "append", bytes: chunk.slice() }) : dead()),
+      replace: (full) => (alive() ? this.#write({ kind: "replace", bytes: full.slice() }) : dead()),
+      sizeBytes: async () => this.#sizeBytes(),
+      loadSyncState: (peer) => (alive() ? this.#loadSyncState(peer) : dead()),
+      saveSyncState: (peer, state) => (alive() ? this.#write({ kind: "syncState", peer, bytes: state.slice() }) : dead()),
+    };
+  }
+
+  /** Durable contents written before the simulation starts (the vault `edgesync init` created). */
+  preload(chunks: readonly Uint8Array[]): void {
+    const [first, ...rest] = chunks;
+    this.#docBin = first?.slice();
+    this.#log = rest.map((bytes) => ({ bytes: bytes.slice(), intact: true }));
+  }
+
+  /** What `load` would return now, without cutting anything (for invariant checks). */
+  durableChunks(): Uint8Array[] {
+    return this.#readable().map((c) => c.slice());
+  }
+
+  get pendingWrites(): number {
+    return this.#pending.length;
+  }
+
+  /** Power loss. Pending writes leave what the disk stream decides; none of them is acknowledged. */
+  crash(): CrashReport {
+    const report: CrashReport = { landed: 0, torn: 0, lost: 0 };
+    for (const write of this.#pending) this.#crashOutcome(write, report);
+    this.#pending = [];
+    this.#generation++;
+    this.stats.crashes++;
+    return report;
+  }
+
+  #crashOutcome(write: PendingWrite, report: CrashReport): void {
+    if (write.kind === "append") {
+      const outcome = this.#rng.weighted(this.faults.appendOnCrash);
+      if (outcome === 2) {
+        this.#log.push({ bytes: write.bytes, intact: true });
+        report.landed++;
+      } else if (outcome === 1 && write.bytes.length > 1) {
+        this.#log.push({ bytes: write.bytes.slice(0, this.#rng.int(1, write.bytes.length - 1)), intact: false });
+        report.torn++;
+      } else {
+        // Nothing of it reached the disk; anything appended after it would sit behind a hole.
+        this.#log.push({ bytes: new Uint8Array(0), intact: false });
+        report.lost++;
+      }
+      return;
+    }
+    if (write.kind === "replace") {
+      const outcome = this.#rng.int(0, 2);
+      if (outcome >= 1) this.#docBin = write.bytes; // renamed into place
+      if (outcome === 2) this.#log = []; // and the log emptied
+      if (outcome === 0) report.lost++;
+      else report.landed++;
+      return;
+    }
+    if (this.#rng.chance(1, 2)) {
+      this.#syncStates.set(write.peer, write.bytes);
+      report.landed++;
+    } else report.lost++;
+  }
+
+  #write(write: WriteRequest): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingWrite = { ...write, settle: { resolve, reject } };
+      this.#pending.push(pending);
+      // fsyncs complete in issue order, as on one disk.
+      const at = Math.max(this.#lastFsyncAt, this.#now()) + this.#rng.int(0, this.faults.fsyncMaxMs);
+      this.#lastFsyncAt = at;
+      const failed = this.#rng.chance(this.faults.writeErrorPerMille, 1000);
+      const generation = this.#generation;
+      this.#queue.push(at, `fsync ${write.kind}`, () => {
+        if (generation !== this.#generation) return; // the process crashed meanwhile
+        const index = this.#pending.indexOf(pending);
+        if (index < 0) return;
+        this.#pending.splice(index, 1);
+            if (failed) {
+          this.stats.errors++;
+          pending.settle.reject(new SimDiskError(`simulated I/O error on ${write.kind} (disk full)`));
+          return;
+        }
+        this.#apply(pending);
+        pending.settle.resolve();
       });
     });
   }
 
-  async sizeBytes(): Promise<number> {
-    return this.#durable.reduce((n, c) => n + c.length, 0);
-  }
-
-  async loadSyncState(peer: PeerId): Promise<Uint8Array | undefined> {
-    return this.#syncStates.get(peer);
-  }
-
-  async saveSyncState(peer: PeerId, state: Uint8Array): Promise<void> {
-    this.#syncStates.set(peer, state.slice());
-  }
-
-  /** Power loss: each pending write is lost or lands whole; none of them is acknowledged. */
-  crash(): { lost: number; landed: number } {
-    let lost = 0;
-    let landed = 0;
-    for (const write of [...this.#pending]) {
-      if (this.#rng.chance(1, 2)) {
-        write.apply();
-        landed++;
-      } else lost++;
+  #apply(write: PendingWrite): void {
+    if (write.kind === "append") {
+      this.#log.push({ bytes: write.bytes, intact: true });
+      this.stats.appends++;
+    } else if (write.kind === "replace") {
+      this.#docBin = write.bytes;
+      this.#log = [];
+      this.stats.replaces++;
+    } else {
+      this.#syncStates.set(write.peer, write.bytes);
+      this.stats.syncStates++;
     }
-    this.#pending.clear();
-    this.#generation++;
-    return { lost, landed };
+  }
+
+  #readable(): Uint8Array[] {
+    const chunks: Uint8Array[] = [];
+    if (this.#docBin !== undefined) chunks.push(this.#docBin);
+    for (const frame of this.#log) {
+      if (!frame.intact) break;
+      chunks.push(frame.bytes);
+    }
+    return chunks;
+  }
+
+  async #load(): Promise<Uint8Array[]> {
+    const chunks = this.durableChunks();
+    const firstBad = this.#log.findIndex((f) => !f.intact);
+    if (firstBad >= 0) this.#log = this.#log.slice(0, firstBad); // cut the torn tail, as DiskStore does
+    return chunks;
+  }
+
+  #sizeBytes(): number {
+    return (this.#docBin?.length ?? 0) + this.#log.reduce((n, f) => n + f.bytes.length + 8, 0);
+  }
+
+  async #loadSyncState(peer: PeerId): Promise<Uint8Array | undefined> {
+    return this.#syncStates.get(peer)?.slice();
   }
 }

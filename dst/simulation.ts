@@ -14,19 +14,21 @@
  *    their edit, unless a later write replaced the file.
  */
 import * as A from "@automerge/automerge";
-import { createHash } from "node:crypto";
 import { SyncEngine } from "../agent/sync/engine.js";
 import { setBuggifyDecider, plantedBugs } from "../agent/sync/buggify.js";
-import { asPeerId, type Clock, type PeerId } from "../agent/sync/ports.js";
-import { createVaultDoc, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
+import { asPeerId, type DocStore, type PeerId } from "../agent/sync/ports.js";
+import { applyFileOps, createVaultDoc, isReady, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
 import { loadDoc } from "../agent/vault/model/load.js";
 import { headsAt, restoreTo, setLabel } from "../agent/vault/model/history.js";
 import { utf8Encode } from "../agent/vault/model/bytes.js";
 import { normaliseVaultPath } from "../agent/vault/paths.js";
 import { EventQueue } from "./event-queue.js";
+import { AUTHORIZED_KEYS_PATH, editAuthorizedKeys, formatAuthorizedKeys, parseAuthorizedKeys } from "./authorized-keys.js";
 import { Prng } from "./random.js";
 import { SimBus, type NetworkFaults } from "./sim-bus.js";
-import { SimStore } from "./sim-store.js";
+import { SimDisk, type DiskFaults } from "./sim-store.js";
+import { SimClock } from "./sim-clock.js";
+import { Trace } from "./trace.js";
 
 export type FaultLevel = "none" | "adversarial" | "hostile";
 
@@ -37,6 +39,8 @@ export interface SimOptions {
   nodes?: number;
   /** Workload steps; drawn from the seed when absent. */
   steps?: number;
+  /** Workload ticks (TICK_MS each) before the heal; drawn from the seed when absent. */
+  ticks?: number;
   /** Steps to skip (minimisation). */
   skip?: ReadonlySet<number>;
   /** Flip the planted bug (tests that the simulator catches it). */
@@ -47,27 +51,37 @@ export interface SimOptions {
 
 export interface SimResult {
   seed: number;
-  options: { nodes: number; steps: number; faults: FaultLevel };
+  options: { nodes: number; steps: number; ticks: number; faults: FaultLevel };
   traceHash: string;
+  plantedBug: boolean;
   violations: string[];
   stats: { events: number; delivered: number; dropped: number; duplicated: number; crashes: number; acked: number; merges: number };
 }
 
 const VAULT_ID = "5f0c2a4e-7a51-4c3a-9d2e-0d1e2f3a4b5c";
-const TICK_MS = 500;
-const WORKLOAD_MS = 30_000;
+export const TICK_MS = 500;
+export const TICKS_MIN = 10;
+export const TICKS_MAX = 2_000;
 const HEAL_MS = 40_000;
-const PATHS = ["a.md", "b.md", "notes/c.md", "notes/deep/d.md", "caf\u00e9.md", "e f.md", "authorized_keys", "x/y/z.md"];
+const PATHS = ["a.md", "b.md", "notes/c.md", "notes/deep/d.md", "caf\u00e9.md", "e f.md", "x/y/z.md"];
+/** NATS applies a pushed account JWT 9–90 ms after the hub sends it (DESIGN.md §3). */
+const AUTH_APPLY_MS = 50;
 const FAULTS: Record<FaultLevel, NetworkFaults> = {
   none: { dropPerMille: 0, duplicatePerMille: 0, delayMinMs: 1, delayMaxMs: 5 },
   adversarial: { dropPerMille: 50, duplicatePerMille: 50, delayMinMs: 1, delayMaxMs: 300 },
   hostile: { dropPerMille: 200, duplicatePerMille: 100, delayMinMs: 1, delayMaxMs: 2_000 },
 };
 
+const DISK: Record<FaultLevel, DiskFaults> = {
+  none: { fsyncMaxMs: 3, appendOnCrash: [1, 0, 1], writeErrorPerMille: 0 },
+  adversarial: { fsyncMaxMs: 20, appendOnCrash: [1, 1, 2], writeErrorPerMille: 0 },
+  hostile: { fsyncMaxMs: 200, appendOnCrash: [1, 1, 1], writeErrorPerMille: 0 },
+};
+
 interface SimNode {
   id: PeerId;
-  skewMs: number;
-  store: SimStore;
+  clock: SimClock;
+  disk: SimDisk;
   engine: SyncEngine | undefined;
   actors: number;
 }
@@ -88,22 +102,32 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const buggifyRng = root.fork("buggify");
   // Always draw, then override: an explicit --nodes/--steps must not shift the stream, or a printed
   // replay command would run a different simulation.
-  const drawnNodes = workloadRng.int(2, 6);
+  const drawnNodes = workloadRng.int(3, 7);
   const drawnSteps = workloadRng.int(10, 40);
+  const optionsRng = root.fork("options");
+  const jumpRng = root.fork("clock-jumps");
+  const drawnTicks = optionsRng.int(40, 80);
   const nodeCount = options.nodes ?? drawnNodes;
   const steps = options.steps ?? drawnSteps;
+  const ticks = options.ticks ?? drawnTicks;
+  if (!Number.isSafeInteger(ticks) || ticks < TICKS_MIN || ticks > TICKS_MAX) throw new RangeError(`ticks must be ${TICKS_MIN}..${TICKS_MAX}, got ${ticks}`);
+  if (!Number.isSafeInteger(nodeCount) || nodeCount < 2 || nodeCount > 7) throw new RangeError(`nodes must be 2..7, got ${nodeCount}`);
+  const WORKLOAD_MS = ticks * TICK_MS;
   const level = options.faults;
 
-  const trace: string[] = [];
+  const trace = new Trace(options.onTrace !== undefined);
   const violations: string[] = [];
   let now = 1_700_000_000_000;
   const queue = new EventQueue();
-  const bus = new SimBus(queue, networkRng, () => now, (line) => trace.push(line));
+  const bus = new SimBus(queue, networkRng, () => now, (line) => trace.add(line));
   bus.faults = FAULTS[level];
   const stats = { events: 0, delivered: 0, dropped: 0, duplicated: 0, crashes: 0, acked: 0, merges: 0 };
   const acked: { node: PeerId; heads: A.Heads; step: number }[] = [];
   const expectations: Expectation[] = [];
   let lastMessage: { to: PeerId; from: PeerId; bytes: Uint8Array } | undefined;
+  /** Sim time at which each device's removal from authorized_keys was applied on the hub's server. */
+  const removedAt = new Map<PeerId, number>();
+  let healed = false;
 
   const previousBug = plantedBugs.noResyncOnReconnect;
   plantedBugs.noResyncOnReconnect = options.plantedBug ?? false;
@@ -112,22 +136,23 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
 
   const nodes: SimNode[] = Array.from({ length: nodeCount }, (_, i) => ({
     id: asPeerId(i === 0 ? "hub" : `n${i}`),
-    skewMs: i === 0 ? 0 : clockRng.int(-2_000, 2_000),
-    store: new SimStore(queue, diskRng, () => now),
+    clock: new SimClock(() => now, i === 0 ? 0 : clockRng.int(-2_000, 2_000)),
+    disk: Object.assign(new SimDisk(queue, diskRng, () => now), { faults: DISK[level] }),
     engine: undefined,
     actors: 0,
   }));
   const actorFor = (node: SimNode) => `${(nodes.indexOf(node) + 1).toString(16).padStart(2, "0")}${(node.actors++).toString(16).padStart(6, "0")}${"0".repeat(24)}`;
-  const clockFor = (node: SimNode): Clock => ({ now: () => now + node.skewMs });
 
-  function boot(node: SimNode, doc: Doc): void {
+  function boot(node: SimNode, doc: Doc, store: DocStore = node.disk.open()): void {
     const transport = bus.transport(node.id);
     node.engine = new SyncEngine({
-      self: node.id, doc, store: node.store, transport, clock: clockFor(node),
+      self: node.id, doc, store, transport, clock: node.clock,
       announceIntervalMs: 2_000, peerTimeoutMs: 60_000,
-      isPeerAllowed: (peer) => !bus.unauthorised.has(peer),
+      // Defence in depth as the agent would wire it: this device's own copy of authorized_keys.
+      isPeerAllowed: (peer) => peer === nodes[0].id || !node.engine || listedIn(node.engine.doc).has(peer),
       onChange: (event) => {
         stats.merges += event.merges.length;
+        if (node === nodes[0] && event.paths.includes(AUTHORIZED_KEYS_PATH)) hubAuthorisedKeysChanged();
         for (const path of event.paths) if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)} on ${node.id}`);
       },
     });
@@ -135,15 +160,62 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     transport.start = (handlers) => originalReceive({
       ...handlers,
       onMessage: (from, message) => {
+        if (removedAt.has(node.id)) violations.push(`${node.id} received ${message.length} bytes from ${from} after its removal from authorized_keys was applied`);
         lastMessage = { to: node.id, from, bytes: message.slice() };
         handlers.onMessage(from, message);
       },
     });
     void node.engine.start();
+    if (node === nodes[0]) hubAuthorisedKeysChanged();
+  }
+
+  const listedIn = (doc: Doc) => {
+    const entry = readEntry(doc, AUTHORIZED_KEYS_PATH);
+    return parseAuthorizedKeys(entry ? new TextDecoder().decode(entry.bytes) : undefined);
+  };
+
+  /**
+   * The hub pushes what its own copy of authorized_keys says to its server, which applies it a
+   * moment later: unlisted devices are cut off, re-listed ones reconnect. During the heal the
+   * operator re-adds every device an edit still in flight removed.
+   */
+  function hubAuthorisedKeysChanged(): void {
+    const hub = nodes[0].engine;
+    if (!hub || !isReady(hub.doc)) return;
+    const listed = listedIn(hub.doc);
+    if (healed && nodes.some((n) => n !== nodes[0] && !listed.has(n.id))) {
+      reAddAll(hub);
+      return;
+    }
+    queue.push(now + AUTH_APPLY_MS, "apply authorized_keys", () => {
+      for (const node of nodes.slice(1)) {
+        if (!listed.has(node.id) && !bus.unauthorised.has(node.id)) {
+          bus.unauthorised.add(node.id);
+          removedAt.set(node.id, now);
+          trace.add(`auth ${node.id} removed`);
+        } else if (listed.has(node.id) && bus.unauthorised.has(node.id)) {
+          bus.unauthorised.delete(node.id);
+          removedAt.delete(node.id);
+          trace.add(`auth ${node.id} re-added`);
+          bus.reconnected(node.id);
+        }
+      }
+    });
+  }
+
+  function reAddAll(hub: SyncEngine): void {
+    const entry = readEntry(hub.doc, AUTHORIZED_KEYS_PATH);
+    let text = entry ? new TextDecoder().decode(entry.bytes) : "";
+    for (const node of nodes.slice(1)) if (!parseAuthorizedKeys(text).has(node.id)) text = editAuthorizedKeys(text, node.id, true);
+    trace.add("heal: hub re-adds every device to authorized_keys");
+    void hub.change([{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(text), mtime: nodes[0].clock.now() }]);
   }
 
   // The hub creates the vault; every other node starts empty and clones by sync.
-  boot(nodes[0], createVaultDoc({ vaultId: VAULT_ID, name: "sim", createdAt: now }, actorFor(nodes[0])));
+  // `edgesync init` writes authorized_keys with every device of the run in it.
+  const created = createVaultDoc({ vaultId: VAULT_ID, name: "sim", createdAt: now }, actorFor(nodes[0]));
+  const initialKeys = utf8Encode(formatAuthorizedKeys(nodes.map((n) => n.id)));
+  boot(nodes[0], applyFileOps(created, [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: initialKeys, mtime: now }], { time: now, by: nodes[0].id }));
   for (const node of nodes.slice(1)) boot(node, loadDoc([], actorFor(node)));
 
   const settle = async () => {
@@ -176,21 +248,25 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
 
   const paragraph = (step: number, tag: string) => `paragraph ${tag} written at step ${step}`;
 
-  async function workloadStep(step: number): Promise<void> {
-    const node = workloadRng.pick(live().length > 0 ? live() : nodes);
+  /**
+   * One workload step. Its draws come from its own stream (forked before the run), and it picks its
+   * node by index whatever is running: leaving a step out (minimisation) changes no other step.
+   */
+  async function workloadStep(step: number, workloadRng: Prng, faultRng: Prng): Promise<void> {
+    const node = nodes[workloadRng.int(0, nodes.length - 1)];
     const kind = workloadRng.int(0, 99);
     const path = workloadRng.pick(PATHS);
-    trace.push(`step ${step} ${node.id} kind ${kind} ${path}`);
+    trace.add(`step ${step} ${node.id} kind ${kind} ${path}`);
     if (options.skip?.has(step) || node.engine === undefined) return;
     const doc = node.engine.doc;
     if (doc.files === undefined) return;
     if (kind < 35) {
       const body = `# ${path}\n\n${paragraph(step, "one")}\n\n${paragraph(step, "two")}\n\n${paragraph(step, "three")}\n`;
-      await localChange(node, [{ type: "put", path, bytes: utf8Encode(body), mtime: now }], step);
+      await localChange(node, [{ type: "put", path, bytes: utf8Encode(body), mtime: node.clock.now() }], step);
     } else if (kind < 50) {
       const current = textOf(node, path);
       if (current === undefined) return;
-      await localChange(node, [{ type: "put", path, bytes: utf8Encode(current.replace(/paragraph one[^\n]*/, paragraph(step, "one-edited"))), mtime: now }], step);
+      await localChange(node, [{ type: "put", path, bytes: utf8Encode(current.replace(/paragraph one[^\n]*/, paragraph(step, "one-edited"))), mtime: node.clock.now() }], step);
     } else if (kind < 60) {
       if (readEntry(doc, path) === undefined || path === "authorized_keys") return;
       await localChange(node, [{ type: "delete", path }], step);
@@ -198,9 +274,9 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const target = workloadRng.pick(PATHS);
       const entry = readEntry(doc, path);
       if (!entry || target === path || path === "authorized_keys") return;
-      await localChange(node, [{ type: "delete", path }, { type: "put", path: target, bytes: entry.bytes, mtime: now }], step);
+      await localChange(node, [{ type: "delete", path }, { type: "put", path: target, bytes: entry.bytes, mtime: node.clock.now() }], step);
     } else if (kind < 77) {
-      concurrentEdit(step, path);
+      concurrentEdit(step, path, workloadRng);
     } else if (kind < 81) {
       const engine = node.engine;
       const back = now - workloadRng.int(0, 20_000);
@@ -210,17 +286,17 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const engine = node.engine;
       void engine.update((d, t) => setLabel(d, `label-${step}`, A.getHeads(d), { time: t, by: node.id }));
     } else if (kind < 92 && level !== "none") {
-      crash(node, step);
-    } else if (kind < 96 && level !== "none" && node.id !== "hub") {
-      // authorized_keys edit removing the device; it is added back later.
-      bus.unauthorised.add(node.id);
-      trace.push(`remove ${node.id}`);
-      queue.push(now + faultRng.int(1_000, 8_000), `re-add ${node.id}`, () => {
-        bus.unauthorised.delete(node.id);
-        bus.reconnected(node.id);
-      });
+      crash(node, step, faultRng);
+    } else if (kind < 96 && level !== "none") {
+      // An authorized_keys edit on this device: remove or add one device (never the hub's own key).
+      const device = nodes[faultRng.int(1, nodes.length - 1)];
+      const add = faultRng.chance(1, 2);
+      const text = textOf(node, AUTHORIZED_KEYS_PATH) ?? "";
+      if (parseAuthorizedKeys(text).has(device.id) === add) return;
+      trace.add(`${node.id} ${add ? "adds" : "removes"} ${device.id} in authorized_keys`);
+      await localChange(node, [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(editAuthorizedKeys(text, device.id, add)), mtime: node.clock.now() }], step);
     } else if (level !== "none") {
-      networkFault(node);
+      networkFault(node, faultRng);
     }
   }
 
@@ -229,7 +305,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   }
 
   /** Two nodes with the same version of a file edit different paragraphs at the same time. */
-  function concurrentEdit(step: number, path: string): void {
+  function concurrentEdit(step: number, path: string, workloadRng: Prng): void {
     const holders = live().filter((n) => textOf(n, path)?.includes("paragraph three"));
     if (holders.length < 2 || path === "authorized_keys") return;
     const [x, y] = [workloadRng.pick(holders), workloadRng.pick(holders)];
@@ -238,34 +314,48 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     const markers = [`edited by ${x.id} at ${step}`, `edited by ${y.id} at ${step}`];
     invalidate(path, step);
     expectations.push({ path, markers, step });
-    void localChange(x, [{ type: "put", path, bytes: utf8Encode(base.replace(/paragraph one[^\n]*/, markers[0])), mtime: now }], step, false);
-    void localChange(y, [{ type: "put", path, bytes: utf8Encode(base.replace(/paragraph three[^\n]*/, markers[1])), mtime: now }], step, false);
+    void localChange(x, [{ type: "put", path, bytes: utf8Encode(base.replace(/paragraph one[^\n]*/, markers[0])), mtime: x.clock.now() }], step, false);
+    void localChange(y, [{ type: "put", path, bytes: utf8Encode(base.replace(/paragraph three[^\n]*/, markers[1])), mtime: y.clock.now() }], step, false);
   }
 
-  function crash(node: SimNode, step: number): void {
+  function crash(node: SimNode, step: number, faultRng: Prng): void {
     if (node.engine === undefined) return;
     bus.detach(node.id);
+    if (node === nodes[0]) bus.serverDown = true;
     node.engine = undefined;
-    const outcome = node.store.crash();
+    const outcome = node.disk.crash();
     stats.crashes++;
-    trace.push(`crash ${node.id} lost ${outcome.lost} landed ${outcome.landed} at step ${step}`);
+    trace.add(`crash ${node.id} lost ${outcome.lost} torn ${outcome.torn} landed ${outcome.landed} at step ${step}`);
     queue.push(now + faultRng.int(500, 10_000), `restart ${node.id}`, async () => restart(node));
   }
 
   async function restart(node: SimNode): Promise<void> {
     if (node.engine !== undefined) return;
-    const doc = loadDoc(await node.store.load(), actorFor(node));
-    trace.push(`restart ${node.id} heads ${A.getHeads(doc).join(",").slice(0, 16)}`);
-    boot(node, doc);
+    const store = node.disk.open();
+    const doc = loadDoc(await store.load(), actorFor(node));
+    trace.add(`restart ${node.id} heads ${A.getHeads(doc).join(",").slice(0, 16)}`);
+    boot(node, doc, store);
+    if (node === nodes[0] && bus.serverDown) {
+      // The hub's server is back: every leaf's link to it comes back up.
+      bus.serverDown = false;
+      for (const other of nodes) bus.reconnected(other.id);
+    }
   }
 
-  function networkFault(node: SimNode): void {
+  function networkFault(node: SimNode, faultRng: Prng): void {
+    if (level === "hostile" && jumpRng.chance(1, 5)) {
+      // An NTP step or a laptop waking: the node's wall clock jumps (history times carry it).
+      const delta = jumpRng.int(-30_000, 30_000);
+      node.clock.jump(delta);
+      trace.add(`clock ${node.id} jumps ${delta} ms`);
+      return;
+    }
     const other = faultRng.pick(nodes.filter((n) => n !== node));
     const kind = faultRng.int(0, 2);
     const until = now + faultRng.int(1_000, 10_000);
     if (kind === 0 && node.id !== "hub") {
       bus.linkDown.add(node.id);
-      trace.push(`link down ${node.id}`);
+      trace.add(`link down ${node.id}`);
       queue.push(until, `link up ${node.id}`, () => {
         bus.linkDown.delete(node.id);
         bus.reconnected(node.id);
@@ -273,7 +363,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     } else {
       const keys = kind === 1 ? [`${node.id}>${other.id}`, `${other.id}>${node.id}`] : [`${node.id}>${other.id}`];
       for (const k of keys) bus.blocked.add(k);
-      trace.push(`partition ${keys.join(" ")}`);
+      trace.add(`partition ${keys.join(" ")}`);
       queue.push(until, `heal ${keys.join(" ")}`, () => {
         for (const k of keys) bus.blocked.delete(k);
       });
@@ -285,16 +375,18 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     for (const node of nodes) queue.push(now + t + (nodes.indexOf(node) % 7), `tick ${node.id}`, () => void node.engine?.tick());
   }
   const stepTimes = Array.from({ length: steps }, () => workloadRng.int(2_000, WORKLOAD_MS)).sort((a, b) => a - b);
-  stepTimes.forEach((t, step) => queue.push(now + t, `step ${step}`, () => workloadStep(step)));
+  const stepStreams = stepTimes.map((_, step) => [workloadRng.fork(`step ${step}`), faultRng.fork(`step ${step}`)] as const);
+  stepTimes.forEach((t, step) => queue.push(now + t, `step ${step}`, () => workloadStep(step, ...stepStreams[step])));
   const healAt = now + WORKLOAD_MS + 1;
   queue.push(healAt, "heal", async () => {
-    trace.push("heal");
+    trace.add("heal");
     bus.faults = FAULTS.none;
     setBuggifyDecider(undefined);
     bus.blocked.clear();
     bus.linkDown.clear();
-    bus.unauthorised.clear();
+    healed = true;
     for (const node of nodes) if (node.engine === undefined) await restart(node);
+    hubAuthorisedKeysChanged();
     for (const node of nodes) bus.reconnected(node.id);
   });
 
@@ -304,7 +396,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const event = queue.pop()!;
       now = event.time;
       stats.events++;
-      trace.push(`${event.time - 1_700_000_000_000} ${event.label}`);
+      trace.add(`${event.time - 1_700_000_000_000} ${event.label}`);
       await event.run();
       await settle();
       if (bus.stats.deliveredToUnauthorised > 0) violations.push(`a removed device was delivered ${bus.stats.deliveredToUnauthorised} message(s)`);
@@ -326,7 +418,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     for (let i = 0; i < 100_000 && queue.size > 0; i++) {
       const event = queue.pop()!;
       now = Math.max(now, event.time);
-      trace.push(`${event.time - 1_700_000_000_000} ${event.label}`);
+      trace.add(`${event.time - 1_700_000_000_000} ${event.label}`);
       await event.run();
       await settle();
     }
@@ -365,7 +457,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const text = textOf(nodes[0], e.path) ?? "";
       for (const marker of e.markers) if (!text.includes(marker)) violations.push(`merge lost "${marker}" in ${e.path}`);
     }
-    trace.push(`final ${refHeads}`);
+    trace.add(`final ${refHeads}`);
   }
 
   async function duplicateChangesNothing(): Promise<void> {
@@ -381,7 +473,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   }
 
   Object.assign(stats, { delivered: bus.stats.delivered, dropped: bus.stats.dropped, duplicated: bus.stats.duplicated });
-  options.onTrace?.(trace);
-  const traceHash = createHash("sha256").update(trace.join("\n")).digest("hex");
-  return { seed: options.seed, options: { nodes: nodeCount, steps, faults: level }, traceHash, violations: [...new Set(violations)], stats };
+  options.onTrace?.(trace.lines);
+  const traceHash = trace.digest();
+  return { seed: options.seed, options: { nodes: nodeCount, steps, ticks, faults: level }, traceHash, plantedBug: options.plantedBug ?? false, violations: [...new Set(violations)], stats };
 }

@@ -87,4 +87,28 @@ describe("resolveConflicts", () => {
     assert.equal(copies.length, 1);
     assert.equal(copies[0], conflictCopyPath("img.png", loser, readEntry(loser === "A" ? a : b, "img.png")!.sha256));
   });
+
+  it("converges when three devices resolve overlapping parts of one overlap in different orders (dst seed 3)", () => {
+    const devices = twoDevices();
+    const { base } = devices;
+    let { a, b } = devices;
+    let c = A.merge(A.init({ actor: "cc".repeat(16) as A.ActorId }) as unknown as Doc, a);
+    a = put(a, "plan.md", base.replace("beta paragraph", "beta from A"), "A", 3000);
+    b = put(b, "plan.md", base.replace("beta paragraph", "beta from B"), "B", 3001);
+    c = put(c, "plan.md", base.replace("beta paragraph", "beta from C"), "C", 3002);
+    // A and C see each other's edit first and resolve it alike; B only sees A's.
+    const a1 = receive(a, c, "A", 4000);
+    const c1 = receive(c, a, "C", 4001);
+    const b1 = receive(b, a, "B", 4002);
+    assert.equal(text(a1, "plan.md"), text(c1, "plan.md"));
+    // Then B's partial resolution reaches A and C: each merges its own copy of the first resolution
+    // with it. Both must produce the same bytes, or the two results conflict again, round after round.
+    const a2 = receive(a1, b1, "A", 5000);
+    const c2 = receive(c1, b1, "C", 5001);
+    assert.equal(text(a2, "plan.md"), text(c2, "plan.md"));
+    for (const side of ["A", "B", "C"]) assert.match(text(a2, "plan.md"), new RegExp(`beta from ${side}`));
+    const final = A.merge(A.clone(a2), c2);
+    assert.equal(resolveConflicts(final, ["plan.md"], { me: "A", time: 6000 }).outcomes.length, 0);
+    assert.equal(resolveConflicts(final, ["plan.md"], { me: "C", time: 6000 }).outcomes.length, 0);
+  });
 });
