@@ -1,0 +1,165 @@
+/**
+ * edgesync under test: real `edgesync` processes from dist/ (as test/helpers/agents.ts starts them),
+ * each agent with its own nats-server child — a hub, leaves that dial its leafnode port, and
+ * `edgesync clone` one-shots against its client port. Loopback only, TLS off (as in the e2e suite).
+ */
+import { existsSync } from "node:fs";
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import {
+  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise,
+  LIVE_VAULT_FILES, type BenchPlan, type Proc,
+} from "./fixtures.js";
+import { attempt, emptyResult, say, type SystemResult } from "./result.js";
+
+const BIN = resolve("dist/cmd/edgesync.js");
+const NAME = "edgesync";
+
+interface Agent extends Proc {
+  home: string;
+  info: { pid: number; ports?: { client: number; leafnode?: number } };
+}
+
+class EdgesyncCluster {
+  readonly agents: Agent[] = [];
+  hubClientUrl = "";
+  hubLeafUrl = "";
+
+  constructor(readonly box: string, readonly plan: BenchPlan) {}
+
+  env(device: string): NodeJS.ProcessEnv {
+    const home = join(this.box, "homes", device);
+    return { ...process.env, EDGESYNC_HOME: home, HOME: home, NO_COLOR: "1", EDGESYNC_LOG_LEVEL: "warn" };
+  }
+
+  nodeArgs(label: string): string[] {
+    const dir = this.plan.cpuProfDir;
+    return dir ? ["--cpu-prof", "--cpu-prof-dir", resolve(dir), "--cpu-prof-name", `${label}-${Date.now()}.cpuprofile`] : [];
+  }
+
+  async cli(device: string, args: string[], timeoutMs = 120_000) {
+    const run = await timedRun(process.execPath, [...this.nodeArgs(`${device}-${args[0]}`), BIN, ...args], { env: this.env(device), timeoutMs });
+    return run;
+  }
+
+  async startAgent(device: string, args: string[]): Promise<Agent> {
+    const env = this.env(device);
+    const home = env.EDGESYNC_HOME as string;
+    const child = startProcess(process.execPath, [...this.nodeArgs(device), BIN, "sync", "start", ...args], { env });
+    let info: Agent["info"] | undefined;
+    await waitUntil(`edgesync agent ${device} to start`, async () => {
+      if (child.exitCode !== null) throw new Error(`agent ${device} exited ${child.exitCode}: ${child.output().slice(-2000)}`);
+      info = await readFile(join(home, "agent.json"), "utf8").then((t) => JSON.parse(t) as Agent["info"], () => undefined);
+      return info?.pid === child.pid;
+    }, 60_000, () => child.output());
+    const agent = Object.assign(child, { home, info: info as Agent["info"] });
+    this.agents.push(agent);
+    return agent;
+  }
+
+  async startHub(): Promise<void> {
+    const dir = join(this.box, "hub");
+    await mkdir(dir, { recursive: true });
+    const hub = await this.startAgent("hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", dir]);
+    this.hubClientUrl = `nats://127.0.0.1:${hub.info.ports!.client}`;
+    this.hubLeafUrl = `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`;
+  }
+
+  /** A new folder with `files` notes made a vault named `name` on device `device`. */
+  async createVault(device: string, name: string, files: number): Promise<string> {
+    const dir = join(this.box, device);
+    await writeVaultFiles(dir, files);
+    const init = await this.cli(device, ["init", "--cwd", dir, "--name", name], 600_000);
+    if (init.code !== 0) throw new Error(`edgesync init failed: ${init.output}`);
+    return dir;
+  }
+
+  /** Clones vault `name` from the hub onto `device`, retrying until the hub has it. */
+  async cloneWhenReady(device: string, name: string): Promise<string> {
+    const dir = join(this.box, device);
+    let last = "";
+    await waitUntil(`the hub to serve vault ${name}`, async () => {
+      const run = await this.cli(device, ["clone", this.hubClientUrl, dir, "--vault", name, "--json"]);
+      last = run.output;
+      return run.code === 0;
+    }, 60_000, () => last);
+    return dir;
+  }
+
+  async startLeaf(device: string, dir: string): Promise<Agent> {
+    return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--cwd", dir]);
+  }
+
+  async stopAll(): Promise<void> {
+    for (const agent of this.agents.reverse()) await stopProcess(agent, "SIGINT");
+  }
+}
+
+export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
+  const result = emptyResult(NAME);
+  if (!existsSync(BIN)) {
+    result.skipped = `${BIN} is missing: run \`npm run build\` (npm run bench does it first)`;
+    return result;
+  }
+  result.setup.push(
+    "real `edgesync` processes from dist/, each agent with its own nats-server child (2.9.10): one hub (`sync start --nats-role hub`), leaves dialling its leafnode port; --no-tls equivalent (TLS not wired yet)",
+    "propagation: leaf A → hub → leaf B, vault of 100 × 4 KB notes; each edit rewrites one 4 KB file on A (writeFile), timed to the moment B's file holds the new bytes (inotify on B's folder)",
+    "clone: `edgesync clone nats://hub --vault NAME` one-shot process from spawn to exit (connect, sync, write every file), peak RSS of that process (GNU time); the hub holds a replica pushed by `edgesync push`",
+    `fan-out: leaf A writes, ${plan.fanoutLeaves} leaf agents (each with its own nats-server) receive`,
+  );
+  const box = await benchDir("edgesync");
+  const cluster = new EdgesyncCluster(box, plan);
+  try {
+    await cluster.startHub();
+    say(NAME, `hub at ${cluster.hubClientUrl}`);
+    const a = await cluster.createVault("a", "live", LIVE_VAULT_FILES);
+    await cluster.startLeaf("a", a);
+    const b = await cluster.cloneWhenReady("b", "live");
+    await cluster.startLeaf("b", b);
+    const write = (rel: string, bytes: Buffer) => writeFile(join(a, rel), bytes);
+    const measured = await attempt(result, "propagation", async () => {
+      await measureArrivals({ edits: 2, write, receivers: [b], tag: "warmup", timeoutMs: 60_000 });
+      say(NAME, `propagation: ${plan.edits} edits A → hub → B`);
+      return measureArrivals({ edits: plan.edits, write, receivers: [b], tag: "prop", timeoutMs: plan.arrivalTimeoutMs });
+    });
+    if (measured) result.propagation = summarise(measured.perArrival);
+
+    for (const files of plan.cloneSizes) {
+      await attempt(result, `clone of ${files} files`, async () => {
+        say(NAME, `clone: seeding a ${files}-file vault on the hub`);
+        const seed = await cluster.createVault(`seed-${files}`, `clone${files}`, files);
+        const push = await cluster.cli(`seed-${files}`, ["push", "--cwd", seed, "--hub-url", cluster.hubClientUrl, "--timeout-ms", "600000"], 700_000);
+        if (push.code !== 0) throw new Error(`edgesync push of the seed failed: ${push.output}`);
+        const dir = join(box, `clone-${files}`);
+        say(NAME, `clone: ${files} files`);
+        const run = await cluster.cli(`clone-${files}`, ["clone", cluster.hubClientUrl, dir, "--vault", `clone${files}`, "--json", "--timeout-ms", "600000"], 700_000);
+        if (run.code !== 0) throw new Error(`edgesync clone exited ${run.code}: ${run.output}`);
+        const problem = await verifyVaultFiles(dir, files);
+        if (problem) throw new Error(`clone incomplete: ${problem}`);
+        result.clones.push({ files, wallMs: Math.round(run.wallMs), peakRssMiB: run.peakRssMiB, rssOf: "the `edgesync clone` process" });
+        await removeDir(dir);
+        await removeDir(seed);
+      });
+    }
+
+    await attempt(result, "fan-out", async () => {
+      const receivers = [b];
+      for (let i = 1; i < plan.fanoutLeaves; i++) {
+        const dir = await cluster.cloneWhenReady(`leaf${i}`, "live");
+        await cluster.startLeaf(`leaf${i}`, dir);
+        receivers.push(dir);
+      }
+      say(NAME, `fan-out: ${plan.fanoutEdits} edits A → hub → ${receivers.length} leaves`);
+      await measureArrivals({ edits: 2, write, receivers, tag: "fanwarm", timeoutMs: 120_000 });
+      const fan = await measureArrivals({ edits: plan.fanoutEdits, write, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
+      result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
+      result.fanoutAll = summarise(fan.perEditAll);
+    });
+  } catch (error) {
+    result.errors.push(`setup: ${error instanceof Error ? error.message.slice(0, 800) : String(error)}`);
+  } finally {
+    await cluster.stopAll();
+    await removeDir(box);
+  }
+  return result;
+}
