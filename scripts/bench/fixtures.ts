@@ -233,8 +233,13 @@ export async function treePeakRssMiB(pid: number): Promise<number> {
   return Math.round(kib / 1024);
 }
 
+/** Children are listed per thread (a Go program forks from any of its threads). */
 async function descendants(pid: number): Promise<number[]> {
-  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "")).trim().split(/\s+/).filter(Boolean).map(Number);
+  const children: number[] = [];
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const listed = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
+    children.push(...listed.trim().split(/\s+/).filter(Boolean).map(Number));
+  }
   const out = [...children];
   for (const child of children) out.push(...(await descendants(child)));
   return out;
