@@ -335,13 +335,23 @@ export class SyncEngine {
   }
 }
 
-/** True when the materialised view and Automerge's backend disagree on whether a changed path exists. */
+/**
+ * True when the materialised view and Automerge's backend disagree on a changed path: on whether it
+ * exists, or on which concurrent value won (the view's object id against the backend's `get`).
+ * dst seed 0x13a6: after concurrent puts of one file, Automerge 3.5's incrementally patched view
+ * kept the losing value. Not getConflicts: it returns undefined unless a key holds two or more
+ * values, so the earlier check took every ordinary put for a disagreement and rebuilt the whole doc
+ * (save + load) on each change — on every agent, the largest single cost the bench measured.
+ */
 function viewDisagreesWithBackend(doc: Doc, paths: readonly string[]): boolean {
   if (!isReady(doc)) return false;
   for (const path of paths) {
     const bucket = doc.files[bucketOf(path)];
     if (bucket === undefined) continue;
-    if ((bucket[path] !== undefined) !== (A.getConflicts(bucket, path) !== undefined)) return true;
+    const view = bucket[path];
+    const viewId = view === undefined ? undefined : (A.getObjectId(view) ?? undefined);
+    const backendId = A.getObjectId(bucket, path) ?? undefined;
+    if (viewId !== backendId) return true;
   }
   return false;
 }
