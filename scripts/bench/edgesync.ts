@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import {
   benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise,
   LIVE_VAULT_FILES, type BenchPlan, type Proc,
@@ -82,7 +82,7 @@ class EdgesyncCluster {
       const run = await this.cli(device, ["clone", this.hubClientUrl, dir, "--vault", name, "--json"]);
       last = run.output;
       return run.code === 0;
-    }, 60_000, () => last);
+    }, 60_000, () => `${last}\n--- hub\n${this.agents[0]?.output().slice(-3000)}`);
     return dir;
   }
 
@@ -90,8 +90,12 @@ class EdgesyncCluster {
     return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--cwd", dir]);
   }
 
+  /** Stops every agent; with --cpu-prof their logs (warnings included) are kept beside the profiles. */
   async stopAll(): Promise<void> {
-    for (const agent of this.agents.reverse()) await stopProcess(agent, "SIGINT");
+    for (const agent of this.agents.reverse()) {
+      await stopProcess(agent, "SIGINT");
+      if (this.plan.cpuProfDir) await writeFile(join(resolve(this.plan.cpuProfDir), `${basename(agent.home)}.log`), agent.output());
+    }
   }
 }
 
