@@ -4,11 +4,15 @@
  * Start-up order, and why:
  *  1. the device key (fails fast on a bad key, before any process is spawned);
  *  2. the vault configs (fails fast on a bad folder);
- *  3. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
+ *  3. a hub's authority (operator keys, TLS certificate, accounts: hub/hub-authority.ts), or a
+ *     leaf's link to its hub (pinned certificate, one creds file per account: leaf-link.ts);
+ *  4. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
  *     server dials the hub itself and keeps redialling, so the agent never handles hub outages;
- *  4. one client connection to that server (local, so it survives hub outages);
- *  5. the vaults: folders (watch + sync) and, on a hub, replicas of every announced vault;
- *  6. control sockets, agent.json, metrics.
+ *  5. one client connection to that server (local, so it survives hub outages); a hub instead has
+ *     one per account, since NATS isolates vaults by account;
+ *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
+ *     asks the hub to host vaults it does not know yet;
+ *  7. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
 import { writeFile, mkdir, unlink } from "node:fs/promises";
@@ -22,6 +26,13 @@ import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
 import { connectNats } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
+import { HubAuthority } from "./hub/hub-authority.js";
+import { loadOrCreateHubState, HUB_SERVER_DIR, type HubState } from "./hub/hub-state.js";
+import { prepareLeafRemotes, registerVaults } from "./leaf-link.js";
+import type { TrustOptions } from "./hub-client.js";
+import { AUTHORIZED_KEYS } from "./fs/sync-filter.js";
+import { readEntry, isReady } from "./vault/model/vault-doc.js";
+import type { VaultConfig } from "./vault/config.js";
 import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
@@ -46,6 +57,16 @@ export interface AgentConfig {
   peers?: string[];
   /** Attach to this NATS server instead of starting one. */
   upstream?: string;
+  /** Hub: folder for operator keys, TLS pair, admins and hosted vaults (default <home>/.edgesync-server). */
+  serverDir?: string;
+  /** Hub: names/addresses clients dial, put in the certificate. */
+  tlsHostnames?: string[];
+  /** Hub: admins (authorized_keys text) merged on start, from EDGESYNC_AUTHORIZED_KEYS. */
+  authorizedKeys?: string;
+  /** Hub: plain listeners for a TLS-terminating proxy; leaf: the hub is reached through such a proxy. */
+  noTls?: boolean;
+  /** Leaf: how the hub's certificate is trusted on first use. */
+  trust?: TrustOptions;
   metrics?: string;
   allowMassDelete?: boolean;
   log: Log;
@@ -67,6 +88,8 @@ export class Agent {
   readonly #home: string;
   #identity: Identity | undefined;
   #server: NatsServerSupervisor | undefined;
+  #hubState: HubState | undefined;
+  #authority: HubAuthority | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
   #controls: Server[] = [];
@@ -98,37 +121,54 @@ export class Agent {
     if (this.#cfg.role === "leaf" && !this.#cfg.hubUrl && !this.#cfg.upstream) {
       throw Object.assign(new Error("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)"), { name: "UsageError" });
     }
-    if (!this.#cfg.upstream) {
-      this.#server = new NatsServerSupervisor(this.#serverConfig());
+    const serverConfig = this.#cfg.upstream ? undefined : await this.#prepareRole(configs);
+    if (serverConfig) {
+      this.#server = new NatsServerSupervisor(serverConfig);
       const ports = await this.#server.start();
-      log.info({ role: this.#cfg.role, ports, binary: this.#server.binary?.path, version: this.#server.binary?.version }, "nats-server started");
+      log.info({ role: this.#cfg.role, ports, binary: this.#server.binary?.path, version: this.#server.binary?.version, tls: this.#hubState ? this.#hubState.tls.fingerprint : undefined }, "nats-server started");
     }
-    this.#nc = await connectNats({
-      servers: this.natsUrl,
-      name: `edgesync-${this.#cfg.role}-${hostname()}`,
-      log,
-      waitOnFirstConnect: true,
-      onStatus: (kind) => {
-        this.#connected = kind === "connected";
-      },
-    });
+    const onStatus = (kind: string) => {
+      this.#connected = kind === "connected";
+    };
+    if (this.#authority) {
+      await this.#authority.start(this.natsUrl, onStatus);
+      this.#nc = this.#authority.hubAccountConnection as NatsConnection;
+      this.#connected = true;
+    } else {
+      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus });
+    }
+    const authority = this.#authority;
     this.#host = new VaultHost({
       nc: this.#nc,
       peerId: this.#identity.nkeyPublic,
       homeDir: this.#home,
       log,
       metrics: this.metrics,
-      replicateAll: this.#cfg.role === "hub",
-      answerDiscovery: this.#cfg.role !== "leaf",
+      // In operator mode the hub hosts what was registered; without it, whatever is announced.
+      replicateAll: this.#cfg.role === "hub" && !authority,
+      answerDiscovery: this.#cfg.role !== "leaf" && !authority,
       allowMassDelete: this.#cfg.allowMassDelete,
-      leafUrl: (host) => (this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined),
+      leafUrl: (host) => this.#leafUrl(host),
+      ...(authority ? {
+        connectionFor: (vaultId: string) => authority.vaultConnection(vaultId),
+        onVaultChange: (vaultId: string, engine: SyncEngine) => {
+          if (!isReady(engine.doc)) return;
+          const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+          void authority.applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes)).catch((error: unknown) => log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"));
+        },
+      } : {}),
     });
     await this.#host.start();
+    if (authority && this.#hubState) {
+      for (const config of configs) await authority.hostLocal(config.vault.id, config.vault.name);
+      for (const id of this.#hubState.vaults.keys()) if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);
+    }
     for (const [i, root] of this.#cfg.roots.entries()) {
       const vault = await this.#host.addFolder(root, `edgesync agent (${this.#cfg.role})`);
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
+    if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
       const { host, port } = parseListenAddress(this.#cfg.metrics, "--metrics");
@@ -137,6 +177,54 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     await writeFile(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots }, null, 2), { mode: 0o600 });
+  }
+
+  #leafUrl(host: string): string | undefined {
+    return this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined;
+  }
+
+  /** Hub: operator mode and TLS; leaf: the pinned, authenticated link. Returns the server config. */
+  async #prepareRole(configs: VaultConfig[]): Promise<NatsServerConfig> {
+    const config = this.#serverConfig();
+    const identity = this.#identity as Identity;
+    if (this.#cfg.role === "hub") {
+      const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
+      this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
+      if (this.#hubState.tlsCreated) this.#cfg.log.info({ fingerprint: this.#hubState.tls.fingerprint, dir }, "created the hub's TLS certificate; clients pin this fingerprint");
+      this.#authority = new HubAuthority({
+        state: this.#hubState,
+        hub: identity,
+        log: this.#cfg.log,
+        leafUrl: (host) => this.#leafUrl(host),
+        onVaultAdded: (vaultId) => this.#host?.addReplica(vaultId),
+        noTls: this.#cfg.noTls,
+      });
+      if (!this.#cfg.noTls) config.tls = { certFile: this.#hubState.tls.certFile, keyFile: this.#hubState.tls.keyFile };
+      config.authConfig = await this.#authority.serverAuthConfig();
+    } else if (this.#cfg.role === "leaf") {
+      config.remotes = await prepareLeafRemotes({
+        hubUrl: this.#cfg.hubUrl as string,
+        device: identity,
+        vaultIds: configs.map((c) => c.vault.id),
+        stateDir: config.stateDir,
+        noTls: this.#cfg.noTls,
+        trust: this.#cfg.trust ?? {},
+      });
+    }
+    return config;
+  }
+
+  #registerWithHub(configs: VaultConfig[]): void {
+    const vaults = configs.map((c) => ({
+      id: c.vault.id,
+      name: c.vault.name,
+      authorizedKeys: () => {
+        const engine = this.#host?.folders.get(c.vault.id)?.engine;
+        const entry = engine && readEntry(engine.doc, AUTHORIZED_KEYS);
+        return entry ? new TextDecoder().decode(entry.bytes) : "";
+      },
+    }));
+    registerVaults(this.#nc as NatsConnection, this.#identity as Identity, vaults, this.#cfg.log, () => this.#stopped);
   }
 
   #serverConfig(): NatsServerConfig {
@@ -198,6 +286,7 @@ export class Agent {
     for (const control of this.#controls) control.close();
     await this.#host?.stop();
     await this.#nc?.drain().catch(() => {});
+    await this.#authority?.stop();
     await this.#server?.stop();
     await unlink(join(this.#home, "agent.json")).catch(() => {});
   }

@@ -3,15 +3,11 @@
  * device and at least one peer hold the same heads, write the files, exit. Non-zero on failure.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { headers } from "@nats-io/transport-node";
-import { connectNats, ConnectError } from "./nats/connect.js";
 import { NatsTransport } from "./nats/nats-transport.js";
-import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
 import { openLocalVault } from "./vault/local-vault.js";
 import { isReady, listStored } from "./vault/model/vault-doc.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { asPeerId, type Log } from "./sync/ports.js";
-import type { HubCatalogue } from "./vault-host.js";
 
 export class SyncTimeoutError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -22,7 +18,8 @@ export class SyncTimeoutError extends Error {
 
 export interface SyncOnceOptions {
   root: string;
-  url: string;
+  /** Opens the connection that carries the vault (closed when done). */
+  connect: () => Promise<NatsConnection>;
   peerId: string;
   log: Log;
   timeoutMs: number;
@@ -39,7 +36,7 @@ export interface SyncOnceResult {
 export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult> {
   const started = Date.now();
   const config = await loadVaultConfig(options.root);
-  const nc = await connectNats({ servers: options.url, name: "edgesync-one-shot", log: options.log, timeoutMs: Math.min(options.timeoutMs, 10_000) });
+  const nc = await options.connect();
   try {
     const transport = new NatsTransport({ nc, vaultId: config.vault.id, self: asPeerId(options.peerId), log: options.log });
     const vault = await openLocalVault({ root: options.root, peerId: options.peerId, transport, log: options.log, holder: "edgesync one-shot sync", watch: false });
@@ -64,26 +61,6 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
     } finally {
       await vault.close();
     }
-  } finally {
-    await nc.close();
-  }
-}
-
-/** Asks the hub which vaults it keeps. */
-export async function hubCatalogue(url: string, log: Log): Promise<HubCatalogue> {
-  let nc: NatsConnection;
-  try {
-    nc = await connectNats({ servers: url, name: "edgesync-clone", log, timeoutMs: 10_000 });
-  } catch (error) {
-    throw error instanceof ConnectError ? error : new ConnectError(String(error));
-  }
-  try {
-    const h = headers();
-    h.set("es-host", new URL(url.replace(/^(nats|tls|nats-leaf)/, "http")).hostname);
-    const reply = await nc.request(HUB_VAULTS_SUBJECT, new Uint8Array(), { timeout: 5_000, headers: h });
-    return JSON.parse(reply.string()) as HubCatalogue;
-  } catch (error) {
-    throw new ConnectError(`no edgesync hub answered at ${url} (${error instanceof Error ? error.message : String(error)}); check the address and that the hub runs \`sync start --nats-role hub\``, { cause: error });
   } finally {
     await nc.close();
   }

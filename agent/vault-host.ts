@@ -16,7 +16,12 @@ import type { SyncEngine, ChangeEvent } from "./sync/engine.js";
 import type { Metrics } from "./metrics.js";
 
 export interface VaultHostConfig {
+  /** The agent's connection: vault traffic too, unless `connectionFor` gives each vault its own. */
   nc: NatsConnection;
+  /** A hub in operator mode: each vault lives in its own NATS account, so its own connection. */
+  connectionFor?: (vaultId: string) => Promise<NatsConnection>;
+  /** After every change to a vault's document (the hub enforces its authorized_keys from here). */
+  onVaultChange?: (vaultId: string, engine: SyncEngine) => void;
   peerId: string;
   homeDir: string;
   log: Log;
@@ -81,7 +86,8 @@ export class VaultHost {
     let vault: LocalVault | undefined = undefined;
     let bindingStarted = false;
     const probe = await loadVaultConfig(root);
-    const transport = new NatsTransport({ nc: this.#cfg.nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log });
+    const nc = await this.#connection(probe.vault.id);
+    const transport = new NatsTransport({ nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log });
     vault = await openLocalVault({
       root,
       peerId: this.#cfg.peerId,
@@ -91,7 +97,7 @@ export class VaultHost {
       allowMassDelete: this.#cfg.allowMassDelete,
       holder,
       onChange: (event) => {
-        this.#observe(vault?.engine, event);
+        this.#observe(probe.vault.id, vault?.engine, event);
         // A clone that just received its first sync starts watching its folder now.
         if (!bindingStarted && vault && isReady(vault.engine.doc)) {
           bindingStarted = true;
@@ -102,16 +108,26 @@ export class VaultHost {
     await vault.start();
     bindingStarted = isReady(vault.engine.doc);
     this.folders.set(probe.vault.id, vault);
+    this.#cfg.onVaultChange?.(probe.vault.id, vault.engine);
     this.#cfg.log.info({ vault: probe.vault.id, name: probe.vault.name, root }, "vault folder online");
     return vault;
   }
 
+  #connection(vaultId: string): Promise<NatsConnection> {
+    return this.#cfg.connectionFor ? this.#cfg.connectionFor(vaultId) : Promise.resolve(this.#cfg.nc);
+  }
+
+  /** Keeps a headless replica of a vault (a hub); no-op when already hosted. */
+  addReplica(vaultId: string): void {
+    if (this.folders.has(vaultId) || this.replicas.has(vaultId) || this.#opening.has(vaultId)) return;
+    if (this.replicas.size >= REPLICAS_MAX) return this.#cfg.log.warn({ vault: vaultId }, "replica limit reached; not replicating");
+    this.#opening.add(vaultId);
+    void this.#openReplica(vaultId).finally(() => this.#opening.delete(vaultId));
+  }
+
   #onAnnounce(subject: string): void {
     const parsed = parseAnnounceSubject(subject);
-    if (!parsed || this.folders.has(parsed.vaultId) || this.replicas.has(parsed.vaultId) || this.#opening.has(parsed.vaultId)) return;
-    if (this.replicas.size >= REPLICAS_MAX) return this.#cfg.log.warn({ vault: parsed.vaultId }, "replica limit reached; not replicating");
-    this.#opening.add(parsed.vaultId);
-    void this.#openReplica(parsed.vaultId).finally(() => this.#opening.delete(parsed.vaultId));
+    if (parsed) this.addReplica(parsed.vaultId);
   }
 
   async #openReplica(vaultId: string): Promise<void> {
@@ -120,13 +136,14 @@ export class VaultHost {
       const replica = await openReplica({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         peerId: this.#cfg.peerId,
-        transport: new NatsTransport({ nc: this.#cfg.nc, vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
+        transport: new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
         clock: systemClock,
         log: this.#cfg.log,
-        onChange: (event) => this.#observe(ref.engine, event),
+        onChange: (event) => this.#observe(vaultId, ref.engine, event),
       });
       ref.engine = replica.engine;
       this.replicas.set(vaultId, replica);
+      this.#cfg.onVaultChange?.(vaultId, replica.engine);
       this.#cfg.log.info({ vault: vaultId }, "replicating vault");
     } catch (error) {
       this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot open a replica");
@@ -143,7 +160,8 @@ export class VaultHost {
     return { vaults, leafUrl: this.#cfg.leafUrl?.(host) };
   }
 
-  #observe(engine: SyncEngine | undefined, event: ChangeEvent): void {
+  #observe(vaultId: string, engine: SyncEngine | undefined, event: ChangeEvent): void {
+    if (engine) this.#cfg.onVaultChange?.(vaultId, engine);
     const metrics = this.#cfg.metrics;
     if (!metrics || !engine || event.origin !== "remote") return;
     const metas = A.getChangesMetaSince(engine.doc, event.before);

@@ -11,7 +11,8 @@ const USER_ERRORS = new Set([
   "ConfigError", "NotAVaultError", "VaultBusyError", "UnsafePathError", "TimeSpecError", "UnknownPointError",
   "CorruptDocError", "VaultNotReadyError", "KeyPermissionError", "KeyFormatError", "KeyMissingError", "UsageError",
   "NatsServerMissingError", "PortInUseError", "PinMismatchError", "AuthorizationError", "NotifyInputError", "TimeoutError",
-  "ConnectError", "HubError", "PairingError", "BridgeError",
+  "ConnectError", "HubError", "PairingError", "BridgeError", "NatsAuthRefusedError", "NatsTlsRefusedError",
+  "TlsMaterialError", "PinStoreError", "SshAgentError", "JwtError", "ProbeError", "SignedRequestError", "HubStateError",
 ]);
 
 export class ExitCode extends Error {

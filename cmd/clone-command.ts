@@ -3,7 +3,10 @@ import { mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice } from "./device.js";
-import { hubCatalogue, syncOnce } from "../agent/one-shot.js";
+import { syncOnce } from "../agent/one-shot.js";
+import { openHubSession } from "../agent/hub-session.js";
+import { trustHub } from "../agent/hub-client.js";
+import { terminalConfirm } from "./trust-prompt.js";
 import { saveVaultConfig, defaultSyncConfig, loadVaultConfig } from "../agent/vault/config.js";
 import { STATE_DIR } from "../agent/vault/paths.js";
 import { createLogger, asLog } from "./logger.js";
@@ -21,17 +24,24 @@ export class CloneCommand extends EdgesyncCommand {
   identity = Option.String("--identity");
   timeoutMs = Option.String("--timeout-ms", "300000", { description: "Give up after this long" });
   asJson = Option.Boolean("--json", false);
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's certificate on first use without asking (scripts)" });
+  fingerprint = Option.String("--fingerprint", { description: "Trust the hub only if its certificate has this SHA-256 (from `edgesync hub show`)" });
 
   async run() {
     const log = asLog(createLogger(process.env.EDGESYNC_LOG_LEVEL ?? "warn"));
     const device = await loadDevice(this.identity, { createIfMissing: true });
-    const catalogue = await hubCatalogue(this.url, log);
+    const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", expectFingerprint: this.fingerprint, confirm: terminalConfirm() };
+    const session = await openHubSession({ url: this.url, device: device.identity, log, trust, timeoutMs: Number(this.timeoutMs) });
+    const catalogue = await session.catalogue();
+    // The leaf link uses the same certificate on the leafnode port: pin it there too, now.
+    if (session.secure && catalogue.leafUrl) await trustHub(catalogue.leafUrl, { expectFingerprint: session.fingerprint });
     const choice = this.vault
-      ? catalogue.vaults.find((v) => v.id === this.vault || v.name === this.vault)
+      ? catalogue.vaults.find((v: { id: string; name: string }) => v.id === this.vault || v.name === this.vault)
       : catalogue.vaults.length === 1 ? catalogue.vaults[0] : undefined;
     if (!choice) {
-      const names = catalogue.vaults.map((v) => `${v.name} (${v.id})`).join(", ") || "none";
-      throw new ExitCode(1, this.vault ? `the hub has no vault ${JSON.stringify(this.vault)}; it has: ${names}` : `the hub keeps ${catalogue.vaults.length} vaults (${names}); pick one with --vault`);
+      const names = catalogue.vaults.map((v: { id: string; name: string }) => `${v.name} (${v.id})`).join(", ") || "none";
+      if (catalogue.vaults.length === 0) throw new ExitCode(1, `the hub at ${this.url} has no vault this device may clone; add this device's key (\`edgesync key show\`) to the vault's authorized_keys on a device that has it`);
+      throw new ExitCode(1, this.vault ? `the hub has no vault ${JSON.stringify(this.vault)} for this device; it has: ${names}` : `the hub keeps ${catalogue.vaults.length} vaults for this device (${names}); pick one with --vault`);
     }
     const root = resolve(this.dir ?? choice.name);
     await mkdir(root, { recursive: true });
@@ -43,7 +53,7 @@ export class CloneCommand extends EdgesyncCommand {
       await saveVaultConfig(root, { vault: { id: choice.id, name: choice.name, createdAt: 0 }, sync: defaultSyncConfig(), hub: { url: this.url, leafUrl: catalogue.leafUrl } });
     }
     const progress = progressLine(this.context.stderr, `cloning ${choice.name}`);
-    const result = await syncOnce({ root, url: this.url, peerId: device.peerId, log, timeoutMs: Number(this.timeoutMs), onProgress: progress.update });
+    const result = await syncOnce({ root, connect: () => session.vaultConnection(choice.id), peerId: device.peerId, log, timeoutMs: Number(this.timeoutMs), onProgress: progress.update });
     progress.done(`${result.files} files`);
     if (this.asJson) return this.json({ root, vault: choice, ...result, leafUrl: catalogue.leafUrl });
     this.out(`cloned "${choice.name}" into ${root}: ${result.files} files in ${result.ms} ms`);

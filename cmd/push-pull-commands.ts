@@ -2,6 +2,7 @@ import { Command, Option } from "clipanion";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice } from "./device.js";
 import { syncOnce } from "../agent/one-shot.js";
+import { openHubSession } from "../agent/hub-session.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
 
@@ -16,7 +17,10 @@ abstract class OneShotCommand extends EdgesyncCommand {
     const url = this.hubUrl ?? process.env.EDGESYNC_HUB_URL ?? config.hub.url;
     if (!url) throw new ExitCode(1, `no hub known for this vault: pass --hub-url nats://HOST:4222 (or set [hub] url in .edgesync/config.toml)`);
     const device = await loadDevice(this.identity);
-    const result = await syncOnce({ root: this.root, url, peerId: device.peerId, log: asLog(createLogger(process.env.EDGESYNC_LOG_LEVEL ?? "warn")), timeoutMs: Number(this.timeoutMs) });
+    const log = asLog(createLogger(process.env.EDGESYNC_LOG_LEVEL ?? "warn"));
+    // The hub was pinned by clone (or `hub trust`): never trust a new certificate silently here.
+    const session = await openHubSession({ url, device: device.identity, log, trust: {}, timeoutMs: Number(this.timeoutMs) });
+    const result = await syncOnce({ root: this.root, connect: () => session.vaultConnection(config.vault.id), peerId: device.peerId, log, timeoutMs: Number(this.timeoutMs) });
     if (this.asJson) return this.json(result);
     this.out(`${verb}: in step with ${result.peers.length} peer(s), ${result.files} files, ${result.ms} ms`);
   }

@@ -7,11 +7,13 @@ import { CompletionsCommand } from "./completions-command.js";
 import { SyncStartCommand, DefaultCommand } from "./sync-start-command.js";
 import { CloneCommand } from "./clone-command.js";
 import { DoctorCommand } from "./doctor-command.js";
+import { HubTrustCommand, HubForgetCommand, HubShowCommand } from "./hub-commands.js";
 import { PullCommand, PushCommand } from "./push-pull-commands.js";
 import { RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand } from "./history-commands.js";
 
 export const commands: CommandClass[] = [
   InitCommand, StatusCommand, KeyGenerateCommand, KeyShowCommand, CompletionsCommand,
   SyncStartCommand, DefaultCommand, CloneCommand, DoctorCommand, PullCommand, PushCommand,
+  HubTrustCommand, HubForgetCommand, HubShowCommand,
   RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand,
 ];

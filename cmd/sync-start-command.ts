@@ -6,6 +6,7 @@ import { Agent } from "../agent/agent.js";
 import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
+import { terminalConfirm } from "./trust-prompt.js";
 
 const ROLES = new Set(["peer", "hub", "leaf"]);
 const env = (name: string) => process.env[`EDGESYNC_${name}`] || undefined;
@@ -18,7 +19,11 @@ export class SyncStartCommand extends EdgesyncCommand {
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
-      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS) so a container needs no command line.
+      EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR,
+      EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1) so a container needs no command line.
+      A hub runs NATS in operator mode: each vault is an account that only the keys in the vault's authorized_keys (and the hub) can use;
+      its admins (EDGESYNC_AUTHORIZED_KEYS, merged on start, or .edgesync-server/authorized_keys) may add new vaults. Its listeners use TLS with a
+      self-signed certificate that devices pin on first use; --no-tls is for a TLS-terminating proxy in front.
     `,
     examples: [
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
@@ -38,6 +43,10 @@ export class SyncStartCommand extends EdgesyncCommand {
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
+  serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
+  tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
+  noTls = Option.Boolean("--no-tls", false, { description: "Hub: plain listeners for a TLS-terminating proxy; leaf: reach the hub through one" });
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Leaf: trust the hub's certificate on first use without asking" });
 
   async run() {
     const roots = await this.vaultRoots();
@@ -59,6 +68,11 @@ export class SyncStartCommand extends EdgesyncCommand {
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
+      serverDir: this.serverDir ?? env("SERVER_DIR"),
+      tlsHostnames: this.tlsHostnames ?? env("TLS_HOSTNAMES")?.split(",").filter(Boolean),
+      authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
+      noTls: this.noTls || env("NO_TLS") === "1",
+      trust: { accept: this.acceptHubKey || env("ACCEPT_HUB_KEY") === "1", confirm: terminalConfirm() },
       log: asLog(logger),
     });
     const stopped = new Promise<void>((done) => {

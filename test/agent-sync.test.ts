@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { sandbox, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
-import { startAgent, cli, pidAlive, type RunningAgent } from "./helpers/agents.js";
+import { startAgent, startHub, cli, pidAlive, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import { NatsServerSupervisor } from "../agent/nats/supervisor.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -27,22 +27,26 @@ describe("hub and two leaves", () => {
   let a: string;
   let b: string;
   let hubArgs: string[];
+  let hubEnv: NodeJS.ProcessEnv;
   const detail = () => `--- hub\n${hub?.output().slice(-3000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
 
   before(async () => {
     box = await sandbox("agents");
-    hub = await startAgent(box, "hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir]);
+    const started = await startHub(box, ["a"]);
+    hub = started;
+    [hubArgs, hubEnv] = [started.args, started.env];
     const ports = hub.info.ports!;
-    hubArgs = ["--nats-role", "hub", "--nats-listen", `127.0.0.1:${ports.client}`, "--leaf-listen", `127.0.0.1:${ports.leafnode}`, "--cwd", box.dir];
     a = join(box.dir, "a");
     b = join(box.dir, "b");
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--cwd", a]);
+    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--accept-hub-key", "--cwd", a]);
+    // B may clone once A's authorized_keys lists it and the hub has applied that.
+    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
     let cloned = { code: 1, stdout: "", stderr: "" };
     await waitFor("the hub to replicate the vault", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json"]);
+      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
       return cloned.code === 0;
     }, 30_000, () => cloned.stderr + detail());
     assert.equal(await readText(join(b, "welcome.md")), "# Welcome\n");
@@ -103,7 +107,7 @@ describe("hub and two leaves", () => {
     await stop(hub, "SIGINT");
     await writeFile(join(a, "during-outage.md"), "hub was down\n");
     await writeFile(join(b, "also-during-outage.md"), "B too\n");
-    hub = await startAgent(box, "hub", hubArgs);
+    hub = await startAgent(box, "hub", hubArgs, hubEnv);
     await waitFor("both outage edits everywhere", async () =>
       (await readText(join(b, "during-outage.md"))) === "hub was down\n" && (await readText(join(a, "also-during-outage.md"))) === "B too\n", 60_000, detail);
   });

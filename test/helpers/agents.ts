@@ -18,8 +18,8 @@ export function deviceEnv(box: Sandbox, name: string): NodeJS.ProcessEnv {
 }
 
 /** Starts `edgesync sync start …` and waits until its agent.json says it runs. */
-export async function startAgent(box: Sandbox, name: string, args: string[]): Promise<RunningAgent> {
-  const env = deviceEnv(box, name);
+export async function startAgent(box: Sandbox, name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningAgent> {
+  const env = { ...deviceEnv(box, name), ...extraEnv };
   const home = env.EDGESYNC_HOME as string;
   const child = start(["sync", "start", ...args], { env });
   let info: AgentInfo | undefined;
@@ -43,3 +43,21 @@ export const pidAlive = (pid: number) => {
     return false;
   }
 };
+
+/** The device's `ssh-ed25519 …` line (its key is created on first use). */
+export function publicKeyLine(box: Sandbox, name: string): string {
+  const made = cli(box, name, ["key", "show"]);
+  if (made.code === 0) return made.stdout.split("\n")[0];
+  const generated = cli(box, name, ["key", "generate", "--json"]);
+  if (generated.code !== 0) throw new Error(`key generate for ${name} failed: ${generated.stderr}`);
+  return (JSON.parse(generated.stdout) as { publicKey: string }).publicKey;
+}
+
+/** A hub that admits `admins` (device names) to add vaults, on ephemeral loopback ports. */
+export async function startHub(box: Sandbox, admins: string[], name = "hub"): Promise<RunningAgent & { args: string[]; env: NodeJS.ProcessEnv }> {
+  const env = { EDGESYNC_AUTHORIZED_KEYS: admins.map((a) => publicKeyLine(box, a)).join("\n") };
+  const hub = await startAgent(box, name, ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir], env);
+  const ports = hub.info.ports!;
+  const args = ["--nats-role", "hub", "--nats-listen", `127.0.0.1:${ports.client}`, "--leaf-listen", `127.0.0.1:${ports.leafnode}`, "--cwd", box.dir];
+  return Object.assign(hub, { args, env });
+}

@@ -1,0 +1,84 @@
+/**
+ * The NATS accounts of a hub in operator mode, and who may use them.
+ *
+ * - One account per vault (isolation between vaults is NATS's own), whose scoped signing keys are
+ *   the vault's authorized keys plus the hub's key (the hub replicates every vault it hosts).
+ * - One "hub" account for everything that is not a vault: discovery (`es.v1.hub.vaults`),
+ *   registration of a new vault (`es.v1.hub.register`) and notify. Its signing keys are every
+ *   member of every vault plus the hub's admins, with a template that reaches no vault subject.
+ *
+ * Account public keys are *derived* from a label (SHA-256, nothing-up-my-sleeve): nobody holds
+ * their seeds, so the only way to issue a user of an account is a signing key the operator listed
+ * in its JWT. Removing a key is therefore complete, and a device finds a vault's account from the
+ * vault id alone, with no lookup and nothing secret delivered.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { encodeAccount, type SigningKey } from "@nats-io/jwt";
+import { Prefix, type KeyPair } from "@nats-io/nkeys";
+import { nkeyPublic } from "./identity.js";
+import { sshFingerprint } from "./openssh-format.js";
+import { ACCOUNT_JWT_BYTES_MAX, JwtError, UNLIMITED_ACCOUNT, encodeVaultAccount } from "./nats-jwt.js";
+
+const utf8 = (text: string) => new TextEncoder().encode(text);
+
+/** An account public key (`A…`) nobody holds the seed of. */
+export const derivedAccountPublic = (label: string): string => nkeyPublic(sha256(utf8(`edgesync-account-v1:${label}`)), Prefix.Account);
+
+/** The account of a vault on any edgesync hub. */
+export const vaultAccountPublic = (vaultId: string): string => derivedAccountPublic(`vault:${vaultId}`);
+
+/** The hub's own account: discovery, registration and notify. */
+export const HUB_ACCOUNT_PUBLIC = derivedAccountPublic("hub");
+
+export const HUB_SUBJECT_PREFIX = "es.v1.hub";
+export const HUB_REGISTER_SUBJECT = `${HUB_SUBJECT_PREFIX}.register`;
+export const NOTIFY_SUBJECTS = "es.v1.notify.>";
+
+/**
+ * What every device key of the hub account may do: ask the hub, speak notify, use reply inboxes.
+ * The hub's own key (`serving`) also listens on the hub's control subjects, so no device can
+ * answer discovery or registration in the hub's place.
+ */
+export function hubAccountTemplate(serving = false): SigningKey["template"] {
+  const control = `${HUB_SUBJECT_PREFIX}.>`;
+  return {
+    pub: { allow: [control, NOTIFY_SUBJECTS, ...(serving ? ["_INBOX.>"] : [])], deny: [] },
+    sub: { allow: [NOTIFY_SUBJECTS, "_INBOX.>", ...(serving ? [control] : [])], deny: [] },
+    resp: { max: 1, ttl: 0 },
+    subs: -1,
+    data: -1,
+    payload: -1,
+  };
+}
+
+export interface AccountKey {
+  publicKey: Uint8Array;
+}
+
+function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
+  const seen = new Set<string>();
+  return keys.filter((k) => {
+    const id = nkeyPublic(k.publicKey, Prefix.Account);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/** The hub account's JWT: the hub's key (serving) and `keys` (admins, every vault member) as scoped signing keys. */
+export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, keys: readonly AccountKey[]): Promise<string> {
+  const signing: SigningKey[] = uniqueKeys([hubKey, ...keys]).map(({ publicKey }, i) => ({
+    kind: "user_scope",
+    key: nkeyPublic(publicKey, Prefix.Account),
+    role: `${i === 0 ? "hub" : "device"} ${sshFingerprint(publicKey)}`,
+    template: hubAccountTemplate(i === 0),
+  }));
+  const jwt = await encodeAccount("edgesync hub", HUB_ACCOUNT_PUBLIC, { limits: UNLIMITED_ACCOUNT, signing_keys: signing }, { signer: operator });
+  if (jwt.length > ACCOUNT_JWT_BYTES_MAX) throw new JwtError(`the hub account JWT is ${jwt.length} bytes with ${signing.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit; remove keys`);
+  return jwt;
+}
+
+/** A vault account's JWT: its authorized keys plus the hub's own key. */
+export function encodeVaultAccountJwt(operator: KeyPair, vaultId: string, hubKey: AccountKey, keys: readonly AccountKey[]): Promise<string> {
+  return encodeVaultAccount({ vaultId, name: `vault ${vaultId}`, account: vaultAccountPublic(vaultId), operator, keys: uniqueKeys([hubKey, ...keys]) });
+}

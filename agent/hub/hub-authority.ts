@@ -1,0 +1,255 @@
+/**
+ * The hub's authority over NATS (operator mode, full resolver): it writes the accounts into the
+ * server config, keeps them current with `$SYS.REQ.CLAIMS.UPDATE` when a vault's synced
+ * authorized_keys changes, and answers the signed control requests on the hub account:
+ * discovery (which of my vaults may this key clone?) and registration of a new vault by an admin.
+ *
+ * Every push goes through one queue: account JWTs carry their issue time in seconds, and two
+ * updates racing each other must reach the server in the order they were decided.
+ */
+import type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
+import { jwtAuthenticator } from "@nats-io/transport-node";
+import { join } from "node:path";
+import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
+import { encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import { accountAuthenticator } from "../auth/account-user.js";
+import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
+import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
+import { tlsOptionsForPinned } from "../auth/pins.js";
+import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
+import type { Identity } from "../auth/identity.js";
+import { connectNats } from "../nats/connect.js";
+import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
+import { saveVaults, type HubState } from "./hub-state.js";
+import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type HubReply, type RegisterBody } from "./hub-protocol.js";
+import type { Log } from "../sync/ports.js";
+
+export interface HubAuthorityConfig {
+  state: HubState;
+  /** The hub's own device key: always a signing key of every account it hosts. */
+  hub: Identity;
+  log: Log;
+  /** The hub's leafnode URL as a client that reached us at `host` should dial it. */
+  leafUrl: (host: string) => string | undefined;
+  /** A vault was registered (open its replica). */
+  onVaultAdded: (vaultId: string) => void;
+}
+
+const encoder = new TextEncoder();
+const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
+
+export class HubAuthority {
+  readonly #cfg: HubAuthorityConfig;
+  readonly #tls: ReturnType<typeof tlsOptionsForPinned> | undefined;
+  readonly #warnedDeleted = new Set<string>();
+  readonly #relays = new Map<string, { nc: NatsConnection; subs: Map<string, Subscription> }>();
+  #serverUrl = "";
+  #system: NatsConnection | undefined;
+  #hubAccount: NatsConnection | undefined;
+  readonly #vaultConnections: NatsConnection[] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(config: HubAuthorityConfig & { noTls?: boolean }) {
+    this.#cfg = config;
+    this.#tls = config.noTls ? undefined : tlsOptionsForPinned(config.state.tls.certPem, "this hub");
+  }
+
+  get #state(): HubState {
+    return this.#cfg.state;
+  }
+
+  /** The keys a vault's account admits: its authorized keys (never none) plus the hub. */
+  vaultKeys(vaultId: string): AuthorizedKey[] {
+    const text = this.#state.vaults.get(vaultId)?.authorizedKeys;
+    return [...effectiveKeys(parseAuthorizedKeys(text), this.#cfg.hub).keys, this.#hubKey()];
+  }
+
+  #hubKey(): AuthorizedKey {
+    const hub = this.#cfg.hub;
+    return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic };
+  }
+
+  #hubAccountKeys(): AuthorizedKey[] {
+    return [...this.#state.admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id))];
+  }
+
+  /** The operator-mode block for the server config, with every known account preloaded. */
+  async serverAuthConfig(): Promise<string> {
+    const { operator, system } = this.#state;
+    const setup = await createOperatorSetup("edgesync", { operator, system });
+    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await encodeHubAccount(operator, this.#hubKey(), this.#hubAccountKeys()) };
+    for (const id of this.#state.vaults.keys()) preload[vaultAccountPublic(id)] = await encodeVaultAccountJwt(operator, id, this.#hubKey(), this.vaultKeys(id));
+    return operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: system.getPublicKey(), dir: join(this.#state.dir, "jwt"), preload });
+  }
+
+  #connect(name: string, authenticator: Parameters<typeof connectNats>[0]["authenticator"], onStatus?: (kind: string) => void): Promise<NatsConnection> {
+    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus });
+  }
+
+  /** The hub's connection in the hub account (discovery, registration, notify). */
+  get hubAccountConnection(): NatsConnection | undefined {
+    return this.#hubAccount;
+  }
+
+  /** Connects to the hub's own server, brings every account up to date and answers requests. */
+  async start(serverUrl: string, onStatus?: (kind: string) => void): Promise<void> {
+    this.#serverUrl = serverUrl;
+    const sys = await issueAccountUser(this.#state.system, "edgesync-hub-system");
+    this.#system = await this.#connect("edgesync-hub-system", jwtAuthenticator(sys.jwt, sys.seed));
+    // The full resolver keeps JWTs from an earlier run and ignores preload edits: push the current ones.
+    await this.#pushAll();
+    this.#hubAccount = await this.#connect("edgesync-hub", await accountAuthenticator(this.#cfg.hub, HUB_ACCOUNT_PUBLIC, "edgesync hub"), onStatus);
+    this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
+      if (!error) this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
+    } });
+    this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
+      if (!error) this.#answer(msg, "register", (key, body) => this.#register(key, body as RegisterBody));
+    } });
+  }
+
+  /** A connection of the hub itself inside a vault's account (for its replica). */
+  async vaultConnection(vaultId: string): Promise<NatsConnection> {
+    const nc = await this.#connect(`edgesync-hub-${vaultId}`, await accountAuthenticator(this.#cfg.hub, vaultAccountPublic(vaultId), "edgesync hub"));
+    this.#vaultConnections.push(nc);
+    this.#relays.set(vaultId, { nc, subs: new Map() });
+    this.#refreshRelay(vaultId);
+    return nc;
+  }
+
+  /**
+   * Interest in `p.<hub>.<member>` for every member, with no handler (the replica's transport
+   * receives the messages). Across a leafnode link the hub forwards only interest that the leaf's
+   * user may publish into, and (measured on 2.9.10) the replica's wildcard `p.<hub>.*` is not
+   * matched against a member's `p.*.<member>` allowance, so without these literal subjects a
+   * member's messages to the hub would never leave its leaf.
+   */
+  #refreshRelay(vaultId: string): void {
+    const relay = this.#relays.get(vaultId);
+    if (!relay) return;
+    const wanted = new Set(this.vaultKeys(vaultId).map((k) => k.nkeyPublic));
+    for (const [member, sub] of relay.subs) {
+      if (wanted.has(member)) continue;
+      sub.unsubscribe();
+      relay.subs.delete(member);
+    }
+    for (const member of wanted) {
+      if (!relay.subs.has(member)) relay.subs.set(member, relay.nc.subscribe(vaultPeerSubject(vaultId, this.#cfg.hub.nkeyPublic, member), { callback: () => {} }));
+    }
+  }
+
+  /** The hub account and every vault account, signed now and pushed in order. */
+  #pushAll(): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+      for (const id of this.#state.vaults.keys()) await this.#push(await encodeVaultAccountJwt(this.#state.operator, id, this.#hubKey(), this.vaultKeys(id)));
+    });
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task, task);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #push(jwt: string): Promise<void> {
+    if (!this.#system) return; // before start: the preload carries it
+    await pushAccountJwt(this.#system, jwt, this.#state.operator.getPublicKey());
+  }
+
+  /**
+   * A vault's synced authorized_keys changed (or arrived). A deleted file changes nothing — an
+   * accidental delete must not lock anyone out; an emptied one leaves the hub's key, said in the log.
+   */
+  applyAuthorizedKeys(vaultId: string, text: string | undefined): Promise<void> {
+    return this.#enqueue(async () => {
+      const hosted = this.#state.vaults.get(vaultId);
+      if (!hosted || text === hosted.authorizedKeys) return;
+      if (text === undefined) {
+        if (this.#warnedDeleted.has(vaultId)) return;
+        this.#warnedDeleted.add(vaultId);
+        this.#cfg.log.warn({ vault: vaultId }, "authorized_keys was deleted; keeping the keys last enforced (restore the file to change who has access)");
+        return;
+      }
+      this.#warnedDeleted.delete(vaultId);
+      const before = this.vaultKeys(vaultId);
+      hosted.authorizedKeys = text;
+      const parsed = parseAuthorizedKeys(text);
+      const effective = effectiveKeys(parsed, this.#cfg.hub);
+      if (effective.reason) this.#cfg.log.warn({ vault: vaultId }, effective.reason);
+      for (const problem of parsed.problems) this.#cfg.log.warn({ vault: vaultId, line: problem.line, kind: problem.kind }, `authorized_keys: ${problem.message}`);
+      const after = this.vaultKeys(vaultId);
+      this.#refreshRelay(vaultId);
+      await saveVaults(this.#state);
+      await this.#push(await encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), after));
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+      const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
+      const [was, now] = [ids(before), ids(after)];
+      for (const [id, key] of was) if (!now.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer removed");
+      for (const [id, key] of now) if (!was.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer added");
+    });
+  }
+
+  /** A vault folder on the hub itself: hosted from the start (its keys follow from its document). */
+  async hostLocal(vaultId: string, name: string): Promise<void> {
+    if (this.#state.vaults.has(vaultId)) return;
+    this.#state.vaults.set(vaultId, { name, authorizedKeys: "", registeredAtMs: Date.now() });
+    await this.#enqueue(async () => {
+      await saveVaults(this.#state);
+      await this.#push(await encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), this.vaultKeys(vaultId)));
+    });
+  }
+
+  #answer(msg: Msg, op: string, handle: (key: Uint8Array, body: unknown) => Promise<unknown>): void {
+    const reply = (value: HubReply<unknown>) => {
+      if (msg.reply) msg.respond(encoder.encode(JSON.stringify(value)));
+    };
+    let verified: { publicKey: Uint8Array; body: unknown };
+    try {
+      verified = verifyRequest(msg.data, op);
+    } catch (error) {
+      this.#cfg.log.warn({ op, error: String(error) }, "refused a hub request");
+      return reply({ ok: false, error: error instanceof SignedRequestError ? error.message : "bad request" });
+    }
+    handle(verified.publicKey, verified.body).then(
+      (value) => reply({ ok: true, value }),
+      (error: unknown) => reply({ ok: false, error: error instanceof Error ? error.message : String(error) }),
+    );
+  }
+
+  #isMember(vaultId: string, key: Uint8Array): boolean {
+    return this.vaultKeys(vaultId).some((k) => equalBytes(k.publicKey, key));
+  }
+
+  async #catalogue(key: Uint8Array, msg: Msg): Promise<CatalogueReply> {
+    const vaults = [...this.#state.vaults].filter(([id]) => this.#isMember(id, key)).map(([id, v]) => ({ id, name: v.name }));
+    return { vaults, leafUrl: this.#cfg.leafUrl(msg.headers?.get("es-host") ?? ""), hubKey: this.#cfg.hub.sshPublicLine() };
+  }
+
+  async #register(key: Uint8Array, body: RegisterBody): Promise<{ created: boolean }> {
+    if (typeof body !== "object" || body === null || typeof body.vaultId !== "string" || !isVaultId(body.vaultId)) throw new SignedRequestError("register: bad vault id");
+    if (this.#state.vaults.has(body.vaultId)) {
+      if (!this.#isMember(body.vaultId, key)) throw new SignedRequestError(`vault ${body.vaultId} is on this hub and its authorized_keys does not list ${sshFingerprint(key)}`);
+      return { created: false };
+    }
+    if (typeof body.name !== "string" || body.name.length === 0 || body.name.length > VAULT_NAME_CHARS_MAX) throw new SignedRequestError("register: bad vault name");
+    if (typeof body.authorizedKeys !== "string" || body.authorizedKeys.length > AUTHORIZED_KEYS_BYTES_MAX) throw new SignedRequestError("register: bad authorized_keys");
+    if (!this.#state.admins.some((k) => equalBytes(k.publicKey, key)) && !equalBytes(key, this.#cfg.hub.publicKey)) {
+      throw new SignedRequestError(`the key ${sshFingerprint(key)} may not add vaults to this hub: add it to ${join(this.#state.dir, "authorized_keys")} (or EDGESYNC_AUTHORIZED_KEYS) on the hub`);
+    }
+    if (!parseAuthorizedKeys(body.authorizedKeys).keys.some((k) => equalBytes(k.publicKey, key))) throw new SignedRequestError("register: the vault's authorized_keys must list the registering key");
+    this.#state.vaults.set(body.vaultId, { name: body.name, authorizedKeys: body.authorizedKeys, registeredAtMs: Date.now() });
+    await this.#enqueue(async () => {
+      await saveVaults(this.#state);
+      await this.#push(await encodeVaultAccountJwt(this.#state.operator, body.vaultId, this.#hubKey(), this.vaultKeys(body.vaultId)));
+      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys()));
+    });
+    this.#cfg.log.info({ vault: body.vaultId, name: body.name, by: sshFingerprint(key) }, "vault registered");
+    this.#cfg.onVaultAdded(body.vaultId);
+    return { created: true };
+  }
+
+  async stop(): Promise<void> {
+    await this.#queue;
+    for (const nc of [this.#hubAccount, ...this.#vaultConnections, this.#system]) await nc?.drain().catch(() => {});
+  }
+}

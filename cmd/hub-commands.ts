@@ -1,0 +1,60 @@
+import { Command, Option } from "clipanion";
+import { join } from "node:path";
+import { EdgesyncCommand, ExitCode } from "./base-command.js";
+import { PinStore } from "../agent/auth/pins.js";
+import { loadHubTls } from "../agent/auth/tls.js";
+import { edgesyncHome } from "../agent/auth/identity.js";
+import { HUB_SERVER_DIR } from "../agent/hub/hub-state.js";
+import { trustHub } from "../agent/hub-client.js";
+import { terminalConfirm } from "./trust-prompt.js";
+import { loadDevice } from "./device.js";
+
+export class HubTrustCommand extends EdgesyncCommand {
+  static override paths = [["hub", "trust"]];
+  static override usage = Command.Usage({
+    description: "Pin a hub's TLS certificate on this device (trust on first use)",
+    details: "Reads the certificate the hub presents, shows its SHA-256 and records it in ~/.edgesync/known_hubs.json. A hub that later presents another certificate is refused.",
+    examples: [["Trust after comparing the fingerprint", "edgesync hub trust nats-leaf://hub.example.org:7422"], ["Non-interactive, with the fingerprint from `hub show`", "edgesync hub trust nats://hub:4222 --fingerprint 3f9a…"]],
+  });
+  url = Option.String({ name: "hub-url" });
+  fingerprint = Option.String("--fingerprint", { description: "The SHA-256 the hub must present" });
+  yes = Option.Boolean("--yes", false, { description: "Trust without asking" });
+
+  async run() {
+    const trusted = await trustHub(this.url, { accept: this.yes, expectFingerprint: this.fingerprint, confirm: terminalConfirm() });
+    this.out(`${trusted.firstUse ? "trusted" : "already trusted"}: ${this.url} (sha256 ${trusted.fingerprint})`);
+  }
+}
+
+export class HubForgetCommand extends EdgesyncCommand {
+  static override paths = [["hub", "forget"]];
+  static override usage = Command.Usage({ description: "Drop a hub's pin (after it was re-keyed on purpose)" });
+  url = Option.String({ name: "hub-url" });
+
+  async run() {
+    const removed = await new PinStore().forget(this.url);
+    if (!removed) throw new ExitCode(1, `no pin for ${this.url}; \`edgesync hub show\` lists the pinned hubs`);
+    this.out(`forgot ${this.url}; the next connection asks to trust it again`);
+  }
+}
+
+export class HubShowCommand extends EdgesyncCommand {
+  static override paths = [["hub", "show"]];
+  static override usage = Command.Usage({ description: "Show this hub's certificate fingerprint and key (on a hub), and the hubs this device pinned" });
+  serverDir = Option.String("--server-dir", { description: "The hub's server folder (default ~/.edgesync/.edgesync-server)" });
+  asJson = Option.Boolean("--json", false);
+
+  async run() {
+    const dir = this.serverDir ?? process.env.EDGESYNC_SERVER_DIR ?? join(edgesyncHome(), HUB_SERVER_DIR);
+    const own = await loadHubTls(dir);
+    const device = own ? await loadDevice(undefined).catch(() => undefined) : undefined;
+    const pins = await new PinStore().list();
+    if (this.asJson) return this.json({ hub: own ? { serverDir: dir, certFingerprint: own.fingerprint, key: device?.sshLine } : undefined, pinned: pins });
+    if (own) {
+      this.out(`this hub: certificate sha256 ${own.fingerprint}`);
+      if (device) this.out(`          key ${device.identity.fingerprint} (${device.sshLine})`);
+    }
+    if (pins.length === 0) this.out("no pinned hubs");
+    for (const { name, pin } of pins) this.out(`${name}  sha256 ${pin.certFingerprint}${pin.hubKeyFingerprint ? `  key ${pin.hubKeyFingerprint}` : ""}  since ${new Date(pin.trustedAtMs).toISOString()}`);
+  }
+}
