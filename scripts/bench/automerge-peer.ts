@@ -8,7 +8,7 @@
  * vault, `{ files: { [path]: ImmutableString } }` (edgesync keeps a vault as one Automerge doc of
  * whole-file ImmutableStrings too, so both sides sync the same data model). It watches its folder
  * (recursive fs.watch, 40 ms debounce — edgesync's default) and writes remote changes temp + fsync
- * + rename. `--clone` writes every file once the document is found, then exits.
+ * + rename, 16 files in flight (as edgesync). `--clone` writes every file once the document is found, then exits.
  * Events go to stdout as JSON lines: listening, ready, cloned, error.
  */
 import { watch } from "node:fs";
@@ -78,19 +78,26 @@ async function writeAtomic(path: string, text: string): Promise<void> {
   await rename(tmp, path);
 }
 
+/** Files written at once (edgesync's folder binding writes 16 at a time too). */
+const WRITES_IN_FLIGHT = 16;
+
 async function materialise(root: string, doc: VaultDoc, paths: Iterable<string>): Promise<void> {
-  for (const path of paths) {
-    if (!safePath(path)) continue;
-    const value = doc.files[path];
-    const abs = join(root, path);
-    if (value === undefined) {
-      await unlink(abs).catch(() => {});
-      continue;
-    }
-    const text = String(value);
-    const current = await readFile(abs, "utf8").catch(() => undefined);
-    if (current !== text) await writeAtomic(abs, text);
-  }
+  const list = [...paths];
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) await materialiseOne(root, doc, list[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, list.length) }, worker));
+}
+
+async function materialiseOne(root: string, doc: VaultDoc, path: string): Promise<void> {
+  if (!safePath(path)) return;
+  const value = doc.files[path];
+  const abs = join(root, path);
+  if (value === undefined) return void (await unlink(abs).catch(() => {}));
+  const text = String(value);
+  const current = await readFile(abs, "utf8").catch(() => undefined);
+  if (current !== text) await writeAtomic(abs, text);
 }
 
 async function client() {

@@ -4,7 +4,7 @@
  * `edgesync clone` one-shots against its client port. Loopback only, TLS off (as in the e2e suite).
  */
 import { existsSync } from "node:fs";
-import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { appendFile, readFile, writeFile, mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
   benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise,
@@ -42,8 +42,8 @@ class EdgesyncCluster {
     return run;
   }
 
-  async startAgent(device: string, args: string[]): Promise<Agent> {
-    const env = this.env(device);
+  async startAgent(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Agent> {
+    const env = { ...this.env(device), ...extraEnv };
     const home = env.EDGESYNC_HOME as string;
     const child = startProcess(process.execPath, [...this.nodeArgs(device), BIN, "sync", "start", ...args], { env });
     let info: Agent["info"] | undefined;
@@ -57,20 +57,33 @@ class EdgesyncCluster {
     return agent;
   }
 
-  async startHub(): Promise<void> {
+  /** The device's `ssh-ed25519 …` line; its key is generated on first use. */
+  async publicKey(device: string): Promise<string> {
+    const shown = await this.cli(device, ["key", "show"]);
+    if (shown.code === 0) return shown.output.split("\n")[0].trim();
+    const made = await this.cli(device, ["key", "generate", "--json"]);
+    if (made.code !== 0) throw new Error(`edgesync key generate for ${device} failed: ${made.output}`);
+    return (JSON.parse(made.output) as { publicKey: string }).publicKey;
+  }
+
+  /** A TLS hub (its default) on ephemeral loopback ports; `admins` may add vaults. */
+  async startHub(admins: string[]): Promise<void> {
     const dir = join(this.box, "hub");
     await mkdir(dir, { recursive: true });
-    const hub = await this.startAgent("hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", dir]);
+    const keys = await Promise.all(admins.map((a) => this.publicKey(a)));
+    const hub = await this.startAgent("hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", dir], { EDGESYNC_AUTHORIZED_KEYS: keys.join("\n") });
     this.hubClientUrl = `nats://127.0.0.1:${hub.info.ports!.client}`;
     this.hubLeafUrl = `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`;
   }
 
-  /** A new folder with `files` notes made a vault named `name` on device `device`. */
-  async createVault(device: string, name: string, files: number): Promise<string> {
+  /** A new folder with `files` notes made a vault named `name` on `device`, open to `members` too. */
+  async createVault(device: string, name: string, files: number, members: string[]): Promise<string> {
     const dir = join(this.box, device);
     await writeVaultFiles(dir, files);
     const init = await this.cli(device, ["init", "--cwd", dir, "--name", name], 600_000);
     if (init.code !== 0) throw new Error(`edgesync init failed: ${init.output}`);
+    const keys = await Promise.all(members.map((m) => this.publicKey(m)));
+    await appendFile(join(dir, "authorized_keys"), keys.map((k) => `${k}\n`).join(""));
     return dir;
   }
 
@@ -79,15 +92,33 @@ class EdgesyncCluster {
     const dir = join(this.box, device);
     let last = "";
     await waitUntil(`the hub to serve vault ${name}`, async () => {
-      const run = await this.cli(device, ["clone", this.hubClientUrl, dir, "--vault", name, "--json"]);
+      const run = await this.cli(device, ["clone", this.hubClientUrl, dir, "--vault", name, "--json", "--accept-hub-key"]);
       last = run.output;
       return run.code === 0;
     }, 60_000, () => `${last}\n--- hub\n${this.agents[0]?.output().slice(-3000)}`);
     return dir;
   }
 
+  /**
+   * Gets a vault onto the hub the way a user does — a leaf agent (an admin's device) on the folder —
+   * waits until the hub is in step with it, then stops that leaf so a clone can only use the hub.
+   */
+  async seedHub(device: string, dir: string): Promise<void> {
+    const seeder = await this.startLeaf(device, dir);
+    let last = "";
+    await waitUntil(`the hub to hold the vault of ${device}`, async () => {
+      const status = await this.cli(device, ["status", "--cwd", dir, "--json"]);
+      last = status.output;
+      if (status.code !== 0) return false;
+      const vaults = ((JSON.parse(status.output) as { agent?: { vaults?: { converged: number }[] } }).agent?.vaults ?? []);
+      return vaults.length > 0 && vaults.every((v) => v.converged >= 1);
+    }, 600_000, () => `${last}\n--- seeder\n${seeder.output().slice(-2000)}\n--- hub\n${this.agents[0]?.output().slice(-2000)}`);
+    await stopProcess(seeder, "SIGINT");
+    this.agents.splice(this.agents.indexOf(seeder), 1);
+  }
+
   async startLeaf(device: string, dir: string): Promise<Agent> {
-    return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--cwd", dir]);
+    return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--accept-hub-key", "--cwd", dir]);
   }
 
   /** Stops every agent; with --cpu-prof their logs (warnings included) are kept beside the profiles. */
@@ -106,17 +137,18 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
     return result;
   }
   result.setup.push(
-    "real `edgesync` processes from dist/, each agent with its own nats-server child (2.9.10): one hub (`sync start --nats-role hub`), leaves dialling its leafnode port; --no-tls equivalent (TLS not wired yet)",
+    "real `edgesync` processes from dist/, each agent with its own nats-server child (2.9.10): one hub (`sync start --nats-role hub`, TLS on, authorized_keys enforced), leaves dialling its leafnode port (`--accept-hub-key`)",
     "propagation: leaf A → hub → leaf B, vault of 100 × 4 KB notes; each edit rewrites one 4 KB file on A (writeFile), timed to the moment B's file holds the new bytes (inotify on B's folder)",
-    "clone: `edgesync clone nats://hub --vault NAME` one-shot process from spawn to exit (connect, sync, write every file), peak RSS of that process (GNU time); the hub holds a replica pushed by `edgesync push`",
+    "clone: `edgesync clone nats://hub --vault NAME` one-shot process from spawn to exit (connect, sync, write every file), peak RSS of that process (GNU time); the hub holds a replica, seeded by a leaf agent on the folder that is stopped before the clone",
     `fan-out: leaf A writes, ${plan.fanoutLeaves} leaf agents (each with its own nats-server) receive`,
   );
   const box = await benchDir("edgesync");
   const cluster = new EdgesyncCluster(box, plan);
   try {
-    await cluster.startHub();
+    const leafNames = Array.from({ length: plan.fanoutLeaves - 1 }, (_, i) => `leaf${i + 1}`);
+    await cluster.startHub(["a", ...plan.cloneSizes.map((n) => `seed-${n}`)]);
     say(NAME, `hub at ${cluster.hubClientUrl}`);
-    const a = await cluster.createVault("a", "live", LIVE_VAULT_FILES);
+    const a = await cluster.createVault("a", "live", LIVE_VAULT_FILES, ["b", ...leafNames]);
     await cluster.startLeaf("a", a);
     const b = await cluster.cloneWhenReady("b", "live");
     await cluster.startLeaf("b", b);
@@ -131,12 +163,11 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
     for (const files of plan.cloneSizes) {
       await attempt(result, `clone of ${files} files`, async () => {
         say(NAME, `clone: seeding a ${files}-file vault on the hub`);
-        const seed = await cluster.createVault(`seed-${files}`, `clone${files}`, files);
-        const push = await cluster.cli(`seed-${files}`, ["push", "--cwd", seed, "--hub-url", cluster.hubClientUrl, "--timeout-ms", "600000"], 700_000);
-        if (push.code !== 0) throw new Error(`edgesync push of the seed failed: ${push.output}`);
+        const seed = await cluster.createVault(`seed-${files}`, `clone${files}`, files, [`clone-${files}`]);
+        await cluster.seedHub(`seed-${files}`, seed);
         const dir = join(box, `clone-${files}`);
         say(NAME, `clone: ${files} files`);
-        const run = await cluster.cli(`clone-${files}`, ["clone", cluster.hubClientUrl, dir, "--vault", `clone${files}`, "--json", "--timeout-ms", "600000"], 700_000);
+        const run = await cluster.cli(`clone-${files}`, ["clone", cluster.hubClientUrl, dir, "--vault", `clone${files}`, "--json", "--accept-hub-key", "--timeout-ms", "600000"], 700_000);
         if (run.code !== 0) throw new Error(`edgesync clone exited ${run.code}: ${run.output}`);
         const problem = await verifyVaultFiles(dir, files);
         if (problem) throw new Error(`clone incomplete: ${problem}`);
@@ -148,9 +179,9 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
 
     await attempt(result, "fan-out", async () => {
       const receivers = [b];
-      for (let i = 1; i < plan.fanoutLeaves; i++) {
-        const dir = await cluster.cloneWhenReady(`leaf${i}`, "live");
-        await cluster.startLeaf(`leaf${i}`, dir);
+      for (const leaf of leafNames) {
+        const dir = await cluster.cloneWhenReady(leaf, "live");
+        await cluster.startLeaf(leaf, dir);
         receivers.push(dir);
       }
       say(NAME, `fan-out: ${plan.fanoutEdits} edits A → hub → ${receivers.length} leaves`);
