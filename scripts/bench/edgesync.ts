@@ -84,6 +84,11 @@ class EdgesyncCluster {
     if (init.code !== 0) throw new Error(`edgesync init failed: ${init.output}`);
     const keys = await Promise.all(members.map((m) => this.publicKey(m)));
     await appendFile(join(dir, "authorized_keys"), keys.map((k) => `${k}\n`).join(""));
+    const debounce = process.env.EDGESYNC_BENCH_DEBOUNCE_MS; // experiments only; the bench runs the default
+    if (debounce !== undefined) {
+      const config = join(dir, ".edgesync", "config.toml");
+      await writeFile(config, (await readFile(config, "utf8")).replace(/^debounce_ms = \d+$/m, `debounce_ms = ${Number(debounce)}`));
+    }
     return dir;
   }
 
