@@ -12,7 +12,7 @@
  * run, with the command to install it; the others still run.
  */
 import type { BenchPlan } from "./fixtures.js";
-import type { SystemResult } from "./result.js";
+import { emptyResult, type SystemResult } from "./result.js";
 import { runEdgesync } from "./edgesync.js";
 import { runSyncthing } from "./syncthing.js";
 import { runAutomergeRepo } from "./automerge-repo.js";
@@ -56,7 +56,7 @@ async function main() {
   const results: SystemResult[] = [];
   for (const name of only) {
     const started = Date.now();
-    results.push(await RUNNERS[name](plan));
+    results.push(await RUNNERS[name](plan).catch((error: unknown) => ({ ...emptyResult(name), errors: [`runner crashed: ${error instanceof Error ? error.message : String(error)}`] })));
     console.error(`[${name}] done in ${Math.round((Date.now() - started) / 1000)} s`);
   }
   const table = printTable(results, plan);

@@ -46,14 +46,18 @@ class EdgesyncCluster {
     const env = { ...this.env(device), ...extraEnv };
     const home = env.EDGESYNC_HOME as string;
     const child = startProcess(process.execPath, [...this.nodeArgs(device), BIN, "sync", "start", ...args], { env });
-    let info: Agent["info"] | undefined;
+    const agent: Agent = Object.assign(child, { home, info: { pid: -1 } });
+    this.agents.push(agent); // stopped by stopAll even if it never comes up
     await waitUntil(`edgesync agent ${device} to start`, async () => {
       if (child.exitCode !== null) throw new Error(`agent ${device} exited ${child.exitCode}: ${child.output().slice(-2000)}`);
-      info = await readFile(join(home, "agent.json"), "utf8").then((t) => JSON.parse(t) as Agent["info"], () => undefined);
-      return info?.pid === child.pid;
+      const text = await readFile(join(home, "agent.json"), "utf8").catch(() => "");
+      try {
+        agent.info = JSON.parse(text) as Agent["info"];
+      } catch {
+        return false; // not written yet, or caught mid-write
+      }
+      return agent.info.pid === child.pid;
     }, 60_000, () => child.output());
-    const agent = Object.assign(child, { home, info: info as Agent["info"] });
-    this.agents.push(agent);
     return agent;
   }
 

@@ -158,7 +158,9 @@ export async function benchDir(label: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `es-bench-${label}-`));
 }
 
-export const removeDir = (dir: string) => rm(dir, { recursive: true, force: true });
+/** Best-effort cleanup: a failure to remove a temp folder is reported, never fatal to the bench. */
+export const removeDir = (dir: string) =>
+  rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch((error: unknown) => console.error(`bench: could not remove ${dir}: ${String(error)}`));
 
 /** A free TCP port on 127.0.0.1 (for systems that cannot report an ephemeral one). */
 export function freePort(): Promise<number> {
