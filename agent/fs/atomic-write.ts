@@ -13,6 +13,11 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** Last check before the rename; throwing aborts the write and removes the temp file. */
   beforeRename?: () => Promise<void>;
+  /**
+   * Leave the directory fsync to the caller (default false). For batches: the caller renames many
+   * files into a folder and fsyncs that folder once before it records them anywhere durable.
+   */
+  deferDirSync?: boolean;
 }
 
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
@@ -35,7 +40,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
     await unlink(temp).catch(() => {});
     throw error;
   }
-  await fsyncDir(dir);
+  if (!options.deferDirSync) await fsyncDir(dir);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -56,6 +56,8 @@ interface StatCacheEntry {
 const MASS_DELETE_MIN_FILES = 10;
 /** Distinct unsafe remote paths logged; beyond this they are skipped silently. */
 const REJECTED_LOGGED_MAX = 1000;
+/** Files written at once when the doc brings many (a clone): enough to keep libuv's 4 threads and the disk queue busy. */
+const WRITES_IN_FLIGHT = 16;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -208,7 +210,7 @@ export class FolderBinding {
       }
     }
     await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
-    for (const path of writes) await this.#materialise(path);
+    await this.#materialiseAll(writes);
     await this.#index.save();
   }
 
@@ -230,6 +232,33 @@ export class FolderBinding {
       this.#cfg.log.warn({ path: JSON.stringify(path).slice(0, 300), reason }, "ignoring a vault entry whose path is unsafe; it is never written to disk");
     }
     return false;
+  }
+
+  /**
+   * Writes (or deletes) many paths: WRITES_IN_FLIGHT at a time, each file still fsynced before its
+   * rename, and each touched folder fsynced once at the end instead of once per file — before the
+   * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
+   * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
+   */
+  async #materialiseAll(paths: readonly string[]): Promise<void> {
+    const dirty = new Set<string>();
+    let next = 0;
+    const worker = async () => {
+      while (next < paths.length) await this.#materialise(paths[next++], dirty);
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, paths.length) }, worker));
+    const dirs = [...dirty];
+    next = 0;
+    const syncDirs = async () => {
+      while (next < dirs.length) {
+        const dir = dirs[next++];
+        await fsyncDir(dir).catch((error: NodeJS.ErrnoException) => {
+          // A folder emptied by deletes is removed (#removeEmptyParents): nothing left to sync.
+          if (error.code !== "ENOENT") this.#cfg.log.warn({ dir, error: String(error) }, "could not fsync a folder");
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, dirs.length) }, syncDirs));
   }
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
@@ -318,8 +347,11 @@ export class FolderBinding {
     return { sha256, bytes, mtimeMs: info.mtimeMs };
   }
 
-  /** Writes (or deletes) the doc's version of `path`, unless the disk changed since it was read. */
-  async #materialise(path: string): Promise<void> {
+  /**
+   * Writes (or deletes) the doc's version of `path`, unless the disk changed since it was read.
+   * The folder it touched is added to `dirty`; the caller fsyncs it.
+   */
+  async #materialise(path: string, dirty: Set<string>): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const rev = readStored(doc, path);
     const absolute = absoluteInside(this.#cfg.root, path);
@@ -332,7 +364,7 @@ export class FolderBinding {
       if (rev === undefined) {
         await unchangedSinceRead();
         await unlink(absolute).catch(() => {});
-        await fsyncDir(dirname(absolute));
+        dirty.add(dirname(absolute));
         await this.#removeEmptyParents(path);
         this.#index.delete(path);
         this.#statCache.delete(path);
@@ -345,7 +377,8 @@ export class FolderBinding {
         return;
       }
       await ensureParentDirs(this.#cfg.root, path);
-      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead });
+      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      dirty.add(dirname(absolute));
       // Record the agreement first: the user may rename or delete the file the moment it lands,
       // and that must read as their change, not as a write of ours that never happened.
       this.#index.set(path, { sha256: entry.sha256, heads: A.getHeads(doc) });

@@ -57,6 +57,28 @@ describe("SyncEngine", () => {
     assert.deepEqual(seen, ["x/y.md"]);
   });
 
+  it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
+    const bus = new MemoryBus();
+    const warnings: string[] = [];
+    const log = { debug() {}, info() {}, warn: (_fields: object, message: string) => void warnings.push(message) };
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock, log });
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock, log });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    for (const version of ["1", "2", "3"]) {
+      await hub.change([{ type: "put", path: "n.md", bytes: utf8Encode(version), mtime: 1 }]);
+      await settle(hub, leaf);
+      await leaf.change([{ type: "put", path: "m.md", bytes: utf8Encode(version), mtime: 1 }]);
+      await settle(hub, leaf);
+    }
+    await hub.change([{ type: "delete", path: "m.md" }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "n.md"), "3");
+    assert.equal(readEntry(leaf.doc, "m.md"), undefined);
+    assert.deepEqual(warnings.filter((w) => w.includes("out of step")), []);
+  });
+
   it("stores every change so a restart loads the same files", async () => {
     const { hub, hubStore } = pair();
     await hub.start();

@@ -354,20 +354,22 @@ export class SyncEngine {
 }
 
 /**
- * True when the materialised view and Automerge's backend disagree on whether a changed path exists.
- * The backend is asked directly (getAll): `A.getConflicts` answers undefined for every key holding a
- * single value, so comparing against it — as this did before — flagged nearly every change and
- * rebuilt the whole doc (a full save and load) each time. Found by profiling a dst run: a seventh
- * of the simulator's CPU went to those rebuilds; on a 10,000-file vault each one costs seconds.
+ * True when the materialised view and Automerge's backend disagree on a changed path: on whether it
+ * exists, or on which concurrent value won (the view's object id against the backend's `get`).
+ * dst seed 0x13a6: after concurrent puts of one file, Automerge 3.5's incrementally patched view
+ * kept the losing value. Not getConflicts: it returns undefined unless a key holds two or more
+ * values, so the earlier check took every ordinary put for a disagreement and rebuilt the whole doc
+ * (save + load) on each change — on every agent, the largest single cost the bench measured.
  */
 function viewDisagreesWithBackend(doc: Doc, paths: readonly string[]): boolean {
   if (!isReady(doc)) return false;
-  const backend = A.getBackend(doc);
   for (const path of paths) {
     const bucket = doc.files[bucketOf(path)];
-    const objectId = bucket === undefined ? null : A.getObjectId(bucket);
-    if (bucket === undefined || objectId === null) continue;
-    if ((bucket[path] !== undefined) !== backend.getAll(objectId, path).length > 0) return true;
+    if (bucket === undefined) continue;
+    const view = bucket[path];
+    const viewId = view === undefined ? undefined : (A.getObjectId(view) ?? undefined);
+    const backendId = A.getObjectId(bucket, path) ?? undefined;
+    if (viewId !== backendId) return true;
   }
   return false;
 }
