@@ -26,7 +26,7 @@ import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
-import { connectNats } from "./nats/connect.js";
+import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
 import { HubAuthority } from "./hub/hub-authority.js";
@@ -73,6 +73,8 @@ export interface AgentConfig {
   authorizedKeys?: string;
   /** Hub: plain listeners for a TLS-terminating proxy; leaf: the hub is reached through such a proxy. */
   noTls?: boolean;
+  /** Called when the agent cannot go on (its nats-server died); the caller stops it and exits non-zero. */
+  onFatal?: (error: Error) => void;
   /** Leaf: how the hub's certificate is trusted on first use. */
   trust?: TrustOptions;
   metrics?: string;
@@ -146,7 +148,16 @@ export class Agent {
     }
     const serverConfig = this.#cfg.upstream ? undefined : await this.#prepareRole(configs);
     if (serverConfig) {
-      this.#server = new NatsServerSupervisor(serverConfig);
+      this.#server = new NatsServerSupervisor(serverConfig, {
+        onLink: (event) => {
+          log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
+          if (event.state === "up") this.#host?.linkUp();
+        },
+        onUnexpectedExit: (exit, logTail) => {
+          log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
+          this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
+        },
+      });
       const ports = await this.#server.start();
       log.info({ role: this.#cfg.role, ports, binary: this.#server.binary?.path, version: this.#server.binary?.version, tls: this.#hubState ? this.#hubState.tls.fingerprint : undefined }, "nats-server started");
     }
@@ -334,7 +345,7 @@ export class Agent {
     this.#notifyFollow?.stop();
     await this.#notify?.stop();
     await this.#host?.stop();
-    await this.#nc?.drain().catch(() => {});
+    await drainOrClose(this.#nc);
     await this.#authority?.stop();
     await this.#server?.stop();
     await unlink(join(this.#home, "agent.json")).catch(() => {});

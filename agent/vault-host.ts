@@ -50,6 +50,7 @@ export class VaultHost {
   readonly replicas = new Map<string, Replica>();
   readonly #opening = new Set<string>();
   readonly #subs: Subscription[] = [];
+  readonly #transports: NatsTransport[] = [];
   #tickTimer: NodeJS.Timeout | undefined;
 
   constructor(config: VaultHostConfig) {
@@ -87,7 +88,7 @@ export class VaultHost {
     let bindingStarted = false;
     const probe = await loadVaultConfig(root);
     const nc = await this.#connection(probe.vault.id);
-    const transport = new NatsTransport({ nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log });
+    const transport = this.#track(new NatsTransport({ nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }));
     vault = await openLocalVault({
       root,
       peerId: this.#cfg.peerId,
@@ -113,6 +114,20 @@ export class VaultHost {
     return vault;
   }
 
+  #track(transport: NatsTransport): NatsTransport {
+    this.#transports.push(transport);
+    return transport;
+  }
+
+  /**
+   * Our server's link to the hub or to another peer came back. The agent's own connection never
+   * dropped (it is local), so without this nothing would tell the engines to resynchronise until
+   * the next periodic announcement.
+   */
+  linkUp(): void {
+    for (const transport of this.#transports) transport.linkUp();
+  }
+
   #connection(vaultId: string): Promise<NatsConnection> {
     return this.#cfg.connectionFor ? this.#cfg.connectionFor(vaultId) : Promise.resolve(this.#cfg.nc);
   }
@@ -136,7 +151,7 @@ export class VaultHost {
       const replica = await openReplica({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         peerId: this.#cfg.peerId,
-        transport: new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
+        transport: this.#track(new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log })),
         clock: systemClock,
         log: this.#cfg.log,
         onChange: (event) => this.#observe(vaultId, ref.engine, event),

@@ -91,9 +91,15 @@ export class SyncStartCommand extends EdgesyncCommand {
       authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
       noTls: this.noTls || env("NO_TLS") === "1",
       trust: { accept: this.acceptHubKey || env("ACCEPT_HUB_KEY") === "1", confirm: terminalConfirm() },
+      onFatal: (error) => {
+        fatalReason = error.message;
+        fatal("fatal");
+      },
       log: asLog(logger),
     });
     let bridge: { stop: () => Promise<void> } | undefined;
+    let fatal: (reason: string) => void = () => {};
+    let fatalReason: string | undefined;
     const stopped = new Promise<void>((done) => {
       const shutdown = (signal: string) => {
         logger.info({ signal }, "stopping");
@@ -101,6 +107,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
+      fatal = shutdown;
     });
     try {
       await agent.start();
@@ -125,6 +132,7 @@ export class SyncStartCommand extends EdgesyncCommand {
     }
     logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
     await stopped;
+    if (fatalReason) throw new ExitCode(1, `${fatalReason}; the agent stopped (run it under a service manager to restart it)`);
   }
 
   /** Folders from the arguments, EDGESYNC_VAULTS, or the current folder when it is a vault. */

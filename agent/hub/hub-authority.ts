@@ -19,7 +19,7 @@ import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
 import { tlsOptionsForPinned } from "../auth/pins.js";
 import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
 import type { DeviceKey } from "../auth/identity.js";
-import { connectNats } from "../nats/connect.js";
+import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
 import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type HubReply, type RegisterBody } from "./hub-protocol.js";
@@ -267,6 +267,6 @@ export class HubAuthority {
 
   async stop(): Promise<void> {
     await this.#queue;
-    for (const nc of [this.#hubAccount, ...this.#vaultConnections, this.#system]) await nc?.drain().catch(() => {});
+    await Promise.all([this.#hubAccount, ...this.#vaultConnections, this.#system].map((nc) => drainOrClose(nc)));
   }
 }

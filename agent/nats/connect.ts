@@ -166,3 +166,21 @@ async function watchStatus(nc: NatsConnection, config: ConnectConfig, backoff: B
     }
   }
 }
+
+/** How long a stop waits for in-flight messages before it just closes. */
+const DRAIN_TIMEOUT_MS = 2_000;
+
+/**
+ * Drains (delivers what is in flight) but never hangs: a connection whose server is gone would
+ * wait in drain forever, reconnecting, so after DRAIN_TIMEOUT_MS it is closed instead.
+ */
+export async function drainOrClose(nc: NatsConnection | undefined, timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
+  if (!nc || nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([nc.drain().catch(() => {}), timedOut]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close().catch(() => {});
+}
