@@ -21,7 +21,8 @@ import { join } from "node:path";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
-import { loadOrCreateIdentity, edgesyncHome, defaultIdentityPath, type Identity } from "./auth/identity.js";
+import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
+import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
@@ -49,6 +50,8 @@ export interface AgentConfig {
   role: NatsRole;
   homeDir?: string;
   identityPath?: string;
+  /** An ssh-agent socket that holds the device key (the key file may then be absent). */
+  identityAgent?: string;
   /** Client listener `host:port` (-1 for ephemeral). Hub default 0.0.0.0:4222, others 127.0.0.1:-1. */
   natsListen?: string;
   /** Hub: leafnode listener, default 0.0.0.0:7422. */
@@ -99,7 +102,7 @@ const withDefault = (value: string | undefined, fallback: string) => value ?? fa
 export class Agent {
   readonly #cfg: AgentConfig;
   readonly #home: string;
-  #identity: Identity | undefined;
+  #identity: DeviceKey | undefined;
   #server: NatsServerSupervisor | undefined;
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
@@ -134,7 +137,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.#cfg.log;
-    const { identity, created } = await loadOrCreateIdentity(this.#cfg.identityPath ?? defaultIdentityPath(), true);
+    const { key: identity, created } = await loadDeviceKey({ identityPath: this.#cfg.identityPath, agentSocket: this.#cfg.identityAgent, create: true });
     this.#identity = identity;
     if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
     const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
@@ -188,18 +191,7 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
-    const key = this.#identity;
-    this.#notify = await startNotifyService({
-      nc: this.#nc,
-      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
-      homeDir: this.#home,
-      log,
-      inboxListen: this.#cfg.inbox,
-      publicInboxUrl: this.#cfg.inboxUrl,
-      publicNatsUrl: this.#cfg.notifyNatsUrl,
-    });
-    // In operator mode the hub account admits exactly the notify devices its service lists.
-    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), log);
+    await this.#startNotify(authority);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -209,7 +201,30 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+  }
+
+  /**
+   * Notify signs synchronously with the key file; a key held by an ssh-agent leaves notify off
+   * (said in the log). In operator mode the hub account admits exactly the notify devices it lists.
+   */
+  async #startNotify(authority: HubAuthority | undefined): Promise<void> {
+    const key = this.#identity;
+    if (!(key instanceof Identity)) {
+      if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
+      this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
+      return;
+    }
+    this.#notify = await startNotifyService({
+      nc: this.#nc as NatsConnection,
+      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
+      homeDir: this.#home,
+      log: this.#cfg.log,
+      inboxListen: this.#cfg.inbox,
+      publicInboxUrl: this.#cfg.inboxUrl,
+      publicNatsUrl: this.#cfg.notifyNatsUrl,
+    });
+    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), this.#cfg.log);
   }
 
   #leafUrl(host: string): string | undefined {
@@ -219,7 +234,7 @@ export class Agent {
   /** Hub: operator mode and TLS; leaf: the pinned, authenticated link. Returns the server config. */
   async #prepareRole(configs: VaultConfig[]): Promise<NatsServerConfig> {
     const config = this.#serverConfig();
-    const identity = this.#identity as Identity;
+    const identity = this.#identity as DeviceKey;
     if (this.#cfg.role === "hub") {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
@@ -257,7 +272,7 @@ export class Agent {
         return entry ? new TextDecoder().decode(entry.bytes) : "";
       },
     }));
-    registerVaults(this.#nc as NatsConnection, this.#identity as Identity, vaults, this.#cfg.log, () => this.#stopped);
+    registerVaults(this.#nc as NatsConnection, this.#identity as DeviceKey, vaults, this.#cfg.log, () => this.#stopped);
   }
 
   #serverConfig(): NatsServerConfig {

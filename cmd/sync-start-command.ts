@@ -49,6 +49,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   inboxUrl = Option.String("--inbox-url", { description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy" });
   notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
   notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
@@ -66,6 +67,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       roots,
       role,
       identityPath: this.identity,
+      identityAgent: this.identityAgent,
       natsListen: this.natsListen ?? env("NATS_LISTEN"),
       leafListen: this.leafListen ?? env("LEAF_LISTEN"),
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
