@@ -215,26 +215,27 @@ export class Agent {
     await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
-  /** Notify signs each message synchronously, so it runs only with the key file (not an ssh-agent key). */
+  /**
+   * Notify signs synchronously with the key file; a key held by an ssh-agent leaves notify off
+   * (said in the log). In operator mode the hub account admits exactly the notify devices it lists.
+   */
   async #startNotify(authority: HubAuthority | undefined): Promise<void> {
     const key = this.#identity;
-    const log = this.#cfg.log;
     if (!(key instanceof Identity)) {
-      log.warn({}, "notify is off: it signs with the device key file, and this agent's key is in an ssh-agent");
+      if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
+      this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }
-    const notify = await startNotifyService({
+    this.#notify = await startNotifyService({
       nc: this.#nc as NatsConnection,
       device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
       homeDir: this.#home,
-      log,
+      log: this.#cfg.log,
       inboxListen: this.#cfg.inbox,
       publicInboxUrl: this.#cfg.inboxUrl,
       publicNatsUrl: this.#cfg.notifyNatsUrl,
     });
-    this.#notify = notify;
-    // In operator mode the hub account admits exactly the notify devices its service lists.
-    if (authority) this.#notifyFollow = followNotifyDevices(notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), log);
+    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), this.#cfg.log);
   }
 
   #leafUrl(host: string): string | undefined {

@@ -48,11 +48,11 @@ export class SyncStartCommand extends EdgesyncCommand {
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
-  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   inbox = Option.String("--inbox", { description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)" });
   inboxUrl = Option.String("--inbox-url", { description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy" });
   notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
   notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
