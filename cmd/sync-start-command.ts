@@ -7,7 +7,8 @@ import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
 import { parseListenAddress } from "../agent/metrics.js";
-import { loadOrCreateIdentity, defaultIdentityPath, edgesyncHome } from "../agent/auth/identity.js";
+import { edgesyncHome } from "../agent/auth/identity.js";
+import { loadDeviceKey } from "../agent/auth/device-key.js";
 import { planBridgeTls, startAgentBridge } from "../bridge/server/agent-bridge.js";
 import { terminalConfirm } from "./trust-prompt.js";
 
@@ -45,6 +46,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
@@ -64,6 +66,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       roots,
       role,
       identityPath: this.identity,
+      identityAgent: this.identityAgent,
       natsListen: this.natsListen ?? env("NATS_LISTEN"),
       leafListen: this.leafListen ?? env("LEAF_LISTEN"),
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
@@ -99,7 +102,7 @@ export class SyncStartCommand extends EdgesyncCommand {
     if (bridgeListen) {
       try {
         const { host, port } = parseListenAddress(bridgeListen, "--bridge");
-        const { identity } = await loadOrCreateIdentity(this.identity ?? defaultIdentityPath(), true);
+        const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
         const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
         bridge = await startAgentBridge({
           host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
