@@ -219,7 +219,8 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       const line = (await page.textContent("#key")) ?? "";
       assert.match(line, /^ssh-ed25519 AAAA\S+ chromium$/);
       await appendFile(join(a, "authorized_keys"), `${line}\n`);
-      const self = await page.evaluate(({ url, hubKey }) => (window as unknown as { edgesync: { connect(u: string, h: string): Promise<string> } }).edgesync.connect(url, hubKey), { url: info.vaults[0].url, hubKey: info.hubPublicKey })
+      const connecting = page.evaluate(({ url, hubKey }) => (window as unknown as { edgesync: { connect(u: string, h: string): Promise<string> } }).edgesync.connect(url, hubKey), { url: info.vaults[0].url, hubKey: info.hubPublicKey });
+      const self = await Promise.race([connecting, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the page did not connect within 60 s")), 60_000).unref())])
         .catch((e: Error) => {
           throw new Error(`${e.message}\n${pageErrors.join("\n")}\n${detail()}`);
         });
