@@ -4,7 +4,8 @@ import { readFile, writeFile, mkdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { createLogger, asLog } from "./logger.js";
-import { loadOrCreateIdentity, defaultIdentityPath, edgesyncHome } from "../agent/auth/identity.js";
+import { edgesyncHome } from "../agent/auth/identity.js";
+import { loadDeviceKey } from "../agent/auth/device-key.js";
 import { parseListenAddress } from "../agent/metrics.js";
 import { startBridge } from "../bridge/server/bridge-server.js";
 import { folderVault } from "../bridge/server/folder-vault.js";
@@ -38,6 +39,7 @@ export class BridgeServeCommand extends EdgesyncCommand {
   serverDir = Option.String("--server-dir", { description: "Beside a hub: its server folder (default ~/.edgesync/.edgesync-server)" });
   natsNoTls = Option.Boolean("--nats-no-tls", false, { description: "Beside a hub started with --no-tls: plain NATS" });
   identity = Option.String("--identity", { description: "Hub key file (default ~/.edgesync/id_ed25519)" });
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding that key (or EDGESYNC_IDENTITY_AGENT)" });
 
   async run() {
     const home = edgesyncHome();
@@ -49,7 +51,7 @@ export class BridgeServeCommand extends EdgesyncCommand {
     const natsUrl = this.nats ?? env("BRIDGE_NATS") ?? agent?.natsUrl;
     if (!natsUrl) throw new ExitCode(1, "no NATS server to relay to: start the agent first (`edgesync sync start`) or pass --nats nats://HOST:4222");
     const roots = (this.dirs.length > 0 ? this.dirs : [this.root]).map((d) => resolve(d));
-    const { identity } = await loadOrCreateIdentity(this.identity ?? defaultIdentityPath(), true);
+    const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: true });
     const plan = await planBridgeTls({ role: agent?.role ?? "attached", home, serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.noTls, natsNoTls: this.natsNoTls });
     const vaults = new Map<string, BridgeVault>();
     for (const root of roots) {

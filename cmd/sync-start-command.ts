@@ -7,7 +7,8 @@ import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
 import { parseListenAddress } from "../agent/metrics.js";
-import { loadOrCreateIdentity, defaultIdentityPath, edgesyncHome } from "../agent/auth/identity.js";
+import { edgesyncHome } from "../agent/auth/identity.js";
+import { loadDeviceKey } from "../agent/auth/device-key.js";
 import { planBridgeTls, startAgentBridge } from "../bridge/server/agent-bridge.js";
 import { terminalConfirm } from "./trust-prompt.js";
 
@@ -119,7 +120,7 @@ export class SyncStartCommand extends EdgesyncCommand {
     if (bridgeListen) {
       try {
         const { host, port } = parseListenAddress(bridgeListen, "--bridge");
-        const { identity } = await loadOrCreateIdentity(this.identity ?? defaultIdentityPath(), true);
+        const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
         const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
         bridge = await startAgentBridge({
           host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,

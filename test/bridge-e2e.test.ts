@@ -13,7 +13,7 @@ import { createServer } from "node:http";
 import { spawn } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser } from "playwright-core";
-import { sandbox, start, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { BIN, sandbox, start, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
 import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import type * as Client from "../bridge/client/index.js";
 import type * as ClientNode from "../bridge/node/index.js";
@@ -21,6 +21,20 @@ import type * as ClientNode from "../bridge/node/index.js";
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
 const BUNDLE = resolve("dist/bridge/client/edgesync-client.js");
+
+/** `edgesync …` without blocking the event loop, killed (SIGKILL) after 20 s: its stdout, or "" on a timeout. */
+function boundedCli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolvePromise(code === 0 ? out : "");
+    });
+  });
+}
 
 interface BridgeInfo {
   port: number;
@@ -108,7 +122,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       assert.deepEqual(vault.snapshots().map((s) => s.label), ["after-change"]);
       assert.deepEqual(await vault.restoreAt(before - 1), ["welcome.md"]);
       await waitFor("the restore on disk", async () => (await readText(join(a, "welcome.md"))) === "# Welcome\n", 30_000, detail);
-      await waitFor("the snapshot label at the leaf", () => /after-change/.test(cli(box, "a", ["snapshot", "list", "--cwd", a]).stdout), 30_000, detail);
+      await waitFor("the snapshot label at the leaf", async () => /after-change/.test(await boundedCli(["snapshot", "list", "--cwd", a], deviceEnv(box, "a"))), 30_000, detail);
     } finally {
       await vault.close();
     }
@@ -219,7 +233,8 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       const line = (await page.textContent("#key")) ?? "";
       assert.match(line, /^ssh-ed25519 AAAA\S+ chromium$/);
       await appendFile(join(a, "authorized_keys"), `${line}\n`);
-      const self = await page.evaluate(({ url, hubKey }) => (window as unknown as { edgesync: { connect(u: string, h: string): Promise<string> } }).edgesync.connect(url, hubKey), { url: info.vaults[0].url, hubKey: info.hubPublicKey })
+      const connecting = page.evaluate(({ url, hubKey }) => (window as unknown as { edgesync: { connect(u: string, h: string): Promise<string> } }).edgesync.connect(url, hubKey), { url: info.vaults[0].url, hubKey: info.hubPublicKey });
+      const self = await Promise.race([connecting, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the page did not connect within 60 s")), 60_000).unref())])
         .catch((e: Error) => {
           throw new Error(`${e.message}\n${pageErrors.join("\n")}\n${detail()}`);
         });
