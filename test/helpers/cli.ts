@@ -53,6 +53,20 @@ export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: s
   return Object.assign(child, { output: () => output });
 }
 
+/**
+ * `run` without blocking this process: for commands that talk to something the test itself
+ * serves (a relay, a fake server), which spawnSync would freeze.
+ */
+export async function runAsync(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number>((resolve) => child.once("close", (c) => resolve(c ?? 1)));
+  return { code, stdout, stderr };
+}
+
 export async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
