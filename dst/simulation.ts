@@ -79,7 +79,7 @@ const FAULTS: Record<FaultLevel, NetworkFaults> = {
 const DISK: Record<FaultLevel, DiskFaults> = {
   none: { fsyncMaxMs: 3, appendOnCrash: [1, 0, 1], writeErrorPerMille: 0 },
   adversarial: { fsyncMaxMs: 20, appendOnCrash: [1, 1, 2], writeErrorPerMille: 0 },
-  hostile: { fsyncMaxMs: 200, appendOnCrash: [1, 1, 1], writeErrorPerMille: 0 },
+  hostile: { fsyncMaxMs: 200, appendOnCrash: [1, 1, 1], writeErrorPerMille: 5 },
 };
 
 interface SimNode {
@@ -373,7 +373,13 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   async function restart(node: SimNode): Promise<void> {
     if (node.engine !== undefined) return;
     const store = node.disk.open();
-    const doc = loadDoc(await store.load(), actorFor(node));
+    let doc: Doc;
+    try {
+      doc = loadDoc(await store.load(), actorFor(node));
+    } catch (error) {
+      violations.push(`${node.id} cannot load its own store after a restart: ${String(error).slice(0, 160)}`);
+      doc = loadDoc([], actorFor(node));
+    }
     trace.add(`restart ${node.id} heads ${A.getHeads(doc).join(",").slice(0, 16)}`);
     boot(node, doc, store);
     if (node === nodes[0] && bus.serverDown) {

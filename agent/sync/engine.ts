@@ -69,6 +69,8 @@ export class SyncEngine {
   #queue: Promise<void> = Promise.resolve();
   #lastAnnounceMs = Number.NEGATIVE_INFINITY;
   #chunksSinceCompact = 0;
+  /** The last store write failed: the next save must be a full one. */
+  #saveFailed = false;
   #stopped = false;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
 
@@ -271,15 +273,22 @@ export class SyncEngine {
 
   async #persist(): Promise<void> {
     const chunk = A.saveIncremental(this.#doc);
-    if (chunk.length === 0) return;
-    if (this.#chunksSinceCompact >= this.#cfg.compactAfterChunks) {
+    if (chunk.length === 0 && !this.#saveFailed) return;
+    // saveIncremental has already counted the chunk as saved: if storing it fails, later chunks would
+    // depend on changes no chunk holds, and a restart could not apply them (acknowledged writes
+    // lost). So after a failed write the next save is a full one.
+    const full = this.#saveFailed || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks;
+    this.#saveFailed = true;
+    if (full) {
       await this.#cfg.store.replace(A.save(this.#doc));
       this.#chunksSinceCompact = 0;
-      return;
+    } else {
+      await this.#cfg.store.append(chunk);
+      this.#chunksSinceCompact++;
     }
-    await this.#cfg.store.append(chunk);
-    this.#chunksSinceCompact++;
+    this.#saveFailed = false;
   }
+
 
   async #onConnected(): Promise<void> {
     this.#log.info({}, "transport connected: resynchronising");
