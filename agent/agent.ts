@@ -20,7 +20,8 @@ import { join } from "node:path";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
-import { loadOrCreateIdentity, edgesyncHome, defaultIdentityPath, type Identity } from "./auth/identity.js";
+import { edgesyncHome, type DeviceKey } from "./auth/identity.js";
+import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
 import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
@@ -44,6 +45,8 @@ export interface AgentConfig {
   role: NatsRole;
   homeDir?: string;
   identityPath?: string;
+  /** An ssh-agent socket that holds the device key (the key file may then be absent). */
+  identityAgent?: string;
   /** Client listener `host:port` (-1 for ephemeral). Hub default 0.0.0.0:4222, others 127.0.0.1:-1. */
   natsListen?: string;
   /** Hub: leafnode listener, default 0.0.0.0:7422. */
@@ -86,7 +89,7 @@ const withDefault = (value: string | undefined, fallback: string) => value ?? fa
 export class Agent {
   readonly #cfg: AgentConfig;
   readonly #home: string;
-  #identity: Identity | undefined;
+  #identity: DeviceKey | undefined;
   #server: NatsServerSupervisor | undefined;
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
@@ -114,7 +117,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.#cfg.log;
-    const { identity, created } = await loadOrCreateIdentity(this.#cfg.identityPath ?? defaultIdentityPath(), true);
+    const { key: identity, created } = await loadDeviceKey({ identityPath: this.#cfg.identityPath, agentSocket: this.#cfg.identityAgent, create: true });
     this.#identity = identity;
     if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
     const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
@@ -186,7 +189,7 @@ export class Agent {
   /** Hub: operator mode and TLS; leaf: the pinned, authenticated link. Returns the server config. */
   async #prepareRole(configs: VaultConfig[]): Promise<NatsServerConfig> {
     const config = this.#serverConfig();
-    const identity = this.#identity as Identity;
+    const identity = this.#identity as DeviceKey;
     if (this.#cfg.role === "hub") {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
@@ -224,7 +227,7 @@ export class Agent {
         return entry ? new TextDecoder().decode(entry.bytes) : "";
       },
     }));
-    registerVaults(this.#nc as NatsConnection, this.#identity as Identity, vaults, this.#cfg.log, () => this.#stopped);
+    registerVaults(this.#nc as NatsConnection, this.#identity as DeviceKey, vaults, this.#cfg.log, () => this.#stopped);
   }
 
   #serverConfig(): NatsServerConfig {

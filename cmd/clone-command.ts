@@ -22,6 +22,7 @@ export class CloneCommand extends EdgesyncCommand {
   dir = Option.String({ name: "dir", required: false });
   vault = Option.String("--vault", { description: "Vault name or id, when the hub keeps several" });
   identity = Option.String("--identity");
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key (or EDGESYNC_IDENTITY_AGENT)" });
   timeoutMs = Option.String("--timeout-ms", "300000", { description: "Give up after this long" });
   asJson = Option.Boolean("--json", false);
   acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's certificate on first use without asking (scripts)" });
@@ -29,7 +30,7 @@ export class CloneCommand extends EdgesyncCommand {
 
   async run() {
     const log = asLog(createLogger(process.env.EDGESYNC_LOG_LEVEL ?? "warn"));
-    const device = await loadDevice(this.identity, { createIfMissing: true });
+    const device = await loadDevice(this.identity, { createIfMissing: !this.identityAgent, agentSocket: this.identityAgent });
     const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", expectFingerprint: this.fingerprint, confirm: terminalConfirm() };
     const session = await openHubSession({ url: this.url, device: device.identity, log, trust, timeoutMs: Number(this.timeoutMs) });
     const catalogue = await session.catalogue();

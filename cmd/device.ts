@@ -1,15 +1,17 @@
 /** The device as commands need it: its key, its peer id and its authorized_keys line. */
-import { loadOrCreateIdentity, defaultIdentityPath, type Identity } from "../agent/auth/identity.js";
+import { defaultIdentityPath, type DeviceKey } from "../agent/auth/identity.js";
+import { loadDeviceKey } from "../agent/auth/device-key.js";
 
 export interface Device {
-  identity: Identity;
+  /** The key file's key, or the ssh-agent's when --identity-agent / EDGESYNC_IDENTITY_AGENT is set. */
+  identity: DeviceKey;
   peerId: string;
   sshLine: string;
   path: string;
 }
 
-export async function loadDevice(identityPath?: string, options: { createIfMissing?: boolean } = {}): Promise<Device> {
+export async function loadDevice(identityPath?: string, options: { createIfMissing?: boolean; agentSocket?: string } = {}): Promise<Device> {
   const path = identityPath ?? defaultIdentityPath();
-  const { identity } = await loadOrCreateIdentity(path, options.createIfMissing ?? false);
-  return { identity, peerId: identity.nkeyPublic, sshLine: identity.sshPublicLine(), path };
+  const { key } = await loadDeviceKey({ identityPath: path, agentSocket: options.agentSocket, create: options.createIfMissing ?? false });
+  return { identity: key, peerId: key.nkeyPublic, sshLine: key.sshPublicLine(), path };
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
 import { stat } from "node:fs/promises";
 import { EdgesyncCommand } from "./base-command.js";
-import { findNatsServer, isCve2023_47090Affected } from "../agent/nats/binary.js";
+import { findNatsServer, isCve2023_47090Affected, CVE_2023_47090_FIXED_IN } from "../agent/nats/binary.js";
 import { defaultIdentityPath, loadIdentity } from "../agent/auth/identity.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 
@@ -23,7 +23,7 @@ export class DoctorCommand extends EdgesyncCommand {
       const nats = await findNatsServer();
       const affected = isCve2023_47090Affected(nats.version);
       checks.push({ name: "nats-server", ok: true, detail: `${nats.version} at ${nats.path} (${nats.source})` });
-      if (affected) checks.push({ name: "CVE-2023-47090", ok: false, detail: `nats-server ${nats.version} < 2.9.23 is affected; edgesync never writes the affected configuration, but upgrade when you can` });
+      if (affected) checks.push({ name: "CVE-2023-47090", ok: false, detail: `nats-server ${nats.version} is affected (fixed in ${CVE_2023_47090_FIXED_IN}); edgesync never writes the affected configuration, but upgrade when you can` });
     } catch (error) {
       checks.push({ name: "nats-server", ok: false, detail: (error as Error).message });
     }

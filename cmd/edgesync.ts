@@ -11,6 +11,12 @@ cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 for (const command of commands) cli.register(command);
 
+// `edgesync key show | head -1` closes our stdout early: that is the reader's choice, not a crash.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 const args = process.argv.slice(2);
 try {
   cli.process(args);

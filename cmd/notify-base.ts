@@ -5,9 +5,9 @@
  */
 import { Option } from "clipanion";
 import { hostname } from "node:os";
-import { EdgesyncCommand } from "./base-command.js";
+import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice, type Device } from "./device.js";
-import { edgesyncHome } from "../agent/auth/identity.js";
+import { edgesyncHome, Identity } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
 import { connectForNotify, readJoined, resolveNatsUrl } from "../notify/connect.js";
 import { NotifyInputError } from "../notify/errors.js";
@@ -24,11 +24,14 @@ export abstract class NotifyCommand extends EdgesyncCommand {
 
   /** Connects, runs `work`, and always closes the connection. */
   async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; url?: string } = {}): Promise<T> {
-    const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false });
+    // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
+    const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false, agentSocket: "" });
+    const identity = device.identity;
+    if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
     const url = options.url ?? (await resolveNatsUrl(this.homeDir, this.nats));
     const nc = await connectForNotify(url);
     try {
-      const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => device.identity.sign(b) }, name: await this.senderName(device) });
+      const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
       return await work(client, device);
     } finally {
       await nc.close().catch(() => {});

@@ -9,6 +9,7 @@ import { createLogger, asLog } from "./logger.js";
 abstract class OneShotCommand extends EdgesyncCommand {
   hubUrl = Option.String("--hub-url", { description: "Hub client URL (default: [hub] url from the vault config)" });
   identity = Option.String("--identity");
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key (or EDGESYNC_IDENTITY_AGENT)" });
   timeoutMs = Option.String("--timeout-ms", "120000");
   asJson = Option.Boolean("--json", false);
 
@@ -16,7 +17,7 @@ abstract class OneShotCommand extends EdgesyncCommand {
     const config = await loadVaultConfig(this.root);
     const url = this.hubUrl ?? process.env.EDGESYNC_HUB_URL ?? config.hub.url;
     if (!url) throw new ExitCode(1, `no hub known for this vault: pass --hub-url nats://HOST:4222 (or set [hub] url in .edgesync/config.toml)`);
-    const device = await loadDevice(this.identity);
+    const device = await loadDevice(this.identity, { agentSocket: this.identityAgent });
     const log = asLog(createLogger(process.env.EDGESYNC_LOG_LEVEL ?? "warn"));
     // The hub was pinned by clone (or `hub trust`): never trust a new certificate silently here.
     const session = await openHubSession({ url, device: device.identity, log, trust: {}, timeoutMs: Number(this.timeoutMs) });

@@ -42,6 +42,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
+  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
   tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
@@ -59,6 +60,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       roots,
       role,
       identityPath: this.identity,
+      identityAgent: this.identityAgent,
       natsListen: this.natsListen ?? env("NATS_LISTEN"),
       leafListen: this.leafListen ?? env("LEAF_LISTEN"),
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),

@@ -7,6 +7,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile, unlink, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { spawn, spawnSync } from "node:child_process";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { sandbox, stop, waitFor, readText, exists, runAsync, type Sandbox } from "./helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
@@ -164,6 +165,35 @@ describe("device authorisation enforced by NATS", () => {
     await writeFile(join(dirs.b, "still-in.md"), "B still syncs\n");
     await waitFor("B's edit at A", async () => (await readText(join(dirs.a, "still-in.md"))) === "B still syncs\n", 30_000, detail);
     await waitFor("authorized_keys back on A", () => exists(join(dirs.a, "authorized_keys")), 30_000, detail);
+  });
+
+  it("runs a leaf whose device key lives only in an ssh-agent", async () => {
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => publicKeyLine(box, n));
+    const dHome = deviceEnv(box, "d").EDGESYNC_HOME as string;
+    const socket = join(box.dir, "ssh-agent.sock");
+    const sshAgent = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+    try {
+      await waitFor("ssh-agent's socket", () => exists(socket), 10_000);
+      const added = spawnSync("ssh-add", [join(dHome, "id_ed25519")], { env: { ...process.env, SSH_AUTH_SOCK: socket }, encoding: "utf8" });
+      assert.equal(added.status, 0, added.stderr);
+      await unlink(join(dHome, "id_ed25519")); // only the .pub stays on disk
+      await setKeys([a, b, c, d]);
+      const root = join(box.dir, "d");
+      let cloned = { code: 1, stdout: "", stderr: "" };
+      await waitFor("D to clone through its agent", () => {
+        cloned = cli(box, "d", ["clone", clientUrl, root, "--vault", "main", "--accept-hub-key", "--identity-agent", socket]);
+        return cloned.code === 0;
+      }, 30_000, () => cloned.stderr + detail());
+      const leafD = await startAgent(box, "d", ["--cwd", root, "--identity-agent", socket]);
+      try {
+        await writeFile(join(root, "from-agent-key.md"), "signed by ssh-agent\n");
+        await waitFor("D's file at A", async () => (await readText(join(dirs.a, "from-agent-key.md"))) === "signed by ssh-agent\n", 30_000, () => leafD.output() + detail());
+      } finally {
+        await stop(leafD, "SIGINT");
+      }
+    } finally {
+      sshAgent.kill();
+    }
   });
 
   it("refuses a TLS relay with its own certificate between device and hub, and no data crosses", async () => {

@@ -17,7 +17,7 @@ import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type Aut
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
 import { tlsOptionsForPinned } from "../auth/pins.js";
 import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
-import type { Identity } from "../auth/identity.js";
+import type { DeviceKey } from "../auth/identity.js";
 import { connectNats } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
@@ -27,7 +27,7 @@ import type { Log } from "../sync/ports.js";
 export interface HubAuthorityConfig {
   state: HubState;
   /** The hub's own device key: always a signing key of every account it hosts. */
-  hub: Identity;
+  hub: DeviceKey;
   log: Log;
   /** The hub's leafnode URL as a client that reached us at `host` should dial it. */
   leafUrl: (host: string) => string | undefined;
