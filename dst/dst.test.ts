@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { runSeed, replayCommand } from "./run-seeds.js";
+import { minimise, testCase } from "./minimise.js";
 import { simulate, type FaultLevel } from "./simulation.js";
 import { Prng } from "./random.js";
 import { EventQueue } from "./event-queue.js";
@@ -30,6 +31,11 @@ describe("dst", () => {
       if (result.violations.length > 0) caughtAt = seed;
     }
     assert.ok(caughtAt !== undefined, "no seed found the planted bug");
+    // The failure shrinks to fewer steps that still fail, printed as a test case.
+    const shrunk = await minimise({ seed: caughtAt, faults: "adversarial", plantedBug: true }, undefined, 16);
+    assert.ok(shrunk.result.violations.length > 0);
+    assert.ok(shrunk.keep.length < shrunk.result.options.steps, `kept ${shrunk.keep.length} of ${shrunk.result.options.steps} steps`);
+    assert.match(testCase(shrunk), /simulate\(\{ seed: 0x[0-9a-f]+, faults: "adversarial", .*skip: new Set\(\[.*plantedBug: true \}\)/);
   });
 
   it("regression: seed 0x13a6 (a concurrent put/delete left Automerge's view without a file its backend held)", async () => {
@@ -39,6 +45,11 @@ describe("dst", () => {
 
   it("regression: seed 0x3 (three devices resolving one overlap pairwise in different orders never converged; merge.ts now merges the original edits)", async () => {
     const result = await simulate({ seed: 0x3, faults: "none", nodes: 7, ticks: 41, steps: 38 });
+    assert.deepEqual(result.violations, []);
+  });
+
+  it("regression: seed 0x2 hostile (after a failed disk write the device could not load its own store: later chunks depended on the lost one)", async () => {
+    const result = await simulate({ seed: 0x2, faults: "hostile", nodes: 4, ticks: 44, steps: 40 });
     assert.deepEqual(result.violations, []);
   });
 

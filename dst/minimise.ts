@@ -20,7 +20,7 @@ export const MINIMISE_RUNS_MAX = 300;
 
 const skipOf = (steps: number, keep: readonly number[]) => new Set(Array.from({ length: steps }, (_, i) => i).filter((i) => !keep.includes(i)));
 
-export async function minimise(options: SimOptions, fails: (r: SimResult) => boolean = (r) => r.violations.length > 0): Promise<Minimised> {
+export async function minimise(options: SimOptions, fails: (r: SimResult) => boolean = (r) => r.violations.length > 0, runsMax = MINIMISE_RUNS_MAX): Promise<Minimised> {
   let best = await simulate({ ...options, skip: undefined });
   let runs = 1;
   const steps = best.options.steps;
@@ -28,10 +28,10 @@ export async function minimise(options: SimOptions, fails: (r: SimResult) => boo
   let keep = Array.from({ length: steps }, (_, i) => i);
   if (!fails(best)) return { keep, result: best, runs };
   let chunks = 2;
-  while (keep.length >= 1 && runs < MINIMISE_RUNS_MAX) {
+  while (keep.length >= 1 && runs < runsMax) {
     const size = Math.ceil(keep.length / chunks);
     let reduced = false;
-    for (let start = 0; start < keep.length && runs < MINIMISE_RUNS_MAX; start += size) {
+    for (let start = 0; start < keep.length && runs < runsMax; start += size) {
       const candidate = [...keep.slice(0, start), ...keep.slice(start + size)];
       const attempt = await simulate({ ...pinned, skip: skipOf(steps, candidate) });
       runs++;

@@ -197,6 +197,10 @@ function checkTokens(history: History, path: string, changes: Touch[], final: st
   for (const copy of copies) for (const t of tokensOf(copy)) have.add(t);
   const writes = changes.filter((c) => c.record !== undefined);
   for (const w of writes) {
+    // A restore re-puts old content: against a concurrent edit whose common ancestor already held
+    // that content, a 3-way merge rightly counts the restore as "no change" and keeps the edit
+    // (seed 0x2 showed it), so what a restore brings back is not held to survival.
+    if (w.record?.kind === "restore") continue;
     const effect = textOf(w.record?.effects.get(path));
     if (effect === undefined) continue;
     const base = tokensOf(textOf(history.bytesAt(w.deps, path)));

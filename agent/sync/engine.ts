@@ -20,8 +20,7 @@ import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
-import { bucketOf } from "../vault/model/bucket.js";
-import type { VaultDoc } from "../vault/model/schema.js";
+import { rebuildView, viewIsStale } from "../vault/model/view-check.js";
 
 export interface SyncEngineConfig {
   /** This node's peer id (also `by` on every revision it writes). */
@@ -252,10 +251,10 @@ export class SyncEngine {
   /** The single place the doc advances: resolve, store, report, offer to every peer. */
   async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
     let paths = changedPaths(next, before);
-    if (viewDisagreesWithBackend(next, paths)) {
-      // Found by dst (seed 0x13a6, hostile): after a concurrent put/delete on one file arrived,
-      // Automerge 3.5's incrementally patched JS view lacked a key its own backend still held.
-      // Rebuilding the view from the backend is rare and makes every reader see the truth.
+    if (origin === "remote" && viewIsStale(next)) {
+      // Found by dst (seeds 0x13a6, 0x139d): Automerge 3.5's incrementally patched view can miss a
+      // file or show a stale revision after a sync message; its diff then misses the path too, so
+      // every file is compared (view-check.ts). Rebuilding is rare and makes every reader see the truth.
       this.#log.warn({ paths: paths.length }, "automerge view out of step with its backend; rebuilt");
       next = rebuildView(next);
       paths = changedPaths(next, before);
@@ -283,21 +282,21 @@ export class SyncEngine {
   async #persist(): Promise<void> {
     const chunk = A.saveIncremental(this.#doc);
     if (chunk.length === 0 && !this.#unsaved) return;
-    if (this.#unsaved || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks) {
-      this.#unsaved = true;
-      await this.#cfg.store.replace(A.save(this.#doc));
-      this.#unsaved = false;
-      this.#chunksSinceCompact = 0;
-      return;
-    }
+    const full = this.#unsaved || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks;
+    this.#unsaved = true;
     try {
-      await this.#cfg.store.append(chunk);
+      if (full) {
+        await this.#cfg.store.replace(A.save(this.#doc));
+        this.#chunksSinceCompact = 0;
+      } else {
+        await this.#cfg.store.append(chunk);
+        this.#chunksSinceCompact++;
+      }
     } catch (error) {
-      this.#unsaved = true;
-      this.#log.warn({ error: String(error) }, "could not save the vault document; retrying with a full save (is the disk full?)");
+      this.#log.warn({ error: String(error) }, "could not save the vault document; the next save is a full one (is the disk full?)");
       throw error;
     }
-    this.#chunksSinceCompact++;
+    this.#unsaved = false;
   }
 
   async #onConnected(): Promise<void> {
@@ -351,33 +350,6 @@ export class SyncEngine {
     state.dirty = false;
     await this.#cfg.store.saveSyncState(peer, A.encodeSyncState(state.sync));
   }
-}
-
-/**
- * True when the materialised view and Automerge's backend disagree on a changed path: on whether it
- * exists, or on which concurrent value won (the view's object id against the backend's `get`).
- * dst seed 0x13a6: after concurrent puts of one file, Automerge 3.5's incrementally patched view
- * kept the losing value. Not getConflicts: it returns undefined unless a key holds two or more
- * values, so the earlier check took every ordinary put for a disagreement and rebuilt the whole doc
- * (save + load) on each change — on every agent, the largest single cost the bench measured.
- */
-function viewDisagreesWithBackend(doc: Doc, paths: readonly string[]): boolean {
-  if (!isReady(doc)) return false;
-  for (const path of paths) {
-    const bucket = doc.files[bucketOf(path)];
-    if (bucket === undefined) continue;
-    const view = bucket[path];
-    const viewId = view === undefined ? undefined : (A.getObjectId(view) ?? undefined);
-    const backendId = A.getObjectId(bucket, path) ?? undefined;
-    if (viewId !== backendId) return true;
-  }
-  return false;
-}
-
-function rebuildView(doc: Doc): Doc {
-  // The next saveIncremental of the rebuilt doc returns a full save: larger than usual, but it holds
-  // the change that just arrived and is not stored yet, and loading duplicates is harmless.
-  return A.load<VaultDoc>(A.save(doc), { actor: A.getActorId(doc) as A.ActorId });
 }
 
 function sameHeads(a: readonly string[], b: readonly string[]): boolean {

@@ -1,6 +1,7 @@
 import * as A from "@automerge/automerge";
 import type { Doc } from "./vault-doc.js";
 import type { VaultDoc } from "./schema.js";
+import { rebuildView, viewIsStale } from "./view-check.js";
 
 export class CorruptDocError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -20,6 +21,8 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
       throw new CorruptDocError(`stored vault document (chunk ${i + 1}/${chunks.length}) is unreadable; move .edgesync/doc.bin and doc.log aside and clone the vault again from another device`, { cause: error });
     }
   }
+  // loadIncremental patches the view like a sync message does, and can leave it stale (view-check.ts).
+  if (viewIsStale(doc)) doc = rebuildView(doc);
   // Mark everything loaded as already saved, so the next saveIncremental holds only new changes.
   A.saveIncremental(doc);
   return doc;

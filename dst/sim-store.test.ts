@@ -1,0 +1,64 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventQueue } from "./event-queue.js";
+import { Prng } from "./random.js";
+import { SimDisk } from "./sim-store.js";
+
+function disk(seed: number, appendOnCrash: readonly [number, number, number]) {
+  let now = 0;
+  const queue = new EventQueue();
+  const d = new SimDisk(queue, new Prng(seed), () => now);
+  d.faults = { fsyncMaxMs: 5, appendOnCrash, writeErrorPerMille: 0 };
+  const runAll = async () => {
+    for (let event = queue.pop(); event; event = queue.pop()) {
+      now = event.time;
+      await event.run();
+    }
+  };
+  return { d, runAll, queue };
+}
+
+const bytes = (...xs: number[]) => new Uint8Array(xs);
+
+describe("SimDisk", () => {
+  it("keeps every write whose promise resolved through a crash", async () => {
+    const { d, runAll } = disk(1, [1, 0, 0]);
+    const store = d.open();
+    const acked = Promise.all([store.append(bytes(1)), store.append(bytes(2))]);
+    await runAll();
+    await acked;
+    d.crash();
+    assert.deepEqual(await d.open().load(), [bytes(1), bytes(2)]);
+  });
+
+  it("cuts the log at the first frame a crash tore or dropped, so later landed frames are not loaded", async () => {
+    const { d, runAll } = disk(2, [0, 1, 0]);
+    const store = d.open();
+    const first = store.append(bytes(1));
+    await runAll();
+    await first;
+    void store.append(bytes(2, 2, 2));
+    const report = d.crash();
+    assert.deepEqual(report, { landed: 0, torn: 1, lost: 0 });
+    assert.deepEqual(await d.open().load(), [bytes(1)]);
+  });
+
+  it("lands every pending write when a crash lets them all through", async () => {
+    const { d } = disk(3, [0, 0, 1]);
+    const store = d.open();
+    void store.append(bytes(1));
+    void store.append(bytes(2));
+    assert.deepEqual(d.crash(), { landed: 2, torn: 0, lost: 0 });
+    assert.deepEqual(await d.open().load(), [bytes(1), bytes(2)]);
+  });
+
+  it("gives the handle of a crashed incarnation nothing: its writes change nothing", async () => {
+    const { d, runAll, queue } = disk(4, [1, 0, 0]);
+    const old = d.open();
+    d.crash();
+    void old.append(bytes(9));
+    assert.equal(queue.size, 0);
+    await runAll();
+    assert.deepEqual(await d.open().load(), []);
+  });
+});
