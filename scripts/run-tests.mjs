@@ -33,9 +33,10 @@ if (files.length === 0) {
   process.exit(1);
 }
 // Two cores: two test files at a time keeps real nats-server processes from starving each other.
+// The timeout is per file (each runs in its own process): generous, since a loaded machine is slow.
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=900000", ...files],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);
