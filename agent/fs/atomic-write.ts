@@ -63,3 +63,32 @@ export async function sweepTempFiles(dir: string): Promise<number> {
   }
   return removed;
 }
+
+/** Exactly the names writeFileAtomic gives its temp files (`.<name>.edgesync-tmp-<12 hex>`). */
+const TEMP_NAME = /^\..+\.edgesync-tmp-[0-9a-f]{12}$/;
+/** Entries a sweep looks at, at most (a vault folder larger than this is swept in part). */
+const SWEEP_ENTRIES_MAX = 1_000_000;
+
+/**
+ * Removes temp files a killed writer left anywhere in a vault folder. Call it only while nothing
+ * writes there (at start, under the vault lock): a sweep during a write would remove its temp file.
+ * Symbolic links are never followed; `skip` names top-level folders with their own sweep.
+ */
+export async function sweepTempFilesTree(root: string, skip: readonly string[] = []): Promise<number> {
+  let removed = 0;
+  let seen = 0;
+  const stack = [""];
+  while (stack.length > 0 && seen < SWEEP_ENTRIES_MAX) {
+    const dir = stack.pop() as string;
+    for (const entry of await readdir(join(root, dir), { withFileTypes: true }).catch(() => [])) {
+      if (++seen > SWEEP_ENTRIES_MAX) break;
+      const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      if (entry.isDirectory() && !(dir === "" && skip.includes(entry.name))) stack.push(path);
+      else if (entry.isFile() && TEMP_NAME.test(entry.name)) {
+        await unlink(join(root, path)).catch(() => {});
+        removed++;
+      }
+    }
+  }
+  return removed;
+}

@@ -16,7 +16,7 @@ import { DiskIndex } from "./disk-index.js";
 import { scanFolder, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
-import { writeFileAtomic, fsyncDir } from "./atomic-write.js";
+import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
 import { sha256Hex } from "../vault/model/bytes.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
@@ -84,6 +84,9 @@ export class FolderBinding {
   }
 
   async start(): Promise<void> {
+    // Before any write of ours: what is left now is from a writer that was killed mid-write.
+    const swept = await sweepTempFilesTree(this.#cfg.root, [STATE_DIR]);
+    if (swept > 0) this.#cfg.log.info({ files: swept }, "removed temp files left by an interrupted write");
     await this.#index.load();
     await this.#loadSyncignore();
     await this.reconcile();

@@ -338,6 +338,12 @@ export class SyncEngine {
       } catch {
         this.#log.warn({ peer: id }, "stored sync state unreadable; starting afresh");
       }
+      // After a crash the state may name changes the stored doc never kept (saved just before the
+      // kill, the doc not yet): the peer would then never resend them and the two would stall apart.
+      if (!A.hasHeads(this.#doc, sync.sharedHeads)) {
+        this.#log.warn({ peer: id }, "stored sync state names changes this device does not have (after a crash?); starting afresh");
+        sync = A.initSyncState();
+      }
     }
     const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false };
     this.#peers.set(id, state);

@@ -102,13 +102,18 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
     // Restart: temp files swept, and both devices converge on the newest version of everything.
     agentA = await startAgent(box, "a", argsFor(a));
     const restarted = Date.now();
+    let behind = "";
     await waitFor("A and B to converge after the restart", async () => {
       const [da, db] = await Promise.all([diskFiles(a), diskFiles(b)]);
       for (const [path, version] of versions) {
-        if (versionOf(da.get(path)?.toString()) !== version || versionOf(db.get(path)?.toString()) !== version) return false;
+        const [va, vb] = [versionOf(da.get(path)?.toString()), versionOf(db.get(path)?.toString())];
+        behind = `${path}: want v${version}, A has v${va}, B has v${vb}`;
+        if (va !== version || vb !== version) return false;
       }
-      return (await tempFiles(a)).length === 0;
-    }, 60_000, detail);
+      const temps = await tempFiles(a);
+      behind = `temp files on A: ${temps.join(", ")}`;
+      return temps.length === 0;
+    }, 60_000, () => `${behind}\n${detail()}`);
     if (process.env.EDGESYNC_KILL_VERBOSE) console.log(`# trial ${trialsRun}: restart ${restarted - started} ms, converge ${Date.now() - restarted} ms`);
   }
 
