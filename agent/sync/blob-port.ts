@@ -1,0 +1,62 @@
+/**
+ * Binary file contents live outside the vault document, content-addressed by SHA-256 (issue #2):
+ * the doc holds the hash and size, a BlobStore holds the bytes. This is the port; implementations
+ * are disk (agent/vault/store/disk-blob-store.ts), memory (below: tests, the browser client) and
+ * dst's simulated store. Contract tests: agent/vault/store/blob-store-contract.ts.
+ */
+import { sha256Hex } from "../vault/model/bytes.js";
+
+/** Lower-case hex SHA-256. */
+export const BLOB_HASH = /^[0-9a-f]{64}$/;
+
+export class BlobError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BlobError";
+  }
+}
+
+export interface BlobStore {
+  has(hash: string): Promise<boolean>;
+  /** The bytes, or undefined when the blob is not here (never fetched, collected, or found corrupt). */
+  get(hash: string): Promise<Uint8Array | undefined>;
+  /** Checks SHA-256(bytes) === hash (BlobError if not), then stores; resolving means durable. */
+  put(hash: string, bytes: Uint8Array): Promise<void>;
+  /** Every stored hash, sorted. */
+  list(): Promise<string[]>;
+  /** Bytes of one stored blob, or undefined. */
+  sizeOf(hash: string): Promise<number | undefined>;
+  /** Removes a blob; true when it was there. */
+  delete(hash: string): Promise<boolean>;
+}
+
+export function checkBlob(hash: string, bytes: Uint8Array): void {
+  if (!BLOB_HASH.test(hash)) throw new BlobError(`invalid blob hash ${JSON.stringify(hash.slice(0, 80))}: expected 64 lower-case hex digits`);
+  const actual = sha256Hex(bytes);
+  if (actual !== hash) throw new BlobError(`blob bytes hash to ${actual}, not ${hash}: refusing to store them`);
+}
+
+/** A BlobStore in memory: unit tests, the engine's default, the browser client. */
+export class MemoryBlobStore implements BlobStore {
+  readonly #blobs = new Map<string, Uint8Array>();
+
+  async has(hash: string): Promise<boolean> {
+    return this.#blobs.has(hash);
+  }
+  async get(hash: string): Promise<Uint8Array | undefined> {
+    return this.#blobs.get(hash)?.slice();
+  }
+  async put(hash: string, bytes: Uint8Array): Promise<void> {
+    checkBlob(hash, bytes);
+    if (!this.#blobs.has(hash)) this.#blobs.set(hash, bytes.slice());
+  }
+  async list(): Promise<string[]> {
+    return [...this.#blobs.keys()].sort();
+  }
+  async sizeOf(hash: string): Promise<number | undefined> {
+    return this.#blobs.get(hash)?.length;
+  }
+  async delete(hash: string): Promise<boolean> {
+    return this.#blobs.delete(hash);
+  }
+}
