@@ -289,7 +289,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     } else if (kind < 63) {
       const entry = readEntry(doc, path);
       if (!entry || target === path) return;
-      write(node, step, "rename", [{ type: "delete", path }, { type: "put", path: target, bytes: entry.bytes, mtime }]);
+      const moved: FileOp = entry.blob !== undefined ? { type: "link", path: target, blob: entry.blob, size: entry.size, mtime } : { type: "put", path: target, bytes: entry.bytes ?? new Uint8Array(), mtime };
+      write(node, step, "rename", [{ type: "delete", path }, moved]);
     } else if (kind < 75) {
       concurrentEdit(step, path, workloadRng);
     } else if (kind < 79) {
@@ -352,7 +353,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const doc = (writer.engine as SyncEngine).doc;
       const shared = A.hasHeads(doc, base);
       const entry = readEntry(shared ? A.view(doc, base) : doc, path);
-      const text = entry ? decodeTextOrUndefined(entry.bytes) : undefined;
+      const text = entry?.bytes ? decodeTextOrUndefined(entry.bytes) : undefined;
       if (text === undefined) continue;
       const edited = editParagraph(text, paragraphs[k], nextWriteId, writer.id);
       write(writer, step, "concurrent-edit", [{ type: "put", path, bytes: utf8Encode(edited), mtime: writer.clock.now() }], shared ? base : undefined);

@@ -22,10 +22,13 @@ import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
 import type { Log } from "../sync/ports.js";
+import type { BlobStore } from "../sync/blob-port.js";
 
 /** The parts of the engine the binding uses. */
 export interface EngineHandle {
   readonly doc: Doc;
+  /** Binary contents by hash: a binary file is written only once its blob is here. */
+  readonly blobs: BlobStore;
   change(ops: readonly FileOp[], message?: string): Promise<unknown>;
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<unknown>;
 }
@@ -71,7 +74,7 @@ export class FolderBinding {
   #watcher: FSWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0 };
+  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0 };
 
   constructor(config: FolderBindingConfig) {
     this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
@@ -375,12 +378,19 @@ export class FolderBinding {
         return;
       }
       const entry = entryFromStored(path, rev);
-      if (sha256Hex(entry.bytes) !== entry.sha256) {
+      const bytes = entry.bytes ?? (await this.#cfg.engine.blobs.get(entry.blob ?? ""));
+      if (bytes === undefined) {
+        // Its blob is still being fetched: never write a placeholder; the engine reports the path
+        // again when the blob arrives. The index is untouched, so nothing reads this as a delete.
+        this.#stats.awaitingBlob++;
+        return;
+      }
+      if (sha256Hex(bytes) !== entry.sha256) {
         this.#cfg.log.warn({ path }, "remote content does not match its hash; not written");
         return;
       }
       await ensureParentDirs(this.#cfg.root, path);
-      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      await writeFileAtomic(absolute, bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
       dirty.add(dirname(absolute));
       // Record the agreement first: the user may rename or delete the file the moment it lands,
       // and that must read as their change, not as a write of ours that never happened.
@@ -389,7 +399,7 @@ export class FolderBinding {
       if (info) this.#statCache.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), sha256: entry.sha256 });
       else this.#statCache.delete(path);
       this.#stats.written++;
-      if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(entry.bytes));
+      if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(bytes));
     } catch (error) {
       if (error instanceof LocalEditRaceError) {
         // The user saved while we were writing: their edit is ingested (and merged) first.

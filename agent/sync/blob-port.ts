@@ -16,6 +16,14 @@ export class BlobError extends Error {
   }
 }
 
+/** A binary file's bytes were asked for but its blob has not arrived on this device yet. */
+export class BlobMissingError extends BlobError {
+  constructor(path: string, hash: string) {
+    super(`the content of ${path} (blob ${hash.slice(0, 12)}…) is not on this device yet; it is being fetched from other devices — wait for sync and try again`);
+    this.name = "BlobMissingError";
+  }
+}
+
 export interface BlobStore {
   has(hash: string): Promise<boolean>;
   /** The bytes, or undefined when the blob is not here (never fetched, collected, or found corrupt). */

@@ -18,7 +18,10 @@ import { decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
-import { applyFileOps, applyFileOpsAt, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, readStored, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { BlobRefs } from "../vault/model/blob-refs.js";
+import { MemoryBlobStore, type BlobStore } from "./blob-port.js";
+import { BlobFetcher, blobChunkBytesFor, type BlobNeed } from "./blob-fetch.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import { rebuildView, viewIsStale } from "../vault/model/view-check.js";
 
@@ -40,6 +43,12 @@ export interface SyncEngineConfig {
   peerTimeoutMs?: number;
   /** Incremental chunks before the store is compacted into one full save. */
   compactAfterChunks?: number;
+  /** Where binary contents live (default: in memory only — the agent passes its disk store). */
+  blobs?: BlobStore;
+  /** Largest blob fetched or served: the vault's file size limit. */
+  blobBytesMax?: number;
+  /** Blob data bytes per `blob` message (default 256 KiB, always below the transport's limit). */
+  blobChunkBytes?: number;
 }
 
 export interface ChangeEvent {
@@ -59,7 +68,7 @@ interface PeerState {
   dirty: boolean;
 }
 
-const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500 };
+const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500, blobBytesMax: 16 * 1024 * 1024 };
 
 export class SyncEngine {
   readonly #cfg: SyncEngineConfig & typeof DEFAULTS;
@@ -72,12 +81,38 @@ export class SyncEngine {
   /** A save failed: the next save is a full one (see #persist). */
   #unsaved = false;
   #stopped = false;
+  readonly #blobs: BlobStore;
+  readonly #blobRefs = new BlobRefs();
+  readonly #fetcher: BlobFetcher;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
 
   constructor(config: SyncEngineConfig) {
     this.#cfg = { ...DEFAULTS, ...config };
     this.#log = config.log ?? silentLog;
     this.#doc = config.doc;
+    this.#blobs = config.blobs ?? new MemoryBlobStore();
+    const transport = config.transport;
+    this.#fetcher = new BlobFetcher({
+      store: this.#blobs,
+      send: (to, message) => this.#count(message) && transport.send(to, message),
+      broadcast: (message) => this.#count(message) && transport.broadcast(message),
+      clock: config.clock,
+      log: this.#log,
+      chunkBytes: blobChunkBytesFor(transport.messageBytesMax, config.blobChunkBytes),
+      blobBytesMax: this.#cfg.blobBytesMax,
+      mayServe: (hash) => this.#blobRefs.update(this.#doc).has(hash),
+      onStored: (hash) => this.#onBlobStored(hash),
+    });
+  }
+
+  /** The store of binary contents (read a binary file's bytes from here by its `blob` hash). */
+  get blobs(): BlobStore {
+    return this.#blobs;
+  }
+
+  /** Blob hashes the current files reference that are not here yet (being fetched). */
+  get missingBlobs(): string[] {
+    return this.#fetcher.missing;
   }
 
   get doc(): Doc {
@@ -106,7 +141,7 @@ export class SyncEngine {
   }
 
   get stats() {
-    return { ...this.#stats, peers: this.#peers.size };
+    return { ...this.#stats, ...this.#fetcher.stats, peers: this.#peers.size };
   }
 
   /** Hands one message to the engine, as the transport does; resolves once it is processed. */
@@ -121,14 +156,18 @@ export class SyncEngine {
       onDisconnected: () => this.#log.info({}, "transport disconnected"),
     });
     this.#announce();
+    // Blobs the doc references but the store lacks (a clone, a crash that lost an unsynced blob).
+    await this.#enqueue(() => this.#fetcher.want(blobNeeds(this.#doc, listStored(this.#doc).keys())));
   }
 
   /** Applies local file operations; resolves once they are durable (or immediately if nothing changed). */
   change(ops: readonly FileOp[], message?: string): Promise<string[]> {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
-      const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message });
+      const blobs: BlobSink = new Map();
+      const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
       if (next === this.#doc) return [];
+      await this.#storeBlobs(blobs);
       await this.#afterDocChange(next, before, "local");
       return ops.map((op) => op.path);
     });
@@ -138,19 +177,27 @@ export class SyncEngine {
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<string[]> {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
-      const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message });
+      const blobs: BlobSink = new Map();
+      const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
       if (next === this.#doc) return [];
+      await this.#storeBlobs(blobs);
       await this.#afterDocChange(next, before, "local");
       return ops.map((op) => op.path);
     });
   }
 
-  /** Runs any other local doc mutation (labels, restore) through the same queue and invariants. */
-  update(mutate: (doc: Doc, nowMs: number) => Doc): Promise<void> {
+  /**
+   * Runs any other local doc mutation (labels, restore) through the same queue and invariants.
+   * Binary contents it creates go into `blobs` and are stored before the change.
+   */
+  update(mutate: (doc: Doc, nowMs: number, blobs: BlobSink) => Doc): Promise<void> {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
-      const next = mutate(this.#doc, this.#cfg.clock.now());
-      if (next !== this.#doc) await this.#afterDocChange(next, before, "local");
+      const blobs: BlobSink = new Map();
+      const next = mutate(this.#doc, this.#cfg.clock.now(), blobs);
+      if (next === this.#doc) return;
+      await this.#storeBlobs(blobs);
+      await this.#afterDocChange(next, before, "local");
     });
   }
 
@@ -160,6 +207,7 @@ export class SyncEngine {
       const now = this.#cfg.clock.now();
       if (this.#unsaved) await this.#persist().catch(() => {}); // still failing: the next tick tries again
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
+      this.#fetcher.tick();
       for (const [peer, state] of this.#peers) {
         if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
           await this.#persistSyncState(peer, state);
@@ -214,6 +262,7 @@ export class SyncEngine {
     const peer = await this.#peer(from);
     peer.lastHeardMs = this.#cfg.clock.now();
     if (message.type === "announce") return this.#onAnnounce(from, peer, message.heads);
+    if (message.type === "blob-want" || message.type === "blob") return this.#fetcher.onMessage(from, message);
     await this.#onSync(from, peer, message.data);
   }
 
@@ -245,11 +294,11 @@ export class SyncEngine {
       this.#sendSync(from, peer);
       return;
     }
-    await this.#afterDocChange(next, before, "remote");
+    await this.#afterDocChange(next, before, "remote", from);
   }
 
   /** The single place the doc advances: resolve, store, report, offer to every peer. */
-  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
+  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote", from?: PeerId): Promise<void> {
     let paths = changedPaths(next, before);
     if (origin === "remote" && viewIsStale(next)) {
       // Found by dst (seeds 0x13a6, 0x139d): Automerge 3.5's incrementally patched view can miss a
@@ -261,7 +310,9 @@ export class SyncEngine {
     }
     let merges: MergeOutcome[] = [];
     if (isReady(next)) {
-      const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now() });
+      const blobs: BlobSink = new Map();
+      const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now(), blobs });
+      await this.#storeBlobs(blobs);
       next = resolved.doc;
       merges = resolved.outcomes;
       this.#stats.merges += merges.length;
@@ -272,6 +323,28 @@ export class SyncEngine {
     this.#cfg.onChange?.({ origin, paths, merges, heads: A.getHeads(next), before });
     for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
     if (origin === "local" || merges.length > 0) this.#announce();
+    await this.#fetcher.want(blobNeeds(next, paths), from);
+  }
+
+  /** Binary contents of a local change go to the blob store, durably, before the change itself. */
+  async #storeBlobs(blobs: BlobSink): Promise<void> {
+    for (const [hash, bytes] of blobs) await this.#blobs.put(hash, bytes);
+  }
+
+  /** A fetched blob is here: the files that show it can now be written. */
+  async #onBlobStored(hash: string): Promise<void> {
+    const paths: string[] = [];
+    for (const [path, rev] of listStored(this.#doc)) if (blobOf(rev) === hash) paths.push(path);
+    if (paths.length === 0) return;
+    const heads = A.getHeads(this.#doc);
+    this.#cfg.onChange?.({ origin: "remote", paths: paths.sort(), merges: [], heads, before: heads });
+  }
+
+  /** Counts an outgoing blob message; true so it chains into the send. */
+  #count(frame: Uint8Array): true {
+    this.#stats.messagesOut++;
+    this.#stats.bytesOut += frame.length;
+    return true;
   }
 
   /**
@@ -306,6 +379,7 @@ export class SyncEngine {
       for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
     }
     this.#announce();
+    this.#fetcher.reconnected();
   }
 
   #announce(): void {
@@ -375,4 +449,15 @@ function changedPaths(doc: Doc, before: A.Heads): string[] {
     }
   }
   return [...paths].sort();
+}
+
+/** Blob-backed revisions among `paths` (current state), to check against the store. */
+function blobNeeds(doc: Doc, paths: Iterable<string>): BlobNeed[] {
+  const needs: BlobNeed[] = [];
+  for (const path of paths) {
+    const rev = readStored(doc, path);
+    const hash = blobOf(rev);
+    if (hash !== undefined && rev !== undefined) needs.push({ hash, size: rev.size });
+  }
+  return needs;
 }

@@ -57,8 +57,8 @@ export async function restoreAt(vault: LocalVault, when: string, nowMs: number):
 
 async function restoreHeads(vault: LocalVault, heads: A.Heads, message: string): Promise<string[]> {
   let changed: string[] = [];
-  await vault.engine.update((doc, now) => {
-    const result = restoreTo(doc, heads, { time: now, by: vault.engine.self, message });
+  await vault.engine.update((doc, now, blobs) => {
+    const result = restoreTo(doc, heads, { time: now, by: vault.engine.self, message, blobs });
     changed = result.changed;
     return result.doc;
   });
@@ -122,8 +122,9 @@ function pointToHeads(vault: LocalVault, point: string, nowMs: number): A.Heads 
 }
 
 function unifiedPatch(path: string, a: FileEntry | undefined, b: FileEntry | undefined): string | undefined {
-  const textA = a === undefined ? "" : decodeTextOrUndefined(a.bytes);
-  const textB = b === undefined ? "" : decodeTextOrUndefined(b.bytes);
+  // A blob-backed binary has no inline bytes and no text patch (its hash differs, which `change` says).
+  const textA = a === undefined ? "" : a.bytes && decodeTextOrUndefined(a.bytes);
+  const textB = b === undefined ? "" : b.bytes && decodeTextOrUndefined(b.bytes);
   if (textA === undefined || textB === undefined) return undefined;
   return createTwoFilesPatch(a ? `a/${path}` : "/dev/null", b ? `b/${path}` : "/dev/null", textA, textB, undefined, undefined, { context: 3 });
 }

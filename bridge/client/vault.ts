@@ -7,6 +7,7 @@
 import * as A from "@automerge/automerge";
 import { SyncEngine, type ChangeEvent } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
+import { BlobMissingError, MemoryBlobStore } from "../../agent/sync/blob-port.js";
 import { emptyVaultDoc, isReady, readEntry, vaultMeta, type Doc } from "../../agent/vault/model/vault-doc.js";
 import { currentFiles, headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
 import { normaliseVaultPath } from "../../agent/vault/paths.js";
@@ -78,6 +79,8 @@ export class BridgeVault {
       self: transport.self,
       doc: emptyVaultDoc(hex(randomBytes(16))),
       store: new MemoryStore(),
+      // Binary contents are fetched by hash like on any device, and kept in memory for the session.
+      blobs: new MemoryBlobStore(),
       transport,
       clock: { now: () => Date.now() },
       log: options.log,
@@ -126,9 +129,23 @@ export class BridgeVault {
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
-  /** The file's bytes, or undefined when there is no such file. */
+  /**
+   * The file's bytes, or undefined when there is no such file. A binary file's bytes are a blob
+   * fetched by hash: read those with `readBytes` (this throws for them rather than guess).
+   */
   readFile(path: string): Uint8Array | undefined {
-    return readEntry(this.#engine.doc, normaliseVaultPath(path))?.bytes;
+    const entry = readEntry(this.#engine.doc, normaliseVaultPath(path));
+    if (entry?.blob !== undefined) throw new TypeError(`${path} is a binary file stored as a blob: read it with \`await vault.readBytes(path)\``);
+    return entry?.bytes;
+  }
+
+  /** Any file's bytes (binary ones from the blob store); undefined when there is no such file. Throws when a blob has not arrived yet. */
+  async readBytes(path: string): Promise<Uint8Array | undefined> {
+    const entry = readEntry(this.#engine.doc, normaliseVaultPath(path));
+    if (entry?.blob === undefined) return entry?.bytes;
+    const bytes = await this.#engine.blobs.get(entry.blob);
+    if (bytes === undefined) throw new BlobMissingError(path, entry.blob);
+    return bytes;
   }
 
   /** The file as text (UTF-8), or undefined. */
@@ -163,8 +180,8 @@ export class BridgeVault {
     this.#open();
     const timeMs = typeof when === "number" ? when : when.getTime();
     let changed: string[] = [];
-    await this.#engine.update((doc, nowMs) => {
-      const result = restoreTo(doc, headsAt(doc, timeMs), { time: nowMs, by: this.self, message: `restore to ${new Date(timeMs).toISOString()}` });
+    await this.#engine.update((doc, nowMs, blobs) => {
+      const result = restoreTo(doc, headsAt(doc, timeMs), { time: nowMs, by: this.self, message: `restore to ${new Date(timeMs).toISOString()}`, blobs });
       changed = result.changed;
       return result.doc;
     });

@@ -49,7 +49,7 @@ export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array 
     account: operatorMode ? vaultAccountPublic(meta.vaultId) : undefined,
     isAuthorised: (publicKey) => {
       const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
-      const text = entry && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
+      const text = entry?.bytes && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
       return effectiveKeys(parseAuthorizedKeys(text), hubKey).keys.some((k) => equalBytes(k.publicKey, publicKey));
     },
   };

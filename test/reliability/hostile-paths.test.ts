@@ -36,7 +36,7 @@ function rawPut(entries: Record<string, string>) {
     for (const [path, body] of Object.entries(entries)) {
       const bucket = bucketOf(path);
       draft.files[bucket] ??= {};
-      draft.files[bucket][path] = toStoredRev(new TextEncoder().encode(body), now, "UHOSTILE");
+      draft.files[bucket][path] = toStoredRev(path, new TextEncoder().encode(body), now, "UHOSTILE", undefined);
     }
   });
 }

@@ -53,7 +53,11 @@ export function restoreTo(doc: Doc, heads: A.Heads, ctx: ChangeContext): { doc: 
   const ops: FileOp[] = [];
   for (const path of now.keys()) if (!past.has(path)) ops.push({ type: "delete", path });
   for (const [path, entry] of past) {
-    if (String(now.get(path)?.sha256 ?? "") !== entry.sha256) ops.push({ type: "put", path, bytes: entry.bytes, mtime: entry.mtime });
+    if (String(now.get(path)?.sha256 ?? "") === entry.sha256) continue;
+    // A blob-backed binary is linked by hash (its bytes need not be here); inline bytes (text, and
+    // binaries from before blobs) are put, and a legacy binary's bytes move into ctx.blobs.
+    if (entry.blob !== undefined) ops.push({ type: "link", path, blob: entry.blob, size: entry.size, mtime: entry.mtime });
+    else ops.push({ type: "put", path, bytes: entry.bytes ?? new Uint8Array(), mtime: entry.mtime });
   }
   const next = applyFileOps(doc, ops, { ...ctx, message: ctx.message ?? "restore" });
   return { doc: next, changed: ops.map((op) => op.path).sort() };

@@ -7,7 +7,7 @@ import { utf8Encode } from "./bytes.js";
 
 const text = (doc: Doc, path: string) => new TextDecoder().decode(readEntry(doc, path)?.bytes);
 const put = (doc: Doc, path: string, content: string | Uint8Array, by: string, time: number) =>
-  applyFileOps(doc, [{ type: "put", path, bytes: typeof content === "string" ? utf8Encode(content) : content, mtime: time }], { time, by });
+  applyFileOps(doc, [{ type: "put", path, bytes: typeof content === "string" ? utf8Encode(content) : content, mtime: time }], { time, by, blobs: new Map() });
 
 function twoDevices() {
   const origin = createVaultDoc({ vaultId: "v1", name: "notes", createdAt: 1000 }, "aa".repeat(16));

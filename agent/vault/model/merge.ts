@@ -16,7 +16,7 @@ import { bucketOf } from "./bucket.js";
 import { decodeTextOrUndefined, utf8Encode } from "./bytes.js";
 import { mergeText } from "./text-merge.js";
 import type { StoredRev } from "./schema.js";
-import { applyFileOps, entryFromStored, type Doc, type FileOp } from "./vault-doc.js";
+import { applyFileOps, blobOf, entryFromStored, type BlobSink, type Doc, type FileOp } from "./vault-doc.js";
 
 export interface MergeOutcome {
   path: string;
@@ -29,6 +29,8 @@ export interface MergeOutcome {
 export interface ResolveContext {
   me: string;
   time: number;
+  /** Receives the bytes of a binary conflict copy made from a pre-blob (inline) revision. */
+  blobs?: BlobSink;
 }
 
 interface Side {
@@ -56,7 +58,7 @@ export function resolveConflicts(doc: Doc, paths: Iterable<string>, ctx: Resolve
   }
   if (ops.length === 0) return { doc, outcomes };
   const message = [RESOLVE_MESSAGE, ...recorded].join("\n");
-  return { doc: applyFileOps(doc, ops, { time: ctx.time, by: ctx.me, message }), outcomes };
+  return { doc: applyFileOps(doc, ops, { time: ctx.time, by: ctx.me, message, blobs: ctx.blobs }), outcomes };
 }
 
 /** The concurrent values at `path` with distinct content, ordered by content hash. */
@@ -159,8 +161,12 @@ function binaryCopy(doc: Doc, path: string, sides: Side[], me: string): { ops: F
   const mine = sides.find((s) => String(s.rev.by) === me && String(s.rev.sha256) !== String(winner.sha256));
   if (mine === undefined) return { ops: [], outcome: { path, result: "copy" } };
   const copyPath = conflictCopyPath(path, me, String(mine.rev.sha256));
-  const entry = entryFromStored(copyPath, mine.rev);
-  return { ops: [{ type: "put", path: copyPath, bytes: entry.bytes, mtime: mine.rev.mtime }], outcome: { path, result: "copy", copyPath } };
+  const blob = blobOf(mine.rev);
+  const op: FileOp =
+    blob !== undefined
+      ? { type: "link", path: copyPath, blob, size: mine.rev.size, mtime: mine.rev.mtime }
+      : { type: "put", path: copyPath, bytes: entryFromStored(copyPath, mine.rev).bytes ?? new Uint8Array(), mtime: mine.rev.mtime };
+  return { ops: [op], outcome: { path, result: "copy", copyPath } };
 }
 
 export function conflictCopyPath(path: string, by: string, sha256: string): string {

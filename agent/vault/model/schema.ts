@@ -12,11 +12,16 @@ import type { ImmutableString } from "@automerge/automerge";
 export const SCHEMA_VERSION = 1;
 export const BUCKET_COUNT = 256;
 
-/** One revision of one file as stored in the doc. Exactly one of `text` / `data` is set. */
+/** One revision of one file as stored in the doc. Exactly one of `text` / `blob` / `data` is set. */
 export interface StoredRev {
   /** UTF-8 content without NUL bytes. */
   text?: ImmutableString;
-  /** Anything else (images, PDFs, invalid UTF-8): kept byte for byte. */
+  /**
+   * Anything else (images, PDFs, invalid UTF-8): the hex SHA-256 of the bytes, which live in the
+   * BlobStore (`.edgesync/blobs/<sha256>`) and travel as `blob` messages, not in the doc's history.
+   */
+  blob?: ImmutableString;
+  /** Binary bytes inline, as vaults written before blobs stored them: still read, never written. */
   data?: Uint8Array;
   /** Hex SHA-256 of the bytes on disk, checked before a write reaches the disk. */
   sha256: ImmutableString;
@@ -44,8 +49,10 @@ export interface VaultDoc {
 export interface FileEntry {
   path: string;
   kind: "text" | "binary";
-  /** The content as bytes (UTF-8 for text). */
-  bytes: Uint8Array;
+  /** The content as bytes (UTF-8 for text); undefined for a blob-backed binary: read `blob` from the BlobStore. */
+  bytes?: Uint8Array;
+  /** Hash of the BlobStore blob holding a binary's bytes (equals `sha256`). */
+  blob?: string;
   sha256: string;
   size: number;
   mtime: number;

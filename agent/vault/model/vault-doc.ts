@@ -20,7 +20,15 @@ export class VaultNotReadyError extends Error {
 /** One file operation inside a batch. */
 export type FileOp =
   | { type: "put"; path: string; bytes: Uint8Array; mtime: number }
+  /** A binary revision whose bytes are a blob already (restore, conflict copy): no bytes needed. */
+  | { type: "link"; path: string; blob: string; size: number; mtime: number }
   | { type: "delete"; path: string };
+
+/**
+ * Where a change leaves the bytes of the binary revisions it creates (hash → bytes). The caller
+ * puts them in the BlobStore durably before it stores the change (the engine does).
+ */
+export type BlobSink = Map<string, Uint8Array>;
 
 export interface ChangeContext {
   /** ms since epoch, from the injected clock. */
@@ -28,6 +36,15 @@ export interface ChangeContext {
   /** The writing device's peer id. */
   by: string;
   message?: string;
+  /** Receives binary contents; a binary put without it is a BlobSinkMissingError. */
+  blobs?: BlobSink;
+}
+
+export class BlobSinkMissingError extends Error {
+  constructor(path: string) {
+    super(`binary content for ${path} has nowhere to go: pass a blob sink (ChangeContext.blobs) and store it before the change`);
+    this.name = "BlobSinkMissingError";
+  }
 }
 
 const im = (value: string) => new A.ImmutableString(value);
@@ -59,13 +76,26 @@ export function vaultMeta(doc: Doc): VaultMeta | undefined {
   return { vaultId: String(doc.meta.vaultId), name: String(doc.meta.name), createdAt: doc.meta.createdAt };
 }
 
-/** The stored revision object for a put: text when the bytes are UTF-8 without NUL, else binary. */
-export function toStoredRev(bytes: Uint8Array, mtime: number, by: string): StoredRev {
+/**
+ * The stored revision object for a put: text when the bytes are UTF-8 without NUL, else a blob
+ * reference whose bytes go to `blobs` (for the caller to store before the change).
+ */
+export function toStoredRev(path: string, bytes: Uint8Array, mtime: number, by: string, blobs: BlobSink | undefined): StoredRev {
   const text = decodeTextOrUndefined(bytes);
-  const rev: StoredRev = { sha256: im(sha256Hex(bytes)), size: bytes.length, mtime, by: im(by) };
-  if (text !== undefined) rev.text = im(text);
-  else rev.data = bytes;
+  const sha256 = sha256Hex(bytes);
+  const rev: StoredRev = { sha256: im(sha256), size: bytes.length, mtime, by: im(by) };
+  if (text !== undefined) {
+    rev.text = im(text);
+    return rev;
+  }
+  if (blobs === undefined) throw new BlobSinkMissingError(path);
+  blobs.set(sha256, bytes);
+  rev.blob = im(sha256);
   return rev;
+}
+
+function linkedRev(op: Extract<FileOp, { type: "link" }>, by: string): StoredRev {
+  return { sha256: im(op.blob), blob: im(op.blob), size: op.size, mtime: op.mtime, by: im(by) };
 }
 
 /** Applies a batch of file operations as one change. Returns the same doc when nothing changed. */
@@ -73,7 +103,7 @@ export function applyFileOps(doc: Doc, ops: readonly FileOp[], ctx: ChangeContex
   if (!isReady(doc)) throw new VaultNotReadyError("the vault has not been received yet; wait for the first sync");
   const effective = ops.filter((op) => !isNoOp(doc, op));
   if (effective.length === 0) return doc;
-  const prepared = prepareOps(effective, ctx.by);
+  const prepared = prepareOps(effective, ctx);
   const message = ctx.message ?? describeOps(effective);
   let next = doc;
   for (let start = 0; start < prepared.length; start += CHANGE_OPS_MAX) {
@@ -98,10 +128,11 @@ export const CHANGE_OPS_MAX = 1000;
  * Validates paths and builds revision objects before entering the change callback: measured 3-4×
  * faster for a 10,000-file import than doing the same work inside it.
  */
-function prepareOps(ops: readonly FileOp[], by: string): { path: string; bucket: string; rev?: StoredRev }[] {
+function prepareOps(ops: readonly FileOp[], ctx: ChangeContext): { path: string; bucket: string; rev?: StoredRev }[] {
   return ops.map((op) => {
     const path = normaliseVaultPath(op.path);
-    return { path, bucket: bucketOf(path), rev: op.type === "put" ? toStoredRev(op.bytes, op.mtime, by) : undefined };
+    const rev = op.type === "put" ? toStoredRev(path, op.bytes, op.mtime, ctx.by, ctx.blobs) : op.type === "link" ? linkedRev(op, ctx.by) : undefined;
+    return { path, bucket: bucketOf(path), rev };
   });
 }
 
@@ -114,7 +145,7 @@ function prepareOps(ops: readonly FileOp[], by: string): { path: string; bucket:
 export function applyFileOpsAt(doc: Doc, baseHeads: A.Heads, ops: readonly FileOp[], ctx: ChangeContext): Doc {
   if (!isReady(doc)) throw new VaultNotReadyError("the vault has not been received yet; wait for the first sync");
   if (ops.length === 0) return doc;
-  const prepared = prepareOps(ops, ctx.by);
+  const prepared = prepareOps(ops, ctx);
   const { newDoc } = A.changeAt(doc, baseHeads, { time: ctx.time, message: ctx.message ?? describeOps(ops) }, (draft) => {
     for (const { path, bucket, rev } of prepared) {
       if (rev !== undefined) draft.files[bucket][path] = rev;
@@ -127,6 +158,7 @@ export function applyFileOpsAt(doc: Doc, baseHeads: A.Heads, ops: readonly FileO
 function isNoOp(doc: Doc, op: FileOp): boolean {
   const current = doc.files[bucketOf(op.path)]?.[op.path];
   if (op.type === "delete") return current === undefined;
+  if (op.type === "link") return current !== undefined && String(current.sha256) === op.blob;
   return current !== undefined && String(current.sha256) === sha256Hex(op.bytes);
 }
 
@@ -135,13 +167,15 @@ function describeOps(ops: readonly FileOp[]): string {
   return `${ops.length} file changes`;
 }
 
-/** Plain view of one stored revision. */
+/** Plain view of one stored revision (a blob-backed binary has `blob` and no `bytes`). */
 export function entryFromStored(path: string, rev: StoredRev): FileEntry {
-  const bytes = rev.text !== undefined ? utf8Encode(String(rev.text)) : new Uint8Array(rev.data ?? new Uint8Array());
+  const blob = rev.text === undefined && rev.blob !== undefined ? String(rev.blob) : undefined;
+  const bytes = rev.text !== undefined ? utf8Encode(String(rev.text)) : blob !== undefined ? undefined : new Uint8Array(rev.data ?? new Uint8Array());
   return {
     path,
     kind: rev.text !== undefined ? "text" : "binary",
     bytes,
+    blob,
     sha256: String(rev.sha256),
     size: rev.size,
     mtime: rev.mtime,
@@ -168,6 +202,9 @@ export function listStored(doc: Doc): Map<string, StoredRev> {
   }
   return out;
 }
+
+/** The blob hash a revision's bytes live under, if it is a blob-backed binary. */
+export const blobOf = (rev: StoredRev | undefined): string | undefined => (rev?.text === undefined && rev?.blob !== undefined ? String(rev.blob) : undefined);
 
 /** path → hex sha256, the cheap summary used for comparisons. */
 export function fileHashes(doc: Doc): Map<string, string> {

@@ -1,0 +1,133 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { SyncEngine } from "./engine.js";
+import { MemoryBus } from "./memory-bus.js";
+import { asPeerId, type PeerId, type Transport } from "./ports.js";
+import { MemoryBlobStore } from "./blob-port.js";
+import { decodeMessage, encodeMessage } from "./messages.js";
+import { MemoryStore } from "../vault/store/memory-store.js";
+import { createVaultDoc, emptyVaultDoc, readStored } from "../vault/model/vault-doc.js";
+import { sha256Hex } from "../vault/model/bytes.js";
+import { referencedBlobs } from "../vault/model/blob-refs.js";
+import * as A from "@automerge/automerge";
+
+const actor = (n: number) => n.toString(16).padStart(32, "0");
+const png = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i === 0 ? 0 : (i * seed + (i >> 8)) & 0xff));
+
+async function settle(...engines: SyncEngine[]) {
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setImmediate(r));
+    await Promise.all(engines.map((e) => e.flush()));
+  }
+}
+
+/** A bus member that drops every message while `lossy` says so (the bus is at-most-once). */
+function lossy(inner: Transport, drop: { on: boolean }): Transport {
+  return { ...inner, send: (to, m) => void (drop.on || inner.send(to, m)), broadcast: (m) => void (drop.on || inner.broadcast(m)), start: (h) => inner.start(h), stop: () => inner.stop() };
+}
+
+function pair(options: { chunk?: number } = {}) {
+  let now = 1_700_000_000_000;
+  const clock = { now: () => now };
+  const bus = new MemoryBus();
+  const drop = { on: false };
+  const paths: string[] = [];
+  const hubBlobs = new MemoryBlobStore();
+  const leafBlobs = new MemoryBlobStore();
+  const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), blobs: hubBlobs, transport: bus.transport(asPeerId("hub")), clock, blobChunkBytes: options.chunk });
+  const leafStore = new MemoryStore();
+  const leaf = new SyncEngine({
+    self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, blobs: leafBlobs, transport: lossy(bus.transport(asPeerId("leaf")), drop), clock, blobChunkBytes: options.chunk,
+    onChange: (event) => void (event.origin === "remote" && paths.push(...event.paths)),
+  });
+  return { hub, leaf, hubBlobs, leafBlobs, leafStore, paths, drop, advance: (ms: number) => (now += ms), bus };
+}
+
+describe("blobs over the sync bus", () => {
+  it("stores a binary file's bytes as a blob, not in the doc, and fetches it on the other device in chunks", async () => {
+    const { hub, leaf, hubBlobs, leafBlobs, leafStore, paths } = pair({ chunk: 1000 });
+    const bytes = png(50_000);
+    await hub.start();
+    await leaf.start();
+    await hub.change([{ type: "put", path: "img/a.png", bytes, mtime: 1 }]);
+    assert.equal(await hubBlobs.has(sha256Hex(bytes)), true);
+    await settle(hub, leaf);
+    assert.deepEqual(await leafBlobs.get(sha256Hex(bytes)), bytes);
+    assert.equal(String(readStored(leaf.doc, "img/a.png")?.blob), sha256Hex(bytes));
+    assert.ok(paths.filter((p) => p === "img/a.png").length >= 2, "the path is reported again once its blob is here");
+    const docBytes = (await leafStore.load()).reduce((n, c) => n + c.length, 0);
+    assert.ok(docBytes < 10_000, `the doc holds ${docBytes} bytes for a 50 kB binary`);
+    assert.ok(leaf.stats.blobsIn === 1 && hub.stats.blobsOut >= 1);
+  });
+
+  it("asks again on tick, with backoff, when the want or the chunks were lost", async () => {
+    const { hub, leaf, leafBlobs, drop, advance } = pair({ chunk: 4096 });
+    const bytes = png(20_000, 13);
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    drop.on = true; // the leaf's want is lost
+    await hub.change([{ type: "put", path: "b.bin", bytes, mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.equal(await leafBlobs.has(sha256Hex(bytes)), false);
+    assert.deepEqual(leaf.missingBlobs, [sha256Hex(bytes)]);
+    drop.on = false;
+    await leaf.tick(); // too early: backoff
+    await settle(hub, leaf);
+    assert.equal(await leafBlobs.has(sha256Hex(bytes)), false);
+    advance(5_000);
+    await leaf.tick();
+    await settle(hub, leaf);
+    assert.deepEqual(await leafBlobs.get(sha256Hex(bytes)), bytes);
+    assert.deepEqual(leaf.missingBlobs, []);
+  });
+
+  it("never serves a blob the doc does not reference, and ignores chunks nobody asked for", async () => {
+    const { hub, hubBlobs, bus } = pair();
+    const secret = png(100, 3);
+    await hubBlobs.put(sha256Hex(secret), secret);
+    await hub.start();
+    const got: Uint8Array[] = [];
+    const probe = bus.transport(asPeerId("probe"));
+    await probe.start({ onMessage: (_from: PeerId, m: Uint8Array) => void got.push(m) });
+    await hub.receive(asPeerId("probe"), encodeMessage({ type: "blob-want", hashes: [sha256Hex(secret)] }));
+    await settle(hub);
+    assert.equal(got.filter((m) => decodeMessage(m)?.type === "blob").length, 0);
+    const junk = png(10, 5);
+    await hub.receive(asPeerId("probe"), encodeMessage({ type: "blob", hash: sha256Hex(junk), offset: 0, total: 10, chunk: junk }));
+    assert.equal(await hubBlobs.has(sha256Hex(junk)), false);
+  });
+
+  it("rejects reassembled bytes that do not match their hash and keeps wanting the blob", async () => {
+    const { hub, leaf, leafBlobs, drop, advance } = pair();
+    const bytes = png(3000, 11);
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    drop.on = true; // the leaf's want is lost: the blob stays wanted
+    await hub.change([{ type: "put", path: "c.bin", bytes, mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.deepEqual(leaf.missingBlobs, [sha256Hex(bytes)]);
+    // A hostile peer answers with bytes of the right size but the wrong content.
+    const forged = new Uint8Array(bytes.length).fill(1);
+    await leaf.receive(asPeerId("mallory"), encodeMessage({ type: "blob", hash: sha256Hex(bytes), offset: 0, total: bytes.length, chunk: forged }));
+    assert.equal(await leafBlobs.has(sha256Hex(bytes)), false);
+    assert.equal(leaf.stats.blobsRejected, 1);
+    drop.on = false;
+    advance(5_000);
+    await leaf.tick();
+    await settle(hub, leaf);
+    assert.deepEqual(await leafBlobs.get(sha256Hex(bytes)), bytes);
+  });
+
+  it("finds every blob the history referenced, including overwritten ones", async () => {
+    const { hub } = pair();
+    const first = png(500, 3);
+    const second = png(500, 5);
+    await hub.change([{ type: "put", path: "d.bin", bytes: first, mtime: 1 }]);
+    await hub.change([{ type: "put", path: "d.bin", bytes: second, mtime: 2 }]);
+    await hub.change([{ type: "put", path: "t.md", bytes: new TextEncoder().encode("text stays inline"), mtime: 3 }]);
+    assert.deepEqual([...referencedBlobs(hub.doc)].sort(), [sha256Hex(first), sha256Hex(second)].sort());
+    assert.equal(A.getHeads(hub.doc).length, 1);
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * Fetching binary contents by hash over the vault's bus (sans-IO, driven by the engine's queue).
+ *
+ *   want:  a revision whose blob is not here → `blob-want` to the peer the change came from; on
+ *          every tick the still-missing ones are asked of every peer again, with exponential
+ *          backoff, since the bus is at-most-once and that peer may not have it either.
+ *   serve: a `blob-want` is answered from the local store in `blob` chunks, only for hashes the
+ *          doc's history references (`mayServe`) — never arbitrary store contents.
+ *   reassemble: chunks are accepted only for wanted hashes whose total equals the size the doc
+ *          declares; complete bytes are checked against the hash, stored durably, then reported.
+ */
+import { encodeMessage, BLOB_HEADER_BYTES, BLOB_WANT_MAX, type WireMessage } from "./messages.js";
+import type { BlobStore } from "./blob-port.js";
+import type { Clock, Log, PeerId } from "./ports.js";
+import { sha256Hex } from "../vault/model/bytes.js";
+
+export interface BlobNeed {
+  hash: string;
+  size: number;
+}
+
+export interface BlobFetchConfig {
+  store: BlobStore;
+  send(to: PeerId, message: Uint8Array): void;
+  broadcast(message: Uint8Array): void;
+  clock: Clock;
+  log: Log;
+  /** Bytes of blob data per `blob` message (kept below the transport's messageBytesMax). */
+  chunkBytes: number;
+  /** Largest blob wanted, served or reassembled (the vault's file size limit). */
+  blobBytesMax: number;
+  /** Whether the doc's history references `hash` (only those are served). */
+  mayServe(hash: string): boolean;
+  /** A wanted blob arrived, verified and durable. */
+  onStored(hash: string): Promise<void>;
+  /** First re-ask delay; doubles per attempt up to retryMaxMs. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** A reassembly with no chunk for this long is dropped (its blob is asked for again). */
+  stallMs?: number;
+  /** Bytes held in reassembly buffers at most (one blob is always allowed). */
+  incomingBytesMax?: number;
+}
+
+interface Wanted {
+  size: number;
+  attempts: number;
+  nextAskMs: number;
+}
+
+interface Incoming {
+  from: PeerId;
+  bytes: Uint8Array;
+  offsets: Set<number>;
+  received: number;
+  lastMs: number;
+}
+
+export class BlobFetcher {
+  readonly #cfg: Required<BlobFetchConfig>;
+  readonly #wanted = new Map<string, Wanted>();
+  readonly #incoming = new Map<string, Incoming>();
+  #stats = { blobsIn: 0, blobBytesIn: 0, blobsOut: 0, blobBytesOut: 0, blobsRejected: 0 };
+
+  constructor(config: BlobFetchConfig) {
+    this.#cfg = { retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024, ...config };
+    if (this.#cfg.chunkBytes < 1) throw new RangeError(`blob chunk size ${this.#cfg.chunkBytes}: the transport's messages are too small for blob data`);
+  }
+
+  get stats() {
+    return { ...this.#stats, blobsWanted: this.#wanted.size };
+  }
+
+  /** Hashes still missing here. */
+  get missing(): string[] {
+    return [...this.#wanted.keys()].sort();
+  }
+
+  /** Records what the doc now references but the store lacks, and asks `from` (or everyone) for it. */
+  async want(needs: readonly BlobNeed[], from?: PeerId): Promise<void> {
+    const now = this.#cfg.clock.now();
+    const fresh: string[] = [];
+    for (const { hash, size } of needs) {
+      if (this.#wanted.has(hash) || size > this.#cfg.blobBytesMax) continue;
+      if (await this.#cfg.store.has(hash)) continue;
+      this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now + this.#cfg.retryMinMs });
+      fresh.push(hash);
+    }
+    this.#ask(fresh, from);
+  }
+
+  /** Re-asks every peer for what is overdue; drops stalled reassemblies. */
+  tick(): void {
+    const now = this.#cfg.clock.now();
+    for (const [hash, incoming] of this.#incoming) if (now - incoming.lastMs > this.#cfg.stallMs) this.#incoming.delete(hash);
+    const due: string[] = [];
+    for (const [hash, wanted] of this.#wanted) {
+      if (wanted.nextAskMs > now || this.#incoming.has(hash)) continue;
+      wanted.attempts++;
+      wanted.nextAskMs = now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
+      due.push(hash);
+    }
+    this.#ask(due);
+  }
+
+  /** The link came back: whatever was in flight is lost; ask everyone at once. */
+  reconnected(): void {
+    this.#incoming.clear();
+    const now = this.#cfg.clock.now();
+    for (const wanted of this.#wanted.values()) wanted.nextAskMs = now;
+    this.tick();
+  }
+
+  /** A blob the doc no longer needs here (e.g. collected) stops being wanted. */
+  forget(hash: string): void {
+    this.#wanted.delete(hash);
+    this.#incoming.delete(hash);
+  }
+
+  async onMessage(from: PeerId, message: Extract<WireMessage, { type: "blob-want" | "blob" }>): Promise<void> {
+    if (message.type === "blob-want") return this.#serve(from, message.hashes);
+    await this.#onChunk(from, message);
+  }
+
+  #ask(hashes: readonly string[], to?: PeerId): void {
+    for (let start = 0; start < hashes.length; start += BLOB_WANT_MAX) {
+      const frame = encodeMessage({ type: "blob-want", hashes: hashes.slice(start, start + BLOB_WANT_MAX) });
+      if (to !== undefined) this.#cfg.send(to, frame);
+      else this.#cfg.broadcast(frame);
+    }
+  }
+
+  async #serve(to: PeerId, hashes: readonly string[]): Promise<void> {
+    for (const hash of hashes) {
+      if (!this.#cfg.mayServe(hash)) continue;
+      const bytes = await this.#cfg.store.get(hash);
+      if (bytes === undefined || bytes.length > this.#cfg.blobBytesMax) continue;
+      const step = this.#cfg.chunkBytes;
+      let offset = 0;
+      do {
+        const chunk = bytes.subarray(offset, offset + step);
+        this.#cfg.send(to, encodeMessage({ type: "blob", hash, offset, total: bytes.length, chunk }));
+        offset += chunk.length;
+      } while (offset < bytes.length);
+      this.#stats.blobsOut++;
+      this.#stats.blobBytesOut += bytes.length;
+    }
+  }
+
+  async #onChunk(from: PeerId, message: Extract<WireMessage, { type: "blob" }>): Promise<void> {
+    const { hash, offset, total, chunk } = message;
+    const wanted = this.#wanted.get(hash);
+    if (wanted === undefined || total !== wanted.size) return; // unsolicited, or not the size the doc says
+    const now = this.#cfg.clock.now();
+    let incoming = this.#incoming.get(hash);
+    if (incoming !== undefined && incoming.from !== from) {
+      if (now - incoming.lastMs <= this.#cfg.stallMs) return; // another peer is already sending it
+      incoming = undefined;
+    }
+    if (incoming === undefined) {
+      if (this.#incoming.size > 0 && this.#bufferedBytes() + total > this.#cfg.incomingBytesMax) return; // asked again later
+      incoming = { from, bytes: new Uint8Array(total), offsets: new Set(), received: 0, lastMs: now };
+      this.#incoming.set(hash, incoming);
+    }
+    incoming.lastMs = now;
+    if (incoming.offsets.has(offset)) return; // a duplicate
+    incoming.offsets.add(offset);
+    incoming.bytes.set(chunk, offset);
+    incoming.received += chunk.length;
+    if (incoming.received < total) return;
+    this.#incoming.delete(hash);
+    if (incoming.received !== total || sha256Hex(incoming.bytes) !== hash) {
+      this.#stats.blobsRejected++;
+      this.#cfg.log.warn({ peer: from, blob: hash }, "blob bytes from a peer do not match their hash; asking again");
+      return;
+    }
+    await this.#cfg.store.put(hash, incoming.bytes);
+    this.#wanted.delete(hash);
+    this.#stats.blobsIn++;
+    this.#stats.blobBytesIn += total;
+    await this.#cfg.onStored(hash);
+  }
+
+  #bufferedBytes(): number {
+    let sum = 0;
+    for (const incoming of this.#incoming.values()) sum += incoming.bytes.length;
+    return sum;
+  }
+}
+
+/** Blob data bytes per message for a transport whose messages hold at most `messageBytesMax`. */
+export const blobChunkBytesFor = (messageBytesMax: number, preferred = 256 * 1024): number => Math.min(preferred, messageBytesMax - BLOB_HEADER_BYTES);

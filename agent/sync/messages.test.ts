@@ -1,0 +1,46 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { decodeMessage, encodeMessage, BLOB_WANT_MAX, BLOB_HEADER_BYTES } from "./messages.js";
+
+const hash = (n: number) => n.toString(16).padStart(64, "0");
+
+describe("wire messages: blob-want and blob", () => {
+  it("round-trips a blob-want and a blob chunk", () => {
+    const want = { type: "blob-want" as const, hashes: [hash(1), hash(2)] };
+    assert.deepEqual(decodeMessage(encodeMessage(want)), want);
+    const chunk = new Uint8Array([1, 2, 3, 4]);
+    const decoded = decodeMessage(encodeMessage({ type: "blob", hash: hash(3), offset: 6, total: 10, chunk }));
+    assert.deepEqual(decoded && { ...decoded }, { type: "blob", hash: hash(3), offset: 6, total: 10, chunk });
+  });
+
+  it("round-trips the one chunk of an empty blob", () => {
+    const empty = { type: "blob" as const, hash: hash(4), offset: 0, total: 0, chunk: new Uint8Array() };
+    assert.deepEqual(decodeMessage(encodeMessage(empty)), empty);
+  });
+
+  it("refuses to encode what it would refuse to decode", () => {
+    assert.throws(() => encodeMessage({ type: "blob-want", hashes: [] }), RangeError);
+    assert.throws(() => encodeMessage({ type: "blob-want", hashes: Array.from({ length: BLOB_WANT_MAX + 1 }, (_, i) => hash(i)) }), RangeError);
+    assert.throws(() => encodeMessage({ type: "blob-want", hashes: ["XYZ"] }), RangeError);
+    assert.throws(() => encodeMessage({ type: "blob", hash: hash(1), offset: 8, total: 10, chunk: new Uint8Array(3) }), RangeError);
+  });
+
+  it("drops malformed blob frames: wrong version, truncated, bad counts, chunks outside their blob", () => {
+    const want = encodeMessage({ type: "blob-want", hashes: [hash(1)] });
+    const bad: Uint8Array[] = [
+      Uint8Array.of(2, ...want.subarray(1)), // version 2
+      want.subarray(0, want.length - 1), // truncated hash
+      Uint8Array.of(...want, 0), // trailing byte
+      Uint8Array.of(1, 3, 0, 0), // zero hashes
+      Uint8Array.of(1, 3, 0xff, 0xff, ...new Uint8Array(32)), // count says 65535
+      Uint8Array.of(1, 3), // no count
+      Uint8Array.of(1, 9), // unknown type
+    ];
+    const blob = encodeMessage({ type: "blob", hash: hash(1), offset: 0, total: 4, chunk: new Uint8Array(4) });
+    const past = blob.slice();
+    new DataView(past.buffer).setUint32(2 + 32, 1); // offset 1 + 4 bytes > total 4
+    const noData = blob.subarray(0, BLOB_HEADER_BYTES); // a non-empty blob's chunk without bytes
+    bad.push(past, noData, blob.subarray(0, 20));
+    for (const frame of bad) assert.equal(decodeMessage(frame), undefined, `accepted ${Buffer.from(frame.subarray(0, 12)).toString("hex")}`);
+  });
+});
