@@ -57,6 +57,32 @@ describe("SyncEngine", () => {
     assert.deepEqual(seen, ["x/y.md"]);
   });
 
+  it("reports a remote change whose save failed once a later save succeeds (dst seed 0x1967: a full disk hid an authorized_keys change)", async () => {
+    const bus = new MemoryBus();
+    const seen: string[] = [];
+    const leafStore = new MemoryStore();
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, transport: bus.transport(asPeerId("leaf")), clock,
+      onChange: (event) => { if (event.origin === "remote") seen.push(...event.paths); },
+    });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    const append = leafStore.append.bind(leafStore);
+    const replace = leafStore.replace.bind(leafStore);
+    leafStore.append = () => Promise.reject(new Error("ENOSPC: disk full"));
+    leafStore.replace = () => Promise.reject(new Error("ENOSPC: disk full"));
+    await hub.change([{ type: "put", path: "authorized_keys", bytes: utf8Encode("ssh-ed25519 AAAA new\n"), mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "authorized_keys"), "ssh-ed25519 AAAA new\n", "the change is in the leaf's doc");
+    assert.deepEqual(seen, [], "not reported while it is not stored");
+    leafStore.append = append;
+    leafStore.replace = replace;
+    await leaf.tick();
+    assert.deepEqual(seen, ["authorized_keys"], "reported once the retried save succeeded");
+  });
+
   it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];
