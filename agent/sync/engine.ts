@@ -20,7 +20,7 @@ import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, isReady, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
-import { rebuildView, viewIsStale } from "../vault/model/view-check.js";
+import { bucketsTouched, rebuildView, viewIsStale } from "../vault/model/view-check.js";
 
 export interface SyncEngineConfig {
   /** This node's peer id (also `by` on every revision it writes). */
@@ -71,6 +71,8 @@ export class SyncEngine {
   #chunksSinceCompact = 0;
   /** A save failed: the next save is a full one (see #persist). */
   #unsaved = false;
+  /** Changes in the doc whose store failed: reported (onChange) once a later save succeeds. */
+  #unreported: ChangeEvent[] = [];
   #stopped = false;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
 
@@ -158,7 +160,7 @@ export class SyncEngine {
   tick(): Promise<void> {
     return this.#enqueue(async () => {
       const now = this.#cfg.clock.now();
-      if (this.#unsaved) await this.#persist().catch(() => {}); // still failing: the next tick tries again
+      if (this.#unsaved) await this.#persist().then(() => this.#reportStored(), () => {}); // still failing: the next tick tries again
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
       for (const [peer, state] of this.#peers) {
         if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
@@ -177,6 +179,7 @@ export class SyncEngine {
       await this.#cfg.store.replace(A.save(this.#doc));
       this.#chunksSinceCompact = 0;
       this.#unsaved = false;
+      this.#reportStored();
       return { beforeBytes, afterBytes: await this.#cfg.store.sizeBytes() };
     });
   }
@@ -190,6 +193,7 @@ export class SyncEngine {
     if (this.#stopped) return;
     await this.flush();
     if (this.#unsaved) await this.#enqueue(() => this.#persist());
+    this.#reportStored();
     this.#stopped = true;
     for (const [peer, state] of this.#peers) await this.#persistSyncState(peer, state);
     await this.#cfg.transport.stop();
@@ -251,10 +255,11 @@ export class SyncEngine {
   /** The single place the doc advances: resolve, store, report, offer to every peer. */
   async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote"): Promise<void> {
     let paths = changedPaths(next, before);
-    if (origin === "remote" && viewIsStale(next)) {
+    if (origin === "remote" && viewIsStale(next, bucketsTouched(next, A.getChangesSince(next, before)))) {
       // Found by dst (seeds 0x13a6, 0x139d): Automerge 3.5's incrementally patched view can miss a
       // file or show a stale revision after a sync message; its diff then misses the path too, so
-      // every file is compared (view-check.ts). Rebuilding is rare and makes every reader see the truth.
+      // every bucket the new changes wrote into is compared (view-check.ts). Rebuilding is rare and
+      // makes every reader see the truth.
       this.#log.warn({ paths: paths.length }, "automerge view out of step with its backend; rebuilt");
       next = rebuildView(next);
       paths = changedPaths(next, before);
@@ -268,10 +273,28 @@ export class SyncEngine {
       if (merges.length > 0) paths = changedPaths(next, before);
     }
     this.#doc = next;
-    await this.#persist();
-    this.#cfg.onChange?.({ origin, paths, merges, heads: A.getHeads(next), before });
+    // Offer the change before our own fsync: a hub relays without waiting for its disk, and each
+    // hop of leaf → hub → leaf saves one fsync of latency. Sending promises nothing: a change is
+    // acknowledged (change() resolving, onChange, dst's no-lost-write check) only once it is stored,
+    // and a peer holding a change we lost in a crash syncs it back to us. The folder binding still
+    // hears of it only after the store: its index must never name heads the stored doc lacks.
     for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
     if (origin === "local" || merges.length > 0) this.#announce();
+    this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
+    await this.#persist();
+    this.#reportStored();
+  }
+
+  /**
+   * Tells the listener about every change now stored. A change whose save failed stays in the doc
+   * (the next tick saves it whole) and is reported then: found by dst (seed 0x1967), a hub whose
+   * disk was full while authorized_keys re-added a device never applied the new keys, and a
+   * device never wrote the files of a remote change that arrived during the failure.
+   */
+  #reportStored(): void {
+    const events = this.#unreported;
+    this.#unreported = [];
+    for (const event of events) this.#cfg.onChange?.(event);
   }
 
   /**
