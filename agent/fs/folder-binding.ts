@@ -15,9 +15,9 @@ import { decide, type Action } from "./reconcile.js";
 import { DiskIndex } from "./disk-index.js";
 import { scanFolder, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
-import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
+import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
-import { sha256Hex } from "../vault/model/bytes.js";
+import { fileSha256Hex as sha256Hex } from "./hash.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
@@ -178,10 +178,11 @@ export class FolderBinding {
     const merges: { op: FileOp; heads: A.Heads }[] = [];
     const deletes: FileOp[] = [];
     const writes: string[] = [];
+    const folders = new FolderChecks(this.#cfg.root);
     for (const path of paths) {
       if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
-      const disk = await this.#readDisk(path, scanned);
+      const disk = await this.#readDisk(path, folders, scanned);
       if (disk === "skip") continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
@@ -213,7 +214,7 @@ export class FolderBinding {
       }
     }
     await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
-    await this.#materialiseAll(writes);
+    await this.#materialiseAll(writes, folders);
     await this.#index.save();
   }
 
@@ -243,11 +244,11 @@ export class FolderBinding {
    * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
    * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
    */
-  async #materialiseAll(paths: readonly string[]): Promise<void> {
+  async #materialiseAll(paths: readonly string[], folders: FolderChecks): Promise<void> {
     const dirty = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < paths.length) await this.#materialise(paths[next++], dirty);
+      while (next < paths.length) await this.#materialise(paths[next++], dirty, folders);
     };
     await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, paths.length) }, worker));
     const dirs = [...dirty];
@@ -331,9 +332,14 @@ export class FolderBinding {
     if ([...plain, ...merges.map((m) => m.op)].some((op) => op.path === SYNCIGNORE)) await this.#loadSyncignore();
   }
 
-  async #readDisk(path: string, scanned?: Map<string, ScannedFile>): Promise<{ sha256: string; bytes: Uint8Array; mtimeMs: number } | undefined | "skip"> {
+  async #readDisk(path: string, folders: FolderChecks, scanned?: Map<string, ScannedFile>): Promise<{ sha256: string; bytes: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
-    if (await passesSymlink(this.#cfg.root, path)) return "skip";
+    if (await folders.passesSymlink(path)) return "skip";
+    // A path the scan did not find is absent (a file appearing since is caught before any write).
+    if (scanned && !scanned.has(path)) {
+      this.#statCache.delete(path);
+      return undefined;
+    }
     const info = scanned?.get(path) ?? (await lstat(absolute).then((s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined), () => undefined));
     if (info === undefined) {
       this.#statCache.delete(path);
@@ -354,7 +360,7 @@ export class FolderBinding {
    * Writes (or deletes) the doc's version of `path`, unless the disk changed since it was read.
    * The folder it touched is added to `dirty`; the caller fsyncs it.
    */
-  async #materialise(path: string, dirty: Set<string>): Promise<void> {
+  async #materialise(path: string, dirty: Set<string>, folders: FolderChecks): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const rev = readStored(doc, path);
     const absolute = absoluteInside(this.#cfg.root, path);
@@ -368,7 +374,7 @@ export class FolderBinding {
         await unchangedSinceRead();
         await unlink(absolute).catch(() => {});
         dirty.add(dirname(absolute));
-        await this.#removeEmptyParents(path);
+        await this.#removeEmptyParents(path, folders);
         this.#index.delete(path);
         this.#statCache.delete(path);
         this.#stats.deletedOnDisk++;
@@ -379,8 +385,16 @@ export class FolderBinding {
         this.#cfg.log.warn({ path }, "remote content does not match its hash; not written");
         return;
       }
-      await ensureParentDirs(this.#cfg.root, path);
-      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      const write = async () => {
+        await folders.ensureParentDirs(path);
+        await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      };
+      await write().catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+        // A delete in the same pass removed the folder as it emptied: make it again, once.
+        folders.forget(dirname(absolute));
+        await write();
+      });
       dirty.add(dirname(absolute));
       // Record the agreement first: the user may rename or delete the file the moment it lands,
       // and that must read as their change, not as a write of ours that never happened.
@@ -400,10 +414,11 @@ export class FolderBinding {
     }
   }
 
-  async #removeEmptyParents(path: string): Promise<void> {
+  async #removeEmptyParents(path: string, folders: FolderChecks): Promise<void> {
     let dir = dirname(absoluteInside(this.#cfg.root, path));
     while (relative(this.#cfg.root, dir) !== "" && !relative(this.#cfg.root, dir).startsWith("..")) {
       try {
+        folders.forget(dir);
         await rmdir(dir);
       } catch {
         return; // not empty (or gone): stop climbing
