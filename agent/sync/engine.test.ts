@@ -83,6 +83,31 @@ describe("SyncEngine", () => {
     assert.deepEqual(seen, ["authorized_keys"], "reported once the retried save succeeded");
   });
 
+  it("sends a leaf's changes to the hub only once it has heard a hub, and every leaf still converges", async () => {
+    const bus = new MemoryBus();
+    const sent: string[] = [];
+    const counting = (self: string) => {
+      const transport = bus.transport(asPeerId(self));
+      const send = transport.send.bind(transport);
+      transport.send = (to, message) => {
+        sent.push(`${self}>${to}`);
+        send(to, message);
+      };
+      return transport;
+    };
+    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: counting("hub"), clock });
+    const leaves = [2, 3, 4].map((n) => new SyncEngine({ self: asPeerId(`leaf${n}`), doc: emptyVaultDoc(actor(n)), store: new MemoryStore(), transport: counting(`leaf${n}`), clock }));
+    await hub.start();
+    for (const leaf of leaves) await leaf.start();
+    await settle(hub, ...leaves);
+    sent.length = 0;
+    await leaves[0].change([{ type: "put", path: "a.md", bytes: utf8Encode("from leaf2"), mtime: 1 }]);
+    await settle(hub, ...leaves);
+    for (const leaf of leaves) assert.equal(text(leaf, "a.md"), "from leaf2");
+    assert.deepEqual(sent.filter((s) => /^leaf\d>leaf/.test(s)), [], "no leaf-to-leaf sync messages");
+    assert.ok(sent.includes("leaf2>hub") && sent.includes("hub>leaf3") && sent.includes("hub>leaf4"), sent.join(" "));
+  });
+
   it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];

@@ -40,6 +40,12 @@ export interface SyncEngineConfig {
   peerTimeoutMs?: number;
   /** Incremental chunks before the store is compacted into one full save. */
   compactAfterChunks?: number;
+  /**
+   * This engine is a hub's full replica. It says so in its announcements, and a device that hears
+   * a hub offers sync to hubs only: with a hub, leaf-to-leaf messages are refused by NATS anyway
+   * (and would be N² work). A device that has not heard a hub for peerTimeoutMs syncs with anyone.
+   */
+  hub?: boolean;
 }
 
 export interface ChangeEvent {
@@ -57,6 +63,8 @@ interface PeerState {
   sync: A.SyncState;
   lastHeardMs: number;
   dirty: boolean;
+  /** Its last announcement said it is a hub's replica. */
+  hub: boolean;
 }
 
 const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500 };
@@ -217,7 +225,10 @@ export class SyncEngine {
     this.#stats.bytesIn += frame.length;
     const peer = await this.#peer(from);
     peer.lastHeardMs = this.#cfg.clock.now();
-    if (message.type === "announce") return this.#onAnnounce(from, peer, message.heads);
+    if (message.type === "announce") {
+      peer.hub = message.hub === true;
+      return this.#onAnnounce(from, peer, message.heads);
+    }
     await this.#onSync(from, peer, message.data);
   }
 
@@ -228,7 +239,7 @@ export class SyncEngine {
 
   #onAnnounce(from: PeerId, peer: PeerState, theirHeads: string[]): void {
     const ours = A.getHeads(this.#doc);
-    if (sameHeads(ours, theirHeads)) return;
+    if (sameHeads(ours, theirHeads) || !this.#offersTo(peer)) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) peer.sync = A.decodeSyncState(A.encodeSyncState(peer.sync));
     this.#sendSync(from, peer);
@@ -250,6 +261,14 @@ export class SyncEngine {
       return;
     }
     await this.#afterDocChange(next, before, "remote");
+    if (!this.#offersTo(peer)) this.#sendSync(from, peer); // it spoke to us: answer, even if not a hub
+  }
+
+  /** Whether we offer sync to this peer unasked: with a hub in earshot, only to hubs. */
+  #offersTo(peer: PeerState): boolean {
+    if (this.#cfg.hub || peer.hub) return true;
+    for (const other of this.#peers.values()) if (other.hub) return false;
+    return true;
   }
 
   /** The single place the doc advances: resolve, store, report, offer to every peer. */
@@ -278,7 +297,7 @@ export class SyncEngine {
     // acknowledged (change() resolving, onChange, dst's no-lost-write check) only once it is stored,
     // and a peer holding a change we lost in a crash syncs it back to us. The folder binding still
     // hears of it only after the store: its index must never name heads the stored doc lacks.
-    for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
+    for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
     if (origin === "local" || merges.length > 0) this.#announce();
     this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
     await this.#persist();
@@ -326,7 +345,7 @@ export class SyncEngine {
     this.#log.info({}, "transport connected: resynchronising");
     if (!plantedBugs.noResyncOnReconnect) {
       for (const state of this.#peers.values()) state.sync = A.decodeSyncState(A.encodeSyncState(state.sync));
-      for (const [peer, state] of this.#peers) this.#sendSync(peer, state);
+      for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
     }
     this.#announce();
   }
@@ -334,8 +353,11 @@ export class SyncEngine {
   #announce(): void {
     this.#lastAnnounceMs = this.#cfg.clock.now();
     if (buggify("engine.announce.skip")) return;
-    const heads = A.getHeads(this.#doc);
-    this.#cfg.transport.broadcast(encodeMessage({ type: "announce", heads: heads.slice(0, 256), ready: isReady(this.#doc) }));
+    this.#cfg.transport.broadcast(this.#announcement());
+  }
+
+  #announcement(): Uint8Array {
+    return encodeMessage({ type: "announce", heads: A.getHeads(this.#doc).slice(0, 256), ready: isReady(this.#doc), hub: this.#cfg.hub });
   }
 
   #sendSync(to: PeerId, peer: PeerState): void {
@@ -368,9 +390,12 @@ export class SyncEngine {
         sync = A.initSyncState();
       }
     }
-    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false };
+    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false, hub: false };
     this.#peers.set(id, state);
     this.#log.info({ peer: id }, "peer seen");
+    // A hub introduces itself to every new peer at once, so a leaf stops offering sync to other
+    // leaves without waiting for the next periodic announcement.
+    if (this.#cfg.hub) this.#cfg.transport.send(id, this.#announcement());
     return state;
   }
 
