@@ -52,6 +52,7 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
           await vault.binding.reconcile(); // writes everything received, ingests anything local
           options.log.debug({ ms: Date.now() - started }, "one-shot: files written");
           await vault.engine.flush();
+          options.log.debug({ ms: Date.now() - started }, "one-shot: stored");
           if (vault.engine.peerInfo().some((p) => p.converged)) break;
         }
         if (Date.now() > deadline) throw new SyncTimeoutError(`no peer finished syncing vault ${config.vault.id} within ${options.timeoutMs} ms; is the hub running and does it have the vault?`);

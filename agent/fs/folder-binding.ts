@@ -66,6 +66,8 @@ export class FolderBinding {
   readonly #statCache = new Map<string, StatCacheEntry>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #guarded = new Set<string>();
+  /** The doc heads the last full reconcile compared with the disk (see onDocChange). */
+  #reconciledHeads: string | undefined;
   readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FSWatcher | undefined;
@@ -111,9 +113,16 @@ export class FolderBinding {
     await this.#index.save();
   }
 
-  /** The engine changed these paths (remote sync, merges, restores): bring the disk in line. */
-  onDocChange(paths: readonly string[]): Promise<void> {
-    return this.#enqueue(() => this.#examine(paths, false));
+  /**
+   * The engine changed these paths (remote sync, merges, restores): bring the disk in line. A
+   * change a full reconcile already saw (its heads are the doc's heads that reconcile compared)
+   * needs no second pass: a clone's first sync would otherwise look at all 10,000 files again.
+   */
+  onDocChange(paths: readonly string[], heads?: A.Heads): Promise<void> {
+    return this.#enqueue(async () => {
+      if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
+      await this.#examine(paths, false);
+    });
   }
 
   /** Full comparison of folder, doc and index. Runs at start, on every rescan, and for one-shots. */
@@ -121,8 +130,10 @@ export class FolderBinding {
     return this.#enqueue(async () => {
       const scan = await scanFolder(this.#cfg.root, this.#filter);
       for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
+      const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
       const paths = new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]);
       await this.#examine([...paths], true, scan.files);
+      this.#reconciledHeads = seen;
     });
   }
 
@@ -182,7 +193,9 @@ export class FolderBinding {
     for (const path of paths) {
       if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
-      const disk = await this.#readDisk(path, folders, scanned);
+      // A pass for remote changes may trust the stat cache: before it overwrites anything, the
+      // write re-reads the file (unchangedSinceRead), so a local edit is never clobbered.
+      const disk = await this.#readDisk(path, folders, scanned, !local);
       if (disk === "skip") continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
@@ -199,7 +212,9 @@ export class FolderBinding {
           this.#index.delete(path);
           break;
         case "ingest": {
-          const op: FileOp = { type: "put", path, bytes: disk!.bytes, mtime: disk!.mtimeMs };
+          const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
+          if (read === "skip" || read?.bytes === undefined) break;
+          const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
           if (action.merge) merges.push({ op, heads: this.#index.get(path)?.heads ?? creationHeads(doc) });
           else plain.push(op);
           break;
@@ -332,7 +347,11 @@ export class FolderBinding {
     if ([...plain, ...merges.map((m) => m.op)].some((op) => op.path === SYNCIGNORE)) await this.#loadSyncignore();
   }
 
-  async #readDisk(path: string, folders: FolderChecks, scanned?: Map<string, ScannedFile>): Promise<{ sha256: string; bytes: Uint8Array; mtimeMs: number } | undefined | "skip"> {
+  /**
+   * The file as it is on disk: its hash, and its bytes unless `trustStat` let a stat that matches
+   * the cache (same size and mtime as when we last hashed it) stand for reading it again.
+   */
+  async #readDisk(path: string, folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined, trustStat: boolean): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
     if (await folders.passesSymlink(path)) return "skip";
     // A path the scan did not find is absent (a file appearing since is caught before any write).
@@ -350,6 +369,7 @@ export class FolderBinding {
       return "skip";
     }
     const cached = this.#statCache.get(path);
+    if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
     const bytes = new Uint8Array(await readFile(absolute).catch(() => new Uint8Array()));
     const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
     this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
@@ -445,3 +465,5 @@ function creationHeads(doc: Doc): A.Heads {
   const first = A.getChangesMetaSince(doc, []).find((meta) => meta.deps.length === 0);
   return first ? [first.hash] : A.getHeads(doc);
 }
+
+const headsKey = (heads: A.Heads): string => [...heads].sort().join(",");

@@ -69,7 +69,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
       hub: options.hub,
       onChange: (event) => {
         options.onChange?.(event);
-        if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths);
+        if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths, event.heads);
       },
     });
     const binding = new FolderBinding({ root: options.root, stateDir, engine, sync: config.sync, log, watch: options.watch ?? false, allowMassDelete: options.allowMassDelete });
