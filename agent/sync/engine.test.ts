@@ -108,6 +108,29 @@ describe("SyncEngine", () => {
     assert.ok(sent.includes("leaf2>hub") && sent.includes("hub>leaf3") && sent.includes("hub>leaf4"), sent.join(" "));
   });
 
+  it("keeps syncing with a device the hub cannot hear, as a bridge client behind a leaf's NATS is", async () => {
+    const bus = new MemoryBus();
+    const deafHub = bus.transport(asPeerId("hub"));
+    const start = deafHub.start.bind(deafHub);
+    deafHub.start = (handlers) => start({ ...handlers, onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)) });
+    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: deafHub, clock });
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock });
+    const client = new SyncEngine({ self: asPeerId("client"), doc: emptyVaultDoc(actor(3)), store: new MemoryStore(), transport: bus.transport(asPeerId("client")), clock });
+    for (const engine of [hub, leaf, client]) await engine.start();
+    await settle(hub, leaf, client);
+    await hub.change([{ type: "put", path: "h.md", bytes: utf8Encode("the hub announces itself"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    await leaf.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the leaf"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    await client.tick();
+    await settle(hub, leaf, client);
+    assert.equal(text(client, "a.md"), "from the leaf");
+    await client.change([{ type: "put", path: "b.md", bytes: utf8Encode("from the client"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    assert.equal(text(leaf, "b.md"), "from the client");
+    assert.equal(text(hub, "b.md"), "from the client");
+  });
+
   it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];

@@ -41,9 +41,10 @@ export interface SyncEngineConfig {
   /** Incremental chunks before the store is compacted into one full save. */
   compactAfterChunks?: number;
   /**
-   * This engine is a hub's full replica. It says so in its announcements, and a device that hears
-   * a hub offers sync to hubs only: with a hub, leaf-to-leaf messages are refused by NATS anyway
-   * (and would be N² work). A device that has not heard a hub for peerTimeoutMs syncs with anyone.
+   * This engine is a hub's full replica. It says so in its announcements, and a device a hub has
+   * synced with offers sync to hubs only: with a hub, leaf-to-leaf messages are refused by NATS
+   * anyway (and would be N² work). A device no hub has answered (a bridge client whose messages
+   * the hub's NATS does not carry, say) keeps syncing with anyone it hears.
    */
   hub?: boolean;
 }
@@ -65,6 +66,8 @@ interface PeerState {
   dirty: boolean;
   /** Its last announcement said it is a hub's replica. */
   hub: boolean;
+  /** A hub that has sent us sync messages: it hears us, so the other devices can go through it. */
+  hearsUs: boolean;
 }
 
 const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500 };
@@ -254,6 +257,7 @@ export class SyncEngine {
       return this.#drop(from, `bad sync message: ${String(error)}`);
     }
     peer.dirty = true;
+    if (peer.hub) peer.hearsUs = true;
     this.#stats.lastSyncMs = this.#cfg.clock.now();
     if (sameHeads(before, A.getHeads(next))) {
       this.#doc = next;
@@ -264,10 +268,10 @@ export class SyncEngine {
     if (!this.#offersTo(peer)) this.#sendSync(from, peer); // it spoke to us: answer, even if not a hub
   }
 
-  /** Whether we offer sync to this peer unasked: with a hub in earshot, only to hubs. */
+  /** Whether we offer sync to this peer unasked: once a hub syncs with us, only to hubs. */
   #offersTo(peer: PeerState): boolean {
     if (this.#cfg.hub || peer.hub) return true;
-    for (const other of this.#peers.values()) if (other.hub) return false;
+    for (const other of this.#peers.values()) if (other.hub && other.hearsUs) return false;
     return true;
   }
 
@@ -390,7 +394,7 @@ export class SyncEngine {
         sync = A.initSyncState();
       }
     }
-    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false, hub: false };
+    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false, hub: false, hearsUs: false };
     this.#peers.set(id, state);
     this.#log.info({ peer: id }, "peer seen");
     // A hub introduces itself to every new peer at once, so a leaf stops offering sync to other
