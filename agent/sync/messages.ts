@@ -4,6 +4,7 @@
  *
  *   [u8 version=1][u8 type] body
  *   type 1 announce: [u8 flags][u16 headCount] headCount × 32-byte change hashes
+ *                    flags: 1 = the sender holds a vault (ready), 2 = the sender is a hub's replica
  *   type 2 sync:     Automerge sync message bytes
  *   type 3 blob-want: [u16 count] count × 32-byte blob hashes (SHA-256 of the bytes)
  *   type 4 blob:      [32-byte hash][u32 offset][u32 total] chunk bytes (offset + chunk ≤ total)
@@ -15,6 +16,7 @@ export const WIRE_VERSION = 1;
 export const ANNOUNCE_HEADS_MAX = 256;
 const HASH_BYTES = 32;
 const FLAG_READY = 1;
+const FLAG_HUB = 2;
 
 /** More hashes than this in one blob-want means a malformed or hostile frame. */
 export const BLOB_WANT_MAX = 64;
@@ -22,7 +24,7 @@ export const BLOB_WANT_MAX = 64;
 export const BLOB_HEADER_BYTES = 2 + HASH_BYTES + 8;
 
 export type WireMessage =
-  | { type: "announce"; heads: string[]; ready: boolean }
+  | { type: "announce"; heads: string[]; ready: boolean; hub?: boolean }
   | { type: "sync"; data: Uint8Array }
   | { type: "blob-want"; hashes: string[] }
   | { type: "blob"; hash: string; offset: number; total: number; chunk: Uint8Array };
@@ -41,7 +43,7 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   const out = new Uint8Array(5 + HASH_BYTES * message.heads.length);
   out[0] = WIRE_VERSION;
   out[1] = 1;
-  out[2] = message.ready ? FLAG_READY : 0;
+  out[2] = (message.ready ? FLAG_READY : 0) | (message.hub ? FLAG_HUB : 0);
   new DataView(out.buffer).setUint16(3, message.heads.length);
   message.heads.forEach((head, i) => out.set(hexToBytes(head), 5 + i * HASH_BYTES));
   return out;
@@ -57,7 +59,7 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
   if (count > ANNOUNCE_HEADS_MAX || frame.length !== 5 + count * HASH_BYTES) return undefined;
   const heads: string[] = [];
   for (let i = 0; i < count; i++) heads.push(bytesToHex(frame.subarray(5 + i * HASH_BYTES, 5 + (i + 1) * HASH_BYTES)));
-  return { type: "announce", heads, ready: (frame[2] & FLAG_READY) !== 0 };
+  return { type: "announce", heads, ready: (frame[2] & FLAG_READY) !== 0, hub: (frame[2] & FLAG_HUB) !== 0 };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
