@@ -2,7 +2,7 @@
 import { Command, Option } from "clipanion";
 import { EdgesyncCommand } from "./base-command.js";
 import { runVaultOp } from "./vault-op.js";
-import type { RestoreResult, FileDiff } from "../agent/vault/operations.js";
+import type { RestoreResult, FileDiff, CompactResult } from "../agent/vault/operations.js";
 import type { LabelInfo } from "../agent/vault/model/history.js";
 import { formatBytes, formatTime } from "./format.js";
 
@@ -98,8 +98,9 @@ export class CompactCommand extends VaultDataCommand {
   static override paths = [["compact"]];
   static override usage = Command.Usage({ description: "Rewrite the vault's storage as one compressed save; all history is kept" });
   async run() {
-    const result = (await this.op("compact")) as { beforeBytes: number; afterBytes: number; changes: number };
+    const result = (await this.op("compact")) as CompactResult;
     if (this.asJson) return this.json(result);
     this.out(`compacted: ${formatBytes(result.beforeBytes)} → ${formatBytes(result.afterBytes)} (${result.changes} changes of history kept)`);
+    this.out(`blobs: removed ${result.blobsRemoved} unreferenced (${formatBytes(result.blobBytesRemoved)}), kept ${result.blobsKept}`);
   }
 }

@@ -4,7 +4,7 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile, mkdir, unlink, rename, readFile } from "node:fs/promises";
+import { writeFile, mkdir, unlink, rename, readFile, stat } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -75,11 +75,16 @@ describe("hub and two leaves", () => {
     await waitFor("delete", async () => !(await exists(join(a, "note.md"))), 30_000, detail);
   });
 
-  it("carries a binary attachment intact (hash-verified)", async () => {
-    const bytes = randomBytes(200_000);
+  it("carries a binary attachment intact (hash-verified) as a blob in chunks, not inside the doc", async () => {
+    const bytes = randomBytes(300_000); // over one 256 KiB blob chunk
     await writeFile(join(a, "diagram.md"), bytes); // not UTF-8: stored and synced as binary
     await waitFor("binary", async () => (await readFile(join(b, "diagram.md")).catch(() => undefined))?.equals(bytes) === true, 30_000, detail);
     assert.equal(sha(await readFile(join(b, "diagram.md"))), sha(bytes));
+    for (const dir of [a, b]) {
+      assert.ok((await readFile(join(dir, ".edgesync/blobs", sha(bytes)))).equals(bytes), `blob in ${dir}/.edgesync/blobs`);
+      const docBytes = (await stat(join(dir, ".edgesync/doc.bin")).then((s) => s.size, () => 0)) + (await stat(join(dir, ".edgesync/doc.log")).then((s) => s.size, () => 0));
+      assert.ok(docBytes < bytes.length / 3, `${dir}'s doc holds ${docBytes} bytes for a ${bytes.length}-byte attachment`);
+    }
   });
 
   it("keeps both devices' concurrent edits to different paragraphs", async () => {

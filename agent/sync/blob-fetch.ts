@@ -64,7 +64,6 @@ export class BlobFetcher {
 
   constructor(config: BlobFetchConfig) {
     this.#cfg = { retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024, ...config };
-    if (this.#cfg.chunkBytes < 1) throw new RangeError(`blob chunk size ${this.#cfg.chunkBytes}: the transport's messages are too small for blob data`);
   }
 
   get stats() {
@@ -188,5 +187,8 @@ export class BlobFetcher {
   }
 }
 
-/** Blob data bytes per message for a transport whose messages hold at most `messageBytesMax`. */
-export const blobChunkBytesFor = (messageBytesMax: number, preferred = 256 * 1024): number => Math.min(preferred, messageBytesMax - BLOB_HEADER_BYTES);
+/**
+ * Blob data bytes per message for a transport whose messages hold at most `messageBytesMax`
+ * (at least 1: an offline engine's null transport carries nothing anyway).
+ */
+export const blobChunkBytesFor = (messageBytesMax: number, preferred = 256 * 1024): number => Math.max(1, Math.min(preferred, messageBytesMax - BLOB_HEADER_BYTES));

@@ -243,6 +243,32 @@ export class SyncEngine {
     });
   }
 
+  /**
+   * Deletes every stored blob that no revision anywhere in the doc's history references (a binary
+   * ingested just before a crash lost its change, say). Blobs of overwritten or deleted files stay:
+   * restore-at and labels still need them. Runs in the queue, so no ingest is half done meanwhile.
+   */
+  collectBlobs(): Promise<{ blobsRemoved: number; blobBytesRemoved: number; blobsKept: number }> {
+    return this.#enqueue(async () => {
+      const result = { blobsRemoved: 0, blobBytesRemoved: 0, blobsKept: 0 };
+      if (!isReady(this.#doc)) return result; // a clone still arriving references nothing yet
+      const referenced = this.#blobRefs.update(this.#doc);
+      for (const hash of await this.#blobs.list()) {
+        if (referenced.has(hash)) {
+          result.blobsKept++;
+          continue;
+        }
+        const size = (await this.#blobs.sizeOf(hash)) ?? 0;
+        if (await this.#blobs.delete(hash)) {
+          result.blobsRemoved++;
+          result.blobBytesRemoved += size;
+        }
+      }
+      if (result.blobsRemoved > 0) this.#log.info(result, "removed blobs no revision references");
+      return result;
+    });
+  }
+
   /** Waits until every queued event is processed (and thus every change stored). */
   flush(): Promise<void> {
     return this.#enqueue(async () => {});

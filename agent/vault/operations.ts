@@ -129,8 +129,22 @@ function unifiedPatch(path: string, a: FileEntry | undefined, b: FileEntry | und
   return createTwoFilesPatch(a ? `a/${path}` : "/dev/null", b ? `b/${path}` : "/dev/null", textA, textB, undefined, undefined, { context: 3 });
 }
 
-/** Rewrites storage as one full save. History is kept whole: restore-at and labels still work. */
-export async function compact(vault: LocalVault): Promise<{ beforeBytes: number; afterBytes: number; changes: number }> {
+export interface CompactResult {
+  beforeBytes: number;
+  afterBytes: number;
+  changes: number;
+  /** Blobs no revision in the whole history references, deleted from `.edgesync/blobs`. */
+  blobsRemoved: number;
+  blobBytesRemoved: number;
+  blobsKept: number;
+}
+
+/**
+ * Rewrites storage as one full save and deletes unreferenced blobs. History is kept whole:
+ * restore-at and labels still work, and so every blob a past revision names is kept.
+ */
+export async function compact(vault: LocalVault): Promise<CompactResult> {
   const { beforeBytes, afterBytes } = await vault.engine.compact();
-  return { beforeBytes, afterBytes, changes: A.getChangesMetaSince(vault.engine.doc, []).length };
+  const blobs = await vault.engine.collectBlobs();
+  return { beforeBytes, afterBytes, changes: A.getChangesMetaSince(vault.engine.doc, []).length, ...blobs };
 }
