@@ -60,6 +60,7 @@ export class CloneCommand extends EdgesyncCommand {
     log.debug({ ms: Math.round(performance.now()) }, "clone: vault written and closed");
     if (this.asJson) return this.json({ root, vault: choice, ...result, leafUrl: catalogue.leafUrl });
     this.out(`cloned "${choice.name}" into ${root}: ${result.files} files in ${result.ms} ms`);
+    if (result.missingBlobs > 0) this.out(`  ${result.missingBlobs} binary file(s) not written yet: their contents have not arrived; \`edgesync sync start\` fetches them`);
     if (catalogue.leafUrl) this.out(`keep it in sync: edgesync sync start --cwd ${JSON.stringify(root)}   (leaf of ${catalogue.leafUrl})`);
   }
 }

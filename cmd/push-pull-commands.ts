@@ -24,6 +24,7 @@ abstract class OneShotCommand extends EdgesyncCommand {
     const result = await syncOnce({ root: this.root, connect: () => session.vaultConnection(config.vault.id), peerId: device.peerId, log, timeoutMs: Number(this.timeoutMs) });
     if (this.asJson) return this.json(result);
     this.out(`${verb}: in step with ${result.peers.length} peer(s), ${result.files} files, ${result.ms} ms`);
+    if (result.missingBlobs > 0) this.out(`  ${result.missingBlobs} binary file(s) not written yet: their contents have not arrived; \`edgesync sync start\` fetches them`);
   }
 }
 
