@@ -145,7 +145,7 @@ export class History {
 }
 
 /** Checks the converged document against the writes; returns one line per disagreement. */
-export function checkReference(doc: Doc, records: readonly WriteRecord[]): string[] {
+export function checkReference(doc: Doc, records: readonly WriteRecord[], blobs: ReadonlyMap<string, Uint8Array> = new Map()): string[] {
   const history = new History(doc);
   const violations: string[] = [];
   const present = records.filter((r) => history.hashOfTag(r.tag) !== undefined);
@@ -164,7 +164,12 @@ export function checkReference(doc: Doc, records: readonly WriteRecord[]): strin
     if (tagged.has(meta.hash) || tagOfMessage(meta.message) !== undefined) continue;
     for (const path of history.pathsTouchedBy(meta.hash)) touch(path, { hash: meta.hash, deps: meta.deps });
   }
-  const finals = new Map([...listStored(doc)].map(([path, rev]) => [path, entryFromStored(path, rev)]));
+  // A binary's bytes are a blob: the workload's record of every binary it wrote says what they are
+  // (whether each node holds the blob is the simulation's own invariant).
+  const finals = new Map([...listStored(doc)].map(([path, rev]) => {
+    const entry = entryFromStored(path, rev);
+    return [path, { ...entry, bytes: entry.bytes ?? blobs.get(entry.blob ?? "") }];
+  }));
   const introducedAnywhere = new Set<string>();
   for (const r of present) for (const bytes of r.effects.values()) for (const t of tokensOf(textOf(bytes))) introducedAnywhere.add(t);
 

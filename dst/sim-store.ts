@@ -11,10 +11,14 @@
  * a replace left the old files, the new doc.bin beside the old log, or both done; a sync state the
  * old or the new file. Writes whose promise resolved survive every crash.
  *
+ * Blobs (`openBlobs()`) are written like doc.bin: atomically, so an unsynced blob write either
+ * landed whole or is lost in a crash.
+ *
  * Each process incarnation gets its own handle from `open()`; after a crash the old handle is dead:
  * its calls never settle (the process that made them is gone) and change nothing.
  */
 import type { DocStore, PeerId } from "../agent/sync/ports.js";
+import { checkBlob, type BlobStore } from "../agent/sync/blob-port.js";
 import type { EventQueue } from "./event-queue.js";
 import type { Prng } from "./random.js";
 
@@ -43,6 +47,7 @@ interface Frame {
 }
 
 type WriteRequest =
+  | { kind: "blob"; hash: string; bytes: Uint8Array }
   | { kind: "append"; bytes: Uint8Array }
   | { kind: "replace"; bytes: Uint8Array }
   | { kind: "syncState"; peer: PeerId; bytes: Uint8Array };
@@ -64,6 +69,8 @@ export class SimDisk {
   #docBin: Uint8Array | undefined;
   #log: Frame[] = [];
   readonly #syncStates = new Map<PeerId, Uint8Array>();
+  /** `.edgesync/blobs/`: each blob is written atomically (temp, fsync, rename), so it is there whole or not at all. */
+  readonly #blobs = new Map<string, Uint8Array>();
   #pending: PendingWrite[] = [];
   #generation = 0;
   #lastFsyncAt = 0;
@@ -71,7 +78,7 @@ export class SimDisk {
   readonly #rng: Prng;
   readonly #now: () => number;
   faults: DiskFaults = QUIET_DISK;
-  readonly stats = { appends: 0, replaces: 0, syncStates: 0, errors: 0, crashes: 0 };
+  readonly stats = { appends: 0, replaces: 0, syncStates: 0, errors: 0, crashes: 0, blobs: 0 };
 
   constructor(queue: EventQueue, rng: Prng, now: () => number) {
     this.#queue = queue;
@@ -92,6 +99,31 @@ export class SimDisk {
       loadSyncState: (peer) => (alive() ? this.#loadSyncState(peer) : dead()),
       saveSyncState: (peer, state) => (alive() ? this.#write({ kind: "syncState", peer, bytes: state.slice() }) : dead()),
     };
+  }
+
+  /** The BlobStore of a new process incarnation (pair it with `open()`); reads see durable blobs only. */
+  openBlobs(): BlobStore {
+    const generation = this.#generation;
+    const alive = () => generation === this.#generation;
+    const dead = <T>() => new Promise<T>(() => {});
+    return {
+      has: async (hash) => this.#blobs.has(hash),
+      get: async (hash) => this.#blobs.get(hash)?.slice(),
+      put: async (hash, bytes) => {
+        checkBlob(hash, bytes);
+        if (!alive()) return dead();
+        if (this.#blobs.has(hash)) return;
+        return this.#write({ kind: "blob", hash, bytes: bytes.slice() });
+      },
+      list: async () => [...this.#blobs.keys()].sort(),
+      sizeOf: async (hash) => this.#blobs.get(hash)?.length,
+      delete: async (hash) => (alive() ? this.#blobs.delete(hash) : dead()),
+    };
+  }
+
+  /** A durable blob, for invariant checks. */
+  peekBlob(hash: string): Uint8Array | undefined {
+    return this.#blobs.get(hash);
   }
 
   /** Durable contents written before the simulation starts (the vault `edgesync init` created). */
@@ -121,6 +153,14 @@ export class SimDisk {
   }
 
   #crashOutcome(write: PendingWrite, report: CrashReport): void {
+    if (write.kind === "blob") {
+      // Unsynced: the rename may or may not have reached the disk; never a torn blob.
+      if (this.#rng.chance(1, 2)) {
+        this.#blobs.set(write.hash, write.bytes);
+        report.landed++;
+      } else report.lost++;
+      return;
+    }
     if (write.kind === "append") {
       const outcome = this.#rng.weighted(this.faults.appendOnCrash);
       if (outcome === 2) {
@@ -176,7 +216,10 @@ export class SimDisk {
   }
 
   #apply(write: PendingWrite): void {
-    if (write.kind === "append") {
+    if (write.kind === "blob") {
+      this.#blobs.set(write.hash, write.bytes);
+      this.stats.blobs++;
+    } else if (write.kind === "append") {
       this.#log.push({ bytes: write.bytes, intact: true });
       this.stats.appends++;
     } else if (write.kind === "replace") {

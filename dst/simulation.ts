@@ -17,10 +17,11 @@ import * as A from "@automerge/automerge";
 import { SyncEngine } from "../agent/sync/engine.js";
 import { setBuggifyDecider, plantedBugs } from "../agent/sync/buggify.js";
 import { asPeerId, type DocStore, type PeerId } from "../agent/sync/ports.js";
-import { applyFileOps, createVaultDoc, isReady, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
+import { applyFileOps, blobOf, createVaultDoc, isReady, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
+import type { BlobStore } from "../agent/sync/blob-port.js";
 import { loadDoc } from "../agent/vault/model/load.js";
 import { headsAt, restoreTo, setLabel } from "../agent/vault/model/history.js";
-import { decodeTextOrUndefined, utf8Encode } from "../agent/vault/model/bytes.js";
+import { decodeTextOrUndefined, sha256Hex, utf8Encode } from "../agent/vault/model/bytes.js";
 import { checkReference, type WriteRecord } from "./reference.js";
 import { editParagraph, newBinary, newText } from "./content.js";
 import { normaliseVaultPath } from "../agent/vault/paths.js";
@@ -123,6 +124,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const acked: { node: PeerId; heads: A.Heads; step: number }[] = [];
   /** Every write the workload made, for the reference model. */
   const records: WriteRecord[] = [];
+  /** Every binary content the workload wrote, by hash: what each blob must hold. */
+  const binaries = new Map<string, Uint8Array>();
   let nextWriteId = 1;
   let lastMessage: { to: PeerId; from: PeerId; bytes: Uint8Array } | undefined;
   /** Sim time at which each device's removal from authorized_keys was applied on the hub's server. */
@@ -143,10 +146,11 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   }));
   const actorFor = (node: SimNode) => `${(nodes.indexOf(node) + 1).toString(16).padStart(2, "0")}${(node.actors++).toString(16).padStart(6, "0")}${"0".repeat(24)}`;
 
-  function boot(node: SimNode, doc: Doc, store: DocStore = node.disk.open()): void {
+  function boot(node: SimNode, doc: Doc, store: DocStore = node.disk.open(), blobs: BlobStore = node.disk.openBlobs()): void {
     const transport = bus.transport(node.id);
     node.engine = new SyncEngine({
-      self: node.id, doc, store, transport, clock: node.clock, hub: node === nodes[0],
+      self: node.id, doc, store, blobs, transport, clock: node.clock, hub: node === nodes[0],
+      blobChunkBytes: 32, // the workload's binaries (64-95 bytes) then travel as 2-3 chunks, lost, duplicated and reordered like any message
       announceIntervalMs: 2_000, peerTimeoutMs: 60_000,
       // Defence in depth as the agent would wire it: this device's own copy of authorized_keys.
       // A device that holds no vault yet (a clone, or one that lost it) lets NATS be the only gate.
@@ -242,7 +246,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (!engine || !isReady(engine.doc)) return;
     const id = nextWriteId++;
     const effects = new Map<string, Uint8Array | null>();
-    for (const op of ops) effects.set(op.path.normalize("NFC"), op.type === "put" ? op.bytes : null);
+    for (const op of ops) {
+      if (op.type === "put" && decodeTextOrUndefined(op.bytes) === undefined) binaries.set(sha256Hex(op.bytes), op.bytes);
+      effects.set(op.path.normalize("NFC"), op.type === "put" ? op.bytes : op.type === "link" ? binaries.get(op.blob) ?? null : null);
+    }
     const record: WriteRecord = { id, tag: `w${id}`, node: node.id, step, kind, effects, acked: false, noop: false };
     records.push(record);
     trace.add(`write ${record.tag} ${kind} on ${node.id}: ${[...effects.keys()].join(", ")}${baseHeads ? " (on a shared base)" : ""}`);
@@ -330,7 +337,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       // Restoring to before the vault existed would empty it, authorized_keys included: the CLI refuses.
       if (heads.length === 0) return d;
       const result = restoreTo(d, heads, { time, by: node.id, message: record.tag });
-      for (const path of result.changed) record.effects.set(path, readEntry(result.doc, path)?.bytes ?? null);
+      for (const path of result.changed) {
+        const entry = readEntry(result.doc, path);
+        record.effects.set(path, entry?.bytes ?? binaries.get(entry?.blob ?? "") ?? null);
+      }
       return result.doc;
     }).then(() => {
       if (record.effects.size === 0) record.noop = true;
@@ -374,6 +384,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   async function restart(node: SimNode): Promise<void> {
     if (node.engine !== undefined) return;
     const store = node.disk.open();
+    const blobs = node.disk.openBlobs();
     let doc: Doc;
     try {
       doc = loadDoc(await store.load(), actorFor(node));
@@ -382,7 +393,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       doc = loadDoc([], actorFor(node));
     }
     trace.add(`restart ${node.id} heads ${A.getHeads(doc).join(",").slice(0, 16)}`);
-    boot(node, doc, store);
+    boot(node, doc, store, blobs);
     if (node === nodes[0] && bus.serverDown) {
       // The hub's server is back: every leaf's link to it comes back up.
       bus.serverDown = false;
@@ -491,6 +502,14 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         violations.push(`${node.id} has the same heads but different files: ${differing.join(", ")}`);
       }
       for (const path of listStored(engine.doc).keys()) if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)}`);
+      // Identical bytes everywhere: every binary the converged files show is in this node's blob store.
+      for (const [path, rev] of listStored(engine.doc)) {
+        const hash = blobOf(rev);
+        if (hash === undefined) continue;
+        const held = node.disk.peekBlob(hash);
+        if (held === undefined) violations.push(`liveness: ${node.id} lacks the blob of ${path} (${hash.slice(0, 8)}) ${HEAL_MS} ms after the heal`);
+        else if (sha256Hex(held) !== hash) violations.push(`${node.id} holds corrupt bytes for blob ${hash.slice(0, 8)} of ${path}`);
+      }
     }
     for (const ack of acked) {
       for (const node of nodes) {
@@ -501,7 +520,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       }
     }
     // The reference model judges the converged files (only meaningful once the nodes agree).
-    if (violations.length === 0) for (const v of checkReference(reference.doc, records)) violations.push(`reference: ${v}`);
+    if (violations.length === 0) for (const v of checkReference(reference.doc, records, binaries)) violations.push(`reference: ${v}`);
     trace.add(`final ${refHeads}`);
   }
 
