@@ -5,6 +5,10 @@
  * unauthorised key a 403, and neither ever reaches a WebSocket. Behind it the bridge runs the
  * agent's SyncEngine *as the peer* (its own NATS connection, its own JWT in operator mode) and
  * translates between that engine's copy of the vault document and the client's sync state.
+ *
+ * Binary files: the document holds only a binary revision's hash and size (`blob`), never its
+ * bytes (those travel as edgesync `blob` messages, which automerge-repo does not speak), so an
+ * automerge-repo client sees the hash of a binary file, not its content. Text files are whole.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
