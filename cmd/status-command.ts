@@ -23,6 +23,7 @@ export class StatusCommand extends EdgesyncCommand {
     if (this.asJson) return this.json(status);
     this.out(`vault     ${status.vault.name} (${status.vault.id})`);
     this.out(`files     ${status.files} (${formatBytes(status.bytes)}), ${status.snapshots} snapshots, storage ${formatBytes(status.storageBytes)}`);
+    if (status.blobsMissing > 0) this.out(`waiting   ${status.blobsMissing} binary file(s) whose contents have not arrived yet (not written to disk until they do)`);
     this.out(`heads     ${status.heads.map((h) => h.slice(0, 12)).join(", ")}`);
     if (status.agent) {
       for (const [key, value] of Object.entries(status.agent)) this.out(`${key.padEnd(9)} ${typeof value === "object" ? JSON.stringify(value) : String(value)}`);

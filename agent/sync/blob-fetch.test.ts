@@ -120,6 +120,27 @@ describe("blobs over the sync bus", () => {
     assert.deepEqual(await leafBlobs.get(sha256Hex(bytes)), bytes);
   });
 
+  it("relays a new attachment through a hub that is still fetching it, without waiting for a retry", async () => {
+    const clock = { now: () => 1_700_000_000_000 };
+    const bus = new MemoryBus();
+    /** Leaves hear only the hub, as NATS permissions arrange it behind a hub. */
+    const viaHub = (self: string): Transport => {
+      const inner = bus.transport(asPeerId(self));
+      return { ...inner, start: (h) => inner.start({ ...h, onMessage: (from, m) => (self === "hub" || from === "hub" ? h.onMessage(from, m) : undefined) }), stop: () => inner.stop() };
+    };
+    const blobs = { hub: new MemoryBlobStore(), a: new MemoryBlobStore(), b: new MemoryBlobStore() };
+    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), blobs: blobs.hub, transport: viaHub("hub"), clock, blobChunkBytes: 500 });
+    const a = new SyncEngine({ self: asPeerId("a"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), blobs: blobs.a, transport: viaHub("a"), clock, blobChunkBytes: 500 });
+    const b = new SyncEngine({ self: asPeerId("b"), doc: emptyVaultDoc(actor(3)), store: new MemoryStore(), blobs: blobs.b, transport: viaHub("b"), clock, blobChunkBytes: 500 });
+    for (const e of [hub, a, b]) await e.start();
+    await settle(hub, a, b);
+    const bytes = png(4_000, 17);
+    await a.change([{ type: "put", path: "scan.pdf", bytes, mtime: 1 }]);
+    await settle(hub, a, b); // no tick: nothing is asked twice
+    assert.deepEqual(await blobs.hub.get(sha256Hex(bytes)), bytes);
+    assert.deepEqual(await blobs.b.get(sha256Hex(bytes)), bytes);
+  });
+
   it("finds every blob the history referenced, including overwritten ones", async () => {
     const { hub } = pair();
     const first = png(500, 3);

@@ -14,6 +14,9 @@ import type { BlobStore } from "./blob-port.js";
 import type { Clock, Log, PeerId } from "./ports.js";
 import { sha256Hex } from "../vault/model/bytes.js";
 
+/** Blobs at most for which peers wait on us (each entry a handful of peer ids). */
+const OWED_MAX = 1024;
+
 export interface BlobNeed {
   hash: string;
   size: number;
@@ -60,6 +63,11 @@ export class BlobFetcher {
   readonly #cfg: Required<BlobFetchConfig>;
   readonly #wanted = new Map<string, Wanted>();
   readonly #incoming = new Map<string, Incoming>();
+  /**
+   * Peers that asked for a blob we are still fetching ourselves (a hub relaying a leaf's new
+   * attachment): served the moment it arrives instead of at their next retry.
+   */
+  readonly #owed = new Map<string, Set<PeerId>>();
   #stats = { blobsIn: 0, blobBytesIn: 0, blobsOut: 0, blobBytesOut: 0, blobsRejected: 0 };
 
   constructor(config: BlobFetchConfig) {
@@ -110,12 +118,6 @@ export class BlobFetcher {
     this.tick();
   }
 
-  /** A blob the doc no longer needs here (e.g. collected) stops being wanted. */
-  forget(hash: string): void {
-    this.#wanted.delete(hash);
-    this.#incoming.delete(hash);
-  }
-
   async onMessage(from: PeerId, message: Extract<WireMessage, { type: "blob-want" | "blob" }>): Promise<void> {
     if (message.type === "blob-want") return this.#serve(from, message.hashes);
     await this.#onChunk(from, message);
@@ -133,7 +135,11 @@ export class BlobFetcher {
     for (const hash of hashes) {
       if (!this.#cfg.mayServe(hash)) continue;
       const bytes = await this.#cfg.store.get(hash);
-      if (bytes === undefined || bytes.length > this.#cfg.blobBytesMax) continue;
+      if (bytes === undefined) {
+        if (this.#wanted.has(hash) && this.#owed.size < OWED_MAX) this.#owed.set(hash, (this.#owed.get(hash) ?? new Set()).add(to));
+        continue;
+      }
+      if (bytes.length > this.#cfg.blobBytesMax) continue;
       const step = this.#cfg.chunkBytes;
       let offset = 0;
       do {
@@ -177,6 +183,9 @@ export class BlobFetcher {
     this.#wanted.delete(hash);
     this.#stats.blobsIn++;
     this.#stats.blobBytesIn += total;
+    const owed = this.#owed.get(hash);
+    this.#owed.delete(hash);
+    for (const peer of owed ?? []) await this.#serve(peer, [hash]);
     await this.#cfg.onStored(hash);
   }
 

@@ -19,6 +19,8 @@ export interface VaultStatus {
   heads: string[];
   snapshots: number;
   storageBytes: number;
+  /** Binary files whose blob has not arrived on this device yet (not written to disk). */
+  blobsMissing: number;
   sync: { peers: string[]; messagesIn: number; messagesOut: number; lastSyncMs: number; merges: number; dropped: number };
 }
 
@@ -34,6 +36,7 @@ export async function status(vault: LocalVault): Promise<VaultStatus> {
     heads: A.getHeads(doc),
     snapshots: listLabels(doc).length,
     storageBytes: await vault.store.sizeBytes(),
+    blobsMissing: vault.engine.missingBlobs.length,
     sync: { peers: vault.engine.peers, messagesIn: stats.messagesIn, messagesOut: stats.messagesOut, lastSyncMs: stats.lastSyncMs, merges: stats.merges, dropped: stats.dropped },
   };
 }
