@@ -45,6 +45,10 @@ function garbage(): Uint8Array[] {
     whole(encodeMessage({ type: "announce", heads: [randomBytes(32).toString("hex")], ready: true })), // heads nobody has
     whole(encodeMessage({ type: "sync", data: randomBytes(500) })), // a broken Automerge sync message
     whole(encodeMessage({ type: "sync", data: Uint8Array.from([0x42, 0, 0, 0, 0, 0, 0]) })),
+    whole(Uint8Array.from([1, 3, 0xff, 0xff, ...randomBytes(32)])), // blob-want claiming 65535 hashes
+    whole(encodeMessage({ type: "blob-want", hashes: [randomBytes(32).toString("hex")] })), // a blob nobody references
+    whole(Uint8Array.from([1, 4, ...randomBytes(32), 0, 0, 0, 9, 0, 0, 0, 4, 1, 2])), // blob chunk past its total
+    whole(encodeMessage({ type: "blob", hash: randomBytes(32).toString("hex"), offset: 0, total: 4_000_000_000, chunk: randomBytes(100) })), // unsolicited 4 GB blob
     chunk(1, 0, 3, 4_000_000_000, randomBytes(100)), // claims 4 GB
     chunk(2, 5, 3, 300, randomBytes(100)), // index beyond count
     chunk(3, 0, 1, 100, randomBytes(100)), // a "chunked" message of one chunk
