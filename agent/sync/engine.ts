@@ -381,9 +381,13 @@ export class SyncEngine {
     for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
     if (origin === "local" || merges.length > 0) this.#announce();
     this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
-    await this.#persist();
-    this.#reportStored();
-    await this.#fetcher.want(blobNeeds(next, paths), from);
+    try {
+      await this.#persist();
+      this.#reportStored();
+    } finally {
+      // Even when the save failed (the change stays in the doc and is saved on a later tick).
+      await this.#fetcher.want(blobNeeds(next, paths), from);
+    }
   }
 
   /**
@@ -409,7 +413,9 @@ export class SyncEngine {
     for (const [path, rev] of listStored(this.#doc)) if (blobOf(rev) === hash) paths.push(path);
     if (paths.length === 0) return;
     const heads = A.getHeads(this.#doc);
-    this.#cfg.onChange?.({ origin: "remote", paths: paths.sort(), merges: [], heads, before: heads });
+    this.#unreported.push({ origin: "remote", paths: paths.sort(), merges: [], heads, before: heads });
+    // Reported now unless the doc holds a change whose save failed: then with it, once it is stored.
+    if (!this.#unsaved) this.#reportStored();
   }
 
   /** Counts an outgoing blob message; true so it chains into the send. */
