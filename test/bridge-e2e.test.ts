@@ -110,6 +110,16 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
 
       await vault.writeFile("from-leaf.md", "edited by the script\n");
       await waitFor("the script's edit on disk", async () => (await readText(join(a, "from-leaf.md"))) === "edited by the script\n", 30_000, detail);
+      // A binary (not UTF-8) travels as a blob both ways: fetched by hash, read with readBytes.
+      const leafBinary = Buffer.concat([Buffer.from([0]), randomBytes(40_000)]);
+      await writeFile(join(a, "from-leaf-binary.md"), leafBinary);
+      await waitFor("the leaf's binary at the script", async () => (await vault.readBytes("from-leaf-binary.md").catch(() => undefined))?.length === leafBinary.length, 30_000, detail);
+      assert.ok(Buffer.from((await vault.readBytes("from-leaf-binary.md"))!).equals(leafBinary));
+      assert.throws(() => vault.readFile("from-leaf-binary.md"), /readBytes/);
+      const scriptBinary = new Uint8Array(Buffer.concat([Buffer.from([0, 255]), randomBytes(30_000)]));
+      await vault.writeFile("from-script-binary.md", scriptBinary);
+      await waitFor("the script's binary on the leaf's disk", async () => (await readFile(join(a, "from-script-binary.md")).catch(() => undefined))?.equals(scriptBinary) === true, 30_000, detail);
+
       await vault.deleteFile("from-script.md");
       await waitFor("the script's delete on disk", async () => !(await exists(join(a, "from-script.md"))), 30_000, detail);
       await unlink(join(a, "from-leaf.md"));
