@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SyncEngine } from "./engine.js";
+import { BlobFetcher } from "./blob-fetch.js";
+import { silentLog } from "./ports.js";
 import { MemoryBus } from "./memory-bus.js";
 import { asPeerId, type PeerId, type Transport } from "./ports.js";
 import { MemoryBlobStore } from "./blob-port.js";
@@ -139,6 +141,31 @@ describe("blobs over the sync bus", () => {
     await settle(hub, a, b); // no tick: nothing is asked twice
     assert.deepEqual(await blobs.hub.get(sha256Hex(bytes)), bytes);
     assert.deepEqual(await blobs.b.get(sha256Hex(bytes)), bytes);
+  });
+
+  it("keeps at most the in-flight limit asked for, and asks for the next as each arrives", async () => {
+    const sent: { to?: PeerId; hashes: string[] }[] = [];
+    const record = (to: PeerId | undefined, m: Uint8Array) => {
+      const decoded = decodeMessage(m);
+      if (decoded?.type === "blob-want") sent.push({ to, hashes: decoded.hashes });
+    };
+    const store = new MemoryBlobStore();
+    const fetcher = new BlobFetcher({
+      store, clock: { now: () => 0 }, log: silentLog, chunkBytes: 100, blobBytesMax: 10_000, inflightMax: 3, inflightBytesMax: 1_000_000,
+      send: (to, m) => record(to, m), broadcast: (m) => record(undefined, m), mayServe: () => false, onStored: async () => {},
+    });
+    const blobs = Array.from({ length: 7 }, (_, i) => png(250, i + 2));
+    await fetcher.want(blobs.map((b) => ({ hash: sha256Hex(b), size: b.length })), asPeerId("hub"));
+    assert.deepEqual(sent, [{ to: "hub", hashes: blobs.slice(0, 3).map(sha256Hex) }]);
+    fetcher.tick(); // nothing is due: all three are in flight, the rest wait for room
+    assert.equal(sent.length, 1);
+    const first = blobs[0];
+    for (let offset = 0; offset < first.length; offset += 100) {
+      await fetcher.onMessage(asPeerId("hub"), { type: "blob", hash: sha256Hex(first), offset, total: first.length, chunk: first.subarray(offset, offset + 100) });
+    }
+    assert.deepEqual(await store.get(sha256Hex(first)), first);
+    assert.deepEqual(sent[1], { to: "hub", hashes: [sha256Hex(blobs[3])] });
+    assert.equal(fetcher.missing.length, 6);
   });
 
   it("finds every blob the history referenced, including overwritten ones", async () => {

@@ -43,12 +43,20 @@ export interface BlobFetchConfig {
   stallMs?: number;
   /** Bytes held in reassembly buffers at most (one blob is always allowed). */
   incomingBytesMax?: number;
+  /** Blobs asked for and not yet here, at most (flow control); and their bytes (one blob is always allowed). */
+  inflightMax?: number;
+  inflightBytesMax?: number;
+  /** Blob bytes sent in answer to one `blob-want` at most (a well-behaved peer asks for less). */
+  serveBytesMax?: number;
 }
 
 interface Wanted {
   size: number;
+  /** Re-asks so far (the backoff exponent). */
   attempts: number;
+  /** When to ask (again). */
   nextAskMs: number;
+  asked: boolean;
 }
 
 interface Incoming {
@@ -71,7 +79,10 @@ export class BlobFetcher {
   #stats = { blobsIn: 0, blobBytesIn: 0, blobsOut: 0, blobBytesOut: 0, blobsRejected: 0 };
 
   constructor(config: BlobFetchConfig) {
-    this.#cfg = { retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024, ...config };
+    this.#cfg = {
+      retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024,
+      inflightMax: BLOB_WANT_MAX, inflightBytesMax: 32 * 1024 * 1024, serveBytesMax: 64 * 1024 * 1024, ...config,
+    };
   }
 
   get stats() {
@@ -86,28 +97,19 @@ export class BlobFetcher {
   /** Records what the doc now references but the store lacks, and asks `from` (or everyone) for it. */
   async want(needs: readonly BlobNeed[], from?: PeerId): Promise<void> {
     const now = this.#cfg.clock.now();
-    const fresh: string[] = [];
     for (const { hash, size } of needs) {
       if (this.#wanted.has(hash) || size > this.#cfg.blobBytesMax) continue;
       if (await this.#cfg.store.has(hash)) continue;
-      this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now + this.#cfg.retryMinMs });
-      fresh.push(hash);
+      this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now, asked: false });
     }
-    this.#ask(fresh, from);
+    this.#askDue(from);
   }
 
   /** Re-asks every peer for what is overdue; drops stalled reassemblies. */
   tick(): void {
     const now = this.#cfg.clock.now();
     for (const [hash, incoming] of this.#incoming) if (now - incoming.lastMs > this.#cfg.stallMs) this.#incoming.delete(hash);
-    const due: string[] = [];
-    for (const [hash, wanted] of this.#wanted) {
-      if (wanted.nextAskMs > now || this.#incoming.has(hash)) continue;
-      wanted.attempts++;
-      wanted.nextAskMs = now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
-      due.push(hash);
-    }
-    this.#ask(due);
+    this.#askDue();
   }
 
   /** The link came back: whatever was in flight is lost; ask everyone at once. */
@@ -116,6 +118,36 @@ export class BlobFetcher {
     const now = this.#cfg.clock.now();
     for (const wanted of this.#wanted.values()) wanted.nextAskMs = now;
     this.tick();
+  }
+
+  /**
+   * Asks for the blobs that are due (never asked, or past their retry time), but keeps at most
+   * `inflightMax` blobs / `inflightBytesMax` bytes asked-for and not yet here: a clone of a
+   * vault with a thousand images must not make its peer send them all at once (the bus would drop
+   * most of it). Each blob that completes makes room for the next at once.
+   */
+  #askDue(to?: PeerId): void {
+    const now = this.#cfg.clock.now();
+    let count = 0;
+    let bytes = 0;
+    for (const [hash, wanted] of this.#wanted) {
+      if ((wanted.asked && wanted.nextAskMs > now) || this.#incoming.has(hash)) {
+        count++;
+        bytes += wanted.size;
+      }
+    }
+    const due: string[] = [];
+    for (const [hash, wanted] of this.#wanted) {
+      if ((wanted.asked && wanted.nextAskMs > now) || this.#incoming.has(hash)) continue;
+      if (count >= this.#cfg.inflightMax || (count > 0 && bytes + wanted.size > this.#cfg.inflightBytesMax)) break;
+      if (wanted.asked) wanted.attempts++;
+      wanted.asked = true;
+      wanted.nextAskMs = now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
+      count++;
+      bytes += wanted.size;
+      due.push(hash);
+    }
+    this.#ask(due, to);
   }
 
   async onMessage(from: PeerId, message: Extract<WireMessage, { type: "blob-want" | "blob" }>): Promise<void> {
@@ -132,6 +164,7 @@ export class BlobFetcher {
   }
 
   async #serve(to: PeerId, hashes: readonly string[]): Promise<void> {
+    let budget = this.#cfg.serveBytesMax;
     for (const hash of hashes) {
       if (!this.#cfg.mayServe(hash)) continue;
       const bytes = await this.#cfg.store.get(hash);
@@ -140,6 +173,8 @@ export class BlobFetcher {
         continue;
       }
       if (bytes.length > this.#cfg.blobBytesMax) continue;
+      if (bytes.length > budget && budget < this.#cfg.serveBytesMax) break; // the rest: when asked again
+      budget -= bytes.length;
       const step = this.#cfg.chunkBytes;
       let offset = 0;
       do {
@@ -186,6 +221,7 @@ export class BlobFetcher {
     const owed = this.#owed.get(hash);
     this.#owed.delete(hash);
     for (const peer of owed ?? []) await this.#serve(peer, [hash]);
+    this.#askDue(from); // room for the next: the peer that just sent one likely has more
     await this.#cfg.onStored(hash);
   }
 
