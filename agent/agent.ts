@@ -189,6 +189,8 @@ export class Agent {
         onVaultChange: (vaultId: string, engine: SyncEngine) => {
           if (!isReady(engine.doc)) return;
           const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+          // Not text (a binary blob): never read as "no keys", which would cut every device off.
+          if (entry?.bytes === undefined && entry !== undefined) return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
           void authority.applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes)).catch((error: unknown) => log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"));
         },
       } : {}),
