@@ -168,6 +168,22 @@ describe("blobs over the sync bus", () => {
     assert.equal(fetcher.missing.length, 6);
   });
 
+  it("does not let blobs no peer has starve the others: a re-asked blob goes to the back of the line", () => {
+    let now = 0;
+    const asked: string[][] = [];
+    const fetcher = new BlobFetcher({
+      store: new MemoryBlobStore(), clock: { now: () => now }, log: silentLog, chunkBytes: 100, blobBytesMax: 10_000, inflightMax: 3,
+      send: () => {}, broadcast: (m) => void asked.push((decodeMessage(m) as { hashes: string[] }).hashes), mayServe: () => false, onStored: async () => {},
+    });
+    const hashes = Array.from({ length: 4 }, (_, i) => sha256Hex(png(50, i + 3)));
+    return fetcher.want(hashes.map((hash) => ({ hash, size: 50 }))).then(() => {
+      assert.deepEqual(asked, [hashes.slice(0, 3)]);
+      now = 2_500; // nobody answered; their first retry is due
+      fetcher.tick();
+      assert.deepEqual(asked[1], [hashes[3], hashes[0], hashes[1]]);
+    });
+  });
+
   it("finds every blob the history referenced, including overwritten ones", async () => {
     const { hub } = pair();
     const first = png(500, 3);

@@ -57,6 +57,7 @@ interface Wanted {
   /** When to ask (again). */
   nextAskMs: number;
   asked: boolean;
+  lastAskMs: number;
 }
 
 interface Incoming {
@@ -100,7 +101,7 @@ export class BlobFetcher {
     for (const { hash, size } of needs) {
       if (this.#wanted.has(hash) || size > this.#cfg.blobBytesMax) continue;
       if (await this.#cfg.store.has(hash)) continue;
-      this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now, asked: false });
+      this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now, asked: false, lastAskMs: 0 });
     }
     this.#askDue(from);
   }
@@ -116,7 +117,10 @@ export class BlobFetcher {
   reconnected(): void {
     this.#incoming.clear();
     const now = this.#cfg.clock.now();
-    for (const wanted of this.#wanted.values()) wanted.nextAskMs = now;
+    for (const wanted of this.#wanted.values()) {
+      wanted.nextAskMs = now;
+      wanted.lastAskMs = Number.NEGATIVE_INFINITY;
+    }
     this.tick();
   }
 
@@ -124,30 +128,38 @@ export class BlobFetcher {
    * Asks for the blobs that are due (never asked, or past their retry time), but keeps at most
    * `inflightMax` blobs / `inflightBytesMax` bytes asked-for and not yet here: a clone of a
    * vault with a thousand images must not make its peer send them all at once (the bus would drop
-   * most of it). Each blob that completes makes room for the next at once.
+   * most of it). Each blob that completes makes room for the next at once. A blob counts as in
+   * flight while it arrives or for `retryMinMs` after it was asked for: one that no peer has (its
+   * writer is offline) waits for its retry without holding a slot, and a re-asked blob goes to the
+   * back of the line, so unavailable blobs never starve available ones.
    */
   #askDue(to?: PeerId): void {
     const now = this.#cfg.clock.now();
+    const inFlight = (hash: string, wanted: Wanted) => this.#incoming.has(hash) || (wanted.asked && now - wanted.lastAskMs < this.#cfg.retryMinMs);
     let count = 0;
     let bytes = 0;
     for (const [hash, wanted] of this.#wanted) {
-      if ((wanted.asked && wanted.nextAskMs > now) || this.#incoming.has(hash)) {
-        count++;
-        bytes += wanted.size;
-      }
+      if (!inFlight(hash, wanted)) continue;
+      count++;
+      bytes += wanted.size;
     }
-    const due: string[] = [];
+    const due: [string, Wanted][] = [];
     for (const [hash, wanted] of this.#wanted) {
-      if ((wanted.asked && wanted.nextAskMs > now) || this.#incoming.has(hash)) continue;
+      if (inFlight(hash, wanted) || (wanted.asked && wanted.nextAskMs > now)) continue;
       if (count >= this.#cfg.inflightMax || (count > 0 && bytes + wanted.size > this.#cfg.inflightBytesMax)) break;
       if (wanted.asked) wanted.attempts++;
       wanted.asked = true;
+      wanted.lastAskMs = now;
       wanted.nextAskMs = now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
       count++;
       bytes += wanted.size;
-      due.push(hash);
+      due.push([hash, wanted]);
     }
-    this.#ask(due, to);
+    for (const [hash, wanted] of due) {
+      this.#wanted.delete(hash); // to the back of the line
+      this.#wanted.set(hash, wanted);
+    }
+    this.#ask(due.map(([hash]) => hash), to);
   }
 
   async onMessage(from: PeerId, message: Extract<WireMessage, { type: "blob-want" | "blob" }>): Promise<void> {
