@@ -6,7 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiskStore } from "./vault/store/disk-store.js";
-import { DiskBlobStore } from "./vault/store/disk-blob-store.js";
+import { DiskBlobStore, sha256Native } from "./vault/store/disk-blob-store.js";
 import { loadDoc } from "./vault/model/load.js";
 import { SyncEngine, type ChangeEvent } from "./sync/engine.js";
 import { asPeerId, type Clock, type Log, type Transport } from "./sync/ports.js";
@@ -33,7 +33,7 @@ export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const store = new DiskStore(options.dir);
   const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
   // The hub keeps binary contents too (`<dir>/blobs/`), so a device can fetch them while their writer is offline.
-  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, blobs: new DiskBlobStore(options.dir), transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub });
+  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub });
   await engine.start();
   return {
     engine,

@@ -48,6 +48,8 @@ export interface BlobFetchConfig {
   inflightBytesMax?: number;
   /** Blob bytes sent in answer to one `blob-want` at most (a well-behaved peer asks for less). */
   serveBytesMax?: number;
+  /** Hex SHA-256 (the agent passes Node's native one; the default is portable). */
+  digest?: (bytes: Uint8Array) => string;
 }
 
 interface Wanted {
@@ -83,6 +85,7 @@ export class BlobFetcher {
     this.#cfg = {
       retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024,
       inflightMax: BLOB_WANT_MAX, inflightBytesMax: 32 * 1024 * 1024, serveBytesMax: 64 * 1024 * 1024, ...config,
+      digest: config.digest ?? sha256Hex,
     };
   }
 
@@ -221,7 +224,7 @@ export class BlobFetcher {
     incoming.received += chunk.length;
     if (incoming.received < total) return;
     this.#incoming.delete(hash);
-    if (incoming.received !== total || sha256Hex(incoming.bytes) !== hash) {
+    if (incoming.received !== total || this.#cfg.digest(incoming.bytes) !== hash) {
       this.#stats.blobsRejected++;
       this.#cfg.log.warn({ peer: from, blob: hash }, "blob bytes from a peer do not match their hash; asking again");
       return;

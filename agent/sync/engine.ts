@@ -49,6 +49,8 @@ export interface SyncEngineConfig {
   blobBytesMax?: number;
   /** Blob data bytes per `blob` message (default 256 KiB, always below the transport's limit). */
   blobChunkBytes?: number;
+  /** Hex SHA-256 used to check fetched blobs (default: the portable one; the agent passes Node's). */
+  digest?: (bytes: Uint8Array) => string;
   /**
    * This engine is a hub's full replica. It says so in its announcements, and a device a hub has
    * synced with offers sync to hubs only: with a hub, leaf-to-leaf messages are refused by NATS
@@ -114,6 +116,7 @@ export class SyncEngine {
       chunkBytes: blobChunkBytesFor(transport.messageBytesMax, config.blobChunkBytes),
       blobBytesMax: this.#cfg.blobBytesMax,
       mayServe: (hash) => this.#blobRefs.update(this.#doc).has(hash),
+      digest: config.digest,
       onStored: (hash) => this.#onBlobStored(hash),
     });
   }

@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import * as A from "@automerge/automerge";
 import { loadVaultConfig, type VaultConfig } from "./config.js";
 import { DiskStore } from "./store/disk-store.js";
-import { DiskBlobStore } from "./store/disk-blob-store.js";
+import { DiskBlobStore, sha256Native } from "./store/disk-blob-store.js";
 import { loadDoc } from "./model/load.js";
 import { isReady, vaultMeta, type Doc } from "./model/vault-doc.js";
 import { STATE_DIR } from "./paths.js";
@@ -66,6 +66,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
       store,
       blobs: new DiskBlobStore(stateDir),
       blobBytesMax: config.sync.fileBytesMax,
+      digest: sha256Native,
       transport: options.transport ?? nullTransport(asPeerId(options.peerId)),
       clock: options.clock ?? systemClock,
       log,
