@@ -18,6 +18,7 @@ import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
+import { docHeldSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
@@ -120,6 +121,8 @@ export class FolderBinding {
    */
   onDocChange(paths: readonly string[], heads?: A.Heads): Promise<void> {
     return this.#enqueue(async () => {
+      // Stopped: the next start reconciles the whole folder (and its index is already saved).
+      if (this.#stopped) return;
       if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
       await this.#examine(paths, false);
     });
@@ -212,6 +215,10 @@ export class FolderBinding {
           this.#index.delete(path);
           break;
         case "ingest": {
+          if (action.merge && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+            writes.push(path); // our own write of an older version, its index record lost in a crash
+            break;
+          }
           const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
           if (read === "skip" || read?.bytes === undefined) break;
           const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
