@@ -148,6 +148,28 @@ describe("FolderBinding", () => {
     assert.deepEqual((await readdir(b)).filter((n) => n.includes("conflict")), []);
   });
 
+  it("does not bring back a file deleted elsewhere because a crash lost the index record of its last write", async () => {
+    const { a, b, va, vb } = await twoFolders();
+    const indexFile = join(b, ".edgesync", "disk-index.json");
+    await writeFile(join(a, "gone.md"), "gone v1\n");
+    await waitFor("v1 on B", async () => (await read(join(b, "gone.md"))) === "gone v1\n");
+    const staleIndex = await readFile(indexFile);
+    await writeFile(join(a, "gone.md"), "gone v2\n");
+    await waitFor("v2 on B", async () => (await read(join(b, "gone.md"))) === "gone v2\n");
+    await vb.close();
+    open.splice(open.indexOf(vb), 1);
+    await writeFile(indexFile, staleIndex);
+    await unlink(join(a, "gone.md"));
+    await waitFor("the delete in A's doc", async () => readEntryText(va, "gone.md") === undefined);
+    await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
+
+    const reopened = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UB")) });
+    open.push(reopened);
+    await reopened.start();
+    assert.equal(await read(join(b, "gone.md")), undefined, "the v2 B had written itself came back as a local edit");
+    assert.equal(readEntryText(reopened, "gone.md"), undefined);
+  });
+
   it("refuses to turn an emptied folder into a mass delete", async () => {
     const { a, va } = await twoFolders();
     for (let i = 0; i < 20; i++) await writeFile(join(a, `n${i}.md`), `note ${i}`);

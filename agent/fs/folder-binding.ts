@@ -215,8 +215,10 @@ export class FolderBinding {
           this.#index.delete(path);
           break;
         case "ingest": {
-          if (action.merge && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
-            writes.push(path); // our own write of an older version, its index record lost in a crash
+          // The doc changed or deleted the path since the index: the disk may hold our own write of
+          // a version in between, its index record lost in a crash (own-write.ts).
+          if ((action.merge || docSha === undefined) && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+            writes.push(path);
             break;
           }
           const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
