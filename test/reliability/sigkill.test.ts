@@ -114,6 +114,11 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
       behind = `temp files on A: ${temps.join(", ")}`;
       return temps.length === 0;
     }, 60_000, () => `${behind}\n${detail()}`);
+    // Each file has one writer, so a crash must never turn a device's edits into a conflict.
+    for (const [device, files] of [["A", await diskFiles(a)], ["B", await diskFiles(b)]] as const) {
+      const conflicts = [...files.keys()].filter((path) => path.includes(".conflict-"));
+      assert.deepEqual(conflicts, [], `conflict copies on ${device} after the restart; ${detail()}`);
+    }
     if (process.env.EDGESYNC_KILL_VERBOSE) console.log(`# trial ${trialsRun}: restart ${restarted - started} ms, converge ${Date.now() - restarted} ms`);
   }
 
