@@ -18,6 +18,7 @@ import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
+import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
@@ -26,6 +27,8 @@ import type { BlobStore } from "../sync/blob-port.js";
 
 /** The parts of the engine the binding uses. */
 export interface EngineHandle {
+  /** This device's peer id: the `by` of every revision it writes. */
+  readonly self: string;
   readonly doc: Doc;
   /** Binary contents by hash: a binary file is written only once its blob is here. */
   readonly blobs: BlobStore;
@@ -123,6 +126,8 @@ export class FolderBinding {
    */
   onDocChange(paths: readonly string[], heads?: A.Heads): Promise<void> {
     return this.#enqueue(async () => {
+      // Stopped: the next start reconciles the whole folder (and its index is already saved).
+      if (this.#stopped) return;
       if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
       await this.#examine(paths, false);
     });
@@ -215,10 +220,17 @@ export class FolderBinding {
           this.#index.delete(path);
           break;
         case "ingest": {
+          // The doc changed or deleted the path since the index: the disk may hold our own write of
+          // a version in between, its index record lost in a crash (own-write.ts).
+          if ((action.merge || docSha === undefined) && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+            writes.push(path);
+            break;
+          }
           const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
           if (read === "skip" || read?.bytes === undefined) break;
           const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
-          if (action.merge) merges.push({ op, heads: this.#index.get(path)?.heads ?? creationHeads(doc) });
+          const base = this.#index.get(path)?.heads;
+          if (action.merge && !(base && onlyOwnChangesSince(doc, path, this.#cfg.engine.self, base))) merges.push({ op, heads: base ?? creationHeads(doc) });
           else plain.push(op);
           break;
         }
