@@ -65,7 +65,8 @@ export class FolderBinding {
   readonly #filter: SyncFilter;
   readonly #statCache = new Map<string, StatCacheEntry>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #guarded = new Set<string>();
+  /** Paths in a grace period → when it ends (performance.now() ms). */
+  readonly #guarded = new Map<string, number>();
   readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FSWatcher | undefined;
@@ -113,7 +114,7 @@ export class FolderBinding {
 
   /** The engine changed these paths (remote sync, merges, restores): bring the disk in line. */
   onDocChange(paths: readonly string[]): Promise<void> {
-    return this.#enqueue(() => this.#examine(paths, false));
+    return this.#enqueue(() => this.#examine(paths));
   }
 
   /** Full comparison of folder, doc and index. Runs at start, on every rescan, and for one-shots. */
@@ -122,7 +123,7 @@ export class FolderBinding {
       const scan = await scanFolder(this.#cfg.root, this.#filter);
       for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
       const paths = new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]);
-      await this.#examine([...paths], true, scan.files);
+      await this.#examine([...paths], scan.files);
     });
   }
 
@@ -165,14 +166,13 @@ export class FolderBinding {
     if (canonical !== path) return;
     const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
     if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
-    await this.#examine([canonical], true);
+    await this.#examine([canonical]);
   }
 
   /**
-   * Decides and carries out the action for each path. `local` marks a pass triggered by the disk
-   * (grace periods apply); `scanned` passes stat results already known.
+   * Decides and carries out the action for each path; `scanned` passes stat results already known.
    */
-  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>): Promise<void> {
+  async #examine(paths: readonly string[], scanned?: Map<string, ScannedFile>): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const plain: FileOp[] = [];
     const merges: { op: FileOp; heads: A.Heads }[] = [];
@@ -186,8 +186,10 @@ export class FolderBinding {
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
       // Grace periods only help a watching agent that may look in the middle of an editor's save;
-      // a one-shot command sees the folder at rest and acts on it at once.
-      if (local && this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
+      // a one-shot command sees the folder at rest and acts on it at once. They apply whatever
+      // started the pass: the engine's echo of our own last ingest (onDocChange) used to look
+      // without grace, and under load landed mid-save — an emptied or deleted file went out.
+      if (this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
       switch (action.kind) {
         case "none":
           break;
@@ -272,12 +274,19 @@ export class FolderBinding {
       this.#guarded.delete(path);
       return false;
     }
-    if (this.#guarded.has(path)) {
+    // The grace period is a deadline, not "skip the next look": any other look at the path before it
+    // ends (a second watcher event, a rescan) waits too. Skipping once let a second event during a
+    // vim save (backup renamed away, new file not yet written) propagate the delete under load.
+    const now = performance.now();
+    const ends = this.#guarded.get(path);
+    if (ends !== undefined && now >= ends) {
       this.#guarded.delete(path);
       return false;
     }
-    this.#guarded.add(path);
-    this.#schedule(path, emptied ? this.#cfg.truncateGuardMs : this.#cfg.deleteGraceMs);
+    const until = ends ?? now + (emptied ? this.#cfg.truncateGuardMs : this.#cfg.deleteGraceMs);
+    this.#guarded.set(path, until);
+    // (Re-)arm the look at the end: an event in between replaced the path's timer with a shorter one.
+    this.#schedule(path, Math.ceil(until - now));
     return true;
   }
 
