@@ -64,7 +64,8 @@ describe("mass-delete guard", () => {
     await rm(join(a, ".edgesync", "config.toml"));
     await va.binding.reconcile();
     // The deletes wait out their grace period (an editor may be mid-save), then meet the guard.
-    await until("the refusal to be logged", () => folders.logs[0].warnings.some((w) => /marker/.test(w.message)), 20_000);
+    const log = folders.logs[0];
+    await until("the refusal to be logged", () => log.warnings.some((w) => /marker/.test(w.message)), 20_000);
     await va.binding.idle();
     assert.equal(listStored(va.engine.doc).has("n0.md"), true);
     assert.equal(await readText(join(b, "n0.md")), "note 0\n");
