@@ -180,6 +180,7 @@ export class Agent {
       metrics: this.metrics,
       // In operator mode the hub hosts what was registered; without it, whatever is announced.
       replicateAll: this.#cfg.role === "hub" && !authority,
+      hub: this.#cfg.role === "hub",
       answerDiscovery: this.#cfg.role !== "leaf" && !authority,
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => this.#leafUrl(host),

@@ -44,16 +44,23 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
       await vault.start();
       const deadline = started + options.timeoutMs;
       let lastCount = -1;
+      options.log.debug({ ms: Date.now() - started }, "one-shot: vault open");
       while (true) {
         const converged = vault.engine.peerInfo().filter((p) => p.converged);
         if (isReady(vault.engine.doc) && converged.length > 0) {
+          options.log.debug({ ms: Date.now() - started }, "one-shot: converged with a peer; writing files");
           await vault.binding.reconcile(); // writes everything received, ingests anything local
+          options.log.debug({ ms: Date.now() - started }, "one-shot: files written");
           await vault.engine.flush();
+          options.log.debug({ ms: Date.now() - started }, "one-shot: stored");
           if (vault.engine.peerInfo().some((p) => p.converged)) break;
         }
         if (Date.now() > deadline) throw new SyncTimeoutError(`no peer finished syncing vault ${config.vault.id} within ${options.timeoutMs} ms; is the hub running and does it have the vault?`);
         const count = isReady(vault.engine.doc) ? listStored(vault.engine.doc).size : 0;
-        if (count !== lastCount) options.onProgress?.((lastCount = count));
+        if (count !== lastCount) {
+          options.log.debug({ ms: Date.now() - started, files: count }, "one-shot: files in the doc");
+          options.onProgress?.((lastCount = count));
+        }
         await vault.engine.tick();
         await new Promise((r) => setTimeout(r, 25));
       }

@@ -14,6 +14,8 @@ export interface ReplicaOptions {
   /** Folder for this replica's store (created 0700). */
   dir: string;
   peerId: string;
+  /** This replica is the hub's (SyncEngineConfig.hub). */
+  hub?: boolean;
   transport: Transport;
   clock: Clock;
   log: Log;
@@ -29,7 +31,7 @@ export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const store = new DiskStore(options.dir);
   const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
-  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange });
+  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub });
   await engine.start();
   return {
     engine,

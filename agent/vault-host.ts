@@ -28,6 +28,8 @@ export interface VaultHostConfig {
   metrics?: Metrics;
   /** Replicate every announced vault (the hub). */
   replicateAll: boolean;
+  /** This agent is the hub: its engines say so, and leaves then sync with it alone (SyncEngineConfig.hub). */
+  hub?: boolean;
   /** Answer clone discovery requests (hub and peer roles). */
   answerDiscovery: boolean;
   allowMassDelete?: boolean;
@@ -92,6 +94,7 @@ export class VaultHost {
     vault = await openLocalVault({
       root,
       peerId: this.#cfg.peerId,
+      hub: this.#cfg.hub,
       transport,
       log: this.#cfg.log,
       watch: true,
@@ -151,6 +154,7 @@ export class VaultHost {
       const replica = await openReplica({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         peerId: this.#cfg.peerId,
+        hub: this.#cfg.hub,
         transport: this.#track(new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log })),
         clock: systemClock,
         log: this.#cfg.log,

@@ -34,6 +34,7 @@ export class CloneCommand extends EdgesyncCommand {
     const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", expectFingerprint: this.fingerprint, confirm: terminalConfirm() };
     const session = await openHubSession({ url: this.url, device: device.identity, log, trust, timeoutMs: Number(this.timeoutMs) });
     const catalogue = await session.catalogue();
+    log.debug({ ms: Math.round(performance.now()) }, "clone: hub catalogue received");
     // The leaf link uses the same certificate on the leafnode port: pin it there too, now.
     if (session.secure && catalogue.leafUrl) await trustHub(catalogue.leafUrl, { expectFingerprint: session.fingerprint });
     const choice = this.vault
@@ -56,6 +57,7 @@ export class CloneCommand extends EdgesyncCommand {
     const progress = progressLine(this.context.stderr, `cloning ${choice.name}`);
     const result = await syncOnce({ root, connect: () => session.vaultConnection(choice.id), peerId: device.peerId, log, timeoutMs: Number(this.timeoutMs), onProgress: progress.update });
     progress.done(`${result.files} files`);
+    log.debug({ ms: Math.round(performance.now()) }, "clone: vault written and closed");
     if (this.asJson) return this.json({ root, vault: choice, ...result, leafUrl: catalogue.leafUrl });
     this.out(`cloned "${choice.name}" into ${root}: ${result.files} files in ${result.ms} ms`);
     if (catalogue.leafUrl) this.out(`keep it in sync: edgesync sync start --cwd ${JSON.stringify(root)}   (leaf of ${catalogue.leafUrl})`);

@@ -146,7 +146,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   function boot(node: SimNode, doc: Doc, store: DocStore = node.disk.open()): void {
     const transport = bus.transport(node.id);
     node.engine = new SyncEngine({
-      self: node.id, doc, store, transport, clock: node.clock,
+      self: node.id, doc, store, transport, clock: node.clock, hub: node === nodes[0],
       announceIntervalMs: 2_000, peerTimeoutMs: 60_000,
       // Defence in depth as the agent would wire it: this device's own copy of authorized_keys.
       // A device that holds no vault yet (a clone, or one that lost it) lets NATS be the only gate.

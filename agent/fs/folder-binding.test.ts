@@ -10,7 +10,7 @@ import { MemoryBus } from "../sync/memory-bus.js";
 import { asPeerId } from "../sync/ports.js";
 import { DiskStore } from "../vault/store/disk-store.js";
 import { saveVaultConfig, loadVaultConfig } from "../vault/config.js";
-import { listStored } from "../vault/model/vault-doc.js";
+import { listStored, readEntry } from "../vault/model/vault-doc.js";
 
 const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2V5MDAwMDAwMDAwMDAw test@device";
 const open: LocalVault[] = [];
@@ -24,6 +24,10 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
   assert.fail(`timed out waiting for ${what}`);
 }
+const readEntryText = (vault: LocalVault, path: string) => {
+  const bytes = readEntry(vault.engine.doc, path)?.bytes;
+  return bytes ? new TextDecoder().decode(bytes) : undefined;
+};
 const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
 
 /** Two vault folders (creator + clone) whose engines talk over an in-process bus. */
@@ -118,6 +122,52 @@ describe("FolderBinding", () => {
     assert.match((await read(join(b, "doc.md"))) ?? "", /third \(B\)/, "the unsynced local edit was not overwritten");
     const merged = base.replace("first", "first (A)").replace("third", "third (B)");
     await waitFor("merge on both sides", async () => (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged);
+  });
+
+  it("takes a file it wrote from the vault for what it is when a crash lost that write's index record", async () => {
+    const { a, b, va, vb } = await twoFolders();
+    const indexFile = join(b, ".edgesync", "disk-index.json");
+    await writeFile(join(a, "note.md"), "note v1\n");
+    await waitFor("v1 on B", async () => (await read(join(b, "note.md"))) === "note v1\n");
+    const staleIndex = await readFile(indexFile);
+    await writeFile(join(a, "note.md"), "note v2\n");
+    await waitFor("v2 on B", async () => (await read(join(b, "note.md"))) === "note v2\n");
+    // B crashed after writing v2 but before saving its index, and v3 had reached its store.
+    await vb.close();
+    open.splice(open.indexOf(vb), 1);
+    await writeFile(indexFile, staleIndex);
+    await writeFile(join(a, "note.md"), "note v3\n");
+    await waitFor("v3 in A's doc", async () => readEntryText(va, "note.md") === "note v3\n");
+    await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
+
+    const reopened = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UB")) });
+    open.push(reopened);
+    await reopened.start();
+    assert.equal(await read(join(b, "note.md")), "note v3\n", "the v2 B had written itself came back as a local edit");
+    assert.equal(readEntryText(reopened, "note.md"), "note v3\n");
+    assert.deepEqual((await readdir(b)).filter((n) => n.includes("conflict")), []);
+  });
+
+  it("does not bring back a file deleted elsewhere because a crash lost the index record of its last write", async () => {
+    const { a, b, va, vb } = await twoFolders();
+    const indexFile = join(b, ".edgesync", "disk-index.json");
+    await writeFile(join(a, "gone.md"), "gone v1\n");
+    await waitFor("v1 on B", async () => (await read(join(b, "gone.md"))) === "gone v1\n");
+    const staleIndex = await readFile(indexFile);
+    await writeFile(join(a, "gone.md"), "gone v2\n");
+    await waitFor("v2 on B", async () => (await read(join(b, "gone.md"))) === "gone v2\n");
+    await vb.close();
+    open.splice(open.indexOf(vb), 1);
+    await writeFile(indexFile, staleIndex);
+    await unlink(join(a, "gone.md"));
+    await waitFor("the delete in A's doc", async () => readEntryText(va, "gone.md") === undefined);
+    await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
+
+    const reopened = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UB")) });
+    open.push(reopened);
+    await reopened.start();
+    assert.equal(await read(join(b, "gone.md")), undefined, "the v2 B had written itself came back as a local edit");
+    assert.equal(readEntryText(reopened, "gone.md"), undefined);
   });
 
   it("refuses to turn an emptied folder into a mass delete", async () => {

@@ -15,9 +15,10 @@ import { decide, type Action } from "./reconcile.js";
 import { DiskIndex } from "./disk-index.js";
 import { scanFolder, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
-import { absoluteInside, ensureParentDirs, passesSymlink } from "./safe-fs.js";
+import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
-import { sha256Hex } from "../vault/model/bytes.js";
+import { fileSha256Hex as sha256Hex } from "./hash.js";
+import { docHeldSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
@@ -67,6 +68,8 @@ export class FolderBinding {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Paths in a grace period → when it ends (performance.now() ms). */
   readonly #guarded = new Map<string, number>();
+  /** The doc heads the last full reconcile compared with the disk (see onDocChange). */
+  #reconciledHeads: string | undefined;
   readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FSWatcher | undefined;
@@ -112,9 +115,18 @@ export class FolderBinding {
     await this.#index.save();
   }
 
-  /** The engine changed these paths (remote sync, merges, restores): bring the disk in line. */
-  onDocChange(paths: readonly string[]): Promise<void> {
-    return this.#enqueue(() => this.#examine(paths));
+  /**
+   * The engine changed these paths (remote sync, merges, restores): bring the disk in line. A
+   * change a full reconcile already saw (its heads are the doc's heads that reconcile compared)
+   * needs no second pass: a clone's first sync would otherwise look at all 10,000 files again.
+   */
+  onDocChange(paths: readonly string[], heads?: A.Heads): Promise<void> {
+    return this.#enqueue(async () => {
+      // Stopped: the next start reconciles the whole folder (and its index is already saved).
+      if (this.#stopped) return;
+      if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
+      await this.#examine(paths, false);
+    });
   }
 
   /** Full comparison of folder, doc and index. Runs at start, on every rescan, and for one-shots. */
@@ -122,8 +134,10 @@ export class FolderBinding {
     return this.#enqueue(async () => {
       const scan = await scanFolder(this.#cfg.root, this.#filter);
       for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
+      const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
       const paths = new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]);
-      await this.#examine([...paths], scan.files);
+      await this.#examine([...paths], true, scan.files);
+      this.#reconciledHeads = seen;
     });
   }
 
@@ -166,22 +180,27 @@ export class FolderBinding {
     if (canonical !== path) return;
     const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
     if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
-    await this.#examine([canonical]);
+    await this.#examine([canonical], true);
   }
 
   /**
-   * Decides and carries out the action for each path; `scanned` passes stat results already known.
+   * Decides and carries out the action for each path. `local` marks a pass triggered by the disk
+   * (a doc-triggered pass may trust the stat cache; grace periods apply to both); `scanned`
+   * passes stat results already known.
    */
-  async #examine(paths: readonly string[], scanned?: Map<string, ScannedFile>): Promise<void> {
+  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const plain: FileOp[] = [];
     const merges: { op: FileOp; heads: A.Heads }[] = [];
     const deletes: FileOp[] = [];
     const writes: string[] = [];
+    const folders = new FolderChecks(this.#cfg.root);
     for (const path of paths) {
       if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
-      const disk = await this.#readDisk(path, scanned);
+      // A pass for remote changes may trust the stat cache: before it overwrites anything, the
+      // write re-reads the file (unchangedSinceRead), so a local edit is never clobbered.
+      const disk = await this.#readDisk(path, folders, scanned, !local);
       if (disk === "skip") continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
@@ -200,7 +219,15 @@ export class FolderBinding {
           this.#index.delete(path);
           break;
         case "ingest": {
-          const op: FileOp = { type: "put", path, bytes: disk!.bytes, mtime: disk!.mtimeMs };
+          // The doc changed or deleted the path since the index: the disk may hold our own write of
+          // a version in between, its index record lost in a crash (own-write.ts).
+          if ((action.merge || docSha === undefined) && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+            writes.push(path);
+            break;
+          }
+          const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
+          if (read === "skip" || read?.bytes === undefined) break;
+          const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
           if (action.merge) merges.push({ op, heads: this.#index.get(path)?.heads ?? creationHeads(doc) });
           else plain.push(op);
           break;
@@ -215,7 +242,7 @@ export class FolderBinding {
       }
     }
     await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
-    await this.#materialiseAll(writes);
+    await this.#materialiseAll(writes, folders);
     await this.#index.save();
   }
 
@@ -245,11 +272,11 @@ export class FolderBinding {
    * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
    * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
    */
-  async #materialiseAll(paths: readonly string[]): Promise<void> {
+  async #materialiseAll(paths: readonly string[], folders: FolderChecks): Promise<void> {
     const dirty = new Set<string>();
     let next = 0;
     const worker = async () => {
-      while (next < paths.length) await this.#materialise(paths[next++], dirty);
+      while (next < paths.length) await this.#materialise(paths[next++], dirty, folders);
     };
     await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, paths.length) }, worker));
     const dirs = [...dirty];
@@ -340,9 +367,18 @@ export class FolderBinding {
     if ([...plain, ...merges.map((m) => m.op)].some((op) => op.path === SYNCIGNORE)) await this.#loadSyncignore();
   }
 
-  async #readDisk(path: string, scanned?: Map<string, ScannedFile>): Promise<{ sha256: string; bytes: Uint8Array; mtimeMs: number } | undefined | "skip"> {
+  /**
+   * The file as it is on disk: its hash, and its bytes unless `trustStat` let a stat that matches
+   * the cache (same size and mtime as when we last hashed it) stand for reading it again.
+   */
+  async #readDisk(path: string, folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined, trustStat: boolean): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
-    if (await passesSymlink(this.#cfg.root, path)) return "skip";
+    if (await folders.passesSymlink(path)) return "skip";
+    // A path the scan did not find is absent (a file appearing since is caught before any write).
+    if (scanned && !scanned.has(path)) {
+      this.#statCache.delete(path);
+      return undefined;
+    }
     const info = scanned?.get(path) ?? (await lstat(absolute).then((s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined), () => undefined));
     if (info === undefined) {
       this.#statCache.delete(path);
@@ -353,6 +389,7 @@ export class FolderBinding {
       return "skip";
     }
     const cached = this.#statCache.get(path);
+    if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
     const bytes = new Uint8Array(await readFile(absolute).catch(() => new Uint8Array()));
     const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
     this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
@@ -363,7 +400,7 @@ export class FolderBinding {
    * Writes (or deletes) the doc's version of `path`, unless the disk changed since it was read.
    * The folder it touched is added to `dirty`; the caller fsyncs it.
    */
-  async #materialise(path: string, dirty: Set<string>): Promise<void> {
+  async #materialise(path: string, dirty: Set<string>, folders: FolderChecks): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const rev = readStored(doc, path);
     const absolute = absoluteInside(this.#cfg.root, path);
@@ -377,7 +414,7 @@ export class FolderBinding {
         await unchangedSinceRead();
         await unlink(absolute).catch(() => {});
         dirty.add(dirname(absolute));
-        await this.#removeEmptyParents(path);
+        await this.#removeEmptyParents(path, folders);
         this.#index.delete(path);
         this.#statCache.delete(path);
         this.#stats.deletedOnDisk++;
@@ -388,8 +425,16 @@ export class FolderBinding {
         this.#cfg.log.warn({ path }, "remote content does not match its hash; not written");
         return;
       }
-      await ensureParentDirs(this.#cfg.root, path);
-      await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      const write = async () => {
+        await folders.ensureParentDirs(path);
+        await writeFileAtomic(absolute, entry.bytes, { mode: 0o644, beforeRename: unchangedSinceRead, deferDirSync: true });
+      };
+      await write().catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== "ENOENT") throw error;
+        // A delete in the same pass removed the folder as it emptied: make it again, once.
+        folders.forget(dirname(absolute));
+        await write();
+      });
       dirty.add(dirname(absolute));
       // Record the agreement first: the user may rename or delete the file the moment it lands,
       // and that must read as their change, not as a write of ours that never happened.
@@ -409,10 +454,11 @@ export class FolderBinding {
     }
   }
 
-  async #removeEmptyParents(path: string): Promise<void> {
+  async #removeEmptyParents(path: string, folders: FolderChecks): Promise<void> {
     let dir = dirname(absoluteInside(this.#cfg.root, path));
     while (relative(this.#cfg.root, dir) !== "" && !relative(this.#cfg.root, dir).startsWith("..")) {
       try {
+        folders.forget(dir);
         await rmdir(dir);
       } catch {
         return; // not empty (or gone): stop climbing
@@ -439,3 +485,5 @@ function creationHeads(doc: Doc): A.Heads {
   const first = A.getChangesMetaSince(doc, []).find((meta) => meta.deps.length === 0);
   return first ? [first.hash] : A.getHeads(doc);
 }
+
+const headsKey = (heads: A.Heads): string => [...heads].sort().join(",");

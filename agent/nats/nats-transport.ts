@@ -35,6 +35,8 @@ export interface NatsTransportConfig {
 const FRAME_SLACK_BYTES = 1024;
 const FRAME_BYTES_MIN = 4096;
 const DEFAULT_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
+/** Whole messages at least this large are logged at debug level (clone and catch-up profiling). */
+const LARGE_MESSAGE_BYTES = 64 * 1024;
 
 export class NatsTransport implements Transport {
   readonly self: PeerId;
@@ -113,7 +115,9 @@ export class NatsTransport implements Transport {
     const now = this.#now;
     const whole = this.#reassembler.push(from, frame, now);
     if (this.#reassembler.dropped !== droppedBefore) this.#noteDrops(subject, from, before, now);
-    if (whole) this.#call(() => this.#handlers?.onMessage(from as PeerId, whole));
+    if (whole === undefined) return;
+    if (whole.length >= LARGE_MESSAGE_BYTES) this.#log.debug({ peer: from, bytes: whole.length }, "large message reassembled");
+    this.#call(() => this.#handlers?.onMessage(from as PeerId, whole));
   }
 
   /** Logs (rate-limited, per peer) the frames this push dropped, by reason. */

@@ -57,6 +57,80 @@ describe("SyncEngine", () => {
     assert.deepEqual(seen, ["x/y.md"]);
   });
 
+  it("reports a remote change whose save failed once a later save succeeds (dst seed 0x1967: a full disk hid an authorized_keys change)", async () => {
+    const bus = new MemoryBus();
+    const seen: string[] = [];
+    const leafStore = new MemoryStore();
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, transport: bus.transport(asPeerId("leaf")), clock,
+      onChange: (event) => { if (event.origin === "remote") seen.push(...event.paths); },
+    });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    const append = leafStore.append.bind(leafStore);
+    const replace = leafStore.replace.bind(leafStore);
+    leafStore.append = () => Promise.reject(new Error("ENOSPC: disk full"));
+    leafStore.replace = () => Promise.reject(new Error("ENOSPC: disk full"));
+    await hub.change([{ type: "put", path: "authorized_keys", bytes: utf8Encode("ssh-ed25519 AAAA new\n"), mtime: 1 }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "authorized_keys"), "ssh-ed25519 AAAA new\n", "the change is in the leaf's doc");
+    assert.deepEqual(seen, [], "not reported while it is not stored");
+    leafStore.append = append;
+    leafStore.replace = replace;
+    await leaf.tick();
+    assert.deepEqual(seen, ["authorized_keys"], "reported once the retried save succeeded");
+  });
+
+  it("sends a leaf's changes to the hub only once it has heard a hub, and every leaf still converges", async () => {
+    const bus = new MemoryBus();
+    const sent: string[] = [];
+    const counting = (self: string) => {
+      const transport = bus.transport(asPeerId(self));
+      const send = transport.send.bind(transport);
+      transport.send = (to, message) => {
+        sent.push(`${self}>${to}`);
+        send(to, message);
+      };
+      return transport;
+    };
+    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: counting("hub"), clock });
+    const leaves = [2, 3, 4].map((n) => new SyncEngine({ self: asPeerId(`leaf${n}`), doc: emptyVaultDoc(actor(n)), store: new MemoryStore(), transport: counting(`leaf${n}`), clock }));
+    await hub.start();
+    for (const leaf of leaves) await leaf.start();
+    await settle(hub, ...leaves);
+    sent.length = 0;
+    await leaves[0].change([{ type: "put", path: "a.md", bytes: utf8Encode("from leaf2"), mtime: 1 }]);
+    await settle(hub, ...leaves);
+    for (const leaf of leaves) assert.equal(text(leaf, "a.md"), "from leaf2");
+    assert.deepEqual(sent.filter((s) => /^leaf\d>leaf/.test(s)), [], "no leaf-to-leaf sync messages");
+    assert.ok(sent.includes("leaf2>hub") && sent.includes("hub>leaf3") && sent.includes("hub>leaf4"), sent.join(" "));
+  });
+
+  it("keeps syncing with a device the hub cannot hear, as a bridge client behind a leaf's NATS is", async () => {
+    const bus = new MemoryBus();
+    const deafHub = bus.transport(asPeerId("hub"));
+    const start = deafHub.start.bind(deafHub);
+    deafHub.start = (handlers) => start({ ...handlers, onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)) });
+    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: deafHub, clock });
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock });
+    const client = new SyncEngine({ self: asPeerId("client"), doc: emptyVaultDoc(actor(3)), store: new MemoryStore(), transport: bus.transport(asPeerId("client")), clock });
+    for (const engine of [hub, leaf, client]) await engine.start();
+    await settle(hub, leaf, client);
+    await hub.change([{ type: "put", path: "h.md", bytes: utf8Encode("the hub announces itself"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    await leaf.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the leaf"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    await client.tick();
+    await settle(hub, leaf, client);
+    assert.equal(text(client, "a.md"), "from the leaf");
+    await client.change([{ type: "put", path: "b.md", bytes: utf8Encode("from the client"), mtime: 1 }]);
+    await settle(hub, leaf, client);
+    assert.equal(text(leaf, "b.md"), "from the client");
+    assert.equal(text(hub, "b.md"), "from the client");
+  });
+
   it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];

@@ -4,6 +4,7 @@
  *
  *   [u8 version=1][u8 type] body
  *   type 1 announce: [u8 flags][u16 headCount] headCount × 32-byte change hashes
+ *                    flags: 1 = the sender holds a vault (ready), 2 = the sender is a hub's replica
  *   type 2 sync:     Automerge sync message bytes
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
@@ -13,9 +14,10 @@ export const WIRE_VERSION = 1;
 export const ANNOUNCE_HEADS_MAX = 256;
 const HASH_BYTES = 32;
 const FLAG_READY = 1;
+const FLAG_HUB = 2;
 
 export type WireMessage =
-  | { type: "announce"; heads: string[]; ready: boolean }
+  | { type: "announce"; heads: string[]; ready: boolean; hub?: boolean }
   | { type: "sync"; data: Uint8Array };
 
 export function encodeMessage(message: WireMessage): Uint8Array {
@@ -30,7 +32,7 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   const out = new Uint8Array(5 + HASH_BYTES * message.heads.length);
   out[0] = WIRE_VERSION;
   out[1] = 1;
-  out[2] = message.ready ? FLAG_READY : 0;
+  out[2] = (message.ready ? FLAG_READY : 0) | (message.hub ? FLAG_HUB : 0);
   new DataView(out.buffer).setUint16(3, message.heads.length);
   message.heads.forEach((head, i) => out.set(hexToBytes(head), 5 + i * HASH_BYTES));
   return out;
@@ -44,5 +46,5 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
   if (count > ANNOUNCE_HEADS_MAX || frame.length !== 5 + count * HASH_BYTES) return undefined;
   const heads: string[] = [];
   for (let i = 0; i < count; i++) heads.push(bytesToHex(frame.subarray(5 + i * HASH_BYTES, 5 + (i + 1) * HASH_BYTES)));
-  return { type: "announce", heads, ready: (frame[2] & FLAG_READY) !== 0 };
+  return { type: "announce", heads, ready: (frame[2] & FLAG_READY) !== 0, hub: (frame[2] & FLAG_HUB) !== 0 };
 }

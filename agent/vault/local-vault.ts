@@ -25,6 +25,8 @@ export interface OpenVaultOptions {
   transport?: Transport;
   log?: Log;
   clock?: Clock;
+  /** This is the hub's copy of the vault (SyncEngineConfig.hub). */
+  hub?: boolean;
   /** Keep watching the folder (the agent) or only reconcile on demand (one-shot commands). */
   watch?: boolean;
   allowMassDelete?: boolean;
@@ -64,9 +66,10 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
       transport: options.transport ?? nullTransport(asPeerId(options.peerId)),
       clock: options.clock ?? systemClock,
       log,
+      hub: options.hub,
       onChange: (event) => {
         options.onChange?.(event);
-        if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths);
+        if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths, event.heads);
       },
     });
     const binding = new FolderBinding({ root: options.root, stateDir, engine, sync: config.sync, log, watch: options.watch ?? false, allowMassDelete: options.allowMassDelete });

@@ -7,7 +7,7 @@
  * A client is a minimal folder sync on automerge-repo, built like edgesync's: ONE document per
  * vault, `{ files: { [path]: ImmutableString } }` (edgesync keeps a vault as one Automerge doc of
  * whole-file ImmutableStrings too, so both sides sync the same data model). It watches its folder
- * (recursive fs.watch, 40 ms debounce — edgesync's default) and writes remote changes temp + fsync
+ * (recursive fs.watch, 15 ms debounce — edgesync's default) and writes remote changes temp + fsync
  * + rename, 16 files in flight (as edgesync). `--clone` writes every file once the document is found, then exits.
  * Events go to stdout as JSON lines: listening, ready, cloned, error.
  */
@@ -23,7 +23,7 @@ interface VaultDoc {
   files: Record<string, ImmutableString>;
 }
 
-const DEBOUNCE_MS = 40;
+const DEBOUNCE_MS = 15; // keep equal to defaultSyncConfig().debounceMs: the comparison is of sync, not of waiting
 const FILE_BYTES_MAX = 16 << 20;
 
 const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);

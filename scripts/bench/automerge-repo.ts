@@ -53,7 +53,7 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
   const result = emptyResult(NAME);
   result.setup.push(
     "@automerge/automerge-repo 2.5 + network-websocket: one sync server process (NodeWSServerAdapter, sharePolicy false: stores and relays), one client process per leaf (WebSocketClientAdapter)",
-    "every repo has a NodeFS-like file storage (temp + fsync + rename per chunk); each client is a minimal folder sync: recursive fs.watch with edgesync's 40 ms debounce, remote changes written temp + fsync + rename",
+    "every repo has a NodeFS-like file storage (temp + fsync + rename per chunk); each client is a minimal folder sync: recursive fs.watch with edgesync's 15 ms debounce, remote changes written temp + fsync + rename",
     "one document per vault, { files: { path: ImmutableString } } — edgesync's data model (one Automerge doc of whole-file strings), so the comparison is of sync protocol, server and process rather than of data models; a doc per file would add one sync handshake per file and an index doc",
     "clone: a client process in --clone mode from spawn to exit (find the doc on the server, write every file), peak RSS via GNU time; the server holds the doc (a seeding client uploaded it and was stopped)",
   );

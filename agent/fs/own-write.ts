@@ -1,0 +1,45 @@
+/**
+ * Telling a file this device wrote from the vault apart from a local edit, when the index record
+ * of that write was lost. The index is saved after a pass's writes, so a crash in between leaves a
+ * file on disk that the index does not know; if the doc has moved on since (the next remote change
+ * was already stored), disk, doc and index all differ, which reads as a concurrent local edit.
+ * Merging it would bring an old version back over a newer one (the SIGKILL trials saw v29 written
+ * back over v30 on both devices).
+ */
+import * as A from "@automerge/automerge";
+import type { Doc } from "../vault/model/vault-doc.js";
+
+/** Changes after the index's heads that are decoded, newest first: a crash loses one pass. */
+const CHANGES_DECODED_MAX = 256;
+/** Bytes of changes decoded at most (a clone's first change can hold the whole vault). */
+const DECODED_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * Whether some change after `since` wrote `path` with content `sha256`. Reads the changes' ops (a
+ * revision is a map made under the path's key, its `sha256` set in the same change) instead of
+ * viewing the doc at each change: a view of a 10,000-file vault costs ~0.7 s, decoding ~0.1 ms.
+ */
+export function docHeldSince(doc: Doc, path: string, sha256: string, since: A.Heads): boolean {
+  let changes: Uint8Array[];
+  try {
+    changes = A.getChangesSince(doc, [...since]);
+  } catch {
+    return false; // heads the doc does not know (a replaced vault): nothing to go on
+  }
+  let bytes = 0;
+  for (const change of changes.slice(-CHANGES_DECODED_MAX).reverse()) {
+    if ((bytes += change.length) > DECODED_BYTES_MAX) return false;
+    if (wrote(A.decodeChange(change), path, sha256)) return true;
+  }
+  return false;
+}
+
+function wrote(change: A.DecodedChange, path: string, sha256: string): boolean {
+  const revisions = new Set<string>();
+  change.ops.forEach((op, i) => {
+    // Ops are numbered from startOp in the order they are stored; a wrong guess only misses.
+    if (op.action === "makeMap" && op.key === path) revisions.add(`${change.startOp + i}@${change.actor}`);
+  });
+  if (revisions.size === 0) return false;
+  return change.ops.some((op) => op.key === "sha256" && revisions.has(op.obj) && String(op.value) === sha256);
+}
