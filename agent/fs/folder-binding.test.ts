@@ -170,6 +170,36 @@ describe("FolderBinding", () => {
     assert.equal(readEntryText(reopened, "gone.md"), undefined);
   });
 
+  it("keeps one device's edits in a line when a crash lost the index record of its last ingest", async () => {
+    const root = await mkdtemp(join(tmpdir(), "es-bind-lag-"));
+    dirs.push(root);
+    await initVault({ root, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+    const indexFile = join(root, ".edgesync", "disk-index.json");
+    const openOnce = async () => {
+      const vault = await openLocalVault({ root, peerId: "UA", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UA")) });
+      open.push(vault);
+      await vault.start();
+      return vault;
+    };
+    let vault = await openOnce();
+    await writeFile(join(root, "note.md"), "note v1\n");
+    await vault.binding.reconcile();
+    const staleIndex = await readFile(indexFile);
+    await writeFile(join(root, "note.md"), "note v2\n");
+    await vault.binding.reconcile();
+    assert.equal(readEntryText(vault, "note.md"), "note v2\n");
+    // Killed after v2 was stored but before the index said so; then the user saved v3.
+    await vault.close();
+    open.splice(open.indexOf(vault), 1);
+    await writeFile(indexFile, staleIndex);
+    await writeFile(join(root, "note.md"), "note v3\n");
+
+    vault = await openOnce();
+    assert.equal(readEntryText(vault, "note.md"), "note v3\n");
+    assert.equal(await read(join(root, "note.md")), "note v3\n");
+    assert.deepEqual((await readdir(root)).filter((n) => n.includes("conflict")), []);
+  });
+
   it("refuses to turn an emptied folder into a mass delete", async () => {
     const { a, va } = await twoFolders();
     for (let i = 0; i < 20; i++) await writeFile(join(a, `n${i}.md`), `note ${i}`);

@@ -18,7 +18,7 @@ import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
-import { docHeldSince } from "./own-write.js";
+import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
@@ -26,6 +26,8 @@ import type { Log } from "../sync/ports.js";
 
 /** The parts of the engine the binding uses. */
 export interface EngineHandle {
+  /** This device's peer id: the `by` of every revision it writes. */
+  readonly self: string;
   readonly doc: Doc;
   change(ops: readonly FileOp[], message?: string): Promise<unknown>;
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<unknown>;
@@ -228,7 +230,8 @@ export class FolderBinding {
           const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
           if (read === "skip" || read?.bytes === undefined) break;
           const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
-          if (action.merge) merges.push({ op, heads: this.#index.get(path)?.heads ?? creationHeads(doc) });
+          const base = this.#index.get(path)?.heads;
+          if (action.merge && !(base && onlyOwnChangesSince(doc, path, this.#cfg.engine.self, base))) merges.push({ op, heads: base ?? creationHeads(doc) });
           else plain.push(op);
           break;
         }

@@ -43,3 +43,35 @@ function wrote(change: A.DecodedChange, path: string, sha256: string): boolean {
   if (revisions.size === 0) return false;
   return change.ops.some((op) => op.key === "sha256" && revisions.has(op.obj) && String(op.value) === sha256);
 }
+
+/**
+ * Whether every change after `since` that touched `path` wrote a revision by `self`, and there was
+ * at least one. Then the doc's version is this device's own earlier ingest whose index record a
+ * crash lost, and what the disk holds now was edited on top of it: ingesting it on the index's old
+ * heads would make it look concurrent with our own change and turn one device's edits into a
+ * conflict. A delete, another device's revision, or too much history to decode: false (merge).
+ */
+export function onlyOwnChangesSince(doc: Doc, path: string, self: string, since: A.Heads): boolean {
+  let changes: Uint8Array[];
+  try {
+    changes = A.getChangesSince(doc, [...since]);
+  } catch {
+    return false;
+  }
+  if (changes.length > CHANGES_DECODED_MAX || changes.reduce((sum, c) => sum + c.length, 0) > DECODED_BYTES_MAX) return false;
+  let touched = false;
+  for (const change of changes) {
+    const decoded = A.decodeChange(change);
+    const revisions = new Set<string>();
+    for (const [i, op] of decoded.ops.entries()) {
+      if (op.key !== path) continue;
+      if (op.action !== "makeMap") return false; // a delete, or something this model never writes
+      revisions.add(`${decoded.startOp + i}@${decoded.actor}`);
+    }
+    if (revisions.size === 0) continue;
+    touched = true;
+    const authors = decoded.ops.filter((op) => op.key === "by" && revisions.has(op.obj)).map((op) => String(op.value));
+    if (authors.length !== revisions.size || authors.some((by) => by !== self)) return false;
+  }
+  return touched;
+}

@@ -296,15 +296,21 @@ export class SyncEngine {
       if (merges.length > 0) paths = changedPaths(next, before);
     }
     this.#doc = next;
-    // Offer the change before our own fsync: a hub relays without waiting for its disk, and each
-    // hop of leaf → hub → leaf saves one fsync of latency. Sending promises nothing: a change is
-    // acknowledged (change() resolving, onChange, dst's no-lost-write check) only once it is stored,
-    // and a peer holding a change we lost in a crash syncs it back to us. The folder binding still
-    // hears of it only after the store: its index must never name heads the stored doc lacks.
-    for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
-    if (origin === "local" || merges.length > 0) this.#announce();
+    // A remote change is relayed before our own fsync: a hub forwards without waiting for its disk,
+    // saving one fsync per hop of leaf → hub → leaf, and the author already stored it. A change
+    // made here is stored first: offered earlier, a crash could leave it on a peer but not here,
+    // and this device's next edit of the file (re-read from disk) would then look concurrent with
+    // its own lost change and become a conflict (seen in the SIGKILL trials). Either way a change
+    // is reported (onChange, change() resolving, dst's no-lost-write check) only once stored, so
+    // the folder binding's index never names heads the stored doc lacks.
+    const offer = () => {
+      for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
+      if (origin === "local" || merges.length > 0) this.#announce();
+    };
     this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
+    if (origin === "remote") offer();
     await this.#persist();
+    if (origin === "local") offer();
     this.#reportStored();
   }
 
