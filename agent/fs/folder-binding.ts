@@ -298,7 +298,11 @@ export class FolderBinding {
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
   #needsGrace(path: string, action: Action, bytes: Uint8Array | undefined): boolean {
-    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 0) > 0;
+    // Empty where the doc holds content — or holds nothing yet: a scan (the first import at start
+    // included) can catch a file between an editor's truncate and its write, and that empty
+    // state synced as a new file's first version (scan-race.test.ts). A file that really is
+    // new and empty syncs once its grace is over.
+    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0;
     const vanished = action.kind === "delete-in-doc";
     if (!emptied && !vanished) {
       this.#guarded.delete(path);
