@@ -18,7 +18,7 @@ import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
 import { readStored, entryFromStored, type Doc } from "../../agent/vault/model/vault-doc.js";
 
 const SEED = Number(process.env.EDGESYNC_SCAN_RACE_SEED ?? Date.now() % 1_000_000);
-const FILLER = 1500;
+const FILLER = 500;
 const HOT = 8;
 
 describe(`files changing during the start-up scan (seed ${SEED})`, () => {
