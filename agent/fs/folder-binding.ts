@@ -71,7 +71,8 @@ export class FolderBinding {
   readonly #filter: SyncFilter;
   readonly #statCache = new Map<string, StatCacheEntry>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  readonly #guarded = new Set<string>();
+  /** Paths in a grace period → when it ends (performance.now() ms). */
+  readonly #guarded = new Map<string, number>();
   /** The doc heads the last full reconcile compared with the disk (see onDocChange). */
   #reconciledHeads: string | undefined;
   readonly #rejected = new Set<string>();
@@ -189,7 +190,8 @@ export class FolderBinding {
 
   /**
    * Decides and carries out the action for each path. `local` marks a pass triggered by the disk
-   * (grace periods apply); `scanned` passes stat results already known.
+   * (a doc-triggered pass may trust the stat cache; grace periods apply to both); `scanned`
+   * passes stat results already known.
    */
   async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>): Promise<void> {
     const doc = this.#cfg.engine.doc;
@@ -208,8 +210,10 @@ export class FolderBinding {
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
       // Grace periods only help a watching agent that may look in the middle of an editor's save;
-      // a one-shot command sees the folder at rest and acts on it at once.
-      if (local && this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
+      // a one-shot command sees the folder at rest and acts on it at once. They apply whatever
+      // started the pass: the engine's echo of our own last ingest (onDocChange) used to look
+      // without grace, and under load landed mid-save — an emptied or deleted file went out.
+      if (this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
       switch (action.kind) {
         case "none":
           break;
@@ -297,18 +301,29 @@ export class FolderBinding {
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
   #needsGrace(path: string, action: Action, bytes: Uint8Array | undefined): boolean {
-    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 0) > 0;
+    // Empty where the doc holds content — or holds nothing yet: a scan (the first import at start
+    // included) can catch a file between an editor's truncate and its write, and that empty
+    // state synced as a new file's first version (scan-race.test.ts). A file that really is
+    // new and empty syncs once its grace is over.
+    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0;
     const vanished = action.kind === "delete-in-doc";
     if (!emptied && !vanished) {
       this.#guarded.delete(path);
       return false;
     }
-    if (this.#guarded.has(path)) {
+    // The grace period is a deadline, not "skip the next look": any other look at the path before it
+    // ends (a second watcher event, a rescan) waits too. Skipping once let a second event during a
+    // vim save (backup renamed away, new file not yet written) propagate the delete under load.
+    const now = performance.now();
+    const ends = this.#guarded.get(path);
+    if (ends !== undefined && now >= ends) {
       this.#guarded.delete(path);
       return false;
     }
-    this.#guarded.add(path);
-    this.#schedule(path, emptied ? this.#cfg.truncateGuardMs : this.#cfg.deleteGraceMs);
+    const until = ends ?? now + (emptied ? this.#cfg.truncateGuardMs : this.#cfg.deleteGraceMs);
+    this.#guarded.set(path, until);
+    // (Re-)arm the look at the end: an event in between replaced the path's timer with a shorter one.
+    this.#schedule(path, Math.ceil(until - now));
     return true;
   }
 

@@ -9,7 +9,8 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { randomInt } from "node:crypto";
 import type { PeerId, Transport, TransportHandlers, Log } from "../sync/ports.js";
 import { silentLog } from "../sync/ports.js";
-import { Reassembler, toFrames, type ReassemblerLimits } from "./chunking.js";
+import { Reassembler, toFrames, type ReassemblerDrops, type ReassemblerLimits } from "./chunking.js";
+import { DropLog, type DropLogLimits } from "./drop-log.js";
 import { vaultPrefix, busAnnounceSubject, busPeerSubject, busInboxWildcard, parseBusSubject, isPeerToken } from "./subjects.js";
 
 export interface NatsTransportConfig {
@@ -26,6 +27,8 @@ export interface NatsTransportConfig {
   reassembly?: Partial<Omit<ReassemblerLimits, "messageBytesMax">>;
   /** Clock for partial-message expiry (injected so tests can drive it). */
   nowMs?: () => number;
+  /** How often dropped frames are logged per peer (default: one line per peer per 10 s). */
+  dropLog?: Partial<DropLogLimits>;
 }
 
 /** Room left in each frame below max_payload: our 14-byte chunk header, and then some. */
@@ -41,6 +44,7 @@ export class NatsTransport implements Transport {
   readonly #cfg: NatsTransportConfig;
   readonly #log: Log;
   readonly #reassembler: Reassembler;
+  readonly #dropLog: DropLog;
   readonly #subs: Subscription[] = [];
   readonly #prefix: string;
   #status: { stop?: () => void } | undefined;
@@ -58,6 +62,7 @@ export class NatsTransport implements Transport {
     this.#log = config.log ?? silentLog;
     this.messageBytesMax = config.messageBytesMax ?? DEFAULT_MESSAGE_BYTES_MAX;
     this.#reassembler = new Reassembler({ ...config.reassembly, messageBytesMax: this.messageBytesMax });
+    this.#dropLog = new DropLog(this.#log, config.dropLog);
     this.#prefix = config.subjectPrefix ?? vaultPrefix(config.vaultId as string);
   }
 
@@ -84,8 +89,8 @@ export class NatsTransport implements Transport {
     const onFrame = (error: Error | null, msg: Msg) => {
       if (error || this.#stopped) return;
       const parsed = parseBusSubject(prefix, msg.subject);
-      if (parsed?.kind === "p" && parsed.to === this.self) this.#deliver(parsed.from, msg.data);
-      else if (parsed?.kind === "announce" && parsed.from !== this.self) this.#deliver(parsed.from, msg.data);
+      if (parsed?.kind === "p" && parsed.to === this.self) this.#deliver(msg.subject, parsed.from, msg.data);
+      else if (parsed?.kind === "announce" && parsed.from !== this.self) this.#deliver(msg.subject, parsed.from, msg.data);
     };
     this.#subs.push(nc.subscribe(busInboxWildcard(prefix, this.self), { callback: onFrame }), nc.subscribe(`${prefix}.announce.*`, { callback: onFrame }));
     // The server has our interest once flush resolves: nothing sent to us after start() is lost to a race.
@@ -102,13 +107,26 @@ export class NatsTransport implements Transport {
     if (!this.#stopped) this.#call(() => this.#handlers?.onConnected?.());
   }
 
-  #deliver(from: string, frame: Uint8Array): void {
+  #deliver(subject: string, from: string, frame: Uint8Array): void {
     this.stats.framesIn++;
     this.stats.bytesIn += frame.length;
-    const whole = this.#reassembler.push(from, frame, this.#now);
+    const droppedBefore = this.#reassembler.dropped;
+    const before = droppedBefore === 0 ? undefined : { ...this.#reassembler.drops };
+    const now = this.#now;
+    const whole = this.#reassembler.push(from, frame, now);
+    if (this.#reassembler.dropped !== droppedBefore) this.#noteDrops(subject, from, before, now);
     if (whole === undefined) return;
     if (whole.length >= LARGE_MESSAGE_BYTES) this.#log.debug({ peer: from, bytes: whole.length }, "large message reassembled");
     this.#call(() => this.#handlers?.onMessage(from as PeerId, whole));
+  }
+
+  /** Logs (rate-limited, per peer) the frames this push dropped, by reason. */
+  #noteDrops(subject: string, from: string, before: ReassemblerDrops | undefined, now: number): void {
+    const after = this.#reassembler.drops;
+    for (const reason of Object.keys(after) as Array<keyof ReassemblerDrops>) {
+      const count = after[reason] - (before?.[reason] ?? 0);
+      if (count > 0) this.#dropLog.note(subject, from, reason, count, now);
+    }
   }
 
   /** Runs an engine callback; a throw there is logged, never left to break the NATS read loop. */

@@ -136,7 +136,13 @@ describe("malformed NATS payloads on vault subjects", () => {
     assert.equal(agentB.exitCode, null);
     assert.match(agentA.output() + agentB.output(), /dropped message/, "the drops are logged");
     assert.ok(sent > 1500);
+    // Bad frames the transport drops (chunk headers that lie, duplicates, oversized claims) get one
+    // rate-limited line per peer, naming the peer and subject, with a count and the reasons.
+    const frameLines = (agentA.output() + agentB.output()).split("\n").filter((l) => /dropped malformed frames from peer/.test(l));
+    assert.ok(frameLines.length > 0, `the transport logs frames it drops\n${detail()}`);
+    assert.ok(frameLines.some((l) => l.includes("buggyclient") && /malformed|oversized|inconsistent|duplicate/.test(l) && /"?dropped"?[=:]\s*\d+/.test(l)), `a line names the peer, the reason and a count:\n${frameLines.join("\n")}`);
+    assert.ok(frameLines.length <= sent / 20, `rate-limited: ${frameLines.length} lines for ${sent} frames`);
     const logged = (agentA.output() + agentB.output()).split("\n").filter((l) => /dropped/.test(l)).length;
-    console.log(`# malformed frames published: ${sent} on ${subjects.length} subjects; drop lines logged: ${logged}`);
+    console.log(`# malformed frames published: ${sent} on ${subjects.length} subjects; drop lines logged: ${logged} (transport frame lines: ${frameLines.length})`);
   });
 });
