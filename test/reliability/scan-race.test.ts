@@ -127,6 +127,7 @@ describe(`files changing during the start-up scan (seed ${SEED})`, () => {
           if (rev === undefined) continue;
           states++;
           const bytes = entryFromStored(path, rev).bytes;
+          assert.ok(bytes !== undefined, `${device}'s history holds ${path} as a binary blob; the writer only writes text`);
           assert.ok(versions.includes(sha(bytes)), `${device}'s history holds ${path} as ${bytes.length} bytes that no write produced (empty or partial): ${JSON.stringify(Buffer.from(bytes).toString().slice(0, 40))}, change by ${change.change.actor.slice(0, 8)}: ${JSON.stringify(change.change.message)}; seed ${SEED}\n${logs}`);
         }
       }
