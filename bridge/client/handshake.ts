@@ -16,6 +16,7 @@
  */
 import * as ed from "@noble/ed25519";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { nkeyOf, nkeySeedOf } from "../../agent/auth/nkey-codec.js";
 import { BRIDGE_PROTOCOL, fromBase64, toBase64Url, type HubHello, type PeerHello } from "./frames.js";
 
 /** What signs for the peer or the hub: an in-memory key, or anything that signs asynchronously. */
@@ -47,46 +48,7 @@ export function transcript(role: "hub" | "peer", hub: HubHello, peer: PeerHello)
   return new TextEncoder().encode(`${BRIDGE_PROTOCOL}\n${role}\n${JSON.stringify(fields)}`);
 }
 
-// ---- NATS nkeys (public keys only): prefix byte, key, CRC-16/XMODEM little-endian, base32 ----
-
-const NKEY_PREFIX = { user: 20 << 3, account: 0 } as const;
-const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-function base32(bytes: Uint8Array): string {
-  let out = "";
-  let bits = 0;
-  let value = 0;
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += B32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
-  return out;
-}
-
-/** An ed25519 public key as a NATS public nkey (`U…` user, `A…` account). */
-export function nkeyOf(publicKey: Uint8Array, kind: keyof typeof NKEY_PREFIX): string {
-  const raw = new Uint8Array(1 + publicKey.length + 2);
-  raw[0] = NKEY_PREFIX[kind];
-  raw.set(publicKey, 1);
-  const crc = crc16(raw.subarray(0, 1 + publicKey.length));
-  raw[1 + publicKey.length] = crc & 0xff;
-  raw[2 + publicKey.length] = crc >> 8;
-  return base32(raw);
-}
+export { nkeyOf };
 
 /**
  * A throwaway NATS user (`U…` public key and its `SU…` seed), made in the browser: the subject of
@@ -95,15 +57,7 @@ export function nkeyOf(publicKey: Uint8Array, kind: keyof typeof NKEY_PREFIX): s
 export async function ephemeralNatsUser(): Promise<{ publicKey: string; seed: string }> {
   const raw = randomBytes(32);
   const publicKey = await ed.getPublicKeyAsync(raw);
-  const seedPrefix = 18 << 3; // nkeys: PrefixByteSeed
-  const bytes = new Uint8Array(2 + 32 + 2);
-  bytes[0] = seedPrefix | (NKEY_PREFIX.user >> 5);
-  bytes[1] = (NKEY_PREFIX.user & 31) << 3;
-  bytes.set(raw, 2);
-  const crc = crc16(bytes.subarray(0, 34));
-  bytes[34] = crc & 0xff;
-  bytes[35] = crc >> 8;
-  return { publicKey: nkeyOf(publicKey, "user"), seed: base32(bytes) };
+  return { publicKey: nkeyOf(publicKey, "user"), seed: nkeySeedOf(raw, "user") };
 }
 
 /** The peer's id on the vault bus: its key as a NATS user nkey, as agents use theirs. */
