@@ -80,8 +80,8 @@ export class HubAuthority {
   async serverAuthConfig(): Promise<string> {
     const { operator, system } = this.#state;
     const setup = await createOperatorSetup("edgesync", { operator, system });
-    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await encodeHubAccount(operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys) };
-    for (const id of this.#state.vaults.keys()) preload[vaultAccountPublic(id)] = await encodeVaultAccountJwt(operator, id, this.#hubKey(), this.vaultKeys(id));
+    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await this.#hubAccountJwt() };
+    for (const id of this.#state.vaults.keys()) preload[vaultAccountPublic(id)] = await this.#vaultAccountJwt(id);
     return operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: system.getPublicKey(), dir: join(this.#state.dir, "jwt"), preload });
   }
 
@@ -140,11 +140,21 @@ export class HubAuthority {
     }
   }
 
+  /** The hub account as it stands now: the hub, admins, every member of every vault, notify devices. */
+  #hubAccountJwt(): Promise<string> {
+    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys);
+  }
+
+  /** A vault's account as it stands now: its authorized keys plus the hub's. */
+  #vaultAccountJwt(vaultId: string): Promise<string> {
+    return encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), this.vaultKeys(vaultId));
+  }
+
   /** The hub account and every vault account, signed now and pushed in order. */
   #pushAll(): Promise<void> {
     return this.#enqueue(async () => {
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
-      for (const id of this.#state.vaults.keys()) await this.#push(await encodeVaultAccountJwt(this.#state.operator, id, this.#hubKey(), this.vaultKeys(id)));
+      await this.#push(await this.#hubAccountJwt());
+      for (const id of this.#state.vaults.keys()) await this.#push(await this.#vaultAccountJwt(id));
     });
   }
 
@@ -183,8 +193,8 @@ export class HubAuthority {
       const after = this.vaultKeys(vaultId);
       this.#refreshRelay(vaultId);
       await saveVaults(this.#state);
-      await this.#push(await encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), after));
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
+      await this.#push(await this.#vaultAccountJwt(vaultId));
+      await this.#push(await this.#hubAccountJwt());
       const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
       const [was, now] = [ids(before), ids(after)];
       for (const [id, key] of was) if (!now.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer removed");
@@ -201,7 +211,7 @@ export class HubAuthority {
       const before = new Set(this.#notifyKeys.map((k) => k.key));
       this.#notifyKeys = keys;
       if (keys.length === before.size && keys.every((k) => before.has(k.key))) return;
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
+      await this.#push(await this.#hubAccountJwt());
       this.#cfg.log.info({ notifyDevices: keys.length }, "notify devices applied to the hub account");
     });
   }
@@ -212,7 +222,7 @@ export class HubAuthority {
     this.#state.vaults.set(vaultId, { name, authorizedKeys: "", registeredAtMs: Date.now() });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
-      await this.#push(await encodeVaultAccountJwt(this.#state.operator, vaultId, this.#hubKey(), this.vaultKeys(vaultId)));
+      await this.#push(await this.#vaultAccountJwt(vaultId));
     });
   }
 
@@ -257,8 +267,8 @@ export class HubAuthority {
     this.#state.vaults.set(body.vaultId, { name: body.name, authorizedKeys: body.authorizedKeys, registeredAtMs: Date.now() });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
-      await this.#push(await encodeVaultAccountJwt(this.#state.operator, body.vaultId, this.#hubKey(), this.vaultKeys(body.vaultId)));
-      await this.#push(await encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys));
+      await this.#push(await this.#vaultAccountJwt(body.vaultId));
+      await this.#push(await this.#hubAccountJwt());
     });
     this.#cfg.log.info({ vault: body.vaultId, name: body.name, by: sshFingerprint(key) }, "vault registered");
     this.#cfg.onVaultAdded(body.vaultId);
