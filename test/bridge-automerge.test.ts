@@ -6,21 +6,14 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { randomBytes, randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
 import { stringifyAutomergeUrl } from "@automerge/automerge-repo";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { startTestNatsServer, type TestNatsServer } from "../agent/auth/test-nats-server.js";
-import { generateHubCert } from "../agent/auth/tls.js";
-import { NatsTransport } from "../agent/nats/nats-transport.js";
 import { SyncEngine } from "../agent/sync/engine.js";
-import { MemoryStore } from "../agent/vault/store/memory-store.js";
-import { applyFileOps, createVaultDoc, readEntry } from "../agent/vault/model/vault-doc.js";
-import { asPeerId } from "../agent/sync/ports.js";
-import { startBridge, type BridgeServer } from "../bridge/server/bridge-server.js";
+import { readEntry } from "../agent/vault/model/vault-doc.js";
+import type { BridgeServer } from "../bridge/server/bridge-server.js";
+import { startBridgeRig, type BridgeRig } from "./helpers/bridge-rig.js";
 import { keyFromSeed, type SigningKey } from "../bridge/client/handshake.js";
 import { automergeEndpointUrl, vaultAutomergeUrl, vaultDocumentId } from "../bridge/client/automerge-token.js";
 import { CloseCode } from "../bridge/client/frames.js";
@@ -38,45 +31,23 @@ interface Child {
 }
 
 describe("bridge /automerge: an unmodified automerge-repo client", () => {
-  let dir: string;
-  let nats: TestNatsServer;
-  let nc: NatsConnection;
+  let rig: BridgeRig;
   let engine: SyncEngine;
-  let tick: NodeJS.Timeout;
   let bridge: BridgeServer;
   let certFile: string;
+  let vaultId: string;
   let allowed: SigningKey;
   const children: ChildProcess[] = [];
-  const vaultId = randomUUID();
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "es-bam-"));
-    nats = await startTestNatsServer(dir, "", "automerge");
-    nc = await connect({ servers: nats.url });
-    let doc = createVaultDoc({ vaultId, name: "interop", createdAt: Date.now() }, "bb".repeat(16));
-    doc = applyFileOps(doc, [{ type: "put", path: "keep.md", bytes: new TextEncoder().encode("from the vault\n"), mtime: 1 }], { time: Date.now(), by: "agent" });
-    engine = new SyncEngine({ self: asPeerId("agent"), doc, store: new MemoryStore(), transport: new NatsTransport({ nc, vaultId, self: asPeerId("agent") }), clock: { now: () => Date.now() } });
-    await engine.start();
-    tick = setInterval(() => void engine.tick(), 200);
     allowed = await keyFromSeed(new Uint8Array(randomBytes(32)));
-    const cert = await generateHubCert();
-    certFile = join(dir, "hub.crt");
-    await writeFile(certFile, cert.certPem);
-    bridge = await startBridge({
-      host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(new Uint8Array(randomBytes(32))),
-      vault: (id) => (id === vaultId ? { id, name: "interop", isAuthorised: (key) => Buffer.from(key).equals(Buffer.from(allowed.publicKey)) } : undefined),
-      natsServers: nats.url,
-    });
+    rig = await startBridgeRig({ name: "interop", peer: "agent", actor: "bb".repeat(16), keepText: "from the vault\n", isAuthorised: (key) => Buffer.from(key).equals(Buffer.from(allowed.publicKey)) });
+    ({ engine, bridge, certFile, vaultId } = rig);
   });
 
   after(async () => {
     for (const child of children) child.kill("SIGKILL");
-    clearInterval(tick);
-    await bridge?.close();
-    await engine?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rig?.stop();
   });
 
   function runClient(url: string, mode: "read-write" | "expect-refused"): Child {

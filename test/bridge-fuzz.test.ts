@@ -6,22 +6,13 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { randomBytes, randomUUID, randomInt } from "node:crypto";
+import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { encode as cborEncode } from "cbor-x";
 import * as A from "@automerge/automerge";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { startTestNatsServer, type TestNatsServer } from "../agent/auth/test-nats-server.js";
-import { generateHubCert } from "../agent/auth/tls.js";
-import { NatsTransport } from "../agent/nats/nats-transport.js";
 import { SyncEngine } from "../agent/sync/engine.js";
-import { MemoryStore } from "../agent/vault/store/memory-store.js";
-import { applyFileOps, createVaultDoc } from "../agent/vault/model/vault-doc.js";
-import { asPeerId } from "../agent/sync/ports.js";
-import { startBridge, type BridgeServer } from "../bridge/server/bridge-server.js";
+import type { BridgeServer } from "../bridge/server/bridge-server.js";
+import { startBridgeRig, type BridgeRig } from "./helpers/bridge-rig.js";
 import { keyFromSeed, type SigningKey } from "../bridge/client/handshake.js";
 import { CloseCode, encodeControl, encodeData, toBase64 } from "../bridge/client/frames.js";
 import { memoryPins, openSession } from "../bridge/client/session.js";
@@ -40,42 +31,25 @@ interface Raw {
 }
 
 describe("bridge under hostile input", () => {
-  let dir: string;
-  let nats: TestNatsServer;
-  let nc: NatsConnection;
+  let rig: BridgeRig;
   let engine: SyncEngine;
-  let tick: NodeJS.Timeout;
   let bridge: BridgeServer;
+  let vaultId: string;
   let good: SigningKey;
   let headsBefore: string;
-  const vaultId = randomUUID();
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "es-bfuzz-"));
-    nats = await startTestNatsServer(dir, "", "fuzz");
-    nc = await connect({ servers: nats.url });
-    let doc = createVaultDoc({ vaultId, name: "fuzzed", createdAt: Date.now() }, "aa".repeat(16));
-    doc = applyFileOps(doc, [{ type: "put", path: "keep.md", bytes: new TextEncoder().encode("must survive\n"), mtime: 1 }], { time: Date.now(), by: "hub-replica" });
-    engine = new SyncEngine({ self: asPeerId("hub-replica"), doc, store: new MemoryStore(), transport: new NatsTransport({ nc, vaultId, self: asPeerId("hub-replica") }), clock: { now: () => Date.now() } });
-    await engine.start();
-    tick = setInterval(() => void engine.tick(), 200);
-    headsBefore = A.getHeads(engine.doc).join();
-    good = await keyFromSeed(new Uint8Array(randomBytes(32)));
-    const cert = await generateHubCert();
-    bridge = await startBridge({
-      host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(new Uint8Array(randomBytes(32))),
-      vault: (id) => (id === vaultId ? { id, name: "fuzzed", isAuthorised: () => true } : undefined), natsServers: nats.url,
+    rig = await startBridgeRig({
+      name: "fuzzed", peer: "hub-replica", actor: "aa".repeat(16), keepText: "must survive\n", isAuthorised: () => true,
       limits: { handshakeMs: 1_000, dataFrameBytesMax: DATA_FRAME_MAX, framesPerSecond: 100, framesBurst: 200 },
     });
+    ({ engine, bridge, vaultId } = rig);
+    headsBefore = A.getHeads(engine.doc).join();
+    good = await keyFromSeed(new Uint8Array(randomBytes(32)));
   });
 
   after(async () => {
-    clearInterval(tick);
-    await bridge?.close();
-    await engine?.stop();
-    await nc?.close();
-    await nats?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await rig?.stop();
   });
 
   function raw(path = `/v1/${vaultId}`): Promise<Raw> {
