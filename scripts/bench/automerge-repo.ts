@@ -10,10 +10,11 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import {
-  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise,
+  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
   LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
+import { measureFanout, measurePropagation, recordSetupFailure } from "./phases.js";
 
 const NAME = "automerge-repo";
 const PEER_JS = resolve("bench/.build/automerge-peer.mjs");
@@ -81,14 +82,8 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
     const b = await join_("b");
     const problem = await verifyVaultFiles(b, LIVE_VAULT_FILES);
     if (problem) throw new Error(`leaf B did not receive the vault: ${problem}`);
-    const write = (rel: string, bytes: Buffer) => writeFile(join(a, rel), bytes);
-
-    const measured = await attempt(result, "propagation", async () => {
-      await measureArrivals({ edits: 2, write, receivers: [b], tag: "warmup", timeoutMs: 60_000 });
-      say(NAME, `propagation: ${plan.edits} edits A → server → B`);
-      return measureArrivals({ edits: plan.edits, write, receivers: [b], tag: "prop", timeoutMs: plan.arrivalTimeoutMs });
-    });
-    if (measured) result.propagation = summarise(measured.perArrival);
+    const writer = { write: (rel: string, bytes: Buffer) => writeFile(join(a, rel), bytes) };
+    await measurePropagation(result, plan, writer, b, "A → server → B");
 
     for (const files of plan.cloneSizes) {
       await attempt(result, `clone of ${files} files`, async () => {
@@ -119,17 +114,13 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
       });
     }
 
-    await attempt(result, "fan-out", async () => {
+    await measureFanout(result, plan, writer, async () => {
       const receivers = [b];
       for (let i = 1; i < plan.fanoutLeaves; i++) receivers.push(await join_(`leaf${i}`));
-      say(NAME, `fan-out: ${plan.fanoutEdits} edits A → server → ${receivers.length} leaves`);
-      await measureArrivals({ edits: 2, write, receivers, tag: "fanwarm", timeoutMs: 120_000 });
-      const fan = await measureArrivals({ edits: plan.fanoutEdits, write, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
-      result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
-      result.fanoutAll = summarise(fan.perEditAll);
-    });
+      return receivers;
+    }, "A → server");
   } catch (error) {
-    result.errors.push(`setup: ${error instanceof Error ? error.message.slice(0, 800) : String(error)}`);
+    recordSetupFailure(result, error);
   } finally {
     for (const peer of procs.reverse()) await stopProcess(peer);
     await removeDir(box);

@@ -7,10 +7,11 @@ import { existsSync } from "node:fs";
 import { appendFile, readFile, writeFile, mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
-  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise,
+  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
   LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
+import { measureFanout, measurePropagation, recordSetupFailure } from "./phases.js";
 
 const BIN = resolve("dist/cmd/edgesync.js");
 const NAME = "edgesync";
@@ -161,13 +162,8 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
     await cluster.startLeaf("a", a);
     const b = await cluster.cloneWhenReady("b", "live");
     await cluster.startLeaf("b", b);
-    const write = (rel: string, bytes: Buffer) => writeFile(join(a, rel), bytes);
-    const measured = await attempt(result, "propagation", async () => {
-      await measureArrivals({ edits: 2, write, receivers: [b], tag: "warmup", timeoutMs: 60_000 });
-      say(NAME, `propagation: ${plan.edits} edits A → hub → B`);
-      return measureArrivals({ edits: plan.edits, write, receivers: [b], tag: "prop", timeoutMs: plan.arrivalTimeoutMs });
-    });
-    if (measured) result.propagation = summarise(measured.perArrival);
+    const writer = { write: (rel: string, bytes: Buffer) => writeFile(join(a, rel), bytes) };
+    await measurePropagation(result, plan, writer, b, "A → hub → B");
 
     for (const files of plan.cloneSizes) {
       await attempt(result, `clone of ${files} files`, async () => {
@@ -186,21 +182,17 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
       });
     }
 
-    await attempt(result, "fan-out", async () => {
+    await measureFanout(result, plan, writer, async () => {
       const receivers = [b];
       for (const leaf of leafNames) {
         const dir = await cluster.cloneWhenReady(leaf, "live");
         await cluster.startLeaf(leaf, dir);
         receivers.push(dir);
       }
-      say(NAME, `fan-out: ${plan.fanoutEdits} edits A → hub → ${receivers.length} leaves`);
-      await measureArrivals({ edits: 2, write, receivers, tag: "fanwarm", timeoutMs: 120_000 });
-      const fan = await measureArrivals({ edits: plan.fanoutEdits, write, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
-      result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
-      result.fanoutAll = summarise(fan.perEditAll);
-    });
+      return receivers;
+    }, "A → hub");
   } catch (error) {
-    result.errors.push(`setup: ${error instanceof Error ? error.message.slice(0, 800) : String(error)}`);
+    recordSetupFailure(result, error);
   } finally {
     await cluster.stopAll();
     await removeDir(box);

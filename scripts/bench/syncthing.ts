@@ -15,6 +15,7 @@ import {
   treePeakRssMiB, LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
+import { measureFanout, measurePropagation, recordSetupFailure } from "./phases.js";
 
 const NAME = "syncthing";
 export const SYNCTHING_INSTALL = "apt-get install -y syncthing   (Debian/Ubuntu; or a release from https://syncthing.net/downloads/)";
@@ -175,12 +176,7 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
     const write = (rel: string, bytes: Buffer) => writeFile(join(dirs.a, rel), bytes);
     const scan = (rel: string) => a.scan("live", rel).then(() => undefined);
 
-    const measured = await attempt(result, "propagation", async () => {
-      await measureArrivals({ edits: 2, write, afterWrite: scan, receivers: [dirs.b], tag: "warmup", timeoutMs: 60_000 });
-      say(NAME, `propagation: ${plan.edits} edits A → hub → B (scan requested after each write)`);
-      return measureArrivals({ edits: plan.edits, write, afterWrite: scan, receivers: [dirs.b], tag: "prop", timeoutMs: plan.arrivalTimeoutMs });
-    });
-    if (measured) result.propagation = summarise(measured.perArrival);
+    await measurePropagation(result, plan, { write, afterWrite: scan }, dirs.b, "A → hub → B (scan requested after each write)");
     await attempt(result, "propagation (fs watcher only)", async () => {
       const edits = Math.min(plan.edits, 20);
       say(NAME, `propagation, fs watcher only: ${edits} edits`);
@@ -219,7 +215,7 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
       });
     }
 
-    await attempt(result, "fan-out", async () => {
+    await measureFanout(result, plan, { write, afterWrite: scan }, async () => {
       const receivers = [dirs.b];
       const extra: Instance[] = [];
       for (let i = 1; i < plan.fanoutLeaves; i++) extra.push(await cluster.started(`leaf${i}`));
@@ -230,14 +226,10 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
         await cluster.share(hub, leaf, "live", dir, leaves);
       }
       await waitUntil(`${extra.length} more syncthing leaves to hold the live vault`, async () => (await Promise.all(extra.map((l) => l.inSync("live", LIVE_VAULT_FILES)))).every(Boolean), 300_000);
-      say(NAME, `fan-out: ${plan.fanoutEdits} edits A → hub → ${receivers.length} leaves`);
-      await measureArrivals({ edits: 2, write, afterWrite: scan, receivers, tag: "fanwarm", timeoutMs: 120_000 });
-      const fan = await measureArrivals({ edits: plan.fanoutEdits, write, afterWrite: scan, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
-      result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
-      result.fanoutAll = summarise(fan.perEditAll);
-    });
+      return receivers;
+    }, "A → hub");
   } catch (error) {
-    result.errors.push(`setup: ${error instanceof Error ? error.message.slice(0, 800) : String(error)}`);
+    recordSetupFailure(result, error);
   } finally {
     await cluster.stopAll();
     await removeDir(box);

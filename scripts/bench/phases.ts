@@ -1,0 +1,39 @@
+/**
+ * The measurement phases every system runs the same way, so the three runners differ only in how
+ * they set their system up: propagation (write on A → bytes on B) and fan-out (write on A → bytes
+ * on every leaf), each after a two-edit warm-up, recorded into the system's result.
+ */
+import { measureArrivals, summarise, type BenchPlan } from "./fixtures.js";
+import { attempt, say, type SystemResult } from "./result.js";
+
+export interface Writer {
+  write: (relPath: string, bytes: Buffer) => Promise<void>;
+  /** Called after each write (Syncthing: ask for a scan of that path). */
+  afterWrite?: (relPath: string) => Promise<void>;
+}
+
+export async function measurePropagation(result: SystemResult, plan: BenchPlan, writer: Writer, receiver: string, route: string): Promise<void> {
+  const measured = await attempt(result, "propagation", async () => {
+    await measureArrivals({ edits: 2, ...writer, receivers: [receiver], tag: "warmup", timeoutMs: 60_000 });
+    say(result.system, `propagation: ${plan.edits} edits ${route}`);
+    return measureArrivals({ edits: plan.edits, ...writer, receivers: [receiver], tag: "prop", timeoutMs: plan.arrivalTimeoutMs });
+  });
+  if (measured) result.propagation = summarise(measured.perArrival);
+}
+
+/** `join` brings up the leaves and returns every receiving folder (inside the attempt: a failure is recorded). */
+export async function measureFanout(result: SystemResult, plan: BenchPlan, writer: Writer, join: () => Promise<string[]>, route: string): Promise<void> {
+  await attempt(result, "fan-out", async () => {
+    const receivers = await join();
+    say(result.system, `fan-out: ${plan.fanoutEdits} edits ${route} → ${receivers.length} leaves`);
+    await measureArrivals({ edits: 2, ...writer, receivers, tag: "fanwarm", timeoutMs: 120_000 });
+    const fan = await measureArrivals({ edits: plan.fanoutEdits, ...writer, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
+    result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
+    result.fanoutAll = summarise(fan.perEditAll);
+  });
+}
+
+/** A set-up failure ends that system's run; it is recorded beside whatever was measured. */
+export function recordSetupFailure(result: SystemResult, error: unknown): void {
+  result.errors.push(`setup: ${error instanceof Error ? error.message.slice(0, 800) : String(error)}`);
+}
