@@ -62,25 +62,14 @@ export const verifyEd25519 = (signature: Uint8Array, message: Uint8Array, public
   }
 };
 
-export class Identity implements DeviceKey {
-  readonly publicKey: Uint8Array;
-  readonly #seed: Uint8Array;
-  readonly comment: string;
+/**
+ * Everything that follows from a device's public key alone, whoever holds the secret half: an
+ * `Identity` in memory or an ssh-agent's key (`AgentIdentity`).
+ */
+export abstract class PublicDeviceKey implements DeviceKey {
+  constructor(readonly publicKey: Uint8Array, readonly comment: string) {}
 
-  constructor(seed: Uint8Array, comment: string) {
-    if (seed.length !== 32) throw new KeyFormatError("an ed25519 seed has 32 bytes");
-    this.#seed = new Uint8Array(seed);
-    this.publicKey = ed.getPublicKey(this.#seed);
-    this.comment = comment;
-  }
-
-  static generate(comment = `${userInfo().username}@${hostname()}`): Identity {
-    return new Identity(new Uint8Array(randomBytes(32)), comment);
-  }
-
-  sign(message: Uint8Array): Uint8Array {
-    return ed.sign(message, this.#seed);
-  }
+  abstract sign(message: Uint8Array): Uint8Array | Promise<Uint8Array>;
 
   verify(signature: Uint8Array, message: Uint8Array): boolean {
     return verifyEd25519(signature, message, this.publicKey);
@@ -103,6 +92,25 @@ export class Identity implements DeviceKey {
   /** The same key as an account signing key (`A…`), which is how authorized keys sign user JWTs. */
   get accountNkeyPublic(): string {
     return nkeyPublic(this.publicKey, Prefix.Account);
+  }
+}
+
+export class Identity extends PublicDeviceKey {
+  readonly #seed: Uint8Array;
+
+  constructor(seed: Uint8Array, comment: string) {
+    if (seed.length !== 32) throw new KeyFormatError("an ed25519 seed has 32 bytes");
+    const secret = new Uint8Array(seed);
+    super(ed.getPublicKey(secret), comment);
+    this.#seed = secret;
+  }
+
+  static generate(comment = `${userInfo().username}@${hostname()}`): Identity {
+    return new Identity(new Uint8Array(randomBytes(32)), comment);
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return ed.sign(message, this.#seed);
   }
 
   /**

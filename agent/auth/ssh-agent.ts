@@ -9,9 +9,8 @@
  * device key, because they come from the template of the signing key that issued the JWT.
  */
 import { connect, type Socket } from "node:net";
-import { Prefix } from "@nats-io/nkeys";
-import { nkeyPublic, verifyEd25519, type DeviceKey } from "./identity.js";
-import { ED25519_KEY_TYPE, publicKeyBlob, publicKeyFromBlob, sshFingerprint, sshPublicLine, equalBytes } from "./openssh-format.js";
+import { PublicDeviceKey } from "./identity.js";
+import { ED25519_KEY_TYPE, publicKeyBlob, publicKeyFromBlob, sshFingerprint, equalBytes } from "./openssh-format.js";
 import { SshReader, SshWireError, SshWriter } from "./ssh-wire.js";
 
 const SSH_AGENT_FAILURE = 5;
@@ -143,8 +142,10 @@ function expectType(got: number, want: number, action: string): void {
  * user confirmation); each signature is verified before it is returned, so a confused agent
  * cannot hand back a signature by another key.
  */
-export class AgentIdentity implements DeviceKey {
-  private constructor(readonly agent: SshAgentClient, readonly publicKey: Uint8Array, readonly comment: string) {}
+export class AgentIdentity extends PublicDeviceKey {
+  private constructor(readonly agent: SshAgentClient, publicKey: Uint8Array, comment: string) {
+    super(publicKey, comment);
+  }
 
   /**
    * Picks the agent's ed25519 key: the one matching `select` (a `SHA256:` fingerprint or the
@@ -165,25 +166,5 @@ export class AgentIdentity implements DeviceKey {
     const signature = await this.agent.signEd25519(this.publicKey, message);
     if (!this.verify(signature, message)) throw new SshAgentError(`the ssh-agent returned a signature that ${this.fingerprint} does not verify`);
     return signature;
-  }
-
-  verify(signature: Uint8Array, message: Uint8Array): boolean {
-    return verifyEd25519(signature, message, this.publicKey);
-  }
-
-  get fingerprint(): string {
-    return sshFingerprint(this.publicKey);
-  }
-
-  sshPublicLine(comment = this.comment): string {
-    return sshPublicLine(this.publicKey, comment);
-  }
-
-  get nkeyPublic(): string {
-    return nkeyPublic(this.publicKey, Prefix.User);
-  }
-
-  get accountNkeyPublic(): string {
-    return nkeyPublic(this.publicKey, Prefix.Account);
   }
 }
