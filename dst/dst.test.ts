@@ -53,6 +53,11 @@ describe("dst", () => {
     assert.deepEqual(result.violations, []);
   });
 
+  it("regression: seed 0x2369 hostile (a failed blob write on a local change left the engine holding an outdated Automerge doc: it refused every later sync message)", async () => {
+    const result = await simulate({ seed: 0x2369, faults: "hostile", nodes: 5, ticks: 64, steps: 10 });
+    assert.deepEqual(result.violations, []);
+  });
+
   it("gives two different seeds different traces", async () => {
     const [a, b] = await Promise.all([simulate({ seed: 1, faults: "hostile" }), simulate({ seed: 2, faults: "hostile" })]);
     assert.notEqual(a.traceHash, b.traceHash);

@@ -4,6 +4,7 @@ import { SyncEngine } from "./engine.js";
 import { MemoryBus } from "./memory-bus.js";
 import { asPeerId, type Clock } from "./ports.js";
 import { MemoryStore } from "../vault/store/memory-store.js";
+import { MemoryBlobStore } from "./blob-port.js";
 import { createVaultDoc, emptyVaultDoc, readEntry, fileHashes } from "../vault/model/vault-doc.js";
 import { loadDoc } from "../vault/model/load.js";
 import { utf8Encode } from "../vault/model/bytes.js";
@@ -81,6 +82,37 @@ describe("SyncEngine", () => {
     leafStore.replace = replace;
     await leaf.tick();
     assert.deepEqual(seen, ["authorized_keys"], "reported once the retried save succeeded");
+  });
+
+  it("keeps syncing after a binary's blob could not be stored, and stores blob then change on a later tick (dst seed 0x2369)", async () => {
+    const bus = new MemoryBus();
+    const blobs = new MemoryBlobStore();
+    const leafStore = new MemoryStore();
+    const stored: string[] = [];
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, blobs, transport: bus.transport(asPeerId("leaf")), clock,
+      onChange: (event) => { if (event.origin === "local") stored.push(...event.paths); },
+    });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    const put = blobs.put.bind(blobs);
+    blobs.put = () => Promise.reject(new Error("ENOSPC: disk full"));
+    const image = new Uint8Array([0xff, 0xd8, 0xff, 0x00, 0x01]);
+    await assert.rejects(leaf.change([{ type: "put", path: "photo.jpg", bytes: image, mtime: 1 }]), /ENOSPC/);
+    assert.deepEqual(stored, [], "not reported while its blob is not stored");
+    // Before the fix the leaf held an outdated Automerge doc here and dropped every sync message.
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the hub\n"), mtime: 2 }]);
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "from the hub\n", "the leaf still applies remote changes");
+    blobs.put = put;
+    await leaf.tick();
+    await settle(hub, leaf);
+    assert.deepEqual(stored, ["photo.jpg"], "reported once the blob and then the change were stored");
+    assert.equal(await blobs.has(readEntry(leaf.doc, "photo.jpg")!.sha256), true);
+    assert.ok(fileHashes(loadDoc(await leafStore.load(), actor(2))).has("photo.jpg"), "the change is in the leaf's store");
+    assert.ok(fileHashes(hub.doc).has("photo.jpg"), "and it reached the hub");
   });
 
   it("sends a leaf's changes to the hub only once it has heard a hub, and every leaf still converges", async () => {

@@ -93,6 +93,11 @@ export class SyncEngine {
   #chunksSinceCompact = 0;
   /** A save failed: the next save is a full one (see #persist). */
   #unsaved = false;
+  /**
+   * Binary contents of changes already in the doc, not yet in the blob store (its write failed):
+   * every save stores them first, so no stored change names a blob this device lacks.
+   */
+  readonly #pendingBlobs: BlobSink = new Map();
   /** Changes in the doc whose store failed: reported (onChange) once a later save succeeds. */
   #unreported: ChangeEvent[] = [];
   #stopped = false;
@@ -183,8 +188,7 @@ export class SyncEngine {
       const blobs: BlobSink = new Map();
       const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
       if (next === this.#doc) return [];
-      await this.#storeBlobs(blobs);
-      await this.#afterDocChange(next, before, "local");
+      await this.#afterDocChange(next, before, "local", undefined, blobs);
       return ops.map((op) => op.path);
     });
   }
@@ -196,8 +200,7 @@ export class SyncEngine {
       const blobs: BlobSink = new Map();
       const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
       if (next === this.#doc) return [];
-      await this.#storeBlobs(blobs);
-      await this.#afterDocChange(next, before, "local");
+      await this.#afterDocChange(next, before, "local", undefined, blobs);
       return ops.map((op) => op.path);
     });
   }
@@ -212,8 +215,7 @@ export class SyncEngine {
       const blobs: BlobSink = new Map();
       const next = mutate(this.#doc, this.#cfg.clock.now(), blobs);
       if (next === this.#doc) return;
-      await this.#storeBlobs(blobs);
-      await this.#afterDocChange(next, before, "local");
+      await this.#afterDocChange(next, before, "local", undefined, blobs);
     });
   }
 
@@ -221,7 +223,7 @@ export class SyncEngine {
   tick(): Promise<void> {
     return this.#enqueue(async () => {
       const now = this.#cfg.clock.now();
-      if (this.#unsaved) await this.#persist().then(() => this.#reportStored(), () => {}); // still failing: the next tick tries again
+      if (this.#hasUnsaved()) await this.#persist().then(() => this.#reportStored(), () => {}); // still failing: the next tick tries again
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
       this.#fetcher.tick();
       for (const [peer, state] of this.#peers) {
@@ -238,6 +240,7 @@ export class SyncEngine {
   compact(): Promise<{ beforeBytes: number; afterBytes: number }> {
     return this.#enqueue(async () => {
       const beforeBytes = await this.#cfg.store.sizeBytes();
+      await this.#flushBlobs();
       await this.#cfg.store.replace(A.save(this.#doc));
       this.#chunksSinceCompact = 0;
       this.#unsaved = false;
@@ -280,7 +283,7 @@ export class SyncEngine {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     await this.flush();
-    if (this.#unsaved) await this.#enqueue(() => this.#persist());
+    if (this.#hasUnsaved()) await this.#enqueue(() => this.#persist());
     this.#reportStored();
     this.#stopped = true;
     for (const [peer, state] of this.#peers) await this.#persistSyncState(peer, state);
@@ -353,8 +356,16 @@ export class SyncEngine {
     return true;
   }
 
-  /** The single place the doc advances: resolve, store, report, offer to every peer. */
-  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote", from?: PeerId): Promise<void> {
+  /**
+   * The single place the doc advances: resolve, store, report, offer to every peer. `blobs` holds
+   * the binary contents the change names; they are stored before the change is.
+   */
+  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote", from?: PeerId, blobs: BlobSink = new Map()): Promise<void> {
+    // Adopted before anything below can fail: Automerge has made the previous state read-only, so
+    // an engine left holding it refused every later change (dst seed 0x2369: a failed blob write on
+    // a local change left a device unable to apply any sync message, forever).
+    this.#doc = next;
+    this.#holdBlobs(blobs);
     let paths = changedPaths(next, before);
     if (origin === "remote" && viewIsStale(next, bucketsTouched(next, A.getChangesSince(next, before)))) {
       // Found by dst (seeds 0x13a6, 0x139d): Automerge 3.5's incrementally patched view can miss a
@@ -363,19 +374,20 @@ export class SyncEngine {
       // makes every reader see the truth.
       this.#log.warn({ paths: paths.length }, "automerge view out of step with its backend; rebuilt");
       next = rebuildView(next);
+      this.#doc = next;
       paths = changedPaths(next, before);
     }
     let merges: MergeOutcome[] = [];
     if (isReady(next)) {
-      const blobs: BlobSink = new Map();
-      const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now(), blobs });
-      await this.#storeBlobs(blobs);
+      const resolutionBlobs: BlobSink = new Map();
+      const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now(), blobs: resolutionBlobs });
+      this.#holdBlobs(resolutionBlobs);
       next = resolved.doc;
+      this.#doc = next;
       merges = resolved.outcomes;
       this.#stats.merges += merges.length;
       if (merges.length > 0) paths = changedPaths(next, before);
     }
-    this.#doc = next;
     // A remote change is relayed before our own fsync: a hub forwards without waiting for its disk,
     // saving one fsync per hop of leaf → hub → leaf, and the author already stored it. A change
     // made here is stored first: offered earlier, a crash could leave it on a peer but not here,
@@ -388,7 +400,12 @@ export class SyncEngine {
       if (origin === "local" || merges.length > 0) this.#announce();
     };
     this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
-    if (origin === "remote") offer();
+    if (origin === "remote") {
+      // A resolution made here may name new blobs: stored before it is offered, unless that fails
+      // (then the save below fails too, and the next tick tries both again).
+      if (this.#pendingBlobs.size > 0) await this.#flushBlobs().catch(() => {});
+      offer();
+    }
     try {
       await this.#persist();
       if (origin === "local") offer();
@@ -411,9 +428,27 @@ export class SyncEngine {
     for (const event of events) this.#cfg.onChange?.(event);
   }
 
-  /** Binary contents of a local change go to the blob store, durably, before the change itself. */
-  async #storeBlobs(blobs: BlobSink): Promise<void> {
-    for (const [hash, bytes] of blobs) await this.#blobs.put(hash, bytes);
+  /** Binary contents of a change now in the doc, to be stored before the change itself (#persist). */
+  #holdBlobs(blobs: BlobSink): void {
+    for (const [hash, bytes] of blobs) this.#pendingBlobs.set(hash, bytes);
+  }
+
+  /** Stores the held blobs, durably; throws at the first that fails (it stays held). */
+  async #flushBlobs(): Promise<void> {
+    for (const [hash, bytes] of [...this.#pendingBlobs]) {
+      try {
+        await this.#blobs.put(hash, bytes);
+      } catch (error) {
+        this.#log.warn({ blob: hash.slice(0, 16), error: String(error) }, "could not store a binary file's contents; the change naming it is saved once it can be (is the disk full?)");
+        throw error;
+      }
+      this.#pendingBlobs.delete(hash);
+    }
+  }
+
+  /** Something in the doc is not stored yet: a failed save, or blobs still held. */
+  #hasUnsaved(): boolean {
+    return this.#unsaved || this.#pendingBlobs.size > 0;
   }
 
   /** A fetched blob is here: the files that show it can now be written. */
@@ -424,7 +459,7 @@ export class SyncEngine {
     const heads = A.getHeads(this.#doc);
     this.#unreported.push({ origin: "remote", paths: paths.sort(), merges: [], heads, before: heads });
     // Reported now unless the doc holds a change whose save failed: then with it, once it is stored.
-    if (!this.#unsaved) this.#reportStored();
+    if (!this.#hasUnsaved()) this.#reportStored();
   }
 
   /** Counts an outgoing blob message; true so it chains into the send. */
@@ -440,6 +475,7 @@ export class SyncEngine {
    * alone would skip the lost one for good (and a partly written frame may sit in the log).
    */
   async #persist(): Promise<void> {
+    await this.#flushBlobs(); // binary contents are durable before any stored change names them
     const chunk = A.saveIncremental(this.#doc);
     if (chunk.length === 0 && !this.#unsaved) return;
     const full = this.#unsaved || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks;
