@@ -7,11 +7,8 @@ import assert from "node:assert/strict";
 import { writeFile, mkdir, unlink, rename, readFile, stat } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { sandbox, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
-import { startAgent, startHub, cli, pidAlive, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
-import { NatsServerSupervisor } from "../agent/nats/supervisor.js";
+import { startAgent, startHub, cli, pidAlive, publicKeyLine, startUpstreamServer, type RunningAgent } from "./helpers/agents.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const same = async (p1: string, p2: string) => {
@@ -160,9 +157,7 @@ describe("peer mesh and attach mode", () => {
 
   it("attaches to a separately started nats-server with --nats-upstream", async () => {
     const box = await sandbox("attach");
-    const serverDir = await mkdtemp(join(tmpdir(), "es-upstream-"));
-    const server = new NatsServerSupervisor({ role: "peer", stateDir: serverDir, serverName: "upstream", client: { host: "127.0.0.1", port: -1 } });
-    await server.start();
+    const server = await startUpstreamServer("upstream");
     const agents: RunningAgent[] = [];
     try {
       const a = join(box.dir, "a");
@@ -177,7 +172,6 @@ describe("peer mesh and attach mode", () => {
     } finally {
       for (const agent of agents) await stop(agent, "SIGINT");
       await server.stop();
-      await rm(serverDir, { recursive: true, force: true });
       await box.cleanup();
     }
   });

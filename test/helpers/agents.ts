@@ -1,6 +1,8 @@
 /** Starting real agents (each with its own nats-server child) for e2e tests. */
-import { readFile } from "node:fs/promises";
+import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
 import { start, waitFor, run, type Sandbox } from "./cli.js";
 import type { ChildProcess } from "node:child_process";
 
@@ -70,4 +72,29 @@ export async function startHub(box: Sandbox, admins: string[], name = "hub"): Pr
   const ports = hub.info.ports!;
   const args = ["--nats-role", "hub", "--nats-listen", `127.0.0.1:${ports.client}`, "--leaf-listen", `127.0.0.1:${ports.leafnode}`, "--cwd", box.dir];
   return Object.assign(hub, { args, env });
+}
+
+/** A standalone nats-server (peer role, ephemeral client port) that agents attach to with `--nats-upstream`. */
+export interface UpstreamServer {
+  clientUrl: string;
+  /** Stops the server and removes its state folder. */
+  stop(): Promise<void>;
+}
+
+export async function startUpstreamServer(name: string): Promise<UpstreamServer> {
+  const stateDir = await mkdtemp(join(tmpdir(), `es-${name}-nats-`));
+  const server = new NatsServerSupervisor({ role: "peer", stateDir, serverName: name, client: { host: "127.0.0.1", port: -1 } });
+  try {
+    await server.start();
+  } catch (error) {
+    await rm(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    clientUrl: server.clientUrl,
+    async stop() {
+      await server.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
 }

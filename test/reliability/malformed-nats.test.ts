@@ -5,14 +5,12 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile, rm, mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, pidAlive, type RunningAgent } from "../helpers/agents.js";
-import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
+import { startAgent, cli, pidAlive, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { encodeMessage } from "../../agent/sync/messages.js";
 
 /** Header of a whole (unchunked) transport frame. */
@@ -63,8 +61,7 @@ function garbage(): Uint8Array[] {
 
 describe("malformed NATS payloads on vault subjects", () => {
   let box: Sandbox;
-  let serverDir: string;
-  let server: NatsServerSupervisor;
+  let server: UpstreamServer;
   let a: string;
   let b: string;
   let agentA: RunningAgent;
@@ -76,9 +73,7 @@ describe("malformed NATS payloads on vault subjects", () => {
 
   before(async () => {
     box = await sandbox("garbage");
-    serverDir = await mkdtemp(join(tmpdir(), "es-garbage-nats-"));
-    server = new NatsServerSupervisor({ role: "peer", stateDir: serverDir, serverName: "garbage", client: { host: "127.0.0.1", port: -1 } });
-    await server.start();
+    server = await startUpstreamServer("garbage");
     a = join(box.dir, "a");
     b = join(box.dir, "b");
     await mkdir(a);
@@ -101,7 +96,6 @@ describe("malformed NATS payloads on vault subjects", () => {
     if (agentA) await stop(agentA, "SIGINT");
     if (agentB) await stop(agentB, "SIGINT");
     await server?.stop();
-    await rm(serverDir, { recursive: true, force: true });
     await box?.cleanup();
   });
 

@@ -7,14 +7,12 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile, rename, rm, mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile, rename, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
 import { sandbox, stop, waitFor, runAsync, type Sandbox } from "../helpers/cli.js";
-import { startAgent, deviceEnv, type RunningAgent } from "../helpers/agents.js";
+import { startAgent, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { seeded, sha, loadStoredDoc } from "../helpers/trial.js";
-import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
 import { readStored, entryFromStored, type Doc } from "../../agent/vault/model/vault-doc.js";
 
 const SEED = Number(process.env.EDGESYNC_SCAN_RACE_SEED ?? Date.now() % 1_000_000);
@@ -23,8 +21,7 @@ const HOT = 8;
 
 describe(`files changing during the start-up scan (seed ${SEED})`, () => {
   let box: Sandbox;
-  let serverDir: string;
-  let server: NatsServerSupervisor;
+  let server: UpstreamServer;
   let agentA: RunningAgent | undefined;
   let agentB: RunningAgent | undefined;
   const rng = seeded(SEED);
@@ -46,16 +43,13 @@ describe(`files changing during the start-up scan (seed ${SEED})`, () => {
 
   before(async () => {
     box = await sandbox("scanrace");
-    serverDir = await mkdtemp(join(tmpdir(), "es-scanrace-nats-"));
-    server = new NatsServerSupervisor({ role: "peer", stateDir: serverDir, serverName: "scan-race", client: { host: "127.0.0.1", port: -1 } });
-    await server.start();
+    server = await startUpstreamServer("scan-race");
   });
 
   after(async () => {
     if (agentA) await stop(agentA, "SIGINT");
     if (agentB) await stop(agentB, "SIGINT");
     await server?.stop();
-    await rm(serverDir, { recursive: true, force: true });
     await box?.cleanup();
   });
 

@@ -9,13 +9,11 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile, rm, mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sandbox, stop, waitFor, start, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, deviceEnv, type RunningAgent } from "../helpers/agents.js";
+import { startAgent, cli, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { seeded, sha, tempFiles, loadStoredDoc, docTexts, diskFiles } from "../helpers/trial.js";
-import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
 
 const TRIALS_PER_TEST = Number(process.env.EDGESYNC_KILL_TRIALS ?? 25);
 const SEED = Number(process.env.EDGESYNC_KILL_SEED ?? Date.now() % 1_000_000);
@@ -26,8 +24,7 @@ const versionOf = (text: string | undefined) => Number(/ v(\d+)\n/.exec(text ?? 
 
 describe(`SIGKILL trials (seed ${SEED})`, () => {
   let box: Sandbox;
-  let serverDir: string;
-  let server: NatsServerSupervisor;
+  let server: UpstreamServer;
   let a: string;
   let b: string;
   let agentA: RunningAgent | undefined;
@@ -53,9 +50,7 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
 
   before(async () => {
     box = await sandbox("kill");
-    serverDir = await mkdtemp(join(tmpdir(), "es-kill-nats-"));
-    server = new NatsServerSupervisor({ role: "peer", stateDir: serverDir, serverName: "kill-trials", client: { host: "127.0.0.1", port: -1 } });
-    await server.start();
+    server = await startUpstreamServer("kill-trials");
     a = join(box.dir, "a");
     b = join(box.dir, "b");
     await mkdir(a);
@@ -69,7 +64,6 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
     if (agentA) await stop(agentA, "SIGINT");
     if (agentB) await stop(agentB, "SIGINT");
     await server?.stop();
-    await rm(serverDir, { recursive: true, force: true });
     await box?.cleanup();
     console.log(`# kill trials: ${trialsRun} run (${killsMidCompaction} during a compaction), seed ${SEED}`);
   });
