@@ -63,6 +63,39 @@ describe("FolderBinding", () => {
     assert.match((await read(join(b, "authorized_keys"))) ?? "", /ssh-ed25519/);
   });
 
+  it("writes a burst of remote files together, byte for byte, merging the one the user already had", async () => {
+    const a = await mkdtemp(join(tmpdir(), "es-bind-a-"));
+    const b = await mkdtemp(join(tmpdir(), "es-bind-b-"));
+    dirs.push(a, b);
+    await mkdir(join(a, "burst"));
+    const note = (i: number) => `# note ${i}\n${"text ".repeat(i)}\n`;
+    for (let i = 0; i < 120; i++) await writeFile(join(a, "burst", `n${i}.md`), note(i));
+    await writeFile(join(a, "clash.md"), "from A\n");
+    const { config } = await initVault({ root: a, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+    await mkdir(join(b, ".edgesync"), { recursive: true });
+    await saveVaultConfig(b, config);
+    await writeFile(join(b, "clash.md"), "B's own\n");
+    const logged: { fields: Record<string, unknown>; message: string }[] = [];
+    const log = { debug: (fields: Record<string, unknown>, message: string) => void logged.push({ fields, message }), info() {}, warn() {} };
+    const bus = new MemoryBus();
+    const va = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: false, transport: bus.transport(asPeerId("UA")) });
+    const vb = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, log, transport: bus.transport(asPeerId("UB")),
+      onChange: () => { if (listStored(vb.engine.doc).size > 0) void vb.binding.start().catch(() => {}); } });
+    open.push(va, vb);
+    await va.start();
+    await vb.start();
+    await waitFor("the burst to land", async () => (await read(join(b, "burst", "n119.md"))) === note(119));
+    await vb.binding.idle();
+    for (let i = 0; i < 120; i++) assert.equal(await read(join(b, "burst", `n${i}.md`)), note(i));
+    assert.ok(logged.some((l) => l.message === "created new files together" && Number(l.fields.together) >= 120), "the burst went through the bulk writer");
+    assert.match((await read(join(b, "clash.md"))) ?? "", /B's own/);
+    assert.deepEqual((await readdir(join(b, "burst"))).filter((n) => n.includes(".edgesync-tmp-")), []);
+    // Every written file is recorded: a full rescan of the untouched folder changes nothing.
+    const heads = A.getHeads(vb.engine.doc);
+    await vb.binding.reconcile();
+    assert.deepEqual(A.getHeads(vb.engine.doc), heads);
+  });
+
   it("carries creates, edits, nested folders and deletes between folders", async () => {
     const { a, b } = await twoFolders();
     await mkdir(join(a, "deep/er"), { recursive: true });

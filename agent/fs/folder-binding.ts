@@ -17,6 +17,7 @@ import { scanFolder, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
+import { writeNewFiles, type NewFile } from "./bulk-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
 import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
@@ -64,6 +65,10 @@ const MASS_DELETE_MIN_FILES = 10;
 const REJECTED_LOGGED_MAX = 1000;
 /** Files written at once when the doc brings many (a clone): enough to keep libuv's 4 threads and the disk queue busy. */
 const WRITES_IN_FLIGHT = 16;
+/** A pass writing at least this many new files creates them together (bulk-write.ts). */
+const BULK_FILES_MIN = 64;
+/** Bytes held for one bulk batch: a clone's batch, not the whole vault, sits in memory. */
+const BULK_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -278,7 +283,8 @@ export class FolderBinding {
    * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
    * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
    */
-  async #materialiseAll(paths: readonly string[], folders: FolderChecks): Promise<void> {
+  async #materialiseAll(all: readonly string[], folders: FolderChecks): Promise<void> {
+    const paths = all.length >= BULK_FILES_MIN ? await this.#createAll(all, folders) : all;
     const dirty = new Set<string>();
     let next = 0;
     const worker = async () => {
@@ -297,6 +303,73 @@ export class FolderBinding {
       }
     };
     await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, dirs.length) }, syncDirs));
+  }
+
+  /**
+   * Creates the text files of `paths` that had nothing on disk when the pass looked (the bulk of a
+   * clone) through writeNewFiles, in batches; returns the paths left for #materialise one by one:
+   * updates, deletes, binaries, and any file whose folder a delete in the same pass removed.
+   */
+  async #createAll(paths: readonly string[], folders: FolderChecks): Promise<string[]> {
+    const started = performance.now();
+    const doc = this.#cfg.engine.doc;
+    const heads = A.getHeads(doc);
+    const rest: string[] = [];
+    let batch: { path: string; sha256: string; file: NewFile }[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      rest.push(...(await this.#createBatch(batch, heads)));
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const path of paths) {
+      // A cached stat means the pass found a file there: replacing it needs #materialise's re-read.
+      const rev = this.#statCache.has(path) ? undefined : readStored(doc, path);
+      const entry = rev && entryFromStored(path, rev);
+      if (entry?.bytes === undefined) {
+        rest.push(path);
+        continue;
+      }
+      if (sha256Hex(entry.bytes) !== entry.sha256) {
+        this.#cfg.log.warn({ path }, "remote content does not match its hash; not written");
+        continue;
+      }
+      try {
+        await folders.ensureParentDirs(path);
+      } catch (error) {
+        this.#cfg.log.warn({ path, error: String(error) }, "could not write a file from the vault");
+        continue;
+      }
+      batch.push({ path, sha256: entry.sha256, file: { absolute: absoluteInside(this.#cfg.root, path), bytes: entry.bytes } });
+      batchBytes += entry.bytes.length;
+      if (batchBytes >= BULK_BATCH_BYTES_MAX) await flush();
+    }
+    if (batch.length > 0) await flush();
+    this.#cfg.log.debug({ paths: paths.length, together: paths.length - rest.length, ms: Math.round(performance.now() - started) }, "created new files together");
+    return rest;
+  }
+
+  /** Writes one batch of new files and records them as #materialise does; returns paths to retry one by one. */
+  async #createBatch(batch: readonly { path: string; sha256: string; file: NewFile }[], heads: A.Heads): Promise<string[]> {
+    const outcomes = await writeNewFiles(batch.map((b) => b.file), { mode: 0o644 });
+    const retry: string[] = [];
+    outcomes.forEach((outcome, i) => {
+      const { path, sha256, file } = batch[i];
+      if (outcome.kind === "written") {
+        this.#index.set(path, { sha256, heads });
+        this.#statCache.set(path, { size: outcome.size, mtimeMs: outcome.mtimeMs, sha256 });
+        this.#stats.written++;
+        if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(file.bytes));
+      } else if (outcome.kind === "exists") {
+        // The user created the file while we wrote: their version is ingested (and merged) first.
+        this.#schedule(path, 0);
+      } else if ((outcome.error as NodeJS.ErrnoException).code === "ENOENT") {
+        retry.push(path); // its folder went (a delete in this pass emptied it): #materialise makes it again
+      } else {
+        this.#cfg.log.warn({ path, error: String(outcome.error) }, "could not write a file from the vault");
+      }
+    });
+    return retry;
   }
 
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
