@@ -11,7 +11,7 @@
  * A system that is not installed (Syncthing: `apt-get install -y syncthing`) is reported as not
  * run, with the command to install it; the others still run.
  */
-import type { BenchPlan } from "./fixtures.js";
+import { removeDiscarded, type BenchPlan } from "./fixtures.js";
 import { emptyResult, type SystemResult } from "./result.js";
 import { runEdgesync } from "./edgesync.js";
 import { runSyncthing } from "./syncthing.js";
@@ -54,10 +54,14 @@ function parseArgs(argv: string[]): { plan: BenchPlan; only: string[]; out: stri
 async function main() {
   const { plan, only, out } = parseArgs(process.argv.slice(2));
   const results: SystemResult[] = [];
-  for (const name of only) {
-    const started = Date.now();
-    results.push(await RUNNERS[name](plan).catch((error: unknown) => ({ ...emptyResult(name), errors: [`runner crashed: ${error instanceof Error ? error.message : String(error)}`] })));
-    console.error(`[${name}] done in ${Math.round((Date.now() - started) / 1000)} s`);
+  try {
+    for (const name of only) {
+      const started = Date.now();
+      results.push(await RUNNERS[name](plan).catch((error: unknown) => ({ ...emptyResult(name), errors: [`runner crashed: ${error instanceof Error ? error.message : String(error)}`] })));
+      console.error(`[${name}] done in ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+  } finally {
+    await removeDiscarded();
   }
   const table = printTable(results, plan);
   writeResults(results, plan, table, out);

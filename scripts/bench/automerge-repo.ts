@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import {
-  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
+  benchDir, discardLater, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
   LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
@@ -94,14 +94,16 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
         procs.push(seeder);
         const seedUrl = String(event(seeder, "ready").url);
         // The server has the whole doc once a probe clone through it succeeds; then the seeder leaves.
-        const probeDir = join(box, `probe-${files}`);
+        // Each attempt in fresh folders (removed when the bench ends, see discardLater).
+        let attempt = 0;
         await waitUntil(`the server to hold the ${files}-file doc`, async () => {
-          const probe = await timedRun(process.execPath, [PEER_JS, "client", "--url", url, "--dir", probeDir, "--store", join(box, `probe-${files}-store`), "--doc", seedUrl, "--clone"], { timeoutMs: 600_000 });
-          await removeDir(join(box, `probe-${files}-store`));
+          const probeDir = join(box, `probe-${files}-${++attempt}`);
+          discardLater(probeDir);
+          discardLater(`${probeDir}-store`);
+          const probe = await timedRun(process.execPath, [PEER_JS, "client", "--url", url, "--dir", probeDir, "--store", `${probeDir}-store`, "--doc", seedUrl, "--clone"], { timeoutMs: 600_000 });
           return probe.code === 0 && (await verifyVaultFiles(probeDir, files)) === undefined;
         }, 600_000);
         await stopProcess(seeder);
-        await removeDir(probeDir);
         const dir = join(box, `clone-${files}`);
         say(NAME, `clone: ${files} files`);
         const run = await timedRun(process.execPath, [PEER_JS, "client", "--url", url, "--dir", dir, "--store", join(box, `clone-${files}-store`), "--doc", seedUrl, "--clone"], { timeoutMs: 600_000 });
@@ -109,8 +111,8 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
         const incomplete = await verifyVaultFiles(dir, files);
         if (incomplete) throw new Error(`clone incomplete: ${incomplete}`);
         result.clones.push({ files, wallMs: Math.round(run.wallMs), peakRssMiB: run.peakRssMiB, rssOf: "the cloning client process" });
-        await removeDir(dir);
-        await removeDir(seedDir);
+        discardLater(dir);
+        discardLater(seedDir);
       });
     }
 
@@ -123,7 +125,7 @@ export async function runAutomergeRepo(plan: BenchPlan): Promise<SystemResult> {
     recordSetupFailure(result, error);
   } finally {
     for (const peer of procs.reverse()) await stopProcess(peer);
-    await removeDir(box);
+    discardLater(box);
   }
   return result;
 }

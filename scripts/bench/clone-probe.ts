@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { EdgesyncCluster } from "./edgesync.js";
-import { benchDir, removeDir } from "./fixtures.js";
+import { benchDir, discardLater, removeDiscarded } from "./fixtures.js";
 
 const arg = (flag: string, fallback: string) => {
   const i = process.argv.indexOf(flag);
@@ -29,9 +29,10 @@ try {
     console.log(`clone ${i}: exit ${run.code}, ${Math.round(run.wallMs)} ms, peak RSS ${run.peakRssMiB} MiB`);
     if (run.code !== 0) console.log(run.output.slice(-3000));
     if (process.env.EDGESYNC_PROBE_LOG) console.error(run.output);
-    await removeDir(dir);
+    discardLater(dir); // not now: it would slow the next clone's creates (see discardLater)
   }
 } finally {
   await cluster.stopAll();
-  await removeDir(box);
+  discardLater(box);
+  await removeDiscarded();
 }

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { appendFile, readFile, writeFile, mkdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import {
-  benchDir, removeDir, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
+  benchDir, discardLater, startProcess, stopProcess, timedRun, waitUntil, writeVaultFiles, verifyVaultFiles,
   LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
@@ -174,11 +174,12 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
         say(NAME, `clone: ${files} files`);
         const run = await cluster.cli(`clone-${files}`, ["clone", cluster.hubClientUrl, dir, "--vault", `clone${files}`, "--json", "--accept-hub-key", "--timeout-ms", "600000"], 700_000);
         if (run.code !== 0) throw new Error(`edgesync clone exited ${run.code}: ${run.output}`);
+        if (process.env.EDGESYNC_PROBE_LOG) console.error(run.output);
         const problem = await verifyVaultFiles(dir, files);
         if (problem) throw new Error(`clone incomplete: ${problem}`);
         result.clones.push({ files, wallMs: Math.round(run.wallMs), peakRssMiB: run.peakRssMiB, rssOf: "the `edgesync clone` process" });
-        await removeDir(dir);
-        await removeDir(seed);
+        discardLater(dir);
+        discardLater(seed);
       });
     }
 
@@ -195,7 +196,7 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
     recordSetupFailure(result, error);
   } finally {
     await cluster.stopAll();
-    await removeDir(box);
+    discardLater(box);
   }
   return result;
 }

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import {
-  benchDir, removeDir, startProcess, stopProcess, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise, freePort,
+  benchDir, discardLater, startProcess, stopProcess, waitUntil, writeVaultFiles, verifyVaultFiles, measureArrivals, summarise, freePort,
   treePeakRssMiB, LIVE_VAULT_FILES, type BenchPlan, type Proc,
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
@@ -210,8 +210,8 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
         if (problem) throw new Error(`clone incomplete: ${problem}`);
         result.clones.push({ files, wallMs: Math.round(wallMs), peakRssMiB, rssOf: "the cloning `syncthing serve` process (VmHWM)" });
         await hub.api("DELETE", `/rest/config/folders/${id}`);
-        await removeDir(dir);
-        await removeDir(seed);
+        discardLater(dir);
+        discardLater(seed);
       });
     }
 
@@ -232,7 +232,7 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
     recordSetupFailure(result, error);
   } finally {
     await cluster.stopAll();
-    await removeDir(box);
+    discardLater(box);
   }
   return result;
 }
