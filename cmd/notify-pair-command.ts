@@ -1,5 +1,4 @@
 import { Command, Option } from "clipanion";
-import qrcode from "qrcode-terminal";
 import { NotifyCommand, parseDuration } from "./notify-base.js";
 import { formatToken, PAIRING_TTL_MS } from "../notify/pairing.js";
 
@@ -28,7 +27,9 @@ export class NotifyPairCommand extends NotifyCommand {
     this.out(`url      ${issued.url}`);
     this.out(`key      ${issued.fp}`);
     this.out(`on the new device: edgesync notify join '${issued.url}'   — or enter the token in the web inbox`);
-    if (this.qr) qrcode.generate(issued.url, { small: true }, (code) => this.context.stdout.write(`${code}\n`));
+    if (!this.qr) return;
+    const { default: qrcode } = await import("qrcode-terminal"); // only when asked: every command pays for top-level imports
+    qrcode.generate(issued.url, { small: true }, (code) => this.context.stdout.write(`${code}\n`));
   }
 }
 

@@ -2,14 +2,12 @@ import { Command, Option } from "clipanion";
 import { resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
-import { Agent } from "../agent/agent.js";
 import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
 import { parseListenAddress } from "../agent/metrics.js";
 import { edgesyncHome } from "../agent/auth/identity.js";
 import { loadDeviceKey } from "../agent/auth/device-key.js";
-import { planBridgeTls, startAgentBridge } from "../bridge/server/agent-bridge.js";
 import { terminalConfirm } from "./trust-prompt.js";
 
 const ROLES = new Set(["peer", "hub", "leaf"]);
@@ -69,6 +67,9 @@ export class SyncStartCommand extends EdgesyncCommand {
     const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
     if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
     const logger = createLogger();
+    // The agent and the bridge are loaded here, not at the top: every other command (a clone, a
+    // status) would otherwise pay ~50 ms at start to import code it never runs.
+    const { Agent } = await import("../agent/agent.js");
     const agent = new Agent({
       roots,
       role,
@@ -120,6 +121,7 @@ export class SyncStartCommand extends EdgesyncCommand {
     if (bridgeListen) {
       try {
         const { host, port } = parseListenAddress(bridgeListen, "--bridge");
+        const { planBridgeTls, startAgentBridge } = await import("../bridge/server/agent-bridge.js");
         const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
         const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
         bridge = await startAgentBridge({

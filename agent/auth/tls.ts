@@ -3,7 +3,6 @@
  * first use (pins.ts), not through a CA, so the certificate is long-lived and names every address
  * a client may dial; a new certificate means every client must trust the hub again.
  */
-import { generate } from "selfsigned";
 import { X509Certificate, createPrivateKey, createHash } from "node:crypto";
 import { chmod, mkdir, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
@@ -68,6 +67,8 @@ export async function generateHubCert(options: HubCertOptions = {}): Promise<{ c
     }
   }
   const notBefore = (options.nowMs ?? Date.now()) - 3_600_000;
+  // Loaded here, not at the top: it costs ~120 ms to import, and only a hub's first start needs it.
+  const { generate } = await import("selfsigned");
   const result = await generate([{ name: "commonName", value: options.commonName ?? "edgesync hub" }], {
     keyType: "ec",
     curve: "P-256",
