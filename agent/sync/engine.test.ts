@@ -8,6 +8,8 @@ import { MemoryBlobStore } from "./blob-port.js";
 import { createVaultDoc, emptyVaultDoc, readEntry, fileHashes } from "../vault/model/vault-doc.js";
 import { loadDoc } from "../vault/model/load.js";
 import { utf8Encode } from "../vault/model/bytes.js";
+import { decodeMessage } from "./messages.js";
+import type { Transport } from "./ports.js";
 
 const clock: Clock = { now: () => 1_700_000_000_000 };
 const actor = (n: number) => n.toString(16).padStart(32, "0");
@@ -39,6 +41,66 @@ describe("SyncEngine", () => {
     await leaf.start();
     await settle(hub, leaf);
     assert.equal(text(leaf, "a.md"), "hello");
+  });
+
+  it("sends an empty clone one snapshot instead of sync messages; the clone stores it and both end in step", async () => {
+    const bus = new MemoryBus();
+    const sent: string[] = [];
+    const hubTransport = watched(bus.transport(asPeerId("hub")), (type, bytes) => sent.push(`${type}:${bytes}`));
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock });
+    await hub.start();
+    await hub.change(Array.from({ length: 40 }, (_, i) => ({ type: "put" as const, path: `n/${i}.md`, bytes: utf8Encode(`note ${i}\n`.repeat(50)), mtime: 1 })));
+    const leafStore = new MemoryStore();
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, transport: bus.transport(asPeerId("leaf")), clock });
+    await leaf.start();
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "n/39.md"), "note 39\n".repeat(50));
+    assert.ok(leaf.convergedWith(asPeerId("hub")) && hub.convergedWith(asPeerId("leaf")), "both sides see they are in step");
+    assert.equal(sent.filter((m) => m.startsWith("snapshot:")).length, 1, `one snapshot: ${sent.join(" ")}`);
+    // The doc's contents went in the snapshot only: no sync message carried them as well.
+    const snapshotBytes = Number(sent.find((m) => m.startsWith("snapshot:"))?.split(":")[1]);
+    assert.ok(sent.filter((m) => m.startsWith("sync:")).every((m) => Number(m.split(":")[1]) < snapshotBytes / 4), sent.join(" "));
+    // Stored as it came, and what follows is stored after it (the log holds only the new change).
+    await hub.change([{ type: "put", path: "later.md", bytes: utf8Encode("after the clone"), mtime: 2 }]);
+    await settle(hub, leaf);
+    const stored = await leafStore.load();
+    assert.equal(stored.length, 2);
+    assert.ok(stored[1].length < 2000, `the log after the snapshot holds ${stored[1].length} bytes`);
+    const reloaded = loadDoc(stored, actor(3));
+    assert.equal(new TextDecoder().decode(readEntry(reloaded, "n/7.md")?.bytes), "note 7\n".repeat(50));
+    assert.equal(new TextDecoder().decode(readEntry(reloaded, "later.md")?.bytes), "after the clone");
+  });
+
+  it("sends the snapshot again when the first was lost, after the clone's next announcement", async () => {
+    const bus = new MemoryBus();
+    let now = 1_700_000_000_000;
+    const ticking: Clock = { now: () => now };
+    let dropped = 0;
+    const hubTransport = watched(bus.transport(asPeerId("hub")), () => {}, (type) => type === "snapshot" && dropped++ === 0);
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock: ticking });
+    await hub.start();
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock: ticking });
+    await leaf.start();
+    await settle(hub, leaf);
+    assert.equal(dropped, 1);
+    assert.equal(readEntry(leaf.doc, "a.md"), undefined, "the only snapshot was lost");
+    now += 5_000;
+    await leaf.tick();
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "hello");
+    assert.ok(leaf.convergedWith(asPeerId("hub")));
+  });
+
+  it("drops a snapshot that is not an Automerge document and keeps syncing", async () => {
+    const { hub, leaf, bus } = pair();
+    await hub.start();
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
+    await leaf.start();
+    bus.transport(asPeerId("mallory")).send(asPeerId("leaf"), Uint8Array.of(1, 5, 0x85, 0x6f, 0x4a, 0x83, 1, 2, 3));
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "hello");
+    assert.ok(leaf.stats.dropped >= 1);
   });
 
   it("reports remote paths to onChange so the folder binding can write them", async () => {
@@ -208,3 +270,19 @@ describe("SyncEngine", () => {
     assert.ok(hub.stats.dropped >= 2);
   });
 });
+
+/** The transport with every outgoing frame's type and size reported, and those `drop` says lost. */
+function watched(inner: Transport, onSend: (type: string, bytes: number) => void, drop: (type: string) => boolean = () => false): Transport {
+  return {
+    ...inner,
+    start: (handlers) => inner.start(handlers),
+    stop: () => inner.stop(),
+    send(to, message) {
+      const type = decodeMessage(message)?.type ?? "?";
+      onSend(type, message.length);
+      if (!drop(type)) inner.send(to, message);
+    },
+    broadcast: (message) => inner.broadcast(message),
+  };
+}
+

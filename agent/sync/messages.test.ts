@@ -44,3 +44,13 @@ describe("wire messages: blob-want and blob", () => {
     for (const frame of bad) assert.equal(decodeMessage(frame), undefined, `accepted ${Buffer.from(frame.subarray(0, 12)).toString("hex")}`);
   });
 });
+
+describe("wire messages: snapshot", () => {
+  it("round-trips a snapshot and drops an empty one", () => {
+    const data = new Uint8Array([0x85, 0x6f, 0x4a, 0x83, 9, 9]);
+    const decoded = decodeMessage(encodeMessage({ type: "snapshot", data }));
+    assert.deepEqual(decoded && { ...decoded, data: new Uint8Array(decoded.type === "snapshot" ? decoded.data : []) }, { type: "snapshot", data });
+    assert.equal(decodeMessage(Uint8Array.of(1, 5)), undefined);
+  });
+});
+

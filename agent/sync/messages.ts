@@ -8,6 +8,7 @@
  *   type 2 sync:     Automerge sync message bytes
  *   type 3 blob-want: [u16 count] count × 32-byte blob hashes (SHA-256 of the bytes)
  *   type 4 blob:      [32-byte hash][u32 offset][u32 total] chunk bytes (offset + chunk ≤ total)
+ *   type 5 snapshot:  a full Automerge save, for a peer that said it holds nothing (a clone)
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 
@@ -26,16 +27,17 @@ export const BLOB_HEADER_BYTES = 2 + HASH_BYTES + 8;
 export type WireMessage =
   | { type: "announce"; heads: string[]; ready: boolean; hub?: boolean }
   | { type: "sync"; data: Uint8Array }
+  | { type: "snapshot"; data: Uint8Array }
   | { type: "blob-want"; hashes: string[] }
   | { type: "blob"; hash: string; offset: number; total: number; chunk: Uint8Array };
 
 export function encodeMessage(message: WireMessage): Uint8Array {
   if (message.type === "blob-want") return encodeBlobWant(message.hashes);
   if (message.type === "blob") return encodeBlob(message);
-  if (message.type === "sync") {
+  if (message.type === "sync" || message.type === "snapshot") {
     const out = new Uint8Array(2 + message.data.length);
     out[0] = WIRE_VERSION;
-    out[1] = 2;
+    out[1] = message.type === "sync" ? 2 : 5;
     out.set(message.data, 2);
     return out;
   }
@@ -54,6 +56,7 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
   if (frame[1] === 2) return frame.length > 2 ? { type: "sync", data: frame.subarray(2) } : undefined;
   if (frame[1] === 3) return decodeBlobWant(frame);
   if (frame[1] === 4) return decodeBlob(frame);
+  if (frame[1] === 5) return frame.length > 2 ? { type: "snapshot", data: frame.subarray(2) } : undefined;
   if (frame[1] !== 1 || frame.length < 5) return undefined;
   const count = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint16(3);
   if (count > ANNOUNCE_HEADS_MAX || frame.length !== 5 + count * HASH_BYTES) return undefined;
