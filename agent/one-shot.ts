@@ -44,6 +44,8 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
     const vault = await openLocalVault({ root: options.root, peerId: options.peerId, transport, log: options.log, holder: "edgesync one-shot sync", watch: false });
     try {
       await vault.start();
+      // A clone: the doc arrives during this run, and the binding writes each change as it is stored.
+      const cloning = !isReady(vault.engine.doc);
       const deadline = started + options.timeoutMs;
       let lastCount = -1;
       options.log.debug({ ms: Date.now() - started }, "one-shot: vault open");
@@ -51,10 +53,13 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
         const converged = vault.engine.peerInfo().filter((p) => p.converged);
         if (isReady(vault.engine.doc) && converged.length > 0) {
           options.log.debug({ ms: Date.now() - started }, "one-shot: converged with a peer; writing files");
-          await vault.binding.reconcile(); // writes everything received, ingests anything local
+          await vault.engine.flush(); // every change received is stored and handed to the binding
+          // A push or pull compares the whole folder once more (writes what arrived, ingests what was
+          // edited meanwhile). A clone's folder held nothing of ours: its passes wrote every file
+          // already, and a full reconcile would read all of them back (10,000 files: seconds).
+          await (cloning ? vault.binding.idle() : vault.binding.reconcile());
           options.log.debug({ ms: Date.now() - started }, "one-shot: files written");
           await vault.engine.flush();
-          options.log.debug({ ms: Date.now() - started }, "one-shot: stored");
           const missing = vault.engine.missingBlobs.length;
           if (vault.engine.peerInfo().some((p) => p.converged) && missing === 0) break;
           if (missing > 0 && Date.now() > deadline) {
