@@ -96,6 +96,21 @@ describe("FolderBinding", () => {
     assert.deepEqual(A.getHeads(vb.engine.doc), heads);
   });
 
+  it("a one-shot import looks again at a file caught empty mid-save instead of importing the empty state", async () => {
+    const a = await mkdtemp(join(tmpdir(), "es-bind-a-"));
+    dirs.push(a);
+    await writeFile(join(a, "x.md"), ""); // an editor's truncate; its write follows
+    await initVault({ root: a, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+    const vault = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: false });
+    open.push(vault);
+    const write = new Promise((resolve) => setTimeout(resolve, 100)).then(() => writeFile(join(a, "x.md"), "the content\n"));
+    await vault.start();
+    await write;
+    assert.equal(readEntryText(vault, "x.md"), "the content\n");
+    const sizes = A.getHistory(vault.engine.doc).map((state) => readEntry(state.snapshot as typeof vault.engine.doc, "x.md")?.bytes?.length);
+    assert.ok(!sizes.includes(0), `x.md was imported empty at some point: ${sizes.join(", ")}`);
+  });
+
   it("carries creates, edits, nested folders and deletes between folders", async () => {
     const { a, b } = await twoFolders();
     await mkdir(join(a, "deep/er"), { recursive: true });

@@ -196,15 +196,16 @@ export class FolderBinding {
   /**
    * Decides and carries out the action for each path. `local` marks a pass triggered by the disk
    * (a doc-triggered pass may trust the stat cache; grace periods apply to both); `scanned`
-   * passes stat results already known.
+   * passes stat results already known; `lookedAgain` marks a one-shot's second look (below).
    */
-  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>): Promise<void> {
+  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>, lookedAgain = false): Promise<void> {
     const doc = this.#cfg.engine.doc;
+    const later: string[] = [];
     const plain: FileOp[] = [];
     const merges: { op: FileOp; heads: A.Heads }[] = [];
     const deletes: FileOp[] = [];
     const writes: string[] = [];
-    const folders = new FolderChecks(this.#cfg.root);
+    const folders = new FolderChecks(this.#cfg.root, { listFolders: scanned === undefined && paths.length >= BULK_FILES_MIN });
     for (const path of paths) {
       if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
@@ -214,11 +215,16 @@ export class FolderBinding {
       if (disk === "skip") continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
-      // Grace periods only help a watching agent that may look in the middle of an editor's save;
-      // a one-shot command sees the folder at rest and acts on it at once. They apply whatever
-      // started the pass: the engine's echo of our own last ingest (onDocChange) used to look
-      // without grace, and under load landed mid-save — an emptied or deleted file went out.
-      if (this.#cfg.watch && this.#needsGrace(path, action, disk?.bytes)) continue;
+      // Grace periods for a look in the middle of an editor's save. They apply whatever started the
+      // pass: the engine's echo of our own last ingest (onDocChange) used to look without grace,
+      // and under load landed mid-save — an emptied or deleted file went out. A one-shot command
+      // has no later look to wait for: it looks at such paths once more at the end of the pass.
+      if (this.#cfg.watch) {
+        if (this.#needsGrace(path, action, disk?.bytes)) continue;
+      } else if (!lookedAgain && this.#midSave(path, action, disk?.bytes)) {
+        later.push(path);
+        continue;
+      }
       switch (action.kind) {
         case "none":
           break;
@@ -255,6 +261,12 @@ export class FolderBinding {
     await this.#applyLocal(plain, merges, await this.#guardDeletes(deletes, scanned));
     await this.#materialiseAll(writes, folders);
     await this.#index.save();
+    if (later.length > 0) {
+      // `edgesync init` beside a busy editor imported a file caught between its truncate and its
+      // write as an empty first version (scan-race.test.ts, seed 447327): wait out the save, look again.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(this.#cfg.truncateGuardMs, this.#cfg.deleteGraceMs)));
+      await this.#examine(later, local, undefined, true);
+    }
   }
 
   /**
@@ -372,15 +384,23 @@ export class FolderBinding {
     return retry;
   }
 
+  /**
+   * What an editor's save may look like half done: a file emptied where the doc holds content — or
+   * holds nothing yet (a scan, the first import at start included, can catch a file between an
+   * editor's truncate and its write, and that empty state synced as a new file's first version:
+   * scan-race.test.ts) — or a file gone. A file that really is new and empty, or really deleted,
+   * syncs once its grace is over.
+   */
+  #midSave(path: string, action: Action, bytes: Uint8Array | undefined): "emptied" | "vanished" | undefined {
+    if (action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0) return "emptied";
+    return action.kind === "delete-in-doc" ? "vanished" : undefined;
+  }
+
   /** Grace periods for editor save patterns; true = look again later instead of acting now. */
   #needsGrace(path: string, action: Action, bytes: Uint8Array | undefined): boolean {
-    // Empty where the doc holds content — or holds nothing yet: a scan (the first import at start
-    // included) can catch a file between an editor's truncate and its write, and that empty
-    // state synced as a new file's first version (scan-race.test.ts). A file that really is
-    // new and empty syncs once its grace is over.
-    const emptied = action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0;
-    const vanished = action.kind === "delete-in-doc";
-    if (!emptied && !vanished) {
+    const kind = this.#midSave(path, action, bytes);
+    const emptied = kind === "emptied";
+    if (kind === undefined) {
       this.#guarded.delete(path);
       return false;
     }
@@ -457,8 +477,9 @@ export class FolderBinding {
   async #readDisk(path: string, folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined, trustStat: boolean): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
     if (await folders.passesSymlink(path)) return "skip";
-    // A path the scan did not find is absent (a file appearing since is caught before any write).
-    if (scanned && !scanned.has(path)) {
+    // A path the scan (or its folder's listing) did not find is absent (a file appearing since is
+    // caught before any write).
+    if (scanned ? !scanned.has(path) : await folders.listedAbsent(path)) {
       this.#statCache.delete(path);
       return undefined;
     }

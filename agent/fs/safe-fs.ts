@@ -2,8 +2,8 @@
  * Disk access confined to the vault root. A vault path is normalised first; then every directory
  * on the way is checked with lstat, so a symlink inside the vault is never written through.
  */
-import { lstat, mkdir } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { lstat, mkdir, readdir } from "node:fs/promises";
+import { dirname, basename, join, sep } from "node:path";
 import { normaliseVaultPath, UnsafePathError } from "../vault/paths.js";
 
 export function absoluteInside(root: string, vaultPath: string): string {
@@ -23,7 +23,16 @@ type EntryKind = "dir" | "symlink" | "missing" | "other";
  */
 export class FolderChecks {
   readonly #kinds = new Map<string, EntryKind>();
-  constructor(readonly root: string) {}
+  readonly #listings = new Map<string, Promise<Set<string> | undefined>>();
+  /**
+   * `listFolders`: answer "is there anything at this path?" from one readdir per folder instead of
+   * one lstat per file — for passes over many paths (a clone's first pass asked about 10,000 absent
+   * files one by one: ~1.2 s).
+   */
+  constructor(
+    readonly root: string,
+    readonly options: { listFolders?: boolean } = {},
+  ) {}
 
   async #kind(absolute: string, remember: boolean): Promise<EntryKind> {
     const known = this.#kinds.get(absolute);
@@ -34,9 +43,32 @@ export class FolderChecks {
     return kind;
   }
 
+  /**
+   * True when the folder listing shows nothing at `vaultPath` (the folder is missing or lacks the
+   * name); false when something is there or listings are off. The listing is as of the first ask:
+   * a file created after it is caught before any write (link refuses an existing name; a replace
+   * re-reads first).
+   */
+  async listedAbsent(vaultPath: string): Promise<boolean> {
+    if (!this.options.listFolders) return false;
+    const absolute = join(this.root, ...normaliseVaultPath(vaultPath).split("/"));
+    const dir = dirname(absolute);
+    let listing = this.#listings.get(dir);
+    if (listing === undefined) {
+      listing = readdir(dir).then(
+        (names) => new Set(names),
+        (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? new Set<string>() : undefined),
+      );
+      this.#listings.set(dir, listing);
+    }
+    const names = await listing;
+    return names !== undefined && !names.has(basename(absolute));
+  }
+
   /** Forgets what is known about `absolute` (a folder this pass removed). */
   forget(absolute: string): void {
     this.#kinds.delete(absolute);
+    this.#listings.delete(absolute);
   }
 
   /** Creates the parent directories of `vaultPath`, refusing to pass through a symlink or a file. */
