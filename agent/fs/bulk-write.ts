@@ -18,7 +18,7 @@
  * The synchronous calls run in slices with a turn of the event loop between them, so an agent
  * stays responsive while it writes.
  */
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -52,7 +52,7 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
   const slice = options.sliceFiles ?? SLICE_FILES;
   const syncFilesystem = options.syncFilesystem ?? syncfs;
   const outcomes: (NewFileOutcome | undefined)[] = new Array(files.length);
-  const temps: (string | undefined)[] = new Array(files.length);
+  const temps: ({ path: string; mtimeMs: number } | undefined)[] = new Array(files.length);
   const names = new TempNames();
   await inSlices(files.length, slice, (i) => {
     try {
@@ -61,7 +61,7 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
       outcomes[i] = { kind: "failed", error: error as Error };
     }
   });
-  const written = temps.flatMap((temp) => (temp === undefined ? [] : [temp]));
+  const written = temps.flatMap((temp) => (temp === undefined ? [] : [temp.path]));
   if (written.length === 0) return outcomes as NewFileOutcome[];
   const root = commonFolder(files.map((f) => f.absolute));
   if (!(await syncFilesystem(root))) {
@@ -71,7 +71,8 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
   await inSlices(files.length, slice, (i) => {
     const temp = temps[i];
     if (temp === undefined) return;
-    outcomes[i] = place(temp, files[i].absolute);
+    // The stat is our own write's, from before the link: one taken after it could be a user's edit's.
+    outcomes[i] = place(temp.path, files[i].absolute) ?? { kind: "written", size: files[i].bytes.length, mtimeMs: temp.mtimeMs };
     if (outcomes[i]?.kind === "written") folders.add(dirname(files[i].absolute));
   });
   if (!(await syncFilesystem(root))) {
@@ -80,23 +81,25 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
   return outcomes as NewFileOutcome[];
 }
 
-/** Writes `file` to a fresh temp file beside it; returns the temp path. */
-function writeTemp(file: NewFile, names: TempNames, mode: number): string {
+/** Writes `file` to a fresh temp file beside it; returns the temp path and its mtime (a link keeps it). */
+function writeTemp(file: NewFile, names: TempNames, mode: number): { path: string; mtimeMs: number } {
   const temp = join(dirname(file.absolute), `.${basename(file.absolute)}${TEMP_MARKER}${names.next()}`);
   const fd = openSync(temp, "wx", mode);
+  let mtimeMs: number;
   try {
     for (let done = 0; done < file.bytes.length; ) done += writeSync(fd, file.bytes, done, file.bytes.length - done);
+    mtimeMs = Math.trunc(fstatSync(fd).mtimeMs);
   } catch (error) {
     closeSync(fd);
     removeQuietly(temp);
     throw error;
   }
   closeSync(fd);
-  return temp;
+  return { path: temp, mtimeMs };
 }
 
-/** Gives the temp file its name unless that name exists; the temp name is removed either way. */
-function place(temp: string, absolute: string): NewFileOutcome {
+/** Gives the temp file its name unless that name exists; the temp name is removed either way. Undefined: placed. */
+function place(temp: string, absolute: string): Exclude<NewFileOutcome, { kind: "written" }> | undefined {
   try {
     try {
       linkSync(temp, absolute);
@@ -116,8 +119,7 @@ function place(temp: string, absolute: string): NewFileOutcome {
       }
       renameSync(temp, absolute);
     }
-    const info = lstatSync(absolute);
-    return { kind: "written", size: info.size, mtimeMs: Math.trunc(info.mtimeMs) };
+    return undefined;
   } catch (error) {
     removeQuietly(temp);
     return { kind: "failed", error: error as Error };
