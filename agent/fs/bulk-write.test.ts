@@ -1,22 +1,13 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeNewFiles, syncfs, type NewFile, type NewFileOutcome } from "./bulk-write.js";
 import { sweepTempFilesTree } from "./atomic-write.js";
+import { walk as listTree } from "../../test/helpers/trial.js";
 
 const text = (s: string) => new TextEncoder().encode(s);
-
-async function listTree(root: string, prefix = ""): Promise<string[]> {
-  const names: string[] = [];
-  for (const entry of await readdir(join(root, prefix), { withFileTypes: true })) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) names.push(...(await listTree(root, path)));
-    else names.push(path);
-  }
-  return names.sort();
-}
 
 describe("writeNewFiles", () => {
   let box: string;
