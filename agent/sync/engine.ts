@@ -83,7 +83,7 @@ interface PeerState {
   /** A hub that has sent us sync messages: it hears us, so the other devices can go through it. */
   hearsUs: boolean;
   /** Our heads when we last sent it a snapshot (#sendSnapshot); cleared when the pair restarts. */
-  snapshotSentFor?: string;
+  snapshotSentFor?: A.Heads;
 }
 
 const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500, blobBytesMax: 16 * 1024 * 1024 };
@@ -107,7 +107,7 @@ export class SyncEngine {
    */
   #storedHeads: A.Heads | undefined;
   /** The last snapshot we made, by our heads: every clone of an unchanged vault gets the same bytes. */
-  #snapshotCache: { heads: string; bytes: Uint8Array } | undefined;
+  #snapshotCache: { heads: A.Heads; bytes: Uint8Array } | undefined;
   /**
    * Binary contents of changes already in the doc, not yet in the blob store (its write failed):
    * every save stores them first, so no stored change names a blob this device lacks.
@@ -387,8 +387,8 @@ export class SyncEngine {
     } catch (error) {
       return this.#drop(from, `bad snapshot: ${String(error)}`);
     }
-    this.#storedHeads = A.getHeads(next); // stored as it came (#persist); later saves hold what follows
     if (A.getHeads(next).length === 0) return this.#drop(from, "empty snapshot");
+    this.#storedHeads = A.getHeads(next); // stored as it came (#persist); later saves hold what follows
     // Afresh on our side too: our state says the pair shares nothing, and only a message from the
     // peer after our next one moves its shared heads to the snapshot's (see convergedWith).
     peer.sync = A.initSyncState();
@@ -605,9 +605,9 @@ export class SyncEngine {
    * lost snapshot is sent again after the clone's next announcement restarts the pair.
    */
   #sendSnapshot(to: PeerId, peer: PeerState): void {
-    const heads = headsKey(A.getHeads(this.#doc));
-    if (peer.snapshotSentFor === heads) return;
-    if (this.#snapshotCache?.heads !== heads) this.#snapshotCache = { heads, bytes: A.save(this.#doc) };
+    const heads = A.getHeads(this.#doc);
+    if (peer.snapshotSentFor && sameHeads(peer.snapshotSentFor, heads)) return;
+    if (!this.#snapshotCache || !sameHeads(this.#snapshotCache.heads, heads)) this.#snapshotCache = { heads, bytes: A.save(this.#doc) };
     const frame = encodeMessage({ type: "snapshot", data: this.#snapshotCache.bytes });
     // Too big for one message: Automerge's sync messages carry it, in parts.
     if (frame.length > this.#cfg.transport.messageBytesMax) return this.#sendSyncMessage(to, peer);
@@ -692,5 +692,3 @@ function blobNeeds(doc: Doc, paths: Iterable<string>): BlobNeed[] {
 function bucketsToCheck(next: Doc, before: A.Heads): Set<string> | undefined {
   return before.length === 0 ? undefined : bucketsTouched(next, A.getChangesSince(next, before));
 }
-
-const headsKey = (heads: A.Heads): string => [...heads].sort().join(",");
