@@ -33,7 +33,7 @@ export function normaliseVaultPath(raw: string): string {
   if (raw.includes("\\")) throw new UnsafePathError(`path contains a backslash: ${JSON.stringify(raw)}`);
   if (raw.startsWith("/")) throw new UnsafePathError(`absolute path: ${JSON.stringify(raw)}`);
   const path = raw.normalize("NFC");
-  if (path.length * 3 > PATH_BYTES_MAX && utf8.encode(path).length > PATH_BYTES_MAX) throw new UnsafePathError(`path longer than ${PATH_BYTES_MAX} bytes`);
+  if (longerThanUtf8Bytes(path, PATH_BYTES_MAX)) throw new UnsafePathError(`path longer than ${PATH_BYTES_MAX} bytes`);
   const segments = path.split("/");
   for (const segment of segments) checkSegment(segment, raw);
   if (segments[0] === STATE_DIR) throw new UnsafePathError(`path inside ${STATE_DIR}/: ${JSON.stringify(raw)}`);
@@ -45,14 +45,14 @@ function checkSegment(segment: string, raw: string): void {
   if (segment === "") throw new UnsafePathError(`empty segment in ${shown()}`);
   if (segment === "." || segment === "..") throw new UnsafePathError(`path climbs with "${segment}": ${shown()}`);
   if (FORBIDDEN_CHARS.test(segment)) throw new UnsafePathError(`forbidden character in ${shown()}`);
-  if (utf8Bytes(segment) > SEGMENT_BYTES_MAX) throw new UnsafePathError(`name longer than ${SEGMENT_BYTES_MAX} bytes in ${shown()}`);
+  if (longerThanUtf8Bytes(segment, SEGMENT_BYTES_MAX)) throw new UnsafePathError(`name longer than ${SEGMENT_BYTES_MAX} bytes in ${shown()}`);
   if (WINDOWS_RESERVED.test(segment)) throw new UnsafePathError(`reserved name "${segment}" in ${shown()}`);
   if (segment.endsWith(" ") || segment.endsWith(".")) throw new UnsafePathError(`name ends with a space or dot in ${shown()}`);
 }
 
-/** UTF-8 length, or a bound on it (3 bytes per UTF-16 unit at most) when that is small enough to decide. */
-function utf8Bytes(text: string): number {
-  return text.length * 3 <= SEGMENT_BYTES_MAX ? text.length * 3 : utf8.encode(text).length;
+/** More than `max` bytes in UTF-8; encoded only when the bound (3 bytes per UTF-16 unit) cannot decide. */
+function longerThanUtf8Bytes(text: string, max: number): boolean {
+  return text.length * 3 > max && utf8.encode(text).length > max;
 }
 
 /** True when `normaliseVaultPath` would accept `raw` unchanged. */
