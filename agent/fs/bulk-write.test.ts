@@ -2,6 +2,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeNewFiles, syncfs, type NewFile, type NewFileOutcome } from "./bulk-write.js";
 import { sweepTempFilesTree } from "./atomic-write.js";
@@ -66,6 +67,26 @@ describe("writeNewFiles", () => {
     const crashed = await mkdtemp(join(box, "crashed-"));
     for (const path of seen[0]) await writeFile(join(crashed, path.split("/").pop() as string), "torn");
     assert.equal(await sweepTempFilesTree(crashed), 20);
+  });
+
+  it("flushes every filesystem the files are on, once per step", async () => {
+    const { batch } = await folderWith(4);
+    const other = await mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : box, "es-bulk-other-"));
+    try {
+      const flushed: string[] = [];
+      const files = [...batch, { absolute: join(other, "x.md"), bytes: text("x") }];
+      const outcomes = await writeNewFiles(files, {
+        syncFilesystem: async (dir) => {
+          flushed.push(dir);
+          return true;
+        },
+      });
+      assert.ok(outcomes.every((o) => o.kind === "written"));
+      const devices = new Set([statSync(box).dev, statSync(other).dev]).size;
+      assert.equal(flushed.length, 2 * devices, flushed.join(", "));
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it("reports a file it cannot create and still writes the others", async () => {

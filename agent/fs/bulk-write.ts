@@ -63,9 +63,13 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
   });
   const written = temps.flatMap((temp) => (temp === undefined ? [] : [temp.path]));
   if (written.length === 0) return outcomes as NewFileOutcome[];
-  const root = commonFolder(files.map((f) => f.absolute));
-  if (!(await syncFilesystem(root))) {
-    await inSlices(written.length, slice, (i) => fsyncPath(written[i], "r"));
+  const roots = filesystemRoots(files.map((f) => dirname(f.absolute)));
+  const flushAll = async () => {
+    for (const root of roots) if (!(await syncFilesystem(root))) return false;
+    return true;
+  };
+  if (!(await flushAll())) {
+    await inSlices(written.length, slice, (i) => fsyncPath(written[i]));
   }
   const folders = new Set<string>();
   await inSlices(files.length, slice, (i) => {
@@ -75,7 +79,7 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
     outcomes[i] = place(temp.path, files[i].absolute) ?? { kind: "written", size: files[i].bytes.length, mtimeMs: temp.mtimeMs };
     if (outcomes[i]?.kind === "written") folders.add(dirname(files[i].absolute));
   });
-  if (!(await syncFilesystem(root))) {
+  if (!(await flushAll())) {
     for (const folder of folders) await fsyncDir(folder);
   }
   return outcomes as NewFileOutcome[];
@@ -152,8 +156,8 @@ async function inSlices(count: number, slice: number, step: (i: number) => void)
   }
 }
 
-function fsyncPath(path: string, flags: string): void {
-  const fd = openSync(path, flags);
+function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
   try {
     fsyncSync(fd);
   } finally {
@@ -161,10 +165,14 @@ function fsyncPath(path: string, flags: string): void {
   }
 }
 
-function commonFolder(paths: readonly string[]): string {
-  let common = dirname(paths[0]);
-  for (const path of paths) while (!(path === common || path.startsWith(common.endsWith("/") ? common : `${common}/`))) common = dirname(common);
-  return common;
+/**
+ * One folder per filesystem among `folders`: syncfs flushes only the filesystem it is given, and a
+ * vault folder may hold a mount of another one. A folder that cannot be looked at counts as its own.
+ */
+function filesystemRoots(folders: readonly string[]): string[] {
+  const byDevice = new Map<number | string, string>();
+  for (const folder of new Set(folders)) byDevice.set(lstatSync(folder, { throwIfNoEntry: false })?.dev ?? folder, folder);
+  return [...byDevice.values()];
 }
 
 /**
