@@ -152,6 +152,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       self: node.id, doc, store, blobs, transport, clock: node.clock, hub: node === nodes[0],
       blobChunkBytes: 32, // the workload's binaries (64-95 bytes) then travel as 2-3 chunks, lost, duplicated and reordered like any message
       announceIntervalMs: 2_000, peerTimeoutMs: 60_000,
+      snapshotWhenQuietMs: node === nodes[0] ? 1_000 : undefined, // as the agent's hub does (replica.ts)
       // Defence in depth as the agent would wire it: this device's own copy of authorized_keys.
       // A device that holds no vault yet (a clone, or one that lost it) lets NATS be the only gate.
       isPeerAllowed: (peer) => peer === nodes[0].id || !node.engine || !isReady(node.engine.doc) || listedIn(node.engine.doc).has(peer),

@@ -92,6 +92,46 @@ describe("SyncEngine", () => {
     assert.ok(leaf.convergedWith(asPeerId("hub")));
   });
 
+  it("keeps a snapshot ready once the doc is quiet (snapshotWhenQuietMs): a clone gets it without a save on request", async () => {
+    const bus = new MemoryBus();
+    let now = 1_700_000_000_000;
+    const ticking: Clock = { now: () => now };
+    const sent: string[] = [];
+    const hubTransport = watched(bus.transport(asPeerId("hub")), (type) => sent.push(type));
+    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock: ticking, hub: true, snapshotWhenQuietMs: 1_000 });
+    await hub.start();
+    await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
+    now += 500;
+    await hub.tick();
+    assert.equal(hub.stats.snapshotsMade, 0, "not quiet long enough yet");
+    now += 600;
+    await hub.tick();
+    assert.equal(hub.stats.snapshotsMade, 1, "made once the doc was quiet");
+    await hub.tick();
+    assert.equal(hub.stats.snapshotsMade, 1, "and not again for the same doc");
+    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock: ticking });
+    await leaf.start();
+    await settle(hub, leaf);
+    assert.equal(text(leaf, "a.md"), "hello");
+    assert.equal(sent.filter((t) => t === "snapshot").length, 1);
+    assert.equal(hub.stats.snapshotsMade, 1, "the clone got the snapshot made ahead");
+    // A change makes it stale: the next quiet spell replaces it.
+    await hub.change([{ type: "put", path: "b.md", bytes: utf8Encode("more"), mtime: 2 }]);
+    now += 2_000;
+    await hub.tick();
+    assert.equal(hub.stats.snapshotsMade, 2);
+  });
+
+  it("makes no snapshot ahead of need unless asked to (a device that is not a hub)", async () => {
+    let now = 1_700_000_000_000;
+    const device = new SyncEngine({ self: asPeerId("d"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: new MemoryBus().transport(asPeerId("d")), clock: { now: () => now } });
+    await device.start();
+    await device.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
+    now += 3_600_000;
+    await device.tick();
+    assert.equal(device.stats.snapshotsMade, 0);
+  });
+
   it("drops a snapshot that is not an Automerge document and keeps syncing", async () => {
     const { hub, leaf, bus } = pair();
     await hub.start();

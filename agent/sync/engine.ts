@@ -61,6 +61,12 @@ export interface SyncEngineConfig {
    * the hub's NATS does not carry, say) keeps syncing with anyone it hears.
    */
   hub?: boolean;
+  /**
+   * Keep a snapshot (#sendSnapshot) ready once the doc has not changed for this long, so the next
+   * clone gets it at once instead of waiting for the save (~0.35 s at 10,000 files). Hubs set it;
+   * unset: a snapshot is made when a clone asks.
+   */
+  snapshotWhenQuietMs?: number;
 }
 
 export interface ChangeEvent {
@@ -108,6 +114,9 @@ export class SyncEngine {
   #storedHeads: A.Heads | undefined;
   /** The last snapshot we made, by our heads: every clone of an unchanged vault gets the same bytes. */
   #snapshotCache: { heads: A.Heads; bytes: Uint8Array } | undefined;
+  #lastDocChangeMs = Number.NEGATIVE_INFINITY;
+  /** No snapshot made ahead of need before this time (#keepSnapshotReady). */
+  #nextReadySnapshotMs = Number.NEGATIVE_INFINITY;
   /**
    * Binary contents of changes already in the doc, not yet in the blob store (its write failed):
    * every save stores them first, so no stored change names a blob this device lacks.
@@ -119,7 +128,7 @@ export class SyncEngine {
   readonly #blobs: BlobStore;
   readonly #blobRefs = new BlobRefs();
   readonly #fetcher: BlobFetcher;
-  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0 };
+  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0, snapshotsMade: 0 };
 
   constructor(config: SyncEngineConfig) {
     this.#cfg = { ...DEFAULTS, ...config };
@@ -241,6 +250,7 @@ export class SyncEngine {
       if (this.#hasUnsaved()) await this.#persist().then(() => this.#reportStored(), () => {}); // still failing: the next tick tries again
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
       this.#fetcher.tick();
+      this.#keepSnapshotReady(now);
       for (const [peer, state] of this.#peers) {
         if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
           await this.#persistSyncState(peer, state);
@@ -256,7 +266,7 @@ export class SyncEngine {
     return this.#enqueue(async () => {
       const beforeBytes = await this.#cfg.store.sizeBytes();
       await this.#flushBlobs();
-      await this.#cfg.store.replace(A.save(this.#doc));
+      await this.#cfg.store.replace(this.#snapshot(A.getHeads(this.#doc)));
       this.#chunksSinceCompact = 0;
       this.#unsaved = false;
       if (this.#storedHeads) this.#storedHeads = A.getHeads(this.#doc);
@@ -396,6 +406,7 @@ export class SyncEngine {
     if (peer.hub) peer.hearsUs = true;
     this.#stats.lastSyncMs = this.#cfg.clock.now();
     this.#loadedSnapshot = data;
+    this.#snapshotCache = { heads: A.getHeads(next), bytes: data }; // what we loaded is a save of what we hold
     await this.#afterDocChange(next, [], "remote", from);
     if (!this.#offersTo(peer)) this.#sendSync(from, peer);
   }
@@ -416,6 +427,7 @@ export class SyncEngine {
     // an engine left holding it refused every later change (dst seed 0x2369: a failed blob write on
     // a local change left a device unable to apply any sync message, forever).
     this.#doc = next;
+    this.#lastDocChangeMs = this.#cfg.clock.now();
     this.#holdBlobs(blobs);
     let paths = changedPaths(next, before);
     // A doc just loaded from a snapshot has a view built whole, not patched: nothing to check (~170 ms).
@@ -537,7 +549,7 @@ export class SyncEngine {
     this.#unsaved = true;
     try {
       if (full) {
-        await this.#cfg.store.replace(A.save(this.#doc));
+        await this.#cfg.store.replace(this.#snapshot(A.getHeads(this.#doc)));
         this.#chunksSinceCompact = 0;
       } else if (snapshot !== undefined) {
         // The doc was loaded from these bytes (#onSnapshot); what came after them follows in the log.
@@ -607,14 +619,36 @@ export class SyncEngine {
   #sendSnapshot(to: PeerId, peer: PeerState): void {
     const heads = A.getHeads(this.#doc);
     if (peer.snapshotSentFor && sameHeads(peer.snapshotSentFor, heads)) return;
-    if (!this.#snapshotCache || !sameHeads(this.#snapshotCache.heads, heads)) this.#snapshotCache = { heads, bytes: A.save(this.#doc) };
-    const frame = encodeMessage({ type: "snapshot", data: this.#snapshotCache.bytes });
+    const frame = encodeMessage({ type: "snapshot", data: this.#snapshot(heads) });
     // Too big for one message: Automerge's sync messages carry it, in parts.
     if (frame.length > this.#cfg.transport.messageBytesMax) return this.#sendSyncMessage(to, peer);
     peer.snapshotSentFor = heads;
     peer.sync = A.initSyncState();
     peer.dirty = true;
     this.#send(to, frame);
+  }
+
+  /** A full save of the doc at `heads` (its current heads), made once per state. */
+  #snapshot(heads: A.Heads): Uint8Array {
+    if (!this.#snapshotCache || !sameHeads(this.#snapshotCache.heads, heads)) {
+      this.#snapshotCache = { heads, bytes: A.save(this.#doc) };
+      this.#stats.snapshotsMade++;
+    }
+    return this.#snapshotCache.bytes;
+  }
+
+  /**
+   * Makes the snapshot ahead of need once the doc has been quiet (snapshotWhenQuietMs). A busy vault
+   * pays at most a tenth of the time for it: the next one waits ten times as long as this one took.
+   */
+  #keepSnapshotReady(now: number): void {
+    const quietMs = this.#cfg.snapshotWhenQuietMs;
+    if (quietMs === undefined || now - this.#lastDocChangeMs < quietMs || now < this.#nextReadySnapshotMs) return;
+    const heads = A.getHeads(this.#doc);
+    if (heads.length === 0 || (this.#snapshotCache && sameHeads(this.#snapshotCache.heads, heads))) return;
+    this.#snapshot(heads);
+    const done = this.#cfg.clock.now();
+    this.#nextReadySnapshotMs = done + 10 * (done - now);
   }
 
   async #peer(id: PeerId): Promise<PeerState> {
