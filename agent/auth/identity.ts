@@ -4,19 +4,15 @@
  * NATS user nkey (`U…`), which is also its peer id on vault subjects, and — as `A…` — the
  * scoped account signing key with which the device issues its own user JWT.
  */
-import * as ed from "@noble/ed25519";
-import { sha512 } from "@noble/hashes/sha2.js";
-import { randomBytes } from "node:crypto";
+import { randomBytes, type KeyObject } from "node:crypto";
 import { open, stat, mkdir, chmod } from "node:fs/promises";
 import { homedir, hostname, userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
+import { privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519 } from "./native-ed25519.js";
 import { decodePrivateKeyFile, encodePrivateKeyFile, equalBytes, sshFingerprint, sshPublicLine, KeyFormatError, PRIVATE_KEY_FILE_BYTES_MAX } from "./openssh-format.js";
-
-// @noble/ed25519 v3 ships without a hash; its synchronous API needs one wired in.
-ed.hashes.sha512 = sha512;
 
 export class KeyPermissionError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -54,13 +50,7 @@ export interface DeviceKey {
 export const nkeyPublic = (publicKey: Uint8Array, prefix: Prefix) => new TextDecoder().decode(Codec.encode(prefix, publicKey));
 
 /** Verifies a raw 64-byte ed25519 signature (RFC 8032, as OpenSSH and NATS produce them). */
-export const verifyEd25519 = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean => {
-  try {
-    return ed.verify(signature, message, publicKey);
-  } catch {
-    return false;
-  }
-};
+export { verifyEd25519 };
 
 /**
  * Everything that follows from a device's public key alone, whoever holds the secret half: an
@@ -97,12 +87,15 @@ export abstract class PublicDeviceKey implements DeviceKey {
 
 export class Identity extends PublicDeviceKey {
   readonly #seed: Uint8Array;
+  readonly #key: KeyObject;
 
   constructor(seed: Uint8Array, comment: string) {
     if (seed.length !== 32) throw new KeyFormatError("an ed25519 seed has 32 bytes");
     const secret = new Uint8Array(seed);
-    super(ed.getPublicKey(secret), comment);
+    const key = privateKeyFromSeed(secret);
+    super(publicKeyBytes(key), comment);
     this.#seed = secret;
+    this.#key = key;
   }
 
   static generate(comment = `${userInfo().username}@${hostname()}`): Identity {
@@ -110,7 +103,7 @@ export class Identity extends PublicDeviceKey {
   }
 
   sign(message: Uint8Array): Uint8Array {
-    return ed.sign(message, this.#seed);
+    return signEd25519(this.#key, message);
   }
 
   /**

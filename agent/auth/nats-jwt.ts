@@ -14,7 +14,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { decode, encodeAccount, encodeOperator, encodeUser, type SigningKey, type Account } from "@nats-io/jwt";
-import { createAccount, createOperator, createUser, fromPublic, fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser, fromPublic, Prefix, type KeyPair } from "@nats-io/nkeys";
 import { nkeyPublic, type DeviceKey } from "./identity.js";
 import { sshFingerprint } from "./openssh-format.js";
 import { USER_KEY_TEMPLATE, vaultSubjectsFor, type SubjectPermissions } from "../nats/subjects.js";
@@ -129,7 +129,7 @@ export interface IssueUserOptions {
    * The user key the JWT is for. Default: the device's own key when it can sign synchronously
    * (an in-memory Identity, `natsSeed` present), else a fresh ephemeral user key.
    */
-  subject?: KeyPair;
+  subject?: Pick<KeyPair, "getPublicKey" | "getSeed">;
 }
 
 /**
@@ -140,7 +140,9 @@ export interface IssueUserOptions {
  */
 export async function issueUserJwt(device: DeviceKey & { natsSeed?: (prefix?: Prefix) => Uint8Array }, accountPublic: string, options: IssueUserOptions = {}): Promise<UserCredentials> {
   if (!accountPublic.startsWith("A") || fromPublic(accountPublic).getPublicKey() !== accountPublic) throw new JwtError(`not an account public key: ${accountPublic}`);
-  const subject = options.subject ?? (device.natsSeed ? fromSeed(device.natsSeed(Prefix.User)) : createUser());
+  const natsSeed = device.natsSeed?.bind(device);
+  // The device's own key needs no key pair built (nkeys would derive its public half again, slowly).
+  const subject = options.subject ?? (natsSeed ? { getPublicKey: () => device.nkeyPublic, getSeed: () => natsSeed(Prefix.User) } : createUser());
   const nowS = Math.floor((options.nowMs ?? Date.now()) / 1000);
   const lifetimeS = options.lifetimeS ?? USER_JWT_LIFETIME_S;
   const claims: Record<string, unknown> = {
