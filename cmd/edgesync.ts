@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-/** The `edgesync` binary: registers every command; bare `edgesync [dir]` runs the agent. */
+/** The `edgesync` binary: registers the commands its first word names (command-words.ts), or all; bare `edgesync [dir]` runs the agent. */
 import { Cli, Builtins } from "clipanion";
 import { readFileSync } from "node:fs";
-import { commands } from "./registry.js";
+import { commandsFor } from "./command-words.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
 const cli = new Cli({ binaryLabel: "edgesync", binaryName: "edgesync", binaryVersion: pkg.version, enableColors: !process.env.NO_COLOR && process.stdout.isTTY === true });
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
-for (const command of commands) cli.register(command);
+const args = process.argv.slice(2);
+for (const command of await commandsFor(args)) cli.register(command);
 
 // `edgesync key show | head -1` closes our stdout early: that is the reader's choice, not a crash.
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
@@ -17,7 +18,6 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
-const args = process.argv.slice(2);
 try {
   cli.process(args);
 } catch (error) {

@@ -169,6 +169,10 @@ const discarded = new Set<string>();
  * 10,000 files makes the next 10,000 creates slow for a minute or more (measured on the bench VM:
  * 0.35–1.2 s of creates became 4.2–4.9 s, nearly all kernel time), so a removal in the middle of a
  * run taxed whichever clone came next — automerge-repo's clone followed its probe's removal.
+ * Why, on that VM: its ext4 runs without a journal, and there the inode allocator skips every inode
+ * freed in the last 60 s (300 s while its inode-table block is still dirty), reading each one it
+ * passes — so the creates after a mass delete scan thousands of freed inodes apiece. For the same
+ * reason, a bench started within five minutes of another run's clean-up is slowed the same way.
  */
 export function discardLater(dir: string): void {
   discarded.add(dir);
