@@ -7,7 +7,6 @@
  * having content (truncate-then-write) and a file that vanishes (rename-over, vim's backup dance)
  * are looked at again before anything propagates.
  */
-import { watch, type FSWatcher } from "node:fs";
 import { readFile, unlink, rmdir, lstat } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import * as A from "@automerge/automerge";
@@ -17,6 +16,7 @@ import { scanFolder, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
+import { watchFolderTree, type FolderWatcher } from "./folder-watcher.js";
 import { writeNewFiles, type NewFile } from "./bulk-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
 import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
@@ -82,7 +82,7 @@ export class FolderBinding {
   #reconciledHeads: string | undefined;
   readonly #rejected = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
-  #watcher: FSWatcher | undefined;
+  #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0 };
@@ -106,8 +106,11 @@ export class FolderBinding {
     await this.reconcile();
     if (!this.#cfg.watch) return;
     try {
-      this.#watcher = watch(this.#cfg.root, { recursive: true }, (_event, name) => name && this.#onFsEvent(String(name)));
-      this.#watcher.on("error", (error) => this.#cfg.log.warn({ error: String(error) }, "watcher failed; relying on rescans"));
+      this.#watcher = watchFolderTree(this.#cfg.root, {
+        skip: (folder) => folder === STATE_DIR,
+        onEvent: (path) => this.#onFsEvent(path),
+        onError: (error) => this.#cfg.log.warn({ error: String(error) }, "watcher failed; relying on rescans"),
+      });
     } catch (error) {
       this.#cfg.log.warn({ error: String(error) }, "cannot watch the folder; relying on rescans");
     }
