@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
-import { fromPublic, fromSeed } from "@nats-io/nkeys";
-import { ephemeralUserKey, privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519 } from "./native-ed25519.js";
+import { createAccount, createOperator, fromPublic, fromSeed } from "@nats-io/nkeys";
+import { decode, encodeAccount, encodeOperator } from "@nats-io/jwt";
+import { ephemeralUserKey, privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519, withNativeSigning } from "./native-ed25519.js";
 
 ed.hashes.sha512 = sha512;
 
@@ -41,5 +42,20 @@ describe("native ed25519", () => {
     const sig = Buffer.from(user.signNonce(nonce), "base64url");
     assert.equal(fromPublic(user.getPublicKey()).verify(new TextEncoder().encode(nonce), sig), true);
     assert.notEqual(ephemeralUserKey().getPublicKey(), user.getPublicKey(), "fresh each time");
+  });
+
+  it("gives an operator key the same public key, private key and signatures as nkeys, and account JWTs that verify", async () => {
+    const operator = createOperator();
+    const native = withNativeSigning(operator);
+    const message = new Uint8Array(randomBytes(64));
+    assert.deepEqual(native.sign(message), operator.sign(message));
+    assert.equal(native.getPublicKey(), operator.getPublicKey());
+    assert.deepEqual(native.getPrivateKey(), operator.getPrivateKey());
+    assert.equal(native.verify(message, operator.sign(message)), true);
+    assert.equal(native.verify(message.slice(1), operator.sign(message)), false);
+    const account = createAccount();
+    const jwt = await encodeAccount("a", account, {}, { signer: native });
+    assert.equal(decode(jwt).iss, operator.getPublicKey(), "decode checks the signature against the issuer");
+    assert.equal(decode(await encodeOperator("op", native)).sub, operator.getPublicKey());
   });
 });

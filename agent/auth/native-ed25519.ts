@@ -7,6 +7,8 @@
  * browser code keeps @noble/ed25519.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { Prefix, type KeyPair } from "@nats-io/nkeys";
+import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { nkeyOf, nkeySeedOf } from "./nkey-codec.js";
 
 // DER headers of a PKCS#8 private key and an SPKI public key for ed25519 (RFC 8410); the raw 32
@@ -50,5 +52,30 @@ export function ephemeralUserKey(): EphemeralUserKey {
     getPublicKey: () => publicNkey,
     getSeed: () => new TextEncoder().encode(nkeySeedOf(seed, "user")),
     signNonce: (nonce) => Buffer.from(signEd25519(privateKey, new TextEncoder().encode(nonce))).toString("base64url"),
+  };
+}
+
+/**
+ * `pair` with its crypto done by OpenSSL: what a hub's operator and system keys sign with.
+ * nkeys derives the public half from the seed with tweetnacl on *every* getPublicKey, getPrivateKey
+ * and sign (~13 ms each); @nats-io/jwt calls them for every account JWT it encodes — at start and
+ * at each registration or authorized_keys change — which took ~400 ms of the hub's CPU in one
+ * short bench run. Here both halves are derived once.
+ */
+export function withNativeSigning(pair: KeyPair): KeyPair {
+  const { prefix, buf: seed } = Codec.decodeSeed(pair.getSeed());
+  const key = privateKeyFromSeed(seed);
+  const publicKey = publicKeyBytes(key);
+  const publicNkey = new TextDecoder().decode(Codec.encode(prefix, publicKey));
+  const secretKey = new Uint8Array([...seed, ...publicKey]); // tweetnacl's layout, as getPrivateKey encodes it
+  return {
+    getPublicKey: () => publicNkey,
+    getPrivateKey: () => Codec.encode(Prefix.Private, secretKey),
+    getSeed: () => pair.getSeed(),
+    sign: (input: Uint8Array) => signEd25519(key, input),
+    verify: (input: Uint8Array, signature: Uint8Array) => verifyEd25519(signature, input, publicKey),
+    clear: () => pair.clear(),
+    seal: pair.seal.bind(pair),
+    open: pair.open.bind(pair),
   };
 }

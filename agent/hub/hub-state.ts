@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { createOperator, createAccount, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { ensureHubTls, type HubTlsFiles } from "../auth/tls.js";
+import { withNativeSigning } from "../auth/native-ed25519.js";
 import { parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { isVaultId } from "../nats/subjects.js";
 
@@ -49,7 +50,7 @@ async function loadOrCreateSeed(path: string, create: () => KeyPair): Promise<Ke
   const text = await readFile(path, "utf8").catch(missing);
   if (text !== undefined) {
     try {
-      return fromSeed(new TextEncoder().encode(text.trim()));
+      return withNativeSigning(fromSeed(new TextEncoder().encode(text.trim())));
     } catch (error) {
       throw new HubStateError(`${path} is not an nkey seed; restore it from a backup (a new one would invalidate every account on this hub)`, { cause: error });
     }
@@ -57,7 +58,7 @@ async function loadOrCreateSeed(path: string, create: () => KeyPair): Promise<Ke
   const pair = create();
   await writeFileAtomic(path, `${new TextDecoder().decode(pair.getSeed())}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
-  return pair;
+  return withNativeSigning(pair);
 }
 
 async function loadVaults(path: string): Promise<Map<string, HostedVault>> {
