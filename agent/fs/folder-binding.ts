@@ -8,7 +8,7 @@
  * are looked at again before anything propagates.
  */
 import { readFile, unlink, rmdir, lstat } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { dirname, join, relative } from "node:path";
 import * as A from "@automerge/automerge";
 import { decide, type Action } from "./reconcile.js";
 import { DiskIndex } from "./disk-index.js";
@@ -165,9 +165,8 @@ export class FolderBinding {
     return this.#queue;
   }
 
-  #onFsEvent(name: string): void {
-    const path = name.split(sep).join("/");
-    if (path === STATE_DIR || path.startsWith(`${STATE_DIR}/`)) return;
+  /** `path` comes "/"-separated and never under STATE_DIR: the watcher skips it (start()). */
+  #onFsEvent(path: string): void {
     this.#schedule(path, this.#cfg.sync.debounceMs);
   }
 
