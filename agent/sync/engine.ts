@@ -266,7 +266,7 @@ export class SyncEngine {
     return this.#enqueue(async () => {
       const beforeBytes = await this.#cfg.store.sizeBytes();
       await this.#flushBlobs();
-      await this.#cfg.store.replace(this.#snapshot(A.getHeads(this.#doc)));
+      await this.#cfg.store.replace(this.#snapshot());
       this.#chunksSinceCompact = 0;
       this.#unsaved = false;
       if (this.#storedHeads) this.#storedHeads = A.getHeads(this.#doc);
@@ -549,7 +549,7 @@ export class SyncEngine {
     this.#unsaved = true;
     try {
       if (full) {
-        await this.#cfg.store.replace(this.#snapshot(A.getHeads(this.#doc)));
+        await this.#cfg.store.replace(this.#snapshot());
         this.#chunksSinceCompact = 0;
       } else if (snapshot !== undefined) {
         // The doc was loaded from these bytes (#onSnapshot); what came after them follows in the log.
@@ -619,7 +619,7 @@ export class SyncEngine {
   #sendSnapshot(to: PeerId, peer: PeerState): void {
     const heads = A.getHeads(this.#doc);
     if (peer.snapshotSentFor && sameHeads(peer.snapshotSentFor, heads)) return;
-    const frame = encodeMessage({ type: "snapshot", data: this.#snapshot(heads) });
+    const frame = encodeMessage({ type: "snapshot", data: this.#snapshot() });
     // Too big for one message: Automerge's sync messages carry it, in parts.
     if (frame.length > this.#cfg.transport.messageBytesMax) return this.#sendSyncMessage(to, peer);
     peer.snapshotSentFor = heads;
@@ -628,13 +628,18 @@ export class SyncEngine {
     this.#send(to, frame);
   }
 
-  /** A full save of the doc at `heads` (its current heads), made once per state. */
-  #snapshot(heads: A.Heads): Uint8Array {
-    if (!this.#snapshotCache || !sameHeads(this.#snapshotCache.heads, heads)) {
+  /** A full save of the doc as it is now, made once per state of the doc. */
+  #snapshot(): Uint8Array {
+    const heads = A.getHeads(this.#doc);
+    if (!this.#hasSnapshotOf(heads)) {
       this.#snapshotCache = { heads, bytes: A.save(this.#doc) };
       this.#stats.snapshotsMade++;
     }
-    return this.#snapshotCache.bytes;
+    return this.#snapshotCache!.bytes;
+  }
+
+  #hasSnapshotOf(heads: A.Heads): boolean {
+    return this.#snapshotCache !== undefined && sameHeads(this.#snapshotCache.heads, heads);
   }
 
   /**
@@ -645,8 +650,8 @@ export class SyncEngine {
     const quietMs = this.#cfg.snapshotWhenQuietMs;
     if (quietMs === undefined || now - this.#lastDocChangeMs < quietMs || now < this.#nextReadySnapshotMs) return;
     const heads = A.getHeads(this.#doc);
-    if (heads.length === 0 || (this.#snapshotCache && sameHeads(this.#snapshotCache.heads, heads))) return;
-    this.#snapshot(heads);
+    if (heads.length === 0 || this.#hasSnapshotOf(heads)) return;
+    this.#snapshot();
     const done = this.#cfg.clock.now();
     this.#nextReadySnapshotMs = done + 10 * (done - now);
   }
