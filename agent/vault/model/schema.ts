@@ -12,6 +12,15 @@ import type { ImmutableString } from "@automerge/automerge";
 export const SCHEMA_VERSION = 1;
 export const BUCKET_COUNT = 256;
 
+/**
+ * The largest text (or legacy inline binary) a revision carries inside the document; a larger text
+ * is stored as a blob. Every device and the hub refuse changes carrying more (entry-limits.ts):
+ * an entry in the document is in every later change's history, so it must be bounded the same for
+ * everyone — a per-device limit here would cut a stricter device off from every later change.
+ * Equal to the hub's blob limit and to the default `sync.file_bytes_max`.
+ */
+export const INLINE_ENTRY_BYTES_MAX = 16 * 1024 * 1024;
+
 /** One revision of one file as stored in the doc. Exactly one of `text` / `blob` / `data` is set. */
 export interface StoredRev {
   /** UTF-8 content without NUL bytes. */
@@ -59,6 +68,13 @@ export interface FileEntry {
   by: string;
 }
 
+/**
+ * The vault's identity, fixed at `init` by the document's creating change. Every reader takes it
+ * from the vault's config (a folder) or the hub's registration (a replica), never from the
+ * document's current `meta`, which any member can change: routing by it let one member's change
+ * make the hub refuse the vault for everyone. `v` (the schema version) is fixed likewise: a member
+ * must not make devices read the document as another format.
+ */
 export interface VaultMeta {
   vaultId: string;
   name: string;

@@ -5,7 +5,7 @@
 import * as A from "@automerge/automerge";
 import { allBuckets, bucketOf } from "./bucket.js";
 import { decodeTextOrUndefined, sha256Hex, utf8Encode } from "./bytes.js";
-import { SCHEMA_VERSION, type FileEntry, type StoredRev, type VaultDoc, type VaultMeta } from "./schema.js";
+import { INLINE_ENTRY_BYTES_MAX, SCHEMA_VERSION, type FileEntry, type StoredRev, type VaultDoc, type VaultMeta } from "./schema.js";
 import { normaliseVaultPath } from "../paths.js";
 
 export type Doc = A.Doc<VaultDoc>;
@@ -67,24 +67,38 @@ export function createVaultDoc(meta: VaultMeta, actor: string): Doc {
 /** An empty doc for a device that will receive the vault by sync (a clone). */
 export const emptyVaultDoc = (actor: string): Doc => A.init<VaultDoc>({ actor: actor as A.ActorId });
 
+/** The vault's creating change has arrived. Not judged by `meta`: a member can delete or rewrite it. */
 export function isReady(doc: Doc): boolean {
-  return doc.meta !== undefined && doc.files !== undefined;
-}
-
-export function vaultMeta(doc: Doc): VaultMeta | undefined {
-  if (!isReady(doc)) return undefined;
-  return { vaultId: String(doc.meta.vaultId), name: String(doc.meta.name), createdAt: doc.meta.createdAt };
+  return doc.files !== undefined;
 }
 
 /**
- * The stored revision object for a put: text when the bytes are UTF-8 without NUL, else a blob
- * reference whose bytes go to `blobs` (for the caller to store before the change).
+ * The identity the vault's creating change wrote (schema.ts VaultMeta): what `init` fixed, whatever
+ * later changes did to `meta`. A hand-made second root change could write another `meta`: with
+ * `expectedId`, only a root naming that id counts. Undefined before the vault has arrived.
+ */
+export function createdIdentity(doc: Doc, expectedId?: string): VaultMeta | undefined {
+  for (const change of A.getChangesMetaSince(doc, [])) {
+    if (change.deps.length > 0) continue;
+    const meta = (A.view(doc, [change.hash]) as Partial<VaultDoc>).meta;
+    if (meta === undefined || typeof meta !== "object") continue;
+    const identity = { vaultId: String(meta.vaultId), name: String(meta.name), createdAt: Number(meta.createdAt) };
+    if (expectedId === undefined || identity.vaultId === expectedId) return identity;
+  }
+  return undefined;
+}
+
+/**
+ * The stored revision object for a put: text when the bytes are UTF-8 without NUL (and at most
+ * INLINE_ENTRY_BYTES_MAX), else a blob reference whose bytes go to `blobs` (for the caller to store
+ * before the change).
  */
 export function toStoredRev(path: string, bytes: Uint8Array, mtime: number, by: string, blobs: BlobSink | undefined): StoredRev {
   const text = decodeTextOrUndefined(bytes);
   const sha256 = sha256Hex(bytes);
   const rev: StoredRev = { sha256: im(sha256), size: bytes.length, mtime, by: im(by) };
-  if (text !== undefined) {
+  // A text too large for the document travels as a blob, under the blob limits (INLINE_ENTRY_BYTES_MAX).
+  if (text !== undefined && bytes.length <= INLINE_ENTRY_BYTES_MAX) {
     rev.text = im(text);
     return rev;
   }
