@@ -16,6 +16,8 @@ import { sha256Hex } from "../vault/model/bytes.js";
 
 /** Blobs at most for which peers wait on us (each entry a handful of peer ids). */
 const OWED_MAX = 1024;
+/** Over-limit blobs logged at most (each once). */
+const OVER_LIMIT_LOGGED_MAX = 1024;
 
 export interface BlobNeed {
   hash: string;
@@ -79,6 +81,7 @@ export class BlobFetcher {
    * attachment): served the moment it arrives instead of at their next retry.
    */
   readonly #owed = new Map<string, Set<PeerId>>();
+  readonly #overLimitLogged = new Set<string>();
   #stats = { blobsIn: 0, blobBytesIn: 0, blobsOut: 0, blobBytesOut: 0, blobsRejected: 0 };
 
   constructor(config: BlobFetchConfig) {
@@ -102,11 +105,25 @@ export class BlobFetcher {
   async want(needs: readonly BlobNeed[], from?: PeerId): Promise<void> {
     const now = this.#cfg.clock.now();
     for (const { hash, size } of needs) {
-      if (this.#wanted.has(hash) || size > this.#cfg.blobBytesMax) continue;
+      if (this.#wanted.has(hash)) continue;
+      if (size > this.#cfg.blobBytesMax) {
+        this.#overLimit(hash, size);
+        continue;
+      }
       if (await this.#cfg.store.has(hash)) continue;
       this.#wanted.set(hash, { size, attempts: 0, nextAskMs: now, asked: false, lastAskMs: 0 });
     }
     this.#askDue(from);
+  }
+
+  /**
+   * A blob whose declared size is over the limit is never asked for, so never stored, served or
+   * relayed (a chunk must add up to the declared size, and serving checks the stored length).
+   */
+  #overLimit(hash: string, size: number): void {
+    if (this.#overLimitLogged.has(hash) || this.#overLimitLogged.size >= OVER_LIMIT_LOGGED_MAX) return;
+    this.#overLimitLogged.add(hash);
+    this.#cfg.log.warn({ blob: hash.slice(0, 16), size, max: this.#cfg.blobBytesMax }, "not fetching a binary file's contents: larger than the blob limit here");
   }
 
   /** Re-asks every peer for what is overdue; drops stalled reassemblies. */

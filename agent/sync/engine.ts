@@ -27,10 +27,23 @@ import { MemoryBlobStore, type BlobStore } from "./blob-port.js";
 import { BlobFetcher, blobChunkBytesFor, type BlobNeed } from "./blob-fetch.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import { bucketsTouched, rebuildView, viewIsStale } from "../vault/model/view-check.js";
+import { oversizedChangeInSyncMessage, oversizedInlineEntry, type OversizedChange } from "../vault/model/entry-limits.js";
+import { INLINE_ENTRY_BYTES_MAX } from "../vault/model/schema.js";
+
+/** The vault an engine syncs, as it was opened (its config.toml) or hosted (the hub's registration). */
+export interface VaultIdentity {
+  id: string;
+  name: string;
+}
 
 export interface SyncEngineConfig {
   /** This node's peer id (also `by` on every revision it writes). */
   self: PeerId;
+  /**
+   * The vault's fixed identity: everything that routes by vault id asks the engine for this, never
+   * the document's `meta`, which a member can rewrite (schema.ts VaultMeta). Unset in tests and dst.
+   */
+  vault?: VaultIdentity;
   doc: Doc;
   store: DocStore;
   transport: Transport;
@@ -92,6 +105,9 @@ interface PeerState {
   snapshotSentFor?: A.Heads;
 }
 
+/** Refused (peer, change) pairs logged at most: a peer resends a refused change on every exchange. */
+const REFUSALS_LOGGED_MAX = 1000;
+
 const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500, blobBytesMax: 16 * 1024 * 1024 };
 
 export class SyncEngine {
@@ -128,7 +144,9 @@ export class SyncEngine {
   readonly #blobs: BlobStore;
   readonly #blobRefs = new BlobRefs();
   readonly #fetcher: BlobFetcher;
-  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0, snapshotsMade: 0 };
+  /** `peer change-hash` of every refused change already logged (#refuseOversized). */
+  readonly #refusalsLogged = new Set<string>();
+  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0, snapshotsMade: 0, changesRefused: 0 };
 
   constructor(config: SyncEngineConfig) {
     this.#cfg = { ...DEFAULTS, ...config };
@@ -166,6 +184,11 @@ export class SyncEngine {
 
   get self(): PeerId {
     return this.#cfg.self;
+  }
+
+  /** The vault's fixed identity (SyncEngineConfig.vault). */
+  get vault(): VaultIdentity | undefined {
+    return this.#cfg.vault;
   }
 
   get peers(): PeerId[] {
@@ -363,6 +386,8 @@ export class SyncEngine {
   }
 
   async #onSync(from: PeerId, peer: PeerState, data: Uint8Array): Promise<void> {
+    const oversized = oversizedChangeInSyncMessage(data);
+    if (oversized !== undefined) return this.#refuseOversized(from, oversized);
     const before = A.getHeads(this.#doc);
     let next: Doc;
     try {
@@ -383,6 +408,25 @@ export class SyncEngine {
   }
 
   /**
+   * A sync message carrying an entry over INLINE_ENTRY_BYTES_MAX is not applied at all: Automerge
+   * changes are hash-chained, so the change cannot be dropped from the message alone, and once in
+   * the doc it would be stored here and relayed to every device. Its author's later changes build
+   * on it and are refused with it; no honest agent writes one (a text that large becomes a blob).
+   * Logged once per peer and change: the peer offers it again on every exchange.
+   */
+  #refuseOversized(from: PeerId, change: OversizedChange): void {
+    this.#stats.dropped++;
+    this.#stats.changesRefused++;
+    const key = `${from} ${change.hash}`;
+    if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= REFUSALS_LOGGED_MAX) return;
+    this.#refusalsLogged.add(key);
+    this.#log.warn(
+      { peer: from, change: change.hash, actor: change.actor, bytes: change.bytes, max: INLINE_ENTRY_BYTES_MAX },
+      "refused a sync message: a change in it carries an entry over the inline entry limit; nothing in it is applied, nor any later change of that peer built on it",
+    );
+  }
+
+  /**
    * A peer's full save, sent because we told it we hold nothing. Loading it costs about half of
    * applying the same doc as a sync message (Automerge patches its JS view change by change there;
    * a load builds it in one go: 10,000 files, ~0.6 s against ~1.5 s), and its bytes are our save.
@@ -398,6 +442,8 @@ export class SyncEngine {
       return this.#drop(from, `bad snapshot: ${String(error)}`);
     }
     if (A.getHeads(next).length === 0) return this.#drop(from, "empty snapshot");
+    const oversized = oversizedInlineEntry(next);
+    if (oversized !== undefined) return this.#drop(from, `snapshot holds ${oversized.path} of ${oversized.size} bytes, over the inline entry limit`);
     this.#storedHeads = A.getHeads(next); // stored as it came (#persist); later saves hold what follows
     // Afresh on our side too: our state says the pair shares nothing, and only a message from the
     // peer after our next one moves its shared heads to the snapshot's (see convergedWith).
@@ -429,7 +475,9 @@ export class SyncEngine {
     this.#doc = next;
     this.#lastDocChangeMs = this.#cfg.clock.now();
     this.#holdBlobs(blobs);
-    let paths = changedPaths(next, before);
+    const touched = { identity: false };
+    let paths = changedPaths(next, before, touched);
+    if (origin === "remote" && (touched.identity || (before.length === 0 && this.#metaDiffers(next)))) this.#ignoredIdentityChange(from);
     // A doc just loaded from a snapshot has a view built whole, not patched: nothing to check (~170 ms).
     const patched = origin === "remote" && this.#loadedSnapshot === undefined;
     if (patched && viewIsStale(next, bucketsToCheck(next, before))) {
@@ -479,6 +527,23 @@ export class SyncEngine {
       // Even when the save failed (the change stays in the doc and is saved on a later tick).
       await this.#fetcher.want(blobNeeds(next, paths), from);
     }
+  }
+
+  /** A clone's first doc already holds a `meta` unlike the identity it was opened with. */
+  #metaDiffers(doc: Doc): boolean {
+    const id = this.#cfg.vault?.id;
+    return id !== undefined && isReady(doc) && String(doc.meta?.vaultId) !== id;
+  }
+
+  /**
+   * A remote change rewrote `meta`. It stays in the doc (later changes build on it) but nothing
+   * reads it: the identity is the one this engine was opened with (SyncEngineConfig.vault).
+   */
+  #ignoredIdentityChange(from: PeerId | undefined): void {
+    this.#log.warn(
+      { peer: from, vault: this.#cfg.vault?.id, name: this.#cfg.vault?.name },
+      "ignored a change to the vault's identity fields (meta): they are fixed at init, and this device keeps the id and name it was opened with",
+    );
   }
 
   /**
@@ -696,14 +761,18 @@ function sameHeads(a: readonly string[], b: readonly string[]): boolean {
   return [...a].sort().every((h, i) => h === sortedB[i]);
 }
 
-/** Paths under `files` touched between `before` and the doc's current heads. */
-function changedPaths(doc: Doc, before: A.Heads): string[] {
+/**
+ * Paths under `files` touched between `before` and the doc's current heads; `touched.identity` is
+ * set when `meta` changed too.
+ */
+function changedPaths(doc: Doc, before: A.Heads, touched?: { identity: boolean }): string[] {
   // From nothing (a clone's first sync) every file changed; diffing would build a patch holding
   // the content of every file (10,000 files: ~0.3 s) only to read the paths from it.
   if (before.length === 0) return isReady(doc) ? Object.values(doc.files).flatMap((bucket) => Object.keys(bucket)).sort() : [];
   const paths = new Set<string>();
   for (const patch of A.diff(doc, before, A.getHeads(doc))) {
-    if (patch.path[0] === "files" && patch.path.length >= 3) paths.add(String(patch.path[2]));
+    if (patch.path[0] === "meta" && touched) touched.identity = true;
+    else if (patch.path[0] === "files" && patch.path.length >= 3) paths.add(String(patch.path[2]));
     else if (patch.path[0] === "files" && patch.path.length === 2 && patch.action === "put") {
       // A whole bucket arrived (first sync of a clone): every file in it changed.
       for (const path of Object.keys(doc.files[String(patch.path[1])] ?? {})) paths.add(path);
