@@ -181,6 +181,7 @@ export class Agent {
       // In operator mode the hub hosts what was registered; without it, whatever is announced.
       replicateAll: this.#cfg.role === "hub" && !authority,
       hub: this.#cfg.role === "hub",
+      registeredName: (vaultId) => this.#hubState?.vaults.get(vaultId)?.name,
       answerDiscovery: this.#cfg.role !== "leaf" && !authority,
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => this.#leafUrl(host),

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { DiskStore } from "./vault/store/disk-store.js";
 import { DiskBlobStore, sha256Native } from "./vault/store/disk-blob-store.js";
 import { loadDoc } from "./vault/model/load.js";
-import { SyncEngine, type ChangeEvent } from "./sync/engine.js";
+import { SyncEngine, type ChangeEvent, type VaultIdentity } from "./sync/engine.js";
 import { asPeerId, type Clock, type Log, type Transport } from "./sync/ports.js";
 
 /**
@@ -21,6 +21,8 @@ const HUB_SNAPSHOT_QUIET_MS = 500;
 export interface ReplicaOptions {
   /** Folder for this replica's store (created 0700). */
   dir: string;
+  /** The vault as the hub hosts it (its registration): what the replica routes by, never the doc's `meta`. */
+  vault: VaultIdentity;
   peerId: string;
   /** This replica is the hub's (SyncEngineConfig.hub). */
   hub?: boolean;
@@ -40,7 +42,7 @@ export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const store = new DiskStore(options.dir);
   const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
   // The hub keeps binary contents too (`<dir>/blobs/`), so a device can fetch them while their writer is offline.
-  const engine = new SyncEngine({ self: asPeerId(options.peerId), doc, store, blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub, snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined });
+  const engine = new SyncEngine({ self: asPeerId(options.peerId), vault: options.vault, doc, store, blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub, snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined });
   await engine.start();
   return {
     engine,

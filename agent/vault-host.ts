@@ -10,7 +10,7 @@ import { HUB_VAULTS_SUBJECT, parseAnnounceSubject } from "./nats/subjects.js";
 import { openLocalVault, systemClock, type LocalVault } from "./vault/local-vault.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { openReplica, replicaDir, type Replica } from "./replica.js";
-import { isReady, vaultMeta } from "./vault/model/vault-doc.js";
+import { isReady } from "./vault/model/vault-doc.js";
 import { asPeerId, type Log } from "./sync/ports.js";
 import type { SyncEngine, ChangeEvent } from "./sync/engine.js";
 import type { Metrics } from "./metrics.js";
@@ -26,6 +26,8 @@ export interface VaultHostConfig {
   homeDir: string;
   log: Log;
   metrics?: Metrics;
+  /** The name a hosted vault was registered with (the hub's state); a replica knows nothing else. */
+  registeredName?: (vaultId: string) => string | undefined;
   /** Replicate every announced vault (the hub). */
   replicateAll: boolean;
   /** This agent is the hub: its engines say so, and leaves then sync with it alone (SyncEngineConfig.hub). */
@@ -153,6 +155,7 @@ export class VaultHost {
       const ref: { engine?: SyncEngine } = {};
       const replica = await openReplica({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
+        vault: { id: vaultId, name: this.#cfg.registeredName?.(vaultId) ?? "" },
         peerId: this.#cfg.peerId,
         hub: this.#cfg.hub,
         transport: this.#track(new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log })),
@@ -172,10 +175,8 @@ export class VaultHost {
   /** What the hub replicates, for clones; `host` is how the asking client reached us. */
   #catalogue(host: string): HubCatalogue {
     const vaults: HubCatalogue["vaults"] = [];
-    for (const engine of this.engines()) {
-      const meta = vaultMeta(engine.doc);
-      if (meta) vaults.push({ id: meta.vaultId, name: meta.name });
-    }
+    // By the identity each vault was opened or hosted with, never the document's `meta`.
+    for (const engine of this.engines()) if (engine.vault && isReady(engine.doc)) vaults.push({ id: engine.vault.id, name: engine.vault.name });
     return { vaults, leafUrl: this.#cfg.leafUrl?.(host) };
   }
 

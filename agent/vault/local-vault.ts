@@ -10,7 +10,7 @@ import { loadVaultConfig, type VaultConfig } from "./config.js";
 import { DiskStore } from "./store/disk-store.js";
 import { DiskBlobStore, sha256Native } from "./store/disk-blob-store.js";
 import { loadDoc } from "./model/load.js";
-import { isReady, vaultMeta, type Doc } from "./model/vault-doc.js";
+import { createdIdentity, isReady, type Doc } from "./model/vault-doc.js";
 import { STATE_DIR } from "./paths.js";
 import { lockVault, type VaultLock } from "./lock.js";
 import { SyncEngine, type ChangeEvent } from "../sync/engine.js";
@@ -62,6 +62,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
     const bindingRef: { current?: FolderBinding } = {};
     const engine = new SyncEngine({
       self: asPeerId(options.peerId),
+      vault: { id: config.vault.id, name: config.vault.name },
       doc,
       store,
       blobs: new DiskBlobStore(stateDir),
@@ -107,11 +108,14 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
   }
 }
 
+/**
+ * A config.toml beside another vault's document is refused. Judged by the document's creating
+ * change, not its current `meta`: a member's later rewrite of `meta` must not lock every device out.
+ */
 function checkDocMatchesConfig(doc: Doc, config: VaultConfig): void {
-  const meta = vaultMeta(doc);
-  if (meta !== undefined && meta.vaultId !== config.vault.id) {
-    throw new ConfigError(`.edgesync/config.toml names vault ${config.vault.id} but the stored document is vault ${meta.vaultId}; restore the right config.toml`);
-  }
+  if (!isReady(doc) || createdIdentity(doc, config.vault.id) !== undefined) return;
+  const created = createdIdentity(doc);
+  throw new ConfigError(`.edgesync/config.toml names vault ${config.vault.id} but the stored document is vault ${created?.vaultId ?? "(unknown)"}; restore the right config.toml`);
 }
 
 export async function docBytesOnDisk(stateDir: string): Promise<number> {

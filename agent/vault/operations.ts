@@ -8,7 +8,8 @@ import { createTwoFilesPatch } from "diff";
 import type { LocalVault } from "./local-vault.js";
 import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "./model/history.js";
 import { parseTimeSpec } from "./model/timespec.js";
-import { listStored, vaultMeta } from "./model/vault-doc.js";
+import { listStored } from "./model/vault-doc.js";
+import { entriesOverLimit, type OverLimitEntry } from "./model/entry-limits.js";
 import { decodeTextOrUndefined } from "./model/bytes.js";
 import type { FileEntry } from "./model/schema.js";
 
@@ -21,6 +22,8 @@ export interface VaultStatus {
   storageBytes: number;
   /** Binary files whose blob has not arrived on this device yet (not written to disk). */
   blobsMissing: number;
+  /** Files in the vault larger than this device's `sync.file_bytes_max`: never written to its disk. */
+  overLimit: OverLimitEntry[];
   sync: { peers: string[]; messagesIn: number; messagesOut: number; lastSyncMs: number; merges: number; dropped: number };
 }
 
@@ -31,19 +34,17 @@ export async function status(vault: LocalVault): Promise<VaultStatus> {
   for (const rev of stored.values()) bytes += rev.size;
   const stats = vault.engine.stats;
   return {
-    vault: vaultMetaOf(vault),     files: stored.size,
+    // The configured identity: the document's `meta` is a copy any member could rewrite.
+    vault: vault.config.vault,
+    files: stored.size,
     bytes,
     heads: A.getHeads(doc),
     snapshots: listLabels(doc).length,
     storageBytes: await vault.store.sizeBytes(),
     blobsMissing: vault.engine.missingBlobs.length,
+    overLimit: entriesOverLimit(doc, vault.config.sync.fileBytesMax),
     sync: { peers: vault.engine.peers, messagesIn: stats.messagesIn, messagesOut: stats.messagesOut, lastSyncMs: stats.lastSyncMs, merges: stats.merges, dropped: stats.dropped },
   };
-}
-
-function vaultMetaOf(vault: LocalVault): VaultStatus["vault"] {
-  const meta = vaultMeta(vault.engine.doc);
-  return meta ? { id: meta.vaultId, name: meta.name, createdAt: meta.createdAt } : vault.config.vault;
 }
 
 export interface RestoreResult {

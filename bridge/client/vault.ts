@@ -8,7 +8,7 @@ import * as A from "@automerge/automerge";
 import { SyncEngine, type ChangeEvent } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
 import { BlobMissingError, MemoryBlobStore } from "../../agent/sync/blob-port.js";
-import { emptyVaultDoc, isReady, readEntry, vaultMeta, type Doc } from "../../agent/vault/model/vault-doc.js";
+import { createdIdentity, emptyVaultDoc, isReady, readEntry, type Doc } from "../../agent/vault/model/vault-doc.js";
 import { currentFiles, headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
 import { normaliseVaultPath } from "../../agent/vault/paths.js";
 import type { Log } from "../../agent/sync/ports.js";
@@ -75,8 +75,10 @@ export class BridgeVault {
       backoff: options.backoff, onError: options.onError, onState: options.onState,
     });
     const ref: { vault?: BridgeVault } = {};
+    const vaultId = new URL(url).pathname.slice("/v1/".length);
     const engine = new SyncEngine({
       self: transport.self,
+      vault: { id: vaultId, name: "" },
       doc: emptyVaultDoc(hex(randomBytes(16))),
       store: new MemoryStore(),
       // Binary contents are fetched by hash like on any device, and kept in memory for the session.
@@ -101,12 +103,14 @@ export class BridgeVault {
     return vault;
   }
 
+  /** The vault this client connected to (its URL), not the document's `meta`, which members can rewrite. */
   get id(): string {
-    return vaultMeta(this.#engine.doc)?.vaultId ?? "";
+    return this.#engine.vault?.id ?? "";
   }
 
+  /** The name the vault's creating change gave it (fixed at init). */
   get name(): string {
-    return vaultMeta(this.#engine.doc)?.name ?? "";
+    return createdIdentity(this.#engine.doc, this.id)?.name ?? "";
   }
 
   /** This client's peer id on the vault bus. */

@@ -17,7 +17,7 @@ import { HUB_SERVER_DIR } from "../../agent/hub/hub-state.js";
 import { effectiveKeys, parseAuthorizedKeys, AUTHORIZED_KEYS_BYTES_MAX } from "../../agent/auth/authorized-keys.js";
 import { equalBytes } from "../../agent/auth/openssh-format.js";
 import { AUTHORIZED_KEYS } from "../../agent/fs/sync-filter.js";
-import { readEntry, vaultMeta } from "../../agent/vault/model/vault-doc.js";
+import { isReady, readEntry } from "../../agent/vault/model/vault-doc.js";
 import type { SyncEngine } from "../../agent/sync/engine.js";
 import type { Log } from "../../agent/sync/ports.js";
 import { startBridge, type BridgeServer } from "./bridge-server.js";
@@ -39,14 +39,18 @@ export interface AgentBridgeOptions {
   log: Log;
 }
 
-/** The vault an engine holds, authorised by the authorized_keys in its document. */
+/**
+ * The vault an engine holds, authorised by the authorized_keys in its document. Its id and name are
+ * the engine's (the vault's config or the hub's registration), never the document's `meta`: a
+ * member's change to that copy made the bridge refuse the real id for everyone.
+ */
 export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array }, operatorMode = false): BridgeVault | undefined {
-  const meta = vaultMeta(engine.doc);
-  if (!meta) return undefined;
+  const vault = engine.vault;
+  if (vault === undefined || !isReady(engine.doc)) return undefined;
   return {
-    id: meta.vaultId,
-    name: meta.name,
-    account: operatorMode ? vaultAccountPublic(meta.vaultId) : undefined,
+    id: vault.id,
+    name: vault.name,
+    account: operatorMode ? vaultAccountPublic(vault.id) : undefined,
     isAuthorised: (publicKey) => {
       const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
       const text = entry?.bytes && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
@@ -59,7 +63,7 @@ export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ b
   const bridge = await startBridge({
     host: options.host, port: options.port, tls: options.tls, hubKey: options.hubKey, natsServers: options.natsUrl, natsOptions: options.natsOptions, log: options.log,
     vault: (id) => {
-      for (const engine of options.engines()) if (vaultMeta(engine.doc)?.vaultId === id) return engineVault(engine, options.hubKey, options.operatorMode);
+      for (const engine of options.engines()) if (engine.vault?.id === id) return engineVault(engine, options.hubKey, options.operatorMode);
       return undefined;
     },
   });
