@@ -21,6 +21,8 @@ import { writeNewFiles, type NewFile } from "./bulk-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
 import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { entryBytes, entryOverLimit } from "../vault/model/entry-limits.js";
+import type { StoredRev } from "../vault/model/schema.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
 import type { Log } from "../sync/ports.js";
@@ -63,6 +65,8 @@ interface StatCacheEntry {
 const MASS_DELETE_MIN_FILES = 10;
 /** Distinct unsafe remote paths logged; beyond this they are skipped silently. */
 const REJECTED_LOGGED_MAX = 1000;
+/** Distinct over-limit files logged (each once per version); beyond this they are skipped silently. */
+const OVER_LIMIT_LOGGED_MAX = 1000;
 /** Files written at once when the doc brings many (a clone): enough to keep libuv's 4 threads and the disk queue busy. */
 const WRITES_IN_FLIGHT = 16;
 /** A pass writing at least this many new files creates them together (bulk-write.ts). */
@@ -81,11 +85,13 @@ export class FolderBinding {
   /** The doc heads the last full reconcile compared with the disk (see onDocChange). */
   #reconciledHeads: string | undefined;
   readonly #rejected = new Set<string>();
+  /** `path sha256` of over-limit files already logged: every rescan meets them again. */
+  readonly #overLimitLogged = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0 };
+  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0, overLimit: 0 };
 
   constructor(config: FolderBindingConfig) {
     this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
@@ -339,6 +345,7 @@ export class FolderBinding {
     for (const path of paths) {
       // A cached stat means the pass found a file there: replacing it needs #materialise's re-read.
       const rev = this.#statCache.has(path) ? undefined : readStored(doc, path);
+      if (rev !== undefined && this.#overLimit(path, rev)) continue;
       const entry = rev && entryFromStored(path, rev);
       if (entry?.bytes === undefined) {
         rest.push(path);
@@ -491,7 +498,7 @@ export class FolderBinding {
       return undefined;
     }
     if (info.size > this.#cfg.sync.fileBytesMax) {
-      this.#cfg.log.warn({ path, size: info.size, max: this.#cfg.sync.fileBytesMax }, "file larger than sync.file_bytes_max; not synced");
+      if (this.#firstSightOverLimit(`${path} local ${info.size}`)) this.#cfg.log.warn({ path, size: info.size, max: this.#cfg.sync.fileBytesMax }, "file larger than sync.file_bytes_max; not synced");
       return "skip";
     }
     const cached = this.#statCache.get(path);
@@ -526,6 +533,7 @@ export class FolderBinding {
         this.#stats.deletedOnDisk++;
         return;
       }
+      if (this.#overLimit(path, rev)) return;
       const entry = entryFromStored(path, rev);
       const bytes = entry.bytes ?? (await this.#cfg.engine.blobs.get(entry.blob ?? ""));
       if (bytes === undefined) {
@@ -565,6 +573,27 @@ export class FolderBinding {
       }
       this.#cfg.log.warn({ path, error: String(error) }, "could not write a file from the vault");
     }
+  }
+
+  /**
+   * Limits hold for what arrives too: a member can bypass its own agent's check. A file over this
+   * device's `sync.file_bytes_max` stays in the vault (status lists it) but is not written here;
+   * logged once per version, not on every rescan.
+   */
+  #overLimit(path: string, rev: StoredRev): boolean {
+    const max = this.#cfg.sync.fileBytesMax;
+    if (!entryOverLimit(rev, max)) return false;
+    this.#stats.overLimit++;
+    if (this.#firstSightOverLimit(`${path} vault ${String(rev.sha256)}`)) {
+      this.#cfg.log.warn({ path, size: entryBytes(rev), max }, "a file in the vault is larger than sync.file_bytes_max; kept in the vault, not written to this disk");
+    }
+    return true;
+  }
+
+  #firstSightOverLimit(key: string): boolean {
+    if (this.#overLimitLogged.has(key) || this.#overLimitLogged.size >= OVER_LIMIT_LOGGED_MAX) return false;
+    this.#overLimitLogged.add(key);
+    return true;
   }
 
   async #removeEmptyParents(path: string, folders: FolderChecks): Promise<void> {
