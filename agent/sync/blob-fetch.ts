@@ -52,6 +52,11 @@ export interface BlobFetchConfig {
   serveBytesMax?: number;
   /** Hex SHA-256 (the agent passes Node's native one; the default is portable). */
   digest?: (bytes: Uint8Array) => string;
+  /**
+   * Warn about a blob not fetched for its size (a hub: nothing else says so there). A device's
+   * folder binding already says it once per file, so there this is a debug line.
+   */
+  warnOverLimit?: boolean;
 }
 
 interface Wanted {
@@ -87,7 +92,7 @@ export class BlobFetcher {
   constructor(config: BlobFetchConfig) {
     this.#cfg = {
       retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024,
-      inflightMax: BLOB_WANT_MAX, inflightBytesMax: 32 * 1024 * 1024, serveBytesMax: 64 * 1024 * 1024, ...config,
+      inflightMax: BLOB_WANT_MAX, inflightBytesMax: 32 * 1024 * 1024, serveBytesMax: 64 * 1024 * 1024, warnOverLimit: false, ...config,
       digest: config.digest ?? sha256Hex,
     };
   }
@@ -123,7 +128,8 @@ export class BlobFetcher {
   #overLimit(hash: string, size: number): void {
     if (this.#overLimitLogged.has(hash) || this.#overLimitLogged.size >= OVER_LIMIT_LOGGED_MAX) return;
     this.#overLimitLogged.add(hash);
-    this.#cfg.log.warn({ blob: hash.slice(0, 16), size, max: this.#cfg.blobBytesMax }, "not fetching a binary file's contents: larger than the blob limit here");
+    const line = this.#cfg.warnOverLimit ? this.#cfg.log.warn : this.#cfg.log.debug;
+    line.call(this.#cfg.log, { blob: hash.slice(0, 16), size, max: this.#cfg.blobBytesMax }, "not fetching a binary file's contents: larger than the blob limit here");
   }
 
   /** Re-asks every peer for what is overdue; drops stalled reassemblies. */

@@ -164,6 +164,7 @@ export class SyncEngine {
       blobBytesMax: this.#cfg.blobBytesMax,
       mayServe: (hash) => this.#blobRefs.update(this.#doc).has(hash),
       digest: config.digest,
+      warnOverLimit: config.hub === true,
       onStored: (hash) => this.#onBlobStored(hash),
     });
   }
