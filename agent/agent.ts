@@ -22,6 +22,7 @@ import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
 import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
+import { deviceInboxPrefix } from "./auth/accounts.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
@@ -169,7 +170,9 @@ export class Agent {
       this.#nc = this.#authority.hubAccountConnection as NatsConnection;
       this.#connected = true;
     } else {
-      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus });
+      // On a leaf, answers from the hub cross the link, whose user this device's key issued: they reach only its inboxes.
+      const inboxPrefix = deviceInboxPrefix(this.#identity.nkeyPublic);
+      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus, inboxPrefix });
     }
     const authority = this.#authority;
     this.#host = new VaultHost({
@@ -215,7 +218,7 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, inboxPrefix: deviceInboxPrefix(this.#identity.nkeyPublic), tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
   /**

@@ -9,7 +9,7 @@ import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "./auth/pin
 import { normaliseFingerprint } from "./auth/tls.js";
 import { accountAuthenticator } from "./auth/account-user.js";
 import { signRequest } from "./auth/signed-request.js";
-import { HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "./auth/accounts.js";
+import { deviceInboxPrefix, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "./auth/accounts.js";
 import type { DeviceKey } from "./auth/identity.js";
 import { connectNats } from "./nats/connect.js";
 import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
@@ -93,7 +93,10 @@ export interface AccountConnectOptions {
   timeoutMs?: number;
 }
 
-/** A one-shot connection into an account of the hub (fails fast, like every one-shot command). */
+/**
+ * A one-shot connection into an account of the hub (fails fast, like every one-shot command). Its
+ * requests are answered on this device's own inboxes, the only ones the hub account lets it hear.
+ */
 export async function connectToAccount(options: AccountConnectOptions): Promise<NatsConnection> {
   return connectNats({
     servers: options.url,
@@ -101,6 +104,7 @@ export async function connectToAccount(options: AccountConnectOptions): Promise<
     log: options.log,
     timeoutMs: options.timeoutMs ?? 10_000,
     tls: options.tls,
+    inboxPrefix: deviceInboxPrefix(options.device.nkeyPublic),
     authenticator: await accountAuthenticator(options.device, options.account),
   });
 }

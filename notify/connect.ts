@@ -18,6 +18,7 @@ import { silentLog } from "../agent/sync/ports.js";
 import { writeFileAtomic } from "../agent/fs/atomic-write.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
 import { connectToHubAccount, trustHub, type TrustOptions } from "../agent/hub-client.js";
+import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
 import { AuthorizationError } from "./errors.js";
 
@@ -54,12 +55,18 @@ export interface NatsTarget {
   ownAgent: boolean;
   /** Own agent that is a hub: its TLS certificate (agent.json, written by the agent, 0600), pinned without asking. */
   fingerprint?: string;
+  /** Own agent: the inboxes its hub link may hear (agent.json), where answers from across the link must go. */
+  inboxPrefix?: string;
 }
 
 export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<NatsTarget> {
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown }).catch(() => undefined);
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown; inboxPrefix?: unknown }).catch(() => undefined);
   const agentUrl = typeof agent?.natsUrl === "string" && agent.natsUrl ? agent.natsUrl : undefined;
-  const own = { ownAgent: true, ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}) };
+  const own = {
+    ownAgent: true,
+    ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}),
+    ...(typeof agent?.inboxPrefix === "string" ? { inboxPrefix: agent.inboxPrefix } : {}),
+  };
   const given = flag || process.env.EDGESYNC_NATS_URL || undefined;
   if (given) return given === agentUrl ? { url: given, ...own } : { url: given, ownAgent: false };
   if (agentUrl) return { url: agentUrl, ...own };
@@ -72,7 +79,9 @@ export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<Na
 const NO_TLS = /does not offer TLS/;
 
 export async function connectForNotify(target: NatsTarget, device: DeviceKey, trust: TrustOptions, name = "edgesync-notify"): Promise<NatsConnection> {
-  const plain = () => connectNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000 });
+  // Answers that cross a leaf's hub link reach only the inboxes of the key that issued the link.
+  const inboxPrefix = target.inboxPrefix ?? deviceInboxPrefix(device.nkeyPublic);
+  const plain = () => connectNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000, inboxPrefix });
   if (target.ownAgent && target.fingerprint === undefined) return plain();
   let trusted: Awaited<ReturnType<typeof trustHub>> | undefined;
   try {

@@ -17,6 +17,7 @@ import { encodeAccount, type SigningKey } from "@nats-io/jwt";
 import { Prefix, type KeyPair } from "@nats-io/nkeys";
 import { nkeyPublic } from "../agent/auth/identity.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
+import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import { UNLIMITED_ACCOUNT, ACCOUNT_JWT_BYTES_MAX, JwtError } from "../agent/auth/nats-jwt.js";
 import type { SubjectPermissions } from "../agent/nats/subjects.js";
 import type { Log } from "../agent/sync/ports.js";
@@ -44,11 +45,13 @@ export function pairingSubjects(set: string): SubjectPermissions {
 /** A pairing request and its answer are small; a pairing-only user needs no more than this. */
 export const PAIRING_USER_LIMITS = { subs: 4, data: 64 * 1024, payload: 8 * 1024 };
 
-export function notifyTemplate(set: string, kind: DeviceKind): SigningKey["template"] {
+/** `peer` hears only its own reply inboxes (agent/auth/accounts.ts deviceInboxPrefix), never another device's answers. */
+export function notifyTemplate(set: string, kind: DeviceKind, peer: string): SigningKey["template"] {
   const allowed = kind === "full" ? notifyFullSubjects() : notifyOnlySubjects(set);
+  const subscribe = allowed.subscribe.map((s) => (s === INBOXES ? `${deviceInboxPrefix(peer)}.>` : s));
   return {
     pub: { allow: allowed.publish, deny: [] },
-    sub: { allow: allowed.subscribe, deny: [] },
+    sub: { allow: subscribe, deny: [] },
     // A service answers a request sent to it (one reply each), as request/reply needs.
     resp: { max: 1, ttl: 0 },
     subs: -1,
@@ -68,7 +71,7 @@ export function notifySigningKeys(set: string, devices: Iterable<Pick<DeviceReco
   for (const [peer, kind] of [...kinds].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const publicKey = publicKeyFromPeerId(peer);
     if (publicKey === undefined) continue;
-    entries.push({ kind: "user_scope", key: nkeyPublic(publicKey, Prefix.Account), role: `notify ${kind} ${sshFingerprint(publicKey)}`, template: notifyTemplate(set, kind) });
+    entries.push({ kind: "user_scope", key: nkeyPublic(publicKey, Prefix.Account), role: `notify ${kind} ${sshFingerprint(publicKey)}`, template: notifyTemplate(set, kind, peer) });
   }
   return entries;
 }

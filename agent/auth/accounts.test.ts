@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { decode, type Account, type SigningKey } from "@nats-io/jwt";
 import { createOperator } from "@nats-io/nkeys";
 import { Identity } from "./identity.js";
-import { encodeHubAccount, hubAccountTemplate } from "./accounts.js";
+import { deviceInboxPrefix, encodeHubAccount, hubAccountTemplate } from "./accounts.js";
 import { notifySigningKeys, notifyOnlySubjects } from "../../notify/nats-auth.js";
 
 describe("the hub account", () => {
@@ -14,9 +14,21 @@ describe("the hub account", () => {
     const claims = decode<Account>(await encodeHubAccount(operator, hub, [member], extra));
     const keys = new Map((claims.nats.signing_keys as SigningKey[]).map((k) => [k.key, k]));
     assert.equal(keys.size, 3);
-    assert.deepEqual(keys.get(hub.accountNkeyPublic)?.template, hubAccountTemplate(true));
-    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template, hubAccountTemplate(false));
+    assert.deepEqual(keys.get(hub.accountNkeyPublic)?.template, hubAccountTemplate(hub.nkeyPublic, true));
+    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template, hubAccountTemplate(member.nkeyPublic, false));
     assert.deepEqual(keys.get(phone.accountNkeyPublic)?.template.pub?.allow, notifyOnlySubjects("default").publish);
     assert.ok(!JSON.stringify(keys.get(phone.accountNkeyPublic)?.template).includes("es.v1.hub"), "a notify-only device cannot ask or register with the hub");
+  });
+
+  it("lets each key hear only its own reply inboxes", async () => {
+    const operator = createOperator();
+    const [hub, member, phone] = [Identity.generate("hub"), Identity.generate("member"), Identity.generate("phone")];
+    const extra = notifySigningKeys("default", [{ peer: phone.nkeyPublic, kind: "notify" }]);
+    const claims = decode<Account>(await encodeHubAccount(operator, hub, [member], extra));
+    for (const key of claims.nats.signing_keys as SigningKey[]) {
+      const owner = [hub, member, phone].find((k) => k.accountNkeyPublic === key.key) as Identity;
+      const inboxes = (key.template.sub?.allow ?? []).filter((s) => s.startsWith("_INBOX"));
+      assert.deepEqual(inboxes, [`${deviceInboxPrefix(owner.nkeyPublic)}.>`], key.role);
+    }
   });
 });

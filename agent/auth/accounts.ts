@@ -35,15 +35,24 @@ export const HUB_REGISTER_SUBJECT = `${HUB_SUBJECT_PREFIX}.register`;
 export const NOTIFY_SUBJECTS = "es.v1.notify.>";
 
 /**
- * What every device key of the hub account may do: ask the hub, speak notify, use reply inboxes.
- * The hub's own key (`serving`) also listens on the hub's control subjects, so no device can
- * answer discovery or registration in the hub's place.
+ * The reply inboxes of one device key: only users issued by that key may subscribe under it, so an
+ * answer sent there reaches that device alone. A leaf's local clients reach the hub account through
+ * the leaf link, whose user the leaf's device key issued: they must use the leaf's prefix too (the
+ * hub delivers to a leaf link only what its user may subscribe to).
  */
-export function hubAccountTemplate(serving = false): SigningKey["template"] {
+export const deviceInboxPrefix = (deviceNkey: string): string => `_INBOX.${deviceNkey}`;
+
+/**
+ * What one device key of the hub account may do: ask the hub, speak notify, hear its own reply
+ * inboxes (never another device's). The hub's own key (`serving`) also listens on the hub's
+ * control subjects, so no device can answer discovery or registration in the hub's place, and may
+ * publish to any inbox, since it answers every device.
+ */
+export function hubAccountTemplate(deviceNkey: string, serving = false): SigningKey["template"] {
   const control = `${HUB_SUBJECT_PREFIX}.>`;
   return {
     pub: { allow: [control, NOTIFY_SUBJECTS, ...(serving ? ["_INBOX.>"] : [])], deny: [] },
-    sub: { allow: [NOTIFY_SUBJECTS, "_INBOX.>", ...(serving ? [control] : [])], deny: [] },
+    sub: { allow: [NOTIFY_SUBJECTS, `${deviceInboxPrefix(deviceNkey)}.>`, ...(serving ? [control] : [])], deny: [] },
     resp: { max: 1, ttl: 0 },
     subs: -1,
     data: -1,
@@ -75,7 +84,7 @@ export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, ke
     kind: "user_scope",
     key: nkeyPublic(publicKey, Prefix.Account),
     role: `${i === 0 ? "hub" : "device"} ${sshFingerprint(publicKey)}`,
-    template: hubAccountTemplate(i === 0),
+    template: hubAccountTemplate(nkeyPublic(publicKey, Prefix.User), i === 0),
   }));
   const listed = new Set(signing.map((k) => k.key));
   for (const entry of extra) {

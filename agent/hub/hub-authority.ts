@@ -10,15 +10,16 @@
 import type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
 import type { SigningKey } from "@nats-io/jwt";
 import { jwtAuthenticator } from "@nats-io/transport-node";
+import { Prefix } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
 import { tlsOptionsForPinned } from "../auth/pins.js";
 import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
-import type { DeviceKey } from "../auth/identity.js";
+import { nkeyPublic, type DeviceKey } from "../auth/identity.js";
 import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
@@ -37,6 +38,18 @@ export interface HubAuthorityConfig {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * A signed request is answered only on the signer's own inboxes, which only connections issued by
+ * that key (or a leaf link it issued) may hear: a request captured and replayed from any other
+ * connection gets its answer where the replayer cannot read it, or a refusal.
+ */
+function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void {
+  const prefix = `${deviceInboxPrefix(nkeyPublic(signer, Prefix.User))}.`;
+  if (!reply?.startsWith(prefix)) {
+    throw new SignedRequestError(`the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`);
+  }
+}
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
 export class HubAuthority {
@@ -86,7 +99,8 @@ export class HubAuthority {
   }
 
   #connect(name: string, authenticator: Parameters<typeof connectNats>[0]["authenticator"], onStatus?: (kind: string) => void): Promise<NatsConnection> {
-    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus });
+    const inboxPrefix = deviceInboxPrefix(this.#cfg.hub.nkeyPublic);
+    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus, inboxPrefix });
   }
 
   /** The hub's connection in the hub account (discovery, registration, notify). */
@@ -233,6 +247,7 @@ export class HubAuthority {
     let verified: { publicKey: Uint8Array; body: unknown };
     try {
       verified = verifyRequest(msg.data, op);
+      checkReplyBinding(msg.reply, verified.publicKey);
     } catch (error) {
       this.#cfg.log.warn({ op, error: String(error) }, "refused a hub request");
       return reply({ ok: false, error: error instanceof SignedRequestError ? error.message : "bad request" });
