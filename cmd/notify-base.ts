@@ -11,6 +11,7 @@ import { edgesyncHome, Identity } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
 import { connectForNotify, readJoined, resolveNatsUrl, type NatsTarget } from "../notify/connect.js";
 import { terminalConfirm } from "./trust-prompt.js";
+import type { TrustOptions } from "../agent/hub-client.js";
 import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 
@@ -31,14 +32,18 @@ export abstract class NotifyCommand extends EdgesyncCommand {
     const identity = device.identity;
     if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
     const target = options.target ?? (await resolveNatsUrl(this.homeDir, this.nats));
-    const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
-    const nc = await connectForNotify(target, identity, trust);
+    const nc = await connectForNotify(target, identity, this.trustOptions());
     try {
       const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
       return await work(client, device);
     } finally {
       await nc.close().catch(() => {});
     }
+  }
+
+  /** First use of a hub's certificate: --accept-hub-key (or EDGESYNC_ACCEPT_HUB_KEY=1), else ask on the terminal. */
+  trustOptions(): TrustOptions {
+    return { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
   }
 
   async senderName(device: Device): Promise<string> {

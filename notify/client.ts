@@ -26,6 +26,8 @@ export interface NotifyClientConfig {
   set?: string;
   requestTimeoutMs?: number;
   nowMs?: () => number;
+  /** Where `join` presents its token, and how long it waits: default the set's pairing subject (a hub's pairing door relays instead). */
+  pairVia?: { subject: string; timeoutMs: number };
 }
 
 export interface IssuedToken {
@@ -63,7 +65,7 @@ export function errorFromReply(error: { name: string; message: string }): Error 
 }
 
 export class NotifyClient {
-  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs">> & { nowMs: () => number };
+  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs" | "pairVia">> & Pick<NotifyClientConfig, "pairVia"> & { nowMs: () => number };
   #devices: Map<string, DeviceRecord> | undefined;
   #devicesAt = 0;
 
@@ -223,7 +225,8 @@ export class NotifyClient {
     const request = signRequest("accept", { token, name: this.#cfg.name }, this.#cfg.signer, this.#cfg.nowMs());
     let reply: RpcReply<PairAnswer & { sig: string }>;
     try {
-      reply = await this.#request(pairSubject(this.#cfg.set), new TextEncoder().encode(JSON.stringify(request)), Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs));
+      const via = this.#cfg.pairVia ?? { subject: pairSubject(this.#cfg.set), timeoutMs: Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs) };
+      reply = await this.#request(via.subject, new TextEncoder().encode(JSON.stringify(request)), via.timeoutMs);
     } catch (error) {
       if (error instanceof TimeoutError) throw new PairingError("unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)", { cause: error });
       throw error;

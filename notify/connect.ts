@@ -94,7 +94,7 @@ export async function connectForNotify(target: NatsTarget, device: DeviceKey, tr
     return await connectToHubAccount({ url: target.url, device, tls: trusted.tls, log: silentLog, name, timeoutMs: 5_000 });
   } catch (error) {
     if (error instanceof NatsAuthRefusedError) {
-      throw new AuthorizationError(`the hub at ${target.url} refused this device's key: it is not paired with notify (or was unpaired); pair it with a token from \`edgesync notify pair\` (through the web inbox, or \`notify join\` with --nats pointing at an agent's own NATS)`, { cause: error });
+      throw new AuthorizationError(`the hub at ${target.url} refused this device's key: it is not paired with notify (or was unpaired); pair it: \`edgesync notify join LINK\` with the link \`edgesync notify pair\` prints (or the web inbox)`, { cause: error });
     }
     throw error;
   }

@@ -161,10 +161,12 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     assert.match(issued.token, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{12}$/);
     assert.equal(parsePairingInput(issued.url)?.hub, net.hubUrl, "the link names the hub from --notify-nats-url");
 
-    const refused = await net.notify("phone", ["join", issued.url]);
+    await net.identity("phone"); // the phone's key exists, and the hub does not admit it yet
+    const refused = await net.notify("phone", ["send", "--nats", net.hubUrl, "--project", "repo", "before pairing"]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^edgesync: the hub at nats:\/\/127\.0\.0\.1:\d+ refused this device's key: it is not paired with notify/);
-    // The phone has its own key and no agent: it pairs through A's NATS, then uses the hub the link names,
+    // The phone has its own key and no agent: here it pairs through A's NATS (test/security/pairing-door.test.ts
+    // pairs through the hub's door), then uses the hub the link names,
     // with pinned TLS and a JWT it issues itself, once the hub has added its key to the hub account.
     const joined = await net.notify("phone", ["join", issued.url, "--nats", viaA]);
     assert.equal(joined.code, 0, joined.stderr);

@@ -7,6 +7,10 @@
  *   registration of a new vault (`es.v1.hub.register`) and notify. Its signing keys are every
  *   member of every vault plus the hub's admins, with a template that reaches no vault subject.
  *
+ * - The pairing door: a signing key only the hub holds, whose users (handed out in pairing links,
+ *   10 minutes) can do nothing but ask the hub to redeem a notify pairing token and hear their own
+ *   inbox (agent/auth/pairing-door.ts, agent/hub/pairing-door.ts).
+ *
  * Account public keys are *derived* from a label (SHA-256, nothing-up-my-sleeve): nobody holds
  * their seeds, so the only way to issue a user of an account is a signing key the operator listed
  * in its JWT. Removing a key is therefore complete, and a device finds a vault's account from the
@@ -14,7 +18,8 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { encodeAccount, type SigningKey } from "@nats-io/jwt";
-import { Prefix, type KeyPair } from "@nats-io/nkeys";
+import { fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
+import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { nkeyPublic } from "./identity.js";
 import { sshFingerprint } from "./openssh-format.js";
 import { ACCOUNT_JWT_BYTES_MAX, JwtError, UNLIMITED_ACCOUNT, encodeVaultAccount } from "./nats-jwt.js";
@@ -60,6 +65,25 @@ export function hubAccountTemplate(deviceNkey: string, serving = false): Signing
   };
 }
 
+export const PAIRING_DOOR_SUBJECT_PREFIX = `${HUB_SUBJECT_PREFIX}.pair`;
+/** Where a door user asks the hub to redeem a token of notify set `set` (the set is checked by the hub). */
+export const pairingDoorSubject = (set: string): string => `${PAIRING_DOOR_SUBJECT_PREFIX}.${set}`;
+
+/** Where a member asks the hub for pairing-door credentials to put in a pairing link. */
+export const HUB_DOOR_SUBJECT = `${HUB_SUBJECT_PREFIX}.door`;
+
+/**
+ * The pairing door's signing key, derived from the operator's seed: only the hub holds it, and it
+ * stays the same across restarts without a file of its own. It is a plain (unscoped) signing key
+ * because a door user's limits must sit in its own JWT: nats-server 2.9.10 does not apply a scoped
+ * template's allowed connection types, and a door user admitted as a leafnode could publish to any
+ * subject of the hub account (a hub does not check what a leafnode publishes).
+ */
+export function pairingDoorKey(operator: KeyPair): KeyPair {
+  const seed = sha256(new Uint8Array([...utf8("edgesync-pairing-door-v1\n"), ...operator.getSeed()]));
+  return fromSeed(Codec.encodeSeed(Prefix.Account, seed));
+}
+
 export interface AccountKey {
   publicKey: Uint8Array;
 }
@@ -76,7 +100,7 @@ function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
 
 /**
  * The hub account's JWT: the hub's key (serving) and `keys` (admins, every vault member) as scoped
- * signing keys, plus `extra` ready-made ones (notify-only devices, notify/nats-auth.ts) for keys not
+ * signing keys, the pairing door's key, plus `extra` ready-made ones (notify-only devices, notify/nats-auth.ts) for keys not
  * already listed — a key that is also a member keeps the member's template.
  */
 export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, keys: readonly AccountKey[], extra: readonly SigningKey[] = []): Promise<string> {
@@ -92,7 +116,8 @@ export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, ke
     listed.add(entry.key);
     signing.push(entry);
   }
-  const jwt = await encodeAccount("edgesync hub", HUB_ACCOUNT_PUBLIC, { limits: UNLIMITED_ACCOUNT, signing_keys: signing }, { signer: operator });
+  const signingKeys = [...signing, pairingDoorKey(operator).getPublicKey()];
+  const jwt = await encodeAccount("edgesync hub", HUB_ACCOUNT_PUBLIC, { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys }, { signer: operator });
   if (jwt.length > ACCOUNT_JWT_BYTES_MAX) throw new JwtError(`the hub account JWT is ${jwt.length} bytes with ${signing.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit; remove keys`);
   return jwt;
 }

@@ -13,7 +13,9 @@ import { jwtAuthenticator } from "@nats-io/transport-node";
 import { Prefix } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic } from "../auth/accounts.js";
+import { issueDoorUser, type DoorUser } from "../auth/pairing-door.js";
+import { isSetId } from "../../notify/subjects.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
@@ -23,7 +25,8 @@ import { nkeyPublic, type DeviceKey } from "../auth/identity.js";
 import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
-import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type HubReply, type RegisterBody } from "./hub-protocol.js";
+import { PairingDoor } from "./pairing-door.js";
+import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type DoorRequestBody, type HubReply, type RegisterBody } from "./hub-protocol.js";
 import type { Log } from "../sync/ports.js";
 
 export interface HubAuthorityConfig {
@@ -62,6 +65,7 @@ export class HubAuthority {
   #hubAccount: NatsConnection | undefined;
   readonly #vaultConnections: NatsConnection[] = [];
   #queue: Promise<unknown> = Promise.resolve();
+  #door: PairingDoor | undefined;
   /** Notify-only devices (paired phones, browsers, CLIs): hub-account signing keys with notify's template. */
   #notifyKeys: SigningKey[] = [];
 
@@ -122,6 +126,12 @@ export class HubAuthority {
     this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
       if (!error) this.#answer(msg, "register", (key, body) => this.#register(key, body as RegisterBody));
     } });
+    this.#hubAccount.subscribe(HUB_DOOR_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
+      if (!error) this.#answer(msg, "door", (key, body) => this.#doorUser(key, body as DoorRequestBody));
+    } });
+    this.#door = new PairingDoor({ hubAccount: this.#hubAccount, system: this.#system, log: this.#cfg.log, doorKey: pairingDoorKey(this.#state.operator).getPublicKey() });
+    this.#door.start();
+    await Promise.all([this.#system.flush(), this.#hubAccount.flush()]);
   }
 
   /** A connection of the hub itself inside a vault's account (for its replica). */
@@ -290,7 +300,18 @@ export class HubAuthority {
     return { created: true };
   }
 
+  /** Door credentials for a pairing link: asked by a key the hub account admits (a member, an admin, the hub). */
+  async #doorUser(key: Uint8Array, body: DoorRequestBody): Promise<DoorUser> {
+    if (typeof body !== "object" || body === null || typeof body.set !== "string" || !isSetId(body.set)) throw new SignedRequestError("door: bad notify set");
+    const admitted = equalBytes(key, this.#cfg.hub.publicKey) || this.#hubAccountKeys().some((k) => equalBytes(k.publicKey, key));
+    if (!admitted) throw new SignedRequestError(`the key ${sshFingerprint(key)} is not a member of any vault on this hub`);
+    const door = await issueDoorUser(this.#state.operator, body.set);
+    this.#cfg.log.info({ set: body.set, by: sshFingerprint(key), expiresAt: door.expiresAt }, "pairing door: credentials issued for a pairing link");
+    return door;
+  }
+
   async stop(): Promise<void> {
+    this.#door?.stop();
     await this.#queue;
     await Promise.all([this.#hubAccount, ...this.#vaultConnections, this.#system].map((nc) => drainOrClose(nc)));
   }
