@@ -13,7 +13,7 @@ import { Identity } from "../agent/auth/identity.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
 import { ConnectError } from "../agent/nats/connect.js";
 import { trustHub, type TrustedHub } from "../agent/hub-client.js";
-import { NotifyInputError, PairingError } from "../notify/errors.js";
+import { AuthorizationError, NotifyInputError, PairingError } from "../notify/errors.js";
 
 /** After pairing, how long to wait for the paired device to be known where this device connects. */
 const SETTLE_MS = 10_000;
@@ -75,6 +75,18 @@ export class NotifyJoinCommand extends NotifyCommand {
 
   /** Through a NATS server that carries the pairing subject to the issuing agent (--nats, or an agent's own). */
   async #direct(link: PairingLink, target: NatsTarget): Promise<PairAnswer> {
+    try {
+      return await this.#directOnce(link, target);
+    } catch (error) {
+      // A hub admits no key before pairing: without door credentials this link cannot be redeemed there.
+      if (error instanceof AuthorizationError && !this.nats && link.hub && !link.door) {
+        throw new AuthorizationError(`the hub at ${link.hub} admits no key before pairing, and this link carries no pairing-door credentials (its agent has no hub, or an older edgesync); pair with --nats pointing at the issuing agent's own NATS, or through the web inbox`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async #directOnce(link: PairingLink, target: NatsTarget): Promise<PairAnswer> {
     return this.withClient(async (client) => {
       const paired = await client.join(link.token, fingerprintOf, link.fp);
       const deadline = Date.now() + SETTLE_MS;

@@ -96,6 +96,14 @@ describe("the hub's pairing door redeems a one-time token and does nothing else"
     assert.match(expired.stderr, /^edgesync: this pairing token has expired .*\n$/);
   });
 
+  it("says what to do with a link that carries no door credentials (an agent without a hub, an older edgesync)", async () => {
+    const { url } = await pairToken(["--name", "old-link"]);
+    const doorless = url.replace(/&door=[^&]*/, "");
+    const refused = await net.notify("old-link", ["join", doorless]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^edgesync: the hub at nats:\/\/127\.0\.0\.1:\d+ admits no key before pairing, and this link carries no pairing-door credentials .*--nats/);
+  });
+
   it("refuses every other subject from the door, the door as a leafnode, and door users the hub did not sign", async () => {
     const door = await doorOfNewLink("bait");
     const { raw, userKey } = await rawDoor(door);
