@@ -80,9 +80,19 @@ export const HUB_DOOR_SUBJECT = `${HUB_SUBJECT_PREFIX}.door`;
  * subject of the hub account (a hub does not check what a leafnode publishes).
  */
 export function pairingDoorKey(operator: KeyPair): KeyPair {
-  const seed = sha256(new Uint8Array([...utf8("edgesync-pairing-door-v1\n"), ...operator.getSeed()]));
-  return fromSeed(Codec.encodeSeed(Prefix.Account, seed));
+  // Kept per operator: nkeys derives a public key with tweetnacl, slowly, and every account push needs it.
+  let door = doorKeys.get(operator);
+  if (door === undefined) {
+    const seed = sha256(new Uint8Array([...utf8("edgesync-pairing-door-v1\n"), ...operator.getSeed()]));
+    const pair = fromSeed(Codec.encodeSeed(Prefix.Account, seed));
+    const publicKey = pair.getPublicKey();
+    door = Object.assign(pair, { getPublicKey: () => publicKey });
+    doorKeys.set(operator, door);
+  }
+  return door;
 }
+
+const doorKeys = new WeakMap<KeyPair, KeyPair>();
 
 export interface AccountKey {
   publicKey: Uint8Array;
