@@ -25,7 +25,7 @@ import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
-import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
+import type { NatsRole, NatsServerConfig, RouteTls } from "./nats/server-config.js";
 import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
@@ -42,6 +42,7 @@ import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
+import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 
 export interface AgentConfig {
@@ -60,14 +61,14 @@ export interface AgentConfig {
   leafWsListen?: string;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
-  /** Peer: cluster listener and routes to other peers. */
+  /** Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. */
   clusterListen?: string;
   peers?: string[];
   /** Attach to this NATS server instead of starting one. */
   upstream?: string;
   /** Hub: folder for operator keys, TLS pair, admins and hosted vaults (default <home>/.edgesync-server). */
   serverDir?: string;
-  /** Hub: names/addresses clients dial, put in the certificate. */
+  /** Hub: names/addresses clients dial; peer: names/addresses other peers dial. Put in the certificate. */
   tlsHostnames?: string[];
   /** Hub: admins (authorized_keys text) merged on start, from EDGESYNC_AUTHORIZED_KEYS. */
   authorizedKeys?: string;
@@ -108,6 +109,7 @@ export class Agent {
   #server: NatsServerSupervisor | undefined;
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
+  #peerRoutes: PeerRoutes | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
   #notify: NotifyService | undefined;
@@ -153,6 +155,7 @@ export class Agent {
           log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
           if (event.state === "up") this.#host?.linkUp();
         },
+        onLine: (line) => this.#peerRoutes?.explain(line),
         onUnexpectedExit: (exit, logTail) => {
           log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
           this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
@@ -193,6 +196,8 @@ export class Agent {
           if (entry?.bytes === undefined && entry !== undefined) return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
           void authority.applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes)).catch((error: unknown) => log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"));
         },
+      } : this.#peerRoutes ? {
+        onVaultChange: (vaultId: string, engine: SyncEngine) => this.#applyPeerKeys(vaultId, engine),
       } : {}),
     });
     await this.#host.start();
@@ -272,8 +277,29 @@ export class Agent {
         noTls: this.#cfg.noTls,
         trust: this.#cfg.trust ?? {},
       });
+    } else if (config.cluster) {
+      const routes = new PeerRoutes({
+        stateDir: config.stateDir,
+        device: identity,
+        vaults: configs.map((c, i) => ({ id: c.vault.id, root: this.#cfg.roots[i] })),
+        hostnames: this.#cfg.tlsHostnames,
+        reload: (tls) => this.#reloadRoutes(tls),
+        log: this.#cfg.log,
+      });
+      config.cluster.tls = await routes.prepare();
+      this.#peerRoutes = routes;
     }
     return config;
+  }
+
+  /** Peer: the vault's authorized_keys decides which servers may route to ours (peer-routes.ts). */
+  #applyPeerKeys(vaultId: string, engine: SyncEngine): void {
+    if (!isReady(engine.doc)) return;
+    const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+    // Not text (a binary blob): never read as "no keys", which would cut every route.
+    if (entry?.bytes === undefined && entry !== undefined) return this.#cfg.log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the route keys in force");
+    const text = entry?.bytes && new TextDecoder().decode(entry.bytes);
+    void this.#peerRoutes?.update(vaultId, text).catch((error: unknown) => this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys to the peer routes"));
   }
 
   #registerWithHub(configs: VaultConfig[]): void {
@@ -287,6 +313,13 @@ export class Agent {
       },
     }));
     registerVaults(this.#nc as NatsConnection, this.#identity as DeviceKey, vaults, this.#cfg.log, () => this.#stopped);
+  }
+
+  async #reloadRoutes(tls: RouteTls): Promise<void> {
+    const server = this.#server;
+    const cluster = server?.config.cluster;
+    if (!server || !cluster) return;
+    await server.reload({ ...server.config, cluster: { ...cluster, tls } });
   }
 
   #serverConfig(): NatsServerConfig {
@@ -304,7 +337,8 @@ export class Agent {
     } else if (role === "leaf") {
       config.remotes = [{ url: this.#cfg.hubUrl as string }];
     } else {
-      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "0.0.0.0:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+      // Loopback unless asked: other machines reach a peer only when the user opens it to them.
+      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
     }
     return config;
   }
