@@ -48,14 +48,26 @@ export interface PeerRoutesConfig {
   log: Log;
 }
 
-export type RouteRefusal = "untrusted" | "name-mismatch";
+/**
+ * Who refused: `untrusted` — this server refused the other's certificate (or it brought none);
+ * `name-mismatch` — the server dialled presents a certificate without the address dialled;
+ * `refused-by-other` — the other server refused this one's certificate.
+ */
+export type RouteRefusal = "untrusted" | "name-mismatch" | "refused-by-other";
+
+const REFUSAL_MESSAGES: Record<RouteRefusal, string> = {
+  "untrusted": "route refused: the other server proved no key of this vault's authorized_keys. Routes now use TLS with device keys: upgrade every peer of the mesh to this edgesync version and add each peer's key to authorized_keys",
+  "name-mismatch": "route refused: the other peer's certificate does not name the address it was dialled at; start that peer with --tls-hostname ADDRESS (the name or IP in this peer's --peer URL)",
+  "refused-by-other": "route refused by the other side: it does not trust this device's key (add it to the vault's authorized_keys and upgrade that peer to this edgesync version), or it dialled an address this peer's certificate does not name (start this peer with --tls-hostname ADDRESS)",
+};
 
 /** Why a nats-server log line says a route was refused, or undefined when it says nothing of it. */
 export function routeRefusal(line: string): { remote: string; reason: RouteRefusal; detail: string } | undefined {
   const m = /\] (\S+) - rid:\d+ - TLS route handshake error: (.*)$/.exec(line);
   if (!m) return undefined;
-  const reason = /certificate is valid for|not valid for any names/.test(m[2]) ? "name-mismatch" : "untrusted";
-  return { remote: m[1], reason, detail: m[2] };
+  const detail = m[2];
+  const reason = /certificate is valid for|not valid for any names/.test(detail) ? "name-mismatch" : /remote error/.test(detail) ? "refused-by-other" : "untrusted";
+  return { remote: m[1], reason, detail };
 }
 
 const hostOf = (remote: string) => remote.replace(/:\d+$/, "");
@@ -124,12 +136,7 @@ export class PeerRoutes {
     this.#explained.delete(host);
     this.#explained.set(host, nowMs);
     if (this.#explained.size > REFUSAL_ADDRESSES_MAX) this.#explained.delete(this.#explained.keys().next().value as string);
-    const fields = { remote: refusal.remote, reason: refusal.detail };
-    if (refusal.reason === "name-mismatch") {
-      this.#cfg.log.warn(fields, "route refused: the other peer's certificate does not name the address it was dialled at; start that peer with --tls-hostname ADDRESS (the name or IP in its --peer URL)");
-    } else {
-      this.#cfg.log.warn(fields, "route refused: the other server proved no key of this vault's authorized_keys. Routes now use TLS with device keys: upgrade every peer of the mesh to this edgesync version and add each peer's key to authorized_keys");
-    }
+    this.#cfg.log.warn({ remote: refusal.remote, reason: refusal.detail }, REFUSAL_MESSAGES[refusal.reason]);
   }
 
   /** Own key, plus the keys every vault authorizes (see the header for why all of them). */

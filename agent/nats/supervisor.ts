@@ -244,7 +244,8 @@ export class NatsServerSupervisor {
     if (!event) return;
     const key = `${event.kind} ${event.id} ${event.remote}`;
     if (event.state === "up") this.#links.set(key, event);
-    else this.#links.delete(key);
+    // A link refused at its handshake closes without ever being up: not a link going down.
+    else if (!this.#links.delete(key)) return;
     this.#options.onLink?.(event);
   }
 
