@@ -31,7 +31,7 @@ import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { Prefix } from "@nats-io/nkeys";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { nkeyPublic, type Identity } from "./identity.js";
-import { bitString, booleanTrue, explicit, implicit, objectIdentifier, octetString, sequence, set, smallInteger, time, tlv, unsignedInteger, utf8String } from "./der.js";
+import { bitString, booleanTrue, explicit, implicit, objectIdentifier, octetString, sequence, set, smallInteger, time, unsignedInteger, utf8String } from "./der.js";
 import { derToPem, TlsMaterialError } from "./tls.js";
 
 export const ROUTE_TLS_DIR = "route-tls";
@@ -157,7 +157,7 @@ function altName(host: string): Uint8Array {
   if (isIP(bare) === 4) return implicit(7, Uint8Array.from(bare.split(".").map(Number)));
   if (isIP(bare) === 6) return implicit(7, ipv6Bytes(bare));
   if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(bare)) {
-    throw new TlsMaterialError(`${JSON.stringify(host)} is neither a host name nor an IP address`);
+    throw new TlsMaterialError(`${JSON.stringify(host)} is neither a host name nor an IP address: fix or drop that --tls-hostname`);
   }
   return implicit(2, new TextEncoder().encode(bare.toLowerCase()));
 }
