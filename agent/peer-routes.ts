@@ -100,6 +100,7 @@ export class PeerRoutes {
     const { caPem, ...files } = await writeRouteTls(this.#dir, this.#identity, keys, { hostnames: this.#cfg.hostnames });
     this.#trust = { caPem, pins: files.pins };
     this.#files = files;
+    this.#cfg.log.info({ trusted: files.pins.length, dir: this.#dir }, "peer routes: mutual TLS with device keys; only the vaults' authorized keys may route here");
     return files;
   }
 

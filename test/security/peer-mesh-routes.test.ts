@@ -24,7 +24,12 @@ function routesUp(agent: RunningAgent): Set<string> {
   const up = new Set<string>();
   for (const line of agent.output().split("\n")) {
     if (!line.includes('"link":"route"')) continue;
-    const entry = JSON.parse(line) as { id: string; msg: string };
+    let entry: { id: string; msg: string };
+    try {
+      entry = JSON.parse(line) as { id: string; msg: string };
+    } catch {
+      continue; // the first line of a trimmed buffer
+    }
     if (entry.msg === "link up") up.add(entry.id);
     else if (entry.msg === "link down") up.delete(entry.id);
   }
