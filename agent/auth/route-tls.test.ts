@@ -208,4 +208,12 @@ describe("routes between nats-servers with device-key TLS", () => {
     await until("the reload to close B's route", () => /due to pinned certs reload/.test(pa.server.logTail()) && pa.server.links().every((l) => l.kind !== "route"));
     assert.equal(await delivered(pb.server.clientUrl, pa.server.clientUrl, 1_500), false, "nothing crosses from the removed key");
   });
+
+  it("never dials into a server whose key it does not trust, even one that trusts it", async () => {
+    const [a, stranger] = [Identity.generate("a"), Identity.generate("stranger")];
+    const target = await peer("pt", stranger, [stranger, a]);
+    const dialler = await peer("pd", a, [a], [`nats-route://127.0.0.1:${target.ports.cluster}`]);
+    assert.equal(await delivered(dialler.server.clientUrl, target.server.clientUrl, 1_500), false);
+    assert.match(dialler.server.logTail(), /TLS route handshake error: x509: certificate signed by unknown authority/);
+  });
 });
