@@ -6,6 +6,7 @@ import { assertNoCve2023_47090, NatsConfigError, openListeners, renderConfig, re
 const base: NatsServerConfig = { role: "peer", stateDir: "/var/lib/es", serverName: "p1", client: { host: "127.0.0.1", port: -1 } };
 const hub: NatsServerConfig = { ...base, role: "hub", client: { host: "0.0.0.0", port: 4222 }, leafnode: { host: "0.0.0.0", port: 7422 } };
 const tls = { certFile: "/srv/tls.crt", keyFile: "/srv/tls.key" };
+const LOCAL_USER = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
 
 describe("resolveServerConfig", () => {
   it("fills in the defaults and makes paths absolute", () => {
@@ -35,6 +36,9 @@ describe("resolveServerConfig", () => {
       [{ maxPayloadBytes: 128 * 1024 * 1024 }, /max payload/],
       [{ tls: { certFile: "tls\\.crt", keyFile: "/k" } }, /TLS certificate file/],
       [{ role: "relay" as never }, /role "relay"/],
+      [{ clientNkeys: [] }, /client nkeys must name/],
+      [{ clientNkeys: ["SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"] }, /not a user nkey/],
+      [{ clientNkeys: [LOCAL_USER], authConfig: "operator: x" }, /exclusive/],
     ];
     for (const [patch, message] of bad) {
       assert.throws(() => resolveServerConfig({ ...base, ...patch }), (e: Error) => e instanceof NatsConfigError && message.test(e.message), JSON.stringify(patch));
@@ -68,6 +72,15 @@ describe("renderConfig", () => {
     assert.match(text, /cluster \{\n {2}name: "home"\n {2}host: "0\.0\.0\.0"\n {2}port: 6222\n {2}routes: \[\n {4}"nats-route:\/\/10\.0\.0\.2:6222",\n {4}"nats-route:\/\/10\.0\.0\.3:6222"\n {2}\]\n\}/);
   });
 
+  it("admits only the local nkey users on a leaf's client listener, leaving its remotes and a peer's routes to their own blocks", () => {
+    const leaf = renderConfig({ ...base, role: "leaf", clientNkeys: [LOCAL_USER], remotes: [{ url: "tls://hub.example:7422", credentialsFile: "/home/u/leaf.creds" }] });
+    assert.match(leaf, new RegExp(`^authorization \\{\n {2}users: \\[\n {4}\\{ nkey: "${LOCAL_USER}" \\}\n {2}\\]\n\\}$`, "m"));
+    assert.doesNotMatch(leaf, /accounts|system_account|no_auth_user/, "local clients stay in the global account the remotes bind");
+    const peer = renderConfig({ ...base, clientNkeys: [LOCAL_USER], cluster: { host: "127.0.0.1", port: 6222, routes: [] } });
+    assert.match(peer, /^authorization \{/m);
+    assert.doesNotMatch(peer, /cluster \{[^}]*authorization/);
+  });
+
   it("appends the auth layer's text verbatim", () => {
     const auth = 'operator: "/x/op.jwt"\nsystem_account: ADSYS\nresolver { type: full, dir: "/x/jwt" }';
     assert.ok(renderConfig({ ...hub, authConfig: auth }).endsWith(`${auth}\n`));
@@ -94,5 +107,6 @@ describe("openListeners", () => {
     assert.deepEqual(openListeners(hub), ["client 0.0.0.0:4222", "leafnode 0.0.0.0:7422"]);
     assert.deepEqual(openListeners(base), []);
     assert.deepEqual(openListeners({ ...hub, authConfig: "operator: x" }), []);
+    assert.deepEqual(openListeners({ ...base, client: { host: "0.0.0.0", port: 4222 }, clientNkeys: [LOCAL_USER], cluster: { host: "0.0.0.0", port: 6222, routes: [] } }), ["cluster 0.0.0.0:6222"]);
   });
 });

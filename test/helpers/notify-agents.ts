@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BIN, sandbox, stop, waitFor, type Sandbox } from "./cli.js";
 import { startAgent, deviceEnv, publicKeyLine, type RunningAgent } from "./agents.js";
-import { connectNats } from "../../agent/nats/connect.js";
+import { connectPlainNats } from "../../agent/nats/local-connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
 import { encodeMessage, type NotifyMessage } from "../../notify/model.js";
@@ -121,9 +121,10 @@ export class NotifyAgents {
     return messages;
   }
 
-  /** A raw NATS connection to the agent's own server (for putting hand-made frames on the wire). */
+  /** A raw NATS connection to the agent's own server (for putting hand-made frames on the wire), as its local user. */
   connect(name: string): Promise<NatsConnection> {
-    return connectNats({ servers: this.agent(name).info.natsUrl, name: "notify-test-wire", log: silentLog, waitOnFirstConnect: true });
+    const { natsUrl, natsCredentials } = this.agent(name).info;
+    return connectPlainNats({ servers: natsUrl, credentialsFile: natsCredentials, name: "notify-test-wire", log: silentLog, waitOnFirstConnect: true });
   }
 
   /** Publishes `m` on its live subject and waits for a notify service's ack. */
