@@ -91,13 +91,13 @@ export class NotifyAgents {
   }
 
   /** Starts `edgesync notify …` as `device` without waiting (ask, watch). */
-  spawn(device: string, args: string[]): Running {
-    return this.spawnEdgesync(device, ["notify", ...args]);
+  spawn(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Running {
+    return this.spawnEdgesync(device, ["notify", ...args], extraEnv);
   }
 
   /** Starts `edgesync …` as `device` without waiting. */
-  spawnEdgesync(device: string, args: string[]): Running {
-    const child = spawn(process.execPath, [BIN, ...args], { env: this.env(device), stdio: ["ignore", "pipe", "pipe"] });
+  spawnEdgesync(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Running {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(device), ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
     const out = { stdout: "", stderr: "" };
     child.stdout?.on("data", (c: Buffer) => (out.stdout += c.toString()));
     child.stderr?.on("data", (c: Buffer) => (out.stderr += c.toString()));
@@ -105,8 +105,8 @@ export class NotifyAgents {
   }
 
   /** Runs `edgesync notify …` as `device`; resolves when it exits. */
-  notify(device: string, args: string[], timeoutMs = 30_000): Promise<CliResult> {
-    return collect(this.spawn(device, args), timeoutMs);
+  notify(device: string, args: string[], timeoutMs = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return collect(this.spawn(device, args, extraEnv), timeoutMs);
   }
 
   /** `notify log <thread> --json` as `device`, polled until `until` holds. */
