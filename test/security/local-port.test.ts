@@ -12,6 +12,9 @@ import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { sandbox, stop, waitFor, readText, run, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
+import { loadVaultConfig } from "../../agent/vault/config.js";
+import type * as Client from "../../bridge/client/index.js";
+import type * as ClientNode from "../../bridge/node/index.js";
 
 /**
  * The attacker: connects to 127.0.0.1:PORT, answers the server's INFO with a CONNECT built from
@@ -135,7 +138,8 @@ describe("a leaf's local NATS port", () => {
       cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--accept-hub-key"]);
       return cloned.code === 0;
     }, 30_000, () => cloned.stderr + detail());
-    leafB = await startAgent(box, "b", ["--cwd", b]);
+    // B also serves its vaults to bridge peers: the bridge inside the agent relays through the local port.
+    leafB = await startAgent(box, "b", ["--cwd", b, "--bridge", "127.0.0.1:0"]);
   });
 
   after(async () => {
@@ -165,6 +169,7 @@ describe("a leaf's local NATS port", () => {
   });
 
   it("stops another uid: it cannot read the credentials file, and without it the port refuses it", async () => {
+    assert.equal(process.getuid?.(), 0, "this test switches to uid nobody with setpriv: it needs root (CI runs as root); run it as root");
     const credentials = await assertCredentialModes(leafA);
     // Open every folder above the credentials' own folder to other users, so that only that folder's
     // and the file's own modes stand between the other uid and the secret.
@@ -189,6 +194,34 @@ describe("a leaf's local NATS port", () => {
     assert.equal(stranger.code, 1);
     assert.match(stranger.stderr, /^edgesync: .*credentials.*EDGESYNC_NATS_CREDENTIALS/);
     assert.equal(stranger.stderr.trim().split("\n").length, 1, stranger.stderr);
+  });
+
+
+  it("still relays a bridge peer of `sync start --bridge` through the local port, as the agent's user", async () => {
+    const client = (await import("edgesync/client" as string)) as typeof Client;
+    const { nodeSocket } = (await import("edgesync/client/node" as string)) as typeof ClientNode;
+    const key = await client.keyFromSeed(new Uint8Array(32).fill(7));
+    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${client.sshPublicLineOf(key.publicKey, "bridge-peer")}\n`);
+    const { origin } = JSON.parse(await readFile(join(leafB.home, "bridge.json"), "utf8")) as { origin: string };
+    const vaultId = (await loadVaultConfig(b)).vault.id;
+    let vault: Client.BridgeVault | undefined;
+    let last = "";
+    await waitFor("B's bridge to let the new key in", async () => {
+      try {
+        vault = await client.connect({ url: origin, vaultId, key, socket: nodeSocket, readyTimeoutMs: 10_000 });
+        return true;
+      } catch (error) {
+        last = String(error);
+        if (error instanceof client.BridgeError && error.kind === "auth") return false;
+        throw error;
+      }
+    }, 60_000, () => `${last}\n${detail()}`);
+    try {
+      await vault?.writeFile("via-bridge.md", "through B's local port\n");
+      await waitFor("the bridge peer's file on A", async () => (await readText(join(a, "via-bridge.md"))) === "through B's local port\n", 30_000, detail);
+    } finally {
+      await vault?.close();
+    }
   });
 });
 
