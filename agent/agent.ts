@@ -366,7 +366,7 @@ export class Agent {
     await drainOrClose(this.#nc);
     await this.#authority?.stop();
     await this.#server?.stop();
-    if (this.#localCredentials) await removeLocalCredentials(this.#localCredentials.path);
+    if (this.#localCredentials) await removeLocalCredentials(this.#localCredentials);
     await unlink(join(this.#home, "agent.json")).catch(() => {});
   }
 }

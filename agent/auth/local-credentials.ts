@@ -54,9 +54,14 @@ export async function createLocalCredentials(home: string, role: string): Promis
   return { path, publicKey: user.getPublicKey(), authenticator: seedAuthenticator(user.getSeed(), path) };
 }
 
-/** Best effort at stop: the seed is useless once the server is gone, and a stale file misleads. */
-export async function removeLocalCredentials(path: string): Promise<void> {
-  await unlink(path).catch(() => {}); // already gone, or the folder was removed: nothing left to protect
+/**
+ * At stop: the seed is useless once the server is gone, and a stale file misleads. Only our own
+ * seed is removed — another agent of the same role in this home may have written its own since.
+ */
+export async function removeLocalCredentials(credentials: Pick<LocalCredentials, "path" | "publicKey">): Promise<void> {
+  const current = await readLocalCredentials(credentials.path).catch(() => undefined); // gone or unreadable: nothing of ours to remove
+  if (current?.publicKey !== credentials.publicKey) return;
+  await unlink(credentials.path).catch(() => {}); // removed meanwhile: the goal is met
 }
 
 /** Reads a seed file the agent wrote; one clear line when it cannot. */

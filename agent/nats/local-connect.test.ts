@@ -42,7 +42,9 @@ describe("local credentials", () => {
     assert.equal((await stat(second.path)).mode & 0o777, 0o600);
     assert.equal((await stat(dirname(second.path))).mode & 0o777, 0o700);
     assert.equal((await readLocalCredentials(second.path)).publicKey, second.publicKey);
-    await removeLocalCredentials(second.path);
+    await removeLocalCredentials(first); // another start's seed is not ours to remove
+    assert.equal((await readLocalCredentials(second.path)).publicKey, second.publicKey);
+    await removeLocalCredentials(second);
     await assert.rejects(readLocalCredentials(second.path), (e: Error) => e instanceof LocalCredentialsError && /ENOENT.*is the agent running/.test(e.message));
   });
 
