@@ -7,9 +7,11 @@
  *  3. a hub's authority (operator keys, TLS certificate, accounts: hub/hub-authority.ts), or a
  *     leaf's link to its hub (pinned certificate, one creds file per account: leaf-link.ts);
  *  4. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
- *     server dials the hub itself and keeps redialling, so the agent never handles hub outages;
- *  5. one client connection to that server (local, so it survives hub outages); a hub instead has
- *     one per account, since NATS isolates vaults by account;
+ *     server dials the hub itself and keeps redialling, so the agent never handles hub outages. A
+ *     leaf's or peer's client listener admits only a user made fresh here, its seed written (0600)
+ *     before the server starts (agent/auth/local-credentials.ts): loopback is open to every local user;
+ *  5. one client connection to that server (local, so it survives hub outages), as that user; a hub
+ *     instead has one per account, since NATS isolates vaults by account;
  *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
  *     asks the hub to host vaults it does not know yet;
  *  7. the notify service (notify/README.md) on the hub-account connection, with its web inbox on --inbox;
@@ -44,6 +46,7 @@ import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
+import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -110,6 +113,7 @@ export class Agent {
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
   #peerRoutes: PeerRoutes | undefined;
+  #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
   #notify: NotifyService | undefined;
@@ -128,6 +132,11 @@ export class Agent {
 
   get natsUrl(): string {
     return this.#cfg.upstream ?? this.#server?.clientUrl ?? "";
+  }
+
+  /** Signs in to this agent's own leaf or peer server (the bridge beside it uses it); none on a hub or attached. */
+  get localAuthenticator(): LocalCredentials["authenticator"] | undefined {
+    return this.#localCredentials?.authenticator;
   }
 
   get host(): VaultHost | undefined {
@@ -172,7 +181,8 @@ export class Agent {
       this.#nc = this.#authority.hubAccountConnection as NatsConnection;
       this.#connected = true;
     } else {
-      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus });
+      const authenticator = this.#localCredentials?.authenticator;
+      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus, ...(authenticator ? { authenticator } : {}) });
     }
     const authority = this.#authority;
     this.#host = new VaultHost({
@@ -220,7 +230,7 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
   /**
@@ -250,10 +260,14 @@ export class Agent {
     return this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined;
   }
 
-  /** Hub: operator mode and TLS; leaf: the pinned, authenticated link. Returns the server config. */
+  /** Hub: operator mode and TLS; leaf: the pinned, authenticated link; leaf and peer: the local user. Returns the server config. */
   async #prepareRole(configs: VaultConfig[]): Promise<NatsServerConfig> {
     const config = this.#serverConfig();
     const identity = this.#identity as DeviceKey;
+    if (this.#cfg.role !== "hub") {
+      this.#localCredentials = await createLocalCredentials(this.#home, this.#cfg.role);
+      config.clientNkeys = [this.#localCredentials.publicKey];
+    }
     if (this.#cfg.role === "hub") {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
@@ -386,6 +400,7 @@ export class Agent {
     await drainOrClose(this.#nc);
     await this.#authority?.stop();
     await this.#server?.stop();
+    if (this.#localCredentials) await removeLocalCredentials(this.#localCredentials);
     await unlink(join(this.#home, "agent.json")).catch(() => {});
   }
 }

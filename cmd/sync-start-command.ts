@@ -126,7 +126,7 @@ export class SyncStartCommand extends EdgesyncCommand {
         const { host, port } = parseListenAddress(bridgeListen, "--bridge");
         const { planBridgeTls, startAgentBridge } = await import("../bridge/server/agent-bridge.js");
         const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
-        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
+        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1", localNatsAuthenticator: agent.localAuthenticator });
         bridge = await startAgentBridge({
           host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
           engines: () => agent.host?.engines() ?? [], log: asLog(logger),

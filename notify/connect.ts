@@ -3,7 +3,8 @@
  * agent's local client URL (`<homeDir>/agent.json`), else the hub this device joined
  * (`<homeDir>/notify/joined.json`).
  *
- * This device's own agent is reached plainly (its loopback server) — unless it is a hub, whose
+ * This device's own agent is reached plainly (its loopback server, as the user in the credentials file
+ * agent.json names: agent/nats/local-connect.ts) — unless it is a hub, whose
  * certificate agent.json names (pinned without asking) and whose hub account admits its key. Anything else is treated like
  * a hub: its TLS certificate is pinned on first use (hub-client.ts trustHub, as `clone` does) and the
  * connection enters the hub account with a user JWT the device issues itself — which the hub admits
@@ -13,7 +14,8 @@
 import { readFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectNats, ConnectError, NatsAuthRefusedError } from "../agent/nats/connect.js";
+import { ConnectError, NatsAuthRefusedError } from "../agent/nats/connect.js";
+import { connectPlainNats } from "../agent/nats/local-connect.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { writeFileAtomic } from "../agent/fs/atomic-write.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
@@ -54,12 +56,18 @@ export interface NatsTarget {
   ownAgent: boolean;
   /** Own agent that is a hub: its TLS certificate (agent.json, written by the agent, 0600), pinned without asking. */
   fingerprint?: string;
+  /** Own agent that is a leaf or peer: the seed file its server admits (agent.json). */
+  credentialsFile?: string;
 }
 
 export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<NatsTarget> {
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown }).catch(() => undefined);
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown; natsCredentials?: unknown }).catch(() => undefined);
   const agentUrl = typeof agent?.natsUrl === "string" && agent.natsUrl ? agent.natsUrl : undefined;
-  const own = { ownAgent: true, ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}) };
+  const own = {
+    ownAgent: true,
+    ...(typeof agent?.tlsFingerprint === "string" ? { fingerprint: agent.tlsFingerprint } : {}),
+    ...(typeof agent?.natsCredentials === "string" ? { credentialsFile: agent.natsCredentials } : {}),
+  };
   const given = flag || process.env.EDGESYNC_NATS_URL || undefined;
   if (given) return given === agentUrl ? { url: given, ...own } : { url: given, ownAgent: false };
   if (agentUrl) return { url: agentUrl, ...own };
@@ -72,7 +80,7 @@ export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<Na
 const NO_TLS = /does not offer TLS/;
 
 export async function connectForNotify(target: NatsTarget, device: DeviceKey, trust: TrustOptions, name = "edgesync-notify"): Promise<NatsConnection> {
-  const plain = () => connectNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000 });
+  const plain = () => connectPlainNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000, credentialsFile: target.credentialsFile });
   if (target.ownAgent && target.fingerprint === undefined) return plain();
   let trusted: Awaited<ReturnType<typeof trustHub>> | undefined;
   try {

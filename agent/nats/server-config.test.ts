@@ -8,6 +8,7 @@ const hub: NatsServerConfig = { ...base, role: "hub", client: { host: "0.0.0.0",
 const tls = { certFile: "/srv/tls.crt", keyFile: "/srv/tls.key" };
 const pin = "ab".repeat(32);
 const routeTls = { certFile: "/s/route.crt", keyFile: "/s/route.key", caFile: "/s/trusted.pem", pins: [pin] };
+const LOCAL_USER = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
 
 describe("resolveServerConfig", () => {
   it("fills in the defaults and makes paths absolute", () => {
@@ -40,6 +41,9 @@ describe("resolveServerConfig", () => {
       [{ maxPayloadBytes: 128 * 1024 * 1024 }, /max payload/],
       [{ tls: { certFile: "tls\\.crt", keyFile: "/k" } }, /TLS certificate file/],
       [{ role: "relay" as never }, /role "relay"/],
+      [{ clientNkeys: [] }, /client nkeys must name/],
+      [{ clientNkeys: ["SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"] }, /not a user nkey/],
+      [{ clientNkeys: [LOCAL_USER], authConfig: "operator: x" }, /exclusive/],
     ];
     for (const [patch, message] of bad) {
       assert.throws(() => resolveServerConfig({ ...base, ...patch }), (e: Error) => e instanceof NatsConfigError && message.test(e.message), JSON.stringify(patch));
@@ -80,6 +84,15 @@ describe("renderConfig", () => {
     assert.doesNotMatch(text, /^tls \{/m, "the route TLS stays inside the cluster block");
   });
 
+  it("admits only the local nkey users on a leaf's client listener, leaving its remotes and a peer's routes to their own blocks", () => {
+    const leaf = renderConfig({ ...base, role: "leaf", clientNkeys: [LOCAL_USER], remotes: [{ url: "tls://hub.example:7422", credentialsFile: "/home/u/leaf.creds" }] });
+    assert.match(leaf, new RegExp(`^authorization \\{\n {2}users: \\[\n {4}\\{ nkey: "${LOCAL_USER}" \\}\n {2}\\]\n\\}$`, "m"));
+    assert.doesNotMatch(leaf, /accounts|system_account|no_auth_user/, "local clients stay in the global account the remotes bind");
+    const peer = renderConfig({ ...base, clientNkeys: [LOCAL_USER], cluster: { host: "127.0.0.1", port: 6222, routes: [] } });
+    assert.match(peer, /^authorization \{/m);
+    assert.doesNotMatch(peer, /cluster \{[^}]*authorization/);
+  });
+
   it("appends the auth layer's text verbatim", () => {
     const auth = 'operator: "/x/op.jwt"\nsystem_account: ADSYS\nresolver { type: full, dir: "/x/jwt" }';
     assert.ok(renderConfig({ ...hub, authConfig: auth }).endsWith(`${auth}\n`));
@@ -108,5 +121,6 @@ describe("openListeners", () => {
     assert.deepEqual(openListeners({ ...hub, authConfig: "operator: x" }), []);
     assert.deepEqual(openListeners({ ...base, cluster: { host: "0.0.0.0", port: 6222, routes: [] } }), ["cluster 0.0.0.0:6222"]);
     assert.deepEqual(openListeners({ ...base, cluster: { host: "0.0.0.0", port: 6222, routes: [], tls: routeTls } }), [], "routes then admit trusted keys only");
+    assert.deepEqual(openListeners({ ...base, client: { host: "0.0.0.0", port: 4222 }, clientNkeys: [LOCAL_USER], cluster: { host: "0.0.0.0", port: 6222, routes: [] } }), ["cluster 0.0.0.0:6222"]);
   });
 });

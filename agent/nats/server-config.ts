@@ -81,6 +81,11 @@ export interface NatsServerConfig {
   maxPayloadBytes?: number;
   /** Raw config text appended verbatim: operator/JWT resolver blocks from the auth layer. */
   authConfig?: string;
+  /**
+   * Leaf and peer: the `U…` nkey users the client listener admits (agent/auth/local-credentials.ts);
+   * any other client is refused. Not with `authConfig`, which brings its own (operator) auth.
+   */
+  clientNkeys?: string[];
 }
 
 /** Defaults filled in; what `renderConfig` writes. */
@@ -110,6 +115,7 @@ const UNSAFE_PATH = /["\n\r\\]/;
 const REMOTE_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"]);
 const ROUTE_SCHEMES = new Set(["nats-route:", "nats:", "tls:"]);
 const KEY_PIN = /^[0-9a-f]{64}$/;
+const USER_NKEY = /^U[A-Z2-7]{55}$/;
 
 function fail(message: string): never {
   throw new NatsConfigError(`nats-server config: ${message}`);
@@ -171,6 +177,11 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
       cluster = { ...cluster, tls: { certFile: checkPath("cluster TLS certificate file", routeTls.certFile), keyFile: checkPath("cluster TLS key file", routeTls.keyFile), caFile: checkPath("cluster TLS trust file", routeTls.caFile), pins: routeTls.pins } };
     }
   }
+  if (c.clientNkeys) {
+    if (c.authConfig) fail("client nkeys and an auth config are exclusive (operator mode admits its own users)");
+    if (c.clientNkeys.length === 0) fail("client nkeys must name at least one user, or be left out");
+    for (const nkey of c.clientNkeys) if (!USER_NKEY.test(nkey)) fail(`client nkey ${JSON.stringify(nkey)} is not a user nkey (U…)`);
+  }
   const clusterName = c.clusterName ?? "edgesync";
   if (!SERVER_NAME.test(clusterName)) fail(`cluster name ${JSON.stringify(clusterName)} may use letters, digits, ".", "_" and "-" only`);
   const tls = c.tls && { certFile: checkPath("TLS certificate file", c.tls.certFile), keyFile: checkPath("TLS key file", c.tls.keyFile) };
@@ -219,6 +230,15 @@ function routeTlsBlock(t: RouteTls): string {
   return `  tls {\n    cert_file: ${q(t.certFile)}\n    key_file: ${q(t.keyFile)}\n    ca_file: ${q(t.caFile)}\n    verify: true\n    timeout: 5\n    pinned_certs: [\n${pins}\n    ]\n  }`;
 }
 
+/**
+ * Top-level `authorization` guards the client listener only (routes and leafnodes have their own
+ * blocks); its users live in the global account, which a leaf's remotes bind to the hub's accounts.
+ */
+function clientAuthorizationBlock(c: ResolvedServerConfig): string | undefined {
+  if (!c.clientNkeys) return undefined;
+  return `authorization {\n  users: [\n${c.clientNkeys.map((k) => `    { nkey: ${q(k)} }`).join(",\n")}\n  ]\n}`;
+}
+
 function clusterBlock(c: ResolvedServerConfig): string | undefined {
   if (!c.cluster) return undefined;
   const routes = c.cluster.routes.map((r) => `    ${q(r)}`).join(",\n");
@@ -242,7 +262,7 @@ export function renderConfig(config: NatsServerConfig): string {
   ];
   if (c.monitoring) lines.push(`http: ${q(`${c.monitoring.host}:${c.monitoring.port}`)}`);
   if (c.tls) lines.push(tlsBlock(c.tls, ""));
-  for (const block of [leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
+  for (const block of [clientAuthorizationBlock(c), leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
   if (c.authConfig) lines.push(c.authConfig);
   const text = `${lines.join("\n")}\n`;
   assertNoCve2023_47090(text);
@@ -264,8 +284,9 @@ export function assertNoCve2023_47090(text: string): void {
 }
 
 /**
- * Listeners reachable from other machines while no auth config is set: the agent warns about
- * them, since anyone who can reach them can read and write every vault subject.
+ * Listeners reachable from other machines while no auth config is set (the client listener counts
+ * as guarded when it admits only `clientNkeys`): the agent warns about them, since anyone who can
+ * reach them can read and write every vault subject.
  */
 export function openListeners(config: NatsServerConfig): string[] {
   if (config.authConfig) return [];
@@ -277,5 +298,5 @@ export function openListeners(config: NatsServerConfig): string[] {
     ["cluster", config.cluster?.tls ? undefined : config.cluster],
     ["monitoring", config.monitoring],
   ];
-  return named.filter(([, l]) => l !== undefined && !loopback(l.host)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
+  return named.filter(([name, l]) => l !== undefined && !loopback(l.host) && !(name === "client" && config.clientNkeys)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
 }
