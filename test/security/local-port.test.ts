@@ -240,6 +240,8 @@ describe("a peer's local NATS port", () => {
     const b = join(box.dir, "b");
     await mkdir(a);
     assert.equal(cli(box, "pa", ["init", "--cwd", a]).code, 0);
+    // Routes admit only the vault's keys (test/security/peer-mesh-routes.test.ts).
+    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "pb")}\n`);
     const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
     agents.push(pa);
     const { natsCredentials } = await agentJson(pa);

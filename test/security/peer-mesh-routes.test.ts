@@ -12,8 +12,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
+import { sandbox, stop, waitFor, readText, run, type Sandbox } from "../helpers/cli.js";
+import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { opensslSelfSigned, startStrangerServer, subscribeEverything, type StrangerServer } from "../helpers/stranger-nats.js";
 
 const VAULT_SUBJECT = /^es\.v1\./;
@@ -60,7 +60,9 @@ describe("peer mesh routes admit only the vault's keys", () => {
     await appendLine(join(a, "authorized_keys"), publicKeyLine(box, "pb"));
     pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
     agents.push(pa);
-    assert.equal(cli(box, "pb", ["clone", pa.info.natsUrl, b]).code, 0);
+    // A's client port admits only its local user: the clone signs in with A's credentials file.
+    const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
+    assert.equal(cloned.code, 0, cloned.stderr);
     pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", routeOfA(), "--cwd", b]);
     agents.push(pb);
   });
