@@ -26,7 +26,7 @@ import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, verifySigna
 import { CloseCode } from "../client/frames.js";
 import { CborError, decodeCbor, encodeCbor, type CborValue } from "./cbor.js";
 import { TokenBucket } from "./rate-limit.js";
-import type { BridgeVault, SessionContext } from "./session.js";
+import { notAuthorised, type BridgeVault, type SessionContext } from "./session.js";
 
 const URL_CHARS_MAX = 8 * 1024;
 const NONCES_MAX = 100_000;
@@ -82,8 +82,8 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
     if (!(await verifySignature(sig, tokenMessage(fields, ctx.certFingerprint), key))) throw new HttpRefusal(401, "token signature does not verify (signed for another bridge certificate or vault?)");
     remember(fields.nonce, now);
     const vault = await vaultOf(fields.vault);
-    if (!vault) throw new HttpRefusal(404, `this bridge does not serve vault ${fields.vault}`);
-    if (vault.isAuthorised && !(await vault.isAuthorised(key))) throw new HttpRefusal(403, `key ${sshFingerprintOf(key)} is not authorised for vault ${vault.name}`);
+    // The same answer whether or not the vault is served: no oracle for which vault ids exist.
+    if (!vault || (vault.isAuthorised && !(await vault.isAuthorised(key)))) throw new HttpRefusal(403, notAuthorised(key, fields.vault));
     let authenticator: ConnectionOptions["authenticator"];
     if (vault.account !== undefined) {
       if (fields.jwt === undefined || fields.useed === undefined) throw new HttpRefusal(403, "operator mode: the token must carry a user JWT and its ephemeral user seed");
@@ -102,7 +102,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
       const nc = await connect({ servers: ctx.natsServers, name: `edgesync-bridge automerge ${sshFingerprintOf(key)}`, authenticator, timeout: ctx.limits.natsConnectTimeoutMs, maxReconnectAttempts: 10, ...ctx.natsOptions });
       return { vault, nc, key };
     } catch (error) {
-      if (error instanceof errors.AuthorizationError) throw new HttpRefusal(403, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.name}`);
+      if (error instanceof errors.AuthorizationError) throw new HttpRefusal(403, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.id}`);
       throw new HttpRefusal(502, "cannot reach the vault's NATS server");
     }
   };
@@ -118,6 +118,11 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
           }
           wss.handleUpgrade(request, socket, head, (ws) => {
             track(ws);
+            if (ctx.admitAuthenticated && !ctx.admitAuthenticated(ws)) {
+              ws.close(CloseCode.busy, "the bridge serves its maximum of peers; retry later");
+              void nc.close().catch(() => {});
+              return;
+            }
             void runAutomergeSession(ws, vault, nc, key, ctx);
           });
         },
