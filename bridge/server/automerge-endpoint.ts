@@ -26,6 +26,7 @@ import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, verifySigna
 import { CloseCode } from "../client/frames.js";
 import { CborError, decodeCbor, encodeCbor, type CborValue } from "./cbor.js";
 import { TokenBucket } from "./rate-limit.js";
+import { watchAuthority } from "./revocation.js";
 import { notAuthorised, type BridgeVault, type SessionContext } from "./session.js";
 
 const URL_CHARS_MAX = 8 * 1024;
@@ -168,10 +169,12 @@ async function runAutomergeSession(ws: WebSocket, vault: BridgeVault, nc: NatsCo
     clock: { now: ctx.nowMs }, log: ctx.log, onChange: () => push(),
   });
   const tick = setInterval(() => void engine.tick().then(push), TICK_MS);
+  let stopWatch = () => {};
   const close = (code: number, reason: string) => {
     if (closed) return;
     closed = true;
     clearInterval(tick);
+    stopWatch();
     if (code === CloseCode.malformed || code === CloseCode.protocol) ctx.stats.malformed++;
     if (code === CloseCode.rateLimited) ctx.stats.rateLimited++;
     ctx.log.info({ vault: vault.id, peer: sshFingerprintOf(key), code, reason }, "automerge connection closed");
@@ -185,6 +188,7 @@ async function runAutomergeSession(ws: WebSocket, vault: BridgeVault, nc: NatsCo
     ws.close(code, reason.slice(0, 120));
     void engine.stop().finally(() => nc.close().catch(() => {}));
   };
+  stopWatch = watchAuthority({ nc, vault, key, onRevoked: (reason) => close(CloseCode.unauthorised, reason) });
   void nc.closed().then((error) => close(error instanceof Error && /authori[sz]ation|revoked|expired/i.test(error.message) ? CloseCode.unauthorised : CloseCode.upstream, "the NATS connection ended"));
 
   const waitForDoc = async () => {

@@ -18,6 +18,7 @@ import {
 import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
 import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "../client/handshake.js";
 import { TokenBucket } from "./rate-limit.js";
+import { watchAuthority } from "./revocation.js";
 import { PRE_AUTH_PER_ADDRESS_MAX, PRE_AUTH_SOCKETS_MAX, PRE_AUTH_TIMEOUT_MS, type AdmissionLimits } from "./admission.js";
 
 export interface BridgeVault {
@@ -132,6 +133,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
   const bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, ctx.nowMs());
   const uploads = new Reassembler({ messageBytesMax: limits.uploadBytesMax, bufferedBytesMax: limits.uploadBufferBytesMax, sendersMax: 64 });
   let deliveryId = 0;
+  let stopWatch = () => {};
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
@@ -151,6 +153,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     } catch {
       ws.terminate();
     }
+    stopWatch();
     void transport?.stop();
     void nc?.close().catch(() => {});
     resolveDone();
@@ -220,6 +223,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     clearTimeout(timer);
     state = "ready";
     stats.ready++;
+    stopWatch = watchAuthority({ nc, vault, key, onRevoked: (reason) => close(CloseCode.unauthorised, reason, true) });
     ws.send(encodeControl({ t: "ready", self }));
     log.info({ vault: vault.id, peer: sshFingerprintOf(key), self }, "bridge peer ready");
   };
