@@ -33,8 +33,10 @@ interface Entry {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+type Remote = { remoteAddress?: string; remotePort?: number };
+
 /** A socket's identity that survives TLS wrapping: the TLS socket an upgrade hands over shares it. */
-const keyOf = (socket: { remoteAddress?: string; remotePort?: number }) => `${socket.remoteAddress ?? "?"}|${socket.remotePort ?? 0}`;
+const keyOf = (socket: Remote) => `${socket.remoteAddress ?? "?"}|${socket.remotePort ?? 0}`;
 
 export class Admission {
   readonly #limits: AdmissionLimits;
@@ -72,13 +74,13 @@ export class Admission {
   }
 
   /** The socket became a WebSocket session: its own handshake timer takes over from ours. */
-  upgraded(socket: { remoteAddress?: string; remotePort?: number }): void {
+  upgraded(socket: Remote): void {
     const entry = this.#entries.get(keyOf(socket));
     if (entry) clearTimeout(entry.timer);
   }
 
   /** The socket's peer proved an authorised key: it no longer counts here. */
-  authenticated(socket: { remoteAddress?: string; remotePort?: number }): void {
+  authenticated(socket: Remote): void {
     this.#forget(keyOf(socket));
   }
 

@@ -46,7 +46,7 @@ export interface AutomergeEndpoint {
   handle(request: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>, wss: WebSocketServer, track: (ws: WebSocket) => void): AutomergeEndpoint {
+export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>, wss: WebSocketServer, track: (ws: WebSocket, socket: Duplex) => void): AutomergeEndpoint {
   const nonces = new Map<string, number>();
   const remember = (nonce: string, now: number) => {
     for (const [n, expiry] of nonces) {
@@ -118,13 +118,17 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
             return;
           }
           wss.handleUpgrade(request, socket, head, (ws) => {
-            track(ws);
+            track(ws, socket);
             if (ctx.admitAuthenticated && !ctx.admitAuthenticated(ws)) {
               ws.close(CloseCode.busy, "the bridge serves its maximum of peers; retry later");
               void nc.close().catch(() => {});
               return;
             }
-            void runAutomergeSession(ws, vault, nc, key, ctx);
+            runAutomergeSession(ws, vault, nc, key, ctx).catch((error: unknown) => {
+              ctx.log.warn({ vault: vault.id, error: String(error) }, "automerge session failed");
+              ws.terminate();
+              void nc.close().catch(() => {});
+            });
           });
         },
         (error: unknown) => {
@@ -134,7 +138,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
           const body = `${refusal.message}\n`;
           socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? "Unauthorized" : refusal.status === 403 ? "Forbidden" : refusal.status === 404 ? "Not Found" : "Unavailable"}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         },
-      );
+      ).catch(() => socket.destroy()); // a throw while upgrading drops this socket, never the process
     },
   };
 }

@@ -59,13 +59,15 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
   const fingerprint = config.tls ? certFingerprint(config.tls.certPem) : null;
   const admission = new Admission(limits, () => stats.shed++);
   const authenticated = new Set<WebSocket>();
+  /** The upgraded socket under each WebSocket: what admission.ts counts. */
+  const socketOf = new WeakMap<WebSocket, Socket>();
   const ctx: SessionContext = {
     hubKey: config.hubKey, certFingerprint: fingerprint, natsServers: config.natsServers, natsOptions: config.natsOptions, limits, log, stats, nowMs: () => Date.now(),
     admitAuthenticated: (ws) => {
       if (authenticated.size >= limits.connectionsMax) return false;
       authenticated.add(ws);
       ws.once("close", () => authenticated.delete(ws));
-      const socket = (ws as unknown as { _socket?: Socket })._socket;
+      const socket = socketOf.get(ws);
       if (socket) admission.authenticated(socket);
       return true;
     },
@@ -81,10 +83,13 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
   // automerge-repo sends each sync message whole: its (already authenticated) peers get the upload limit per frame.
   const automergeWss = new WebSocketServer({ noServer: true, maxPayload: limits.uploadBytesMax, perMessageDeflate: false });
   const open = new Set<WebSocket>();
-  const track = (ws: WebSocket) => {
+  const track = (ws: WebSocket, socket: Duplex) => {
     // Before anything else can happen on it: ws reports oversized and invalid frames as 'error'
     // events, and one without a listener would take the whole process down.
     ws.on("error", () => {});
+    // The listener's upgrade sockets are net (or TLS) sockets; Duplex is only how the event types them.
+    socketOf.set(ws, socket as Socket);
+    admission.upgraded(socket as Socket);
     open.add(ws);
     ws.on("close", () => open.delete(ws));
   };
@@ -92,14 +97,16 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
 
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
-    const path = new URL(request.url ?? "/", "http://bridge").pathname;
-    const match = SESSION_PATH.exec(path);
+    const path = pathOf(request.url);
+    const match = SESSION_PATH.exec(path ?? "");
     if (!match && path !== AUTOMERGE_PATH) return refuse(socket, 404, "Not Found");
     if (!match) return automerge.handle(request, socket, head);
     wss.handleUpgrade(request, socket, head, (ws) => {
-      track(ws);
-      admission.upgraded(socket as Socket);
-      void serve(ws, match[1]);
+      track(ws, socket);
+      serve(ws, match[1]).catch((error: unknown) => {
+        log.warn({ vault: match[1], error: String(error) }, "bridge session failed");
+        ws.terminate();
+      });
     });
   });
 
@@ -155,6 +162,15 @@ function guardServer(server: Server, admission: Admission): void {
 /** What an unknown vault id gets: the handshake of a vault that authorises no key. */
 function decoyVault(id: string, operatorMode: boolean): BridgeVault {
   return { id, name: id, account: operatorMode ? vaultAccountOf(id) : undefined, isAuthorised: () => false };
+}
+
+/** The path of a request target, or undefined when it is no URL (`//[` makes `new URL` throw). */
+export function pathOf(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? "/", "http://bridge").pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {

@@ -2,7 +2,7 @@
  * Issue 21 item 6: no input on any path crashes the hub. A hand-written attacker (raw TLS and TCP
  * sockets, frames written byte by byte) throws oversized, truncated and garbage frames at every
  * route of a real hub's bridge — a served vault, an unknown vault, `/automerge` with and without a
- * token, an unknown path, a malformed vault id — after the upgrade, and garbage HTTP before it. The
+ * token, an unknown path, a malformed vault id, a path no URL parser takes — after the upgrade, and garbage HTTP before it. The
  * hub must still run afterwards and still serve a member, who syncs a file to a leaf's disk.
  */
 import { describe, it, before, after } from "node:test";
@@ -64,6 +64,7 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
       "/automerge with a member's token": tokenPath,
       "an unknown path": async () => "/nope/../../etc/passwd",
       "a malformed vault id": async () => "/v1/ZZZ%00",
+      "a path that is no URL": async () => "//[",
     });
   });
 
@@ -77,7 +78,7 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
     for (let i = 0; i < jobs.length; i += PARALLEL) await Promise.all(jobs.slice(i, i + PARALLEL).map((job) => job()));
   }
 
-  for (const route of ["a served vault", "an unknown vault", "/automerge without a token", "/automerge with a member's token", "an unknown path", "a malformed vault id"]) {
+  for (const route of ["a served vault", "an unknown vault", "/automerge without a token", "/automerge with a member's token", "an unknown path", "a malformed vault id", "a path that is no URL"]) {
     it(`lives through hostile frames and garbage HTTP on ${route}`, async () => {
       const jobs = [
         ...afterUpgrade.map((c) => async () => attack(target, upgradeRequest(await routes[route]()), c.bytes(), 2_000)),
