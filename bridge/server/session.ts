@@ -112,7 +112,7 @@ const toBytes = (data: RawData): Uint8Array => {
 
 /** The one refusal of a key, worded the same whether or not the bridge serves the vault. */
 export const notAuthorised = (key: Uint8Array, vaultId: string) =>
-  `key ${sshFingerprintOf(key)} is not authorised for vault ${vaultId} on this bridge; add its public key to the vault's authorized_keys`;
+  `key ${sshFingerprintOf(key)} is not authorised for vault ${vaultId} on this bridge (or the bridge does not serve that vault); add its public key to the vault's authorized_keys`;
 
 export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContext): Promise<void> {
   const { limits, log, stats } = ctx;
