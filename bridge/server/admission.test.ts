@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
-import { Admission } from "./admission.js";
+import { Admission, sourceOf } from "./admission.js";
 
 let port = 10_000;
 function fakeSocket(address: string): Socket & { destroyed: boolean } {
@@ -55,5 +55,15 @@ describe("admission of unauthenticated sockets", () => {
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(idle.destroyed, true);
     assert.equal(upgraded.destroyed, false, "an upgraded socket's own handshake timer takes over");
+  });
+
+  it("counts IPv4 addresses one by one and IPv6 by /64", () => {
+    assert.equal(sourceOf("203.0.113.7"), "203.0.113.7");
+    assert.equal(sourceOf("::ffff:203.0.113.7"), "203.0.113.7");
+    assert.equal(sourceOf("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    assert.equal(sourceOf("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
+    assert.equal(sourceOf("2001:db8::1"), "2001:db8:0:0::/64");
+    assert.equal(sourceOf("::1"), "0:0:0:0::/64");
+    assert.equal(sourceOf("fe80::1%eth0"), "fe80:0:0:0::/64");
   });
 });

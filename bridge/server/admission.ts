@@ -33,6 +33,20 @@ interface Entry {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/**
+ * The source a limit applies to: an IPv4 address, or an IPv6 /64 — one host is routinely handed a
+ * whole /64, so counting its addresses one by one would give it 2^64 shares.
+ */
+export function sourceOf(address: string | undefined): string {
+  if (address === undefined) return "?";
+  if (!address.includes(":") || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address.replace(/^::ffff:/i, "");
+  const [head, tail = ""] = address.split("%")[0].split("::");
+  const left = head ? head.split(":") : [];
+  const right = address.includes("::") && tail ? tail.split(":") : [];
+  const groups = address.includes("::") ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => parseInt(g || "0", 16).toString(16)).join(":")}::/64`;
+}
+
 type Remote = { remoteAddress?: string; remotePort?: number };
 
 /** A socket's identity that survives TLS wrapping: the TLS socket an upgrade hands over shares it. */
@@ -52,7 +66,7 @@ export class Admission {
 
   /** A new TCP connection. Destroys it (and returns false) when its address already holds its share. */
   accept(socket: Socket): boolean {
-    const address = socket.remoteAddress ?? "?";
+    const address = sourceOf(socket.remoteAddress);
     const mine = this.#byAddress.get(address);
     if (mine !== undefined && mine.size >= this.#limits.preAuthPerAddressMax) {
       this.#onShed("too many unauthenticated connections from one address", address);
