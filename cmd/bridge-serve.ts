@@ -62,7 +62,7 @@ export class BridgeServeCommand extends EdgesyncCommand {
       const vault = await folderVault(root, identity, plan.operatorMode);
       vaults.set(vault.id, vault);
     }
-    const bridge = await startBridge({ host, port, tls: plan.tls, hubKey: identity, vault: (id) => vaults.get(id), natsServers: natsUrl, natsOptions: plan.natsOptions, log });
+    const bridge = await startBridge({ host, port, tls: plan.tls, hubKey: identity, vault: (id) => vaults.get(id), natsServers: natsUrl, natsOptions: plan.natsOptions, operatorMode: plan.operatorMode, log });
     const info = {
       pid: process.pid, port: bridge.port, origin: bridge.origin, certFingerprint: bridge.certFingerprint, operatorMode: plan.operatorMode,
       hubKey: identity.fingerprint, hubPublicKey: Buffer.from(identity.publicKey).toString("base64"),

@@ -58,6 +58,7 @@ export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array 
 export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ bridge: BridgeServer; stop: () => Promise<void> }> {
   const bridge = await startBridge({
     host: options.host, port: options.port, tls: options.tls, hubKey: options.hubKey, natsServers: options.natsUrl, natsOptions: options.natsOptions, log: options.log,
+    operatorMode: options.operatorMode,
     vault: (id) => {
       for (const engine of options.engines()) if (vaultMeta(engine.doc)?.vaultId === id) return engineVault(engine, options.hubKey, options.operatorMode);
       return undefined;
