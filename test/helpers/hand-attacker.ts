@@ -12,7 +12,7 @@ import { writeFile, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createUser, Prefix } from "@nats-io/nkeys";
-import { connect, jwtAuthenticator, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type ConnectionOptions, type NatsConnection, type Status } from "@nats-io/transport-node";
 import type { Identity } from "../../agent/auth/identity.js";
 import { waitFor } from "./cli.js";
 
@@ -40,9 +40,9 @@ export class RawClient {
     })();
   }
 
-  static async hub(url: string, tls: Record<string, unknown> | undefined, key: Identity, account: string): Promise<RawClient> {
+  static async hub(url: string, tls: ConnectionOptions["tls"], key: Identity, account: string): Promise<RawClient> {
     const { jwt, seed } = await handMadeUser(key, account);
-    return new RawClient(await connect({ servers: url, tls: tls as never, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: 5_000 }));
+    return new RawClient(await connect({ servers: url, tls, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: 5_000 }));
   }
 
   static async plain(url: string): Promise<RawClient> {
