@@ -91,7 +91,7 @@ export class NotifyClient {
     try {
       bytes = (await this.#cfg.nc.request(subject, data, { timeout: timeoutMs })).data;
     } catch (error) {
-      throw new TimeoutError(`no notify service answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`) and this device paired?`, { cause: error });
+      throw new TimeoutError(`no notify service of set ${this.#cfg.set} answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`), does it sync that vault, and is this device paired?`, { cause: error });
     }
     try {
       return JSON.parse(new TextDecoder().decode(bytes)) as RpcReply<T>;
