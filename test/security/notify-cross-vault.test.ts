@@ -22,6 +22,8 @@ import { nameToken } from "../../agent/nats/subjects.js";
 import { newMessage, encodeMessage, type NotifyMessage } from "../../notify/model.js";
 
 const PROJECT = "repo";
+/** How long a removed key's connection may outlive the save of authorized_keys (sync, then the hub's push). */
+const REVOCATION_BOUND_MS = 10_000;
 const THREAD = "general";
 /** Where a question of `set` lives: the old shared subject (no set) and the set's own. */
 const liveSubjects = (set: string) => [`es.v1.notify.${nameToken(PROJECT)}.${nameToken(THREAD)}`, `es.v1.notify.${set}.live.${nameToken(PROJECT)}.${nameToken(THREAD)}`];
@@ -115,6 +117,33 @@ describe("notify questions stay within their vault", () => {
     await questionInLog("rotate vault A's keys?");
     await collect(ask, 30_000);
     assert.deepEqual(everything.messages.filter((m) => m.text.includes("rotate vault A's keys?")).map((m) => m.subject), [], "the stock leaf heard A's question");
+  });
+
+  it("gives a key added to vault A its notify set, and takes it away again when the key is removed", async () => {
+    const keysFile = join(dirs.a, "authorized_keys");
+    const before = await readFile(keysFile, "utf8");
+    const bLine = cli(box, "b", ["key", "show"]).stdout.split("\n")[0];
+    const setA = `es.v1.notify.${vault.a}.live.>`;
+    await writeFile(keysFile, `${before.trimEnd()}\n${bLine}\n`);
+    let admitted: Heard | undefined;
+    await waitFor("B's key to be admitted to A's set", async () => {
+      const b = await hubClient(keys.b);
+      admitted = await b.listen(setA);
+      return admitted.refused === undefined;
+    }, 20_000, detail);
+    const member = await hubClient(keys.b);
+    assert.equal((await member.listen(setA)).refused, undefined);
+    const closed = member.nc.closed();
+    const removedAt = Date.now();
+    await writeFile(keysFile, before);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([closed.then(() => "closed"), new Promise<string>((r) => (timer = setTimeout(r, REVOCATION_BOUND_MS, "still open")))]);
+    clearTimeout(timer);
+    const cutMs = Date.now() - removedAt;
+    assert.equal(outcome, "closed", `B's connection in the hub account stayed open ${REVOCATION_BOUND_MS} ms after its removal from vault A\n${detail()}`);
+    const again = await hubClient(keys.b);
+    assert.match((await again.listen(setA)).refused ?? "accepted", /Permissions Violation/, "B still reaches A's set after its removal");
+    console.log(`# removed key's hub connection closed ${cutMs} ms after authorized_keys was saved on A`);
   });
 
   it("does not end A's ask with an answer signed by B, whether B sends it or a member of A relays it", async () => {
