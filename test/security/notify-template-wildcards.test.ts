@@ -18,6 +18,7 @@ import { startAgent, startHub, cli, deviceEnv, type RunningAgent } from "../help
 import { RawClient, stockLeaf, HUB_ACCOUNT_PUBLIC, type Heard } from "../helpers/hand-attacker.js";
 import { loadIdentity, loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
+import { vaultAccountPublic } from "../../agent/auth/accounts.js";
 import type { NotifyMessage } from "../../notify/model.js";
 
 describe("hub-account permissions cannot be widened with * or > tokens", () => {
@@ -118,6 +119,20 @@ describe("hub-account permissions cannot be widened with * or > tokens", () => {
     const body = await traffic();
     assertRefusedAndSilent(heard, "A's member key");
     await waitFor("A's own set subscription to carry its message", () => own.messages.some((m) => m.text.includes(body)), 10_000);
+  });
+
+  it("leaves a vault member's * rights in its vault account nothing deeper to reach: nobody may publish below them", async () => {
+    const client = await RawClient.hub(clientUrl, tlsOptionsForPinned(certPem), keyA, vaultAccountPublic(vaultA));
+    open.push(client);
+    const prefix = `es.v1.vault.${vaultA}`;
+    const refused: Heard[] = [];
+    for (const subject of [">", "es.v1.vault.>", `${prefix}.>`, `${prefix}.p.>`, `${prefix}.p.*.>`, `${prefix}.*.>`]) refused.push(await client.listen(subject));
+    for (const h of refused) assert.match(h.refused ?? "accepted", /Permissions Violation/, `A subscribed to ${h.subject} in its vault account`);
+    // The `*` in last place of `p.<me>.*` and `announce.*` admits `>` there (2.9), but the only
+    // subjects anyone may publish in a vault account have exactly that depth.
+    for (const subject of [`${prefix}.p.${keyA.nkeyPublic}.x.${keyA.nkeyPublic}`, `${prefix}.announce.${keyA.nkeyPublic}.x`]) client.nc.publish(subject, "deeper");
+    await client.nc.flush();
+    await waitFor("both deeper publishes to be refused", () => client.errors.filter((e) => /Permissions Violation for Publish/.test(e)).length >= 2, 5_000, () => client.errors.join("\n"));
   });
 
   it("gives a stock leaf server holding the phone's key only the live messages of its set, even subscribed to >", async () => {
