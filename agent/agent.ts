@@ -394,9 +394,11 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
-    for (const follow of this.#notifyFollows) follow.stop();
+    // Services still starting (a vault registered just now) are awaited, so their followers exist.
     // A set whose start failed was logged then (or failed the agent's start): nothing to stop.
-    for (const service of this.#notify.values()) await (await service.catch(() => undefined))?.stop();
+    const services = await Promise.all([...this.#notify.values()].map((service) => service.catch(() => undefined)));
+    for (const follow of this.#notifyFollows) follow.stop();
+    for (const service of services) await service?.stop();
     await this.#host?.stop();
     await drainOrClose(this.#nc);
     await this.#authority?.stop();
