@@ -283,7 +283,7 @@ export class Agent {
     const old = (await this.#notify.get(DEFAULT_SET))?.notifyKeys() ?? [];
     if (old.length === 0) return;
     this.#cfg.log.warn({ devices: old.map((d) => d.name), set: DEFAULT_SET },
-      `notify: ${old.length} device(s) are paired with the set "default" (the hub's own devices); questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (or use \`--set default\`)`);
+      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`);
   }
 
   #leafUrl(host: string): string | undefined {
