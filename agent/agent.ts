@@ -14,7 +14,8 @@
  *     instead has one per account, since NATS isolates vaults by account;
  *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
  *     asks the hub to host vaults it does not know yet;
- *  7. the notify service (notify/README.md) on the hub-account connection, with its web inbox on --inbox;
+ *  7. the notify services (notify/README.md): one per notify set — `default` and each vault it syncs
+ *     or hosts — on the hub-account connection on a hub; the web inbox (--inbox) serves the first vault's set;
  *  8. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
@@ -116,8 +117,11 @@ export class Agent {
   #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
-  #notify: NotifyService | undefined;
-  #notifyFollow: { stop(): void } | undefined;
+  /** Notify services by set, each started once (a hub adds one when a vault is registered). */
+  readonly #notify = new Map<string, Promise<NotifyService | undefined>>();
+  readonly #notifyFollows: { stop(): void }[] = [];
+  #notifyKey: Identity | undefined;
+  #primarySet = DEFAULT_SET;
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -143,9 +147,9 @@ export class Agent {
     return this.#host;
   }
 
-  /** The notify service: `notifyKeys()` / `onDevicesChanged()` for the auth layer. */
-  get notify(): NotifyService | undefined {
-    return this.#notify;
+  /** The notify service of `set` (default: the set the web inbox serves) once it runs. */
+  async notify(set = this.#primarySet): Promise<NotifyService | undefined> {
+    return this.#notify.get(set);
   }
 
   async start(): Promise<void> {
@@ -220,7 +224,7 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
-    await this.#startNotify(authority);
+    await this.#startNotify(configs);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -230,30 +234,71 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: (await this.#notify.get(this.#primarySet))?.inboxUrl, notifySets: [...this.#notify.keys()], tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
   /**
    * Notify signs synchronously with the key file; a key held by an ssh-agent leaves notify off
-   * (said in the log). In operator mode the hub account admits exactly the notify devices it lists.
+   * (said in the log). One service per set: `default`, each vault folder's and, on a hub, each hosted
+   * vault's. In operator mode the hub account admits exactly the notify devices each set lists, for
+   * that set only.
    */
-  async #startNotify(authority: HubAuthority | undefined): Promise<void> {
+  async #startNotify(configs: VaultConfig[]): Promise<void> {
     const key = this.#identity;
     if (!(key instanceof Identity)) {
       if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
       this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }
-    this.#notify = await startNotifyService({
+    this.#notifyKey = key;
+    this.#primarySet = configs[0]?.vault.id ?? DEFAULT_SET;
+    const hosted = this.#hubState ? [...this.#hubState.vaults.keys()] : [];
+    const sets = [...new Set([this.#primarySet, DEFAULT_SET, ...configs.map((c) => c.vault.id), ...hosted])];
+    // The inbox's set first: a busy inbox port must stop the agent before anything else starts.
+    const primary = await this.#startNotifySet(this.#primarySet, true);
+    if (primary === undefined) throw new Error(`notify could not start for set ${this.#primarySet}`);
+    for (const set of sets) await this.#startNotifySet(set);
+    if (configs.length > 0) await this.#warnOldDefaultPairings();
+  }
+
+  /** Starts the service of `set` once (later calls get the same one); undefined when it failed (logged). */
+  #startNotifySet(set: string, withInbox = false): Promise<NotifyService | undefined> {
+    const key = this.#notifyKey;
+    const running = this.#notify.get(set);
+    if (running || !key || this.#stopped) return running ?? Promise.resolve(undefined);
+    const starting = startNotifyService({
       nc: this.#nc as NatsConnection,
       device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
       homeDir: this.#home,
       log: this.#cfg.log,
-      inboxListen: this.#cfg.inbox,
+      set,
+      inboxListen: withInbox ? this.#cfg.inbox : undefined,
       publicInboxUrl: this.#cfg.inboxUrl,
       publicNatsUrl: this.#cfg.notifyNatsUrl,
+    }).then((service) => {
+      const authority = this.#authority;
+      if (authority) this.#notifyFollows.push(followNotifyDevices(service, (devices) => authority.setNotifyKeys(set, notifySigningKeys(set, devices.filter((d) => d.kind === "notify"))), this.#cfg.log));
+      return service;
     });
-    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), this.#cfg.log);
+    // The inbox's failure (its port in use) stops the agent; any other set's is logged and skipped.
+    const settled = withInbox ? starting : starting.catch((error: unknown) => {
+      this.#cfg.log.warn({ set, error: String(error) }, "notify: could not start this set's service");
+      return undefined;
+    });
+    this.#notify.set(set, settled);
+    return settled;
+  }
+
+  /**
+   * Devices paired before notify had a set per vault sit in `default`, which on a hub is now the set
+   * of the hub's own devices: questions asked in a vault folder no longer reach them. Said once, with
+   * what to do.
+   */
+  async #warnOldDefaultPairings(): Promise<void> {
+    const old = (await this.#notify.get(DEFAULT_SET))?.notifyKeys() ?? [];
+    if (old.length === 0) return;
+    this.#cfg.log.warn({ devices: old.map((d) => d.name), set: DEFAULT_SET },
+      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`);
   }
 
   #leafUrl(host: string): string | undefined {
@@ -277,7 +322,10 @@ export class Agent {
         hub: identity,
         log: this.#cfg.log,
         leafUrl: (host) => this.#leafUrl(host),
-        onVaultAdded: (vaultId) => this.#host?.addReplica(vaultId),
+        onVaultAdded: (vaultId) => {
+          this.#host?.addReplica(vaultId);
+          void this.#startNotifySet(vaultId);
+        },
         noTls: this.#cfg.noTls,
       });
       if (!this.#cfg.noTls) config.tls = { certFile: this.#hubState.tls.certFile, keyFile: this.#hubState.tls.keyFile };
@@ -394,8 +442,11 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
-    this.#notifyFollow?.stop();
-    await this.#notify?.stop();
+    // Services still starting (a vault registered just now) are awaited, so their followers exist.
+    // A set whose start failed was logged then (or failed the agent's start): nothing to stop.
+    const services = await Promise.all([...this.#notify.values()].map((service) => service.catch(() => undefined)));
+    for (const follow of this.#notifyFollows) follow.stop();
+    for (const service of services) await service?.stop();
     await this.#host?.stop();
     await drainOrClose(this.#nc);
     await this.#authority?.stop();

@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
 import { NotifyCommand } from "./notify-base.js";
 import { parsePairingInput } from "../notify/pair-url.js";
-import { writeJoined, resolveNatsUrl } from "../notify/connect.js";
+import { writeJoined, resolveNatsUrl, resolveNotifySet } from "../notify/connect.js";
 import { publicKeyFromPeerId } from "../notify/encoding.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
 import { NotifyInputError, PairingError } from "../notify/errors.js";
@@ -36,7 +36,7 @@ export class NotifyJoinCommand extends NotifyCommand {
         await new Promise((r) => setTimeout(r, 100));
       }
       return paired;
-    }, { createKey: true, target });
+    }, { createKey: true, target, set: await resolveNotifySet(this.homeDir, link.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET, process.cwd()) });
     const name = this.name ?? answer.device.name;
     await writeJoined(this.homeDir, { hub: url, set: answer.set, name, creator: answer.creator, fp: link.fp, joinedAt: Date.now() });
     if (this.asJson) return this.json({ ...answer, hub: url });

@@ -12,7 +12,7 @@
  * no TLS (a peer's, or an agent's loopback server) is reached plainly.
  */
 import { readFile, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ConnectError, NatsAuthRefusedError } from "../agent/nats/connect.js";
 import { connectPlainNats } from "../agent/nats/local-connect.js";
@@ -21,7 +21,9 @@ import { writeFileAtomic } from "../agent/fs/atomic-write.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
 import { connectToHubAccount, trustHub, type TrustOptions } from "../agent/hub-client.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
-import { AuthorizationError } from "./errors.js";
+import { loadVaultConfig, NotAVaultError } from "../agent/vault/config.js";
+import { AuthorizationError, NotifyInputError } from "./errors.js";
+import { DEFAULT_SET, isSetId } from "./subjects.js";
 
 export interface JoinedHub {
   hub: string;
@@ -48,6 +50,35 @@ export async function readJoined(homeDir: string): Promise<JoinedHub | undefined
 export async function writeJoined(homeDir: string, joined: JoinedHub): Promise<void> {
   await mkdir(join(homeDir, "notify"), { recursive: true, mode: 0o700 });
   await writeFileAtomic(joinedPath(homeDir), `${JSON.stringify(joined, null, 2)}\n`, { mode: 0o600 });
+}
+
+/**
+ * The notify set a command speaks in: `given` (--set or $EDGESYNC_NOTIFY_SET), else the vault the
+ * folder `cwd` lies in (an agent asking from its project), else the set this device joined, else
+ * `default`.
+ */
+export async function resolveNotifySet(homeDir: string, given: string | undefined, cwd: string): Promise<string> {
+  if (given) {
+    if (!isSetId(given)) throw new NotifyInputError(`--set ${JSON.stringify(given)} is not a notify set: give a vault id (see \`edgesync status\`) or default`);
+    return given;
+  }
+  const vault = await vaultAround(cwd);
+  if (vault) return vault;
+  const joined = await readJoined(homeDir);
+  return joined && isSetId(joined.set) ? joined.set : DEFAULT_SET;
+}
+
+/** The id of the vault whose folder holds `dir`, if any. */
+async function vaultAround(dir: string): Promise<string | undefined> {
+  for (let at = dir; ; at = dirname(at)) {
+    // Only "no vault here" moves up: a broken config is an error, never a silent switch to another set.
+    const config = await loadVaultConfig(at).catch((error: unknown) => {
+      if (error instanceof NotAVaultError) return undefined;
+      throw error;
+    });
+    if (config) return config.vault.id;
+    if (dirname(at) === at) return undefined;
+  }
 }
 
 export interface NatsTarget {

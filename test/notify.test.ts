@@ -123,7 +123,7 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     // Watch is live only: probe until it prints something, so its subscription has reached A's server.
     const probe = newMessage({ project: "repo", thread: "dup", body: "probe" }, signerA, "a", Date.now());
     await waitFor("watch to subscribe", async () => {
-      wireA.publish(notifySubject("repo", "dup"), encodeMessage(probe));
+      wireA.publish(notifySubject("default", "repo", "dup"), encodeMessage(probe));
       await wireA.flush();
       await new Promise((r) => setTimeout(r, 100));
       return watch.output().stdout.includes(probe.id);
@@ -131,7 +131,7 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     const m = newMessage({ project: "repo", thread: "dup", body: "only once" }, signerA, "a", Date.now());
     await NotifyAgents.deliver(wireA, m);
     await NotifyAgents.deliver(wireA, m);
-    wireA.publish(notifySubject("repo", "dup"), encodeMessage(m));
+    wireA.publish(notifySubject("default", "repo", "dup"), encodeMessage(m));
     await NotifyAgents.deliver(wireB, m);
     const log = await net.logUntil("b", "dup", "repo", (ms) => ms.some((x) => x.id === m.id));
     assert.deepEqual(log.map((x) => x.id), [probe.id, m.id]);

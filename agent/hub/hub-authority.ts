@@ -12,7 +12,7 @@ import type { SigningKey } from "@nats-io/jwt";
 import { jwtAuthenticator } from "@nats-io/transport-node";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import { encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic, type HubAccountKey } from "../auth/accounts.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
@@ -37,6 +37,8 @@ export interface HubAuthorityConfig {
 }
 
 const encoder = new TextEncoder();
+/** The hub's own notify set (its admins'); notify/subjects.ts DEFAULT_SET. */
+export const HUB_NOTIFY_SET = "default";
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
 export class HubAuthority {
@@ -49,8 +51,8 @@ export class HubAuthority {
   #hubAccount: NatsConnection | undefined;
   readonly #vaultConnections: NatsConnection[] = [];
   #queue: Promise<unknown> = Promise.resolve();
-  /** Notify-only devices (paired phones, browsers, CLIs): hub-account signing keys with notify's template. */
-  #notifyKeys: SigningKey[] = [];
+  /** Notify-only devices (paired phones, browsers, CLIs) per notify set: hub-account signing keys with notify's template. */
+  readonly #notifyKeys = new Map<string, SigningKey[]>();
 
   constructor(config: HubAuthorityConfig & { noTls?: boolean }) {
     this.#cfg = config;
@@ -72,8 +74,10 @@ export class HubAuthority {
     return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic };
   }
 
-  #hubAccountKeys(): AuthorizedKey[] {
-    return [...this.#state.admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id))];
+  /** Admins speak the hub's own notify set; each vault's members speak that vault's set. */
+  #hubAccountKeys(): HubAccountKey[] {
+    const admins = this.#state.admins.map((k) => ({ publicKey: k.publicKey, notifySets: [HUB_NOTIFY_SET] }));
+    return [...admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id).map((k) => ({ publicKey: k.publicKey, notifySets: [id] })))];
   }
 
   /** The operator-mode block for the server config, with every known account preloaded. */
@@ -142,7 +146,7 @@ export class HubAuthority {
 
   /** The hub account as it stands now: the hub, admins, every member of every vault, notify devices. */
   #hubAccountJwt(): Promise<string> {
-    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys);
+    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), [...this.#notifyKeys.values()].flat());
   }
 
   /** A vault's account as it stands now: its authorized keys plus the hub's. */
@@ -203,16 +207,17 @@ export class HubAuthority {
   }
 
   /**
-   * The notify-only devices changed (a pairing or unpairing, here or arriving by sync): the hub
-   * account is re-issued with exactly these extra signing keys, so an unpaired device's connections drop.
+   * The notify-only devices of `set` changed (a pairing or unpairing, here or arriving by sync): the
+   * hub account is re-issued with exactly these extra signing keys for the set, so an unpaired
+   * device's connections drop.
    */
-  setNotifyKeys(keys: SigningKey[]): Promise<void> {
+  setNotifyKeys(set: string, keys: SigningKey[]): Promise<void> {
     return this.#enqueue(async () => {
-      const before = new Set(this.#notifyKeys.map((k) => k.key));
-      this.#notifyKeys = keys;
+      const before = new Set((this.#notifyKeys.get(set) ?? []).map((k) => k.key));
+      this.#notifyKeys.set(set, keys);
       if (keys.length === before.size && keys.every((k) => before.has(k.key))) return;
       await this.#push(await this.#hubAccountJwt());
-      this.#cfg.log.info({ notifyDevices: keys.length }, "notify devices applied to the hub account");
+      this.#cfg.log.info({ set, notifyDevices: keys.length }, "notify devices applied to the hub account");
     });
   }
 

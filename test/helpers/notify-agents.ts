@@ -12,7 +12,7 @@ import { connectPlainNats } from "../../agent/nats/local-connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
 import { encodeMessage, type NotifyMessage } from "../../notify/model.js";
-import { notifySubject } from "../../notify/subjects.js";
+import { DEFAULT_SET, notifySubject } from "../../notify/subjects.js";
 
 export interface CliResult {
   code: number;
@@ -129,7 +129,7 @@ export class NotifyAgents {
 
   /** Publishes `m` on its live subject and waits for a notify service's ack. */
   static async deliver(nc: NatsConnection, m: NotifyMessage): Promise<void> {
-    await nc.request(notifySubject(m.project, m.thread), encodeMessage(m), { timeout: 5_000 });
+    await nc.request(notifySubject(DEFAULT_SET, m.project, m.thread), encodeMessage(m), { timeout: 5_000 });
   }
 
   detail(): string {
