@@ -17,9 +17,11 @@ export const PRE_AUTH_PER_ADDRESS_MAX = 8;
 export const PRE_AUTH_SOCKETS_MAX = 128;
 /**
  * From TCP accept to a proven key: a TLS handshake, two round trips, two signatures and a NATS
- * connect fit in this many times over on a slow phone link; a socket that has not made it is idle.
+ * connect fit in this many times over on a slow phone link, or on a busy two-core hub under a
+ * flood; a socket that has not made it is idle. The per-address and total limits, not this
+ * timeout, are what keep a flood from crowding members out, so it can afford to be generous.
  */
-export const PRE_AUTH_TIMEOUT_MS = 5_000;
+export const PRE_AUTH_TIMEOUT_MS = 10_000;
 
 export interface AdmissionLimits {
   preAuthPerAddressMax: number;

@@ -132,7 +132,8 @@ describe("peer mesh routes admit only the vault's keys", () => {
     const lineC = publicKeyLine(box, "pc");
     await appendLine(join(a, "authorized_keys"), lineC);
     await waitFor("C's key on B", async () => ((await readText(join(b, "authorized_keys"))) ?? "").includes(lineC), SYNC_TIMEOUT_MS, detail);
-    assert.equal(cli(box, "pc", ["clone", pa.info.natsUrl, c]).code, 0);
+    const cloned = run(["clone", pa.info.natsUrl, c], { env: { ...deviceEnv(box, "pc"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
+    assert.equal(cloned.code, 0, cloned.stderr);
     const pc = await startAgent(box, "pc", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", routeOfA(), "--cwd", c]);
     agents.push(pc);
     await writeFile(join(a, "before-removal.md"), "C may read this\n");
