@@ -3,10 +3,9 @@ import { NotifyCommand } from "./notify-base.js";
 import { loadDevice } from "./device.js";
 import { ExitCode } from "./base-command.js";
 import { parsePairingInput, type PairingLink } from "../notify/pair-url.js";
-import { writeJoined, resolveNatsUrl, type NatsTarget } from "../notify/connect.js";
+import { writeJoined, resolveNatsUrl, resolveNotifySet, type NatsTarget } from "../notify/connect.js";
 import { joinThroughDoor, waitUntilAdmitted } from "../notify/door-join.js";
 import { publicKeyFromPeerId } from "../notify/encoding.js";
-import { DEFAULT_SET } from "../notify/subjects.js";
 import type { PairAnswer } from "../notify/handlers.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
 import { Identity } from "../agent/auth/identity.js";
@@ -44,7 +43,8 @@ export class NotifyJoinCommand extends NotifyCommand {
     const hub = !this.nats && link.hub && link.door ? await this.#tlsHub(link.hub) : undefined;
     const target = this.nats ? await resolveNatsUrl(this.homeDir, this.nats) : link.hub ? { url: link.hub, ownAgent: false } : await resolveNatsUrl(this.homeDir);
     const url = link.hub ?? target.url;
-    const answer = hub && link.door ? await this.#throughDoor(link, link.door, url, hub) : await this.#direct(link, target);
+    const set = await resolveNotifySet(this.homeDir, link.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET, process.cwd());
+    const answer = hub && link.door ? await this.#throughDoor(link, link.door, url, hub, set) : await this.#direct(link, target, set);
     const name = this.name ?? answer.device.name;
     await writeJoined(this.homeDir, { hub: url, set: answer.set, name, creator: answer.creator, fp: link.fp, joinedAt: Date.now() });
     if (this.asJson) return this.json({ ...answer, hub: url });
@@ -62,21 +62,21 @@ export class NotifyJoinCommand extends NotifyCommand {
   }
 
   /** The hub's pairing door, then a connection with this device's own key once the hub admits it. */
-  async #throughDoor(link: PairingLink, door: string, url: string, hub: TrustedHub): Promise<PairAnswer> {
+  async #throughDoor(link: PairingLink, door: string, url: string, hub: TrustedHub, set: string): Promise<PairAnswer> {
     const device = await loadDevice(this.identity, { createIfMissing: true, agentSocket: "" });
     const identity = device.identity;
     if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
     const signer = { peerId: device.peerId, sign: (bytes: Uint8Array) => identity.sign(bytes) };
-    const answer = await joinThroughDoor({ url, door, hub, set: link.set ?? DEFAULT_SET, token: link.token, signer, name: await this.senderName(device), fingerprintOf, expectFingerprint: link.fp });
+    const answer = await joinThroughDoor({ url, door, hub, set, token: link.token, signer, name: await this.senderName(device), fingerprintOf, expectFingerprint: link.fp });
     const target = { url, ownAgent: false };
-    await waitUntilAdmitted(() => this.withClient((client) => client.whoami().then(() => true), { target }), SETTLE_MS);
+    await waitUntilAdmitted(() => this.withClient((client) => client.whoami().then(() => true), { target, set }), SETTLE_MS);
     return answer;
   }
 
   /** Through a NATS server that carries the pairing subject to the issuing agent (--nats, or an agent's own). */
-  async #direct(link: PairingLink, target: NatsTarget): Promise<PairAnswer> {
+  async #direct(link: PairingLink, target: NatsTarget, set: string): Promise<PairAnswer> {
     try {
-      return await this.#directOnce(link, target);
+      return await this.#directOnce(link, target, set);
     } catch (error) {
       // A hub admits no key before pairing: without door credentials this link cannot be redeemed there.
       if (error instanceof AuthorizationError && !this.nats && link.hub && !link.door) {
@@ -86,7 +86,7 @@ export class NotifyJoinCommand extends NotifyCommand {
     }
   }
 
-  async #directOnce(link: PairingLink, target: NatsTarget): Promise<PairAnswer> {
+  async #directOnce(link: PairingLink, target: NatsTarget, set: string): Promise<PairAnswer> {
     return this.withClient(async (client) => {
       const paired = await client.join(link.token, fingerprintOf, link.fp);
       const deadline = Date.now() + SETTLE_MS;
@@ -97,6 +97,6 @@ export class NotifyJoinCommand extends NotifyCommand {
         await new Promise((r) => setTimeout(r, 100));
       }
       return paired;
-    }, { createKey: true, target });
+    }, { createKey: true, target, set });
   }
 }

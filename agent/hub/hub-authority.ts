@@ -13,7 +13,7 @@ import { jwtAuthenticator } from "@nats-io/transport-node";
 import { Prefix } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic } from "../auth/accounts.js";
+import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic, type HubAccountKey } from "../auth/accounts.js";
 import { issueDoorUser, type DoorUser } from "../auth/pairing-door.js";
 import { isSetId } from "../../notify/subjects.js";
 import { accountAuthenticator } from "../auth/account-user.js";
@@ -53,6 +53,8 @@ function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void 
     throw new SignedRequestError(`the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`);
   }
 }
+/** The hub's own notify set (its admins'); notify/subjects.ts DEFAULT_SET. */
+export const HUB_NOTIFY_SET = "default";
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
 export class HubAuthority {
@@ -66,8 +68,8 @@ export class HubAuthority {
   readonly #vaultConnections: NatsConnection[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #door: PairingDoor | undefined;
-  /** Notify-only devices (paired phones, browsers, CLIs): hub-account signing keys with notify's template. */
-  #notifyKeys: SigningKey[] = [];
+  /** Notify-only devices (paired phones, browsers, CLIs) per notify set: hub-account signing keys with notify's template. */
+  readonly #notifyKeys = new Map<string, SigningKey[]>();
 
   constructor(config: HubAuthorityConfig & { noTls?: boolean }) {
     this.#cfg = config;
@@ -89,8 +91,10 @@ export class HubAuthority {
     return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic };
   }
 
-  #hubAccountKeys(): AuthorizedKey[] {
-    return [...this.#state.admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id))];
+  /** Admins speak the hub's own notify set; each vault's members speak that vault's set. */
+  #hubAccountKeys(): HubAccountKey[] {
+    const admins = this.#state.admins.map((k) => ({ publicKey: k.publicKey, notifySets: [HUB_NOTIFY_SET] }));
+    return [...admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id).map((k) => ({ publicKey: k.publicKey, notifySets: [id] })))];
   }
 
   /** The operator-mode block for the server config, with every known account preloaded. */
@@ -166,7 +170,7 @@ export class HubAuthority {
 
   /** The hub account as it stands now: the hub, admins, every member of every vault, notify devices. */
   #hubAccountJwt(): Promise<string> {
-    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys);
+    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), [...this.#notifyKeys.values()].flat());
   }
 
   /** A vault's account as it stands now: its authorized keys plus the hub's. */
@@ -227,16 +231,17 @@ export class HubAuthority {
   }
 
   /**
-   * The notify-only devices changed (a pairing or unpairing, here or arriving by sync): the hub
-   * account is re-issued with exactly these extra signing keys, so an unpaired device's connections drop.
+   * The notify-only devices of `set` changed (a pairing or unpairing, here or arriving by sync): the
+   * hub account is re-issued with exactly these extra signing keys for the set, so an unpaired
+   * device's connections drop.
    */
-  setNotifyKeys(keys: SigningKey[]): Promise<void> {
+  setNotifyKeys(set: string, keys: SigningKey[]): Promise<void> {
     return this.#enqueue(async () => {
-      const before = new Set(this.#notifyKeys.map((k) => k.key));
-      this.#notifyKeys = keys;
+      const before = new Set((this.#notifyKeys.get(set) ?? []).map((k) => k.key));
+      this.#notifyKeys.set(set, keys);
       if (keys.length === before.size && keys.every((k) => before.has(k.key))) return;
       await this.#push(await this.#hubAccountJwt());
-      this.#cfg.log.info({ notifyDevices: keys.length }, "notify devices applied to the hub account");
+      this.#cfg.log.info({ set, notifyDevices: keys.length }, "notify devices applied to the hub account");
     });
   }
 

@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { HUB_ACCOUNT_PUBLIC, PAIRING_DOOR_SUBJECT_PREFIX } from "../auth/accounts.js";
-import { isSetId, pairSubject } from "../../notify/subjects.js";
+import { isSetId, pairRelaySubject, pairSubject } from "../../notify/subjects.js";
 import type { Log } from "../sync/ports.js";
 
 /** Attempts one source address may make per window: a person retyping a token never needs more. */
@@ -43,7 +43,7 @@ const DOOR_INBOX = /^_INBOX\.(U[A-Z2-7]{55})\./;
  * often a leaf. Under the set's pairing subjects, which the agents of the set may publish; the
  * answer is signed by the issuer and checked by the joining device, so no one else can forge it.
  */
-const relaySubject = (set: string) => `es.v1.notify.pair.${set}.relay.${randomBytes(12).toString("hex")}`;
+const relaySubject = (set: string) => pairRelaySubject(set, randomBytes(12).toString("hex"));
 const encoder = new TextEncoder();
 
 interface ConnectEvent {
