@@ -10,7 +10,7 @@ const VAULT_A = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
 const VAULT_B = "1c8f9e2d-4d20-4b64-8b2f-7a3e4c5d6e7f";
 
 /** The scoped signing keys by account key (the pairing door's plain key left out). */
-const scopedKeys = (claims: { nats: Account }) => new Map((claims.nats.signing_keys as (SigningKey | string)[]).filter((k): k is SigningKey => typeof k !== "string").map((k) => [k.key, k]));
+const scopedKeys = (claims: { nats: Partial<Account> }) => new Map((claims.nats.signing_keys as (SigningKey | string)[]).filter((k): k is SigningKey => typeof k !== "string").map((k) => [k.key, k]));
 
 describe("the hub account", () => {
   it("gives each member the notify sets of its own vaults only, one signing key per key however often it is listed", async () => {

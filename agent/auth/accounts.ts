@@ -57,6 +57,7 @@ export function notifySetSubjects(set: string): string {
  */
 export const deviceInboxPrefix = (deviceNkey: string): string => `_INBOX.${deviceNkey}`;
 
+/**
  * Throws unless every subscribe permission is safe from widening: nats-server 2.9 matches a
  * subscription's subject against the allow list as if it were literal, so an allowed `*` also admits
  * a literal `*` or `>` in that place, and a `*` in last place becomes a `>` that reaches any depth.

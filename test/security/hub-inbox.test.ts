@@ -69,7 +69,10 @@ describe("hub-account replies reach only the device that asked", () => {
     leafA = await startAgent(box, "a", [...leafArgs, dirA]);
     leafB = await startAgent(box, "b", [...leafArgs, dirB]);
     await waitFor("the hub to host both vaults (registered through the leaves)", () => (hub.output().match(/vault registered/g) ?? []).length >= 2, 30_000, detail);
-    await waitFor("both leaves to hear the hub's answer", () => /the hub now hosts this vault/.test(leafA.output()) && /the hub now hosts this vault/.test(leafB.output()), 30_000, detail);
+    // The first answer may be lost: registering changes the key's notify sets, and 2.9.10 then drops the
+    // device's hub-account link; the leaf asks again and hears "hosts" instead of "now hosts".
+    const hosted = /the hub (now )?hosts this vault/;
+    await waitFor("both leaves to hear the hub's answer", () => hosted.test(leafA.output()) && hosted.test(leafB.output()), 30_000, detail);
   });
 
   after(async () => {

@@ -74,13 +74,13 @@ describe("hub-account permissions cannot be widened with * or > tokens", () => {
     phone = (await loadOrCreateIdentity(join(deviceEnv(box, "phone").EDGESYNC_HOME as string, "id_ed25519"), true)).identity;
     leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--accept-hub-key", "--notify-name", "a", "--notify-nats-url", clientUrl, dirA]);
     await waitFor("the hub to host vault A", () => /vault registered/.test(hub.output()), 30_000, detail);
-    // The phone pairs with A's set through A's own NATS (the hub admits no key before pairing).
+    // The phone pairs with A's set through the hub's pairing door (the link carries its credentials).
     let pair = { code: 1, stdout: "", stderr: "" };
     await waitFor("A's notify service to issue a token", async () => {
       pair = await notify("a", ["pair", "--name", "phone", "--json", "--no-qr"]);
       return pair.code === 0;
     }, 20_000, () => JSON.stringify(pair) + detail());
-    const joined = await notify("phone", ["join", (JSON.parse(pair.stdout) as { url: string }).url, "--nats", leafA.info.natsUrl], box.dir);
+    const joined = await notify("phone", ["join", (JSON.parse(pair.stdout) as { url: string }).url], box.dir);
     assert.equal(joined.code, 0, joined.stderr);
     await waitFor("the hub to admit the phone", async () => {
       const whoami = await notify("phone", ["devices", "--json"], box.dir);
