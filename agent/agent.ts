@@ -7,12 +7,15 @@
  *  3. a hub's authority (operator keys, TLS certificate, accounts: hub/hub-authority.ts), or a
  *     leaf's link to its hub (pinned certificate, one creds file per account: leaf-link.ts);
  *  4. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
- *     server dials the hub itself and keeps redialling, so the agent never handles hub outages;
- *  5. one client connection to that server (local, so it survives hub outages); a hub instead has
- *     one per account, since NATS isolates vaults by account;
+ *     server dials the hub itself and keeps redialling, so the agent never handles hub outages. A
+ *     leaf's or peer's client listener admits only a user made fresh here, its seed written (0600)
+ *     before the server starts (agent/auth/local-credentials.ts): loopback is open to every local user;
+ *  5. one client connection to that server (local, so it survives hub outages), as that user; a hub
+ *     instead has one per account, since NATS isolates vaults by account;
  *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
  *     asks the hub to host vaults it does not know yet;
- *  7. the notify service (notify/README.md) on the hub-account connection, with its web inbox on --inbox;
+ *  7. the notify services (notify/README.md): one per notify set — `default` and each vault it syncs
+ *     or hosts — on the hub-account connection on a hub; the web inbox (--inbox) serves the first vault's set;
  *  8. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
@@ -22,10 +25,11 @@ import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
 import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
+import { deviceInboxPrefix } from "./auth/accounts.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
-import type { NatsRole, NatsServerConfig } from "./nats/server-config.js";
+import type { NatsRole, NatsServerConfig, RouteTls } from "./nats/server-config.js";
 import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
@@ -42,7 +46,9 @@ import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
+import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
+import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -60,14 +66,14 @@ export interface AgentConfig {
   leafWsListen?: string;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
-  /** Peer: cluster listener and routes to other peers. */
+  /** Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. */
   clusterListen?: string;
   peers?: string[];
   /** Attach to this NATS server instead of starting one. */
   upstream?: string;
   /** Hub: folder for operator keys, TLS pair, admins and hosted vaults (default <home>/.edgesync-server). */
   serverDir?: string;
-  /** Hub: names/addresses clients dial, put in the certificate. */
+  /** Hub: names/addresses clients dial; peer: names/addresses other peers dial. Put in the certificate. */
   tlsHostnames?: string[];
   /** Hub: admins (authorized_keys text) merged on start, from EDGESYNC_AUTHORIZED_KEYS. */
   authorizedKeys?: string;
@@ -108,10 +114,15 @@ export class Agent {
   #server: NatsServerSupervisor | undefined;
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
+  #peerRoutes: PeerRoutes | undefined;
+  #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
-  #notify: NotifyService | undefined;
-  #notifyFollow: { stop(): void } | undefined;
+  /** Notify services by set, each started once (a hub adds one when a vault is registered). */
+  readonly #notify = new Map<string, Promise<NotifyService | undefined>>();
+  readonly #notifyFollows: { stop(): void }[] = [];
+  #notifyKey: Identity | undefined;
+  #primarySet = DEFAULT_SET;
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -128,13 +139,18 @@ export class Agent {
     return this.#cfg.upstream ?? this.#server?.clientUrl ?? "";
   }
 
+  /** Signs in to this agent's own leaf or peer server (the bridge beside it uses it); none on a hub or attached. */
+  get localAuthenticator(): LocalCredentials["authenticator"] | undefined {
+    return this.#localCredentials?.authenticator;
+  }
+
   get host(): VaultHost | undefined {
     return this.#host;
   }
 
-  /** The notify service: `notifyKeys()` / `onDevicesChanged()` for the auth layer. */
-  get notify(): NotifyService | undefined {
-    return this.#notify;
+  /** The notify service of `set` (default: the set the web inbox serves) once it runs. */
+  async notify(set = this.#primarySet): Promise<NotifyService | undefined> {
+    return this.#notify.get(set);
   }
 
   async start(): Promise<void> {
@@ -153,6 +169,7 @@ export class Agent {
           log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
           if (event.state === "up") this.#host?.linkUp();
         },
+        onLine: (line) => this.#peerRoutes?.explain(line),
         onUnexpectedExit: (exit, logTail) => {
           log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
           this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
@@ -169,7 +186,10 @@ export class Agent {
       this.#nc = this.#authority.hubAccountConnection as NatsConnection;
       this.#connected = true;
     } else {
-      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus });
+      // On a leaf, answers from the hub cross the link, whose user this device's key issued: they reach only its inboxes.
+      const inboxPrefix = deviceInboxPrefix(this.#identity.nkeyPublic);
+      const authenticator = this.#localCredentials?.authenticator;
+      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus, inboxPrefix, ...(authenticator ? { authenticator } : {}) });
     }
     const authority = this.#authority;
     this.#host = new VaultHost({
@@ -194,6 +214,8 @@ export class Agent {
           if (entry?.bytes === undefined && entry !== undefined) return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
           void authority.applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes)).catch((error: unknown) => log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"));
         },
+      } : this.#peerRoutes ? {
+        onVaultChange: (vaultId: string, engine: SyncEngine) => this.#applyPeerKeys(vaultId, engine),
       } : {}),
     });
     await this.#host.start();
@@ -206,7 +228,7 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
-    await this.#startNotify(authority);
+    await this.#startNotify(configs);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -216,40 +238,85 @@ export class Agent {
     }
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
     // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: this.#notify?.inboxUrl, tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: (await this.#notify.get(this.#primarySet))?.inboxUrl, notifySets: [...this.#notify.keys()], inboxPrefix: deviceInboxPrefix(this.#identity.nkeyPublic), tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
   }
 
   /**
    * Notify signs synchronously with the key file; a key held by an ssh-agent leaves notify off
-   * (said in the log). In operator mode the hub account admits exactly the notify devices it lists.
+   * (said in the log). One service per set: `default`, each vault folder's and, on a hub, each hosted
+   * vault's. In operator mode the hub account admits exactly the notify devices each set lists, for
+   * that set only.
    */
-  async #startNotify(authority: HubAuthority | undefined): Promise<void> {
+  async #startNotify(configs: VaultConfig[]): Promise<void> {
     const key = this.#identity;
     if (!(key instanceof Identity)) {
       if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
       this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }
-    this.#notify = await startNotifyService({
+    this.#notifyKey = key;
+    this.#primarySet = configs[0]?.vault.id ?? DEFAULT_SET;
+    const hosted = this.#hubState ? [...this.#hubState.vaults.keys()] : [];
+    const sets = [...new Set([this.#primarySet, DEFAULT_SET, ...configs.map((c) => c.vault.id), ...hosted])];
+    // The inbox's set first: a busy inbox port must stop the agent before anything else starts.
+    const primary = await this.#startNotifySet(this.#primarySet, true);
+    if (primary === undefined) throw new Error(`notify could not start for set ${this.#primarySet}`);
+    for (const set of sets) await this.#startNotifySet(set);
+    if (configs.length > 0) await this.#warnOldDefaultPairings();
+  }
+
+  /** Starts the service of `set` once (later calls get the same one); undefined when it failed (logged). */
+  #startNotifySet(set: string, withInbox = false): Promise<NotifyService | undefined> {
+    const key = this.#notifyKey;
+    const running = this.#notify.get(set);
+    if (running || !key || this.#stopped) return running ?? Promise.resolve(undefined);
+    const starting = startNotifyService({
       nc: this.#nc as NatsConnection,
       device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
       homeDir: this.#home,
       log: this.#cfg.log,
-      inboxListen: this.#cfg.inbox,
+      set,
+      inboxListen: withInbox ? this.#cfg.inbox : undefined,
       publicInboxUrl: this.#cfg.inboxUrl,
       publicNatsUrl: this.#cfg.notifyNatsUrl,
+    }).then((service) => {
+      const authority = this.#authority;
+      if (authority) this.#notifyFollows.push(followNotifyDevices(service, (devices) => authority.setNotifyKeys(set, notifySigningKeys(set, devices.filter((d) => d.kind === "notify"))), this.#cfg.log));
+      return service;
     });
-    if (authority) this.#notifyFollow = followNotifyDevices(this.#notify, (devices) => authority.setNotifyKeys(notifySigningKeys(DEFAULT_SET, devices.filter((d) => d.kind === "notify"))), this.#cfg.log);
+    // The inbox's failure (its port in use) stops the agent; any other set's is logged and skipped.
+    const settled = withInbox ? starting : starting.catch((error: unknown) => {
+      this.#cfg.log.warn({ set, error: String(error) }, "notify: could not start this set's service");
+      return undefined;
+    });
+    this.#notify.set(set, settled);
+    return settled;
+  }
+
+  /**
+   * Devices paired before notify had a set per vault sit in `default`, which on a hub is now the set
+   * of the hub's own devices: questions asked in a vault folder no longer reach them. Said once, with
+   * what to do.
+   */
+  async #warnOldDefaultPairings(): Promise<void> {
+    const old = (await this.#notify.get(DEFAULT_SET))?.notifyKeys() ?? [];
+    if (old.length === 0) return;
+    this.#cfg.log.warn({ devices: old.map((d) => d.name), set: DEFAULT_SET },
+      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`);
   }
 
   #leafUrl(host: string): string | undefined {
     return this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined;
   }
 
-  /** Hub: operator mode and TLS; leaf: the pinned, authenticated link. Returns the server config. */
+  /** Hub: operator mode and TLS; leaf: the pinned, authenticated link; leaf and peer: the local user. Returns the server config. */
   async #prepareRole(configs: VaultConfig[]): Promise<NatsServerConfig> {
     const config = this.#serverConfig();
     const identity = this.#identity as DeviceKey;
+    if (this.#cfg.role !== "hub") {
+      this.#localCredentials = await createLocalCredentials(this.#home, this.#cfg.role);
+      config.clientNkeys = [this.#localCredentials.publicKey];
+    }
     if (this.#cfg.role === "hub") {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
@@ -259,7 +326,10 @@ export class Agent {
         hub: identity,
         log: this.#cfg.log,
         leafUrl: (host) => this.#leafUrl(host),
-        onVaultAdded: (vaultId) => this.#host?.addReplica(vaultId),
+        onVaultAdded: (vaultId) => {
+          this.#host?.addReplica(vaultId);
+          void this.#startNotifySet(vaultId);
+        },
         noTls: this.#cfg.noTls,
       });
       if (!this.#cfg.noTls) config.tls = { certFile: this.#hubState.tls.certFile, keyFile: this.#hubState.tls.keyFile };
@@ -273,8 +343,29 @@ export class Agent {
         noTls: this.#cfg.noTls,
         trust: this.#cfg.trust ?? {},
       });
+    } else if (config.cluster) {
+      const routes = new PeerRoutes({
+        stateDir: config.stateDir,
+        device: identity,
+        vaults: configs.map((c, i) => ({ id: c.vault.id, root: this.#cfg.roots[i] })),
+        hostnames: this.#cfg.tlsHostnames,
+        reload: (tls) => this.#reloadRoutes(tls),
+        log: this.#cfg.log,
+      });
+      config.cluster.tls = await routes.prepare();
+      this.#peerRoutes = routes;
     }
     return config;
+  }
+
+  /** Peer: the vault's authorized_keys decides which servers may route to ours (peer-routes.ts). */
+  #applyPeerKeys(vaultId: string, engine: SyncEngine): void {
+    if (!isReady(engine.doc)) return;
+    const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+    // Not text (a binary blob): never read as "no keys", which would cut every route.
+    if (entry?.bytes === undefined && entry !== undefined) return this.#cfg.log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the route keys in force");
+    const text = entry?.bytes && new TextDecoder().decode(entry.bytes);
+    void this.#peerRoutes?.update(vaultId, text).catch((error: unknown) => this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys to the peer routes"));
   }
 
   #registerWithHub(configs: VaultConfig[]): void {
@@ -288,6 +379,13 @@ export class Agent {
       },
     }));
     registerVaults(this.#nc as NatsConnection, this.#identity as DeviceKey, vaults, this.#cfg.log, () => this.#stopped);
+  }
+
+  async #reloadRoutes(tls: RouteTls): Promise<void> {
+    const server = this.#server;
+    const cluster = server?.config.cluster;
+    if (!server || !cluster) return;
+    await server.reload({ ...server.config, cluster: { ...cluster, tls } });
   }
 
   #serverConfig(): NatsServerConfig {
@@ -305,7 +403,8 @@ export class Agent {
     } else if (role === "leaf") {
       config.remotes = [{ url: this.#cfg.hubUrl as string }];
     } else {
-      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "0.0.0.0:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+      // Loopback unless asked: other machines reach a peer only when the user opens it to them.
+      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
     }
     return config;
   }
@@ -347,12 +446,16 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
-    this.#notifyFollow?.stop();
-    await this.#notify?.stop();
+    // Services still starting (a vault registered just now) are awaited, so their followers exist.
+    // A set whose start failed was logged then (or failed the agent's start): nothing to stop.
+    const services = await Promise.all([...this.#notify.values()].map((service) => service.catch(() => undefined)));
+    for (const follow of this.#notifyFollows) follow.stop();
+    for (const service of services) await service?.stop();
     await this.#host?.stop();
     await drainOrClose(this.#nc);
     await this.#authority?.stop();
     await this.#server?.stop();
+    if (this.#localCredentials) await removeLocalCredentials(this.#localCredentials);
     await unlink(join(this.#home, "agent.json")).catch(() => {});
   }
 }

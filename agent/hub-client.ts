@@ -9,11 +9,12 @@ import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "./auth/pin
 import { normaliseFingerprint } from "./auth/tls.js";
 import { accountAuthenticator } from "./auth/account-user.js";
 import { signRequest } from "./auth/signed-request.js";
-import { HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "./auth/accounts.js";
+import { deviceInboxPrefix, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "./auth/accounts.js";
+import type { DoorUser } from "./auth/pairing-door.js";
 import type { DeviceKey } from "./auth/identity.js";
 import { connectNats } from "./nats/connect.js";
 import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
-import type { CatalogueReply, HubReply, RegisterBody } from "./hub/hub-protocol.js";
+import type { CatalogueReply, DoorRequestBody, HubReply, RegisterBody } from "./hub/hub-protocol.js";
 import type { Log } from "./sync/ports.js";
 
 export class HubError extends Error {
@@ -93,7 +94,10 @@ export interface AccountConnectOptions {
   timeoutMs?: number;
 }
 
-/** A one-shot connection into an account of the hub (fails fast, like every one-shot command). */
+/**
+ * A one-shot connection into an account of the hub (fails fast, like every one-shot command). Its
+ * requests are answered on this device's own inboxes, the only ones the hub account lets it hear.
+ */
 export async function connectToAccount(options: AccountConnectOptions): Promise<NatsConnection> {
   return connectNats({
     servers: options.url,
@@ -101,6 +105,7 @@ export async function connectToAccount(options: AccountConnectOptions): Promise<
     log: options.log,
     timeoutMs: options.timeoutMs ?? 10_000,
     tls: options.tls,
+    inboxPrefix: deviceInboxPrefix(options.device.nkeyPublic),
     authenticator: await accountAuthenticator(options.device, options.account),
   });
 }
@@ -130,4 +135,5 @@ export async function hubRequest<T>(nc: NatsConnection, device: DeviceKey, subje
 }
 
 export const requestCatalogue = (nc: NatsConnection, device: DeviceKey, host: string) => hubRequest<CatalogueReply>(nc, device, HUB_VAULTS_SUBJECT, "catalogue", {}, host);
+export const requestDoorUser = (nc: NatsConnection, device: DeviceKey, body: DoorRequestBody) => hubRequest<DoorUser>(nc, device, HUB_DOOR_SUBJECT, "door", body);
 export const requestRegister = (nc: NatsConnection, device: DeviceKey, body: RegisterBody) => hubRequest<{ created: boolean }>(nc, device, HUB_REGISTER_SUBJECT, "register", body);

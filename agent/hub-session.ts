@@ -2,7 +2,8 @@
  * What one-shot commands (clone, push, pull) open against a hub or peer: a secure session with an
  * edgesync hub (pinned TLS, operator mode: discovery in the hub account, sync in the vault's
  * account), or a plain one with a peer or a bare nats-server that offers no TLS (LAN meshes,
- * attach mode), where discovery is an unsigned request and every vault shares one connection.
+ * attach mode), where discovery is an unsigned request and every vault shares one connection; a
+ * peer's own server admits only its agent's local user (nats/local-connect.ts says how to get in).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
@@ -10,7 +11,9 @@ import { ProbeError } from "./auth/tls-probe.js";
 import { PinStore } from "./auth/pins.js";
 import { parseSshPublicLine, sshFingerprint } from "./auth/openssh-format.js";
 import type { DeviceKey } from "./auth/identity.js";
-import { connectNats, ConnectError } from "./nats/connect.js";
+import { ConnectError } from "./nats/connect.js";
+import { connectPlainNats } from "./nats/local-connect.js";
+import { edgesyncHome } from "./auth/identity.js";
 import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
 import { connectToHubAccount, connectToVault, hubAddress, requestCatalogue, trustHub, type TrustOptions } from "./hub-client.js";
 import type { CatalogueReply } from "./hub/hub-protocol.js";
@@ -75,7 +78,7 @@ export async function openHubSession(options: HubSessionOptions): Promise<HubSes
       vaultConnection: (vaultId) => connectToVault({ url, device, tls, log, name: "edgesync-one-shot", vaultId, timeoutMs }),
     };
   }
-  const plain = () => connectNats({ servers: url, name: "edgesync-one-shot", log, timeoutMs });
+  const plain = () => connectPlainNats({ servers: url, name: "edgesync-one-shot", log, timeoutMs, home: edgesyncHome() });
   return {
     secure: false,
     async catalogue() {

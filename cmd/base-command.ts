@@ -13,6 +13,7 @@ const USER_ERRORS = new Set([
   "NatsServerMissingError", "PortInUseError", "PinMismatchError", "AuthorizationError", "NotifyInputError", "TimeoutError",
   "ConnectError", "HubError", "PairingError", "BridgeError", "NatsAuthRefusedError", "NatsTlsRefusedError",
   "TlsMaterialError", "PinStoreError", "SshAgentError", "JwtError", "ProbeError", "SignedRequestError", "HubStateError",
+  "LocalCredentialsError",
 ]);
 
 export class ExitCode extends Error {

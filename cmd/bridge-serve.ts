@@ -11,6 +11,7 @@ import { startBridge } from "../bridge/server/bridge-server.js";
 import { folderVault } from "../bridge/server/folder-vault.js";
 import { planBridgeTls } from "../bridge/server/agent-bridge.js";
 import type { BridgeVault } from "../bridge/server/session.js";
+import { CREDENTIALS_ENV, readLocalCredentials } from "../agent/auth/local-credentials.js";
 
 const env = (name: string) => process.env[`EDGESYNC_${name}`] || undefined;
 
@@ -52,13 +53,16 @@ export class BridgeServeCommand extends EdgesyncCommand {
     if (!natsUrl) throw new ExitCode(1, "no NATS server to relay to: start the agent first (`edgesync sync start`) or pass --nats nats://HOST:4222");
     const roots = (this.dirs.length > 0 ? this.dirs : [this.root]).map((d) => resolve(d));
     const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: true });
-    const plan = await planBridgeTls({ role: agent?.role ?? "attached", home, serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.noTls, natsNoTls: this.natsNoTls });
+    // The agent's own leaf or peer server admits only its local user; any other server is the user's to configure.
+    const credentialsFile = process.env[CREDENTIALS_ENV] || (natsUrl === agent?.natsUrl ? agent?.natsCredentials : undefined);
+    const localNatsAuthenticator = credentialsFile ? (await readLocalCredentials(credentialsFile)).authenticator : undefined;
+    const plan = await planBridgeTls({ role: agent?.role ?? "attached", home, serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.noTls, natsNoTls: this.natsNoTls, localNatsAuthenticator });
     const vaults = new Map<string, BridgeVault>();
     for (const root of roots) {
       const vault = await folderVault(root, identity, plan.operatorMode);
       vaults.set(vault.id, vault);
     }
-    const bridge = await startBridge({ host, port, tls: plan.tls, hubKey: identity, vault: (id) => vaults.get(id), natsServers: natsUrl, natsOptions: plan.natsOptions, log });
+    const bridge = await startBridge({ host, port, tls: plan.tls, hubKey: identity, vault: (id) => vaults.get(id), natsServers: natsUrl, natsOptions: plan.natsOptions, operatorMode: plan.operatorMode, log });
     const info = {
       pid: process.pid, port: bridge.port, origin: bridge.origin, certFingerprint: bridge.certFingerprint, operatorMode: plan.operatorMode,
       hubKey: identity.fingerprint, hubPublicKey: Buffer.from(identity.publicKey).toString("base64"),
@@ -76,12 +80,16 @@ export class BridgeServeCommand extends EdgesyncCommand {
   }
 }
 
-async function agentInfo(home: string): Promise<{ natsUrl?: string; role?: string } | undefined> {
+async function agentInfo(home: string): Promise<{ natsUrl?: string; role?: string; natsCredentials?: string } | undefined> {
   const text = await readFile(join(home, "agent.json"), "utf8").catch(() => undefined);
   if (!text) return undefined;
   try {
-    const parsed = JSON.parse(text) as { natsUrl?: unknown; role?: unknown };
-    return { natsUrl: typeof parsed.natsUrl === "string" && parsed.natsUrl ? parsed.natsUrl : undefined, role: typeof parsed.role === "string" ? parsed.role : undefined };
+    const parsed = JSON.parse(text) as { natsUrl?: unknown; role?: unknown; natsCredentials?: unknown };
+    return {
+      natsUrl: typeof parsed.natsUrl === "string" && parsed.natsUrl ? parsed.natsUrl : undefined,
+      role: typeof parsed.role === "string" ? parsed.role : undefined,
+      natsCredentials: typeof parsed.natsCredentials === "string" ? parsed.natsCredentials : undefined,
+    };
   } catch {
     return undefined;
   }

@@ -9,8 +9,9 @@ import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice, type Device } from "./device.js";
 import { edgesyncHome, Identity } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
-import { connectForNotify, readJoined, resolveNatsUrl, type NatsTarget } from "../notify/connect.js";
+import { connectForNotify, readJoined, resolveNatsUrl, resolveNotifySet, type NatsTarget } from "../notify/connect.js";
 import { terminalConfirm } from "./trust-prompt.js";
+import type { TrustOptions } from "../agent/hub-client.js";
 import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 
@@ -19,26 +20,32 @@ export abstract class NotifyCommand extends EdgesyncCommand {
   identity = Option.String("--identity", { description: "Device key file" });
   asJson = Option.Boolean("--json", false, { description: "Machine-readable output" });
   acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's TLS certificate on first use without asking (scripts; also EDGESYNC_ACCEPT_HUB_KEY=1)" });
+  set = Option.String("--set", { description: "Notify set: a vault id, or default (default: $EDGESYNC_NOTIFY_SET, else the vault of the current folder, else the set this device joined, else default)" });
 
   get homeDir(): string {
     return edgesyncHome();
   }
 
   /** Connects, runs `work`, and always closes the connection. */
-  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget } = {}): Promise<T> {
+  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget; set?: string } = {}): Promise<T> {
     // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
     const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false, agentSocket: "" });
     const identity = device.identity;
     if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
     const target = options.target ?? (await resolveNatsUrl(this.homeDir, this.nats));
-    const trust = { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
-    const nc = await connectForNotify(target, identity, trust);
+    const nc = await connectForNotify(target, identity, this.trustOptions());
     try {
-      const client = new NotifyClient({ nc, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
+      const set = options.set ?? (await resolveNotifySet(this.homeDir, this.set ?? process.env.EDGESYNC_NOTIFY_SET, process.cwd()));
+      const client = new NotifyClient({ nc, set, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
       return await work(client, device);
     } finally {
       await nc.close().catch(() => {});
     }
+  }
+
+  /** First use of a hub's certificate: --accept-hub-key (or EDGESYNC_ACCEPT_HUB_KEY=1), else ask on the terminal. */
+  trustOptions(): TrustOptions {
+    return { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
   }
 
   async senderName(device: Device): Promise<string> {

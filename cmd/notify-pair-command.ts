@@ -1,6 +1,11 @@
 import { Command, Option } from "clipanion";
 import { NotifyCommand, parseDuration } from "./notify-base.js";
 import { formatToken, PAIRING_TTL_MS } from "../notify/pairing.js";
+import { parsePairingInput, pairingUrl } from "../notify/pair-url.js";
+import { DEFAULT_SET } from "../notify/subjects.js";
+import type { NotifyClient } from "../notify/client.js";
+import { requestDoorUser } from "../agent/hub-client.js";
+import type { DeviceKey } from "../agent/auth/identity.js";
 
 export class NotifyPairCommand extends NotifyCommand {
   static override paths = [["notify", "pair"]];
@@ -8,7 +13,8 @@ export class NotifyPairCommand extends NotifyCommand {
     description: "Print a one-time token (and QR code) that pairs a phone, browser or CLI with notify — and nothing else",
     details: `
       The token is single use and expires after 10 minutes; only its hash is stored. The new device presents it with
-      \`edgesync notify join URL\`, or in the web inbox. Paired devices can send, read and answer messages, not reach vaults.
+      \`edgesync notify join URL\`, or in the web inbox. When this agent syncs with a hub, the URL also carries the hub's
+      pairing-door credentials (as long-lived as the token), so a device without an agent can pair at the hub. Paired devices can send, read and answer messages, not reach vaults.
     `,
     examples: [["Pair a phone", "edgesync notify pair --name phone"]],
   });
@@ -16,12 +22,34 @@ export class NotifyPairCommand extends NotifyCommand {
   ttl = Option.String("--ttl", { description: "Token lifetime, at most 10m (default 10m)" });
   qr = Option.Boolean("--qr", true, { description: "Print the URL as a QR code (--no-qr to skip)" });
 
+  #doorProblem: string | undefined;
+
+  /**
+   * Adds the hub's pairing-door credentials to a link that names a hub, so that a device holding no
+   * admitted key can present the token there. Without a hub (a peer, an older hub) the link stays as it is.
+   */
+  async #withDoor(client: NotifyClient, device: DeviceKey, url: string): Promise<string> {
+    const link = parsePairingInput(url);
+    if (!link?.hub) return url;
+    try {
+      const door = await requestDoorUser(client.nc, device, { set: link.set ?? DEFAULT_SET });
+      return pairingUrl({ ...link, door: door.jwt }, url.slice(0, url.indexOf("#")));
+    } catch (error) {
+      this.#doorProblem = error instanceof Error ? error.message : String(error);
+      return url;
+    }
+  }
+
   async run() {
     const ttlMs = this.ttl === undefined ? PAIRING_TTL_MS : parseDuration(this.ttl, "--ttl");
-    const issued = await this.withClient((client) => client.pair(this.name ?? "phone", ttlMs));
+    const issued = await this.withClient(async (client, device) => {
+      const token = await client.pair(this.name ?? "phone", ttlMs);
+      return { ...token, url: await this.#withDoor(client, device.identity, token.url) };
+    });
     if (issued.hub !== undefined && isLoopback(issued.hub)) {
       this.context.stderr.write(`edgesync: note: the link names ${issued.hub}, reachable from this machine only; for other devices start the agent with --notify-nats-url nats://HUB:4222\n`);
     }
+    if (this.#doorProblem) this.context.stderr.write(`edgesync: note: no pairing-door credentials from a hub (${this.#doorProblem}); a device without an agent pairs through the web inbox or with \`notify join --nats\` pointing at an agent's own NATS\n`);
     if (this.asJson) return this.json(issued);
     this.out(`token    ${formatToken(issued.token)}   (for "${issued.name}", single use, expires ${new Date(issued.expiresAt).toLocaleTimeString()})`);
     this.out(`url      ${issued.url}`);

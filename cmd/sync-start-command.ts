@@ -20,6 +20,9 @@ export class SyncStartCommand extends EdgesyncCommand {
     details: `
       Roles: \`hub\` (a server others reach: client port 4222 and leafnode port 7422 by default) keeps a copy of every vault it hears of;
       \`leaf\` (a laptop) starts a local NATS that dials the hub outward, so it works behind NAT; \`peer\` meshes with other peers through cluster routes.
+      Peer routes use mutual TLS with certificates made from the device keys: only servers whose key is in the authorized_keys of every vault the
+      peer syncs may route to it, and a key removed from the file loses its routes at once. The cluster listener is on 127.0.0.1 unless
+      --cluster-listen says otherwise; a peer dialled by a name or address its certificate does not know needs --tls-hostname.
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
       EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR, EDGESYNC_BRIDGE,
       EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
@@ -33,7 +36,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
       ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
-      ["Two peers on a LAN", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
+      ["Two peers on a LAN (each key in the vault's authorized_keys)", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
     ],
   });
   dirs = Option.Rest({ name: "vault folders" });
@@ -42,7 +45,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
   leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT, for a TLS-terminating proxy" });
   hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
-  clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 0.0.0.0:6222)" });
+  clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines)" });
   peers = Option.Array("--peer", { description: "Peer: route URL of another peer (repeatable)" });
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
@@ -54,7 +57,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
   allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
   serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
-  tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial, added to the certificate (repeatable)" });
+  tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial; peer: one other peers dial. Added to the certificate (repeatable)" });
   noTls = Option.Boolean("--no-tls", false, { description: "Hub: plain listeners for a TLS-terminating proxy; leaf: reach the hub through one" });
   acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Leaf: trust the hub's certificate on first use without asking" });
   bridge = Option.String("--bridge", { description: "Also serve the vaults over WSS for peers without NATS on HOST:PORT (see `bridge serve --help`)" });
@@ -123,7 +126,7 @@ export class SyncStartCommand extends EdgesyncCommand {
         const { host, port } = parseListenAddress(bridgeListen, "--bridge");
         const { planBridgeTls, startAgentBridge } = await import("../bridge/server/agent-bridge.js");
         const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
-        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1" });
+        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1", localNatsAuthenticator: agent.localAuthenticator });
         bridge = await startAgentBridge({
           host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
           engines: () => agent.host?.engines() ?? [], log: asLog(logger),

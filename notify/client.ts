@@ -3,14 +3,17 @@
  * the storing service's acknowledgement, ask and wait for the answer to that very message, watch
  * live messages, and make signed requests (threads, log, devices, pair, unpair, join).
  *
- * `ask` never trusts one delivery: it subscribes to the thread before publishing, takes a live
- * answer as soon as its signature and sender check out, and also polls the store, so an answer that
- * arrived while the live path was not yet in place (or was lost) still counts.
+ * Everything happens in one notify set (`set`, default `default`): its subjects, its services, its
+ * devices. `ask` never trusts one delivery: it subscribes to the thread before publishing, takes a
+ * live answer as soon as its signature checks out and its sender is an active device of the set, and
+ * also polls the store, so an answer that arrived while the live path was not yet in place (or was
+ * lost) still counts — with the same sender check: an answer signed by a key outside the set, even
+ * one relayed by a member, never ends an ask.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeMessage, encodeMessage, isAnswerTo, newMessage, type Draft, type NotifyMessage, type Signer } from "./model.js";
 import { signRequest, answerSignedBy, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, LIVE_WILDCARD, notifySubject, pairSubject, projectWildcard, rpcSubject } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, notifySubject, pairSubject, projectWildcard, rpcSubject } from "./subjects.js";
 import { isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
 import { AuthorizationError, NoAnswerError, NotifyInputError, PairingError, TimeoutError } from "./errors.js";
@@ -26,6 +29,8 @@ export interface NotifyClientConfig {
   set?: string;
   requestTimeoutMs?: number;
   nowMs?: () => number;
+  /** Where `join` presents its token, and how long it waits: default the set's pairing subject (a hub's pairing door relays instead). */
+  pairVia?: { subject: string; timeoutMs: number };
 }
 
 export interface IssuedToken {
@@ -63,7 +68,7 @@ export function errorFromReply(error: { name: string; message: string }): Error 
 }
 
 export class NotifyClient {
-  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs">> & { nowMs: () => number };
+  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs" | "pairVia">> & Pick<NotifyClientConfig, "pairVia"> & { nowMs: () => number };
   #devices: Map<string, DeviceRecord> | undefined;
   #devicesAt = 0;
 
@@ -88,7 +93,7 @@ export class NotifyClient {
     try {
       bytes = (await this.#cfg.nc.request(subject, data, { timeout: timeoutMs })).data;
     } catch (error) {
-      throw new TimeoutError(`no notify service answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`) and this device paired?`, { cause: error });
+      throw new TimeoutError(`no notify service of set ${this.#cfg.set} answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`), does it sync that vault, and is this device paired?`, { cause: error });
     }
     try {
       return JSON.parse(new TextDecoder().decode(bytes)) as RpcReply<T>;
@@ -104,7 +109,7 @@ export class NotifyClient {
 
   /** Publishes a message and waits until a notify service has stored it. */
   async publish(message: NotifyMessage): Promise<NotifyMessage> {
-    const reply = await this.#request<{ id: string }>(notifySubject(message.project, message.thread), encodeMessage(message));
+    const reply = await this.#request<{ id: string }>(notifySubject(this.#cfg.set, message.project, message.thread), encodeMessage(message));
     if (!reply.ok) throw errorFromReply(reply.error);
     return message;
   }
@@ -119,7 +124,7 @@ export class NotifyClient {
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#cfg.nowMs() + options.timeoutMs;
     const live: NotifyMessage[] = [];
     let wake: () => void = () => {};
-    const sub = this.#cfg.nc.subscribe(notifySubject(question.project, question.thread), { callback: (error, msg) => {
+    const sub = this.#cfg.nc.subscribe(notifySubject(this.#cfg.set, question.project, question.thread), { callback: (error, msg) => {
       if (error) return;
       const decoded = decodeMessage(msg.data, verifyEd25519);
       if ("message" in decoded && isAnswerTo(decoded.message, question)) {
@@ -157,8 +162,9 @@ export class NotifyClient {
         }
         if (stored === undefined) continue; // live candidate(s) or the deadline: checked at the top
         poll = undefined;
-        const answer = stored.find((m) => isAnswerTo(m, question));
-        if (answer) return { question, answer };
+        for (const answer of stored.filter((m) => isAnswerTo(m, question))) {
+          if (await this.#isMember(answer.from)) return { question, answer };
+        }
       }
     } finally {
       sub.unsubscribe();
@@ -168,7 +174,8 @@ export class NotifyClient {
   /** Live messages (verified, from paired devices, each id once) until the returned stop() is called. */
   watch(filter: { project?: string; thread?: string }, onMessage: (m: NotifyMessage) => void): { stop(): void; closed: Promise<void> } {
     if (filter.thread !== undefined && filter.project === undefined) throw new NotifyInputError("--thread needs --project (thread names are per project)");
-    const subject = filter.project === undefined ? LIVE_WILDCARD : filter.thread === undefined ? projectWildcard(filter.project) : notifySubject(filter.project, filter.thread);
+    const set = this.#cfg.set;
+    const subject = filter.project === undefined ? liveWildcard(set) : filter.thread === undefined ? projectWildcard(set, filter.project) : notifySubject(set, filter.project, filter.thread);
     const seen = new Set<string>();
     let chain = Promise.resolve();
     const sub: Subscription = this.#cfg.nc.subscribe(subject, { callback: (error, msg) => {
@@ -223,7 +230,8 @@ export class NotifyClient {
     const request = signRequest("accept", { token, name: this.#cfg.name }, this.#cfg.signer, this.#cfg.nowMs());
     let reply: RpcReply<PairAnswer & { sig: string }>;
     try {
-      reply = await this.#request(pairSubject(this.#cfg.set), new TextEncoder().encode(JSON.stringify(request)), Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs));
+      const via = this.#cfg.pairVia ?? { subject: pairSubject(this.#cfg.set), timeoutMs: Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs) };
+      reply = await this.#request(via.subject, new TextEncoder().encode(JSON.stringify(request)), via.timeoutMs);
     } catch (error) {
       if (error instanceof TimeoutError) throw new PairingError("unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)", { cause: error });
       throw error;

@@ -18,11 +18,12 @@ import { createOperatorSetup, issueAccountUser, issueUserJwt, operatorModeConfig
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
 import { startTestNatsServer, type TestNatsServer } from "../agent/auth/test-nats-server.js";
 import { silentLog } from "../agent/sync/ports.js";
+import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import { encodeNotifyAccount, followNotifyDevices, notifySigningKeys, notifyOnlySubjects, pairingSubjects, PAIRING_USER_LIMITS } from "./nats-auth.js";
 import { startNotifyService, type NotifyService } from "./service.js";
 import { NotifyClient } from "./client.js";
 import { publicKeyFromPeerId } from "./encoding.js";
-import { DEFAULT_SET, LIVE_WILDCARD, syncPrefix } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, syncPrefix } from "./subjects.js";
 import type { DeviceRecord } from "./devices.js";
 
 const TIMEOUT_MS = 5_000;
@@ -114,7 +115,8 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
 
   const connectAs = async (device: Identity) => {
     const { jwt, seed } = await issueUserJwt(device, account.getPublicKey());
-    const nc = await connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: TIMEOUT_MS });
+    // Each device hears only its own inboxes (deviceInboxPrefix), so its requests must be answered there.
+    const nc = await connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: TIMEOUT_MS, inboxPrefix: deviceInboxPrefix(device.nkeyPublic) });
     open.push(nc);
     return nc;
   };
@@ -153,8 +155,8 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
     const byKey = new Map(keys.map((k) => [k.key, k]));
     assert.equal(keys.length, 2);
     assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.pub?.allow, notifyOnlySubjects(DEFAULT_SET).publish);
-    assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.sub?.allow, [LIVE_WILDCARD, "_INBOX.>"]);
-    assert.deepEqual(byKey.get(agent.accountNkeyPublic)?.template.sub?.allow, ["es.v1.notify.>", "_INBOX.>"]);
+    assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${DEFAULT_SET}.live.>`, `_INBOX.${phone.nkeyPublic}.>`]);
+    assert.deepEqual(byKey.get(agent.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${DEFAULT_SET}.>`, `_INBOX.${agent.nkeyPublic}.>`]);
   });
 
   it("refuses the phone before pairing, pairs it through a pairing-only user, and lets it use notify", async () => {
@@ -169,7 +171,7 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
     const phoneSigner = { peerId: phone.nkeyPublic, sign: (b: Uint8Array) => phone.sign(b) };
     const answer = await new NotifyClient({ nc: pairingNc, signer: phoneSigner, name: "phone" }).join(issued.token, fingerprintOf, issued.fp);
     assert.equal(answer.device.kind, "notify");
-    const snooping = await refusedSubscription(pairingNc, LIVE_WILDCARD);
+    const snooping = await refusedSubscription(pairingNc, liveWildcard(DEFAULT_SET));
     assert.ok(snooping instanceof errors.PermissionViolationError, `${snooping}`);
 
     await follow.idle();

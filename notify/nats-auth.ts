@@ -1,14 +1,19 @@
 /**
- * What NATS must enforce for notify (issue 4's operator mode): the subjects each kind of notify
- * device may use, the notify account's scoped signing keys (one per device key, each with its kind's
- * template), and `followNotifyDevices`, which re-issues that account whenever the device list
- * changes (a pairing, an unpairing, or either arriving by sync).
+ * What NATS must enforce for notify (operator mode): the subjects each kind of notify device may
+ * use, the scoped signing keys (one per device key, each with its kind's template), and
+ * `followNotifyDevices`, which re-issues the account whenever the device list changes (a pairing,
+ * an unpairing, or either arriving by sync). Every right is for one set (subjects.ts): a device of
+ * vault A's set reaches nothing of vault B's.
  *
- *  - a `notify` device (paired phone, browser, CLI): live messages, signed requests and pairing of
- *    its set, its own request inboxes — never the store's sync subjects, never a vault subject;
- *  - a `full` device (an agent): everything under `es.v1.notify.` (it runs the store and services);
+ *  - a `notify` device (paired phone, browser, CLI): its set's live messages, signed requests and
+ *    pairing, its own request inboxes — never the store's sync subjects, never a vault subject;
+ *  - a `full` device (an agent): everything of its set (it runs the store and services);
  *  - a device that is pairing has no key yet: a pairing-only user may publish the set's pairing
  *    subject and hear its own inbox, nothing else.
+ *
+ * Subscribe rights are fixed tokens ending in `>` (assertUnwidenable): nats-server 2.9 would let a
+ * subscriber put a literal `>` where a permission has a `*`. Publish rights may keep a `*`: a
+ * wildcard token in a published subject reaches only subscriptions with a wildcard in that place.
  *
  * The user JWT carries no permissions: the template of the signing key that issued it does, and
  * only the device holding that key can issue one (agent/auth/nats-jwt.ts issueUserJwt).
@@ -17,23 +22,24 @@ import { encodeAccount, type SigningKey } from "@nats-io/jwt";
 import { Prefix, type KeyPair } from "@nats-io/nkeys";
 import { nkeyPublic } from "../agent/auth/identity.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
+import { assertUnwidenable, deviceInboxPrefix } from "../agent/auth/accounts.js";
 import { UNLIMITED_ACCOUNT, ACCOUNT_JWT_BYTES_MAX, JwtError } from "../agent/auth/nats-jwt.js";
 import type { SubjectPermissions } from "../agent/nats/subjects.js";
 import type { Log } from "../agent/sync/ports.js";
 import { publicKeyFromPeerId } from "./encoding.js";
-import { LIVE_WILDCARD, pairSubject, rpcWildcard } from "./subjects.js";
+import { liveSubjects, liveWildcard, pairSubject, rpcWildcard, setSubjects } from "./subjects.js";
 import type { DeviceRecord, DeviceKind } from "./devices.js";
 
 const INBOXES = "_INBOX.>";
 
-/** A paired notify-only device. */
+/** A paired notify-only device of `set`. */
 export function notifyOnlySubjects(set: string): SubjectPermissions {
-  return { publish: [LIVE_WILDCARD, rpcWildcard(set), pairSubject(set)], subscribe: [LIVE_WILDCARD, INBOXES] };
+  return { publish: [liveWildcard(set), rpcWildcard(set), pairSubject(set)], subscribe: [liveSubjects(set), INBOXES] };
 }
 
-/** An agent: the notify store's sync, the services' subscriptions and every client operation. */
-export function notifyFullSubjects(): SubjectPermissions {
-  return { publish: ["es.v1.notify.>", INBOXES], subscribe: ["es.v1.notify.>", INBOXES] };
+/** An agent of `set`: the notify store's sync, the services' subscriptions and every client operation. */
+export function notifyFullSubjects(set: string): SubjectPermissions {
+  return { publish: [setSubjects(set), INBOXES], subscribe: [setSubjects(set), INBOXES] };
 }
 
 /** A device presenting a pairing token (it has no notify key yet). */
@@ -44,11 +50,13 @@ export function pairingSubjects(set: string): SubjectPermissions {
 /** A pairing request and its answer are small; a pairing-only user needs no more than this. */
 export const PAIRING_USER_LIMITS = { subs: 4, data: 64 * 1024, payload: 8 * 1024 };
 
-export function notifyTemplate(set: string, kind: DeviceKind): SigningKey["template"] {
-  const allowed = kind === "full" ? notifyFullSubjects() : notifyOnlySubjects(set);
+/** `peer` hears only its own reply inboxes (agent/auth/accounts.ts deviceInboxPrefix), never another device's answers. */
+export function notifyTemplate(set: string, kind: DeviceKind, peer: string): SigningKey["template"] {
+  const allowed = kind === "full" ? notifyFullSubjects(set) : notifyOnlySubjects(set);
+  const subscribe = allowed.subscribe.map((s) => (s === INBOXES ? `${deviceInboxPrefix(peer)}.>` : s));
   return {
     pub: { allow: allowed.publish, deny: [] },
-    sub: { allow: allowed.subscribe, deny: [] },
+    sub: { allow: [...assertUnwidenable(subscribe)], deny: [] },
     // A service answers a request sent to it (one reply each), as request/reply needs.
     resp: { max: 1, ttl: 0 },
     subs: -1,
@@ -68,7 +76,7 @@ export function notifySigningKeys(set: string, devices: Iterable<Pick<DeviceReco
   for (const [peer, kind] of [...kinds].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const publicKey = publicKeyFromPeerId(peer);
     if (publicKey === undefined) continue;
-    entries.push({ kind: "user_scope", key: nkeyPublic(publicKey, Prefix.Account), role: `notify ${kind} ${sshFingerprint(publicKey)}`, template: notifyTemplate(set, kind) });
+    entries.push({ kind: "user_scope", key: nkeyPublic(publicKey, Prefix.Account), role: `notify ${kind} ${sshFingerprint(publicKey)}`, template: notifyTemplate(set, kind, peer) });
   }
   return entries;
 }

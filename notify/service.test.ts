@@ -74,7 +74,7 @@ describe("notify service", () => {
   });
 
   it("drops malformed, forged and misrouted live messages with a reason, and keeps working", async () => {
-    const subject = notifySubject("p", "t");
+    const subject = notifySubject("default", "p", "t");
     const good = newMessage({ project: "p", thread: "t", body: "ok" }, signerOf(agent), "agent", Date.now());
     const forged = { ...good, id: "f".repeat(20) };
     const misrouted = newMessage({ project: "p", thread: "other", body: "x" }, signerOf(agent), "agent", Date.now());

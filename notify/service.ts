@@ -3,10 +3,10 @@
  * Config → create → start → stop, like the agent's other components.
  *
  * Start-up order, and why:
- *  1. the store (`<homeDir>/notify/<set>/`), synced over `es.v1.notify.sync.<set>.…` — loaded first
+ *  1. the store (`<homeDir>/notify/<set>/`), synced over `es.v1.notify.<set>.sync.…` — loaded first
  *     so every later step can check senders against its device list;
  *  2. this device registers itself as a `full` device (idempotent), so its own CLI may send and pair;
- *  3. the pairing book (`<homeDir>/notify/pairings.json`, never synced);
+ *  3. the pairing book (`<homeDir>/notify/pairings-<set>.json`, never synced; `pairings.json` for `default`);
  *  4. subscriptions: live messages in the store queue group (exactly one service stores each one;
  *     NATS prefers a member on the publisher's own server, i.e. the sender's own agent), requests
  *     in the rpc queue group, and pairing requests (every service hears them; only the issuer answers);
@@ -23,7 +23,7 @@ import { NotifyStore } from "./store.js";
 import { PairingBook } from "./pairing.js";
 import { pairingUrl } from "./pair-url.js";
 import { checkRequest, NonceCache, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, LIVE_WILDCARD, RPC_QUEUE, STORE_QUEUE, pairSubject, parseLiveSubject, parseRpcSubject, rpcWildcard, syncPrefix, notifySubject } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, RPC_QUEUE, STORE_QUEUE, pairSubject, parseLiveSubject, parseRpcSubject, rpcWildcard, syncPrefix, notifySubject } from "./subjects.js";
 import { acceptPairing, answerRequest, ingestMessage, type HandlerContext } from "./handlers.js";
 import { notifyKeys, isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
@@ -47,7 +47,7 @@ export interface NotifyRuntime {
   publicInboxUrl?: string;
   /** The NATS URL a paired device dials (the hub's public client URL); default this agent's server. */
   publicNatsUrl?: string;
-  /** Notify set (one synced document); default "default". */
+  /** Notify set (one synced document): a vault id, or "default" (the default). An agent runs one service per set. */
   set?: string;
   clock?: Clock;
 }
@@ -84,7 +84,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     await store.putDevice({ v: 1, peer: device.peerId, name: self.name, kind: "full", addedAt: clock.now(), addedBy: device.peerId });
   }
   // 3. Pairing book.
-  const pairings = await PairingBook.load(join(dir, "pairings.json"), clock, log);
+  const pairings = await PairingBook.load(join(dir, pairingsFile(set)), clock, log);
   const fingerprint = sshFingerprint(device.publicKey);
   const inboxRef: { server?: InboxServer } = {};
   const ctx: HandlerContext = {
@@ -120,9 +120,9 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     log.warn({ subject: msg.subject, error: String(error) }, "notify: request failed");
     respond(msg, { ok: false, error: { name: "NotifyInputError", message: "the notify service failed to handle the request" } });
   };
-  subs.push(nc.subscribe(LIVE_WILDCARD, { queue: STORE_QUEUE, callback: (error, msg) => {
+  subs.push(nc.subscribe(liveWildcard(set), { queue: STORE_QUEUE, callback: (error, msg) => {
     if (error) return;
-    const subject = parseLiveSubject(msg.subject);
+    const subject = parseLiveSubject(set, msg.subject);
     if (!subject) return;
     ingestMessage(ctx, msg.data, { projectToken: subject.project, threadToken: subject.thread }).then((reply) => {
       if (!reply.ok) log.warn({ subject: msg.subject, reason: reply.error.message }, "notify: dropped a message");
@@ -163,7 +163,7 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
       ingest: async (bytes, from) => {
         const reply = await ingestMessage(ctx, bytes, { from });
         // Live delivery for everyone else (the store queue sees it again and finds it stored).
-        if (reply.ok && reply.message) nc.publish(notifySubject(reply.message.project, reply.message.thread), encodeMessage(reply.message));
+        if (reply.ok && reply.message) nc.publish(notifySubject(set, reply.message.project, reply.message.thread), encodeMessage(reply.message));
         return reply.ok ? { ok: true, result: reply.result } : reply;
       },
     }).catch(async (error: unknown) => {
@@ -192,6 +192,9 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     },
   };
 }
+
+/** Each set's tokens in their own file: services of several sets run side by side in one agent. */
+const pairingsFile = (set: string) => (set === DEFAULT_SET ? "pairings.json" : `pairings-${set}.json`);
 
 const withScheme = (server: string) => (/^[a-z]+:\/\//.test(server) ? server : `nats://${server}`);
 

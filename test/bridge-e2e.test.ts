@@ -208,7 +208,7 @@ describe("bridge: a WSS peer and a leaf agent over a real hub", () => {
       client.connect({ url: info.vaults[0].url, key, socket: clientNode.nodeSocket, onError: (e) => errors.push(e), readyTimeoutMs: 5_000 }),
       (e: Error) => e instanceof client.BridgeError && e.kind === "auth" && e.code === client.CloseCode.unauthorised && !e.retry && /authorized_keys/.test(e.message),
     );
-    assert.match(bridge.output(), /not authorised for vault team/);
+    assert.match(bridge.output(), /not authorised for vault [0-9a-f-]{36} on this bridge/);
   });
 
   it("syncs from a headless Chromium page that uses the browser bundle, down to the leaf's disk", async () => {

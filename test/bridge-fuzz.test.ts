@@ -92,7 +92,7 @@ describe("bridge under hostile input", () => {
     for (const code of codes.keys()) assert.ok(([CloseCode.malformed, CloseCode.protocol, 1007] as number[]).includes(code), `close code ${code} (${JSON.stringify([...codes])})`);
   });
 
-  it("closes an oversized frame with 1009, a silent peer after the handshake timeout, and refuses unknown paths and vaults", async () => {
+  it("closes an oversized frame with 1009, a silent peer after the handshake timeout, refuses unknown paths, and answers an unknown vault as a served one", async () => {
     const big = await raw();
     big.ws.send(new Uint8Array(DATA_FRAME_MAX + 1));
     assert.equal(await big.closed, CloseCode.tooBig);
@@ -100,7 +100,8 @@ describe("bridge under hostile input", () => {
     assert.equal(await silent.closed, CloseCode.handshakeTimeout);
     assert.deepEqual(silent.texts.map((t) => JSON.parse(t).t), ["hello", "error"]);
     const unknown = await raw(`/v1/${randomUUID()}`);
-    assert.equal(await unknown.closed, CloseCode.unknownVault);
+    assert.equal(await unknown.closed, CloseCode.handshakeTimeout);
+    assert.deepEqual(unknown.texts.map((t) => JSON.parse(t).t), ["hello", "error"]);
     await assert.rejects(raw("/v1/../../etc/passwd"), /Unexpected server response: 404/);
   });
 

@@ -123,7 +123,7 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     // Watch is live only: probe until it prints something, so its subscription has reached A's server.
     const probe = newMessage({ project: "repo", thread: "dup", body: "probe" }, signerA, "a", Date.now());
     await waitFor("watch to subscribe", async () => {
-      wireA.publish(notifySubject("repo", "dup"), encodeMessage(probe));
+      wireA.publish(notifySubject("default", "repo", "dup"), encodeMessage(probe));
       await wireA.flush();
       await new Promise((r) => setTimeout(r, 100));
       return watch.output().stdout.includes(probe.id);
@@ -131,7 +131,7 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     const m = newMessage({ project: "repo", thread: "dup", body: "only once" }, signerA, "a", Date.now());
     await NotifyAgents.deliver(wireA, m);
     await NotifyAgents.deliver(wireA, m);
-    wireA.publish(notifySubject("repo", "dup"), encodeMessage(m));
+    wireA.publish(notifySubject("default", "repo", "dup"), encodeMessage(m));
     await NotifyAgents.deliver(wireB, m);
     const log = await net.logUntil("b", "dup", "repo", (ms) => ms.some((x) => x.id === m.id));
     assert.deepEqual(log.map((x) => x.id), [probe.id, m.id]);
@@ -144,9 +144,11 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
 
   it("pairs a new device with a one-time token; reused and expired tokens fail clearly; unpairing cuts it off", async () => {
     // The slow failure path first, in the background: a token nobody issued waits out the pairing timeout.
-    // The hub runs operator mode and admits no key before it is paired: joining goes through an agent's own NATS.
+    // The hub runs operator mode and admits no key before it is paired: joining goes through an agent's own NATS,
+    // which admits only the holder of that agent's local credentials (here: handed to the joining device).
     const viaA = net.agent("a").info.natsUrl;
-    const unknownJoin = net.notify("thief", ["join", "ABCD-EFGH-JKMN", "--nats", viaA]);
+    const withA = { EDGESYNC_NATS_CREDENTIALS: net.agent("a").info.natsCredentials };
+    const unknownJoin = net.notify("thief", ["join", "ABCD-EFGH-JKMN", "--nats", viaA], 30_000, withA);
     const short = await net.notify("a", ["pair", "--name", "tablet", "--ttl", "1s", "--json"]);
     assert.equal(short.code, 0, short.stderr);
     const shortToken = JSON.parse(short.stdout) as { url: string; expiresAt: number };
@@ -161,12 +163,14 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     assert.match(issued.token, /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{12}$/);
     assert.equal(parsePairingInput(issued.url)?.hub, net.hubUrl, "the link names the hub from --notify-nats-url");
 
-    const refused = await net.notify("phone", ["join", issued.url]);
+    await net.identity("phone"); // the phone's key exists, and the hub does not admit it yet
+    const refused = await net.notify("phone", ["send", "--nats", net.hubUrl, "--project", "repo", "before pairing"]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^edgesync: the hub at nats:\/\/127\.0\.0\.1:\d+ refused this device's key: it is not paired with notify/);
-    // The phone has its own key and no agent: it pairs through A's NATS, then uses the hub the link names,
+    // The phone has its own key and no agent: here it pairs through A's NATS (test/security/pairing-door.test.ts
+    // pairs through the hub's door), then uses the hub the link names,
     // with pinned TLS and a JWT it issues itself, once the hub has added its key to the hub account.
-    const joined = await net.notify("phone", ["join", issued.url, "--nats", viaA]);
+    const joined = await net.notify("phone", ["join", issued.url, "--nats", viaA], 30_000, withA);
     assert.equal(joined.code, 0, joined.stderr);
     assert.match(joined.stdout, /^paired as "phone" with notify set default \(issued by a\)/);
     let sent = { code: 1, stdout: "", stderr: "" };
@@ -178,11 +182,11 @@ describe("notify on a hub agent (operator mode) and two leaf agents", () => {
     const listed = JSON.parse((await net.notify("b", ["devices", "--json"])).stdout) as DeviceRecord[];
     assert.ok(listed.some((d) => d.name === "phone" && d.kind === "notify" && d.revokedAt === undefined), "B learns of the paired device by sync");
 
-    const reused = await net.notify("thief", ["join", issued.url, "--nats", viaA]);
+    const reused = await net.notify("thief", ["join", issued.url, "--nats", viaA], 30_000, withA);
     assert.equal(reused.code, 1);
     assert.equal(reused.stderr, "edgesync: this pairing token was already used; run `edgesync notify pair` again for a new one\n");
     await waitFor("the short token to expire", () => Date.now() > shortToken.expiresAt + 50, 5_000);
-    const expired = await net.notify("thief", ["join", shortToken.url, "--nats", viaA]);
+    const expired = await net.notify("thief", ["join", shortToken.url, "--nats", viaA], 30_000, withA);
     assert.equal(expired.code, 1);
     assert.match(expired.stderr, /^edgesync: this pairing token has expired .*\n$/);
     const unknown = await unknownJoin;

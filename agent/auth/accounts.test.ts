@@ -3,20 +3,61 @@ import assert from "node:assert/strict";
 import { decode, type Account, type SigningKey } from "@nats-io/jwt";
 import { createOperator } from "@nats-io/nkeys";
 import { Identity } from "./identity.js";
-import { encodeHubAccount, hubAccountTemplate } from "./accounts.js";
+import { assertUnwidenable, deviceInboxPrefix, encodeHubAccount, hubAccountTemplate, pairingDoorKey } from "./accounts.js";
 import { notifySigningKeys, notifyOnlySubjects } from "../../notify/nats-auth.js";
 
+const VAULT_A = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
+const VAULT_B = "1c8f9e2d-4d20-4b64-8b2f-7a3e4c5d6e7f";
+
+/** The scoped signing keys by account key (the pairing door's plain key left out). */
+const scopedKeys = (claims: { nats: Partial<Account> }) => new Map((claims.nats.signing_keys as (SigningKey | string)[]).filter((k): k is SigningKey => typeof k !== "string").map((k) => [k.key, k]));
+
 describe("the hub account", () => {
-  it("appends notify-only devices as signing keys, and a key that is also a member keeps the member's template", async () => {
+  it("gives each member the notify sets of its own vaults only, one signing key per key however often it is listed", async () => {
+    const operator = createOperator();
+    const [hub, member, other] = [Identity.generate("hub"), Identity.generate("member"), Identity.generate("other")];
+    const claims = decode<Account>(await encodeHubAccount(operator, hub, [
+      { publicKey: member.publicKey, notifySets: [VAULT_A] },
+      { publicKey: other.publicKey, notifySets: [VAULT_B] },
+      { publicKey: member.publicKey, notifySets: ["default"] },
+    ]));
+    const keys = scopedKeys(claims);
+    assert.equal(keys.size, 3);
+    assert.deepEqual((claims.nats.signing_keys as (SigningKey | string)[]).filter((k) => typeof k === "string"), [pairingDoorKey(operator).getPublicKey()], "the pairing door's key, unscoped: its users carry their own limits");
+    assert.deepEqual(keys.get(hub.accountNkeyPublic)?.template, hubAccountTemplate(hub.nkeyPublic, true));
+    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${VAULT_A}.>`, "es.v1.notify.default.>", `_INBOX.${member.nkeyPublic}.>`]);
+    assert.deepEqual(keys.get(other.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${VAULT_B}.>`, `_INBOX.${other.nkeyPublic}.>`]);
+    assert.ok(!JSON.stringify(keys.get(member.accountNkeyPublic)?.template).includes("es.v1.notify.>"), "no member reaches every set");
+  });
+
+  it("appends notify-only devices as signing keys, and a key that is also a member gets both rights", async () => {
     const operator = createOperator();
     const [hub, member, phone] = [Identity.generate("hub"), Identity.generate("member"), Identity.generate("phone")];
     const extra = notifySigningKeys("default", [{ peer: phone.nkeyPublic, kind: "notify" }, { peer: member.nkeyPublic, kind: "notify" }]);
-    const claims = decode<Account>(await encodeHubAccount(operator, hub, [member], extra));
-    const keys = new Map((claims.nats.signing_keys as SigningKey[]).map((k) => [k.key, k]));
+    const claims = decode<Account>(await encodeHubAccount(operator, hub, [{ publicKey: member.publicKey, notifySets: [VAULT_A] }], extra));
+    const keys = scopedKeys(claims);
     assert.equal(keys.size, 3);
-    assert.deepEqual(keys.get(hub.accountNkeyPublic)?.template, hubAccountTemplate(true));
-    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template, hubAccountTemplate(false));
+    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${VAULT_A}.>`, `_INBOX.${member.nkeyPublic}.>`, "es.v1.notify.default.live.>"]);
     assert.deepEqual(keys.get(phone.accountNkeyPublic)?.template.pub?.allow, notifyOnlySubjects("default").publish);
     assert.ok(!JSON.stringify(keys.get(phone.accountNkeyPublic)?.template).includes("es.v1.hub"), "a notify-only device cannot ask or register with the hub");
+  });
+
+  it("lets each key hear only its own reply inboxes", async () => {
+    const operator = createOperator();
+    const [hub, member, phone] = [Identity.generate("hub"), Identity.generate("member"), Identity.generate("phone")];
+    const extra = notifySigningKeys("default", [{ peer: phone.nkeyPublic, kind: "notify" }]);
+    const claims = decode<Account>(await encodeHubAccount(operator, hub, [{ publicKey: member.publicKey, notifySets: [VAULT_A] }], extra));
+    for (const key of scopedKeys(claims).values()) {
+      const owner = [hub, member, phone].find((k) => k.accountNkeyPublic === key.key) as Identity;
+      const inboxes = (key.template.sub?.allow ?? []).filter((s) => s.startsWith("_INBOX"));
+      assert.deepEqual(inboxes, [`${deviceInboxPrefix(owner.nkeyPublic)}.>`], key.role);
+    }
+  });
+
+  it("refuses a subscribe permission that ends in *, which a subscriber could widen with a literal >", () => {
+    const member = Identity.generate("member");
+    assert.throws(() => assertUnwidenable(["es.v1.notify.default.live.*.*"]), /ends in \*/);
+    assert.throws(() => hubAccountTemplate(member.nkeyPublic, false, ["a.b"]), RangeError);
+    assert.deepEqual(assertUnwidenable(["es.v1.notify.default.live.>", "_INBOX.>"]), ["es.v1.notify.default.live.>", "_INBOX.>"]);
   });
 });

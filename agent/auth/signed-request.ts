@@ -15,7 +15,11 @@ export class SignedRequestError extends Error {
 
 /** Registration carries the vault's authorized_keys; one NATS message (1 MiB by default) bounds it. */
 export const SIGNED_REQUEST_BYTES_MAX = 900 * 1024;
-/** Clocks may differ; a request older or newer than this is refused (replays are harmless: every op is idempotent). */
+/**
+ * Clocks may differ; a request older or newer than this is refused. Replays within it are harmless:
+ * every op is idempotent, and the hub answers only on the signer's own inboxes
+ * (hub-authority.ts checkReplyBinding), which no other device may hear.
+ */
 export const SIGNED_REQUEST_SKEW_MS = 5 * 60 * 1000;
 const DOMAIN = "edgesync-request-v1\n";
 const OP = /^[a-z][a-z0-9-]{0,31}$/;

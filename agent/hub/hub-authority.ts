@@ -10,19 +10,23 @@
 import type { NatsConnection, Msg, Subscription } from "@nats-io/transport-node";
 import type { SigningKey } from "@nats-io/jwt";
 import { jwtAuthenticator } from "@nats-io/transport-node";
+import { Prefix } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic, type HubAccountKey } from "../auth/accounts.js";
+import { issueDoorUser, type DoorUser } from "../auth/pairing-door.js";
+import { isSetId } from "../../notify/subjects.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
 import { tlsOptionsForPinned } from "../auth/pins.js";
 import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
-import type { DeviceKey } from "../auth/identity.js";
+import { nkeyPublic, type DeviceKey } from "../auth/identity.js";
 import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
-import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type HubReply, type RegisterBody } from "./hub-protocol.js";
+import { PairingDoor } from "./pairing-door.js";
+import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type DoorRequestBody, type HubReply, type RegisterBody } from "./hub-protocol.js";
 import type { Log } from "../sync/ports.js";
 
 export interface HubAuthorityConfig {
@@ -37,6 +41,20 @@ export interface HubAuthorityConfig {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * A signed request is answered only on the signer's own inboxes, which only connections issued by
+ * that key (or a leaf link it issued) may hear: a request captured and replayed from any other
+ * connection gets its answer where the replayer cannot read it, or a refusal.
+ */
+function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void {
+  const prefix = `${deviceInboxPrefix(nkeyPublic(signer, Prefix.User))}.`;
+  if (!reply?.startsWith(prefix)) {
+    throw new SignedRequestError(`the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`);
+  }
+}
+/** The hub's own notify set (its admins'); notify/subjects.ts DEFAULT_SET. */
+export const HUB_NOTIFY_SET = "default";
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
 export class HubAuthority {
@@ -49,8 +67,9 @@ export class HubAuthority {
   #hubAccount: NatsConnection | undefined;
   readonly #vaultConnections: NatsConnection[] = [];
   #queue: Promise<unknown> = Promise.resolve();
-  /** Notify-only devices (paired phones, browsers, CLIs): hub-account signing keys with notify's template. */
-  #notifyKeys: SigningKey[] = [];
+  #door: PairingDoor | undefined;
+  /** Notify-only devices (paired phones, browsers, CLIs) per notify set: hub-account signing keys with notify's template. */
+  readonly #notifyKeys = new Map<string, SigningKey[]>();
 
   constructor(config: HubAuthorityConfig & { noTls?: boolean }) {
     this.#cfg = config;
@@ -72,8 +91,10 @@ export class HubAuthority {
     return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic };
   }
 
-  #hubAccountKeys(): AuthorizedKey[] {
-    return [...this.#state.admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id))];
+  /** Admins speak the hub's own notify set; each vault's members speak that vault's set. */
+  #hubAccountKeys(): HubAccountKey[] {
+    const admins = this.#state.admins.map((k) => ({ publicKey: k.publicKey, notifySets: [HUB_NOTIFY_SET] }));
+    return [...admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id).map((k) => ({ publicKey: k.publicKey, notifySets: [id] })))];
   }
 
   /** The operator-mode block for the server config, with every known account preloaded. */
@@ -86,7 +107,8 @@ export class HubAuthority {
   }
 
   #connect(name: string, authenticator: Parameters<typeof connectNats>[0]["authenticator"], onStatus?: (kind: string) => void): Promise<NatsConnection> {
-    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus });
+    const inboxPrefix = deviceInboxPrefix(this.#cfg.hub.nkeyPublic);
+    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus, inboxPrefix });
   }
 
   /** The hub's connection in the hub account (discovery, registration, notify). */
@@ -108,6 +130,12 @@ export class HubAuthority {
     this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
       if (!error) this.#answer(msg, "register", (key, body) => this.#register(key, body as RegisterBody));
     } });
+    this.#hubAccount.subscribe(HUB_DOOR_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
+      if (!error) this.#answer(msg, "door", (key, body) => this.#doorUser(key, body as DoorRequestBody));
+    } });
+    this.#door = new PairingDoor({ hubAccount: this.#hubAccount, system: this.#system, log: this.#cfg.log, doorKey: pairingDoorKey(this.#state.operator).getPublicKey() });
+    this.#door.start();
+    await Promise.all([this.#system.flush(), this.#hubAccount.flush()]);
   }
 
   /** A connection of the hub itself inside a vault's account (for its replica). */
@@ -142,7 +170,7 @@ export class HubAuthority {
 
   /** The hub account as it stands now: the hub, admins, every member of every vault, notify devices. */
   #hubAccountJwt(): Promise<string> {
-    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), this.#notifyKeys);
+    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), [...this.#notifyKeys.values()].flat());
   }
 
   /** A vault's account as it stands now: its authorized keys plus the hub's. */
@@ -203,16 +231,17 @@ export class HubAuthority {
   }
 
   /**
-   * The notify-only devices changed (a pairing or unpairing, here or arriving by sync): the hub
-   * account is re-issued with exactly these extra signing keys, so an unpaired device's connections drop.
+   * The notify-only devices of `set` changed (a pairing or unpairing, here or arriving by sync): the
+   * hub account is re-issued with exactly these extra signing keys for the set, so an unpaired
+   * device's connections drop.
    */
-  setNotifyKeys(keys: SigningKey[]): Promise<void> {
+  setNotifyKeys(set: string, keys: SigningKey[]): Promise<void> {
     return this.#enqueue(async () => {
-      const before = new Set(this.#notifyKeys.map((k) => k.key));
-      this.#notifyKeys = keys;
+      const before = new Set((this.#notifyKeys.get(set) ?? []).map((k) => k.key));
+      this.#notifyKeys.set(set, keys);
       if (keys.length === before.size && keys.every((k) => before.has(k.key))) return;
       await this.#push(await this.#hubAccountJwt());
-      this.#cfg.log.info({ notifyDevices: keys.length }, "notify devices applied to the hub account");
+      this.#cfg.log.info({ set, notifyDevices: keys.length }, "notify devices applied to the hub account");
     });
   }
 
@@ -233,6 +262,7 @@ export class HubAuthority {
     let verified: { publicKey: Uint8Array; body: unknown };
     try {
       verified = verifyRequest(msg.data, op);
+      checkReplyBinding(msg.reply, verified.publicKey);
     } catch (error) {
       this.#cfg.log.warn({ op, error: String(error) }, "refused a hub request");
       return reply({ ok: false, error: error instanceof SignedRequestError ? error.message : "bad request" });
@@ -275,7 +305,18 @@ export class HubAuthority {
     return { created: true };
   }
 
+  /** Door credentials for a pairing link: asked by a key the hub account admits (a member, an admin, the hub). */
+  async #doorUser(key: Uint8Array, body: DoorRequestBody): Promise<DoorUser> {
+    if (typeof body !== "object" || body === null || typeof body.set !== "string" || !isSetId(body.set)) throw new SignedRequestError("door: bad notify set");
+    const admitted = equalBytes(key, this.#cfg.hub.publicKey) || this.#hubAccountKeys().some((k) => equalBytes(k.publicKey, key));
+    if (!admitted) throw new SignedRequestError(`the key ${sshFingerprint(key)} is not a member of any vault on this hub`);
+    const door = await issueDoorUser(this.#state.operator, body.set);
+    this.#cfg.log.info({ set: body.set, by: sshFingerprint(key), expiresAt: door.expiresAt }, "pairing door: credentials issued for a pairing link");
+    return door;
+  }
+
   async stop(): Promise<void> {
+    this.#door?.stop();
     await this.#queue;
     await Promise.all([this.#hubAccount, ...this.#vaultConnections, this.#system].map((nc) => drainOrClose(nc)));
   }

@@ -20,6 +20,12 @@ export interface CatalogueReply {
   hubKey: string;
 }
 
+/** A request for pairing-door credentials (the answer is agent/auth/pairing-door.ts DoorUser). */
+export interface DoorRequestBody {
+  /** The notify set the pairing link is for. */
+  set: string;
+}
+
 export type HubReply<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export const VAULT_NAME_CHARS_MAX = 200;

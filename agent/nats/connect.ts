@@ -58,6 +58,8 @@ export interface ConnectConfig {
   /** Signs the server's nonce; must be synchronous (sign ahead of time with ssh-agent). */
   authenticator?: ConnectionOptions["authenticator"];
   reconnect?: Partial<ReconnectPolicy>;
+  /** Where replies to this connection's requests go (agent/auth/accounts.ts deviceInboxPrefix); default nats.js's `_INBOX`. */
+  inboxPrefix?: string;
   onStatus?: (kind: ConnectionState, detail: string) => void;
 }
 
@@ -126,6 +128,7 @@ export async function connectNats(config: ConnectConfig): Promise<NatsConnection
       maxPingOut: 3,
       ...(config.tls ? { tls: config.tls } : {}),
       ...(config.authenticator ? { authenticator: config.authenticator } : {}),
+      ...(config.inboxPrefix ? { inboxPrefix: config.inboxPrefix } : {}),
     });
   } catch (error) {
     throw refused(error, servers);

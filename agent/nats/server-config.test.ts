@@ -6,6 +6,9 @@ import { assertNoCve2023_47090, NatsConfigError, openListeners, renderConfig, re
 const base: NatsServerConfig = { role: "peer", stateDir: "/var/lib/es", serverName: "p1", client: { host: "127.0.0.1", port: -1 } };
 const hub: NatsServerConfig = { ...base, role: "hub", client: { host: "0.0.0.0", port: 4222 }, leafnode: { host: "0.0.0.0", port: 7422 } };
 const tls = { certFile: "/srv/tls.crt", keyFile: "/srv/tls.key" };
+const pin = "ab".repeat(32);
+const routeTls = { certFile: "/s/route.crt", keyFile: "/s/route.key", caFile: "/s/trusted.pem", pins: [pin] };
+const LOCAL_USER = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
 
 describe("resolveServerConfig", () => {
   it("fills in the defaults and makes paths absolute", () => {
@@ -32,9 +35,15 @@ describe("resolveServerConfig", () => {
       [{ leafnodeWebsocket: { host: "0.0.0.0", port: 443 } }, /needs the leafnode listener/],
       [{ cluster: { host: "0.0.0.0", port: 6222, routes: ["nats://"] } }, /cluster route/],
       [{ cluster: { host: "0.0.0.0", port: 6222, routes: ["ws://peer:6222"] } }, /cluster route/],
+      [{ cluster: { host: "127.0.0.1", port: 6222, routes: [], tls: { ...routeTls, pins: [] } } }, /cluster TLS pins/],
+      [{ cluster: { host: "127.0.0.1", port: 6222, routes: [], tls: { ...routeTls, pins: ["AB".repeat(32)] } } }, /cluster TLS pins/],
+      [{ cluster: { host: "127.0.0.1", port: 6222, routes: [], tls: { ...routeTls, caFile: 'x"y' } } }, /cluster TLS trust file/],
       [{ maxPayloadBytes: 128 * 1024 * 1024 }, /max payload/],
       [{ tls: { certFile: "tls\\.crt", keyFile: "/k" } }, /TLS certificate file/],
       [{ role: "relay" as never }, /role "relay"/],
+      [{ clientNkeys: [] }, /client nkeys must name/],
+      [{ clientNkeys: ["SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHTC4"] }, /not a user nkey/],
+      [{ clientNkeys: [LOCAL_USER], authConfig: "operator: x" }, /exclusive/],
     ];
     for (const [patch, message] of bad) {
       assert.throws(() => resolveServerConfig({ ...base, ...patch }), (e: Error) => e instanceof NatsConfigError && message.test(e.message), JSON.stringify(patch));
@@ -68,6 +77,22 @@ describe("renderConfig", () => {
     assert.match(text, /cluster \{\n {2}name: "home"\n {2}host: "0\.0\.0\.0"\n {2}port: 6222\n {2}routes: \[\n {4}"nats-route:\/\/10\.0\.0\.2:6222",\n {4}"nats-route:\/\/10\.0\.0\.3:6222"\n {2}\]\n\}/);
   });
 
+  it("writes a peer's route TLS: its certificate, the trusted devices, verification both ways and the pins", () => {
+    const text = renderConfig({ ...base, cluster: { host: "127.0.0.1", port: 6222, routes: [], tls: routeTls } });
+    const block = /cluster \{[\s\S]*\n\}/.exec(text)?.[0] ?? "";
+    assert.match(block, /\n {2}tls \{\n {4}cert_file: "\/s\/route\.crt"\n {4}key_file: "\/s\/route\.key"\n {4}ca_file: "\/s\/trusted\.pem"\n {4}verify: true\n {4}timeout: 5\n {4}pinned_certs: \[\n {6}"(ab){32}"\n {4}\]\n {2}\}\n\}$/);
+    assert.doesNotMatch(text, /^tls \{/m, "the route TLS stays inside the cluster block");
+  });
+
+  it("admits only the local nkey users on a leaf's client listener, leaving its remotes and a peer's routes to their own blocks", () => {
+    const leaf = renderConfig({ ...base, role: "leaf", clientNkeys: [LOCAL_USER], remotes: [{ url: "tls://hub.example:7422", credentialsFile: "/home/u/leaf.creds" }] });
+    assert.match(leaf, new RegExp(`^authorization \\{\n {2}users: \\[\n {4}\\{ nkey: "${LOCAL_USER}" \\}\n {2}\\]\n\\}$`, "m"));
+    assert.doesNotMatch(leaf, /accounts|system_account|no_auth_user/, "local clients stay in the global account the remotes bind");
+    const peer = renderConfig({ ...base, clientNkeys: [LOCAL_USER], cluster: { host: "127.0.0.1", port: 6222, routes: [] } });
+    assert.match(peer, /^authorization \{/m);
+    assert.doesNotMatch(peer, /cluster \{[^}]*authorization/);
+  });
+
   it("appends the auth layer's text verbatim", () => {
     const auth = 'operator: "/x/op.jwt"\nsystem_account: ADSYS\nresolver { type: full, dir: "/x/jwt" }';
     assert.ok(renderConfig({ ...hub, authConfig: auth }).endsWith(`${auth}\n`));
@@ -94,5 +119,8 @@ describe("openListeners", () => {
     assert.deepEqual(openListeners(hub), ["client 0.0.0.0:4222", "leafnode 0.0.0.0:7422"]);
     assert.deepEqual(openListeners(base), []);
     assert.deepEqual(openListeners({ ...hub, authConfig: "operator: x" }), []);
+    assert.deepEqual(openListeners({ ...base, cluster: { host: "0.0.0.0", port: 6222, routes: [] } }), ["cluster 0.0.0.0:6222"]);
+    assert.deepEqual(openListeners({ ...base, cluster: { host: "0.0.0.0", port: 6222, routes: [], tls: routeTls } }), [], "routes then admit trusted keys only");
+    assert.deepEqual(openListeners({ ...base, client: { host: "0.0.0.0", port: 4222 }, clientNkeys: [LOCAL_USER], cluster: { host: "0.0.0.0", port: 6222, routes: [] } }), ["cluster 0.0.0.0:6222"]);
   });
 });

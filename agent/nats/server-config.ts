@@ -43,6 +43,16 @@ export interface LeafRemote {
 export interface ClusterListen extends Listen {
   /** Route URLs (`nats-route://host:port`) of the other peers; empty for the first one. */
   routes: string[];
+  /** Mutual TLS that admits only trusted device keys (agent/auth/route-tls.ts); without it any server may route in. */
+  tls?: RouteTls;
+}
+
+/** Files and pins from agent/auth/route-tls.ts for the cluster's `tls {}` block. */
+export interface RouteTls extends TlsFiles {
+  /** The trusted devices' anchors: routes must present a certificate that chains to one. */
+  caFile: string;
+  /** Hex SHA-256 of each trusted key's SubjectPublicKeyInfo; a reload closes routes no longer listed. */
+  pins: string[];
 }
 
 export interface NatsServerConfig {
@@ -71,6 +81,11 @@ export interface NatsServerConfig {
   maxPayloadBytes?: number;
   /** Raw config text appended verbatim: operator/JWT resolver blocks from the auth layer. */
   authConfig?: string;
+  /**
+   * Leaf and peer: the `U…` nkey users the client listener admits (agent/auth/local-credentials.ts);
+   * any other client is refused. Not with `authConfig`, which brings its own (operator) auth.
+   */
+  clientNkeys?: string[];
 }
 
 /** Defaults filled in; what `renderConfig` writes. */
@@ -99,6 +114,8 @@ const HOST = /^[A-Za-z0-9.:%[\]-]{1,255}$/;
 const UNSAFE_PATH = /["\n\r\\]/;
 const REMOTE_SCHEMES = new Set(["nats-leaf:", "nats:", "tls:", "ws:", "wss:"]);
 const ROUTE_SCHEMES = new Set(["nats-route:", "nats:", "tls:"]);
+const KEY_PIN = /^[0-9a-f]{64}$/;
+const USER_NKEY = /^U[A-Z2-7]{55}$/;
 
 function fail(message: string): never {
   throw new NatsConfigError(`nats-server config: ${message}`);
@@ -149,9 +166,21 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
       ...(r.caFile !== undefined ? { caFile: checkPath("leafnode CA file", r.caFile) } : {}),
     };
   });
-  if (c.cluster) {
-    checkListen("cluster", c.cluster);
-    for (const route of c.cluster.routes) checkUrl("cluster route", route, ROUTE_SCHEMES);
+  let cluster = c.cluster;
+  if (cluster) {
+    checkListen("cluster", cluster);
+    for (const route of cluster.routes) checkUrl("cluster route", route, ROUTE_SCHEMES);
+    const routeTls = cluster.tls;
+    if (routeTls) {
+      // An empty list would refuse every route, including the agent's own mesh: never meant.
+      if (routeTls.pins.length === 0 || !routeTls.pins.every((pin) => KEY_PIN.test(pin))) fail("cluster TLS pins must be one or more SHA-256 hex digests");
+      cluster = { ...cluster, tls: { certFile: checkPath("cluster TLS certificate file", routeTls.certFile), keyFile: checkPath("cluster TLS key file", routeTls.keyFile), caFile: checkPath("cluster TLS trust file", routeTls.caFile), pins: routeTls.pins } };
+    }
+  }
+  if (c.clientNkeys) {
+    if (c.authConfig) fail("client nkeys and an auth config are exclusive (operator mode admits its own users)");
+    if (c.clientNkeys.length === 0) fail("client nkeys must name at least one user, or be left out");
+    for (const nkey of c.clientNkeys) if (!USER_NKEY.test(nkey)) fail(`client nkey ${JSON.stringify(nkey)} is not a user nkey (U…)`);
   }
   const clusterName = c.clusterName ?? "edgesync";
   if (!SERVER_NAME.test(clusterName)) fail(`cluster name ${JSON.stringify(clusterName)} may use letters, digits, ".", "_" and "-" only`);
@@ -160,7 +189,7 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1024 || maxPayloadBytes > MAX_PAYLOAD_BYTES_LIMIT) {
     fail(`max payload ${maxPayloadBytes} must be 1024-${MAX_PAYLOAD_BYTES_LIMIT} bytes`);
   }
-  return { ...c, stateDir, remotes, tls, maxPayloadBytes, clusterName };
+  return { ...c, stateDir, remotes, cluster, tls, maxPayloadBytes, clusterName };
 }
 
 const q = (value: string) => JSON.stringify(value);
@@ -192,10 +221,29 @@ function websocketBlock(c: ResolvedServerConfig): string | undefined {
   return `websocket {\n  host: ${q(ws.host)}\n  port: ${ws.port}\n${secure && c.tls ? tlsBlock(c.tls, "  ") : "  no_tls: true"}\n}`;
 }
 
+/**
+ * `verify: true` makes both ends of a route present a certificate that chains to `ca_file`;
+ * `pinned_certs` is what a reload re-checks on routes already up (route-tls.ts says why both).
+ */
+function routeTlsBlock(t: RouteTls): string {
+  const pins = t.pins.map((p) => `      ${q(p)}`).join(",\n");
+  return `  tls {\n    cert_file: ${q(t.certFile)}\n    key_file: ${q(t.keyFile)}\n    ca_file: ${q(t.caFile)}\n    verify: true\n    timeout: 5\n    pinned_certs: [\n${pins}\n    ]\n  }`;
+}
+
+/**
+ * Top-level `authorization` guards the client listener only (routes and leafnodes have their own
+ * blocks); its users live in the global account, which a leaf's remotes bind to the hub's accounts.
+ */
+function clientAuthorizationBlock(c: ResolvedServerConfig): string | undefined {
+  if (!c.clientNkeys) return undefined;
+  return `authorization {\n  users: [\n${c.clientNkeys.map((k) => `    { nkey: ${q(k)} }`).join(",\n")}\n  ]\n}`;
+}
+
 function clusterBlock(c: ResolvedServerConfig): string | undefined {
   if (!c.cluster) return undefined;
   const routes = c.cluster.routes.map((r) => `    ${q(r)}`).join(",\n");
-  return `cluster {\n  name: ${q(c.clusterName)}\n  host: ${q(c.cluster.host)}\n  port: ${c.cluster.port}\n  routes: [\n${routes}\n  ]\n}`;
+  const tls = c.cluster.tls ? `\n${routeTlsBlock(c.cluster.tls)}` : "";
+  return `cluster {\n  name: ${q(c.clusterName)}\n  host: ${q(c.cluster.host)}\n  port: ${c.cluster.port}\n  routes: [\n${routes}\n  ]${tls}\n}`;
 }
 
 /** The config file text; validates first and refuses the CVE-2023-47090 shape. */
@@ -214,7 +262,7 @@ export function renderConfig(config: NatsServerConfig): string {
   ];
   if (c.monitoring) lines.push(`http: ${q(`${c.monitoring.host}:${c.monitoring.port}`)}`);
   if (c.tls) lines.push(tlsBlock(c.tls, ""));
-  for (const block of [leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
+  for (const block of [clientAuthorizationBlock(c), leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
   if (c.authConfig) lines.push(c.authConfig);
   const text = `${lines.join("\n")}\n`;
   assertNoCve2023_47090(text);
@@ -236,8 +284,9 @@ export function assertNoCve2023_47090(text: string): void {
 }
 
 /**
- * Listeners reachable from other machines while no auth config is set: the agent warns about
- * them, since anyone who can reach them can read and write every vault subject.
+ * Listeners reachable from other machines while no auth config is set (the client listener counts
+ * as guarded when it admits only `clientNkeys`): the agent warns about them, since anyone who can
+ * reach them can read and write every vault subject.
  */
 export function openListeners(config: NatsServerConfig): string[] {
   if (config.authConfig) return [];
@@ -246,8 +295,8 @@ export function openListeners(config: NatsServerConfig): string[] {
     ["client", config.client],
     ["leafnode", config.leafnode],
     ["leafnode websocket", config.leafnodeWebsocket],
-    ["cluster", config.cluster],
+    ["cluster", config.cluster?.tls ? undefined : config.cluster],
     ["monitoring", config.monitoring],
   ];
-  return named.filter(([, l]) => l !== undefined && !loopback(l.host)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
+  return named.filter(([name, l]) => l !== undefined && !loopback(l.host) && !(name === "client" && config.clientNkeys)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
 }

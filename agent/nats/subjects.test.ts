@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  isPeerToken, nameToken, notifySubject, parseAnnounceSubject, parseBusSubject, parsePeerSubject, USER_KEY_TEMPLATE,
+  isPeerToken, parseAnnounceSubject, parseBusSubject, parsePeerSubject, USER_KEY_TEMPLATE,
   vaultAnnounceSubject, vaultAnnounceWildcard, vaultInboxWildcard, vaultPeerSubject, vaultSubjectsFor,
 } from "./subjects.js";
 
@@ -44,14 +44,5 @@ describe("vault subjects", () => {
     assert.deepEqual(p.subscribe, [`es.v1.vault.${VAULT}.p.${NKEY}.*`, `es.v1.vault.${VAULT}.announce.*`, "_INBOX.>"]);
     assert.ok(vaultSubjectsFor(VAULT, USER_KEY_TEMPLATE).publish[0].endsWith(".p.*.{{subject()}}"));
     assert.throws(() => vaultSubjectsFor(VAULT, "*"), RangeError);
-  });
-});
-
-describe("notify subjects", () => {
-  it("hashes project and thread names into fixed tokens, never the names themselves", () => {
-    const s = notifySubject("My Project.v2", "thread > *");
-    assert.match(s, /^es\.v1\.notify\.[0-9a-f]{24}\.[0-9a-f]{24}$/);
-    assert.equal(s, notifySubject("My Project.v2", "thread > *"));
-    assert.notEqual(nameToken("a"), nameToken("b"));
   });
 });

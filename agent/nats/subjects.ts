@@ -90,4 +90,3 @@ export function parsePeerSubject(subject: string): { vaultId: string; to: string
 /** A subject-safe token for user text (project or thread names): a hash, never the text. */
 export const nameToken = (name: string) => bytesToHex(sha256(new TextEncoder().encode(name))).slice(0, 24);
 
-export const notifySubject = (project: string, thread: string) => `es.v1.notify.${nameToken(project)}.${nameToken(thread)}`;

@@ -1,12 +1,12 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
-import { NatsServerSupervisor, PortInUseError, classifyStartFailure, parseLinkEvent, portsFrom, type LinkEvent, type NatsServerExit } from "./supervisor.js";
+import { NatsServerSupervisor, NatsServerReloadError, PortInUseError, classifyStartFailure, parseLinkEvent, portsFrom, type LinkEvent, type NatsServerExit } from "./supervisor.js";
 import { NatsConfigError, type NatsServerConfig } from "./server-config.js";
 
 const dirs: string[] = [];
@@ -150,6 +150,23 @@ describe("NatsServerSupervisor lifecycle", () => {
     assert.ok(second.client > 0);
     assert.notEqual(s.pid, pid);
     await s.stop();
+  });
+
+  it("reloads a new config with SIGHUP, keeping its clients, and reports a reload the server refuses", async () => {
+    const s = await supervised({ role: "peer", client: loopback(), cluster: { ...loopback(), routes: [] } });
+    await s.start();
+    const nc = await connect({ servers: s.clientUrl });
+    try {
+      await s.reload({ ...s.config, maxPayloadBytes: 2 * 1024 * 1024 });
+      assert.match(await readFile(s.configPath, "utf8"), /max_payload: 2097152/);
+      await nc.flush();
+      assert.equal(nc.isClosed(), false, "outside operator mode a reload keeps clients");
+      await assert.rejects(s.reload({ ...s.config, client: { host: "127.0.0.1", port: 1 } }), (e: Error) => e instanceof NatsServerReloadError && /port/.test(e.message));
+      await s.reload({ ...s.config, client: loopback() });
+      assert.equal(s.running, true);
+    } finally {
+      await nc.close();
+    }
   });
 
   it("reports a server that dies on its own, and not one that was stopped", async () => {

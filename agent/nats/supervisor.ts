@@ -12,6 +12,8 @@
  *     and is written by a goroutine polling every 25 ms, so the log is usually first (measured:
  *     start 15–22 ms from the log, up to 45 ms waiting for the file).
  * stop() sends SIGINT (SIGTERM makes nats-server exit 1), waits, then SIGKILLs after a deadline.
+ * reload() rewrites the config and sends SIGHUP; it waits for the server to say it reloaded, since
+ * a refused reload leaves the old settings in force and only the log says so.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { access, mkdir, readFile, readdir, rename, unlink, writeFile } from "node:fs/promises";
@@ -87,12 +89,25 @@ export interface SupervisorOptions {
   onLink?: (event: LinkEvent) => void;
   /** Use this binary instead of searching (tests, --nats-server). */
   binary?: NatsBinary;
+  /** Every line the server prints, for callers that explain some of them (refused routes). */
+  onLine?: (line: string) => void;
+}
+
+export class NatsServerReloadError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NatsServerReloadError";
+  }
 }
 
 /** Bytes of server output kept for error messages. */
 const LOG_TAIL_BYTES = 64 * 1024;
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
+/** A reload is one config parse; this only bounds a server that never answers the signal. */
+const RELOAD_TIMEOUT_MS = 10_000;
+const RELOADED = "Reloaded server configuration";
+const RELOAD_FAILED = "Failed to reload server configuration";
 const READY_POLL_MS = 5;
 const CONF_NAME = "nats-server.conf";
 /** A log line longer than this is not one we parse (and must not grow a buffer forever). */
@@ -101,14 +116,16 @@ const LINE_BYTES_MAX = 16 * 1024;
 type State = { kind: "idle" } | { kind: "starting" | "running"; child: ChildProcess; exited: Promise<NatsServerExit> } | { kind: "stopped"; exit: NatsServerExit };
 
 export class NatsServerSupervisor {
-  /** The config with defaults applied and paths made absolute. */
-  readonly config: NatsServerConfig;
+  /** The config with defaults applied and paths made absolute (replaced by reload()). */
+  config: NatsServerConfig;
   readonly #options: SupervisorOptions;
   readonly #log = new LogTail(LOG_TAIL_BYTES);
   #state: State = { kind: "idle" };
   #ports: RunningPorts | undefined;
   #stopping: Promise<void> | undefined;
   readonly #links = new Map<string, LinkEvent>();
+  #reloadWaiter: ((line: string) => void) | undefined;
+  #reloads: Promise<void> = Promise.resolve();
   binary: NatsBinary | undefined;
 
   constructor(config: NatsServerConfig, options: SupervisorOptions = {}) {
@@ -189,19 +206,53 @@ export class NatsServerSupervisor {
     }
   }
 
+  /**
+   * Writes `config` and has the running server apply it (SIGHUP). Listeners cannot change this
+   * way; outside operator mode clients stay connected. Reloads run one at a time.
+   */
+  reload(config: NatsServerConfig): Promise<void> {
+    const resolved = resolveServerConfig(config);
+    const next = this.#reloads.then(() => this.#reload(resolved));
+    this.#reloads = next.catch(() => {}); // the caller sees the error; the next reload still runs
+    return next;
+  }
+
+  async #reload(config: NatsServerConfig): Promise<void> {
+    const state = this.#state;
+    if (state.kind !== "running") throw new NatsServerReloadError("nats-server is not running");
+    this.config = config;
+    await this.#writeConfig();
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<string>((resolve, reject) => {
+      this.#reloadWaiter = resolve;
+      timer = setTimeout(() => reject(new NatsServerReloadError(`nats-server did not confirm a reload within ${RELOAD_TIMEOUT_MS} ms`)), RELOAD_TIMEOUT_MS);
+    });
+    state.child.kill("SIGHUP");
+    try {
+      const line = await answered;
+      if (line.includes(RELOAD_FAILED)) throw new NatsServerReloadError(`nats-server refused the new config: ${line.slice(line.indexOf(RELOAD_FAILED))}`);
+    } finally {
+      clearTimeout(timer);
+      this.#reloadWaiter = undefined;
+    }
+  }
+
   #onLine(line: string): void {
+    if (this.#reloadWaiter && (line.includes(RELOADED) || line.includes(RELOAD_FAILED))) this.#reloadWaiter(line);
+    this.#options.onLine?.(line);
     const event = parseLinkEvent(line);
     if (!event) return;
     const key = `${event.kind} ${event.id} ${event.remote}`;
     if (event.state === "up") this.#links.set(key, event);
-    else this.#links.delete(key);
+    // A link refused at its handshake closes without ever being up: not a link going down.
+    else if (!this.#links.delete(key)) return;
     this.#options.onLink?.(event);
   }
 
   async #writeConfig(): Promise<void> {
     const dir = this.config.stateDir;
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
+    if (this.#state.kind !== "running") for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
     // The config may carry auth material: 0600, replaced atomically.
     const temp = `${this.configPath}.${process.pid}.tmp`;
     await writeFile(temp, renderConfig(this.config), { mode: 0o600 });

@@ -40,9 +40,12 @@ export const CloseCode = {
   handshakeTimeout: 4001,
   badSignature: 4002,
   unauthorised: 4003,
+  /** Sent by older bridges for an unknown vault; bridges now refuse it as an unauthorised key. */
   unknownVault: 4004,
   protocol: 4005,
   rateLimited: 4008,
+  /** The bridge serves its maximum of authenticated peers (RFC 6455 "try again later"). */
+  busy: 1013,
   upstream: 4011,
 } as const;
 
@@ -59,6 +62,7 @@ export class FrameError extends Error {
 export interface HubHello {
   t: "hello";
   v: 1;
+  /** `name` is in protocol 1's transcript; bridges now send the vault id there (no vault facts before auth). */
   vault: { id: string; name: string };
   /** The hub's ed25519 key (base64, 32 bytes). */
   hubKey: string;

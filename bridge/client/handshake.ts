@@ -1,7 +1,9 @@
 /**
  * The bridge handshake's cryptography (both ends; browser-ready):
  *
- *   hub  → hello { vault, hubKey, nonceH, cert fingerprint, user, account }
+ *   hub  → hello { vault, hubKey, nonceH, cert fingerprint, user, account }   (vault: the id asked for,
+ *                                                                        its name field repeating the id:
+ *                                                                        no vault facts before the proof)
  *   peer → hello { key, nonceP }
  *   hub  → auth  { sig_hub = sign(hubKey,  transcript("hub")) }
  *   peer → auth  { sig_peer = sign(peerKey, transcript("peer")), jwt }   (only after checking sig_hub,

@@ -8,7 +8,7 @@
  */
 import { readFile, writeFile, mkdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { ConnectionOptions } from "@nats-io/transport-node";
+import type { Authenticator, ConnectionOptions } from "@nats-io/transport-node";
 import { ensureHubTls } from "../../agent/auth/tls.js";
 import { loadHubTls } from "../../agent/auth/tls.js";
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
@@ -62,6 +62,7 @@ export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array 
 export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ bridge: BridgeServer; stop: () => Promise<void> }> {
   const bridge = await startBridge({
     host: options.host, port: options.port, tls: options.tls, hubKey: options.hubKey, natsServers: options.natsUrl, natsOptions: options.natsOptions, log: options.log,
+    operatorMode: options.operatorMode,
     vault: (id) => {
       for (const engine of options.engines()) if (engine.vault?.id === id) return engineVault(engine, options.hubKey, options.operatorMode);
       return undefined;
@@ -91,9 +92,10 @@ export interface BridgeTlsPlan {
  * Where a bridge beside an agent gets its certificate and how it reaches NATS: beside a hub, the
  * hub's own certificate (`.edgesync-server/tls.crt`, the one devices already pin) for WSS, pinned
  * TLS towards the hub's NATS, and operator mode; beside a leaf or peer, a certificate of its own
- * under EDGESYNC_HOME/tls and the local, open NATS server.
+ * under EDGESYNC_HOME/tls and the local NATS server, signed in to as the agent's local user
+ * (`localNatsAuthenticator`; absent in attach mode, whose server is the user's own).
  */
-export async function planBridgeTls(options: { role: string; home: string; serverDir?: string; host: string; noTls: boolean; natsNoTls?: boolean }): Promise<BridgeTlsPlan> {
+export async function planBridgeTls(options: { role: string; home: string; serverDir?: string; host: string; noTls: boolean; natsNoTls?: boolean; localNatsAuthenticator?: Authenticator }): Promise<BridgeTlsPlan> {
   if (options.role === "hub") {
     const files = await loadHubTls(options.serverDir ?? join(options.home, HUB_SERVER_DIR));
     if (!files) throw Object.assign(new Error("the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first"), { name: "UsageError" });
@@ -103,7 +105,8 @@ export async function planBridgeTls(options: { role: string; home: string; serve
       natsOptions: options.natsNoTls ? undefined : { tls: tlsOptionsForPinned(files.certPem, "this hub") },
     };
   }
-  if (options.noTls) return { operatorMode: false };
+  const natsOptions = options.localNatsAuthenticator ? { natsOptions: { authenticator: options.localNatsAuthenticator } } : {};
+  if (options.noTls) return { operatorMode: false, ...natsOptions };
   const files = await ensureHubTls(join(options.home, "tls"), { hostnames: options.host === "0.0.0.0" || options.host === "::" ? [] : [options.host] });
-  return { tls: { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") }, operatorMode: false };
+  return { tls: { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") }, operatorMode: false, ...natsOptions };
 }

@@ -26,7 +26,8 @@ import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, verifySigna
 import { CloseCode } from "../client/frames.js";
 import { CborError, decodeCbor, encodeCbor, type CborValue } from "./cbor.js";
 import { TokenBucket } from "./rate-limit.js";
-import type { BridgeVault, SessionContext } from "./session.js";
+import { watchAuthority } from "./revocation.js";
+import { notAuthorised, type BridgeVault, type SessionContext } from "./session.js";
 
 const URL_CHARS_MAX = 8 * 1024;
 const NONCES_MAX = 100_000;
@@ -45,7 +46,7 @@ export interface AutomergeEndpoint {
   handle(request: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>, wss: WebSocketServer, track: (ws: WebSocket) => void): AutomergeEndpoint {
+export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>, wss: WebSocketServer, track: (ws: WebSocket, socket: Duplex) => void): AutomergeEndpoint {
   const nonces = new Map<string, number>();
   const remember = (nonce: string, now: number) => {
     for (const [n, expiry] of nonces) {
@@ -82,8 +83,8 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
     if (!(await verifySignature(sig, tokenMessage(fields, ctx.certFingerprint), key))) throw new HttpRefusal(401, "token signature does not verify (signed for another bridge certificate or vault?)");
     remember(fields.nonce, now);
     const vault = await vaultOf(fields.vault);
-    if (!vault) throw new HttpRefusal(404, `this bridge does not serve vault ${fields.vault}`);
-    if (vault.isAuthorised && !(await vault.isAuthorised(key))) throw new HttpRefusal(403, `key ${sshFingerprintOf(key)} is not authorised for vault ${vault.name}`);
+    // The same answer whether or not the vault is served: no oracle for which vault ids exist.
+    if (!vault || (vault.isAuthorised && !(await vault.isAuthorised(key)))) throw new HttpRefusal(403, notAuthorised(key, fields.vault));
     let authenticator: ConnectionOptions["authenticator"];
     if (vault.account !== undefined) {
       if (fields.jwt === undefined || fields.useed === undefined) throw new HttpRefusal(403, "operator mode: the token must carry a user JWT and its ephemeral user seed");
@@ -102,7 +103,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
       const nc = await connect({ servers: ctx.natsServers, name: `edgesync-bridge automerge ${sshFingerprintOf(key)}`, authenticator, timeout: ctx.limits.natsConnectTimeoutMs, maxReconnectAttempts: 10, ...ctx.natsOptions });
       return { vault, nc, key };
     } catch (error) {
-      if (error instanceof errors.AuthorizationError) throw new HttpRefusal(403, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.name}`);
+      if (error instanceof errors.AuthorizationError) throw new HttpRefusal(403, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.id}`);
       throw new HttpRefusal(502, "cannot reach the vault's NATS server");
     }
   };
@@ -117,8 +118,17 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
             return;
           }
           wss.handleUpgrade(request, socket, head, (ws) => {
-            track(ws);
-            void runAutomergeSession(ws, vault, nc, key, ctx);
+            track(ws, socket);
+            if (ctx.admitAuthenticated && !ctx.admitAuthenticated(ws)) {
+              ws.close(CloseCode.busy, "the bridge serves its maximum of peers; retry later");
+              void nc.close().catch(() => {});
+              return;
+            }
+            runAutomergeSession(ws, vault, nc, key, ctx).catch((error: unknown) => {
+              ctx.log.warn({ vault: vault.id, error: String(error) }, "automerge session failed");
+              ws.terminate();
+              void nc.close().catch(() => {});
+            });
           });
         },
         (error: unknown) => {
@@ -128,7 +138,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
           const body = `${refusal.message}\n`;
           socket.end(`HTTP/1.1 ${refusal.status} ${refusal.status === 401 ? "Unauthorized" : refusal.status === 403 ? "Forbidden" : refusal.status === 404 ? "Not Found" : "Unavailable"}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         },
-      );
+      ).catch(() => socket.destroy()); // a throw while upgrading drops this socket, never the process
     },
   };
 }
@@ -163,10 +173,12 @@ async function runAutomergeSession(ws: WebSocket, vault: BridgeVault, nc: NatsCo
     clock: { now: ctx.nowMs }, log: ctx.log, onChange: () => push(),
   });
   const tick = setInterval(() => void engine.tick().then(push), TICK_MS);
+  let stopWatch = () => {};
   const close = (code: number, reason: string) => {
     if (closed) return;
     closed = true;
     clearInterval(tick);
+    stopWatch();
     if (code === CloseCode.malformed || code === CloseCode.protocol) ctx.stats.malformed++;
     if (code === CloseCode.rateLimited) ctx.stats.rateLimited++;
     ctx.log.info({ vault: vault.id, peer: sshFingerprintOf(key), code, reason }, "automerge connection closed");
@@ -180,6 +192,7 @@ async function runAutomergeSession(ws: WebSocket, vault: BridgeVault, nc: NatsCo
     ws.close(code, reason.slice(0, 120));
     void engine.stop().finally(() => nc.close().catch(() => {}));
   };
+  stopWatch = watchAuthority({ nc, vault, key, onRevoked: (reason) => close(CloseCode.unauthorised, reason) });
   void nc.closed().then((error) => close(error instanceof Error && /authori[sz]ation|revoked|expired/i.test(error.message) ? CloseCode.unauthorised : CloseCode.upstream, "the NATS connection ended"));
 
   const waitForDoc = async () => {

@@ -18,6 +18,8 @@ import {
 import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
 import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "../client/handshake.js";
 import { TokenBucket } from "./rate-limit.js";
+import { watchAuthority } from "./revocation.js";
+import { PRE_AUTH_PER_ADDRESS_MAX, PRE_AUTH_SOCKETS_MAX, PRE_AUTH_TIMEOUT_MS, type AdmissionLimits } from "./admission.js";
 
 export interface BridgeVault {
   id: string;
@@ -28,7 +30,8 @@ export interface BridgeVault {
   isAuthorised?: (publicKey: Uint8Array) => boolean | Promise<boolean>;
 }
 
-export interface BridgeLimits {
+export interface BridgeLimits extends AdmissionLimits {
+  /** From the upgrade to ready: the WebSocket part of the pre-auth time. */
   handshakeMs: number;
   /** One WebSocket frame (ws closes larger ones with 1009 before they are buffered whole). */
   dataFrameBytesMax: number;
@@ -42,12 +45,16 @@ export interface BridgeLimits {
   bytesBurst: number;
   /** Deliveries to a peer are dropped while more than this waits in its socket (at-most-once). */
   sendBufferBytesMax: number;
+  /** Authenticated peers at once; unauthenticated sockets are limited apart (admission.ts). */
   connectionsMax: number;
   natsConnectTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: BridgeLimits = {
-  handshakeMs: 10_000,
+  handshakeMs: PRE_AUTH_TIMEOUT_MS,
+  preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS,
+  preAuthPerAddressMax: PRE_AUTH_PER_ADDRESS_MAX,
+  preAuthSocketsMax: PRE_AUTH_SOCKETS_MAX,
   dataFrameBytesMax: DATA_FRAME_BYTES_MAX,
   uploadBytesMax: 64 * 1024 * 1024,
   uploadBufferBytesMax: 128 * 1024 * 1024,
@@ -71,6 +78,8 @@ export interface SessionContext {
   log: Log;
   stats: BridgeStats;
   nowMs: () => number;
+  /** Counts a peer that proved its key; false when the bridge already serves its maximum. */
+  admitAuthenticated?: (ws: WebSocket) => boolean;
 }
 
 export interface BridgeStats {
@@ -83,9 +92,11 @@ export interface BridgeStats {
   framesIn: number;
   framesOut: number;
   deliveriesDropped: number;
+  /** Unauthenticated sockets dropped by the per-address, total or time limits (admission.ts). */
+  shed: number;
 }
 
-export const newStats = (): BridgeStats => ({ connections: 0, ready: 0, refused: 0, malformed: 0, rateLimited: 0, timeouts: 0, framesIn: 0, framesOut: 0, deliveriesDropped: 0 });
+export const newStats = (): BridgeStats => ({ connections: 0, ready: 0, refused: 0, malformed: 0, rateLimited: 0, timeouts: 0, framesIn: 0, framesOut: 0, deliveriesDropped: 0, shed: 0 });
 
 class Refusal extends Error {
   constructor(readonly code: number, message: string) {
@@ -99,13 +110,19 @@ const toBytes = (data: RawData): Uint8Array => {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 };
 
+/** The one refusal of a key, worded the same whether or not the bridge serves the vault. */
+export const notAuthorised = (key: Uint8Array, vaultId: string) =>
+  `key ${sshFingerprintOf(key)} is not authorised for vault ${vaultId} on this bridge (or the bridge does not serve that vault); add its public key to the vault's authorized_keys`;
+
 export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContext): Promise<void> {
   const { limits, log, stats } = ctx;
   stats.connections++;
   let state: "hello" | "auth" | "verifying" | "ready" | "closed" = "hello";
   const user = createUser();
   const hello: HubHello = {
-    t: "hello", v: 1, vault: { id: vault.id, name: vault.name }, hubKey: toBase64(ctx.hubKey.publicKey), nonce: toBase64(randomBytes(NONCE_BYTES)),
+    // Nothing about the vault before the peer proves a key: the name field (kept for clients of
+    // protocol 1, which sign over it) carries the id the peer asked for.
+    t: "hello", v: 1, vault: { id: vault.id, name: vault.id }, hubKey: toBase64(ctx.hubKey.publicKey), nonce: toBase64(randomBytes(NONCE_BYTES)),
     cert: ctx.certFingerprint, user: user.getPublicKey(), account: vault.account ?? null,
   };
   let peerHello: PeerHello | undefined;
@@ -116,6 +133,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
   const bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, ctx.nowMs());
   const uploads = new Reassembler({ messageBytesMax: limits.uploadBytesMax, bufferedBytesMax: limits.uploadBufferBytesMax, sendersMax: 64 });
   let deliveryId = 0;
+  let stopWatch = () => {};
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
 
@@ -135,6 +153,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     } catch {
       ws.terminate();
     }
+    stopWatch();
     void transport?.stop();
     void nc?.close().catch(() => {});
     resolveDone();
@@ -151,7 +170,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
       throw new Refusal(CloseCode.badSignature, "the handshake signature does not verify with the key the peer presented");
     }
     if (vault.isAuthorised && !(await vault.isAuthorised(key))) {
-      throw new Refusal(CloseCode.unauthorised, `key ${sshFingerprintOf(key)} is not authorised for vault ${vault.name}; add its public key to the vault's authorized_keys`);
+      throw new Refusal(CloseCode.unauthorised, notAuthorised(key, vault.id));
     }
     let authenticator: ConnectionOptions["authenticator"];
     if (vault.account !== undefined) {
@@ -169,7 +188,7 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
         maxReconnectAttempts: 10, ...ctx.natsOptions,
       });
     } catch (error) {
-      if (error instanceof errors.AuthorizationError) throw new Refusal(CloseCode.unauthorised, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.name}: it is not in the vault's authorized_keys`);
+      if (error instanceof errors.AuthorizationError) throw new Refusal(CloseCode.unauthorised, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.id}: it is not in the vault's authorized_keys`);
       throw new Refusal(CloseCode.upstream, `cannot reach the vault's NATS server: ${(error as Error).message}`);
     }
     if (state === "closed") {
@@ -198,9 +217,13 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
       },
     });
     if ((state as string) === "closed") return;
+    if (ctx.admitAuthenticated && !ctx.admitAuthenticated(ws)) {
+      throw new Refusal(CloseCode.busy, `the bridge serves its maximum of ${limits.connectionsMax} peers; retry later`);
+    }
     clearTimeout(timer);
     state = "ready";
     stats.ready++;
+    stopWatch = watchAuthority({ nc, vault, key, onRevoked: (reason) => close(CloseCode.unauthorised, reason, true) });
     ws.send(encodeControl({ t: "ready", self }));
     log.info({ vault: vault.id, peer: sshFingerprintOf(key), self }, "bridge peer ready");
   };

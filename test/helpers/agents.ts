@@ -10,6 +10,8 @@ export interface AgentInfo {
   pid: number;
   natsPid?: number;
   natsUrl: string;
+  /** Leaf and peer: the seed file their server's client listener admits. */
+  natsCredentials?: string;
   ports?: { client: number; leafnode?: number; cluster?: number };
 }
 

@@ -8,11 +8,11 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { BIN, sandbox, stop, waitFor, type Sandbox } from "./cli.js";
 import { startAgent, deviceEnv, publicKeyLine, type RunningAgent } from "./agents.js";
-import { connectNats } from "../../agent/nats/connect.js";
+import { connectPlainNats } from "../../agent/nats/local-connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
 import { encodeMessage, type NotifyMessage } from "../../notify/model.js";
-import { notifySubject } from "../../notify/subjects.js";
+import { DEFAULT_SET, notifySubject } from "../../notify/subjects.js";
 
 export interface CliResult {
   code: number;
@@ -91,13 +91,13 @@ export class NotifyAgents {
   }
 
   /** Starts `edgesync notify …` as `device` without waiting (ask, watch). */
-  spawn(device: string, args: string[]): Running {
-    return this.spawnEdgesync(device, ["notify", ...args]);
+  spawn(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Running {
+    return this.spawnEdgesync(device, ["notify", ...args], extraEnv);
   }
 
   /** Starts `edgesync …` as `device` without waiting. */
-  spawnEdgesync(device: string, args: string[]): Running {
-    const child = spawn(process.execPath, [BIN, ...args], { env: this.env(device), stdio: ["ignore", "pipe", "pipe"] });
+  spawnEdgesync(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Running {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(device), ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
     const out = { stdout: "", stderr: "" };
     child.stdout?.on("data", (c: Buffer) => (out.stdout += c.toString()));
     child.stderr?.on("data", (c: Buffer) => (out.stderr += c.toString()));
@@ -105,8 +105,8 @@ export class NotifyAgents {
   }
 
   /** Runs `edgesync notify …` as `device`; resolves when it exits. */
-  notify(device: string, args: string[], timeoutMs = 30_000): Promise<CliResult> {
-    return collect(this.spawn(device, args), timeoutMs);
+  notify(device: string, args: string[], timeoutMs = 30_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    return collect(this.spawn(device, args, extraEnv), timeoutMs);
   }
 
   /** `notify log <thread> --json` as `device`, polled until `until` holds. */
@@ -121,14 +121,15 @@ export class NotifyAgents {
     return messages;
   }
 
-  /** A raw NATS connection to the agent's own server (for putting hand-made frames on the wire). */
+  /** A raw NATS connection to the agent's own server (for putting hand-made frames on the wire), as its local user. */
   connect(name: string): Promise<NatsConnection> {
-    return connectNats({ servers: this.agent(name).info.natsUrl, name: "notify-test-wire", log: silentLog, waitOnFirstConnect: true });
+    const { natsUrl, natsCredentials } = this.agent(name).info;
+    return connectPlainNats({ servers: natsUrl, credentialsFile: natsCredentials, name: "notify-test-wire", log: silentLog, waitOnFirstConnect: true });
   }
 
   /** Publishes `m` on its live subject and waits for a notify service's ack. */
   static async deliver(nc: NatsConnection, m: NotifyMessage): Promise<void> {
-    await nc.request(notifySubject(m.project, m.thread), encodeMessage(m), { timeout: 5_000 });
+    await nc.request(notifySubject(DEFAULT_SET, m.project, m.thread), encodeMessage(m), { timeout: 5_000 });
   }
 
   detail(): string {
