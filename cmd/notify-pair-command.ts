@@ -4,8 +4,15 @@ import { formatToken, PAIRING_TTL_MS } from "../notify/pairing.js";
 import { parsePairingInput, pairingUrl } from "../notify/pair-url.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import type { NotifyClient } from "../notify/client.js";
-import { requestDoorUser } from "../agent/hub-client.js";
+import { HubError, requestDoorUser } from "../agent/hub-client.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
+
+/**
+ * A leaf's hub-account link drops and redials for about a second whenever the hub re-issues that
+ * device's rights (a vault registered, a key's sets changed): a request in that gap goes unanswered.
+ */
+const DOOR_REQUEST_ATTEMPTS = 4;
+const DOOR_RETRY_MS = 1_000;
 
 export class NotifyPairCommand extends NotifyCommand {
   static override paths = [["notify", "pair"]];
@@ -31,12 +38,19 @@ export class NotifyPairCommand extends NotifyCommand {
   async #withDoor(client: NotifyClient, device: DeviceKey, url: string): Promise<string> {
     const link = parsePairingInput(url);
     if (!link?.hub) return url;
-    try {
-      const door = await requestDoorUser(client.nc, device, { set: link.set ?? DEFAULT_SET });
-      return pairingUrl({ ...link, door: door.jwt }, url.slice(0, url.indexOf("#")));
-    } catch (error) {
-      this.#doorProblem = error instanceof Error ? error.message : String(error);
-      return url;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const door = await requestDoorUser(client.nc, device, { set: link.set ?? DEFAULT_SET });
+        return pairingUrl({ ...link, door: door.jwt }, url.slice(0, url.indexOf("#")));
+      } catch (error) {
+        // A hub that answered (a refusal) has no cause; only an unanswered or garbled request is worth repeating.
+        const unanswered = error instanceof HubError && error.cause !== undefined;
+        if (!unanswered || attempt >= DOOR_REQUEST_ATTEMPTS) {
+          this.#doorProblem = error instanceof Error ? error.message : String(error);
+          return url;
+        }
+        await new Promise((resolve) => setTimeout(resolve, DOOR_RETRY_MS));
+      }
     }
   }
 
