@@ -10,8 +10,13 @@ import { VAULT_OPS, isVaultOp } from "./vault/op-registry.js";
 import type { LocalVault } from "./vault/local-vault.js";
 
 export const CONTROL_SOCKET = "agent.sock";
-/** A request line longer than this is refused (they are a few hundred bytes). */
-const REQUEST_BYTES_MAX = 64 * 1024;
+/** A request line's room for anything but file content (its op, path and other arguments). */
+const REQUEST_OVERHEAD_MAX = 64 * 1024;
+/**
+ * A request line longer than this is refused. `writeFile` carries a whole file, up to the vault's
+ * `sync.file_bytes_max` in UTF-8, which JSON may grow up to 6 times (a control byte is `\u00XX`).
+ */
+const requestCharsMax = (vault: LocalVault) => REQUEST_OVERHEAD_MAX + 6 * vault.config.sync.fileBytesMax;
 
 type Extra = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
 
@@ -23,9 +28,12 @@ export async function serveControl(vault: LocalVault, extra: Extra = {}): Promis
     socket.setEncoding("utf8");
     socket.on("error", () => socket.destroy());
     socket.on("data", (chunk: string) => {
+      // Only the new chunk is searched for the end of the line: a file-sized request comes in
+      // hundreds of chunks, and searching the whole buffer each time would be quadratic.
+      const inChunk = chunk.indexOf("\n");
+      const end = inChunk < 0 ? -1 : buffer.length + inChunk;
       buffer += chunk;
-      if (buffer.length > REQUEST_BYTES_MAX) return socket.destroy();
-      const end = buffer.indexOf("\n");
+      if (buffer.length > requestCharsMax(vault) && (end < 0 || end > requestCharsMax(vault))) return socket.destroy();
       if (end < 0) return;
       void answer(buffer.slice(0, end)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
     });

@@ -39,6 +39,7 @@ export const COMMANDS_BY_WORD: Readonly<Record<string, () => Promise<CommandClas
   compact: historyCommands,
   notify: async () => (await import("./notify-commands.js")).notifyCommands,
   bridge: async () => [(await import("./bridge-serve.js")).BridgeServeCommand],
+  mcp: async () => [(await import("./mcp-command.js")).McpCommand],
 };
 
 /** The commands to register for `args`: those its first word names, or every command. */

@@ -6,7 +6,7 @@ export const COMPLETION_TREE: Record<string, string[]> = {
   init: [], status: [], "restore-at": [], diff: [], compact: [], completions: ["bash", "zsh", "fish"],
   key: ["generate", "show"], snapshot: ["create", "list", "restore", "delete"],
   sync: ["start"], clone: [], push: [], pull: [], doctor: [], hub: ["trust", "forget", "show"],
-  notify: ["send", "ask", "reply", "watch", "threads", "log", "pair", "join", "unpair", "devices"], bridge: ["serve"],
+  notify: ["send", "ask", "reply", "watch", "threads", "log", "pair", "join", "unpair", "devices"], bridge: ["serve"], mcp: [],
 };
 
 export class CompletionsCommand extends EdgesyncCommand {

@@ -11,6 +11,7 @@ import { HubTrustCommand, HubForgetCommand, HubShowCommand } from "./hub-command
 import { PullCommand, PushCommand } from "./push-pull-commands.js";
 import { notifyCommands } from "./notify-commands.js";
 import { BridgeServeCommand } from "./bridge-serve.js";
+import { McpCommand } from "./mcp-command.js";
 import { RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand } from "./history-commands.js";
 
 export const commands: CommandClass[] = [
@@ -19,5 +20,5 @@ export const commands: CommandClass[] = [
   HubTrustCommand, HubForgetCommand, HubShowCommand,
   RestoreAtCommand, SnapshotCreateCommand, SnapshotListCommand, SnapshotRestoreCommand, SnapshotDeleteCommand, DiffCommand, CompactCommand,
   ...notifyCommands,
-  BridgeServeCommand,
+  BridgeServeCommand, McpCommand,
 ];

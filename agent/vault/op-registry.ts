@@ -1,5 +1,6 @@
 /** Named vault operations, callable in-process or through the agent's control socket. */
 import * as ops from "./operations.js";
+import * as files from "./file-ops.js";
 import type { LocalVault } from "./local-vault.js";
 
 type Args = Record<string, unknown>;
@@ -19,6 +20,15 @@ export const VAULT_OPS = {
   snapshotDelete: (v: LocalVault, a: Args) => ops.snapshotDelete(v, str(a, "label")),
   diff: async (v: LocalVault, a: Args) => ops.diff(v, str(a, "from"), optStr(a, "to"), Date.now()),
   compact: (v: LocalVault) => ops.compact(v),
+  // File operations for clients without a folder of their own (the MCP server).
+  listFiles: async (v: LocalVault, a: Args) => files.listFiles(v, optStr(a, "prefix")),
+  readFile: (v: LocalVault, a: Args) => files.readFile(v, str(a, "path")),
+  writeFile: (v: LocalVault, a: Args) => files.writeFile(v, str(a, "path"), str(a, "content")),
+  editFile: (v: LocalVault, a: Args) => files.editFile(v, str(a, "path"), str(a, "oldText"), str(a, "newText")),
+  deleteFile: (v: LocalVault, a: Args) => files.deleteFile(v, str(a, "path")),
+  moveFile: (v: LocalVault, a: Args) => files.moveFile(v, str(a, "from"), str(a, "to")),
+  fileHistory: async (v: LocalVault, a: Args) => files.fileHistory(v, str(a, "path"), typeof a.limit === "number" ? a.limit : undefined),
+  restore: (v: LocalVault, a: Args) => files.restore(v, str(a, "at"), optStr(a, "path")),
 } satisfies Record<string, (vault: LocalVault, args: Args) => Promise<unknown>>;
 
 export type VaultOpName = keyof typeof VAULT_OPS;

@@ -59,7 +59,7 @@ export async function restoreAt(vault: LocalVault, when: string, nowMs: number):
   return { to: { heads, timeMs }, changed: await restoreHeads(vault, heads, `restore to ${new Date(timeMs).toISOString()}`) };
 }
 
-async function restoreHeads(vault: LocalVault, heads: A.Heads, message: string): Promise<string[]> {
+export async function restoreHeads(vault: LocalVault, heads: A.Heads, message: string): Promise<string[]> {
   let changed: string[] = [];
   await vault.engine.update((doc, now, blobs) => {
     const result = restoreTo(doc, heads, { time: now, by: vault.engine.self, message, blobs });
@@ -115,7 +115,7 @@ export function diff(vault: LocalVault, from: string, to: string | undefined, no
   return { from: fromHeads, to: toHeads, files };
 }
 
-function pointToHeads(vault: LocalVault, point: string, nowMs: number): A.Heads {
+export function pointToHeads(vault: LocalVault, point: string, nowMs: number): A.Heads {
   const heads = resolveHeads(vault.engine.doc, point);
   if (heads !== undefined) return heads;
   try {

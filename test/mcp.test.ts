@@ -1,0 +1,212 @@
+/**
+ * Issue 18 part 1 end to end: the built `edgesync mcp` driven by the MCP SDK's own Client over
+ * stdio — every tool, path confinement and limits, resources and their update notifications — on
+ * its own (it opens the vault itself) and beside a running agent (through its control socket).
+ */
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { writeFile, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sandbox, run, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { startAgent, cli, deviceEnv, type RunningAgent } from "./helpers/agents.js";
+import { connectMcp, type McpSession } from "./helpers/mcp-client.js";
+
+/** A size limit small enough that the over-limit test sends little. */
+const FILE_BYTES_MAX = 256 * 1024;
+
+async function initVault(box: Sandbox, env: NodeJS.ProcessEnv, name: string): Promise<{ root: string; id: string }> {
+  const root = join(box.dir, name);
+  await mkdir(root);
+  await writeFile(join(root, "welcome.md"), "# Welcome\nThe vault of the MCP tests.\n");
+  const init = run(["init", "--cwd", root, "--json"], { env });
+  assert.equal(init.code, 0, init.stderr);
+  const config = join(root, ".edgesync", "config.toml");
+  await writeFile(config, (await readFile(config, "utf8")).replace(/file_bytes_max = \d+/, `file_bytes_max = ${FILE_BYTES_MAX}`));
+  return { root, id: JSON.parse(init.stdout).id as string };
+}
+
+describe("edgesync mcp on its own", () => {
+  let box: Sandbox;
+  let vault: string;
+  let vaultId: string;
+  let mcp: McpSession;
+
+  before(async () => {
+    box = await sandbox("mcp");
+    ({ root: vault, id: vaultId } = await initVault(box, box.env, "notes"));
+    mcp = await connectMcp(vault, box.env);
+  });
+  after(async () => {
+    await mcp?.close();
+    await box.cleanup();
+  });
+
+  it("offers every vault tool with a JSON schema naming its arguments", async () => {
+    const { tools } = await mcp.client.listTools();
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    for (const name of ["list_files", "read_file", "write_file", "edit_file", "delete_file", "move_file", "search", "file_history", "diff", "restore", "snapshot"]) {
+      assert.ok(byName.has(name), `tool ${name}`);
+      assert.ok((byName.get(name)?.description ?? "").length > 20, `${name} has a description`);
+    }
+    assert.deepEqual(byName.get("write_file")?.inputSchema.required, ["path", "content"]);
+    assert.deepEqual(byName.get("search")?.inputSchema.required, ["query"]);
+  });
+
+  it("writes a file as an ordinary vault change: on disk, listed, readable, in history with this device", async () => {
+    const wrote = await mcp.call("write_file", { path: "projects/plan.md", content: "# Plan\n- step one\n" });
+    assert.equal(wrote.isError, false, wrote.text);
+    assert.equal(await readText(join(vault, "projects/plan.md")), "# Plan\n- step one\n");
+    assert.equal((await mcp.call("read_file", { path: "projects/plan.md" })).text, "# Plan\n- step one\n");
+    const listed = JSON.parse((await mcp.call("list_files", { prefix: "projects/" })).text) as { path: string; by: string }[];
+    assert.deepEqual(listed.map((f) => f.path), ["projects/plan.md"]);
+    const status = JSON.parse(run(["status", "--json", "--cwd", vault], { env: box.env }).stdout);
+    assert.equal(status.files, 4, "welcome.md, authorized_keys, .syncignore and the new file");
+    const history = JSON.parse((await mcp.call("file_history", { path: "projects/plan.md" })).text);
+    assert.equal(history.versions.length, 1);
+    assert.equal(history.versions[0].change, "added");
+    assert.equal(history.versions[0].by, listed[0].by);
+    assert.match(history.versions[0].by, /^U[A-Z2-7]{55}$/, "the device's peer id");
+  });
+
+  it("edits one exact snippet, and refuses a missing or repeated one without changing the file", async () => {
+    await mcp.call("write_file", { path: "todo.md", content: "- [ ] milk\n- [ ] bread\n- [ ] milk\n" });
+    const missing = await mcp.call("edit_file", { path: "todo.md", old_text: "- [ ] eggs", new_text: "- [x] eggs" });
+    assert.equal(missing.isError, true);
+    assert.match(missing.text, /not found in todo\.md.*read_file/);
+    const twice = await mcp.call("edit_file", { path: "todo.md", old_text: "- [ ] milk", new_text: "- [x] milk" });
+    assert.equal(twice.isError, true);
+    assert.match(twice.text, /occurs 2 times.*surrounding lines/);
+    assert.equal(await readText(join(vault, "todo.md")), "- [ ] milk\n- [ ] bread\n- [ ] milk\n");
+    const edited = await mcp.call("edit_file", { path: "todo.md", old_text: "- [ ] bread", new_text: "- [x] bread" });
+    assert.equal(edited.isError, false, edited.text);
+    assert.equal(await readText(join(vault, "todo.md")), "- [ ] milk\n- [x] bread\n- [ ] milk\n");
+    const history = JSON.parse((await mcp.call("file_history", { path: "todo.md" })).text);
+    assert.deepEqual(history.versions.map((v: { change: string }) => v.change), ["modified", "added"]);
+  });
+
+  it("moves and deletes files, and restore brings a deleted file back from its history", async () => {
+    await mcp.call("write_file", { path: "draft.md", content: "draft\n" });
+    const moved = await mcp.call("move_file", { path: "draft.md", new_path: "archive/final.md" });
+    assert.equal(moved.isError, false, moved.text);
+    assert.equal(await exists(join(vault, "draft.md")), false);
+    assert.equal(await readText(join(vault, "archive/final.md")), "draft\n");
+    const history = JSON.parse((await mcp.call("file_history", { path: "archive/final.md" })).text);
+    const deleted = await mcp.call("delete_file", { path: "archive/final.md" });
+    assert.equal(deleted.isError, false, deleted.text);
+    assert.equal(await exists(join(vault, "archive/final.md")), false);
+    const restored = await mcp.call("restore", { at: history.versions[0].hash, path: "archive/final.md" });
+    assert.equal(restored.isError, false, restored.text);
+    assert.equal(await readText(join(vault, "archive/final.md")), "draft\n");
+  });
+
+  it("diffs against a snapshot and restores the whole vault to it", async () => {
+    await mcp.call("write_file", { path: "journal.md", content: "monday\n" });
+    assert.equal((await mcp.call("snapshot", { label: "before-tuesday" })).isError, false);
+    assert.match((await mcp.call("snapshot")).text, /before-tuesday/);
+    await mcp.call("write_file", { path: "journal.md", content: "monday\ntuesday\n" });
+    await mcp.call("write_file", { path: "extra.md", content: "new\n" });
+    const diff = await mcp.call("diff", { from: "before-tuesday", path: "journal.md" });
+    assert.match(diff.text, /^\+tuesday$/m);
+    assert.doesNotMatch(diff.text, /extra\.md/);
+    const restored = await mcp.call("restore", { at: "before-tuesday" });
+    assert.equal(restored.isError, false, restored.text);
+    assert.equal(await readText(join(vault, "journal.md")), "monday\n");
+    assert.equal(await exists(join(vault, "extra.md")), false);
+  });
+
+  it("searches ranked with the matching lines, and follows an edit made on disk", async () => {
+    await mcp.call("write_file", { path: "recipes/soup.md", content: "# Soup\nonions and carrots\nsimmer the carrots\n" });
+    await mcp.call("write_file", { path: "recipes/cake.md", content: "# Cake\nflour, sugar, one carrot\n" });
+    const hits = JSON.parse((await mcp.call("search", { query: "carrots" })).text) as { path: string; lines: { line: number; text: string }[] }[];
+    assert.equal(hits[0].path, "recipes/soup.md", "the file that says it twice ranks first");
+    assert.deepEqual(hits[0].lines, [{ line: 2, text: "onions and carrots" }, { line: 3, text: "simmer the carrots" }]);
+    await writeFile(join(vault, "recipes/cake.md"), "# Cake\nflour, sugar, blueberries\n");
+    await waitFor("search to see the edit on disk", async () => {
+      const text = (await mcp.call("search", { query: "blueberries" })).text;
+      return text.includes("recipes/cake.md");
+    }, 30_000, mcp.stderr);
+    assert.match((await mcp.call("search", { query: "zucchini" })).text, /^no file matches/);
+  });
+
+  it("lists and reads every file as a resource, and a subscribed file edited on disk raises resources/updated", async () => {
+    const uri = `edgesync://${vaultId}/welcome.md`;
+    const { resources } = await mcp.client.listResources();
+    assert.ok(resources.some((r) => r.uri === uri), `listed: ${resources.map((r) => r.uri).join(" ")}`);
+    const read = await mcp.client.readResource({ uri });
+    assert.equal((read.contents[0] as { text: string }).text, "# Welcome\nThe vault of the MCP tests.\n");
+    await mcp.client.subscribeResource({ uri });
+    await writeFile(join(vault, "welcome.md"), "# Welcome\nedited in an editor\n");
+    await waitFor("resources/updated for welcome.md", () => mcp.updated.includes(uri), 30_000, mcp.stderr);
+    await assert.rejects(mcp.client.readResource({ uri: `edgesync://${vaultId}/nothing-here.md` }), /not in the vault/);
+  });
+
+  it("confines paths to the vault: climbing, absolute, state-folder and authorized_keys writes fail with what to do", async () => {
+    for (const [path, pattern] of [
+      ["../outside.md", /climbs.*relative to the vault's root/],
+      ["/tmp/outside.md", /absolute path.*relative to the vault's root/],
+      [".edgesync/config.md", /inside \.edgesync/],
+      ["authorized_keys", /by hand/],
+      ["notes/run.sh", /would not sync.*\.md/],
+    ] as const) {
+      const result = await mcp.call("write_file", { path, content: "x\n" });
+      assert.equal(result.isError, true, path);
+      assert.match(result.text, pattern, path);
+    }
+    assert.equal((await mcp.call("read_file", { path: "../../etc/passwd" })).isError, true);
+    assert.equal((await mcp.call("move_file", { path: "welcome.md", new_path: "../escaped.md" })).isError, true);
+    assert.equal(await exists(join(box.dir, "outside.md")), false);
+    assert.equal(await exists(join(box.dir, "escaped.md")), false);
+    assert.equal(await exists(join(vault, "welcome.md")), true);
+  });
+
+  it("refuses a write over the vault's size limit and a missing file, and keeps serving", async () => {
+    const huge = await mcp.call("write_file", { path: "huge.md", content: "x".repeat(FILE_BYTES_MAX + 1) });
+    assert.equal(huge.isError, true);
+    assert.match(huge.text, /over this vault's limit of 262144.*split it/);
+    assert.equal(await exists(join(vault, "huge.md")), false);
+    const missing = await mcp.call("read_file", { path: "no/such/file.md" });
+    assert.equal(missing.isError, true);
+    assert.match(missing.text, /not in the vault; list_files/);
+    assert.equal((await mcp.call("delete_file", { path: "no-such.md" })).isError, true);
+    assert.equal((await mcp.call("diff", { from: "no-such-label" })).isError, true);
+    assert.equal((await mcp.call("read_file", { path: "welcome.md" })).isError, false, "still serving");
+  });
+});
+
+describe("edgesync mcp beside a running agent", () => {
+  let box: Sandbox;
+  let vault: string;
+  let vaultId: string;
+  let agent: RunningAgent;
+  let mcp: McpSession;
+
+  before(async () => {
+    box = await sandbox("mcp-agent");
+    ({ root: vault, id: vaultId } = await initVault(box, deviceEnv(box, "p"), "notes"));
+    agent = await startAgent(box, "p", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", vault]);
+    mcp = await connectMcp(vault, deviceEnv(box, "p"));
+  });
+  after(async () => {
+    await mcp?.close();
+    if (agent) await stop(agent, "SIGINT");
+    await box.cleanup();
+  });
+
+  it("writes and edits through the agent, which keeps the vault, and reports changes made on disk", async () => {
+    // The agent holds the vault's lock: only its control socket can make these changes.
+    const wrote = await mcp.call("write_file", { path: "shared.md", content: "one\n" });
+    assert.equal(wrote.isError, false, `${wrote.text}\n${mcp.stderr()}`);
+    assert.equal(await readText(join(vault, "shared.md")), "one\n");
+    assert.equal((await mcp.call("edit_file", { path: "shared.md", old_text: "one", new_text: "two" })).isError, false);
+    assert.equal(await readText(join(vault, "shared.md")), "two\n");
+    const uri = `edgesync://${vaultId}/shared.md`;
+    await mcp.client.subscribeResource({ uri });
+    await writeFile(join(vault, "shared.md"), "three\n");
+    await waitFor("resources/updated for shared.md", () => mcp.updated.includes(uri), 30_000, mcp.stderr);
+    await waitFor("the agent to take in the disk edit", async () => (await mcp.call("read_file", { path: "shared.md" })).text === "three\n", 30_000, () => agent.output());
+    const history = JSON.parse((await mcp.call("file_history", { path: "shared.md" })).text);
+    assert.equal(history.versions.length, 3);
+    assert.equal(agent.exitCode, null, "the agent still runs");
+    assert.equal(cli(box, "p", ["status", "--cwd", vault]).code, 0);
+  });
+});
