@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { writeFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sandbox, run, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
-import { startAgent, cli, deviceEnv, type RunningAgent } from "./helpers/agents.js";
+import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import { connectMcp, type McpSession } from "./helpers/mcp-client.js";
 
 /** A size limit small enough that the over-limit test sends little. */
@@ -208,5 +208,55 @@ describe("edgesync mcp beside a running agent", () => {
     assert.equal(history.versions.length, 3);
     assert.equal(agent.exitCode, null, "the agent still runs");
     assert.equal(cli(box, "p", ["status", "--cwd", vault]).code, 0);
+  });
+});
+
+describe("edgesync mcp on two devices through a hub", () => {
+  let box: Sandbox;
+  let hub: RunningAgent;
+  let leafA: RunningAgent;
+  let leafB: RunningAgent;
+  let a: string;
+  let b: string;
+  let vaultId: string;
+  let mcpA: McpSession;
+  let mcpB: McpSession;
+  const detail = () => [hub, leafA, leafB].map((p) => p?.output().slice(-2000)).join("\n---\n") + `\n--- mcp B\n${mcpB?.stderr()}`;
+
+  before(async () => {
+    box = await sandbox("mcp-hub");
+    hub = await startHub(box, ["a"]);
+    const ports = hub.info.ports!;
+    ({ root: a, id: vaultId } = await initVault(box, deviceEnv(box, "a"), "a"));
+    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--accept-hub-key", "--cwd", a]);
+    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    b = join(box.dir, "b");
+    let cloned = { code: 1, stdout: "", stderr: "" };
+    await waitFor("B to clone the vault through the hub", () => {
+      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
+      return cloned.code === 0;
+    }, 60_000, () => cloned.stderr + detail());
+    leafB = await startAgent(box, "b", ["--cwd", b]);
+    mcpA = await connectMcp(a, deviceEnv(box, "a"));
+    mcpB = await connectMcp(b, deviceEnv(box, "b"));
+  });
+  after(async () => {
+    await mcpA?.close();
+    await mcpB?.close();
+    for (const agent of [leafA, leafB, hub]) if (agent) await stop(agent, "SIGINT");
+    await box.cleanup();
+  });
+
+  it("brings a write on device A to device B, where a subscriber hears of it and search finds it", async () => {
+    const uri = `edgesync://${vaultId}/welcome.md`;
+    await mcpB.client.subscribeResource({ uri });
+    const wrote = await mcpA.call("write_file", { path: "welcome.md", content: "# Welcome\nwritten by the agent on A: pineapple\n" });
+    assert.equal(wrote.isError, false, wrote.text);
+    await waitFor("the write to reach B's disk", async () => (await readText(join(b, "welcome.md")))?.includes("pineapple") === true, 60_000, detail);
+    await waitFor("B's subscriber to hear of it", () => mcpB.updated.includes(uri), 30_000, detail);
+    await waitFor("B's search to find it", async () => (await mcpB.call("search", { query: "pineapple" })).text.includes("welcome.md"), 30_000, detail);
+    const history = JSON.parse((await mcpB.call("file_history", { path: "welcome.md" })).text);
+    const onA = JSON.parse((await mcpA.call("file_history", { path: "welcome.md" })).text);
+    assert.equal(history.versions[0].by, onA.versions[0].by, "attributed to device A on both devices");
   });
 });
