@@ -27,20 +27,11 @@ export abstract class NotifyCommand extends EdgesyncCommand {
   }
 
   /** Connects, runs `work`, and always closes the connection. */
-  async withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget; set?: string } = {}): Promise<T> {
-    // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
-    const device = await loadDevice(this.identity, { createIfMissing: options.createKey ?? false, agentSocket: "" });
-    const identity = device.identity;
-    if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
-    const target = options.target ?? (await resolveNatsUrl(this.homeDir, this.nats));
-    const nc = await connectForNotify(target, identity, this.trustOptions());
-    try {
-      const set = options.set ?? (await resolveNotifySet(this.homeDir, this.set ?? process.env.EDGESYNC_NOTIFY_SET, process.cwd()));
-      const client = new NotifyClient({ nc, set, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await this.senderName(device) });
-      return await work(client, device);
-    } finally {
-      await nc.close().catch(() => {});
-    }
+  withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget; set?: string } = {}): Promise<T> {
+    return withNotifyClient({
+      identityPath: this.identity, createKey: options.createKey, nats: this.nats, target: options.target, trust: this.trustOptions(),
+      set: options.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET, cwd: process.cwd(),
+    }, work);
   }
 
   /** First use of a hub's certificate: --accept-hub-key (or EDGESYNC_ACCEPT_HUB_KEY=1), else ask on the terminal. */
@@ -48,12 +39,46 @@ export abstract class NotifyCommand extends EdgesyncCommand {
     return { accept: this.acceptHubKey || process.env.EDGESYNC_ACCEPT_HUB_KEY === "1", confirm: terminalConfirm() };
   }
 
-  async senderName(device: Device): Promise<string> {
-    const fromEnv = process.env.EDGESYNC_NOTIFY_NAME;
-    if (fromEnv) return fromEnv;
-    const joined = await readJoined(this.homeDir);
-    return (joined?.name ?? device.identity.comment) || hostname();
+  senderName(device: Device): Promise<string> {
+    return senderName(this.homeDir, device);
   }
+}
+
+export interface NotifyConnectOptions {
+  identityPath?: string;
+  createKey?: boolean;
+  /** NATS URL given by the user (else $EDGESYNC_NATS_URL, the running agent's, the joined hub's). */
+  nats?: string;
+  target?: NatsTarget;
+  trust: TrustOptions;
+  /** The set given by the user; else the vault around `cwd`, the joined set, or default. */
+  set?: string;
+  cwd: string;
+}
+
+/** Connects as this device, runs `work` with a notify client, and always closes the connection. */
+export async function withNotifyClient<T>(options: NotifyConnectOptions, work: (client: NotifyClient, device: Device) => Promise<T>): Promise<T> {
+  // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
+  const device = await loadDevice(options.identityPath, { createIfMissing: options.createKey ?? false, agentSocket: "" });
+  const identity = device.identity;
+  if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
+  const homeDir = edgesyncHome();
+  const target = options.target ?? (await resolveNatsUrl(homeDir, options.nats));
+  const nc = await connectForNotify(target, identity, options.trust);
+  try {
+    const set = await resolveNotifySet(homeDir, options.set, options.cwd);
+    const client = new NotifyClient({ nc, set, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await senderName(homeDir, device) });
+    return await work(client, device);
+  } finally {
+    await nc.close().catch(() => {});
+  }
+}
+
+async function senderName(homeDir: string, device: Device): Promise<string> {
+  const fromEnv = process.env.EDGESYNC_NOTIFY_NAME;
+  if (fromEnv) return fromEnv;
+  const joined = await readJoined(homeDir);
+  return (joined?.name ?? device.identity.comment) || hostname();
 }
 
 /** send and ask: the message flags. */

@@ -12,6 +12,7 @@ import { DiskChanges } from "./disk-changes.js";
 import { SearchIndex } from "./search-index.js";
 import { VaultResources } from "./resources.js";
 import { registerVaultTools } from "./vault-tools.js";
+import { registerNotifyTools } from "./notify-tools.js";
 
 export interface VaultMcpConfig {
   /** The vault folder. */
@@ -26,6 +27,7 @@ const INSTRUCTIONS = [
   "This server is an edgesync vault: a folder of markdown notes synced across the user's devices, with the full history of every file.",
   "Paths are relative to the vault's root (notes/today.md). Every write is kept in history and syncs to the user's other devices.",
   "Find notes with search, read them with read_file, change part of one with edit_file. file_history, diff and restore go back in time; snapshot names a point to return to.",
+  "notify_send and notify_ask reach the user on their devices; notify_ask waits for the answer.",
 ].join(" ");
 
 export interface RunningVaultMcp {
@@ -43,6 +45,7 @@ export async function serveVaultMcp(config: VaultMcpConfig, transport: Transport
   const resources = new VaultResources(server, vault.vault.id, access, config.log);
   resources.register();
   registerVaultTools({ server, access, changes, index, log: config.log });
+  registerNotifyTools({ server, root: config.root, identityPath: config.identityPath, log: config.log });
   changes.onChange((batch) => {
     index.apply(batch);
     resources.onChanges(batch);

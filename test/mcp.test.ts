@@ -209,6 +209,27 @@ describe("edgesync mcp beside a running agent", () => {
     assert.equal(agent.exitCode, null, "the agent still runs");
     assert.equal(cli(box, "p", ["status", "--cwd", vault]).code, 0);
   });
+  it("sends, lists and reads notify messages, and notify_ask returns the human's answer or says none came", async () => {
+    const sent = await mcp.call("notify_send", { project: "repo", content: "deploy finished" });
+    assert.match(sent.text, /^sent [0-9a-z]{20} to repo\/general$/, sent.text);
+    assert.match((await mcp.call("notify_threads")).text, /"thread": "general"/);
+    assert.match((await mcp.call("notify_log", { thread: "general", project: "repo" })).text, /deploy finished/);
+    const asking = mcp.call("notify_ask", { project: "repo", thread: "release", content: "merge PR 12?", actions: ["yes:Merge", "no:Wait"], timeout_seconds: 120 });
+    let questionId = "";
+    await waitFor("the question to be in the thread", async () => {
+      const log = await mcp.call("notify_log", { thread: "release", project: "repo" });
+      questionId = log.isError ? "" : ((JSON.parse(log.text.startsWith("[") ? log.text : "[]") as { id: string; body: string }[]).find((m) => m.body === "merge PR 12?")?.id ?? "");
+      return questionId !== "";
+    }, 30_000, mcp.stderr);
+    const reply = run(["notify", "reply", questionId, "--action", "yes"], { env: deviceEnv(box, "p"), cwd: vault });
+    assert.equal(reply.code, 0, reply.stderr);
+    const answer = await asking;
+    assert.equal(answer.isError, false, answer.text);
+    assert.equal(JSON.parse(answer.text).action, "yes");
+    const unanswered = await mcp.call("notify_ask", { project: "repo", content: "anyone?", timeout_seconds: 1 });
+    assert.match(unanswered.text, /^no answer yet to [0-9a-z]{20} after 1 s; read the thread later with notify_log/);
+    assert.match((await mcp.call("notify_send", { project: "repo", content: "x", actions: ["bad-spec"] })).text, /malformed action/);
+  });
 });
 
 describe("edgesync mcp on two devices through a hub", () => {
