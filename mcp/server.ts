@@ -52,13 +52,19 @@ export async function serveVaultMcp(config: VaultMcpConfig, transport: Transport
   });
   await changes.start();
   config.log.info({ vault: vault.vault.id, files: index.size }, "edgesync mcp serving the vault");
+  // A line that is not JSON-RPC, or a failed send: logged, and the server goes on.
+  server.server.onerror = (error) => config.log.warn({ error: String(error) }, "MCP protocol error");
   const closed = new Promise<void>((resolve) => (transport.onclose = resolve));
   await server.connect(transport);
+  let stopping: Promise<void> | undefined;
   return {
     closed,
-    async close() {
-      changes.stop();
-      await server.close();
+    close() {
+      stopping ??= (async () => {
+        changes.stop();
+        await server.close();
+      })();
+      return stopping;
     },
   };
 }

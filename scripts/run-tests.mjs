@@ -6,7 +6,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 
-const ROOTS = ["agent", "cmd", "bridge", "notify", "dst", "test", "scripts"];
+const ROOTS = ["agent", "cmd", "bridge", "notify", "mcp", "dst", "test", "scripts"];
 const SKIP_DIRS = new Set(["node_modules", "dist", "artifacts"]);
 
 function collect(dir, out) {
