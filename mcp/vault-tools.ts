@@ -25,6 +25,9 @@ export interface VaultToolsContext {
   log: Log;
 }
 
+/** Files one list_files answer holds: a big vault's whole listing would flood an agent's context. */
+const LIST_FILES_MAX = 1000;
+
 const path = z.string().describe("Path of a file relative to the vault's root, with '/' separators, e.g. notes/today.md");
 const point = z.string().describe("A point in the vault's history: a snapshot label, a time (epoch ms, ISO date, or an age such as 5m, 2h, 1d), or a change hash from file_history");
 
@@ -46,7 +49,9 @@ function registerReadTools(ctx: VaultToolsContext): void {
     { prefix: z.string().optional().describe("Only paths starting with this, e.g. 'projects/'") },
     async ({ prefix }) => {
       const files = await ctx.access.call<FileInfo[]>("listFiles", { prefix });
-      return files.length === 0 ? textResult(prefix ? `no file path starts with ${JSON.stringify(prefix)}` : "the vault has no files yet") : jsonResult(files);
+      if (files.length === 0) return textResult(prefix ? `no file path starts with ${JSON.stringify(prefix)}` : "the vault has no files yet");
+      if (files.length <= LIST_FILES_MAX) return jsonResult(files);
+      return jsonResult({ files: files.slice(0, LIST_FILES_MAX), more: files.length - LIST_FILES_MAX, hint: "give a prefix (a folder) to list the rest" });
     });
   tool(ctx, "read_file", "Read a text file of the vault (markdown and the like). Returns its whole content.", { path },
     async (args) => {

@@ -206,6 +206,10 @@ describe("edgesync mcp beside a running agent", () => {
     await waitFor("the agent to take in the disk edit", async () => (await mcp.call("read_file", { path: "shared.md" })).text === "three\n", 30_000, () => agent.output());
     const history = JSON.parse((await mcp.call("file_history", { path: "shared.md" })).text);
     assert.equal(history.versions.length, 3);
+    // A request line carries the whole file: far over the control socket's few-hundred-byte requests.
+    const big = `${"a line of a long note\n".repeat(10_000)}`;
+    assert.equal((await mcp.call("write_file", { path: "big.md", content: big })).isError, false);
+    assert.equal(await readText(join(vault, "big.md")), big);
     assert.equal(agent.exitCode, null, "the agent still runs");
     assert.equal(cli(box, "p", ["status", "--cwd", vault]).code, 0);
   });
