@@ -34,51 +34,55 @@ const mimeTypeOf = (path: string, kind: "text" | "binary") =>
 
 export class VaultResources {
   readonly #subscribed = new Set<string>();
+  readonly #server: McpServer;
+  readonly #vaultId: string;
+  readonly #access: VaultAccess;
+  readonly #log: Log;
 
-  constructor(
-    private readonly server: McpServer,
-    private readonly vaultId: string,
-    private readonly access: VaultAccess,
-    private readonly log: Log,
-  ) {}
+  constructor(server: McpServer, vaultId: string, access: VaultAccess, log: Log) {
+    this.#server = server;
+    this.#vaultId = vaultId;
+    this.#access = access;
+    this.#log = log;
+  }
 
   register(): void {
-    const template = new ResourceTemplate(`edgesync://${this.vaultId}/{+path}`, { list: () => this.#list() });
-    this.server.registerResource("vault-file", template, { description: "A file of the edgesync vault", mimeType: "text/markdown" }, (uri) => this.#read(uri.href));
-    const low = this.server.server;
+    const template = new ResourceTemplate(`edgesync://${this.#vaultId}/{+path}`, { list: () => this.#list() });
+    this.#server.registerResource("vault-file", template, { description: "A file of the edgesync vault", mimeType: "text/markdown" }, (uri) => this.#read(uri.href));
+    const low = this.#server.server;
     low.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
     low.setRequestHandler(SubscribeRequestSchema, async (request) => {
-      const path = pathOfUri(this.vaultId, request.params.uri);
+      const path = pathOfUri(this.#vaultId, request.params.uri);
       if (this.#subscribed.size >= SUBSCRIPTIONS_MAX && !this.#subscribed.has(path)) throw new McpError(ErrorCode.InvalidRequest, `at most ${SUBSCRIPTIONS_MAX} subscriptions; unsubscribe from some first`);
       this.#subscribed.add(path);
       return {};
     });
     low.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
-      this.#subscribed.delete(pathOfUri(this.vaultId, request.params.uri));
+      this.#subscribed.delete(pathOfUri(this.#vaultId, request.params.uri));
       return {};
     });
   }
 
   /** Tells the client about changed files it subscribed to, and about files that came or went. */
   onChanges(changes: readonly DiskChange[]): void {
-    const low = this.server.server;
+    const low = this.#server.server;
     for (const { path } of changes) {
       if (!this.#subscribed.has(path)) continue;
-      low.sendResourceUpdated({ uri: resourceUri(this.vaultId, path) }).catch((error: unknown) => this.log.warn({ error: String(error) }, "could not send a resource update"));
+      low.sendResourceUpdated({ uri: resourceUri(this.#vaultId, path) }).catch((error: unknown) => this.#log.warn({ error: String(error) }, "could not send a resource update"));
     }
-    if (changes.some((c) => c.kind !== "modified") && this.server.isConnected()) this.server.sendResourceListChanged();
+    if (changes.some((c) => c.kind !== "modified") && this.#server.isConnected()) this.#server.sendResourceListChanged();
   }
 
   async #list() {
-    const files = await this.access.call<FileInfo[]>("listFiles");
-    return { resources: files.map((f) => ({ uri: resourceUri(this.vaultId, f.path), name: f.path, mimeType: mimeTypeOf(f.path, f.kind), size: f.size })) };
+    const files = await this.#access.call<FileInfo[]>("listFiles");
+    return { resources: files.map((f) => ({ uri: resourceUri(this.#vaultId, f.path), name: f.path, mimeType: mimeTypeOf(f.path, f.kind), size: f.size })) };
   }
 
   async #read(uri: string): Promise<ReadResourceResult> {
-    const path = pathOfUri(this.vaultId, uri);
+    const path = pathOfUri(this.#vaultId, uri);
     let file: FileContent;
     try {
-      file = await this.access.call<FileContent>("readFile", { path });
+      file = await this.#access.call<FileContent>("readFile", { path });
     } catch (error) {
       throw new McpError(ErrorCode.InvalidParams, errorMessage(error).text);
     }

@@ -138,6 +138,12 @@ describe("edgesync mcp on its own", () => {
     await writeFile(join(vault, "welcome.md"), "# Welcome\nedited in an editor\n");
     await waitFor("resources/updated for welcome.md", () => mcp.updated.includes(uri), 30_000, mcp.stderr);
     await assert.rejects(mcp.client.readResource({ uri: `edgesync://${vaultId}/nothing-here.md` }), /not in the vault/);
+    const before = mcp.listChanges();
+    await mcp.call("write_file", { path: "a new file.md", content: "new\n" });
+    await waitFor("resources/list_changed for a new file", () => mcp.listChanges() > before, 30_000, mcp.stderr);
+    const spaced = `edgesync://${vaultId}/a%20new%20file.md`;
+    assert.ok((await mcp.client.listResources()).resources.some((r) => r.uri === spaced));
+    assert.equal(((await mcp.client.readResource({ uri: spaced })).contents[0] as { text: string }).text, "new\n");
   });
 
   it("confines paths to the vault: climbing, absolute, state-folder and authorized_keys writes fail with what to do", async () => {

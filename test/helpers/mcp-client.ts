@@ -1,13 +1,15 @@
 /** Drives the real `edgesync mcp` with the MCP SDK's own client over stdio. */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { ResourceUpdatedNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { ResourceUpdatedNotificationSchema, ResourceListChangedNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { BIN } from "./cli.js";
 
 export interface McpSession {
   client: Client;
   /** URIs of every `notifications/resources/updated` received so far. */
   updated: string[];
+  /** `notifications/resources/list_changed` received so far. */
+  listChanges(): number;
   stderr(): string;
   call(name: string, args?: Record<string, unknown>): Promise<{ text: string; isError: boolean }>;
   close(): Promise<void>;
@@ -23,10 +25,15 @@ export async function connectMcp(vault: string, env: NodeJS.ProcessEnv): Promise
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (notification) => {
     updated.push(notification.params.uri);
   });
+  let listChanges = 0;
+  client.setNotificationHandler(ResourceListChangedNotificationSchema, async () => {
+    listChanges++;
+  });
   await client.connect(transport);
   return {
     client,
     updated,
+    listChanges: () => listChanges,
     stderr: () => stderr,
     async call(name, args = {}) {
       const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
