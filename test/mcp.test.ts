@@ -5,7 +5,7 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { writeFile, mkdir, readFile } from "node:fs/promises";
+import { writeFile, mkdir, readFile, symlink, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { sandbox, run, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
@@ -146,7 +146,7 @@ describe("edgesync mcp on its own", () => {
     assert.equal(((await mcp.client.readResource({ uri: spaced })).contents[0] as { text: string }).text, "new\n");
   });
 
-  it("confines paths to the vault: climbing, absolute, state-folder and authorized_keys writes fail with what to do", async () => {
+  it("confines paths to the vault: climbing, absolute, state-folder, symlinked and authorized_keys writes fail with what to do", async () => {
     for (const [path, pattern] of [
       ["../outside.md", /climbs.*relative to the vault's root/],
       ["/tmp/outside.md", /absolute path.*relative to the vault's root/],
@@ -158,6 +158,13 @@ describe("edgesync mcp on its own", () => {
       assert.equal(result.isError, true, path);
       assert.match(result.text, pattern, path);
     }
+    const outside = join(box.dir, "outside-folder");
+    await mkdir(outside);
+    await symlink(outside, join(vault, "linked"));
+    const throughLink = await mcp.call("write_file", { path: "linked/x.md", content: "x\n" });
+    assert.equal(throughLink.isError, true);
+    assert.match(throughLink.text, /symbolic link.*real folder/);
+    assert.deepEqual(await readdir(outside), []);
     assert.equal((await mcp.call("read_file", { path: "../../etc/passwd" })).isError, true);
     assert.equal((await mcp.call("move_file", { path: "welcome.md", new_path: "../escaped.md" })).isError, true);
     assert.equal(await exists(join(box.dir, "outside.md")), false);

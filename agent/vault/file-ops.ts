@@ -13,6 +13,7 @@ import { decodeTextOrUndefined, utf8Encode } from "./model/bytes.js";
 import { filesAt } from "./model/history.js";
 import { pointToHeads, restoreHeads, type RestoreResult } from "./operations.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "../fs/sync-filter.js";
+import { passesSymlink } from "../fs/safe-fs.js";
 
 /** A request this vault cannot carry out as asked; the message says what to do instead. */
 export class FileOpUserError extends Error {
@@ -72,7 +73,7 @@ export interface WriteResult {
 }
 
 export async function writeFile(vault: LocalVault, rawPath: string, content: string): Promise<WriteResult> {
-  const path = writablePath(vault, rawPath);
+  const path = await writablePath(vault, rawPath);
   const bytes = boundedUtf8(vault, path, content);
   const changed = await vault.engine.change([{ type: "put", path, bytes, mtime: Date.now() }], `write ${path}`);
   await vault.binding.idle();
@@ -81,7 +82,7 @@ export async function writeFile(vault: LocalVault, rawPath: string, content: str
 
 /** Replaces the one occurrence of `oldText` in a text file; read and write in one engine step. */
 export async function editFile(vault: LocalVault, rawPath: string, oldText: string, newText: string): Promise<WriteResult> {
-  const path = writablePath(vault, rawPath);
+  const path = await writablePath(vault, rawPath);
   if (oldText.length === 0) throw new FileOpUserError("old_text is empty; give the exact text to replace (read_file shows it), or use write_file");
   let size = 0;
   await vault.engine.update((doc, now, blobs) => {
@@ -99,7 +100,7 @@ export async function editFile(vault: LocalVault, rawPath: string, oldText: stri
 }
 
 export async function deleteFile(vault: LocalVault, rawPath: string): Promise<{ path: string }> {
-  const path = writablePath(vault, rawPath);
+  const path = await writablePath(vault, rawPath);
   if (readStored(vault.engine.doc, path) === undefined) throw new FileOpUserError(`${path} is not in the vault; list_files shows what is`);
   await vault.engine.change([{ type: "delete", path }], `delete ${path}`);
   await vault.binding.idle();
@@ -108,8 +109,8 @@ export async function deleteFile(vault: LocalVault, rawPath: string): Promise<{ 
 
 /** A rename is one change: the new path holds the same revision content, the old one is deleted. */
 export async function moveFile(vault: LocalVault, rawFrom: string, rawTo: string): Promise<{ from: string; to: string }> {
-  const from = writablePath(vault, rawFrom);
-  const to = writablePath(vault, rawTo);
+  const from = await writablePath(vault, rawFrom);
+  const to = await writablePath(vault, rawTo);
   if (from === to) throw new FileOpUserError(`${from} and the new path are the same file`);
   await vault.engine.update((doc, now, blobs) => {
     const rev = readStored(doc, from);
@@ -164,7 +165,7 @@ export function fileHistory(vault: LocalVault, rawPath: string, limit = 50): { p
 export async function restore(vault: LocalVault, at: string, rawPath?: string): Promise<RestoreResult> {
   const heads = pointToHeads(vault, at, Date.now());
   if (rawPath === undefined) return { to: { heads }, changed: await restoreHeads(vault, heads, `restore to ${at}`) };
-  const path = writablePath(vault, rawPath);
+  const path = await writablePath(vault, rawPath);
   const past = filesAt(vault.engine.doc, heads).get(path);
   if (past === undefined) throw new FileOpUserError(`${path} did not exist at ${at}; file_history shows its versions (use delete_file to remove it)`);
   const op: FileOp = past.bytes !== undefined
@@ -181,7 +182,7 @@ export async function restore(vault: LocalVault, at: string, rawPath?: string): 
  * authorized_keys — who may join the vault is for a human to edit, not for a tool an AI agent
  * drives on the strength of text it read.
  */
-function writablePath(vault: LocalVault, raw: string): string {
+async function writablePath(vault: LocalVault, raw: string): Promise<string> {
   const path = normaliseVaultPath(raw);
   if (path === AUTHORIZED_KEYS) throw new FileOpUserError(`${AUTHORIZED_KEYS} decides which devices may join the vault; a person edits it by hand, not through this tool`);
   const ignore = readStored(vault.engine.doc, SYNCIGNORE);
@@ -189,6 +190,8 @@ function writablePath(vault: LocalVault, raw: string): string {
   if (!filter.includes(path)) {
     throw new FileOpUserError(`${path} would not sync: this vault syncs .${vault.config.sync.extensions.join(", .")} files not matched by .syncignore; choose such a path`);
   }
+  // The folder binding never writes through a symlink: the change would sync, yet never land here.
+  if (await passesSymlink(vault.root, path)) throw new FileOpUserError(`${path} goes through a symbolic link, and edgesync never writes through one; choose a path in a real folder of the vault`);
   return path;
 }
 
