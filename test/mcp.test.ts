@@ -108,6 +108,10 @@ describe("edgesync mcp on its own", () => {
     const diff = await mcp.call("diff", { from: "before-tuesday", path: "journal.md" });
     assert.match(diff.text, /^\+tuesday$/m);
     assert.doesNotMatch(diff.text, /extra\.md/);
+    const tooEarly = await mcp.call("restore", { at: "1w" });
+    assert.equal(tooEarly.isError, true);
+    assert.match(tooEarly.text, /did not exist yet at 1w; pick a later point/);
+    assert.match((await mcp.call("restore", { at: "1w", path: "journal.md" })).text, /did not exist yet/);
     const restored = await mcp.call("restore", { at: "before-tuesday" });
     assert.equal(restored.isError, false, restored.text);
     assert.equal(await readText(join(vault, "journal.md")), "monday\n");

@@ -164,6 +164,8 @@ export function fileHistory(vault: LocalVault, rawPath: string, limit = 50): { p
 /** The whole vault, or one file, as it was at `at` (a snapshot label, a time, or change hashes). */
 export async function restore(vault: LocalVault, at: string, rawPath?: string): Promise<RestoreResult> {
   const heads = pointToHeads(vault, at, Date.now());
+  // Before the vault's first change there are no files: restoring that would delete every file.
+  if (heads.length === 0) throw new FileOpUserError(`the vault did not exist yet at ${at}; pick a later point (file_history shows when files changed)`);
   if (rawPath === undefined) return { to: { heads }, changed: await restoreHeads(vault, heads, `restore to ${at}`) };
   const path = await writablePath(vault, rawPath);
   const past = filesAt(vault.engine.doc, heads).get(path);
