@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { EdgesyncCommand } from "./base-command.js";
 import { createLogger, asLog } from "./logger.js";
-import { serveVaultMcp } from "../mcp/server.js";
+import { serveVaultMcp, messageBytesMax } from "../mcp/server.js";
 
 export class McpCommand extends EdgesyncCommand {
   static override paths = [["mcp"]];
@@ -19,7 +19,8 @@ export class McpCommand extends EdgesyncCommand {
     const log = asLog(createLogger());
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
     // stdout is the protocol: the transport alone writes to it.
-    const running = await serveVaultMcp({ root: this.root, identityPath: this.identity, version: pkg.version, log }, new StdioServerTransport());
+    const running = await serveVaultMcp({ root: this.root, identityPath: this.identity, version: pkg.version, log }, (vault) =>
+      new StdioServerTransport(process.stdin, process.stdout, { maxBufferSize: messageBytesMax(vault) }));
     const stop = () => void running.close();
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);

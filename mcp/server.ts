@@ -5,7 +5,7 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { loadVaultConfig } from "../agent/vault/config.js";
+import { loadVaultConfig, type VaultConfig } from "../agent/vault/config.js";
 import type { Log } from "../agent/sync/ports.js";
 import { VaultAccess } from "./vault-access.js";
 import { DiskChanges } from "./disk-changes.js";
@@ -36,8 +36,17 @@ export interface RunningVaultMcp {
   close(): Promise<void>;
 }
 
-export async function serveVaultMcp(config: VaultMcpConfig, transport: Transport): Promise<RunningVaultMcp> {
+/**
+ * Bytes one incoming protocol message may take: a write_file of a whole file up to the vault's
+ * `sync.file_bytes_max`, which JSON may grow up to 6 times (a control byte is `\u00XX`), plus room
+ * for the rest. The SDK's stdio default (10 MiB) is below the default file limit (16 MiB), and a
+ * message over it ends the session.
+ */
+export const messageBytesMax = (vault: VaultConfig) => 6 * vault.sync.fileBytesMax + 1024 * 1024;
+
+export async function serveVaultMcp(config: VaultMcpConfig, makeTransport: (vault: VaultConfig) => Transport): Promise<RunningVaultMcp> {
   const vault = await loadVaultConfig(config.root); // a folder that is not a vault fails here, in one line
+  const transport = makeTransport(vault);
   const access = new VaultAccess(config.root, config.identityPath);
   const changes = new DiskChanges(config.root, vault.sync, config.log);
   const index = new SearchIndex();

@@ -190,6 +190,35 @@ describe("edgesync mcp on its own", () => {
   });
 });
 
+describe("edgesync mcp with the default size limit", () => {
+  let box: Sandbox;
+  let mcp: McpSession;
+  let vault: string;
+
+  before(async () => {
+    box = await sandbox("mcp-huge");
+    vault = join(box.dir, "notes");
+    await mkdir(vault);
+    assert.equal(run(["init", "--cwd", vault], { env: box.env }).code, 0);
+    mcp = await connectMcp(vault, box.env);
+  });
+  after(async () => {
+    await mcp?.close();
+    await box.cleanup();
+  });
+
+  it("refuses a 20 MiB write with the limit named, still takes a 15 MiB one, and keeps serving", async () => {
+    // Both are over the SDK's 10 MiB default for one stdio message: the server raises it to fit its limit.
+    const huge = await mcp.client.callTool({ name: "write_file", arguments: { path: "huge.md", content: "y".repeat(20 * 1024 * 1024) } }, undefined, { timeout: 120_000 });
+    assert.equal(huge.isError, true);
+    assert.match(JSON.stringify(huge.content), /over this vault's limit of 16777216/);
+    const large = await mcp.client.callTool({ name: "write_file", arguments: { path: "large.md", content: "z".repeat(15 * 1024 * 1024) } }, undefined, { timeout: 120_000 });
+    assert.equal(large.isError, undefined, JSON.stringify(large.content));
+    assert.equal((await readFile(join(vault, "large.md"))).length, 15 * 1024 * 1024);
+    assert.equal((await mcp.call("list_files", { prefix: "large" })).isError, false);
+  });
+});
+
 describe("edgesync mcp beside a running agent", () => {
   let box: Sandbox;
   let vault: string;
