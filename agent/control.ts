@@ -33,7 +33,7 @@ export async function serveControl(vault: LocalVault, extra: Extra = {}): Promis
       const inChunk = chunk.indexOf("\n");
       const end = inChunk < 0 ? -1 : buffer.length + inChunk;
       buffer += chunk;
-      if (buffer.length > requestCharsMax(vault) && (end < 0 || end > requestCharsMax(vault))) return socket.destroy();
+      if ((end < 0 ? buffer.length : end) > requestCharsMax(vault)) return socket.destroy();
       if (end < 0) return;
       void answer(buffer.slice(0, end)).then((reply) => socket.end(`${JSON.stringify(reply)}\n`));
     });
