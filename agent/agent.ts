@@ -49,6 +49,7 @@ import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
+import { UsageError } from "./errors.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -160,7 +161,7 @@ export class Agent {
     if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
     const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
     if (this.#cfg.role === "leaf" && !this.#cfg.hubUrl && !this.#cfg.upstream) {
-      throw Object.assign(new Error("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)"), { name: "UsageError" });
+      throw new UsageError("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)");
     }
     const serverConfig = this.#cfg.upstream ? undefined : await this.#prepareRole(configs);
     if (serverConfig) {
@@ -250,7 +251,7 @@ export class Agent {
   async #startNotify(configs: VaultConfig[]): Promise<void> {
     const key = this.#identity;
     if (!(key instanceof Identity)) {
-      if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
+      if (this.#cfg.inbox) throw new UsageError("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox");
       this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }

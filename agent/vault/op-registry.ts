@@ -1,11 +1,12 @@
 /** Named vault operations, callable in-process or through the agent's control socket. */
 import * as ops from "./operations.js";
 import type { LocalVault } from "./local-vault.js";
+import { UsageError } from "../errors.js";
 
 type Args = Record<string, unknown>;
 const str = (args: Args, key: string): string => {
   const value = args[key];
-  if (typeof value !== "string") throw Object.assign(new Error(`missing argument ${key}`), { name: "UsageError" });
+  if (typeof value !== "string") throw new UsageError(`missing argument ${key}`);
   return value;
 };
 const optStr = (args: Args, key: string): string | undefined => (typeof args[key] === "string" ? (args[key] as string) : undefined);
