@@ -29,7 +29,7 @@ import { deviceInboxPrefix } from "./auth/accounts.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
-import type { NatsRole, NatsServerConfig, RouteTls } from "./nats/server-config.js";
+import { resolveServerConfig, type NatsRole, type NatsServerConfig, type RouteTls } from "./nats/server-config.js";
 import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
@@ -391,7 +391,12 @@ export class Agent {
 
   #serverConfig(): NatsServerConfig {
     const role = this.#cfg.role;
-    const listen = (value: string, flag: string) => parseListenAddress(value, flag);
+    const listen = (value: string, flag: string) => {
+      const address = parseListenAddress(value, flag);
+      // Node reads port 0 as "any free port", nats-server as "my default port": say which to use.
+      if (address.port === 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: nats-server takes port 0 as its default port, not a free one; give a port, or -1 for any free port`);
+      return address;
+    };
     const config: NatsServerConfig = {
       role,
       stateDir: join(this.#home, "nats", role),
@@ -407,6 +412,9 @@ export class Agent {
       // Loopback unless asked: other machines reach a peer only when the user opens it to them.
       config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
     }
+    // Check the user's listeners and URLs now, before the role writes keys, certificates and logs:
+    // a bad flag is then the only line printed. The supervisor checks the finished config again.
+    resolveServerConfig(config);
     return config;
   }
 
