@@ -29,7 +29,7 @@ import { deviceInboxPrefix } from "./auth/accounts.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { NatsServerSupervisor } from "./nats/supervisor.js";
-import type { NatsRole, NatsServerConfig, RouteTls } from "./nats/server-config.js";
+import { resolveServerConfig, type NatsRole, type NatsServerConfig, type RouteTls } from "./nats/server-config.js";
 import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
@@ -49,6 +49,7 @@ import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
+import { UsageError } from "./errors.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -160,7 +161,7 @@ export class Agent {
     if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
     const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
     if (this.#cfg.role === "leaf" && !this.#cfg.hubUrl && !this.#cfg.upstream) {
-      throw Object.assign(new Error("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)"), { name: "UsageError" });
+      throw new UsageError("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)");
     }
     const serverConfig = this.#cfg.upstream ? undefined : await this.#prepareRole(configs);
     if (serverConfig) {
@@ -250,7 +251,7 @@ export class Agent {
   async #startNotify(configs: VaultConfig[]): Promise<void> {
     const key = this.#identity;
     if (!(key instanceof Identity)) {
-      if (this.#cfg.inbox) throw Object.assign(new Error("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox"), { name: "UsageError" });
+      if (this.#cfg.inbox) throw new UsageError("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox");
       this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }
@@ -390,7 +391,12 @@ export class Agent {
 
   #serverConfig(): NatsServerConfig {
     const role = this.#cfg.role;
-    const listen = (value: string, flag: string) => parseListenAddress(value, flag);
+    const listen = (value: string, flag: string) => {
+      const address = parseListenAddress(value, flag);
+      // Node reads port 0 as "any free port", nats-server as "my default port": say which to use.
+      if (address.port === 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: nats-server takes port 0 as its default port, not a free one; give a port, or -1 for any free port`);
+      return address;
+    };
     const config: NatsServerConfig = {
       role,
       stateDir: join(this.#home, "nats", role),
@@ -406,6 +412,9 @@ export class Agent {
       // Loopback unless asked: other machines reach a peer only when the user opens it to them.
       config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
     }
+    // Check the user's listeners and URLs now, before the role writes keys, certificates and logs:
+    // a bad flag is then the only line printed. The supervisor checks the finished config again.
+    resolveServerConfig(config);
     return config;
   }
 

@@ -7,6 +7,7 @@ import { createServer, createConnection, type Server } from "node:net";
 import { chmod, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { VAULT_OPS, isVaultOp } from "./vault/op-registry.js";
+import { UserError } from "./errors.js";
 import type { LocalVault } from "./vault/local-vault.js";
 
 export const CONTROL_SOCKET = "agent.sock";
@@ -19,6 +20,12 @@ const REQUEST_OVERHEAD_MAX = 64 * 1024;
 const requestCharsMax = (vault: LocalVault) => REQUEST_OVERHEAD_MAX + 6 * vault.config.sync.fileBytesMax;
 
 type Extra = Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
+/** An error as it crosses the socket; `user` is whether it was a UserError, which the CLI prints as one line. */
+interface WireError {
+  name: string;
+  message: string;
+  user?: boolean;
+}
 
 export async function serveControl(vault: LocalVault, extra: Extra = {}): Promise<Server> {
   const path = join(vault.stateDir, CONTROL_SOCKET);
@@ -45,10 +52,10 @@ export async function serveControl(vault: LocalVault, extra: Extra = {}): Promis
       const args = request.args ?? {};
       if (isVaultOp(op)) return { ok: true, result: await VAULT_OPS[op](vault, args) };
       if (Object.hasOwn(extra, op)) return { ok: true, result: await extra[op](args) };
-      return { ok: false, error: { name: "UsageError", message: `unknown control operation ${op}` } };
+      return { ok: false, error: { name: "UsageError", message: `unknown control operation ${op}`, user: true } satisfies WireError };
     } catch (error) {
       const e = error as Error;
-      return { ok: false, error: { name: e.name ?? "Error", message: e.message ?? String(error) } };
+      return { ok: false, error: { name: e.name ?? "Error", message: e.message ?? String(error), user: error instanceof UserError } satisfies WireError };
     }
   };
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
@@ -56,10 +63,30 @@ export async function serveControl(vault: LocalVault, extra: Extra = {}): Promis
   return server;
 }
 
+/**
+ * The running agent failed a request on an error that was not meant for the user (a bug there, or
+ * an answer that does not parse). `name` is the agent's own error's, so the report says what failed.
+ */
 export class AgentCallError extends Error {
   constructor(name: string, message: string) {
     super(message);
     this.name = name;
+  }
+}
+
+/** The running agent refused a request with a UserError (an unknown point in history, a bad label…); `name` is that error's. */
+export class AgentRefusalError extends UserError {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** The running agent took longer than the caller would wait. */
+export class AgentTimeoutError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = "AgentTimeoutError";
   }
 }
 
@@ -70,7 +97,7 @@ export function callAgent(stateDir: string, op: string, args: Record<string, unk
     let buffer = "";
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new AgentCallError("TimeoutError", `the running agent did not answer ${op} within ${timeoutMs} ms`));
+      reject(new AgentTimeoutError(`the running agent did not answer ${op} within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.setEncoding("utf8");
     socket.on("connect", () => socket.write(`${JSON.stringify({ op, args })}\n`));
@@ -83,12 +110,18 @@ export function callAgent(stateDir: string, op: string, args: Record<string, unk
     socket.on("end", () => {
       clearTimeout(timer);
       try {
-        const reply = JSON.parse(buffer) as { ok: boolean; result?: unknown; error?: { name: string; message: string } };
+        const reply = JSON.parse(buffer) as { ok: boolean; result?: unknown; error?: WireError };
         if (reply.ok) resolve({ result: reply.result });
-        else reject(new AgentCallError(reply.error?.name ?? "Error", reply.error?.message ?? "agent error"));
+        else reject(remoteError(reply.error));
       } catch {
         reject(new AgentCallError("Error", `the running agent sent an unreadable answer to ${op}`));
       }
     });
   });
+}
+
+function remoteError(error: WireError | undefined): Error {
+  const name = error?.name ?? "Error";
+  const message = error?.message ?? "agent error";
+  return error?.user === true ? new AgentRefusalError(name, message) : new AgentCallError(name, message);
 }

@@ -16,8 +16,9 @@ import { connectNats } from "./nats/connect.js";
 import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
 import type { CatalogueReply, DoorRequestBody, HubReply, RegisterBody } from "./hub/hub-protocol.js";
 import type { Log } from "./sync/ports.js";
+import { UserError } from "./errors.js";
 
-export class HubError extends Error {
+export class HubError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "HubError";

@@ -3,6 +3,7 @@
  * one histogram; no client library needed for that.
  */
 import { createServer, type Server } from "node:http";
+import { UsageError } from "./errors.js";
 
 /** Upper bounds of the sync latency histogram, in seconds. */
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -67,7 +68,7 @@ export function parseListenAddress(addr: string, flag: string): { host: string; 
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(-1|\d+)$/.exec(addr) ?? (/^(-1|\d+)$/.test(addr) ? [addr, undefined, "127.0.0.1", addr] : null);
   const port = match ? Number(match[3]) : NaN;
   if (!match || !Number.isInteger(port) || port < -1 || port > 65535) {
-    throw Object.assign(new Error(`${flag} ${JSON.stringify(addr)} is not HOST:PORT (e.g. 127.0.0.1:9464)`), { name: "UsageError" });
+    throw new UsageError(`${flag} ${JSON.stringify(addr)} is not HOST:PORT (e.g. 127.0.0.1:9464)`);
   }
   return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
 }

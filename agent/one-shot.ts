@@ -8,11 +8,12 @@ import { openLocalVault } from "./vault/local-vault.js";
 import { isReady, listStored } from "./vault/model/vault-doc.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { asPeerId, type Log } from "./sync/ports.js";
+import { UserError } from "./errors.js";
 
-export class SyncTimeoutError extends Error {
+export class SyncTimeoutError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "TimeoutError";
+    this.name = "SyncTimeoutError";
   }
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Identity, PublicDeviceKey } from "./auth/identity.js";
 import { routeKeyPin } from "./auth/route-tls.js";
-import { PeerMeshUserError, PeerRoutes, ROUTE_REFUSAL_LOG_INTERVAL_MS, routeRefusal } from "./peer-routes.js";
+import { PeerMeshError, PeerRoutes, ROUTE_REFUSAL_LOG_INTERVAL_MS, routeRefusal } from "./peer-routes.js";
 import type { RouteTls } from "./nats/server-config.js";
 
 const dirs: string[] = [];
@@ -82,7 +82,7 @@ describe("peer routes", () => {
     dirs.push(stateDir);
     await mkdir(stateDir);
     const device = new AgentHeld(Identity.generate("x").publicKey, "agent");
-    assert.throws(() => new PeerRoutes({ stateDir, device, vaults: [], reload: async () => {}, log: recorder().log }), (error: Error) => error instanceof PeerMeshUserError && /--identity-agent/.test(error.message));
+    assert.throws(() => new PeerRoutes({ stateDir, device, vaults: [], reload: async () => {}, log: recorder().log }), (error: Error) => error instanceof PeerMeshError && /--identity-agent/.test(error.message));
   });
 });
 

@@ -22,16 +22,17 @@ import { ROUTE_TLS_DIR, writeRouteTls, writeRouteTrust, type RouteTrust } from "
 import { AUTHORIZED_KEYS } from "./fs/sync-filter.js";
 import type { RouteTls } from "./nats/server-config.js";
 import type { Log } from "./sync/ports.js";
+import { UserError } from "./errors.js";
 
 /** A refused route is explained at most once per remote address in this window. */
 export const ROUTE_REFUSAL_LOG_INTERVAL_MS = 60_000;
 /** Addresses remembered for that window; beyond it the oldest are forgotten (a flood cannot grow the map). */
 const REFUSAL_ADDRESSES_MAX = 1024;
 
-export class PeerMeshUserError extends Error {
+export class PeerMeshError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "PeerMeshUserError";
+    this.name = "PeerMeshError";
   }
 }
 
@@ -84,7 +85,7 @@ export class PeerRoutes {
 
   constructor(config: PeerRoutesConfig) {
     if (!(config.device instanceof Identity)) {
-      throw new PeerMeshUserError("the peer role needs the device key file: its nats-server proves the key to the other peers in the route's TLS handshake, which an ssh-agent cannot do for it; drop --identity-agent (or EDGESYNC_IDENTITY_AGENT), or sync through a hub");
+      throw new PeerMeshError("the peer role needs the device key file: its nats-server proves the key to the other peers in the route's TLS handshake, which an ssh-agent cannot do for it; drop --identity-agent (or EDGESYNC_IDENTITY_AGENT), or sync through a hub");
     }
     this.#cfg = config;
     this.#identity = config.device;

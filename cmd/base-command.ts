@@ -1,21 +1,14 @@
 /**
  * The shared shape of every command: common options, one-line errors, exit codes.
  * A known failure (bad input, missing vault, busy vault, bad key file) prints exactly one line
- * `edgesync: <problem and fix>` on stderr and exits 1; only a bug prints a stack trace.
+ * `edgesync: <problem and fix>` on stderr and exits 1; only a bug prints a stack trace. A known
+ * failure is one whose class extends UserError (agent/errors.ts): the class, not a list here, says so.
  */
 import { Command, Option } from "clipanion";
 import { resolve } from "node:path";
+import { UserError } from "../agent/errors.js";
 
-/** Error classes whose message is meant for the user as is. */
-const USER_ERRORS = new Set([
-  "ConfigError", "NotAVaultError", "VaultBusyError", "UnsafePathError", "TimeSpecError", "UnknownPointError",
-  "CorruptDocError", "VaultNotReadyError", "KeyPermissionError", "KeyFormatError", "KeyMissingError", "UsageError",
-  "NatsServerMissingError", "PortInUseError", "PinMismatchError", "AuthorizationError", "NotifyInputError", "TimeoutError",
-  "ConnectError", "HubError", "PairingError", "BridgeError", "NatsAuthRefusedError", "NatsTlsRefusedError",
-  "TlsMaterialError", "PinStoreError", "SshAgentError", "JwtError", "ProbeError", "SignedRequestError", "HubStateError",
-  "LocalCredentialsError",
-]);
-
+/** Ends a command with this exit code (and the message, if any, as its one line): `ask` exits 2 on no answer. */
 export class ExitCode extends Error {
   constructor(readonly code: number, message = "") {
     super(message);
@@ -54,7 +47,7 @@ export function reportError(error: unknown, write: (line: string) => void): numb
     if (error.message) write(`edgesync: ${error.message}\n`);
     return error.code;
   }
-  if (error instanceof Error && (USER_ERRORS.has(error.name) || error.name.endsWith("UserError"))) {
+  if (error instanceof UserError) {
     write(`edgesync: ${error.message.split("\n")[0]}\n`);
     return 1;
   }

@@ -1,5 +1,6 @@
 import { Command, Option } from "clipanion";
 import { EdgesyncCommand } from "./base-command.js";
+import { UsageError } from "../agent/errors.js";
 
 /** Top-level words and their sub-words; kept beside the registry in edgesync.ts by a test. */
 export const COMPLETION_TREE: Record<string, string[]> = {
@@ -19,7 +20,7 @@ export class CompletionsCommand extends EdgesyncCommand {
 
   async run() {
     const script = completionScript(this.shell);
-    if (script === undefined) throw Object.assign(new Error(`unknown shell ${JSON.stringify(this.shell)}: use bash, zsh or fish`), { name: "UsageError" });
+    if (script === undefined) throw new UsageError(`unknown shell ${JSON.stringify(this.shell)}: use bash, zsh or fish`);
     this.context.stdout.write(script);
   }
 }

@@ -17,6 +17,7 @@ import { DEFAULT_SET, liveWildcard, notifySubject, pairSubject, projectWildcard,
 import { isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
 import { AuthorizationError, NoAnswerError, NotifyInputError, PairingError, TimeoutError } from "./errors.js";
+import { UsageError, type UserError } from "../agent/errors.js";
 import { normaliseToken } from "./pairing.js";
 import type { PairAnswer } from "./handlers.js";
 import type { ThreadSummary } from "./store.js";
@@ -59,12 +60,15 @@ const ASK_RETRY_MS = 1_000;
 const DEVICES_REFRESH_MS = 1_000;
 /** Message ids `watch` remembers to show a message delivered twice once. */
 const SEEN_IDS_MAX = 10_000;
-const ERRORS: Record<string, new (message: string) => Error> = { PairingError, AuthorizationError, NotifyInputError, TimeoutError };
+const ERRORS: Record<string, new (message: string) => UserError> = { PairingError, AuthorizationError, NotifyInputError, TimeoutError, UsageError };
 
-export function errorFromReply(error: { name: string; message: string }): Error {
-  const Known = ERRORS[error.name];
-  if (Known) return new Known(error.message);
-  return Object.assign(new Error(error.message), { name: error.name === "UsageError" ? "UsageError" : "AuthorizationError" });
+/**
+ * The notify service's refusal as this side's typed error. Every refusal is the user's to read (the
+ * service words them so), so one it names but this side does not know is still an AuthorizationError.
+ */
+export function errorFromReply(error: { name: string; message: string }): UserError {
+  const Known = Object.hasOwn(ERRORS, error.name) ? ERRORS[error.name] : AuthorizationError;
+  return new Known(error.message);
 }
 
 export class NotifyClient {

@@ -14,6 +14,7 @@
 import * as A from "@automerge/automerge";
 import { deviceProblem, type DeviceRecord } from "./devices.js";
 import type { NotifyMessage } from "./model.js";
+import { UserError } from "../agent/errors.js";
 
 export interface NotifyDocShape {
   notify: { v: number; set: A.ImmutableString };
@@ -26,7 +27,7 @@ export const NOTIFY_DOC_VERSION = 1;
 const GENESIS_ACTOR = "00".repeat(16) as A.ActorId;
 const BUCKETS = "0123456789abcdefghjkmnpqrstvwxyz";
 
-export class NotifyDocError extends Error {
+export class NotifyDocError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NotifyDocError";

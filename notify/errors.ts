@@ -1,7 +1,8 @@
-/** Notify's typed errors. The CLI prints the message of each as one line (cmd/base-command.ts USER_ERRORS). */
+/** Notify's typed errors: each is a UserError, which the CLI prints as one line. */
+import { UserError } from "../agent/errors.js";
 
 /** Bad user input: oversized body, unknown priority, malformed action spec, missing project… */
-export class NotifyInputError extends Error {
+export class NotifyInputError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NotifyInputError";
@@ -9,7 +10,7 @@ export class NotifyInputError extends Error {
 }
 
 /** A pairing token that is unknown, expired, already used, or a device that is not (or no longer) paired. */
-export class PairingError extends Error {
+export class PairingError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PairingError";
@@ -17,7 +18,7 @@ export class PairingError extends Error {
 }
 
 /** The notify service refused a request (the message says why). */
-export class AuthorizationError extends Error {
+export class AuthorizationError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "AuthorizationError";
@@ -25,7 +26,7 @@ export class AuthorizationError extends Error {
 }
 
 /** No notify service answered in time. */
-export class TimeoutError extends Error {
+export class TimeoutError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TimeoutError";
@@ -33,7 +34,7 @@ export class TimeoutError extends Error {
 }
 
 /** `ask` saw no answer to its question before its deadline. */
-export class NoAnswerError extends Error {
+export class NoAnswerError extends UserError {
   constructor(readonly questionId: string, message = `no answer to ${questionId} in time`, options?: ErrorOptions) {
     super(message, options);
     this.name = "NoAnswerError";

@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Clock, Log } from "../agent/sync/ports.js";
 import { parseListenAddress } from "../agent/metrics.js";
+import { UsageError } from "../agent/errors.js";
 import type { NotifyStore } from "./store.js";
 import { isActive } from "./devices.js";
 import { base64urlDecode, isPeerId, utf8 } from "./encoding.js";
@@ -193,11 +194,11 @@ async function closeAll(server: Server, wss: WebSocketServer): Promise<void> {
 
 /** A listen failure the user can fix, as a one-line error naming the flag; anything else as is. */
 function listenError(error: NodeJS.ErrnoException, listen: string): Error {
-  const problem: Record<string, [string, string]> = {
-    EADDRINUSE: ["PortInUseError", `--inbox ${listen}: the port is in use; choose another (or port -1 for any free one)`],
-    EACCES: ["UsageError", `--inbox ${listen}: not allowed to listen there; use a port above 1023`],
-    EADDRNOTAVAIL: ["UsageError", `--inbox ${listen}: that address is not one of this machine's; use 127.0.0.1 or 0.0.0.0`],
+  const problem: Record<string, string> = {
+    EADDRINUSE: `--inbox ${listen}: the port is in use; choose another (or port -1 for any free one)`,
+    EACCES: `--inbox ${listen}: not allowed to listen there; use a port above 1023`,
+    EADDRNOTAVAIL: `--inbox ${listen}: that address is not one of this machine's; use 127.0.0.1 or 0.0.0.0`,
   };
   const known = error.code === undefined ? undefined : problem[error.code];
-  return known ? Object.assign(new Error(known[1], { cause: error }), { name: known[0] }) : error;
+  return known ? new UsageError(known, { cause: error }) : error;
 }

@@ -16,7 +16,7 @@ import { connect, jwtAuthenticator, errors, type NatsConnection, type Status } f
 import { Identity } from "../agent/auth/identity.js";
 import { createOperatorSetup, issueAccountUser, issueUserJwt, operatorModeConfig, pushAccountJwt, type OperatorSetup } from "../agent/auth/nats-jwt.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
-import { startTestNatsServer, type TestNatsServer } from "../agent/auth/test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "../test/helpers/test-nats-server.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import { encodeNotifyAccount, followNotifyDevices, notifySigningKeys, notifyOnlySubjects, pairingSubjects, PAIRING_USER_LIMITS } from "./nats-auth.js";

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { writeFile, mkdir, unlink, rename, readFile, stat } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, exists, run, type Sandbox } from "./helpers/cli.js";
-import { startAgent, startHub, cli, deviceEnv, pidAlive, publicKeyLine, startUpstreamServer, type RunningAgent } from "./helpers/agents.js";
+import { sandbox, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { startAgent, startHub, cli, pidAlive, publicKeyLine, startUpstreamServer, startMeshedPeers, type RunningAgent } from "./helpers/agents.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const same = async (p1: string, p2: string) => {
@@ -137,19 +137,7 @@ describe("peer mesh and attach mode", () => {
     const box = await sandbox("peers");
     const agents: RunningAgent[] = [];
     try {
-      const a = join(box.dir, "a");
-      const b = join(box.dir, "b");
-      await mkdir(a);
-      assert.equal(cli(box, "pa", ["init", "--cwd", a]).code, 0);
-      // Routes admit only the vault's keys (test/security/peer-mesh-routes.test.ts).
-      await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "pb")}\n`);
-      const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
-      agents.push(pa);
-      // A's server admits only its local user: the clone signs in with A's credentials file.
-      const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
-      assert.equal(cloned.code, 0, cloned.stderr);
-      const pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", `nats-route://127.0.0.1:${pa.info.ports!.cluster}`, "--cwd", b]);
-      agents.push(pb);
+      const { a, b } = await startMeshedPeers(box, agents);
       await writeFile(join(b, "from-b.md"), "peer b\n");
       await writeFile(join(a, "from-a.md"), "peer a\n");
       await waitFor("both files on both peers", async () => (await readText(join(a, "from-b.md"))) === "peer b\n" && (await readText(join(b, "from-a.md"))) === "peer a\n", 30_000, () => agents.map((x) => x.output()).join("\n---\n"));

@@ -17,7 +17,7 @@ import { createAccount } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { Identity } from "../agent/auth/identity.js";
 import { createOperatorSetup, encodeVaultAccount, issueAccountUser, issueUserJwt, operatorModeConfig, pushAccountJwt, type OperatorSetup } from "../agent/auth/nats-jwt.js";
-import { startTestNatsServer, type TestNatsServer } from "../agent/auth/test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "./helpers/test-nats-server.js";
 import { generateHubCert } from "../agent/auth/tls.js";
 import { NatsTransport } from "../agent/nats/nats-transport.js";
 import { asPeerId } from "../agent/sync/ports.js";

@@ -130,6 +130,16 @@ describe("bad input", () => {
   it("rejects an unknown command in one line", () => oneLineError(run(["frobnicate"], { env: box.env }), /edgesync --help/));
   it("rejects an unknown snapshot in one line", () => oneLineError(cli(["snapshot", "restore", "nope"]), /no snapshot named "nope"/));
   it("refuses a folder that is not a vault", () => oneLineError(run(["status", "--cwd", box.dir], { env: box.env }), /not an edgesync vault.*edgesync init/));
+  it("rejects port 0 for --cluster-listen in one line with exit 1, not as an internal error", () => {
+    const r = cli(["sync", "start", "--cluster-listen", "127.0.0.1:0"]);
+    assert.equal(r.code, 1, r.stderr);
+    oneLineError(r, /^edgesync: --cluster-listen "127\.0\.0\.1:0": .*-1 for any free port$/);
+  });
+  it("rejects a peer URL nats-server cannot route to in one line with exit 1, before anything is set up", () => {
+    const r = cli(["sync", "start", "--peer", "http://10.0.0.2:6222"]);
+    assert.equal(r.code, 1, r.stderr);
+    oneLineError(r, /^edgesync: nats-server config: cluster route "http:\/\/10\.0\.0\.2:6222" must start with nats-route:\/\//);
+  });
 
   it("names the broken field of a malformed config.toml and changes nothing", async () => {
     const path = join(vault, ".edgesync/config.toml");

@@ -13,15 +13,16 @@ import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519 } from "./native-ed25519.js";
 import { decodePrivateKeyFile, encodePrivateKeyFile, equalBytes, sshFingerprint, sshPublicLine, KeyFormatError, PRIVATE_KEY_FILE_BYTES_MAX } from "./openssh-format.js";
+import { UserError } from "../errors.js";
 
-export class KeyPermissionError extends Error {
+export class KeyPermissionError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "KeyPermissionError";
   }
 }
 
-export class KeyMissingError extends Error {
+export class KeyMissingError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "KeyMissingError";

@@ -15,6 +15,7 @@ import { Prefix } from "@nats-io/nkeys";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { ephemeralUserKey, privateKeyFromSeed, publicKeyBytes, signEd25519 } from "./native-ed25519.js";
 import { nkeyOf } from "./nkey-codec.js";
+import { UserError } from "../errors.js";
 
 /** Folder under the agent's home that holds the seeds, one file per role. */
 export const LOCAL_CREDENTIALS_DIR = "local-nats";
@@ -23,7 +24,7 @@ export const CREDENTIALS_ENV = "EDGESYNC_NATS_CREDENTIALS";
 /** A seed file is one `SU…` line: anything much longer is not one. */
 const SEED_FILE_BYTES_MAX = 256;
 
-export class LocalCredentialsError extends Error {
+export class LocalCredentialsError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "LocalCredentialsError";

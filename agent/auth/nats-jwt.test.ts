@@ -12,7 +12,7 @@ import {
   ACCOUNT_JWT_BYTES_MAX, CLAIMS_UPDATE_SUBJECT, createOperatorSetup, formatCreds, pushAccountJwt, encodeVaultAccount, issueAccountUser, issueUserJwt, operatorModeConfig, parseClaimsUpdateReply,
   JwtError, type OperatorSetup, type TemplateMode,
 } from "./nats-jwt.js";
-import { startTestNatsServer, type TestNatsServer } from "./test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "../../test/helpers/test-nats-server.js";
 import { vaultAnnounceSubject, vaultAnnounceWildcard, vaultInboxWildcard, vaultPeerSubject, vaultSubjects } from "../nats/subjects.js";
 
 const TIMEOUT_MS = 5_000;

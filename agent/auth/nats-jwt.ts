@@ -18,6 +18,7 @@ import { createAccount, createOperator, createUser, fromPublic, Prefix, type Key
 import { nkeyPublic, type DeviceKey } from "./identity.js";
 import { sshFingerprint } from "./openssh-format.js";
 import { USER_KEY_TEMPLATE, vaultSubjectsFor, type SubjectPermissions } from "../nats/subjects.js";
+import { UserError } from "../errors.js";
 
 /** nats-server's default max_payload: a CLAIMS.UPDATE larger than this cannot be pushed. */
 export const ACCOUNT_JWT_BYTES_MAX = 1024 * 1024;
@@ -25,7 +26,7 @@ export const ACCOUNT_JWT_BYTES_MAX = 1024 * 1024;
 export const USER_JWT_LIFETIME_S = 24 * 3600;
 export const CLAIMS_UPDATE_SUBJECT = "$SYS.REQ.CLAIMS.UPDATE";
 
-export class JwtError extends Error {
+export class JwtError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "JwtError";

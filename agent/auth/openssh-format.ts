@@ -5,8 +5,9 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { SshReader, SshWireError, SshWriter } from "./ssh-wire.js";
+import { UserError } from "../errors.js";
 
-export class KeyFormatError extends Error {
+export class KeyFormatError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "KeyFormatError";

@@ -11,6 +11,7 @@ import type { PeerCertificate } from "node:tls";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { edgesyncHome } from "./identity.js";
 import { certFingerprint, normaliseFingerprint } from "./tls.js";
+import { UserError } from "../errors.js";
 
 export const KNOWN_HUBS_FILE = "known_hubs.json";
 /** Far more hubs than anyone trusts; a larger file is damaged or hostile. */
@@ -21,7 +22,7 @@ const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 export const defaultKnownHubsPath = () => join(edgesyncHome(), KNOWN_HUBS_FILE);
 
 /** The hub presented a different certificate or key than the one trusted for it. */
-export class PinMismatchError extends Error {
+export class PinMismatchError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PinMismatchError";
@@ -29,7 +30,7 @@ export class PinMismatchError extends Error {
 }
 
 /** known_hubs.json cannot be read as a pin store. */
-export class PinStoreError extends Error {
+export class PinStoreError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PinStoreError";

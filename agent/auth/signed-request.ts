@@ -5,8 +5,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { verifyEd25519, type DeviceKey } from "./identity.js";
+import { UserError } from "../errors.js";
 
-export class SignedRequestError extends Error {
+export class SignedRequestError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SignedRequestError";

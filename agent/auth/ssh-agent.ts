@@ -10,8 +10,9 @@
  */
 import { connect, type Socket } from "node:net";
 import { PublicDeviceKey } from "./identity.js";
-import { ED25519_KEY_TYPE, publicKeyBlob, publicKeyFromBlob, sshFingerprint, equalBytes } from "./openssh-format.js";
+import { ED25519_KEY_TYPE, KeyFormatError, publicKeyBlob, publicKeyFromBlob, sshFingerprint, equalBytes } from "./openssh-format.js";
 import { SshReader, SshWireError, SshWriter } from "./ssh-wire.js";
+import { UserError } from "../errors.js";
 
 const SSH_AGENT_FAILURE = 5;
 const SSH_AGENTC_REQUEST_IDENTITIES = 11;
@@ -25,7 +26,7 @@ export const AGENT_TIMEOUT_MS = 30_000;
 /** More identities than any agent holds; a larger count is a broken answer. */
 const AGENT_IDENTITIES_MAX = 1024;
 
-export class SshAgentError extends Error {
+export class SshAgentError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SshAgentError";
@@ -96,7 +97,7 @@ export class SshAgentClient {
     try {
       return parse();
     } catch (error) {
-      if (error instanceof SshWireError || (error instanceof Error && error.name === "KeyFormatError")) {
+      if (error instanceof SshWireError || error instanceof KeyFormatError) {
         throw new SshAgentError(`the agent at ${this.socketPath} sent a malformed ${what} (${error.message})`, { cause: error });
       }
       throw error;

@@ -9,7 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import { PinStore, tlsOptionsForPinned } from "./pins.js";
 import { probeNatsServerCert, probeServerCert, ProbeError } from "./tls-probe.js";
 import { generateHubCert, writeHubTls } from "./tls.js";
-import { startTestNatsServer, type TestNatsServer } from "./test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "../../test/helpers/test-nats-server.js";
 
 const tempDir = () => mkdtemp(join(tmpdir(), "es-probe-"));
 const tlsBlock = (certFile: string, keyFile: string) => `tls {\n  cert_file: ${JSON.stringify(certFile)}\n  key_file: ${JSON.stringify(keyFile)}\n  timeout: 5\n}`;

@@ -10,12 +10,13 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { createHash } from "node:crypto";
 import { derToPem } from "./tls.js";
+import { UserError } from "../errors.js";
 
 /** One INFO line is a few hundred bytes (a cluster's connect_urls add some); this bounds a hostile server. */
 export const NATS_INFO_BYTES_MAX = 64 * 1024;
 export const PROBE_TIMEOUT_MS = 5_000;
 
-export class ProbeError extends Error {
+export class ProbeError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ProbeError";

@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic-write.js";
+import { UserError } from "../errors.js";
 
 export const TLS_CERT_FILE = "tls.crt";
 export const TLS_KEY_FILE = "tls.key";
@@ -17,7 +18,7 @@ export const HUB_CERT_VALID_DAYS = 3650;
 const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"];
 const DAY_MS = 86_400_000;
 
-export class TlsMaterialError extends Error {
+export class TlsMaterialError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TlsMaterialError";

@@ -15,8 +15,9 @@ import { ensureHubTls, type HubTlsFiles } from "../auth/tls.js";
 import { withNativeSigning } from "../auth/native-ed25519.js";
 import { parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { isVaultId } from "../nats/subjects.js";
+import { UserError } from "../errors.js";
 
-export class HubStateError extends Error {
+export class HubStateError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "HubStateError";

@@ -3,8 +3,9 @@ import { readFile, access, constants } from "node:fs/promises";
 import { spawnSync } from "node:child_process";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { UserError } from "../errors.js";
 
-export class NatsServerMissingError extends Error {
+export class NatsServerMissingError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NatsServerMissingError";

@@ -6,8 +6,9 @@
 import { connect, errors, type NatsConnection, type ConnectionOptions } from "@nats-io/transport-node";
 import { randomInt } from "node:crypto";
 import type { Log } from "../sync/ports.js";
+import { UserError } from "../errors.js";
 
-export class ConnectError extends Error {
+export class ConnectError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectError";

@@ -5,6 +5,7 @@
  * account (CVE-2023-47090 in 2.9.10); operator mode carries its own accounts.
  */
 import { resolve } from "node:path";
+import { UserError } from "../errors.js";
 
 export type NatsRole = "hub" | "leaf" | "peer";
 export const NATS_ROLES: readonly NatsRole[] = ["hub", "leaf", "peer"];
@@ -91,7 +92,7 @@ export interface NatsServerConfig {
 /** Defaults filled in; what `renderConfig` writes. */
 export type ResolvedServerConfig = NatsServerConfig & { maxPayloadBytes: number; clusterName: string };
 
-export class NatsConfigError extends Error {
+export class NatsConfigError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NatsConfigError";

@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { findNatsServer, type NatsBinary } from "./binary.js";
 import { NatsConfigError, renderConfig, resolveServerConfig, type NatsServerConfig } from "./server-config.js";
 import { LogTail } from "./log-tail.js";
+import { UserError } from "../errors.js";
 
 export type Listener = "client" | "leafnode" | "websocket" | "cluster" | "monitoring";
 
@@ -33,7 +34,7 @@ export const LISTENER_FLAGS: Record<Listener, string> = {
   monitoring: "the monitoring address",
 };
 
-export class PortInUseError extends Error {
+export class PortInUseError extends UserError {
   readonly listener: Listener;
   readonly port: number;
   constructor(message: string, options: ErrorOptions & { listener: Listener; port: number }) {

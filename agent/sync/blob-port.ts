@@ -5,10 +5,12 @@
  * dst's simulated store. Contract tests: agent/vault/store/blob-store-contract.ts.
  */
 import { sha256Hex } from "../vault/model/bytes.js";
+import { UserError } from "../errors.js";
 
 /** Lower-case hex SHA-256. */
 export const BLOB_HASH = /^[0-9a-f]{64}$/;
 
+/** A malformed hash, or bytes that do not hash to it: corruption or a bug, never the user's doing. */
 export class BlobError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -16,8 +18,11 @@ export class BlobError extends Error {
   }
 }
 
-/** A binary file's bytes were asked for but its blob has not arrived on this device yet. */
-export class BlobMissingError extends BlobError {
+/**
+ * A binary file's bytes were asked for but its blob has not arrived on this device yet. A UserError,
+ * not a BlobError: nothing is wrong, the user waits for sync and asks again.
+ */
+export class BlobMissingError extends UserError {
   constructor(path: string, hash: string) {
     super(`the content of ${path} (blob ${hash.slice(0, 12)}…) is not on this device yet; it is being fetched from other devices — wait for sync and try again`);
     this.name = "BlobMissingError";

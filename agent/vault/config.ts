@@ -8,15 +8,16 @@ import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { STATE_DIR } from "./paths.js";
+import { UserError } from "../errors.js";
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConfigError";
   }
 }
 
-export class NotAVaultError extends Error {
+export class NotAVaultError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NotAVaultError";

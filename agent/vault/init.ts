@@ -14,6 +14,7 @@ import { DiskStore } from "./store/disk-store.js";
 import { STATE_DIR } from "./paths.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { AUTHORIZED_KEYS, SYNCIGNORE } from "../fs/sync-filter.js";
+import { UsageError } from "../errors.js";
 
 export interface InitOptions {
   root: string;
@@ -48,7 +49,7 @@ export async function initVault(options: InitOptions): Promise<InitResult> {
   } else {
     const name = (options.name ?? basename(options.root)).trim();
     if (name.length === 0 || name.length > NAME_MAX || [...name].some((c) => c.charCodeAt(0) < 0x20)) {
-      throw Object.assign(new Error(`vault name must be 1-${NAME_MAX} printable characters; pass --name`), { name: "UsageError" });
+      throw new UsageError(`vault name must be 1-${NAME_MAX} printable characters; pass --name`);
     }
     config = { vault: { id: randomUUID(), name, createdAt: options.nowMs }, sync: defaultSyncConfig(), hub: {} };
     await mkdir(join(options.root, STATE_DIR), { recursive: true, mode: 0o700 });

@@ -4,8 +4,9 @@
  */
 import { open, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { UserError } from "../errors.js";
 
-export class VaultBusyError extends Error {
+export class VaultBusyError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "VaultBusyError";

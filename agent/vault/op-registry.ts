@@ -2,11 +2,12 @@
 import * as ops from "./operations.js";
 import * as files from "./file-ops.js";
 import type { LocalVault } from "./local-vault.js";
+import { UsageError } from "../errors.js";
 
 type Args = Record<string, unknown>;
 const str = (args: Args, key: string): string => {
   const value = args[key];
-  if (typeof value !== "string") throw Object.assign(new Error(`missing argument ${key}`), { name: "UsageError" });
+  if (typeof value !== "string") throw new UsageError(`missing argument ${key}`);
   return value;
 };
 const optStr = (args: Args, key: string): string | undefined => (typeof args[key] === "string" ? (args[key] as string) : undefined);

@@ -3,8 +3,9 @@
  * from another device — goes through `normaliseVaultPath`, so nothing can name a place outside the
  * vault root, collide with another spelling of itself, or land in our own state folder.
  */
+import { UserError } from "../errors.js";
 
-export class UnsafePathError extends Error {
+export class UnsafePathError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnsafePathError";

@@ -9,10 +9,11 @@ import {
 } from "./frames.js";
 import { issueBridgeUserJwt, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "./handshake.js";
 import type { BridgeSocket, SocketFactory } from "./socket.js";
+import { UserError } from "../../agent/errors.js";
 
 export type BridgeErrorKind = "auth" | "pin" | "mitm" | "protocol" | "network" | "timeout";
 
-export class BridgeError extends Error {
+export class BridgeError extends UserError {
   readonly kind: BridgeErrorKind;
   readonly code: number | undefined;
   constructor(kind: BridgeErrorKind, message: string, code?: number) {

@@ -23,6 +23,7 @@ import type { Log } from "../../agent/sync/ports.js";
 import { startBridge, type BridgeServer } from "./bridge-server.js";
 import type { BridgeVault } from "./session.js";
 import type { SigningKey } from "../client/handshake.js";
+import { UsageError } from "../../agent/errors.js";
 
 export interface AgentBridgeOptions {
   host: string;
@@ -98,7 +99,7 @@ export interface BridgeTlsPlan {
 export async function planBridgeTls(options: { role: string; home: string; serverDir?: string; host: string; noTls: boolean; natsNoTls?: boolean; localNatsAuthenticator?: Authenticator }): Promise<BridgeTlsPlan> {
   if (options.role === "hub") {
     const files = await loadHubTls(options.serverDir ?? join(options.home, HUB_SERVER_DIR));
-    if (!files) throw Object.assign(new Error("the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first"), { name: "UsageError" });
+    if (!files) throw new UsageError("the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first");
     return {
       tls: options.noTls ? undefined : { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") },
       operatorMode: true,

@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { runTransportContract } from "../../agent/sync/transport-contract.js";
 import { NatsTransport } from "../../agent/nats/nats-transport.js";
-import { startTestNatsServer, type TestNatsServer } from "../../agent/auth/test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "../../test/helpers/test-nats-server.js";
 import { generateHubCert } from "../../agent/auth/tls.js";
 import { asPeerId } from "../../agent/sync/ports.js";
 import { startBridge, type BridgeServer } from "./bridge-server.js";

@@ -1,9 +1,9 @@
 /** Starting real agents (each with its own nats-server child) for e2e tests. */
-import { readFile, mkdtemp, rm } from "node:fs/promises";
+import { readFile, mkdtemp, rm, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
-import { start, waitFor, run, type Sandbox } from "./cli.js";
+import { start, waitFor, run, readText, type Sandbox } from "./cli.js";
 import type { ChildProcess } from "node:child_process";
 
 export interface AgentInfo {
@@ -65,6 +65,27 @@ export function publicKeyLine(box: Sandbox, name: string): string {
   const generated = cli(box, name, ["key", "generate", "--json"]);
   if (generated.code !== 0) throw new Error(`key generate for ${name} failed: ${generated.stderr}`);
   return (JSON.parse(generated.stdout) as { publicKey: string }).publicKey;
+}
+
+/**
+ * Two peers meshed through a route, without a hub: `pa` makes a vault in `<box>/a` with `pb`'s key in
+ * its authorized_keys (routes admit only the vault's keys), `pb` clones it into `<box>/b` through pa's
+ * client port — signing in with pa's local credentials, the only user that port admits — and routes
+ * to pa. Each agent is pushed onto `agents` as soon as it runs, so the caller's cleanup stops it.
+ */
+export async function startMeshedPeers(box: Sandbox, agents: RunningAgent[]): Promise<{ a: string; b: string; pa: RunningAgent; pb: RunningAgent }> {
+  const [a, b] = [join(box.dir, "a"), join(box.dir, "b")];
+  await mkdir(a);
+  const made = cli(box, "pa", ["init", "--cwd", a]);
+  if (made.code !== 0) throw new Error(`init for pa failed: ${made.stderr}`);
+  await writeFile(join(a, "authorized_keys"), `${(await readText(join(a, "authorized_keys"))) ?? ""}${publicKeyLine(box, "pb")}\n`);
+  const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
+  agents.push(pa);
+  const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
+  if (cloned.code !== 0) throw new Error(`pb's clone from pa failed: ${cloned.stderr}`);
+  const pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", `nats-route://127.0.0.1:${pa.info.ports!.cluster}`, "--cwd", b]);
+  agents.push(pb);
+  return { a, b, pa, pb };
 }
 
 /** A hub that admits `admins` (device names) to add vaults, on ephemeral loopback ports. */

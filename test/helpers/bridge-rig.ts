@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { startTestNatsServer, type TestNatsServer } from "../../agent/auth/test-nats-server.js";
+import { startTestNatsServer, type TestNatsServer } from "./test-nats-server.js";
 import { generateHubCert } from "../../agent/auth/tls.js";
 import { NatsTransport } from "../../agent/nats/nats-transport.js";
 import { SyncEngine } from "../../agent/sync/engine.js";

@@ -16,8 +16,14 @@ import { startHubBridgeRig, type HubBridgeRig } from "./bridge-hub-rig.js";
 import { attack, frame, upgradeRequest, type RawTarget } from "./raw-websocket.js";
 
 const MIB = 1024 * 1024;
-/** Below the bridge's per-address limit of unauthenticated sockets, so no attack is shed unheard. */
+/** Attacks in flight at once; each comes from its own loopback address (`sourceOf`). */
 const PARALLEL = 6;
+/**
+ * One source address per attack: sockets the client has closed can still count against the bridge's
+ * per-address limit of unauthenticated sockets for a moment, and an attack shed at accept for that
+ * would never reach the route it is meant to try.
+ */
+const sourceOf = (route: number, job: number) => `127.0.${10 + route}.${1 + job}`;
 const UPGRADING_ROUTES = new Set(["a served vault", "an unknown vault", "/automerge with a member's token"]);
 
 /** Frames to send once the upgrade went through (or was refused: then they are garbage after a response). */
@@ -80,14 +86,16 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
     for (let i = 0; i < jobs.length; i += PARALLEL) await Promise.all(jobs.slice(i, i + PARALLEL).map((job) => job()));
   }
 
-  for (const route of ["a served vault", "an unknown vault", "/automerge without a token", "/automerge with a member's token", "an unknown path", "a malformed vault id", "a path that is no URL"]) {
+  const routeNames = ["a served vault", "an unknown vault", "/automerge without a token", "/automerge with a member's token", "an unknown path", "a malformed vault id", "a path that is no URL"];
+  for (const [r, route] of routeNames.entries()) {
     it(`lives through hostile frames and garbage HTTP on ${route}`, async () => {
       const upgrades: string[] = [];
+      const from = (job: number): RawTarget => ({ ...target, localAddress: sourceOf(r, job) });
       const jobs = [
-        ...afterUpgrade.map((c) => async () => upgrades.push(`${c.name}: ${(await attack(target, upgradeRequest(await routes[route]()), c.bytes(), 2_000)).split("\r\n")[0]}`)),
-        ...beforeUpgrade.map((c) => async () => attack(target, c.bytes(await routes[route]()), [], 1_000)),
+        ...afterUpgrade.map((c, j) => async () => upgrades.push(`${c.name}: ${(await attack(from(j), upgradeRequest(await routes[route]()), c.bytes(), 2_000)).split("\r\n")[0]}`)),
+        ...beforeUpgrade.map((c, j) => async () => attack(from(afterUpgrade.length + j), c.bytes(await routes[route]()), [], 1_000)),
         // Plain TCP bytes to the TLS port: garbage before the TLS handshake.
-        async () => attack({ ...target, tls: false }, randomBytes(2048), [], 1_000),
+        async () => attack({ ...from(afterUpgrade.length + beforeUpgrade.length), tls: false }, randomBytes(2048), [], 1_000),
       ];
       await inBatches(jobs);
       // A crash shows as an exit shortly after the input; give it time to happen.

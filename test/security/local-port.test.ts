@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { sandbox, stop, waitFor, readText, run, type Sandbox } from "../helpers/cli.js";
-import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
+import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { startAgent, startHub, cli, publicKeyLine, startMeshedPeers, type RunningAgent } from "../helpers/agents.js";
 import { loadVaultConfig } from "../../agent/vault/config.js";
 import type * as Client from "../../bridge/client/index.js";
 import type * as ClientNode from "../../bridge/node/index.js";
@@ -236,21 +236,7 @@ describe("a peer's local NATS port", () => {
 
   it("refuses a client without credentials, which receives nothing while the vault syncs an edit to another peer", async () => {
     box = await sandbox("local-port-peer");
-    const a = join(box.dir, "a");
-    const b = join(box.dir, "b");
-    await mkdir(a);
-    assert.equal(cli(box, "pa", ["init", "--cwd", a]).code, 0);
-    // Routes admit only the vault's keys (test/security/peer-mesh-routes.test.ts).
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "pb")}\n`);
-    const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
-    agents.push(pa);
-    const { natsCredentials } = await agentJson(pa);
-    // The second peer clones through the first one's client port: with its local credentials.
-    const cloneEnv = { ...deviceEnv(box, "pb"), ...(natsCredentials ? { EDGESYNC_NATS_CREDENTIALS: natsCredentials } : {}) };
-    const cloned = run(["clone", pa.info.natsUrl, b], { env: cloneEnv });
-    assert.equal(cloned.code, 0, cloned.stderr);
-    const pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", `nats-route://127.0.0.1:${pa.info.ports!.cluster}`, "--cwd", b]);
-    agents.push(pb);
+    const { a, b, pa } = await startMeshedPeers(box, agents);
     await assertRefusedWhileAnEditSyncs(pa, a, b, () => agents.map((x) => x.output().slice(-2500)).join("\n---\n"));
     await assertCredentialModes(pa);
   });

@@ -13,7 +13,7 @@ import { connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { sandbox, stop, waitFor, readText, run, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
+import { startAgent, cli, deviceEnv, publicKeyLine, startMeshedPeers, type RunningAgent } from "../helpers/agents.js";
 import { opensslSelfSigned, startStrangerServer, subscribeEverything, type StrangerServer } from "../helpers/stranger-nats.js";
 
 const VAULT_SUBJECT = /^es\.v1\./;
@@ -53,18 +53,7 @@ describe("peer mesh routes admit only the vault's keys", () => {
 
   before(async () => {
     box = await sandbox("mesh-routes");
-    a = join(box.dir, "a");
-    b = join(box.dir, "b");
-    await mkdir(a);
-    assert.equal(cli(box, "pa", ["init", "--cwd", a]).code, 0);
-    await appendLine(join(a, "authorized_keys"), publicKeyLine(box, "pb"));
-    pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
-    agents.push(pa);
-    // A's client port admits only its local user: the clone signs in with A's credentials file.
-    const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
-    assert.equal(cloned.code, 0, cloned.stderr);
-    pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", routeOfA(), "--cwd", b]);
-    agents.push(pb);
+    ({ a, b, pa, pb } = await startMeshedPeers(box, agents));
   });
 
   after(async () => {

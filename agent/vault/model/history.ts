@@ -5,8 +5,9 @@
 import * as A from "@automerge/automerge";
 import { listStored, applyFileOps, entryFromStored, type Doc, type ChangeContext, type FileOp } from "./vault-doc.js";
 import type { FileEntry } from "./schema.js";
+import { UserError } from "../../errors.js";
 
-export class UnknownPointError extends Error {
+export class UnknownPointError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnknownPointError";

@@ -2,8 +2,9 @@ import * as A from "@automerge/automerge";
 import type { Doc } from "./vault-doc.js";
 import type { VaultDoc } from "./schema.js";
 import { rebuildView, viewIsStale } from "./view-check.js";
+import { UserError } from "../../errors.js";
 
-export class CorruptDocError extends Error {
+export class CorruptDocError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "CorruptDocError";

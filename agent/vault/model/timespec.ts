@@ -1,5 +1,7 @@
 /** Parses the time argument of restore-at / diff: epoch ms, an ISO date, or an age like 5m, 2h, 1d, 1w. */
-export class TimeSpecError extends Error {
+import { UserError } from "../../errors.js";
+
+export class TimeSpecError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TimeSpecError";

@@ -7,10 +7,11 @@ import { allBuckets, bucketOf } from "./bucket.js";
 import { decodeTextOrUndefined, sha256Hex, utf8Encode } from "./bytes.js";
 import { INLINE_ENTRY_BYTES_MAX, SCHEMA_VERSION, type FileEntry, type StoredRev, type VaultDoc, type VaultMeta } from "./schema.js";
 import { normaliseVaultPath } from "../paths.js";
+import { UserError } from "../../errors.js";
 
 export type Doc = A.Doc<VaultDoc>;
 
-export class VaultNotReadyError extends Error {
+export class VaultNotReadyError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "VaultNotReadyError";

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { findNatsServer } from "../nats/binary.js";
+import { findNatsServer } from "../../agent/nats/binary.js";
 
 export interface TestNatsServer {
   port: number;
