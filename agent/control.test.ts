@@ -14,7 +14,7 @@ let server: Server;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "es-control-"));
   // Only the state folder is read by the socket itself; the vault operations are not called here.
-  const vault = { stateDir: dir } as LocalVault;
+  const vault = { stateDir: dir, config: { sync: { fileBytesMax: 1024 } } } as unknown as LocalVault;
   server = await serveControl(vault, {
     refuse: async () => {
       throw new UsageError("pass --label");

@@ -14,12 +14,13 @@ import { filesAt } from "./model/history.js";
 import { pointToHeads, restoreHeads, type RestoreResult } from "./operations.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "../fs/sync-filter.js";
 import { passesSymlink } from "../fs/safe-fs.js";
+import { UserError } from "../errors.js";
 
 /** A request this vault cannot carry out as asked; the message says what to do instead. */
-export class FileOpUserError extends Error {
+export class FileOpError extends UserError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "FileOpUserError";
+    this.name = "FileOpError";
   }
 }
 
@@ -56,12 +57,12 @@ export interface FileContent extends FileInfo {
 export async function readFile(vault: LocalVault, rawPath: string): Promise<FileContent> {
   const path = normaliseVaultPath(rawPath);
   const rev = readStored(vault.engine.doc, path);
-  if (rev === undefined) throw new FileOpUserError(`${path} is not in the vault; list_files shows what is`);
+  if (rev === undefined) throw new FileOpError(`${path} is not in the vault; list_files shows what is`);
   const entry = entryFromStored(path, rev);
   const info = { path, kind: entry.kind, size: entry.size, mtime: entry.mtime, by: entry.by, sha256: entry.sha256 };
   if (entry.kind === "text") return { ...info, text: decodeTextOrUndefined(entry.bytes ?? new Uint8Array()) ?? "" };
   const bytes = entry.bytes ?? (await vault.engine.blobs.get(entry.blob ?? ""));
-  if (bytes === undefined) throw new FileOpUserError(`the bytes of ${path} have not reached this device yet; try again once it has synced`);
+  if (bytes === undefined) throw new FileOpError(`the bytes of ${path} have not reached this device yet; try again once it has synced`);
   return { ...info, base64: Buffer.from(bytes).toString("base64") };
 }
 
@@ -83,14 +84,14 @@ export async function writeFile(vault: LocalVault, rawPath: string, content: str
 /** Replaces the one occurrence of `oldText` in a text file; read and write in one engine step. */
 export async function editFile(vault: LocalVault, rawPath: string, oldText: string, newText: string): Promise<WriteResult> {
   const path = await writablePath(vault, rawPath);
-  if (oldText.length === 0) throw new FileOpUserError("old_text is empty; give the exact text to replace (read_file shows it), or use write_file");
+  if (oldText.length === 0) throw new FileOpError("old_text is empty; give the exact text to replace (read_file shows it), or use write_file");
   let size = 0;
   await vault.engine.update((doc, now, blobs) => {
     const text = currentText(doc, path);
     const at = text.indexOf(oldText);
-    if (at < 0) throw new FileOpUserError(`old_text was not found in ${path}; read_file it again and copy the exact text, whitespace included`);
+    if (at < 0) throw new FileOpError(`old_text was not found in ${path}; read_file it again and copy the exact text, whitespace included`);
     const count = text.split(oldText).length - 1;
-    if (count > 1) throw new FileOpUserError(`old_text occurs ${count} times in ${path}; include more surrounding lines so it matches once`);
+    if (count > 1) throw new FileOpError(`old_text occurs ${count} times in ${path}; include more surrounding lines so it matches once`);
     const bytes = boundedUtf8(vault, path, text.slice(0, at) + newText + text.slice(at + oldText.length));
     size = bytes.length;
     return applyFileOps(doc, [{ type: "put", path, bytes, mtime: now }], { time: now, by: vault.engine.self, message: `edit ${path}`, blobs });
@@ -101,7 +102,7 @@ export async function editFile(vault: LocalVault, rawPath: string, oldText: stri
 
 export async function deleteFile(vault: LocalVault, rawPath: string): Promise<{ path: string }> {
   const path = await writablePath(vault, rawPath);
-  if (readStored(vault.engine.doc, path) === undefined) throw new FileOpUserError(`${path} is not in the vault; list_files shows what is`);
+  if (readStored(vault.engine.doc, path) === undefined) throw new FileOpError(`${path} is not in the vault; list_files shows what is`);
   await vault.engine.change([{ type: "delete", path }], `delete ${path}`);
   await vault.binding.idle();
   return { path };
@@ -111,11 +112,11 @@ export async function deleteFile(vault: LocalVault, rawPath: string): Promise<{ 
 export async function moveFile(vault: LocalVault, rawFrom: string, rawTo: string): Promise<{ from: string; to: string }> {
   const from = await writablePath(vault, rawFrom);
   const to = await writablePath(vault, rawTo);
-  if (from === to) throw new FileOpUserError(`${from} and the new path are the same file`);
+  if (from === to) throw new FileOpError(`${from} and the new path are the same file`);
   await vault.engine.update((doc, now, blobs) => {
     const rev = readStored(doc, from);
-    if (rev === undefined) throw new FileOpUserError(`${from} is not in the vault; list_files shows what is`);
-    if (readStored(doc, to) !== undefined) throw new FileOpUserError(`${to} exists; delete it first or choose another new path`);
+    if (rev === undefined) throw new FileOpError(`${from} is not in the vault; list_files shows what is`);
+    if (readStored(doc, to) !== undefined) throw new FileOpError(`${to} exists; delete it first or choose another new path`);
     const entry = entryFromStored(from, rev);
     const put: FileOp = entry.bytes !== undefined
       ? { type: "put", path: to, bytes: entry.bytes, mtime: now }
@@ -157,7 +158,7 @@ export function fileHistory(vault: LocalVault, rawPath: string, limit = 50): { p
     if (rev === undefined) versions.push({ hash: change.hash, time: change.time, change: "deleted" });
     else versions.push({ hash: change.hash, time: change.time, change: before === undefined ? "added" : "modified", by: String(rev.by), size: rev.size, sha256: String(rev.sha256) });
   }
-  if (versions.length === 0 && readStored(doc, path) === undefined) throw new FileOpUserError(`${path} has no history in this vault; list_files shows the files`);
+  if (versions.length === 0 && readStored(doc, path) === undefined) throw new FileOpError(`${path} has no history in this vault; list_files shows the files`);
   return { path, versions };
 }
 
@@ -165,11 +166,11 @@ export function fileHistory(vault: LocalVault, rawPath: string, limit = 50): { p
 export async function restore(vault: LocalVault, at: string, rawPath?: string): Promise<RestoreResult> {
   const heads = pointToHeads(vault, at, Date.now());
   // Before the vault's first change there are no files: restoring that would delete every file.
-  if (heads.length === 0) throw new FileOpUserError(`the vault did not exist yet at ${at}; pick a later point (file_history shows when files changed)`);
+  if (heads.length === 0) throw new FileOpError(`the vault did not exist yet at ${at}; pick a later point (file_history shows when files changed)`);
   if (rawPath === undefined) return { to: { heads }, changed: await restoreHeads(vault, heads, `restore to ${at}`) };
   const path = await writablePath(vault, rawPath);
   const past = filesAt(vault.engine.doc, heads).get(path);
-  if (past === undefined) throw new FileOpUserError(`${path} did not exist at ${at}; file_history shows its versions (use delete_file to remove it)`);
+  if (past === undefined) throw new FileOpError(`${path} did not exist at ${at}; file_history shows its versions (use delete_file to remove it)`);
   const op: FileOp = past.bytes !== undefined
     ? { type: "put", path, bytes: past.bytes, mtime: Date.now() }
     : { type: "link", path, blob: past.blob ?? past.sha256, size: past.size, mtime: Date.now() };
@@ -186,27 +187,27 @@ export async function restore(vault: LocalVault, at: string, rawPath?: string): 
  */
 async function writablePath(vault: LocalVault, raw: string): Promise<string> {
   const path = normaliseVaultPath(raw);
-  if (path === AUTHORIZED_KEYS) throw new FileOpUserError(`${AUTHORIZED_KEYS} decides which devices may join the vault; a person edits it by hand, not through this tool`);
+  if (path === AUTHORIZED_KEYS) throw new FileOpError(`${AUTHORIZED_KEYS} decides which devices may join the vault; a person edits it by hand, not through this tool`);
   const ignore = readStored(vault.engine.doc, SYNCIGNORE);
   const filter = new SyncFilter(vault.config.sync.extensions, ignore?.text === undefined ? "" : String(ignore.text));
   if (!filter.includes(path)) {
-    throw new FileOpUserError(`${path} would not sync: this vault syncs .${vault.config.sync.extensions.join(", .")} files not matched by .syncignore; choose such a path`);
+    throw new FileOpError(`${path} would not sync: this vault syncs .${vault.config.sync.extensions.join(", .")} files not matched by .syncignore; choose such a path`);
   }
   // The folder binding never writes through a symlink: the change would sync, yet never land here.
-  if (await passesSymlink(vault.root, path)) throw new FileOpUserError(`${path} goes through a symbolic link, and edgesync never writes through one; choose a path in a real folder of the vault`);
+  if (await passesSymlink(vault.root, path)) throw new FileOpError(`${path} goes through a symbolic link, and edgesync never writes through one; choose a path in a real folder of the vault`);
   return path;
 }
 
 function boundedUtf8(vault: LocalVault, path: string, content: string): Uint8Array {
   const bytes = utf8Encode(content);
   const max = vault.config.sync.fileBytesMax;
-  if (bytes.length > max) throw new FileOpUserError(`${path} would be ${bytes.length} bytes, over this vault's limit of ${max} (sync.file_bytes_max); split it into smaller files`);
+  if (bytes.length > max) throw new FileOpError(`${path} would be ${bytes.length} bytes, over this vault's limit of ${max} (sync.file_bytes_max); split it into smaller files`);
   return bytes;
 }
 
 function currentText(doc: Doc, path: string): string {
   const rev = readStored(doc, path);
-  if (rev === undefined) throw new FileOpUserError(`${path} is not in the vault; use write_file to create it`);
-  if (rev.text === undefined) throw new FileOpUserError(`${path} is a binary file; edit_file changes text files only`);
+  if (rev === undefined) throw new FileOpError(`${path} is not in the vault; use write_file to create it`);
+  if (rev.text === undefined) throw new FileOpError(`${path} is a binary file; edit_file changes text files only`);
   return String(rev.text);
 }
