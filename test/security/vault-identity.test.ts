@@ -8,19 +8,16 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import * as A from "@automerge/automerge";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
-import { RawMember, connectRaw } from "../helpers/raw-member.js";
+import { stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { startAgent, cli, type RunningAgent } from "../helpers/agents.js";
+import { RawMember } from "../helpers/raw-member.js";
+import { startTeamVault, connectMember, type TeamVault } from "./team-vault-rig.js";
 import { bucketOfPath, sha256Hex } from "../helpers/vault-layout.js";
-import { loadIdentity } from "../../agent/auth/identity.js";
-import { accountAuthenticator } from "../../agent/auth/account-user.js";
-import { vaultAccountPublic } from "../../agent/auth/accounts.js";
-import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 const IGNORED_LINE = /ignored a change to the vault's identity/g;
@@ -47,6 +44,7 @@ function firstWordFromBridge(origin: string, vaultId: string): Promise<{ text?: 
 }
 
 describe("a member's change to the vault's identity fields", () => {
+  let team: TeamVault;
   let box: Sandbox;
   let hub: RunningAgent;
   let leafA: RunningAgent;
@@ -58,32 +56,18 @@ describe("a member's change to the vault's identity fields", () => {
   const detail = () => `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
 
   before(async () => {
-    box = await sandbox("identity");
-    hub = await startAgent(box, "hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir, "--bridge", "127.0.0.1:0"],
-      { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") });
-    dirs.a = join(box.dir, "a");
-    dirs.b = join(box.dir, "b");
-    await mkdir(dirs.a);
-    await writeFile(join(dirs.a, "welcome.md"), "# Welcome\n");
-    assert.equal(cli(box, "a", ["init", "--cwd", dirs.a, "--name", "team"]).code, 0);
-    await writeFile(join(dirs.a, "authorized_keys"), `${publicKeyLine(box, "a")}\n${publicKeyLine(box, "b")}\n${publicKeyLine(box, "m")}\n`);
-    vaultId = /id = "([^"]+)"/.exec(await readFile(join(dirs.a, ".edgesync/config.toml"), "utf8"))![1];
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--accept-hub-key", "--cwd", dirs.a]);
-    await waitFor("the hub to host the vault", () => /vault registered/.test(hub.output()), 30_000, detail);
+    team = await startTeamVault("identity", {
+      hubArgs: ["--bridge", "127.0.0.1:0"],
+      detail,
+      started: (agent, role) => void (role === "hub" ? (hub = agent) : role === "a" ? (leafA = agent) : (leafB = agent)),
+    });
+    ({ box, vaultId } = team);
+    Object.assign(dirs, team.dirs);
     bridgeOrigin = (JSON.parse(await readFile(join(hub.home, "bridge.json"), "utf8")) as { origin: string }).origin;
-    let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("B to clone the vault", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, dirs.b, "--vault", "team", "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 30_000, () => cloned.stderr + detail());
-    leafB = await startAgent(box, "b", ["--cwd", dirs.b]);
-    await writeFile(join(dirs.b, "from-b.md"), "B is in\n");
-    await waitFor("B's first note on A", async () => (await readText(join(dirs.a, "from-b.md"))) === "B is in\n", 30_000, detail);
 
     // M, a member, rewrites the identity by hand and pushes it to the hub.
-    const key = await loadIdentity(join(box.dir, "m-home", "id_ed25519"));
-    const certPem = await readFile(join(hub.home, ".edgesync-server", "tls.crt"), "utf8");
-    mallory = await connectRaw(`nats://127.0.0.1:${hub.info.ports!.client}`, { tls: tlsOptionsForPinned(certPem), authenticator: await accountAuthenticator(key, vaultAccountPublic(vaultId)) });
+    const { key, nc } = await connectMember(team);
+    mallory = nc;
     const member = new RawMember({ nc: mallory, vaultId, self: key.nkeyPublic });
     await member.start();
     await member.push((doc) => {
