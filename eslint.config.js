@@ -1,6 +1,7 @@
 // Lint rules: typescript-eslint's recommended set, plus the checks that have caught real bugs here.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import prettierOff from "eslint-config-prettier/flat";
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "bench/**", "test/artifacts/**", "bridge/client/dist/**", ".tmp/**"] },
@@ -41,4 +42,6 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "net", "tls", "crypto", "ws", "@nats-io/*", "../server/*", "../node/*"] }],
     },
   },
+  // Last: turns off every stylistic rule that prettier owns (npm run format), so the two never disagree.
+  prettierOff,
 );
