@@ -64,14 +64,46 @@ describe("deploy/edgesync-start.sh refuses a bad environment in one line", () =>
   const cases: [string, Record<string, string>, RegExp][] = [
     ["no role", {}, /EDGESYNC_NATS_ROLE is not set: set it to hub/],
     ["an unknown role", { EDGESYNC_NATS_ROLE: "relay" }, /EDGESYNC_NATS_ROLE="relay" is not hub, leaf or peer/],
-    ["a hub without admins", { EDGESYNC_NATS_ROLE: "hub" }, /EDGESYNC_AUTHORIZED_KEYS is not set: give the ssh-ed25519 line/],
-    ["an admin key that is not ed25519", { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-rsa AAAAB3 me" }, /EDGESYNC_AUTHORIZED_KEYS has a line that is not an ssh-ed25519 key: "ssh-rsa AAAAB3 me"/],
-    ["a listener without a host", { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a", EDGESYNC_NATS_LISTEN: "4222" }, /EDGESYNC_NATS_LISTEN="4222" is not HOST:PORT/],
-    ["a port out of range", { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a", EDGESYNC_LEAF_LISTEN: "0.0.0.0:70000" }, /EDGESYNC_LEAF_LISTEN="0.0.0.0:70000" is not HOST:PORT/],
-    ["a switch that is not 0 or 1", { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a", EDGESYNC_NO_TLS: "yes" }, /EDGESYNC_NO_TLS="yes" must be 1 \(on\) or 0/],
+    [
+      "a hub without admins",
+      { EDGESYNC_NATS_ROLE: "hub" },
+      /EDGESYNC_AUTHORIZED_KEYS is not set: give the ssh-ed25519 line/,
+    ],
+    [
+      "an admin key that is not ed25519",
+      { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-rsa AAAAB3 me" },
+      /EDGESYNC_AUTHORIZED_KEYS has a line that is not an ssh-ed25519 key: "ssh-rsa AAAAB3 me"/,
+    ],
+    [
+      "a listener without a host",
+      { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a", EDGESYNC_NATS_LISTEN: "4222" },
+      /EDGESYNC_NATS_LISTEN="4222" is not HOST:PORT/,
+    ],
+    [
+      "a port out of range",
+      {
+        EDGESYNC_NATS_ROLE: "hub",
+        EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a",
+        EDGESYNC_LEAF_LISTEN: "0.0.0.0:70000",
+      },
+      /EDGESYNC_LEAF_LISTEN="0.0.0.0:70000" is not HOST:PORT/,
+    ],
+    [
+      "a switch that is not 0 or 1",
+      { EDGESYNC_NATS_ROLE: "hub", EDGESYNC_AUTHORIZED_KEYS: "ssh-ed25519 AAAA a", EDGESYNC_NO_TLS: "yes" },
+      /EDGESYNC_NO_TLS="yes" must be 1 \(on\) or 0/,
+    ],
     ["a leaf without a hub", { EDGESYNC_NATS_ROLE: "leaf" }, /EDGESYNC_HUB is not set: give the hub's leafnode URL/],
-    ["a hub URL of another kind", { EDGESYNC_NATS_ROLE: "leaf", EDGESYNC_HUB: "http://hub:7422" }, /EDGESYNC_HUB="http:\/\/hub:7422" is not a leafnode URL/],
-    ["a leaf without vaults", { EDGESYNC_NATS_ROLE: "leaf", EDGESYNC_HUB: "nats-leaf://hub:7422" }, /EDGESYNC_VAULTS is not set/],
+    [
+      "a hub URL of another kind",
+      { EDGESYNC_NATS_ROLE: "leaf", EDGESYNC_HUB: "http://hub:7422" },
+      /EDGESYNC_HUB="http:\/\/hub:7422" is not a leafnode URL/,
+    ],
+    [
+      "a leaf without vaults",
+      { EDGESYNC_NATS_ROLE: "leaf", EDGESYNC_HUB: "nats-leaf://hub:7422" },
+      /EDGESYNC_VAULTS is not set/,
+    ],
   ];
   for (const [what, env, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -96,7 +128,14 @@ describe("deploy/edgesync-start.sh refuses a bad environment in one line", () =>
     const folder = join(dir, "plain-folder");
     await mkdir(home, { recursive: true });
     await mkdir(folder, { recursive: true });
-    const r = runScript(cleanEnv({ EDGESYNC_HOME: home, EDGESYNC_NATS_ROLE: "leaf", EDGESYNC_HUB: "nats-leaf://hub:7422", EDGESYNC_VAULTS: folder }));
+    const r = runScript(
+      cleanEnv({
+        EDGESYNC_HOME: home,
+        EDGESYNC_NATS_ROLE: "leaf",
+        EDGESYNC_HUB: "nats-leaf://hub:7422",
+        EDGESYNC_VAULTS: folder,
+      }),
+    );
     assert.equal(r.code, EX_CONFIG);
     assert.match(r.stderr, /EDGESYNC_VAULTS names .*plain-folder, which is not a vault: run `edgesync init/);
   });
@@ -123,27 +162,41 @@ describe("deploy/edgesync-start.sh with configuration from the environment only"
     const leafKey = (await readFile(join(leafHome, "id_ed25519.pub"), "utf8")).trim();
 
     const [client, leafnode] = [await freePort(), await freePort()];
-    hub = startScript(cleanEnv({
-      EDGESYNC_NATS_ROLE: "hub",
-      EDGESYNC_HOME: hubHome,
-      EDGESYNC_AUTHORIZED_KEYS: leafKey,
-      EDGESYNC_NATS_LISTEN: `127.0.0.1:${client}`,
-      EDGESYNC_LEAF_LISTEN: `127.0.0.1:${leafnode}`,
-      EDGESYNC_TLS_HOSTNAMES: "hub.example.org,hub.internal",
-    }));
-    await waitFor("the hub's agent running", () => hub!.output().includes('"msg":"agent running"'), AGENT_START_TIMEOUT_MS, hub.output);
+    hub = startScript(
+      cleanEnv({
+        EDGESYNC_NATS_ROLE: "hub",
+        EDGESYNC_HOME: hubHome,
+        EDGESYNC_AUTHORIZED_KEYS: leafKey,
+        EDGESYNC_NATS_LISTEN: `127.0.0.1:${client}`,
+        EDGESYNC_LEAF_LISTEN: `127.0.0.1:${leafnode}`,
+        EDGESYNC_TLS_HOSTNAMES: "hub.example.org,hub.internal",
+      }),
+    );
+    await waitFor(
+      "the hub's agent running",
+      () => hub!.output().includes('"msg":"agent running"'),
+      AGENT_START_TIMEOUT_MS,
+      hub.output,
+    );
     assert.match(hub.output(), new RegExp(`"ports":\\{"client":${client},"leafnode":${leafnode}\\}`));
     const shown = run(["hub", "show"], { env: { ...process.env, EDGESYNC_HOME: hubHome, HOME: hubHome } });
     assert.match(shown.stdout, /this hub: certificate sha256 [0-9a-f]{64}/);
 
-    leaf = startScript(cleanEnv({
-      EDGESYNC_NATS_ROLE: "leaf",
-      EDGESYNC_HOME: leafHome,
-      EDGESYNC_HUB: `nats-leaf://127.0.0.1:${leafnode}`,
-      EDGESYNC_ACCEPT_HUB_KEY: "1",
-      EDGESYNC_VAULTS: vault,
-    }));
-    await waitFor("the hub to register the leaf's vault", () => hub!.output().includes('"msg":"vault registered"'), AGENT_START_TIMEOUT_MS, () => `${hub!.output()}\n--- leaf ---\n${leaf!.output()}`);
+    leaf = startScript(
+      cleanEnv({
+        EDGESYNC_NATS_ROLE: "leaf",
+        EDGESYNC_HOME: leafHome,
+        EDGESYNC_HUB: `nats-leaf://127.0.0.1:${leafnode}`,
+        EDGESYNC_ACCEPT_HUB_KEY: "1",
+        EDGESYNC_VAULTS: vault,
+      }),
+    );
+    await waitFor(
+      "the hub to register the leaf's vault",
+      () => hub!.output().includes('"msg":"vault registered"'),
+      AGENT_START_TIMEOUT_MS,
+      () => `${hub!.output()}\n--- leaf ---\n${leaf!.output()}`,
+    );
     await stop(leaf);
     assert.equal(leaf.exitCode, 0, leaf.output());
     await stop(hub);
@@ -158,7 +211,10 @@ describe("systemd units", () => {
   before(async () => {
     for (const unit of UNITS) {
       const text = await readFile(unit, "utf8");
-      await writeFile(join(dir, unit.split("/").pop() as string), text.replace(/^ExecStart=.*$/m, `ExecStart=${START_SCRIPT}`));
+      await writeFile(
+        join(dir, unit.split("/").pop() as string),
+        text.replace(/^ExecStart=.*$/m, `ExecStart=${START_SCRIPT}`),
+      );
     }
   });
 
@@ -177,7 +233,16 @@ describe("systemd units", () => {
 
     it(`${name} runs sandboxed as a dedicated user and restarts only on failure`, async () => {
       const text = await readFile(unit, "utf8");
-      for (const line of ["User=edgesync", "Restart=on-failure", "RestartPreventExitStatus=78", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet="]) {
+      for (const line of [
+        "User=edgesync",
+        "Restart=on-failure",
+        "RestartPreventExitStatus=78",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=",
+      ]) {
         assert.match(text, new RegExp(`^${line}$`, "m"), `${line} missing`);
       }
       assert.match(text, /^StateDirectory=edgesync/m);
@@ -194,7 +259,10 @@ describe("Dockerfile", () => {
   before(async () => {
     // Joined continuation lines, comments dropped: one instruction per entry.
     const text = (await readFile("Dockerfile", "utf8")).replace(/\\\n/g, " ");
-    lines = text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    lines = text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
   });
   const all = (instruction: string) => lines.filter((l) => l.toUpperCase().startsWith(`${instruction} `));
 
@@ -202,7 +270,10 @@ describe("Dockerfile", () => {
     const froms = all("FROM");
     assert.ok(froms.length > 0);
     for (const from of froms) assert.match(from, /bookworm|debian/, from);
-    assert.ok(all("RUN").some((run) => /apt-get install .*\bnats-server\b/.test(run)), "no apt-get install nats-server");
+    assert.ok(
+      all("RUN").some((run) => /apt-get install .*\bnats-server\b/.test(run)),
+      "no apt-get install nats-server",
+    );
   });
 
   it("runs as a user that is not root", () => {
@@ -214,7 +285,10 @@ describe("Dockerfile", () => {
   it("keeps EDGESYNC_HOME on a volume", () => {
     const home = /EDGESYNC_HOME=(\S+)/.exec(all("ENV").join(" "));
     assert.ok(home, "no ENV EDGESYNC_HOME");
-    assert.ok(all("VOLUME").some((v) => v.includes(`"${home[1]}"`) || v.split(/\s+/).includes(home[1])), `${home[1]} is not a VOLUME`);
+    assert.ok(
+      all("VOLUME").some((v) => v.includes(`"${home[1]}"`) || v.split(/\s+/).includes(home[1])),
+      `${home[1]} is not a VOLUME`,
+    );
   });
 
   it("starts through deploy/edgesync-start.sh, so the image is configured by environment only", () => {

@@ -39,7 +39,11 @@ describe("npm ci on a clean copy of package.json and package-lock.json", () => {
 
   it("warns about no package's engines on the Node that package.json declares", () => {
     const warnings = npm.stderr.split("\n").filter((line) => line.includes("EBADENGINE"));
-    assert.deepEqual(warnings, [], "a locked package wants a newer Node: pin an older one in overrides, or raise engines");
+    assert.deepEqual(
+      warnings,
+      [],
+      "a locked package wants a newer Node: pin an older one in overrides, or raise engines",
+    );
   });
 
   it("keeps @nats-io/nuid on the 2.x line, whose engines accept Node 20", () => {
