@@ -50,6 +50,7 @@ import { PeerRoutes } from "./peer-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
+import { explainWebsocketMismatch, websocketMismatch, type WebsocketMismatch } from "./nats/websocket-hints.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -63,8 +64,10 @@ export interface AgentConfig {
   natsListen?: string;
   /** Hub: leafnode listener, default 0.0.0.0:7422. */
   leafListen?: string;
-  /** Hub: leafnode-over-websocket listener (behind a TLS-terminating proxy). */
+  /** Hub: leafnode-over-websocket listener (wss:// with the hub's pair, or plain behind a TLS-terminating proxy). */
   leafWsListen?: string;
+  /** Hub: the websocket listener speaks plain ws:// because a TLS-terminating proxy sits in front of it. */
+  leafWsNoTls?: boolean;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
   /** Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. */
@@ -128,6 +131,7 @@ export class Agent {
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
   #stopped = false;
+  readonly #websocketHints = new Set<WebsocketMismatch>();
   readonly metrics = new Metrics();
   readonly startedAt = Date.now();
 
@@ -170,7 +174,10 @@ export class Agent {
           log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
           if (event.state === "up") this.#host?.linkUp();
         },
-        onLine: (line) => this.#peerRoutes?.explain(line),
+        onLine: (line) => {
+          this.#peerRoutes?.explain(line);
+          this.#explainWebsocketLink(line);
+        },
         onUnexpectedExit: (exit, logTail) => {
           log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
           this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
@@ -359,6 +366,15 @@ export class Agent {
     return config;
   }
 
+  /** Leaf over ws://: one line, once per kind, when the link cannot work as dialled (websocket-hints.ts). */
+  #explainWebsocketLink(line: string): void {
+    const hubUrl = this.#cfg.role === "leaf" ? this.#cfg.hubUrl : undefined;
+    const kind = hubUrl && websocketMismatch(line, hubUrl);
+    if (!hubUrl || !kind || this.#websocketHints.has(kind)) return;
+    this.#websocketHints.add(kind);
+    this.#cfg.log.warn({ hub: hubUrl }, explainWebsocketMismatch(kind, hubUrl));
+  }
+
   /** Peer: the vault's authorized_keys decides which servers may route to ours (peer-routes.ts). */
   #applyPeerKeys(vaultId: string, engine: SyncEngine): void {
     if (!isReady(engine.doc)) return;
@@ -405,7 +421,8 @@ export class Agent {
     };
     if (role === "hub") {
       config.leafnode = listen(withDefault(this.#cfg.leafListen, "0.0.0.0:7422"), "--leaf-listen");
-      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = listen(this.#cfg.leafWsListen, "--leaf-ws-listen");
+      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = { ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"), noTls: this.#cfg.leafWsNoTls === true };
+      else if (this.#cfg.leafWsNoTls) throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
     } else if (role === "leaf") {
       config.remotes = [{ url: this.#cfg.hubUrl as string }];
     } else {

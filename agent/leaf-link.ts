@@ -22,7 +22,10 @@ export interface LeafLinkOptions {
   vaultIds: string[];
   /** The leaf server's state folder: creds and the pinned certificate go under it. */
   stateDir: string;
-  /** The hub sits behind a TLS-terminating proxy (wss://): no pin, the proxy's certificate is checked normally. */
+  /**
+   * No pin: `ws://` is plain, and `wss://` goes through a TLS-terminating proxy whose certificate is
+   * checked against the system's CAs. Without it a `wss://` link pins the certificate presented there.
+   */
   noTls?: boolean;
   trust: TrustOptions;
 }
@@ -32,7 +35,7 @@ export async function prepareLeafRemotes(options: LeafLinkOptions): Promise<Leaf
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   let caFile: string | undefined;
-  if (!options.noTls && !/^wss?:/.test(options.hubUrl)) {
+  if (!options.noTls && !options.hubUrl.startsWith("ws:")) {
     const trusted = await trustHub(options.hubUrl, options.trust);
     caFile = join(dir, "hub-ca.pem");
     await writeFileAtomic(caFile, trusted.certPem, { mode: 0o644 });

@@ -23,7 +23,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Peer routes use mutual TLS with certificates made from the device keys: only servers whose key is in the authorized_keys of every vault the
       peer syncs may route to it, and a key removed from the file loses its routes at once. The cluster listener is on 127.0.0.1 unless
       --cluster-listen says otherwise; a peer dialled by a name or address its certificate does not know needs --tls-hostname.
-      Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
+      Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN, EDGESYNC_LEAF_WS_NO_TLS=1,
       EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR, EDGESYNC_BRIDGE,
       EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
       EDGESYNC_NOTIFY_NAME) so a container needs no command line.
@@ -43,7 +43,8 @@ export class SyncStartCommand extends EdgesyncCommand {
   role = Option.String("--nats-role", { description: "peer | hub | leaf (default: leaf when a hub is known, else peer)" });
   natsListen = Option.String("--nats-listen", { description: "Client listener HOST:PORT" });
   leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
-  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT, for a TLS-terminating proxy" });
+  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)" });
+  leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, { description: "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)" });
   hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
   clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines)" });
   peers = Option.Array("--peer", { description: "Peer: route URL of another peer (repeatable)" });
@@ -81,6 +82,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       natsListen: this.natsListen ?? env("NATS_LISTEN"),
       leafListen: this.leafListen ?? env("LEAF_LISTEN"),
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
+      leafWsNoTls: this.leafWsNoTls || env("LEAF_WS_NO_TLS") === "1",
       hubUrl,
       clusterListen: this.clusterListen ?? env("CLUSTER_LISTEN"),
       peers: this.peers ?? env("PEERS")?.split(",").filter(Boolean),
