@@ -47,6 +47,7 @@ import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
+import { HUB_CLUSTER_NAME, HubRouteExplainer, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
@@ -70,7 +71,10 @@ export interface AgentConfig {
   leafWsNoTls?: boolean;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
-  /** Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. */
+  /**
+   * Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. Hub: either one
+   * joins the hubs' cluster (routes authenticated by the cluster key, hub/hub-routes.ts).
+   */
   clusterListen?: string;
   peers?: string[];
   /** Attach to this NATS server instead of starting one. */
@@ -119,6 +123,7 @@ export class Agent {
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
   #peerRoutes: PeerRoutes | undefined;
+  #hubRoutes: HubRouteExplainer | undefined;
   #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
@@ -176,6 +181,7 @@ export class Agent {
         },
         onLine: (line) => {
           this.#peerRoutes?.explain(line);
+          this.#hubRoutes?.explain(line);
           this.#explainWebsocketLink(line);
         },
         onUnexpectedExit: (exit, logTail) => {
@@ -329,6 +335,7 @@ export class Agent {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
       if (this.#hubState.tlsCreated) this.#cfg.log.info({ fingerprint: this.#hubState.tls.fingerprint, dir }, "created the hub's TLS certificate; clients pin this fingerprint");
+      const cluster = config.cluster ? await loadOrCreateClusterKey(dir) : undefined;
       this.#authority = new HubAuthority({
         state: this.#hubState,
         hub: identity,
@@ -342,6 +349,10 @@ export class Agent {
       });
       if (!this.#cfg.noTls) config.tls = { certFile: this.#hubState.tls.certFile, keyFile: this.#hubState.tls.keyFile };
       config.authConfig = await this.#authority.serverAuthConfig();
+      if (config.cluster && cluster) {
+        config.cluster.tls = await prepareHubRoutes(cluster, config.stateDir, this.#cfg.tlsHostnames, this.#cfg.log);
+        this.#hubRoutes = new HubRouteExplainer(this.#cfg.log);
+      }
     } else if (this.#cfg.role === "leaf") {
       config.remotes = await prepareLeafRemotes({
         hubUrl: this.#cfg.hubUrl as string,
@@ -421,6 +432,10 @@ export class Agent {
     };
     if (role === "hub") {
       config.leafnode = listen(withDefault(this.#cfg.leafListen, "0.0.0.0:7422"), "--leaf-listen");
+      if (this.#cfg.clusterListen !== undefined || (this.#cfg.peers ?? []).length > 0) {
+        config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+        config.clusterName = HUB_CLUSTER_NAME;
+      }
       if (this.#cfg.leafWsListen) config.leafnodeWebsocket = { ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"), noTls: this.#cfg.leafWsNoTls === true };
       else if (this.#cfg.leafWsNoTls) throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
     } else if (role === "leaf") {

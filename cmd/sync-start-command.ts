@@ -36,6 +36,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
       ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
+      ["A second hub in the first one's cluster (after `edgesync hub import`)", "edgesync sync start --nats-role hub --cluster-listen 0.0.0.0:6222 --peer nats-route://hub1.example.org:6222"],
       ["Two peers on a LAN (each key in the vault's authorized_keys)", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
     ],
   });
@@ -46,8 +47,8 @@ export class SyncStartCommand extends EdgesyncCommand {
   leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)" });
   leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, { description: "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)" });
   hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
-  clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines)" });
-  peers = Option.Array("--peer", { description: "Peer: route URL of another peer (repeatable)" });
+  clusterListen = Option.String("--cluster-listen", { description: "Peer or hub: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines); a hub joins the hubs' cluster" });
+  peers = Option.Array("--peer", { description: "Peer or hub: route URL of another peer, or of another hub of the cluster (repeatable)" });
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
