@@ -71,6 +71,8 @@ export interface AgentConfig {
   leafWsNoTls?: boolean;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
+  /** Leaf: other hubs of the same cluster, dialled when the link to one is lost. */
+  moreHubUrls?: string[];
   /**
    * Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. Hub: either one
    * joins the hubs' cluster (routes authenticated by the cluster key, hub/hub-routes.ts).
@@ -355,7 +357,7 @@ export class Agent {
       }
     } else if (this.#cfg.role === "leaf") {
       config.remotes = await prepareLeafRemotes({
-        hubUrl: this.#cfg.hubUrl as string,
+        hubUrls: [this.#cfg.hubUrl as string, ...(this.#cfg.moreHubUrls ?? [])],
         device: identity,
         vaultIds: configs.map((c) => c.vault.id),
         stateDir: config.stateDir,
@@ -439,7 +441,7 @@ export class Agent {
       if (this.#cfg.leafWsListen) config.leafnodeWebsocket = { ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"), noTls: this.#cfg.leafWsNoTls === true };
       else if (this.#cfg.leafWsNoTls) throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
     } else if (role === "leaf") {
-      config.remotes = [{ url: this.#cfg.hubUrl as string }];
+      config.remotes = [{ url: this.#cfg.hubUrl as string, moreUrls: this.#cfg.moreHubUrls }];
     } else {
       // Loopback unless asked: other machines reach a peer only when the user opens it to them.
       config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };

@@ -46,7 +46,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
   leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)" });
   leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, { description: "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)" });
-  hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
+  hub = Option.Array("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422; repeat it for the other hubs of a cluster, dialled when one is lost" });
   clusterListen = Option.String("--cluster-listen", { description: "Peer or hub: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines); a hub joins the hubs' cluster" });
   peers = Option.Array("--peer", { description: "Peer or hub: route URL of another peer, or of another hub of the cluster (repeatable)" });
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
@@ -68,7 +68,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   async run() {
     const roots = await this.vaultRoots();
     const hubFromConfig = roots.length > 0 ? (await loadVaultConfig(roots[0])).hub.leafUrl : undefined;
-    const hubUrl = this.hub ?? env("HUB") ?? hubFromConfig;
+    const [hubUrl, ...moreHubUrls] = this.hub ?? env("HUB")?.split(",").filter(Boolean) ?? (hubFromConfig ? [hubFromConfig] : []);
     const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
     if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
     const logger = createLogger();
@@ -85,6 +85,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
       leafWsNoTls: this.leafWsNoTls || env("LEAF_WS_NO_TLS") === "1",
       hubUrl,
+      moreHubUrls,
       clusterListen: this.clusterListen ?? env("CLUSTER_LISTEN"),
       peers: this.peers ?? env("PEERS")?.split(",").filter(Boolean),
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
