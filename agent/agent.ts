@@ -47,9 +47,11 @@ import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
+import { HUB_CLUSTER_NAME, HubRouteExplainer, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
+import { explainWebsocketMismatch, websocketMismatch, type WebsocketMismatch } from "./nats/websocket-hints.js";
 
 export interface AgentConfig {
   /** Vault folders to sync (may be empty on a hub: it replicates whatever is announced). */
@@ -63,11 +65,18 @@ export interface AgentConfig {
   natsListen?: string;
   /** Hub: leafnode listener, default 0.0.0.0:7422. */
   leafListen?: string;
-  /** Hub: leafnode-over-websocket listener (behind a TLS-terminating proxy). */
+  /** Hub: leafnode-over-websocket listener (wss:// with the hub's pair, or plain behind a TLS-terminating proxy). */
   leafWsListen?: string;
+  /** Hub: the websocket listener speaks plain ws:// because a TLS-terminating proxy sits in front of it. */
+  leafWsNoTls?: boolean;
   /** Leaf: the hub's leafnode URL. */
   hubUrl?: string;
-  /** Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. */
+  /** Leaf: other hubs of the same cluster, dialled when the link to one is lost. */
+  moreHubUrls?: string[];
+  /**
+   * Peer: cluster listener (default 127.0.0.1:6222) and routes to other peers. Hub: either one
+   * joins the hubs' cluster (routes authenticated by the cluster key, hub/hub-routes.ts).
+   */
   clusterListen?: string;
   peers?: string[];
   /** Attach to this NATS server instead of starting one. */
@@ -116,6 +125,7 @@ export class Agent {
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
   #peerRoutes: PeerRoutes | undefined;
+  #hubRoutes: HubRouteExplainer | undefined;
   #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
@@ -128,6 +138,7 @@ export class Agent {
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
   #stopped = false;
+  readonly #websocketHints = new Set<WebsocketMismatch>();
   readonly metrics = new Metrics();
   readonly startedAt = Date.now();
 
@@ -170,7 +181,11 @@ export class Agent {
           log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
           if (event.state === "up") this.#host?.linkUp();
         },
-        onLine: (line) => this.#peerRoutes?.explain(line),
+        onLine: (line) => {
+          this.#peerRoutes?.explain(line);
+          this.#hubRoutes?.explain(line);
+          this.#explainWebsocketLink(line);
+        },
         onUnexpectedExit: (exit, logTail) => {
           log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
           this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
@@ -322,6 +337,7 @@ export class Agent {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
       this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
       if (this.#hubState.tlsCreated) this.#cfg.log.info({ fingerprint: this.#hubState.tls.fingerprint, dir }, "created the hub's TLS certificate; clients pin this fingerprint");
+      const cluster = config.cluster ? await loadOrCreateClusterKey(dir) : undefined;
       this.#authority = new HubAuthority({
         state: this.#hubState,
         hub: identity,
@@ -335,9 +351,13 @@ export class Agent {
       });
       if (!this.#cfg.noTls) config.tls = { certFile: this.#hubState.tls.certFile, keyFile: this.#hubState.tls.keyFile };
       config.authConfig = await this.#authority.serverAuthConfig();
+      if (config.cluster && cluster) {
+        config.cluster.tls = await prepareHubRoutes(cluster, config.stateDir, this.#cfg.tlsHostnames, this.#cfg.log);
+        this.#hubRoutes = new HubRouteExplainer(this.#cfg.log);
+      }
     } else if (this.#cfg.role === "leaf") {
       config.remotes = await prepareLeafRemotes({
-        hubUrl: this.#cfg.hubUrl as string,
+        hubUrls: [this.#cfg.hubUrl as string, ...(this.#cfg.moreHubUrls ?? [])],
         device: identity,
         vaultIds: configs.map((c) => c.vault.id),
         stateDir: config.stateDir,
@@ -357,6 +377,15 @@ export class Agent {
       this.#peerRoutes = routes;
     }
     return config;
+  }
+
+  /** Leaf over ws://: one line, once per kind, when the link cannot work as dialled (websocket-hints.ts). */
+  #explainWebsocketLink(line: string): void {
+    const hubUrl = this.#cfg.role === "leaf" ? this.#cfg.hubUrl : undefined;
+    const kind = hubUrl && websocketMismatch(line, hubUrl);
+    if (!hubUrl || !kind || this.#websocketHints.has(kind)) return;
+    this.#websocketHints.add(kind);
+    this.#cfg.log.warn({ hub: hubUrl }, explainWebsocketMismatch(kind, hubUrl));
   }
 
   /** Peer: the vault's authorized_keys decides which servers may route to ours (peer-routes.ts). */
@@ -405,9 +434,14 @@ export class Agent {
     };
     if (role === "hub") {
       config.leafnode = listen(withDefault(this.#cfg.leafListen, "0.0.0.0:7422"), "--leaf-listen");
-      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = listen(this.#cfg.leafWsListen, "--leaf-ws-listen");
+      if (this.#cfg.clusterListen !== undefined || (this.#cfg.peers ?? []).length > 0) {
+        config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+        config.clusterName = HUB_CLUSTER_NAME;
+      }
+      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = { ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"), noTls: this.#cfg.leafWsNoTls === true };
+      else if (this.#cfg.leafWsNoTls) throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
     } else if (role === "leaf") {
-      config.remotes = [{ url: this.#cfg.hubUrl as string }];
+      config.remotes = [{ url: this.#cfg.hubUrl as string, moreUrls: this.#cfg.moreHubUrls }];
     } else {
       // Loopback unless asked: other machines reach a peer only when the user opens it to them.
       config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };

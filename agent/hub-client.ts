@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
-import { probeNatsServerCert } from "./auth/tls-probe.js";
+import { probeNatsServerCert, probeServerCert } from "./auth/tls-probe.js";
 import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "./auth/pins.js";
 import { normaliseFingerprint } from "./auth/tls.js";
 import { accountAuthenticator } from "./auth/account-user.js";
@@ -44,7 +44,7 @@ export interface TrustedHub {
   firstUse: boolean;
 }
 
-const DEFAULT_PORTS: Record<string, number> = { "nats:": 4222, "tls:": 4222, "nats-leaf:": 7422 };
+const DEFAULT_PORTS: Record<string, number> = { "nats:": 4222, "tls:": 4222, "nats-leaf:": 7422, "wss:": 443 };
 
 export function hubAddress(url: string): { host: string; port: number } {
   let parsed: URL;
@@ -65,7 +65,9 @@ export function hubAddress(url: string): { host: string; port: number } {
  */
 export async function trustHub(url: string, options: TrustOptions = {}): Promise<TrustedHub> {
   const { host, port } = hubAddress(url);
-  const cert = await probeNatsServerCert(host, port);
+  // wss:// is TLS from the first byte (the hub's websocket listener, or a proxy in front of it):
+  // the certificate pinned is the one presented there.
+  const cert = url.startsWith("wss:") ? await probeServerCert(host, port) : await probeNatsServerCert(host, port);
   const pins = options.pins ?? new PinStore();
   if (options.expectFingerprint && normaliseFingerprint(options.expectFingerprint) !== cert.fingerprint) {
     throw new HubError(`the hub at ${url} presents certificate sha256 ${cert.fingerprint}, not the expected ${normaliseFingerprint(options.expectFingerprint)}; do not trust it`);

@@ -14,15 +14,20 @@ import { HUB_ACCOUNT_PUBLIC, vaultAccountPublic } from "./auth/accounts.js";
 import type { DeviceKey } from "./auth/identity.js";
 import type { LeafRemote } from "./nats/server-config.js";
 import { HubError, requestRegister, trustHub, type TrustOptions } from "./hub-client.js";
+import { ProbeError } from "./auth/tls-probe.js";
 import type { Log } from "./sync/ports.js";
 
 export interface LeafLinkOptions {
-  hubUrl: string;
+  /** The hubs of one cluster, first the preferred one; they share one certificate (the bundle's). */
+  hubUrls: string[];
   device: DeviceKey;
   vaultIds: string[];
   /** The leaf server's state folder: creds and the pinned certificate go under it. */
   stateDir: string;
-  /** The hub sits behind a TLS-terminating proxy (wss://): no pin, the proxy's certificate is checked normally. */
+  /**
+   * No pin: `ws://` is plain, and `wss://` goes through a TLS-terminating proxy whose certificate is
+   * checked against the system's CAs. Without it a `wss://` link pins the certificate presented there.
+   */
   noTls?: boolean;
   trust: TrustOptions;
 }
@@ -31,18 +36,45 @@ export async function prepareLeafRemotes(options: LeafLinkOptions): Promise<Leaf
   const dir = join(options.stateDir, "hub-link");
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+  const [hubUrl, ...moreUrls] = options.hubUrls;
   let caFile: string | undefined;
-  if (!options.noTls && !/^wss?:/.test(options.hubUrl)) {
-    const trusted = await trustHub(options.hubUrl, options.trust);
+  if (!options.noTls && !hubUrl.startsWith("ws:")) {
     caFile = join(dir, "hub-ca.pem");
-    await writeFileAtomic(caFile, trusted.certPem, { mode: 0o644 });
+    await writeFileAtomic(caFile, await trustedClusterCert(options.hubUrls, options.trust), { mode: 0o644 });
   }
   const remote = async (label: string, account: string): Promise<LeafRemote> => {
     const credentialsFile = join(dir, `${label}.creds`);
     await writeFileAtomic(credentialsFile, await accountCredsFile(options.device, account, `leaf ${options.device.fingerprint}`), { mode: 0o600 });
-    return { url: options.hubUrl, credentialsFile, ...(caFile ? { caFile } : {}) };
+    return { url: hubUrl, ...(moreUrls.length > 0 ? { moreUrls } : {}), credentialsFile, ...(caFile ? { caFile } : {}) };
   };
   return [await remote("hub", HUB_ACCOUNT_PUBLIC), ...(await Promise.all(options.vaultIds.map((id) => remote(`vault-${id}`, vaultAccountPublic(id)))))];
+}
+
+/**
+ * The one certificate the hubs present (a cluster's hubs share the bundle's TLS pair), pinned on
+ * first use at every hub reachable now. A hub that is down is still dialled later: the link then
+ * trusts only this certificate. Two hubs presenting different certificates are not one cluster.
+ */
+async function trustedClusterCert(hubUrls: string[], trust: TrustOptions): Promise<string> {
+  let certPem: string | undefined;
+  let lastError: unknown;
+  for (const url of hubUrls) {
+    let trusted: Awaited<ReturnType<typeof trustHub>>;
+    try {
+      trusted = await trustHub(url, trust);
+    } catch (error) {
+      // A refused or changed pin is a decision, never skipped; an unreachable hub is.
+      if (!(error instanceof ProbeError) || hubUrls.length === 1) throw error;
+      lastError = error;
+      continue;
+    }
+    if (certPem !== undefined && trusted.certPem !== certPem) {
+      throw new HubError(`the hubs ${hubUrls.join(", ")} present different certificates: hubs of one cluster share the certificate of \`edgesync hub export\`; give only hubs of one cluster`);
+    }
+    certPem = trusted.certPem;
+  }
+  if (certPem === undefined) throw new HubError(`no hub answered (${hubUrls.join(", ")}) to pin its certificate: start one, or check the addresses`, { cause: lastError });
+  return certPem;
 }
 
 export interface VaultToRegister {

@@ -31,7 +31,7 @@ export const COMMANDS_BY_WORD: Readonly<Record<string, () => Promise<CommandClas
   push: pushPull,
   hub: async () => {
     const m = await import("./hub-commands.js");
-    return [m.HubTrustCommand, m.HubForgetCommand, m.HubShowCommand];
+    return [m.HubTrustCommand, m.HubForgetCommand, m.HubShowCommand, m.HubExportCommand, m.HubImportCommand];
   },
   "restore-at": historyCommands,
   snapshot: historyCommands,

@@ -1,5 +1,6 @@
 import { Command, Option } from "clipanion";
-import { join } from "node:path";
+import { chmod, readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { PinStore } from "../agent/auth/pins.js";
 import { loadHubTls } from "../agent/auth/tls.js";
@@ -8,6 +9,8 @@ import { HUB_SERVER_DIR } from "../agent/hub/hub-state.js";
 import { trustHub } from "../agent/hub-client.js";
 import { terminalConfirm } from "./trust-prompt.js";
 import { loadDevice } from "./device.js";
+import { writeFileAtomic } from "../agent/fs/atomic-write.js";
+import { exportHubBundle, importHubBundle, parseHubBundle } from "../agent/hub/hub-bundle.js";
 
 export class HubTrustCommand extends EdgesyncCommand {
   static override paths = [["hub", "trust"]];
@@ -56,5 +59,48 @@ export class HubShowCommand extends EdgesyncCommand {
     }
     if (pins.length === 0) this.out("no pinned hubs");
     for (const { name, pin } of pins) this.out(`${name}  sha256 ${pin.certFingerprint}${pin.hubKeyFingerprint ? `  key ${pin.hubKeyFingerprint}` : ""}  since ${new Date(pin.trustedAtMs).toISOString()}`);
+  }
+}
+
+const hubServerDir = (flag: string | undefined) => resolve(flag ?? process.env.EDGESYNC_SERVER_DIR ?? join(edgesyncHome(), HUB_SERVER_DIR));
+
+export class HubExportCommand extends EdgesyncCommand {
+  static override paths = [["hub", "export"]];
+  static override usage = Command.Usage({
+    description: "Write what another hub needs to join this hub's cluster (secret: operator, system and cluster keys, TLS pair, admins)",
+    details: "The file (mode 0600) lets a new hub serve the same accounts under the same pinned certificate: copy it over a secure channel, run `edgesync hub import FILE` on the new hub before its first start, then delete it. Anyone holding it can sign in to every vault of the cluster.",
+    examples: [["Export for a second hub", "edgesync hub export --out hub-bundle.json"]],
+  });
+  outFile = Option.String("--out", { required: true, description: "File to write (created 0600)" });
+  serverDir = Option.String("--server-dir", { description: "The hub's server folder (default ~/.edgesync/.edgesync-server)" });
+
+  async run() {
+    const bundle = await exportHubBundle(hubServerDir(this.serverDir));
+    const target = resolve(this.outFile);
+    await writeFileAtomic(target, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o600 });
+    await chmod(target, 0o600);
+    this.context.stderr.write(`edgesync: WARNING: ${target} is SECRET — it holds the operator, system and cluster keys and the TLS key: anyone with it can sign in to every vault of this cluster. Copy it to the new hub over a secure channel, import it there, then delete it.\n`);
+    this.out(target);
+  }
+}
+
+export class HubImportCommand extends EdgesyncCommand {
+  static override paths = [["hub", "import"]];
+  static override usage = Command.Usage({
+    description: "Install a bundle from `edgesync hub export` on a new hub, before its first start",
+    details: "The hub then serves the same accounts under the same certificate, and may route to the other hubs (`sync start --nats-role hub --cluster-listen HOST:PORT --peer nats-route://OTHER:PORT`). A server folder that already holds a hub with other keys is left alone.",
+    examples: [["Join a cluster", "edgesync hub import hub-bundle.json && edgesync sync start --nats-role hub --cluster-listen 0.0.0.0:6222 --peer nats-route://hub1.example.org:6222"]],
+  });
+  file = Option.String({ name: "bundle-file" });
+  serverDir = Option.String("--server-dir", { description: "The hub's server folder (default ~/.edgesync/.edgesync-server)" });
+
+  async run() {
+    const source = resolve(this.file);
+    const text = await readFile(source, "utf8").catch((error: NodeJS.ErrnoException) => {
+      throw new ExitCode(1, `cannot read ${source} (${error.code ?? error.message}); give the file \`edgesync hub export --out FILE\` wrote`);
+    });
+    const dir = hubServerDir(this.serverDir);
+    const written = await importHubBundle(dir, parseHubBundle(text, source));
+    this.out(written ? `imported the hub bundle into ${dir}; start the hub with --cluster-listen and --peer to join the cluster` : `${dir} already holds this bundle; nothing to do`);
   }
 }

@@ -23,7 +23,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Peer routes use mutual TLS with certificates made from the device keys: only servers whose key is in the authorized_keys of every vault the
       peer syncs may route to it, and a key removed from the file loses its routes at once. The cluster listener is on 127.0.0.1 unless
       --cluster-listen says otherwise; a peer dialled by a name or address its certificate does not know needs --tls-hostname.
-      Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN,
+      Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN, EDGESYNC_LEAF_WS_NO_TLS=1,
       EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR, EDGESYNC_BRIDGE,
       EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
       EDGESYNC_NOTIFY_NAME) so a container needs no command line.
@@ -36,6 +36,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
       ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
+      ["A second hub in the first one's cluster (after `edgesync hub import`)", "edgesync sync start --nats-role hub --cluster-listen 0.0.0.0:6222 --peer nats-route://hub1.example.org:6222"],
       ["Two peers on a LAN (each key in the vault's authorized_keys)", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
     ],
   });
@@ -43,10 +44,11 @@ export class SyncStartCommand extends EdgesyncCommand {
   role = Option.String("--nats-role", { description: "peer | hub | leaf (default: leaf when a hub is known, else peer)" });
   natsListen = Option.String("--nats-listen", { description: "Client listener HOST:PORT" });
   leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
-  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT, for a TLS-terminating proxy" });
-  hub = Option.String("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422" });
-  clusterListen = Option.String("--cluster-listen", { description: "Peer: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines)" });
-  peers = Option.Array("--peer", { description: "Peer: route URL of another peer (repeatable)" });
+  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)" });
+  leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, { description: "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)" });
+  hub = Option.Array("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422; repeat it for the other hubs of a cluster, dialled when one is lost" });
+  clusterListen = Option.String("--cluster-listen", { description: "Peer or hub: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines); a hub joins the hubs' cluster" });
+  peers = Option.Array("--peer", { description: "Peer or hub: route URL of another peer, or of another hub of the cluster (repeatable)" });
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
@@ -66,7 +68,7 @@ export class SyncStartCommand extends EdgesyncCommand {
   async run() {
     const roots = await this.vaultRoots();
     const hubFromConfig = roots.length > 0 ? (await loadVaultConfig(roots[0])).hub.leafUrl : undefined;
-    const hubUrl = this.hub ?? env("HUB") ?? hubFromConfig;
+    const [hubUrl, ...moreHubUrls] = this.hub ?? env("HUB")?.split(",").filter(Boolean) ?? (hubFromConfig ? [hubFromConfig] : []);
     const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
     if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
     const logger = createLogger();
@@ -81,7 +83,9 @@ export class SyncStartCommand extends EdgesyncCommand {
       natsListen: this.natsListen ?? env("NATS_LISTEN"),
       leafListen: this.leafListen ?? env("LEAF_LISTEN"),
       leafWsListen: this.leafWsListen ?? env("LEAF_WS_LISTEN"),
+      leafWsNoTls: this.leafWsNoTls || env("LEAF_WS_NO_TLS") === "1",
       hubUrl,
+      moreHubUrls,
       clusterListen: this.clusterListen ?? env("CLUSTER_LISTEN"),
       peers: this.peers ?? env("PEERS")?.split(",").filter(Boolean),
       upstream: this.upstream ?? env("NATS_UPSTREAM"),

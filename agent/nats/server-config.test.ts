@@ -72,6 +72,17 @@ describe("renderConfig", () => {
     assert.doesNotMatch(text, /^tls \{/m, "no client TLS on a leaf without TLS files");
   });
 
+  it("writes a leaf's other hubs as one remote's urls, so nats-server redials the next when one is lost", () => {
+    const text = renderConfig({ ...base, role: "leaf", remotes: [{ url: "tls://h1:7422", moreUrls: ["tls://h2:7422", "tls://h3:7422"], caFile: "/home/u/hub-ca.pem" }] });
+    assert.match(text, /\{ urls: \["tls:\/\/h1:7422", "tls:\/\/h2:7422", "tls:\/\/h3:7422"\], tls \{ ca_file: "\/home\/u\/hub-ca\.pem" \} \}/);
+    assert.throws(() => renderConfig({ ...base, role: "leaf", remotes: [{ url: "wss://h1", moreUrls: ["tls://h2:7422"] }] }), /mix websocket and plain/);
+  });
+
+  it("writes a hub's cluster with route TLS under the hubs' cluster name", () => {
+    const text = renderConfig({ ...hub, clusterName: "edgesync-hubs", cluster: { host: "0.0.0.0", port: 6222, routes: ["nats-route://h2:6222"], tls: routeTls } });
+    assert.match(text, /cluster \{\n {2}name: "edgesync-hubs"[\s\S]*routes: \[\n {4}"nats-route:\/\/h2:6222"\n {2}\][\s\S]*verify: true/);
+  });
+
   it("writes a peer's cluster with its routes and name", () => {
     const text = renderConfig({ ...base, clusterName: "home", cluster: { host: "0.0.0.0", port: 6222, routes: ["nats-route://10.0.0.2:6222", "nats-route://10.0.0.3:6222"] } });
     assert.match(text, /cluster \{\n {2}name: "home"\n {2}host: "0\.0\.0\.0"\n {2}port: 6222\n {2}routes: \[\n {4}"nats-route:\/\/10\.0\.0\.2:6222",\n {4}"nats-route:\/\/10\.0\.0\.3:6222"\n {2}\]\n\}/);

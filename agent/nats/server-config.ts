@@ -35,6 +35,11 @@ export interface TlsFiles {
 export interface LeafRemote {
   /** `nats-leaf://`, `tls://`, `ws://` or `wss://` URL of the hub's leafnode (or websocket) listener. */
   url: string;
+  /**
+   * Other hubs of the same cluster, tried in turn when the link to one is lost (nats-server redials
+   * the next). All websocket or none: nats-server takes the scheme of the first for every one.
+   */
+  moreUrls?: string[];
   /** JWT + seed file this leaf authenticates with (operator mode). */
   credentialsFile?: string;
   /** Pin: the only CA (the hub's self-signed cert) trusted for this link; implies TLS. */
@@ -161,6 +166,10 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
   if (c.role === "leaf" && (c.remotes ?? []).length === 0) fail("the leaf role needs the hub's leafnode URL (remotes)");
   const remotes = c.remotes?.map((r) => {
     checkUrl("leafnode remote", r.url, REMOTE_SCHEMES);
+    for (const more of r.moreUrls ?? []) {
+      checkUrl("leafnode remote", more, REMOTE_SCHEMES);
+      if (/^wss?:/.test(more) !== /^wss?:/.test(r.url)) fail(`leafnode remotes ${JSON.stringify(r.url)} and ${JSON.stringify(more)} mix websocket and plain leafnode URLs; give hubs of one kind`);
+    }
     return {
       ...r,
       ...(r.credentialsFile !== undefined ? { credentialsFile: checkPath("leafnode credentials file", r.credentialsFile) } : {}),
@@ -204,7 +213,7 @@ function leafnodesBlock(c: ResolvedServerConfig): string | undefined {
   }
   if (c.remotes && c.remotes.length > 0) {
     const remotes = c.remotes.map((r) => {
-      const parts = [`url: ${q(r.url)}`];
+      const parts = [r.moreUrls && r.moreUrls.length > 0 ? `urls: [${[r.url, ...r.moreUrls].map(q).join(", ")}]` : `url: ${q(r.url)}`];
       if (r.credentialsFile) parts.push(`credentials: ${q(r.credentialsFile)}`);
       if (r.caFile) parts.push(`tls { ca_file: ${q(r.caFile)} }`);
       return `    { ${parts.join(", ")} }`;
