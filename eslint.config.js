@@ -3,6 +3,23 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import prettierOff from "eslint-config-prettier/flat";
 
+// What the deterministic code (sync core, vault model, dst) may not reach: the disk, the network, NATS.
+const nondeterministicModules = ["node:fs*", "node:net", "node:child_process", "fs", "net", "nats", "@nats-io/*"];
+
+// The layers, bottom up: the vault (agent/vault: document model, stores, config, paths) → the sync
+// engine (agent/sync) → whatever opens a vault with an engine and talks to peers (agent/local-vault,
+// agent/nats, agent/hub-link, the agent, cmd/). A lower layer never imports a higher one, so the model
+// and the stores can be tested, reused by the browser client and dst, and changed without dragging the
+// engine along; shared types (PeerId, DocStore, BlobStore, blob hashes) live at the bottom for that.
+// Only relative imports can climb, so each rule lists the few modules outside its folder it may use.
+const climbsOut = (regex, layer, allowed) => ({
+  regex,
+  message: `${layer} may import only ${allowed} from outside its folder (layer order: see the top of eslint.config.js); move a shared piece down instead`,
+});
+const vaultBottom = climbsOut("^\\.\\./\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$)", "agent/vault", "agent/errors.ts and agent/fs/atomic-write.ts");
+const vaultRoot = climbsOut("^\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$|fs/sync-filter\\.js$)", "agent/vault", "agent/errors.ts, agent/fs/atomic-write.ts and agent/fs/sync-filter.ts");
+const syncCore = climbsOut("^\\.\\./(?!vault/(model|store)/|errors\\.js$)", "agent/sync", "the vault model and stores below it, and agent/errors.ts");
+
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "bench/**", "test/artifacts/**", "bridge/client/dist/**", ".tmp/**"] },
   js.configs.recommended,
@@ -30,8 +47,30 @@ export default tseslint.config(
         { object: "Date", property: "now", message: "inject a Clock" },
         { object: "Math", property: "random", message: "inject a Random" },
       ],
-      "no-restricted-imports": ["error", { patterns: ["node:fs*", "node:net", "node:child_process", "fs", "net", "nats", "@nats-io/*"] }],
+      "no-restricted-imports": ["error", { patterns: nondeterministicModules }],
     },
+  },
+  // Layer order (see the comment at the top). Each block repeats the determinism patterns where they
+  // apply, because a later block's options for a rule replace an earlier block's, they do not add up.
+  {
+    files: ["agent/sync/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, syncCore] }] },
+  },
+  {
+    files: ["agent/sync/**/*.test.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [syncCore] }] },
+  },
+  {
+    files: ["agent/vault/model/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, vaultBottom] }] },
+  },
+  {
+    files: ["agent/vault/model/**/*.test.ts", "agent/vault/store/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultBottom] }] },
+  },
+  {
+    files: ["agent/vault/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultRoot] }] },
   },
   {
     // edgesync/client runs in browsers: no Node built-ins, no Node-only packages, no Node globals.

@@ -5,7 +5,7 @@
  *  1. the device key (fails fast on a bad key, before any process is spawned);
  *  2. the vault configs (fails fast on a bad folder);
  *  3. a hub's authority (operator keys, TLS certificate, accounts: hub/hub-authority.ts), or a
- *     leaf's link to its hub (pinned certificate, one creds file per account: leaf-link.ts);
+ *     leaf's link to its hub (pinned certificate, one creds file per account: hub-link/leaf-link.ts);
  *  4. our nats-server child in its role — or the upstream server with --nats-upstream; a leaf's
  *     server dials the hub itself and keeps redialling, so the agent never handles hub outages. A
  *     leaf's or peer's client listener admits only a user made fresh here, its seed written (0600)
@@ -35,8 +35,8 @@ import { VaultHost } from "./vault-host.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
 import { HubAuthority } from "./hub/hub-authority.js";
 import { loadOrCreateHubState, HUB_SERVER_DIR, type HubState } from "./hub/hub-state.js";
-import { prepareLeafRemotes, registerVaults } from "./leaf-link.js";
-import type { TrustOptions } from "./hub-client.js";
+import { prepareLeafRemotes, registerVaults } from "./hub-link/leaf-link.js";
+import type { TrustOptions } from "./hub-link/hub-client.js";
 import { AUTHORIZED_KEYS } from "./fs/sync-filter.js";
 import { readEntry, isReady } from "./vault/model/vault-doc.js";
 import type { VaultConfig } from "./vault/config.js";

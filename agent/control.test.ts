@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Server } from "node:net";
 import { AgentCallError, callAgent, serveControl } from "./control.js";
 import { UsageError, UserError } from "./errors.js";
-import type { LocalVault } from "./vault/local-vault.js";
+import type { LocalVault } from "./local-vault/local-vault.js";
 
 let dir: string;
 let server: Server;

@@ -6,9 +6,9 @@
 import { createServer, createConnection, type Server } from "node:net";
 import { chmod, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { VAULT_OPS, isVaultOp } from "./vault/op-registry.js";
+import { VAULT_OPS, isVaultOp } from "./local-vault/op-registry.js";
 import { UserError } from "./errors.js";
-import type { LocalVault } from "./vault/local-vault.js";
+import type { LocalVault } from "./local-vault/local-vault.js";
 
 export const CONTROL_SOCKET = "agent.sock";
 /** A request line's room for anything but file content (its op, path and other arguments). */

@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NatsTransport } from "./nats/nats-transport.js";
-import { openLocalVault } from "./vault/local-vault.js";
+import { openLocalVault } from "./local-vault/local-vault.js";
 import { isReady, listStored } from "./vault/model/vault-doc.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { asPeerId, type Log } from "./sync/ports.js";

@@ -7,7 +7,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import * as A from "@automerge/automerge";
 import { NatsTransport } from "./nats/nats-transport.js";
 import { HUB_VAULTS_SUBJECT, parseAnnounceSubject } from "./nats/subjects.js";
-import { openLocalVault, systemClock, type LocalVault } from "./vault/local-vault.js";
+import { openLocalVault, systemClock, type LocalVault } from "./local-vault/local-vault.js";
 import { loadVaultConfig } from "./vault/config.js";
 import { openReplica, replicaDir, type Replica } from "./replica.js";
 import { isReady } from "./vault/model/vault-doc.js";

@@ -2,7 +2,7 @@
 import { Command, Option } from "clipanion";
 import { EdgesyncCommand } from "./base-command.js";
 import { runVaultOp } from "./vault-op.js";
-import type { RestoreResult, FileDiff, CompactResult } from "../agent/vault/operations.js";
+import type { RestoreResult, FileDiff, CompactResult } from "../agent/local-vault/operations.js";
 import type { LabelInfo } from "../agent/vault/model/history.js";
 import { formatBytes, formatTime } from "./format.js";
 

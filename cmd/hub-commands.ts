@@ -6,7 +6,7 @@ import { PinStore } from "../agent/auth/pins.js";
 import { loadHubTls } from "../agent/auth/tls.js";
 import { edgesyncHome } from "../agent/auth/identity.js";
 import { HUB_SERVER_DIR } from "../agent/hub/hub-state.js";
-import { trustHub } from "../agent/hub-client.js";
+import { trustHub } from "../agent/hub-link/hub-client.js";
 import { terminalConfirm } from "./trust-prompt.js";
 import { loadDevice } from "./device.js";
 import { writeFileAtomic } from "../agent/fs/atomic-write.js";

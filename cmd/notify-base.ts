@@ -11,7 +11,7 @@ import { edgesyncHome, Identity } from "../agent/auth/identity.js";
 import { NotifyClient } from "../notify/client.js";
 import { connectForNotify, readJoined, resolveNatsUrl, resolveNotifySet, type NatsTarget } from "../notify/connect.js";
 import { terminalConfirm } from "./trust-prompt.js";
-import type { TrustOptions } from "../agent/hub-client.js";
+import type { TrustOptions } from "../agent/hub-link/hub-client.js";
 import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 

@@ -11,7 +11,7 @@ import { sshFingerprint } from "../agent/auth/openssh-format.js";
 import { Identity } from "../agent/auth/identity.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
 import { ConnectError } from "../agent/nats/connect.js";
-import { trustHub, type TrustedHub } from "../agent/hub-client.js";
+import { trustHub, type TrustedHub } from "../agent/hub-link/hub-client.js";
 import { AuthorizationError, NotifyInputError, PairingError } from "../notify/errors.js";
 
 /** After pairing, how long to wait for the paired device to be known where this device connects. */

@@ -4,7 +4,7 @@ import { formatToken, PAIRING_TTL_MS } from "../notify/pairing.js";
 import { parsePairingInput, pairingUrl } from "../notify/pair-url.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import type { NotifyClient } from "../notify/client.js";
-import { HubError, requestDoorUser } from "../agent/hub-client.js";
+import { HubError, requestDoorUser } from "../agent/hub-link/hub-client.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
 
 /**

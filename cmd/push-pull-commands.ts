@@ -2,7 +2,7 @@ import { Command, Option } from "clipanion";
 import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import { loadDevice } from "./device.js";
 import { syncOnce } from "../agent/one-shot.js";
-import { openHubSession } from "../agent/hub-session.js";
+import { openHubSession } from "../agent/hub-link/hub-session.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
 

@@ -1,7 +1,7 @@
 import { Command, Option } from "clipanion";
 import { EdgesyncCommand } from "./base-command.js";
 import { runVaultOp } from "./vault-op.js";
-import type { VaultStatus } from "../agent/vault/operations.js";
+import type { VaultStatus } from "../agent/local-vault/operations.js";
 import { formatBytes, formatAgo } from "./format.js";
 import { callAgent } from "../agent/control.js";
 import { STATE_DIR } from "../agent/vault/paths.js";

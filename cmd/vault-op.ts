@@ -4,8 +4,8 @@
  */
 import { join } from "node:path";
 import { callAgent } from "../agent/control.js";
-import { openLocalVault, type LocalVault } from "../agent/vault/local-vault.js";
-import { VAULT_OPS, type VaultOpName } from "../agent/vault/op-registry.js";
+import { openLocalVault, type LocalVault } from "../agent/local-vault/local-vault.js";
+import { VAULT_OPS, type VaultOpName } from "../agent/local-vault/op-registry.js";
 import { STATE_DIR } from "../agent/vault/paths.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { loadDevice } from "./device.js";

@@ -18,7 +18,8 @@
  * its calls never settle (the process that made them is gone) and change nothing.
  */
 import type { DocStore, PeerId } from "../agent/sync/ports.js";
-import { checkBlob, type BlobStore } from "../agent/sync/blob-port.js";
+import { checkBlob } from "../agent/vault/model/blob-hash.js";
+import type { BlobStore } from "../agent/vault/store/blob-store.js";
 import type { EventQueue } from "./event-queue.js";
 import type { Prng } from "./random.js";
 

@@ -18,7 +18,7 @@ import { SyncEngine } from "../agent/sync/engine.js";
 import { setBuggifyDecider, plantedBugs } from "../agent/sync/buggify.js";
 import { asPeerId, type DocStore, type PeerId } from "../agent/sync/ports.js";
 import { applyFileOps, blobOf, createVaultDoc, isReady, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
-import type { BlobStore } from "../agent/sync/blob-port.js";
+import type { BlobStore } from "../agent/vault/store/blob-store.js";
 import { loadDoc } from "../agent/vault/model/load.js";
 import { headsAt, restoreTo, setLabel } from "../agent/vault/model/history.js";
 import { decodeTextOrUndefined, sha256Hex, utf8Encode } from "../agent/vault/model/bytes.js";

@@ -7,7 +7,7 @@
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { SubscribeRequestSchema, UnsubscribeRequestSchema, McpError, ErrorCode, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
 import { normaliseVaultPath } from "../agent/vault/paths.js";
-import type { FileContent, FileInfo } from "../agent/vault/file-ops.js";
+import type { FileContent, FileInfo } from "../agent/local-vault/file-ops.js";
 import type { VaultAccess } from "./vault-access.js";
 import type { DiskChange } from "./disk-changes.js";
 import { errorMessage } from "./tool-results.js";

@@ -5,7 +5,7 @@
  * second would fail as "vault busy" although nobody else uses it.
  */
 import { runVaultOp } from "../cmd/vault-op.js";
-import type { VaultOpName } from "../agent/vault/op-registry.js";
+import type { VaultOpName } from "../agent/local-vault/op-registry.js";
 
 export class VaultAccess {
   readonly #root: string;

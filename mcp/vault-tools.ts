@@ -11,9 +11,9 @@ import type { DiskChanges } from "./disk-changes.js";
 import type { SearchIndex } from "./search-index.js";
 import { guarded, jsonResult, textResult } from "./tool-results.js";
 import { HITS_MAX } from "./search-index.js";
-import type { FileContent, FileInfo, WriteResult } from "../agent/vault/file-ops.js";
-import { HISTORY_VERSIONS_MAX } from "../agent/vault/file-ops.js";
-import type { RestoreResult, FileDiff } from "../agent/vault/operations.js";
+import type { FileContent, FileInfo, WriteResult } from "../agent/local-vault/file-ops.js";
+import { HISTORY_VERSIONS_MAX } from "../agent/local-vault/file-ops.js";
+import type { RestoreResult, FileDiff } from "../agent/local-vault/operations.js";
 import type { LabelInfo } from "../agent/vault/model/history.js";
 import type { Log } from "../agent/sync/ports.js";
 

@@ -6,7 +6,7 @@
  * This device's own agent is reached plainly (its loopback server, as the user in the credentials file
  * agent.json names: agent/nats/local-connect.ts) — unless it is a hub, whose
  * certificate agent.json names (pinned without asking) and whose hub account admits its key. Anything else is treated like
- * a hub: its TLS certificate is pinned on first use (hub-client.ts trustHub, as `clone` does) and the
+ * a hub: its TLS certificate is pinned on first use (agent/hub-link/hub-client.ts trustHub, as `clone` does) and the
  * connection enters the hub account with a user JWT the device issues itself — which the hub admits
  * only while the device is a vault member, an admin, or a paired notify device. A server that offers
  * no TLS (a peer's, or an agent's loopback server) is reached plainly.
@@ -19,7 +19,7 @@ import { connectPlainNats } from "../agent/nats/local-connect.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { writeFileAtomic } from "../agent/fs/atomic-write.js";
 import { ProbeError } from "../agent/auth/tls-probe.js";
-import { connectToHubAccount, trustHub, type TrustOptions } from "../agent/hub-client.js";
+import { connectToHubAccount, trustHub, type TrustOptions } from "../agent/hub-link/hub-client.js";
 import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
 import { loadVaultConfig, NotAVaultError } from "../agent/vault/config.js";

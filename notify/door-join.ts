@@ -9,7 +9,7 @@ import { connectNats, NatsAuthRefusedError } from "../agent/nats/connect.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { pairingDoorSubject } from "../agent/auth/accounts.js";
 import { doorConnection } from "../agent/auth/pairing-door.js";
-import type { TrustedHub } from "../agent/hub-client.js";
+import type { TrustedHub } from "../agent/hub-link/hub-client.js";
 import { NotifyClient } from "./client.js";
 import { AuthorizationError, PairingError } from "./errors.js";
 import type { PairAnswer } from "./handlers.js";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { errors, type NatsConnection, type Status } from "@nats-io/transport-node";
-import { trustHub, connectToHubAccount } from "../agent/hub-client.js";
+import { trustHub, connectToHubAccount } from "../agent/hub-link/hub-client.js";
 import { PinStore } from "../agent/auth/pins.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";

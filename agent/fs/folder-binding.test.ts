@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
 import { initVault } from "../vault/init.js";
-import { openLocalVault, type LocalVault } from "../vault/local-vault.js";
+import { openLocalVault, type LocalVault } from "../local-vault/local-vault.js";
 import { MemoryBus } from "../sync/memory-bus.js";
 import { asPeerId } from "../sync/ports.js";
 import { DiskStore } from "../vault/store/disk-store.js";

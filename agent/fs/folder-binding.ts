@@ -26,7 +26,7 @@ import type { StoredRev } from "../vault/model/schema.js";
 import { normaliseVaultPath, isCanonicalVaultPath, STATE_DIR } from "../vault/paths.js";
 import { CONFIG_FILE, type VaultConfig } from "../vault/config.js";
 import type { Log } from "../sync/ports.js";
-import type { BlobStore } from "../sync/blob-port.js";
+import type { BlobStore } from "../vault/store/blob-store.js";
 
 /** The parts of the engine the binding uses. */
 export interface EngineHandle {

@@ -5,7 +5,7 @@ import { BlobFetcher } from "./blob-fetch.js";
 import { silentLog } from "./ports.js";
 import { MemoryBus } from "./memory-bus.js";
 import { asPeerId, type PeerId, type Transport } from "./ports.js";
-import { MemoryBlobStore } from "./blob-port.js";
+import { MemoryBlobStore } from "../vault/store/blob-store.js";
 import { decodeMessage, encodeMessage } from "./messages.js";
 import { MemoryStore } from "../vault/store/memory-store.js";
 import { createVaultDoc, emptyVaultDoc, readStored } from "../vault/model/vault-doc.js";

@@ -10,7 +10,7 @@
  *          declares; complete bytes are checked against the hash, stored durably, then reported.
  */
 import { encodeMessage, BLOB_HEADER_BYTES, BLOB_WANT_MAX, type WireMessage } from "./messages.js";
-import type { BlobStore } from "./blob-port.js";
+import type { BlobStore } from "../vault/store/blob-store.js";
 import type { Clock, Log, PeerId } from "./ports.js";
 import { sha256Hex } from "../vault/model/bytes.js";
 

@@ -4,7 +4,7 @@ import { SyncEngine } from "./engine.js";
 import { MemoryBus } from "./memory-bus.js";
 import { asPeerId, type Clock } from "./ports.js";
 import { MemoryStore } from "../vault/store/memory-store.js";
-import { MemoryBlobStore } from "./blob-port.js";
+import { MemoryBlobStore } from "../vault/store/blob-store.js";
 import { createVaultDoc, emptyVaultDoc, readEntry, fileHashes } from "../vault/model/vault-doc.js";
 import { loadDoc } from "../vault/model/load.js";
 import { utf8Encode } from "../vault/model/bytes.js";

@@ -23,7 +23,7 @@ import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, readStored, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import type { VaultDoc } from "../vault/model/schema.js";
 import { BlobRefs } from "../vault/model/blob-refs.js";
-import { MemoryBlobStore, type BlobStore } from "./blob-port.js";
+import { MemoryBlobStore, type BlobStore } from "../vault/store/blob-store.js";
 import { BlobFetcher, blobChunkBytesFor, type BlobNeed } from "./blob-fetch.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import { bucketsTouched, rebuildView, viewIsStale } from "../vault/model/view-check.js";

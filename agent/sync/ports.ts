@@ -5,9 +5,14 @@
  * timers, Date.now or Math.random — lint enforces it.
  */
 
-/** A peer on a vault's bus: the device's NATS user nkey (`U…`) in production, any token in dst. */
-export type PeerId = string & { readonly __peerId: true };
-export const asPeerId = (raw: string): PeerId => raw as PeerId;
+import type { PeerId } from "../vault/model/peer-id.js";
+
+// The vault's model and stores sit below the sync core and may not import it (a lint rule keeps
+// that order), so the types they share with it are defined there and offered here beside the
+// ports only the core uses.
+export { asPeerId, type PeerId } from "../vault/model/peer-id.js";
+export type { DocStore } from "../vault/store/doc-store.js";
+export type { BlobStore } from "../vault/store/blob-store.js";
 
 /** Milliseconds since the Unix epoch, as the node believes it (dst gives every node its own skew). */
 export interface Clock {
@@ -49,24 +54,6 @@ export interface Transport {
   broadcast(message: Uint8Array): void;
   /** Stop delivering; idempotent. */
   stop(): Promise<void>;
-}
-
-/**
- * Durable storage of one vault document. A promise that resolves means durable: a crash after
- * that point must not lose the bytes. Contract tests: agent/vault/store/store-contract.ts.
- */
-export interface DocStore {
-  /** Every stored chunk (a full save first, then incremental saves), in write order. */
-  load(): Promise<Uint8Array[]>;
-  /** Append one incremental save. */
-  append(chunk: Uint8Array): Promise<void>;
-  /** Atomically replace everything with one full save (compaction). */
-  replace(full: Uint8Array): Promise<void>;
-  /** Bytes currently used on storage. */
-  sizeBytes(): Promise<number>;
-  /** Persisted Automerge sync state for one peer, so a restart does not resend everything. */
-  loadSyncState(peer: PeerId): Promise<Uint8Array | undefined>;
-  saveSyncState(peer: PeerId, state: Uint8Array): Promise<void>;
 }
 
 /** Structured logging without a logger dependency in the core. */

@@ -7,7 +7,7 @@
 import * as A from "@automerge/automerge";
 import { SyncEngine, type ChangeEvent } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
-import { BlobMissingError, MemoryBlobStore } from "../../agent/sync/blob-port.js";
+import { BlobMissingError, MemoryBlobStore } from "../../agent/vault/store/blob-store.js";
 import { createdIdentity, emptyVaultDoc, isReady, readEntry, type Doc } from "../../agent/vault/model/vault-doc.js";
 import { currentFiles, headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
 import { normaliseVaultPath } from "../../agent/vault/paths.js";

@@ -7,7 +7,7 @@
 import { cp, rm, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { openLocalVault } from "../../agent/vault/local-vault.js";
+import { openLocalVault } from "../../agent/local-vault/local-vault.js";
 import { benchDir, writeVaultFiles, verifyVaultFiles } from "./fixtures.js";
 
 const arg = (flag: string, fallback: string) => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
 import { initVault } from "../../agent/vault/init.js";
-import { openLocalVault, type LocalVault } from "../../agent/vault/local-vault.js";
+import { openLocalVault, type LocalVault } from "../../agent/local-vault/local-vault.js";
 import { MemoryBus } from "../../agent/sync/memory-bus.js";
 import { asPeerId, type Log, type PeerId, type Transport } from "../../agent/sync/ports.js";
 import { saveVaultConfig, type VaultConfig } from "../../agent/vault/config.js";

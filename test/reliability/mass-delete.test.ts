@@ -8,7 +8,7 @@ import { writeFile, unlink, rm, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
 import { listStored } from "../../agent/vault/model/vault-doc.js";
-import { openLocalVault } from "../../agent/vault/local-vault.js";
+import { openLocalVault } from "../../agent/local-vault/local-vault.js";
 
 let folders: Folders | undefined;
 afterEach(async () => {

@@ -5,7 +5,7 @@
  * compaction may collect. Incremental: each update decodes only the changes since the last one.
  */
 import * as A from "@automerge/automerge";
-import { BLOB_HASH } from "../../sync/blob-port.js";
+import { BLOB_HASH } from "./blob-hash.js";
 import type { Doc } from "./vault-doc.js";
 
 export class BlobRefs {

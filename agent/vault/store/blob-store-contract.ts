@@ -1,7 +1,8 @@
 /** What every BlobStore must do; run by each implementation's test. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BlobError, type BlobStore } from "../../sync/blob-port.js";
+import { BlobError } from "../model/blob-hash.js";
+import type { BlobStore } from "./blob-store.js";
 import { sha256Hex } from "../model/bytes.js";
 
 export function blobStoreContract(name: string, make: () => Promise<BlobStore>): void {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, writeFile, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryBlobStore } from "../../sync/blob-port.js";
+import { MemoryBlobStore } from "./blob-store.js";
 import { DiskBlobStore } from "./disk-blob-store.js";
 import { blobStoreContract } from "./blob-store-contract.js";
 import { sha256Hex } from "../model/bytes.js";

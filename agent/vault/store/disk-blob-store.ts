@@ -6,7 +6,8 @@
  */
 import { mkdir, readFile, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { BLOB_HASH, checkBlob, type BlobStore } from "../../sync/blob-port.js";
+import { BLOB_HASH, checkBlob } from "../model/blob-hash.js";
+import type { BlobStore } from "./blob-store.js";
 import { createHash } from "node:crypto";
 import { sweepTempFiles, writeFileAtomic } from "../../fs/atomic-write.js";
 

@@ -11,7 +11,8 @@
 import { mkdir, open, readFile, stat, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import type { DocStore, PeerId } from "../../sync/ports.js";
+import type { DocStore } from "./doc-store.js";
+import type { PeerId } from "../model/peer-id.js";
 import { writeFileAtomic, sweepTempFiles } from "../../fs/atomic-write.js";
 
 const FRAME_HEADER_BYTES = 8;

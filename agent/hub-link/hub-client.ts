@@ -4,19 +4,19 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
-import { probeNatsServerCert, probeServerCert } from "./auth/tls-probe.js";
-import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "./auth/pins.js";
-import { normaliseFingerprint } from "./auth/tls.js";
-import { accountAuthenticator } from "./auth/account-user.js";
-import { signRequest } from "./auth/signed-request.js";
-import { deviceInboxPrefix, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "./auth/accounts.js";
-import type { DoorUser } from "./auth/pairing-door.js";
-import type { DeviceKey } from "./auth/identity.js";
-import { connectNats } from "./nats/connect.js";
-import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
-import type { CatalogueReply, DoorRequestBody, HubReply, RegisterBody } from "./hub/hub-protocol.js";
-import type { Log } from "./sync/ports.js";
-import { UserError } from "./errors.js";
+import { probeNatsServerCert, probeServerCert } from "../auth/tls-probe.js";
+import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "../auth/pins.js";
+import { normaliseFingerprint } from "../auth/tls.js";
+import { accountAuthenticator } from "../auth/account-user.js";
+import { signRequest } from "../auth/signed-request.js";
+import { deviceInboxPrefix, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import type { DoorUser } from "../auth/pairing-door.js";
+import type { DeviceKey } from "../auth/identity.js";
+import { connectNats } from "../nats/connect.js";
+import { HUB_VAULTS_SUBJECT } from "../nats/subjects.js";
+import type { CatalogueReply, DoorRequestBody, HubReply, RegisterBody } from "../hub/hub-protocol.js";
+import type { Log } from "../sync/ports.js";
+import { UserError } from "../errors.js";
 
 export class HubError extends UserError {
   constructor(message: string, options?: ErrorOptions) {

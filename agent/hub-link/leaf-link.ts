@@ -8,14 +8,14 @@
 import { mkdir, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "./fs/atomic-write.js";
-import { accountCredsFile } from "./auth/account-user.js";
-import { HUB_ACCOUNT_PUBLIC, vaultAccountPublic } from "./auth/accounts.js";
-import type { DeviceKey } from "./auth/identity.js";
-import type { LeafRemote } from "./nats/server-config.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
+import { accountCredsFile } from "../auth/account-user.js";
+import { HUB_ACCOUNT_PUBLIC, vaultAccountPublic } from "../auth/accounts.js";
+import type { DeviceKey } from "../auth/identity.js";
+import type { LeafRemote } from "../nats/server-config.js";
 import { HubError, requestRegister, trustHub, type TrustOptions } from "./hub-client.js";
-import { ProbeError } from "./auth/tls-probe.js";
-import type { Log } from "./sync/ports.js";
+import { ProbeError } from "../auth/tls-probe.js";
+import type { Log } from "../sync/ports.js";
 
 export interface LeafLinkOptions {
   /** The hubs of one cluster, first the preferred one; they share one certificate (the bundle's). */

@@ -7,10 +7,10 @@
  */
 import * as A from "@automerge/automerge";
 import type { LocalVault } from "./local-vault.js";
-import { normaliseVaultPath } from "./paths.js";
-import { applyFileOps, entryFromStored, listStored, readStored, type Doc, type FileOp } from "./model/vault-doc.js";
-import { decodeTextOrUndefined, utf8Encode } from "./model/bytes.js";
-import { filesAt } from "./model/history.js";
+import { normaliseVaultPath } from "../vault/paths.js";
+import { applyFileOps, entryFromStored, listStored, readStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { decodeTextOrUndefined, utf8Encode } from "../vault/model/bytes.js";
+import { filesAt } from "../vault/model/history.js";
 import { pointToHeads, restoreHeads, type RestoreResult } from "./operations.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "../fs/sync-filter.js";
 import { passesSymlink } from "../fs/safe-fs.js";

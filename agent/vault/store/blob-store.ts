@@ -1,22 +1,11 @@
 /**
  * Binary file contents live outside the vault document, content-addressed by SHA-256 (issue #2):
  * the doc holds the hash and size, a BlobStore holds the bytes. This is the port; implementations
- * are disk (agent/vault/store/disk-blob-store.ts), memory (below: tests, the browser client) and
- * dst's simulated store. Contract tests: agent/vault/store/blob-store-contract.ts.
+ * are disk (disk-blob-store.ts), memory (below: tests, the browser client) and dst's
+ * simulated store. Contract tests: blob-store-contract.ts. What a valid hash is: ../model/blob-hash.ts.
  */
-import { sha256Hex } from "../vault/model/bytes.js";
-import { UserError } from "../errors.js";
-
-/** Lower-case hex SHA-256. */
-export const BLOB_HASH = /^[0-9a-f]{64}$/;
-
-/** A malformed hash, or bytes that do not hash to it: corruption or a bug, never the user's doing. */
-export class BlobError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "BlobError";
-  }
-}
+import { UserError } from "../../errors.js";
+import { checkBlob } from "../model/blob-hash.js";
 
 /**
  * A binary file's bytes were asked for but its blob has not arrived on this device yet. A UserError,
@@ -41,13 +30,6 @@ export interface BlobStore {
   sizeOf(hash: string): Promise<number | undefined>;
   /** Removes a blob; true when it was there. */
   delete(hash: string): Promise<boolean>;
-}
-
-/** Throws BlobError unless `hash` is well-formed and is the SHA-256 of `bytes` (`digest` may be a faster native one). */
-export function checkBlob(hash: string, bytes: Uint8Array, digest: (bytes: Uint8Array) => string = sha256Hex): void {
-  if (!BLOB_HASH.test(hash)) throw new BlobError(`invalid blob hash ${JSON.stringify(hash.slice(0, 80))}: expected 64 lower-case hex digits`);
-  const actual = digest(bytes);
-  if (actual !== hash) throw new BlobError(`blob bytes hash to ${actual}, not ${hash}: refusing to store them`);
 }
 
 /** A BlobStore in memory: unit tests, the engine's default, the browser client. */

@@ -6,12 +6,12 @@
 import * as A from "@automerge/automerge";
 import { createTwoFilesPatch } from "diff";
 import type { LocalVault } from "./local-vault.js";
-import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "./model/history.js";
-import { parseTimeSpec } from "./model/timespec.js";
-import { listStored } from "./model/vault-doc.js";
-import { entriesOverLimit, type OverLimitEntry } from "./model/entry-limits.js";
-import { decodeTextOrUndefined } from "./model/bytes.js";
-import type { FileEntry } from "./model/schema.js";
+import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "../vault/model/history.js";
+import { parseTimeSpec } from "../vault/model/timespec.js";
+import { listStored } from "../vault/model/vault-doc.js";
+import { entriesOverLimit, type OverLimitEntry } from "../vault/model/entry-limits.js";
+import { decodeTextOrUndefined } from "../vault/model/bytes.js";
+import type { FileEntry } from "../vault/model/schema.js";
 
 export interface VaultStatus {
   vault: { id: string; name: string; createdAt: number };

@@ -1,23 +1,26 @@
 /**
  * An opened vault folder: config, store, doc, engine and folder binding wired together. The agent
  * adds a real transport; offline commands (status, restore-at, snapshot, diff, compact) use it as is.
+ *
+ * This folder sits above both the vault (agent/vault: model, stores, config) and the sync engine
+ * (agent/sync), because opening a vault means joining the two; neither of them imports it.
  */
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { stat } from "node:fs/promises";
 import * as A from "@automerge/automerge";
-import { loadVaultConfig, type VaultConfig } from "./config.js";
-import { DiskStore } from "./store/disk-store.js";
-import { DiskBlobStore, sha256Native } from "./store/disk-blob-store.js";
-import { loadDoc } from "./model/load.js";
-import { createdIdentity, isReady, type Doc } from "./model/vault-doc.js";
-import { STATE_DIR } from "./paths.js";
-import { lockVault, type VaultLock } from "./lock.js";
+import { loadVaultConfig, type VaultConfig } from "../vault/config.js";
+import { DiskStore } from "../vault/store/disk-store.js";
+import { DiskBlobStore, sha256Native } from "../vault/store/disk-blob-store.js";
+import { loadDoc } from "../vault/model/load.js";
+import { createdIdentity, isReady, type Doc } from "../vault/model/vault-doc.js";
+import { STATE_DIR } from "../vault/paths.js";
+import { lockVault, type VaultLock } from "../vault/lock.js";
 import { SyncEngine, type ChangeEvent } from "../sync/engine.js";
 import { nullTransport } from "../sync/null-transport.js";
 import { asPeerId, type Log, type Transport, type Clock, silentLog } from "../sync/ports.js";
 import { FolderBinding } from "../fs/folder-binding.js";
-import { ConfigError } from "./config.js";
+import { ConfigError } from "../vault/config.js";
 
 export interface OpenVaultOptions {
   root: string;

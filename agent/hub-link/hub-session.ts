@@ -7,17 +7,17 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
-import { ProbeError } from "./auth/tls-probe.js";
-import { PinStore } from "./auth/pins.js";
-import { parseSshPublicLine, sshFingerprint } from "./auth/openssh-format.js";
-import type { DeviceKey } from "./auth/identity.js";
-import { ConnectError } from "./nats/connect.js";
-import { connectPlainNats } from "./nats/local-connect.js";
-import { edgesyncHome } from "./auth/identity.js";
-import { HUB_VAULTS_SUBJECT } from "./nats/subjects.js";
+import { ProbeError } from "../auth/tls-probe.js";
+import { PinStore } from "../auth/pins.js";
+import { parseSshPublicLine, sshFingerprint } from "../auth/openssh-format.js";
+import type { DeviceKey } from "../auth/identity.js";
+import { ConnectError } from "../nats/connect.js";
+import { connectPlainNats } from "../nats/local-connect.js";
+import { edgesyncHome } from "../auth/identity.js";
+import { HUB_VAULTS_SUBJECT } from "../nats/subjects.js";
 import { connectToHubAccount, connectToVault, hubAddress, requestCatalogue, trustHub, type TrustOptions } from "./hub-client.js";
-import type { CatalogueReply } from "./hub/hub-protocol.js";
-import type { Log } from "./sync/ports.js";
+import type { CatalogueReply } from "../hub/hub-protocol.js";
+import type { Log } from "../sync/ports.js";
 
 export interface HubSessionOptions {
   url: string;
