@@ -160,9 +160,9 @@ export class BridgeVault {
 
   /** Writes a file; resolves once the change is in the local document and offered to peers. */
   async writeFile(path: string, content: string | Uint8Array): Promise<void> {
+    this.#open();
     const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
     if (bytes.length > CLIENT_FILE_BYTES_MAX) throw new RangeError(`${path}: ${bytes.length} bytes is over the ${CLIENT_FILE_BYTES_MAX}-byte file limit`);
-    this.#open();
     await this.#engine.change([{ type: "put", path: normaliseVaultPath(path), bytes, mtime: Date.now() }]);
   }
 
@@ -216,8 +216,14 @@ export class BridgeVault {
     await this.#engine.stop();
   }
 
+  /**
+   * A write must not look done when it can never reach a peer: after `close()`, or once the
+   * transport stopped for good (the bridge refused this key, or its pin or channel binding failed).
+   */
   #open(): void {
-    if (this.#closed) throw new Error("this vault connection is closed");
+    if (this.#closed) throw new BridgeError("network", "this vault connection is closed: connect again to write");
+    const stoppedBy = this.#transport.stoppedBy;
+    if (stoppedBy !== undefined) throw new BridgeError(stoppedBy.kind, `this client stopped syncing for good, so the write would never reach the vault: ${stoppedBy.message}`, stoppedBy.code);
   }
 
   /** @internal the engine's change callback */
