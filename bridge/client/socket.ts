@@ -21,7 +21,16 @@ export interface BridgeSocket {
   certFingerprint(): string | null | undefined;
 }
 
-export type SocketFactory = (url: string, events: SocketEvents) => BridgeSocket;
+export interface SocketOptions {
+  /**
+   * The SHA-256 (hex) of the only TLS certificate to send anything to (null: a plain ws:// URL).
+   * A platform that can see the certificate refuses any other before the first byte of the request
+   * (whose URL may carry a token) leaves; a browser cannot, and relies on its own validation.
+   */
+  certFingerprint?: string | null;
+}
+
+export type SocketFactory = (url: string, events: SocketEvents, options?: SocketOptions) => BridgeSocket;
 
 /** The global WebSocket (browsers, Deno, Node ≥ 22). */
 export const browserSocket: SocketFactory = (url, events) => {
