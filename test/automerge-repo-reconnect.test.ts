@@ -68,13 +68,15 @@ describe("automerge-repo clients survive disconnects", () => {
   let key: SigningKey;
   let seed: Uint8Array;
   const children: ChildProcess[] = [];
+  const authorised = new Set<string>();
 
   before(async () => {
     seed = new Uint8Array(randomBytes(32));
     key = await keyFromSeed(seed);
+    authorised.add(Buffer.from(key.publicKey).toString("hex"));
     rig = await startBridgeRig({
       name: "reconnect", peer: "agent", actor: "dd".repeat(16), keepText: "kept\n",
-      isAuthorised: (k) => Buffer.from(k).equals(Buffer.from(key.publicKey)),
+      isAuthorised: (k) => authorised.has(Buffer.from(k).toString("hex")),
       limits: { automergeTokenLifetimeMs: TOKEN_LIFETIME_MS },
     });
     proxy = new FaultProxy({ port: rig.bridge.port });
@@ -87,8 +89,8 @@ describe("automerge-repo clients survive disconnects", () => {
     await rig?.stop();
   });
 
-  const adapterClient = (origin: string) => {
-    const child = run(ADAPTER_CLIENT, [origin, rig.vaultId, Buffer.from(seed).toString("hex"), rig.bridge.certFingerprint as string]);
+  const adapterClient = (origin: string, clientSeed = seed) => {
+    const child = run(ADAPTER_CLIENT, [origin, rig.vaultId, Buffer.from(clientSeed).toString("hex"), rig.bridge.certFingerprint as string]);
     children.push(child.process);
     return child;
   };
@@ -150,6 +152,19 @@ describe("automerge-repo clients survive disconnects", () => {
     await until("the client's write at the vault peer", () => readEntry(rig.engine.doc, "client-after-outage.md") !== undefined, child.output);
     assert.deepEqual(crashed(child), []);
     assert.equal(child.process.exitCode, null, "the client process is alive");
+    child.process.kill("SIGKILL");
+  });
+
+  it("keeps redialling while a newly added key is refused (403) and finds the document once the key is applied", async () => {
+    const newSeed = new Uint8Array(randomBytes(32));
+    const newKey = await keyFromSeed(newSeed);
+    const child = adapterClient(rig.bridge.origin, newSeed);
+    await until("a 403 for the key not applied yet", () => child.lines.some((l) => l.step === "error" && /HTTP 403/.test(String(l.message))), child.output);
+    authorised.add(Buffer.from(newKey.publicKey).toString("hex"));
+    await until("the client to find the document", () => child.lines.some((l) => l.step === "found"), child.output);
+    const refusal = child.lines.find((l) => l.step === "error" && /HTTP 403/.test(String(l.message)));
+    assert.match(String(refusal?.message), /HTTP 403 from wss:\/\/127\.0\.0\.1:\d+: the key is not \(yet\) in the vault's authorized_keys, or the vault is not served here; retrying/);
+    assert.deepEqual(crashed(child), []);
     child.process.kill("SIGKILL");
   });
 });

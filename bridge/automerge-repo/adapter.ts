@@ -37,9 +37,10 @@ const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /**
  * The Repo calls a document unavailable once its adapters are ready and no peer has it, so the
- * adapter is ready when the first attempt has an outcome (the bridge's peer, or a failure) — a
- * fixed second, as automerge-repo's own adapter waits, is too short for a bridge that opens a NATS
- * connection per client on a loaded machine — and at the latest after this long.
+ * adapter is ready when the bridge's peer arrives, and at the latest after this long: a fixed
+ * second, as automerge-repo's own adapter waits, is too short for a bridge that opens a NATS
+ * connection per client on a loaded machine, and a key added a moment ago is refused (403) until
+ * the hub has applied it — the redials within this time still find the document.
  */
 const READY_WAIT_MS = 10_000;
 const PROTOCOL_V1 = "1";
@@ -154,7 +155,6 @@ export class BridgeRepoAdapter extends NetworkAdapter {
     this.#socket = undefined;
     if (this.#remotePeer !== undefined) this.emit("peer-disconnected", { peerId: this.#remotePeer });
     this.#remotePeer = undefined;
-    this.#setReady();
     if (/^HTTP 40[13]/.test(error.message)) this.stats.refusals++;
     if (!error.retry) {
       this.#options.onError?.(error);
