@@ -46,7 +46,7 @@ const texts = (doc) => {
 say({ step: "found", name: String(handle.doc().meta.name), files: texts(handle.doc()) });
 handle.on("change", ({ doc }) => say({ step: "files", files: texts(doc) }));
 
-const immutable = (entry, plain) => Object.fromEntries(Object.entries(entry).map(([field, value]) => [field, typeof value === "string" && !plain.includes(field) ? new ImmutableString(value) : value]));
+const immutable = (entry, plain) => typeof entry === "string" ? new ImmutableString(entry) : Object.fromEntries(Object.entries(entry).map(([field, value]) => [field, typeof value === "string" && !plain.includes(field) ? new ImmutableString(value) : value]));
 for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line);
   if (command.write !== undefined) {
