@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
+import { generateHubCert } from "../agent/auth/tls.js";
 import { readEntry } from "../agent/vault/model/vault-doc.js";
 import { startBridgeRig, type BridgeRig } from "./helpers/bridge-rig.js";
 import { FaultProxy } from "./helpers/fault-proxy.js";
@@ -166,5 +168,29 @@ describe("automerge-repo clients survive disconnects", () => {
     assert.match(String(refusal?.message), /HTTP 403 from wss:\/\/127\.0\.0\.1:\d+: the key is not \(yet\) in the vault's authorized_keys, or the vault is not served here; retrying/);
     assert.deepEqual(crashed(child), []);
     child.process.kill("SIGKILL");
+  });
+
+  it("sends nothing, token included, to a server showing another certificate, and stops there", async () => {
+    // A man in the middle terminating TLS with its own certificate: it would read the request line.
+    const { certPem, keyPem } = await generateHubCert({ commonName: "mallory" });
+    let received = 0;
+    const mallory: TlsServer = createTlsServer({ cert: certPem, key: keyPem }, (socket) => {
+      socket.on("data", (chunk: Buffer) => (received += chunk.length));
+      socket.on("error", () => socket.destroy());
+    });
+    await new Promise<void>((r) => mallory.listen(0, "127.0.0.1", () => r()));
+    try {
+      const child = adapterClient(`wss://127.0.0.1:${(mallory.address() as { port: number }).port}`);
+      await until("the adapter to stop", () => child.lines.some((l) => l.step === "state" && l.state === "stopped"), child.output);
+      const refusal = child.lines.find((l) => l.step === "error");
+      assert.equal(refusal?.kind, "mitm", child.output());
+      assert.equal(refusal?.retry, false);
+      assert.match(String(refusal?.message), /is not the expected .*nothing was sent/);
+      assert.equal(received, 0, "not one byte of the request reached the impostor");
+      assert.deepEqual(crashed(child), []);
+      child.process.kill("SIGKILL");
+    } finally {
+      await new Promise<void>((r) => mallory.close(() => r()));
+    }
   });
 });

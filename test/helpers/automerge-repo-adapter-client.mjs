@@ -37,7 +37,15 @@ const adapter = new BridgeRepoAdapter({
   onState: (state) => say({ step: "state", state }),
 });
 const repo = new Repo({ network: [adapter] });
-const handle = await repo.find(vaultAutomergeUrl(vaultId));
+let handle;
+try {
+  handle = await repo.find(vaultAutomergeUrl(vaultId));
+} catch (error) {
+  // The Repo's answer when no peer had the document (the adapter stopped, or never got through).
+  say({ step: "unavailable", error: String(error) });
+  setInterval(() => {}, 1000);
+  await new Promise(() => {});
+}
 const texts = (doc) => {
   const out = {};
   for (const bucket of Object.values(doc.files ?? {})) for (const [path, rev] of Object.entries(bucket)) if (rev?.text !== undefined) out[path] = String(rev.text);
