@@ -14,7 +14,9 @@ import { join, resolve } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { sandbox, stop, waitFor, readText, exists, listTree, type Sandbox } from "./helpers/cli.js";
 import { startAgent, cli, type RunningAgent } from "./helpers/agents.js";
-import { keyFromSeed, sshPublicLineOf } from "../bridge/client/handshake.js";
+import { keyFromSeed, sshPublicLineOf, type SigningKey } from "../bridge/client/handshake.js";
+import { connect } from "../bridge/client/index.js";
+import { nodeSocket } from "../bridge/node/index.js";
 import { bucketOf } from "../agent/vault/model/bucket.js";
 
 const CLIENT = resolve("test/helpers/automerge-repo-adapter-client.mjs");
@@ -51,6 +53,9 @@ describe("entries a third-party client writes into the vault document", () => {
   let agent: RunningAgent;
   let client: ChildProcess;
   let clientOutput = "";
+  let reader: SigningKey;
+  let bridgeInfo: { origin: string; certFingerprint: string };
+  let vaultId: string;
   const clientLines: Record<string, unknown>[] = [];
   const detail = () => `--- agent\n${agent?.output().slice(-4000)}\n--- client\n${clientOutput.slice(-3000)}`;
   const send = (command: Record<string, unknown>) => client.stdin?.write(`${JSON.stringify(command)}\n`);
@@ -64,12 +69,14 @@ describe("entries a third-party client writes into the vault document", () => {
     const seed = new Uint8Array(randomBytes(32));
     const key = await keyFromSeed(seed);
     assert.equal(cli(box, "p", ["init", "--cwd", root, "--name", "schema"]).code, 0);
-    await appendFile(join(root, "authorized_keys"), `${sshPublicLineOf(key.publicKey, "third-party")}\n`);
+    reader = await keyFromSeed(new Uint8Array(randomBytes(32)));
+    await appendFile(join(root, "authorized_keys"), `${sshPublicLineOf(key.publicKey, "third-party")}\n${sshPublicLineOf(reader.publicKey, "reader")}\n`);
     agent = await startAgent(box, "p", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", root, "--bridge", "127.0.0.1:0"]);
     const infoPath = join(agent.home, "bridge.json");
     await waitFor("the bridge to listen", () => exists(infoPath), 30_000, detail);
     const info = JSON.parse(await readFile(infoPath, "utf8")) as { origin: string; certFingerprint: string };
-    const vaultId = (JSON.parse(cli(box, "p", ["status", "--cwd", root, "--json"]).stdout) as { vault: { id: string } }).vault.id;
+    bridgeInfo = info;
+    vaultId = (JSON.parse(cli(box, "p", ["status", "--cwd", root, "--json"]).stdout) as { vault: { id: string } }).vault.id;
     client = spawn(process.execPath, [CLIENT, info.origin, vaultId, Buffer.from(seed).toString("hex"), info.certFingerprint], { stdio: ["pipe", "pipe", "pipe"] });
     client.stdout?.on("data", (chunk: Buffer) => {
       clientOutput += chunk.toString();
@@ -123,5 +130,20 @@ describe("entries a third-party client writes into the vault document", () => {
     assert.match(human.stdout, new RegExp(`^files     ${onDisk.length} \\(\\d+ B\\)`, "m"));
     assert.doesNotMatch(human.stdout, /null|NaN|undefined/);
     assert.match(human.stdout, /^invalid {3}no-sha256\.md \(bucket [0-9a-f]{2}\): sha256 is missing, not an ImmutableString; not counted, not written to disk \(docs\/vault-schema\.md\)$/m);
+  });
+
+  it("leaves the invalid entries out of what edgesync/client lists and reads", async () => {
+    const vault = await connect({ url: bridgeInfo.origin, vaultId, key: reader, socket: nodeSocket, certFingerprint: bridgeInfo.certFingerprint });
+    try {
+      await waitFor("the valid file at the client", () => vault.readText("valid.md") === "a valid entry\n", 30_000, detail);
+      const listed = vault.listFiles().map((f) => f.path);
+      for (const path of [...CASES.map((c) => c.path), "existing.md"]) {
+        assert.equal(listed.includes(path), false, `${path} listed: ${listed.join()}`);
+        assert.equal(vault.readText(path), undefined, `${path} read`);
+      }
+      assert.ok(listed.includes("valid.md"));
+    } finally {
+      await vault.close();
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { Log } from "../sync/ports.js";
 import { bucketOf } from "../vault/model/bucket.js";
-import { fullProblem } from "../vault/model/entry-check.js";
+import { EntryVerdicts, fullProblem } from "../vault/model/entry-check.js";
 import type { StoredRev } from "../vault/model/schema.js";
 import type { Doc } from "../vault/model/vault-doc.js";
 
@@ -16,8 +16,8 @@ const LOG_MESSAGE = "ignoring an invalid vault entry written by a peer; it is no
 export class EntryAudit {
   readonly #log: Log;
   readonly #logged = new Set<string>();
-  /** Per revision object: Automerge keeps an unchanged object identical between views, so a rescan does not hash it again. */
-  readonly #verdicts = new WeakMap<object, string | null>();
+  /** A rescan does not hash an unchanged revision again. */
+  readonly #verdicts = new EntryVerdicts();
 
   constructor(log: Log) {
     this.#log = log;
@@ -25,15 +25,9 @@ export class EntryAudit {
 
   /** What is wrong with the entry in `path`'s own bucket (logged the first time), or undefined. */
   problemOf(path: string, rev: StoredRev): string | undefined {
-    const key = typeof rev === "object" && rev !== null ? rev : undefined;
-    let verdict = key ? this.#verdicts.get(key) : undefined;
-    if (verdict === undefined) {
-      verdict = fullProblem(bucketOf(path), path, rev) ?? null;
-      if (key) this.#verdicts.set(key, verdict);
-    }
-    if (verdict === null) return undefined;
-    this.#report(path, bucketOf(path), verdict);
-    return verdict;
+    const problem = this.#verdicts.problemOf(bucketOf(path), path, rev);
+    if (problem !== undefined) this.#report(path, bucketOf(path), problem);
+    return problem;
   }
 
   /**

@@ -99,3 +99,21 @@ export function auditFiles(doc: Doc): { valid: Map<string, StoredRev>; invalid: 
   invalid.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.bucket < b.bucket ? -1 : 1));
   return { valid, invalid };
 }
+
+/**
+ * fullProblem, remembered per entry object: Automerge keeps an unchanged object identical between
+ * views of the document, so listing files again hashes only the revisions that are new.
+ */
+export class EntryVerdicts {
+  readonly #verdicts = new WeakMap<object, string | null>();
+
+  problemOf(bucket: string, path: string, entry: unknown): string | undefined {
+    if (entry === null || typeof entry !== "object") return fullProblem(bucket, path, entry);
+    let verdict = this.#verdicts.get(entry);
+    if (verdict === undefined) {
+      verdict = fullProblem(bucket, path, entry) ?? null;
+      this.#verdicts.set(entry, verdict);
+    }
+    return verdict ?? undefined;
+  }
+}
