@@ -74,7 +74,7 @@ export default tseslint.config(
   },
   {
     // edgesync/client runs in browsers: no Node built-ins, no Node-only packages, no Node globals.
-    files: ["bridge/client/**/*.ts"],
+    files: ["bridge/client/**/*.ts", "bridge/automerge-repo/**/*.ts"],
     ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-globals": ["error", "Buffer", "process", "require", "__dirname"],

@@ -23,6 +23,7 @@ export class StatusCommand extends EdgesyncCommand {
     if (this.asJson) return this.json(status);
     this.out(`vault     ${status.vault.name} (${status.vault.id})`);
     this.out(`files     ${status.files} (${formatBytes(status.bytes)}), ${status.snapshots} snapshots, storage ${formatBytes(status.storageBytes)}`);
+    for (const entry of status.invalid ?? []) this.out(`invalid   ${entry.path} (bucket ${entry.bucket}): ${entry.problem}; not counted, not written to disk (docs/vault-schema.md)`);
     for (const entry of status.overLimit ?? []) this.out(`too large ${entry.path} (${formatBytes(entry.size)}): over sync.file_bytes_max, kept in the vault but not written here`);
     if (status.blobsMissing > 0) this.out(`waiting   ${status.blobsMissing} binary file(s) whose contents have not arrived yet (not written to disk until they do)`);
     this.out(`heads     ${status.heads.map((h) => h.slice(0, 12)).join(", ")}`);

@@ -11,6 +11,8 @@ import { assertBuilt } from "./helpers/cli.js";
 interface PackageJson {
   bin: Record<string, string>;
   exports: Record<string, unknown>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
 }
 
 /** Packed files outside dist/: what npm always adds, and the postinstall script that fetches nats-server. */
@@ -63,5 +65,13 @@ describe("npm pack", () => {
       return !existsSync(source);
     });
     assert.deepEqual(orphans, []);
+  });
+
+  it("declares what edgesync/automerge-repo imports as an optional peer dependency: only its users install automerge-repo", () => {
+    assert.equal(pkg.exports["./automerge-repo"], "./dist/bridge/automerge-repo/index.js");
+    const adapter = readFileSync("dist/bridge/automerge-repo/adapter.js", "utf8");
+    assert.match(adapter, /from "@automerge\/automerge-repo\/slim"/);
+    assert.ok(pkg.peerDependencies?.["@automerge/automerge-repo"], "a peer dependency");
+    assert.equal(pkg.peerDependenciesMeta?.["@automerge/automerge-repo"]?.optional, true);
   });
 });

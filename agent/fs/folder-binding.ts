@@ -20,6 +20,7 @@ import { watchFolderTree, type FolderWatcher } from "./folder-watcher.js";
 import { writeNewFiles, type NewFile } from "./bulk-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
 import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
+import { EntryAudit } from "./entry-audit.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { entryBytes, entryOverLimit } from "../vault/model/entry-limits.js";
 import type { StoredRev } from "../vault/model/schema.js";
@@ -87,6 +88,7 @@ export class FolderBinding {
   readonly #rejected = new Set<string>();
   /** `path sha256` of over-limit files already logged: every rescan meets them again. */
   readonly #overLimitLogged = new Set<string>();
+  readonly #audit: EntryAudit;
   #queue: Promise<void> = Promise.resolve();
   #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -97,6 +99,7 @@ export class FolderBinding {
     this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
     this.#index = new DiskIndex(config.stateDir);
     this.#filter = new SyncFilter(config.sync.extensions);
+    this.#audit = new EntryAudit(config.log);
   }
 
   get stats() {
@@ -221,6 +224,7 @@ export class FolderBinding {
       // write re-reads the file (unchangedSinceRead), so a local edit is never clobbered.
       const disk = await this.#readDisk(path, folders, scanned, !local);
       if (disk === "skip") continue;
+      if (await this.#invalidEntry(doc, path, disk, plain, folders, scanned)) continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
       // Grace periods for a look in the middle of an editor's save. They apply whatever started the
@@ -275,6 +279,26 @@ export class FolderBinding {
       await new Promise((resolve) => setTimeout(resolve, Math.max(this.#cfg.truncateGuardMs, this.#cfg.deleteGraceMs)));
       await this.#examine(later, local, undefined, true);
     }
+  }
+
+  /**
+   * True when `path`'s entry is invalid (entry-audit.ts): the pass then leaves the path alone — an
+   * entry without a valid sha256 would otherwise read as a delete of the file on disk — unless the
+   * file was edited here since the last agreement, whose new version (queued into `plain`) replaces
+   * the invalid entry. Also reports the path when it sits only in a wrong bucket.
+   */
+  async #invalidEntry(doc: Doc, path: string, disk: { sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined, plain: FileOp[], folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined): Promise<boolean> {
+    const stored = readStored(doc, path);
+    if (stored === undefined) {
+      if (disk === undefined && this.#index.get(path) === undefined) this.#audit.reportMisplaced(doc, path);
+      return false;
+    }
+    if (this.#audit.problemOf(path, stored) === undefined) return false;
+    if (disk !== undefined && disk.sha256 !== this.#index.get(path)?.sha256) {
+      const read = disk.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk;
+      if (read !== "skip" && read?.bytes !== undefined) plain.push({ type: "put", path, bytes: read.bytes, mtime: read.mtimeMs });
+    }
+    return true;
   }
 
   /**

@@ -8,15 +8,18 @@ import { createTwoFilesPatch } from "diff";
 import type { LocalVault } from "./local-vault.js";
 import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "../vault/model/history.js";
 import { parseTimeSpec } from "../vault/model/timespec.js";
-import { listStored } from "../vault/model/vault-doc.js";
 import { entriesOverLimit, type OverLimitEntry } from "../vault/model/entry-limits.js";
+import { auditFiles, type InvalidEntry } from "../vault/model/entry-check.js";
 import { decodeTextOrUndefined } from "../vault/model/bytes.js";
 import type { FileEntry } from "../vault/model/schema.js";
 
 export interface VaultStatus {
   vault: { id: string; name: string; createdAt: number };
+  /** Valid files only (model/entry-check.ts): what a device can write to its disk. */
   files: number;
   bytes: number;
+  /** Entries a peer wrote that are not valid (never written to disk): path, bucket and what is wrong. */
+  invalid: InvalidEntry[];
   heads: string[];
   snapshots: number;
   storageBytes: number;
@@ -30,14 +33,15 @@ export interface VaultStatus {
 export async function status(vault: LocalVault): Promise<VaultStatus> {
   const doc = vault.engine.doc;
   let bytes = 0;
-  const stored = listStored(doc);
-  for (const rev of stored.values()) bytes += rev.size;
+  const { valid, invalid } = auditFiles(doc);
+  for (const rev of valid.values()) bytes += rev.size;
   const stats = vault.engine.stats;
   return {
     // The configured identity: the document's `meta` is a copy any member could rewrite.
     vault: vault.config.vault,
-    files: stored.size,
+    files: valid.size,
     bytes,
+    invalid,
     heads: A.getHeads(doc),
     snapshots: listLabels(doc).length,
     storageBytes: await vault.store.sizeBytes(),

@@ -36,6 +36,7 @@ describe("bridge client session helpers", () => {
       assert.deepEqual([error.kind, error.retry, error.code], [kind, retry, code], String(code));
     }
     assert.match(closeError(CloseCode.unauthorised, "").message, /authorized_keys/);
+    assert.equal(closeError(CloseCode.unauthorised, "add it to the vault's authorized_keys").message.split("authorized_keys").length, 2, "the advice is given once");
     assert.equal(new BridgeError("mitm", "x").retry, false);
     assert.equal(new BridgeError("pin", "x").retry, false);
   });

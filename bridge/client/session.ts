@@ -99,7 +99,11 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 15_000;
 
 export function closeError(code: number, reason: string): BridgeError {
   const what = reason ? `: ${reason}` : "";
-  if (code === CloseCode.unauthorised || code === CloseCode.badSignature) return new BridgeError("auth", `the bridge refused this key (close ${code})${what}; add its public key to the vault's authorized_keys`, code);
+  if (code === CloseCode.unauthorised || code === CloseCode.badSignature) {
+    // The bridge's own refusal usually says what to do already: the advice is added only where it does not.
+    const advice = /authorized_keys/.test(reason) ? "" : "; add its public key to the vault's authorized_keys";
+    return new BridgeError("auth", `the bridge refused this key (close ${code})${what}${advice}`, code);
+  }
   if (code === CloseCode.unknownVault) return new BridgeError("auth", `the bridge does not serve this vault (close ${code})${what}`, code);
   if (code === CloseCode.tooBig || code === CloseCode.malformed || code === CloseCode.protocol || code === CloseCode.rateLimited) return new BridgeError("protocol", `the bridge closed the connection (close ${code})${what}`, code);
   return new BridgeError("network", `the connection to the bridge closed (code ${code})${what}`, code);

@@ -21,7 +21,31 @@ export interface BridgeSocket {
   certFingerprint(): string | null | undefined;
 }
 
-export type SocketFactory = (url: string, events: SocketEvents) => BridgeSocket;
+export interface SocketOptions {
+  /**
+   * The SHA-256 (hex) of the only TLS certificate to send anything to (null: a plain ws:// URL).
+   * A platform that can see the certificate refuses any other before the first byte of the request
+   * (whose URL may carry a token) leaves; a browser cannot, and relies on its own validation.
+   */
+  certFingerprint?: string | null;
+}
+
+export type SocketFactory = (url: string, events: SocketEvents, options?: SocketOptions) => BridgeSocket;
+
+/**
+ * What a browser says when a wss:// socket closes before it opened. Scripts get no reason (only
+ * 1006): an untrusted certificate, a bridge that is down and a refused upgrade look the same. An
+ * edgesync hub's certificate is self-signed, so an untrusted certificate is the usual cause on
+ * first use: say that, and what to check, rather than a bare "1006".
+ */
+export function closedBeforeOpen(url: string): string {
+  const origin = new URL(url);
+  const https = `https://${origin.host}/`;
+  return `the browser could not open ${origin.protocol}//${origin.host} (closed before it opened; a page is not told why). ` +
+    `If the bridge is running, this browser most likely does not trust its TLS certificate: an edgesync hub's certificate is self-signed — ` +
+    `import the hub's tls.crt as a trusted *server* certificate (it is not a CA: importing it as an authority fails), ` +
+    `or serve the bridge with a CA-issued certificate; opening ${https} in a tab shows the browser's own certificate error`;
+}
 
 /** The global WebSocket (browsers, Deno, Node ≥ 22). */
 export const browserSocket: SocketFactory = (url, events) => {
@@ -30,7 +54,11 @@ export const browserSocket: SocketFactory = (url, events) => {
   const ws = new Ctor(url);
   ws.binaryType = "arraybuffer";
   let closed = false;
-  ws.onopen = () => events.onOpen();
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    events.onOpen();
+  };
   ws.onmessage = (event: MessageEvent) => {
     if (typeof event.data === "string") events.onText(event.data);
     else if (event.data instanceof ArrayBuffer) events.onBinary(new Uint8Array(event.data));
@@ -38,7 +66,8 @@ export const browserSocket: SocketFactory = (url, events) => {
   ws.onclose = (event: CloseEvent) => {
     if (closed) return;
     closed = true;
-    events.onClose(event.code, event.reason);
+    const unexplained = !opened && event.code === 1006 && url.startsWith("wss:");
+    events.onClose(event.code, unexplained ? closedBeforeOpen(url) : event.reason);
   };
   ws.onerror = () => {
     // the close event that follows carries the code

@@ -37,6 +37,7 @@ export class BridgeTransport implements Transport {
   #handlers: TransportHandlers | undefined;
   #session: Session | undefined;
   #stopped = false;
+  #stoppedBy: BridgeError | undefined;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly stats = { connects: 0, sent: 0, received: 0, dropped: 0 };
@@ -53,6 +54,11 @@ export class BridgeTransport implements Transport {
 
   get connected(): boolean {
     return this.#session !== undefined;
+  }
+
+  /** Why this transport stopped reconnecting for good (an auth, pin or MITM failure), if it did. */
+  get stoppedBy(): BridgeError | undefined {
+    return this.#stoppedBy;
   }
 
   /** Connects once; rejects with the BridgeError of the first attempt (no retry before the first success). */
@@ -96,6 +102,7 @@ export class BridgeTransport implements Transport {
     this.#options.onError?.(error);
     if (!error.retry) {
       this.#stopped = true;
+      this.#stoppedBy = error;
       this.#options.onState?.("stopped");
       return;
     }

@@ -8,8 +8,11 @@ import * as A from "@automerge/automerge";
 import { SyncEngine, type ChangeEvent } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
 import { BlobMissingError, MemoryBlobStore } from "../../agent/vault/store/blob-store.js";
-import { createdIdentity, emptyVaultDoc, isReady, readEntry, type Doc } from "../../agent/vault/model/vault-doc.js";
-import { currentFiles, headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
+import { createdIdentity, emptyVaultDoc, entryFromStored, isReady, readEntry, readStored, type Doc } from "../../agent/vault/model/vault-doc.js";
+import { headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
+import { EntryVerdicts } from "../../agent/vault/model/entry-check.js";
+import { bucketOf } from "../../agent/vault/model/bucket.js";
+import type { FileEntry } from "../../agent/vault/model/schema.js";
 import { normaliseVaultPath } from "../../agent/vault/paths.js";
 import type { Log } from "../../agent/sync/ports.js";
 import { BridgeTransport, type BridgeTransportOptions } from "./transport.js";
@@ -58,6 +61,7 @@ export class BridgeVault {
   readonly #engine: SyncEngine;
   readonly #transport: BridgeTransport;
   readonly #listeners = new Set<(change: VaultChange) => void>();
+  readonly #verdicts = new EntryVerdicts();
   #tick: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -127,10 +131,27 @@ export class BridgeVault {
     return this.#engine.doc;
   }
 
+  /** The vault's files; an entry a peer wrote in a wrong shape (docs/vault-schema.md) is not one. */
   listFiles(): FileInfo[] {
-    return [...currentFiles(this.#engine.doc).values()]
-      .map(({ path, kind, size, mtime, sha256, by }) => ({ path, kind, size, mtime, sha256, by }))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const doc = this.#engine.doc;
+    const files: FileInfo[] = [];
+    if (!isReady(doc)) return files;
+    for (const [bucket, entries] of Object.entries(doc.files)) {
+      for (const [path, rev] of Object.entries(entries ?? {})) {
+        if (this.#verdicts.problemOf(bucket, path, rev) !== undefined) continue;
+        const { kind, size, mtime, sha256, by } = entryFromStored(path, rev);
+        files.push({ path, kind, size, mtime, sha256, by });
+      }
+    }
+    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** The file's valid entry, or undefined (no such file, or one a peer wrote in a wrong shape or with a wrong hash). */
+  #validEntry(path: string): FileEntry | undefined {
+    const canonical = normaliseVaultPath(path);
+    const rev = readStored(this.#engine.doc, canonical);
+    if (rev === undefined || this.#verdicts.problemOf(bucketOf(canonical), canonical, rev) !== undefined) return undefined;
+    return entryFromStored(canonical, rev);
   }
 
   /**
@@ -138,14 +159,14 @@ export class BridgeVault {
    * fetched by hash: read those with `readBytes` (this throws for them rather than guess).
    */
   readFile(path: string): Uint8Array | undefined {
-    const entry = readEntry(this.#engine.doc, normaliseVaultPath(path));
+    const entry = this.#validEntry(path);
     if (entry?.blob !== undefined) throw new TypeError(`${path} is a binary file stored as a blob: read it with \`await vault.readBytes(path)\``);
     return entry?.bytes;
   }
 
   /** Any file's bytes (binary ones from the blob store); undefined when there is no such file. Throws when a blob has not arrived yet. */
   async readBytes(path: string): Promise<Uint8Array | undefined> {
-    const entry = readEntry(this.#engine.doc, normaliseVaultPath(path));
+    const entry = this.#validEntry(path);
     if (entry?.blob === undefined) return entry?.bytes;
     const bytes = await this.#engine.blobs.get(entry.blob);
     if (bytes === undefined) throw new BlobMissingError(path, entry.blob);
@@ -160,9 +181,9 @@ export class BridgeVault {
 
   /** Writes a file; resolves once the change is in the local document and offered to peers. */
   async writeFile(path: string, content: string | Uint8Array): Promise<void> {
+    this.#open();
     const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
     if (bytes.length > CLIENT_FILE_BYTES_MAX) throw new RangeError(`${path}: ${bytes.length} bytes is over the ${CLIENT_FILE_BYTES_MAX}-byte file limit`);
-    this.#open();
     await this.#engine.change([{ type: "put", path: normaliseVaultPath(path), bytes, mtime: Date.now() }]);
   }
 
@@ -216,8 +237,14 @@ export class BridgeVault {
     await this.#engine.stop();
   }
 
+  /**
+   * A write must not look done when it can never reach a peer: after `close()`, or once the
+   * transport stopped for good (the bridge refused this key, or its pin or channel binding failed).
+   */
   #open(): void {
-    if (this.#closed) throw new Error("this vault connection is closed");
+    if (this.#closed) throw new BridgeError("network", "this vault connection is closed: connect again to write");
+    const stoppedBy = this.#transport.stoppedBy;
+    if (stoppedBy !== undefined) throw new BridgeError(stoppedBy.kind, `this client stopped syncing for good, so the write would never reach the vault: ${stoppedBy.message}`, stoppedBy.code);
   }
 
   /** @internal the engine's change callback */

@@ -3,20 +3,50 @@
  * certificate it actually saw, for the handshake's channel binding. Certificate trust is the
  * handshake's job (the hub key's pin and the fingerprint the hub signs), so the TLS layer accepts
  * any certificate here and the handshake refuses a wrong one before anything is signed.
+ *
+ * A caller that sends a secret in the request itself (the automerge-repo adapter's URL token) passes
+ * the fingerprint it expects: the request then stays corked until TLS has shown that certificate,
+ * so a relaying man in the middle never sees the token.
  */
 import { createHash } from "node:crypto";
-import type { TLSSocket } from "node:tls";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import WebSocket from "ws";
 import type { SocketFactory } from "../client/socket.js";
 
-export const nodeSocket: SocketFactory = (url, events) => {
-  const ws = new WebSocket(url, { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 15_000 });
+const HANDSHAKE_TIMEOUT_MS = 15_000;
+const MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+
+const fingerprintOf = (socket: TLSSocket): string | null => {
+  const raw = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate().raw : undefined;
+  return raw ? createHash("sha256").update(raw).digest("hex") : null;
+};
+
+/** A TLS connection that sends nothing until the server showed the certificate `expected`. */
+const pinnedTls = (expected: string) => (options: ConnectionOptions): TLSSocket => {
+  const socket = tlsConnect({ ...options, rejectUnauthorized: false });
+  socket.cork();
+  socket.once("secureConnect", () => {
+    const seen = fingerprintOf(socket);
+    if (seen === expected) socket.uncork();
+    else socket.destroy(new Error(`the bridge's TLS certificate ${seen?.slice(0, 16) ?? "none"}… is not the expected ${expected.slice(0, 16)}… (a man in the middle, or a renewed certificate): nothing was sent`));
+  });
+  return socket;
+};
+
+export const nodeSocket: SocketFactory = (url, events, options) => {
+  const expected = options?.certFingerprint;
+  const pinned = typeof expected === "string" && url.startsWith("wss:");
+  const ws = new WebSocket(url, {
+    rejectUnauthorized: false, perMessageDeflate: false, maxPayload: MESSAGE_BYTES_MAX, handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    ...(pinned ? { createConnection: pinnedTls(expected) as never } : {}),
+  });
   let fingerprint: string | null | undefined = url.startsWith("ws:") ? null : undefined;
   let closed = false;
+  // ws reports a refused upgrade ("Unexpected server response: 401") or a TLS failure as an error
+  // and then closes with 1006 and no reason: the error's message becomes that reason.
+  let failure = "";
   ws.on("upgrade", (response) => {
-    const socket = response.socket as TLSSocket;
-    const raw = typeof socket.getPeerCertificate === "function" ? socket.getPeerCertificate().raw : undefined;
-    fingerprint = raw ? createHash("sha256").update(raw).digest("hex") : null;
+    fingerprint = fingerprintOf(response.socket as TLSSocket);
   });
   ws.on("open", () => events.onOpen());
   ws.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
@@ -24,13 +54,13 @@ export const nodeSocket: SocketFactory = (url, events) => {
     if (isBinary) events.onBinary(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
     else events.onText(buf.toString("utf8"));
   });
-  ws.on("error", () => {
-    // `close` follows with the code
+  ws.on("error", (error: Error) => {
+    failure = error.message;
   });
   ws.on("close", (code: number, reason: Buffer) => {
     if (closed) return;
     closed = true;
-    events.onClose(code, reason.toString("utf8"));
+    events.onClose(code, reason.length > 0 ? reason.toString("utf8") : failure);
   });
   return {
     send: (data) => ws.send(data),

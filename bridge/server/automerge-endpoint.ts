@@ -21,7 +21,7 @@ import { SyncEngine } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
 import { emptyVaultDoc, isReady } from "../../agent/vault/model/vault-doc.js";
 import type { PeerId } from "../../agent/sync/ports.js";
-import { fromBase64Url, tokenMessage, vaultDocumentId, TOKEN_LIFETIME_MS, type TokenFields } from "../client/automerge-token.js";
+import { fromBase64Url, tokenMessage, vaultDocumentId, type TokenFields } from "../client/automerge-token.js";
 import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, verifySignature } from "../client/handshake.js";
 import { CloseCode } from "../client/frames.js";
 import { CborError, decodeCbor, encodeCbor, type CborValue } from "./cbor.js";
@@ -47,6 +47,7 @@ export interface AutomergeEndpoint {
 }
 
 export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => BridgeVault | undefined | Promise<BridgeVault | undefined>, wss: WebSocketServer, track: (ws: WebSocket, socket: Duplex) => void): AutomergeEndpoint {
+  const lifetimeMs = ctx.limits.automergeTokenLifetimeMs;
   const nonces = new Map<string, number>();
   const remember = (nonce: string, now: number) => {
     for (const [n, expiry] of nonces) {
@@ -55,7 +56,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
     }
     if (nonces.has(nonce)) throw new HttpRefusal(401, "this token was already used: sign a new one for every connection");
     if (nonces.size >= NONCES_MAX) throw new HttpRefusal(503, "too many recent connections; retry in a minute");
-    nonces.set(nonce, now + 2 * TOKEN_LIFETIME_MS);
+    nonces.set(nonce, now + 2 * lifetimeMs);
   };
 
   const admit = async (request: IncomingMessage): Promise<{ vault: BridgeVault; nc: NatsConnection; key: Uint8Array }> => {
@@ -79,7 +80,7 @@ export function automergeEndpoint(ctx: SessionContext, vaultOf: (id: string) => 
     const ts = Number(fields.ts);
     const now = ctx.nowMs();
     if (key?.length !== 32 || sig?.length !== 64 || nonce?.length !== 16 || !/^\d{1,16}$/.test(fields.ts)) throw new HttpRefusal(401, "malformed token");
-    if (Math.abs(now - ts) > TOKEN_LIFETIME_MS) throw new HttpRefusal(401, `token is more than ${TOKEN_LIFETIME_MS / 1000} s from the bridge's clock: sign a fresh one (and check the clocks)`);
+    if (Math.abs(now - ts) > lifetimeMs) throw new HttpRefusal(401, `token is more than ${lifetimeMs / 1000} s from the bridge's clock: sign a fresh one (and check the clocks)`);
     if (!(await verifySignature(sig, tokenMessage(fields, ctx.certFingerprint), key))) throw new HttpRefusal(401, "token signature does not verify (signed for another bridge certificate or vault?)");
     remember(fields.nonce, now);
     const vault = await vaultOf(fields.vault);

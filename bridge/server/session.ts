@@ -17,6 +17,7 @@ import {
 } from "../client/frames.js";
 import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
 import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "../client/handshake.js";
+import { TOKEN_LIFETIME_MS } from "../client/automerge-token.js";
 import { TokenBucket } from "./rate-limit.js";
 import { watchAuthority } from "./revocation.js";
 import { PRE_AUTH_PER_ADDRESS_MAX, PRE_AUTH_SOCKETS_MAX, PRE_AUTH_TIMEOUT_MS, type AdmissionLimits } from "./admission.js";
@@ -48,6 +49,12 @@ export interface BridgeLimits extends AdmissionLimits {
   /** Authenticated peers at once; unauthenticated sockets are limited apart (admission.ts). */
   connectionsMax: number;
   natsConnectTimeoutMs: number;
+  /**
+   * How far an `/automerge` URL token's time may be from the bridge's clock (either way). A token is
+   * good for one connection anyway; this bounds how long a leaked, unused one stays usable and how
+   * long the bridge remembers used nonces. Clients that reconnect sign a fresh token each time.
+   */
+  automergeTokenLifetimeMs: number;
 }
 
 export const DEFAULT_LIMITS: BridgeLimits = {
@@ -65,6 +72,7 @@ export const DEFAULT_LIMITS: BridgeLimits = {
   sendBufferBytesMax: 64 * 1024 * 1024,
   connectionsMax: 256,
   natsConnectTimeoutMs: 5_000,
+  automergeTokenLifetimeMs: TOKEN_LIFETIME_MS,
 };
 
 export interface SessionContext {

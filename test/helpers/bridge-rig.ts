@@ -1,7 +1,9 @@
 /**
  * A bridge in front of a real nats-server with one vault peer on it (the sync engine the agent
  * runs, over the NATS transport, holding one file `keep.md`): what the bridge interop and
- * hostile-input tests stand on. `stop()` removes everything, the temp folder included.
+ * hostile-input tests stand on. `stopHub()`/`startHub()` take the hub's side down and back up as a
+ * hub restart does (its nats-server and its bridge, on the same ports, with the same certificate
+ * and key). `stop()` removes everything, the temp folder included.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -37,6 +39,10 @@ export interface BridgeRig {
   bridge: BridgeServer;
   /** The bridge's certificate as a PEM file (for NODE_EXTRA_CA_CERTS). */
   certFile: string;
+  /** Stops the bridge and its nats-server (the vault peer keeps trying to reconnect). */
+  stopHub(): Promise<void>;
+  /** Starts them again on the same ports; `bridge` is then the new one. */
+  startHub(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,7 +64,8 @@ export async function startBridgeRig(options: BridgeRigOptions): Promise<BridgeR
   };
   try {
     nats = await startTestNatsServer(dir, "", options.name);
-    nc = await connect({ servers: nats.url });
+    // It outlives a hub restart (stopHub/startHub), however long the test keeps the hub down.
+    nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const self = asPeerId(options.peer);
     let doc = createVaultDoc({ vaultId, name: options.name, createdAt: Date.now() }, options.actor);
     doc = applyFileOps(doc, [{ type: "put", path: "keep.md", bytes: new TextEncoder().encode(options.keepText), mtime: 1 }], { time: Date.now(), by: options.peer });
@@ -69,13 +76,30 @@ export async function startBridgeRig(options: BridgeRigOptions): Promise<BridgeR
     const cert = await generateHubCert();
     const certFile = join(dir, "hub.crt");
     await writeFile(certFile, cert.certPem);
-    bridge = await startBridge({
-      host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(new Uint8Array(randomBytes(32))),
+    const hubKey = await keyFromSeed(new Uint8Array(randomBytes(32)));
+    const natsUrl = nats.url;
+    const serve = (port: number) => startBridge({
+      host: "127.0.0.1", port, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey,
       vault: (id) => (id === vaultId ? { id, name: options.name, isAuthorised: options.isAuthorised } : undefined),
-      natsServers: nats.url,
+      natsServers: natsUrl,
       limits: options.limits,
     });
-    return { dir, vaultId, nats, engine, bridge, certFile, stop };
+    bridge = await serve(0);
+    const rig: BridgeRig = {
+      dir, vaultId, nats, engine, bridge, certFile, stop,
+      async stopHub() {
+        await bridge?.close();
+        await nats?.stop();
+      },
+      async startHub() {
+        const natsPort = (nats as TestNatsServer).port;
+        nats = await startTestNatsServer(dir, `port: ${natsPort}`, `${options.name}-again`);
+        rig.nats = nats;
+        bridge = await serve((bridge as BridgeServer).port);
+        rig.bridge = bridge;
+      },
+    };
+    return rig;
   } catch (error) {
     await stop();
     throw error;
