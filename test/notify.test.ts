@@ -15,7 +15,7 @@ import { silentLog } from "../agent/sync/ports.js";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";
 import { run, waitFor } from "./helpers/cli.js";
 import { newMessage, encodeMessage, type NotifyMessage, type Signer } from "../notify/model.js";
-import { notifySubject, syncPrefix } from "../notify/subjects.js";
+import { notifySubject, syncPrefix } from "../agent/nats/notify-subjects.js";
 import { parsePairingInput } from "../notify/pair-url.js";
 import type { DeviceRecord } from "../notify/devices.js";
 

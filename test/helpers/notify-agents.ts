@@ -12,7 +12,7 @@ import { connectPlainNats } from "../../agent/nats/local-connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
 import { encodeMessage, type NotifyMessage } from "../../notify/model.js";
-import { DEFAULT_SET, notifySubject } from "../../notify/subjects.js";
+import { DEFAULT_SET, notifySubject } from "../../agent/nats/notify-subjects.js";
 
 export interface CliResult {
   code: number;
