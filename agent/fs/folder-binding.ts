@@ -67,6 +67,8 @@ const MASS_DELETE_MIN_FILES = 10;
 const REJECTED_LOGGED_MAX = 1000;
 /** Distinct over-limit files logged (each once per version); beyond this they are skipped silently. */
 const OVER_LIMIT_LOGGED_MAX = 1000;
+/** Distinct unreadable files logged; beyond this they are skipped silently. */
+const UNREADABLE_LOGGED_MAX = 1000;
 /** Files written at once when the doc brings many (a clone): enough to keep libuv's 4 threads and the disk queue busy. */
 const WRITES_IN_FLIGHT = 16;
 /** A pass writing at least this many new files creates them together (bulk-write.ts). */
@@ -87,6 +89,8 @@ export class FolderBinding {
   readonly #rejected = new Set<string>();
   /** `path sha256` of over-limit files already logged: every rescan meets them again. */
   readonly #overLimitLogged = new Set<string>();
+  /** Unreadable files already logged, until they read again: every rescan meets them again. */
+  readonly #unreadableLogged = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -503,10 +507,30 @@ export class FolderBinding {
     }
     const cached = this.#statCache.get(path);
     if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
-    const bytes = new Uint8Array(await readFile(absolute).catch(() => new Uint8Array()));
+    const read = await readFile(absolute).then((data) => new Uint8Array(data), (error: NodeJS.ErrnoException) => error);
+    if (read instanceof Error) return this.#unreadable(path, read);
+    this.#unreadableLogged.delete(path);
+    const bytes = read;
     const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
     this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
     return { sha256, bytes, mtimeMs: info.mtimeMs };
+  }
+
+  /**
+   * A file that is there but cannot be read (its mode, another user's file, a directory or FIFO put
+   * in its place since the stat). Read as empty, it would sync as an empty version and wipe the
+   * content on every other device; it is skipped instead, said once until it reads again, and
+   * looked at again by every later event and rescan (no stat is cached for it). A file gone since
+   * the stat is absent, as if the stat had missed it.
+   */
+  #unreadable(path: string, error: NodeJS.ErrnoException): undefined | "skip" {
+    this.#statCache.delete(path);
+    if (error.code === "ENOENT") return undefined;
+    if (!this.#unreadableLogged.has(path) && this.#unreadableLogged.size < UNREADABLE_LOGGED_MAX) {
+      this.#unreadableLogged.add(path);
+      this.#cfg.log.warn({ path, error: error.code ?? String(error) }, "cannot read this file; it is not synced until it can be read (check its permissions)");
+    }
+    return "skip";
   }
 
   /**

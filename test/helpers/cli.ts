@@ -41,9 +41,13 @@ export function run(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: str
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Starts a long-running edgesync process; its stderr is kept for failure messages. */
-export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts a long-running edgesync process; its stderr is kept for failure messages. `prefix` is a
+ * command that execs the rest (e.g. setpriv), so the child's pid is still edgesync's.
+ */
+export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] }): ChildProcess & { output: () => string } {
+  const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  const child = spawn(command, commandArgs, { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-200_000);
