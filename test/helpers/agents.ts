@@ -3,8 +3,9 @@ import { readFile, mkdtemp, rm, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
-import { start, waitFor, run, readText, type Sandbox } from "./cli.js";
+import { start, run, readText, type Sandbox } from "./cli.js";
 import type { ChildProcess } from "node:child_process";
+import { waitFor } from "./wait.js";
 
 export interface AgentInfo {
   pid: number;

@@ -1,6 +1,6 @@
 /**
- * E2E helpers: run the built `edgesync` binary in temp folders with its own EDGESYNC_HOME, and wait
- * for conditions with a deadline (never fixed sleeps).
+ * E2E helpers: run the built `edgesync` binary in temp folders with its own EDGESYNC_HOME. Waiting
+ * for a condition is wait.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, readFile, readdir, stat } from "node:fs/promises";
@@ -78,15 +78,6 @@ export async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTER
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   await exited;
   clearTimeout(timer);
-}
-
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `\n--- detail ---\n${detail()}` : ""}`);
 }
 
 export const readText = (path: string) => readFile(path, "utf8").catch(() => undefined);

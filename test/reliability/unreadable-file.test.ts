@@ -9,8 +9,9 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { startMeshedPeers, type RunningAgent } from "../helpers/agents.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** A command prefix that takes root's power to read any file away from the process it execs. */
 const withoutReadOverride = (): string[] => (process.getuid?.() === 0 ? ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] : []);

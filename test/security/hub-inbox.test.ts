@@ -9,7 +9,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, type RunningAgent } from "../helpers/agents.js";
 import { RawNatsClient } from "../helpers/raw-nats-tls.js";
 import { loadIdentity, type Identity } from "../../agent/auth/identity.js";
@@ -18,6 +18,7 @@ import { ephemeralUserKey } from "../../agent/auth/native-ed25519.js";
 import { HUB_ACCOUNT_PUBLIC } from "../../agent/auth/accounts.js";
 import { signRequest } from "../../agent/auth/signed-request.js";
 import { HUB_VAULTS_SUBJECT } from "../../agent/nats/subjects.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** Generous: the hub answers in milliseconds. */
 const REPLY_TIMEOUT_MS = 10_000;
