@@ -228,9 +228,9 @@ export class FolderBinding {
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
       // Grace periods for a look in the middle of an editor's save. They apply whatever started the
-      // pass: the engine's echo of our own last ingest (onDocChange) used to look without grace,
-      // and under load landed mid-save — an emptied or deleted file went out. A one-shot command
-      // has no later look to wait for: it looks at such paths once more at the end of the pass.
+      // pass, the engine's echo of our own last ingest (onDocChange) included: under load that echo
+      // lands mid-save, and an emptied or deleted file would go out. A one-shot command has no
+      // later look to wait for: it looks at such paths once more at the end of the pass.
       if (this.#cfg.watch) {
         if (this.#needsGrace(path, action, disk?.bytes)) continue;
       } else if (!lookedAgain && this.#midSave(path, action, disk?.bytes)) {
@@ -274,8 +274,8 @@ export class FolderBinding {
     await this.#materialiseAll(writes, folders);
     await this.#index.save();
     if (later.length > 0) {
-      // `edgesync init` beside a busy editor imported a file caught between its truncate and its
-      // write as an empty first version (scan-race.test.ts, seed 447327): wait out the save, look again.
+      // A file caught between an editor's truncate and its write (`edgesync init` beside a busy
+      // editor) would be imported as an empty first version (scan-race.test.ts): wait out the save, look again.
       await new Promise((resolve) => setTimeout(resolve, Math.max(this.#cfg.truncateGuardMs, this.#cfg.deleteGraceMs)));
       await this.#examine(later, local, undefined, true);
     }
@@ -304,8 +304,8 @@ export class FolderBinding {
   /**
    * Writes (or deletes) many paths: WRITES_IN_FLIGHT at a time, each file still fsynced before its
    * rename, and each touched folder fsynced once at the end instead of once per file — before the
-   * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
-   * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
+   * index that records the writes is saved. One fsync pair per file in a row would make a clone
+   * wait for the disk once per file; this overlaps them in the thread pool.
    */
   async #materialiseAll(all: readonly string[], folders: FolderChecks): Promise<void> {
     const paths = all.length >= BULK_FILES_MIN ? await this.#createAll(all, folders) : all;

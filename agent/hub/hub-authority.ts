@@ -150,7 +150,7 @@ export class HubAuthority {
   /**
    * Interest in `p.<hub>.<member>` for every member, with no handler (the replica's transport
    * receives the messages). Across a leafnode link the hub forwards only interest that the leaf's
-   * user may publish into, and (measured on 2.9.10) the replica's wildcard `p.<hub>.*` is not
+   * user may publish into, and (nats-server 2.9.10) the replica's wildcard `p.<hub>.*` is not
    * matched against a member's `p.*.<member>` allowance, so without these literal subjects a
    * member's messages to the hub would never leave its leaf.
    */

@@ -64,7 +64,7 @@ describe("disk full", () => {
     assert.deepEqual(await tempFiles(b), []);
   });
 
-  it("keeps every change the vault document could not save while its disk was full (bug: the unsaved change was skipped by the next save)", async () => {
+  it("keeps every change the vault document could not save while its disk was full, for the next save to carry", async () => {
     folders = await victimOnTmpfs(16 * MB, 1 * MB);
     const [a, b] = folders.dirs;
     const [, vb] = folders.vaults;
@@ -92,7 +92,7 @@ describe("disk full", () => {
     assert.deepEqual(await tempFiles(b), []);
   });
 
-  it("never leaves a partly written frame in doc.log when the disk fills mid-append (bug: a short write tore the log, and every later frame was lost on load)", async () => {
+  it("never leaves a partly written frame in doc.log when the disk fills mid-append, so every later frame still loads", async () => {
     folders = await vaultFolders({ count: 1 });
     const dir = join(folders.dirs[0], "store-on-tmpfs");
     await mkdir(dir);

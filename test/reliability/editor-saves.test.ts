@@ -63,9 +63,8 @@ describe(`editor save patterns (seed ${SEED})`, () => {
   after(async () => folders?.cleanup());
 
   // A second look at the file mid-save — a rescan, or a second watcher event for the same path —
-  // must wait out the grace period too. It used to end it: under load, vim's backup dance put a
-  // deleted state into history ([14,23,23,null,23], seed 826935) because the grace period only
-  // skipped the next look, whatever its timing.
+  // must wait out the grace period too: a grace period that only skipped the next look would let
+  // vim's backup dance, under load, put a deleted state into history.
   const midways = {
     "": async () => {},
     " (a rescan lands mid-save)": async () => folders.vaults[0].binding.reconcile(),

@@ -78,7 +78,7 @@ describe("remote paths from an authorised but hostile device", () => {
     await rm(parent, { recursive: true, force: true });
   });
 
-  it("keeps syncing the other files after receiving hostile paths (bug: one unsafe path aborted the whole pass)", async () => {
+  it("keeps syncing the other files after receiving hostile paths: one unsafe path never aborts the pass", async () => {
     await waitFor("after.md on the victim", async () => (await readText(join(victim, "after.md"))) === "sent after the hostile entries\n");
     await waitFor("same-change.md on the victim", async () => (await readText(join(victim, "same-change.md"))) === "beside the hostile entries\n");
     const vb = folders.vaults[1];

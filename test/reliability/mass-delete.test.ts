@@ -20,7 +20,7 @@ afterEach(async () => {
 const notes = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`n${i}.md`, `note ${i}\n`]));
 
 describe("mass-delete guard", () => {
-  it("refuses a mass delete that arrives as separate watcher events (bug: each event was its own pass, so rm * propagated)", async () => {
+  it("refuses a mass delete that arrives as separate watcher events (judged against the whole folder, not each event's pass)", async () => {
     folders = await vaultFolders({ seed: notes(20) });
     const [a, b] = folders.dirs;
     const [va] = folders.vaults;

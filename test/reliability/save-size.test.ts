@@ -13,7 +13,7 @@ describe("incremental saves", () => {
   let folders: Folders;
   after(async () => folders?.cleanup());
 
-  it("stores an edit of one file in a few kilobytes, not a full save of the vault (bug: every put rebuilt the doc and saved it whole)", async () => {
+  it("stores an edit of one file in a few kilobytes, not a full save of the vault", async () => {
     const seed = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`n${i}.md`, `note ${i} ${"z".repeat(200)}\n`]));
     folders = await vaultFolders({ seed });
     const [a, b] = folders.dirs;

@@ -1,8 +1,8 @@
 /**
- * Threat: replies in the hub account are shared. Every hub-account user used to be allowed to
- * subscribe to `_INBOX.>`, so a member of vault B read the discovery answer meant for a member of
- * vault A (vault ids and names), and replaying A's signed discovery request from B's connection
- * got the same answer. The attacker here is a hand-written NATS client (raw protocol over TLS,
+ * Threat: replies in the hub account are shared. A hub-account user allowed to subscribe to
+ * `_INBOX.>` would read the discovery answer meant for a member of another vault (vault ids and
+ * names), and replaying that member's signed discovery request from its own connection would get
+ * the same answer. The attacker here is a hand-written NATS client (raw protocol over TLS,
  * client and leafnode ports) holding B's legitimate credentials; A uses the real CLI and agent.
  */
 import { describe, it, before, after } from "node:test";
