@@ -20,6 +20,15 @@ const vaultBottom = climbsOut("^\\.\\./\\.\\./(?!errors\\.js$|fs/atomic-write\\.
 const vaultRoot = climbsOut("^\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$|fs/sync-filter\\.js$)", "agent/vault", "agent/errors.ts, agent/fs/atomic-write.ts and agent/fs/sync-filter.ts");
 const syncCore = climbsOut("^\\.\\./(?!vault/(model|store)/|errors\\.js$)", "agent/sync", "the vault model and stores below it, and agent/errors.ts");
 
+// The layers run upwards: agent/ at the bottom; notify/, bridge/ and mcp/ built on it; cmd/ on top,
+// where cmd/assemble-agent.ts puts the agent and its parts together. agent/ reaching up would tie the
+// sync and NATS code to every feature above it (and make each feature's code load in every agent),
+// so agent/ sees those parts only through agent/agent-part.ts. Tests under agent/ keep the rule too.
+const upperLayers = {
+  regex: "^(\\.\\./)+(notify|bridge|mcp|cmd)/",
+  message: "agent/ is the lowest layer: take what you need through agent/agent-part.ts and wire it in cmd/assemble-agent.ts",
+};
+
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", "bench/**", "test/artifacts/**", "bridge/client/dist/**", ".tmp/**"] },
   js.configs.recommended,
@@ -37,6 +46,12 @@ export default tseslint.config(
     },
   },
   {
+    // agent/ imports nothing from the layers above it (see upperLayers). Flat config does not merge a
+    // rule's options, so every later block under agent/ repeats upperLayers in its own list.
+    files: ["agent/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [upperLayers] }] },
+  },
+  {
     // The sans-IO sync core and the simulator must stay deterministic: no wall clock, no ambient randomness.
     files: ["agent/sync/**/*.ts", "agent/vault/model/**/*.ts", "dst/**/*.ts"],
     ignores: ["**/*.test.ts", "dst/cli.ts"],
@@ -47,30 +62,30 @@ export default tseslint.config(
         { object: "Date", property: "now", message: "inject a Clock" },
         { object: "Math", property: "random", message: "inject a Random" },
       ],
-      "no-restricted-imports": ["error", { patterns: nondeterministicModules }],
+      "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, upperLayers] }],
     },
   },
   // Layer order (see the comment at the top). Each block repeats the determinism patterns where they
   // apply, because a later block's options for a rule replace an earlier block's, they do not add up.
   {
     files: ["agent/sync/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, syncCore] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, syncCore, upperLayers] }] },
   },
   {
     files: ["agent/sync/**/*.test.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [syncCore] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [syncCore, upperLayers] }] },
   },
   {
     files: ["agent/vault/model/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, vaultBottom] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, vaultBottom, upperLayers] }] },
   },
   {
     files: ["agent/vault/model/**/*.test.ts", "agent/vault/store/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultBottom] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultBottom, upperLayers] }] },
   },
   {
     files: ["agent/vault/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultRoot] }] },
+    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultRoot, upperLayers] }] },
   },
   {
     // edgesync/client runs in browsers: no Node built-ins, no Node-only packages, no Node globals.

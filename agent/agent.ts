@@ -14,8 +14,8 @@
  *     instead has one per account, since NATS isolates vaults by account;
  *  6. the vaults: folders (watch + sync) and, on a hub, replicas of every hosted vault; a leaf
  *     asks the hub to host vaults it does not know yet;
- *  7. the notify services (notify/README.md): one per notify set — `default` and each vault it syncs
- *     or hosts — on the hub-account connection on a hub; the web inbox (--inbox) serves the first vault's set;
+ *  7. the parts given in the config (agent-part.ts: notify's services, the bridge), in their order;
+ *     which parts run is decided above this layer, in cmd/assemble-agent.ts;
  *  8. control sockets, agent.json, metrics.
  * stop() runs the same list backwards and is idempotent.
  */
@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { hostname } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:net";
-import { edgesyncHome, Identity, type DeviceKey } from "./auth/identity.js";
+import { edgesyncHome, type DeviceKey } from "./auth/identity.js";
 import { deviceInboxPrefix } from "./auth/accounts.js";
 import { loadDeviceKey } from "./auth/device-key.js";
 import { loadVaultConfig } from "./vault/config.js";
@@ -44,11 +44,9 @@ import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
-import { startNotifyService, type NotifyService } from "../notify/service.js";
-import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
 import { HUB_CLUSTER_NAME, HubRouteExplainer, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
-import { DEFAULT_SET } from "../notify/subjects.js";
+import type { AgentPart, AgentPartContext } from "./agent-part.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
 import { explainWebsocketMismatch, websocketMismatch, type WebsocketMismatch } from "./nats/websocket-hints.js";
@@ -95,14 +93,8 @@ export interface AgentConfig {
   trust?: TrustOptions;
   metrics?: string;
   allowMassDelete?: boolean;
-  /** Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it). */
-  inbox?: string;
-  /** The inbox's address as browsers reach it (a TLS proxy's https URL): accepted as Host and put in pairing links. */
-  inboxUrl?: string;
-  /** The NATS URL put in notify pairing links (the hub's public client URL); default this agent's server. */
-  notifyNatsUrl?: string;
-  /** This device's name in notify (sender name, device list); default the host name. */
-  notifyName?: string;
+  /** What runs beside the vaults (notify, a bridge), started in this order once the vaults run. */
+  parts?: AgentPart[];
   log: Log;
 }
 
@@ -129,11 +121,7 @@ export class Agent {
   #localCredentials: LocalCredentials | undefined;
   #nc: NatsConnection | undefined;
   #host: VaultHost | undefined;
-  /** Notify services by set, each started once (a hub adds one when a vault is registered). */
-  readonly #notify = new Map<string, Promise<NotifyService | undefined>>();
-  readonly #notifyFollows: { stop(): void }[] = [];
-  #notifyKey: Identity | undefined;
-  #primarySet = DEFAULT_SET;
+  readonly #parts: AgentPart[];
   #controls: Server[] = [];
   #metricsServer: { server: import("node:http").Server; port: number } | undefined;
   #connected = false;
@@ -145,6 +133,7 @@ export class Agent {
   constructor(config: AgentConfig) {
     this.#cfg = config;
     this.#home = config.homeDir ?? edgesyncHome();
+    this.#parts = config.parts ?? [];
   }
 
   get natsUrl(): string {
@@ -158,11 +147,6 @@ export class Agent {
 
   get host(): VaultHost | undefined {
     return this.#host;
-  }
-
-  /** The notify service of `set` (default: the set the web inbox serves) once it runs. */
-  async notify(set = this.#primarySet): Promise<NotifyService | undefined> {
-    return this.#notify.get(set);
   }
 
   async start(): Promise<void> {
@@ -244,7 +228,8 @@ export class Agent {
       this.#controls.push(await serveControl(vault, { agentInfo: async () => this.status() }));
       log.info({ vault: configs[i].vault.id, name: configs[i].vault.name }, "syncing");
     }
-    await this.#startNotify(configs);
+    const context = this.#partContext(configs);
+    for (const part of this.#parts) await part.start(context);
     if (this.#cfg.role === "leaf" && !this.#cfg.upstream) this.#registerWithHub(configs);
     this.#registerMetrics();
     if (this.#cfg.metrics) {
@@ -252,73 +237,37 @@ export class Agent {
       this.#metricsServer = await serveMetrics(this.metrics, host, port, () => ({ ok: this.#connected, detail: this.status() }));
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
+    await this.#writeAgentJson(this.#identity);
+  }
+
+  /** Atomic: the CLI and tests read it while the agent starts. The parts add their fields (notify: inboxUrl, notifySets). */
+  async #writeAgentJson(identity: DeviceKey): Promise<void> {
+    const partInfo = await Promise.all(this.#parts.map((part) => part.info?.() ?? {}));
+    const info = {
+      pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports,
+      role: this.#cfg.role, roots: this.#cfg.roots, ...Object.assign({}, ...partInfo), inboxPrefix: deviceInboxPrefix(identity.nkeyPublic),
+      tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined,
+    };
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
-    // Atomic: the CLI and tests read it while the agent starts.
-    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify({ pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports, role: this.#cfg.role, roots: this.#cfg.roots, inboxUrl: (await this.#notify.get(this.#primarySet))?.inboxUrl, notifySets: [...this.#notify.keys()], inboxPrefix: deviceInboxPrefix(this.#identity.nkeyPublic), tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined }, null, 2), { mode: 0o600 });
+    await writeFileAtomic(join(this.#home, "agent.json"), JSON.stringify(info, null, 2), { mode: 0o600 });
   }
 
-  /**
-   * Notify signs synchronously with the key file; a key held by an ssh-agent leaves notify off
-   * (said in the log). One service per set: `default`, each vault folder's and, on a hub, each hosted
-   * vault's. In operator mode the hub account admits exactly the notify devices each set lists, for
-   * that set only.
-   */
-  async #startNotify(configs: VaultConfig[]): Promise<void> {
-    const key = this.#identity;
-    if (!(key instanceof Identity)) {
-      if (this.#cfg.inbox) throw new UsageError("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox");
-      this.#cfg.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
-      return;
-    }
-    this.#notifyKey = key;
-    this.#primarySet = configs[0]?.vault.id ?? DEFAULT_SET;
-    const hosted = this.#hubState ? [...this.#hubState.vaults.keys()] : [];
-    const sets = [...new Set([this.#primarySet, DEFAULT_SET, ...configs.map((c) => c.vault.id), ...hosted])];
-    // The inbox's set first: a busy inbox port must stop the agent before anything else starts.
-    const primary = await this.#startNotifySet(this.#primarySet, true);
-    if (primary === undefined) throw new Error(`notify could not start for set ${this.#primarySet}`);
-    for (const set of sets) await this.#startNotifySet(set);
-    if (configs.length > 0) await this.#warnOldDefaultPairings();
-  }
-
-  /** Starts the service of `set` once (later calls get the same one); undefined when it failed (logged). */
-  #startNotifySet(set: string, withInbox = false): Promise<NotifyService | undefined> {
-    const key = this.#notifyKey;
-    const running = this.#notify.get(set);
-    if (running || !key || this.#stopped) return running ?? Promise.resolve(undefined);
-    const starting = startNotifyService({
+  #partContext(configs: VaultConfig[]): AgentPartContext {
+    const authority = this.#authority;
+    return {
+      role: this.#cfg.role,
       nc: this.#nc as NatsConnection,
-      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
+      natsUrl: this.natsUrl,
+      localAuthenticator: this.localAuthenticator,
+      device: this.#identity as DeviceKey,
       homeDir: this.#home,
+      serverDir: this.#cfg.serverDir,
+      folderVaultIds: configs.map((c) => c.vault.id),
+      hostedVaultIds: () => [...(this.#hubState?.vaults.keys() ?? [])],
+      engines: () => this.#host?.engines() ?? [],
+      setHubAccountKeys: authority ? (set, keys) => authority.setNotifyKeys(set, keys) : undefined,
       log: this.#cfg.log,
-      set,
-      inboxListen: withInbox ? this.#cfg.inbox : undefined,
-      publicInboxUrl: this.#cfg.inboxUrl,
-      publicNatsUrl: this.#cfg.notifyNatsUrl,
-    }).then((service) => {
-      const authority = this.#authority;
-      if (authority) this.#notifyFollows.push(followNotifyDevices(service, (devices) => authority.setNotifyKeys(set, notifySigningKeys(set, devices.filter((d) => d.kind === "notify"))), this.#cfg.log));
-      return service;
-    });
-    // The inbox's failure (its port in use) stops the agent; any other set's is logged and skipped.
-    const settled = withInbox ? starting : starting.catch((error: unknown) => {
-      this.#cfg.log.warn({ set, error: String(error) }, "notify: could not start this set's service");
-      return undefined;
-    });
-    this.#notify.set(set, settled);
-    return settled;
-  }
-
-  /**
-   * Devices paired before notify had a set per vault sit in `default`, which on a hub is now the set
-   * of the hub's own devices: questions asked in a vault folder no longer reach them. Said once, with
-   * what to do.
-   */
-  async #warnOldDefaultPairings(): Promise<void> {
-    const old = (await this.#notify.get(DEFAULT_SET))?.notifyKeys() ?? [];
-    if (old.length === 0) return;
-    this.#cfg.log.warn({ devices: old.map((d) => d.name), set: DEFAULT_SET },
-      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`);
+    };
   }
 
   #leafUrl(host: string): string | undefined {
@@ -345,7 +294,7 @@ export class Agent {
         leafUrl: (host) => this.#leafUrl(host),
         onVaultAdded: (vaultId) => {
           this.#host?.addReplica(vaultId);
-          void this.#startNotifySet(vaultId);
+          for (const part of this.#parts) part.vaultAdded?.(vaultId);
         },
         noTls: this.#cfg.noTls,
       });
@@ -489,11 +438,10 @@ export class Agent {
     this.#stopped = true;
     this.#metricsServer?.server.close();
     for (const control of this.#controls) control.close();
-    // Services still starting (a vault registered just now) are awaited, so their followers exist.
-    // A set whose start failed was logged then (or failed the agent's start): nothing to stop.
-    const services = await Promise.all([...this.#notify.values()].map((service) => service.catch(() => undefined)));
-    for (const follow of this.#notifyFollows) follow.stop();
-    for (const service of services) await service?.stop();
+    for (const part of [...this.#parts].reverse()) {
+      // One part failing to stop must not keep the vaults and the server running: logged, and on.
+      await part.stop().catch((error: unknown) => this.#cfg.log.warn({ part: part.name, error: String(error) }, "a part did not stop cleanly"));
+    }
     await this.#host?.stop();
     await drainOrClose(this.#nc);
     await this.#authority?.stop();

@@ -1,7 +1,7 @@
 /**
  * The commands each first word of a command line names, loaded on demand: `edgesync clone …` then
- * imports the clone command's code alone instead of every command's (registry.ts), ~100 ms less
- * at every start on the 2-core VM — paid by each clone, push, pull and `notify send` an agent runs.
+ * imports the clone command's code alone instead of every command's (registry.ts), which shortens
+ * every start — paid by each clone, push, pull and `notify send` an agent runs.
  * A word not listed here (a folder for the default command, a typo, `--help`) loads them all.
  * command-words.test.ts checks this table against the registry.
  */

@@ -2,7 +2,7 @@ import { Command, Option } from "clipanion";
 import { NotifyCommand, parseDuration } from "./notify-base.js";
 import { formatToken, PAIRING_TTL_MS } from "../notify/pairing.js";
 import { parsePairingInput, pairingUrl } from "../notify/pair-url.js";
-import { DEFAULT_SET } from "../notify/subjects.js";
+import { DEFAULT_SET } from "../agent/nats/notify-subjects.js";
 import type { NotifyClient } from "../notify/client.js";
 import { HubError, requestDoorUser } from "../agent/hub-link/hub-client.js";
 import type { DeviceKey } from "../agent/auth/identity.js";

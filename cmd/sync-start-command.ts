@@ -5,9 +5,6 @@ import { EdgesyncCommand, ExitCode } from "./base-command.js";
 import type { NatsRole } from "../agent/nats/server-config.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { createLogger, asLog } from "./logger.js";
-import { parseListenAddress } from "../agent/metrics.js";
-import { edgesyncHome } from "../agent/auth/identity.js";
-import { loadDeviceKey } from "../agent/auth/device-key.js";
 import { terminalConfirm } from "./trust-prompt.js";
 
 const ROLES = new Set(["peer", "hub", "leaf"]);
@@ -72,10 +69,11 @@ export class SyncStartCommand extends EdgesyncCommand {
     const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
     if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
     const logger = createLogger();
-    // The agent and the bridge are loaded here, not at the top: every other command (a clone, a
-    // status) would otherwise pay ~50 ms at start to import code it never runs.
-    const { Agent } = await import("../agent/agent.js");
-    const agent = new Agent({
+    // The agent and its parts are loaded here, not at the top: every other command (a clone, a
+    // status) would otherwise pay at start for importing code it never runs.
+    const { assembleAgent } = await import("./assemble-agent.js");
+    const bridgeListen = this.bridge ?? env("BRIDGE");
+    const agentConfig = {
       roots,
       role,
       identityPath: this.identity,
@@ -91,28 +89,33 @@ export class SyncStartCommand extends EdgesyncCommand {
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
-      inbox: this.inbox ?? env("INBOX"),
-      inboxUrl: checkUrl(this.inboxUrl ?? env("INBOX_URL"), "--inbox-url", ["http:", "https:"], "https://inbox.example.org"),
-      notifyNatsUrl: checkUrl(this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"), "--notify-nats-url", ["nats:", "tls:", "ws:", "wss:"], "nats://hub.example.org:4222"),
-      notifyName: this.notifyName ?? env("NOTIFY_NAME"),
       serverDir: this.serverDir ?? env("SERVER_DIR"),
       tlsHostnames: this.tlsHostnames ?? env("TLS_HOSTNAMES")?.split(",").filter(Boolean),
       authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
       noTls: this.noTls || env("NO_TLS") === "1",
       trust: { accept: this.acceptHubKey || env("ACCEPT_HUB_KEY") === "1", confirm: terminalConfirm() },
-      onFatal: (error) => {
+      onFatal: (error: Error) => {
         fatalReason = error.message;
         fatal("fatal");
       },
       log: asLog(logger),
+    };
+    const agent = await assembleAgent({
+      agent: agentConfig,
+      notify: {
+        inbox: this.inbox ?? env("INBOX"),
+        inboxUrl: checkUrl(this.inboxUrl ?? env("INBOX_URL"), "--inbox-url", ["http:", "https:"], "https://inbox.example.org"),
+        notifyNatsUrl: checkUrl(this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"), "--notify-nats-url", ["nats:", "tls:", "ws:", "wss:"], "nats://hub.example.org:4222"),
+        notifyName: this.notifyName ?? env("NOTIFY_NAME"),
+      },
+      ...(bridgeListen ? { bridge: { listen: bridgeListen, noTls: this.bridgeNoTls } } : {}),
     });
-    let bridge: { stop: () => Promise<void> } | undefined;
     let fatal: (reason: string) => void = () => {};
     let fatalReason: string | undefined;
     const stopped = new Promise<void>((done) => {
       const shutdown = (signal: string) => {
         logger.info({ signal }, "stopping");
-        void (bridge?.stop() ?? Promise.resolve()).catch(() => {}).then(() => agent.stop()).finally(done);
+        void agent.stop().finally(done);
       };
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
@@ -123,22 +126,6 @@ export class SyncStartCommand extends EdgesyncCommand {
     } catch (error) {
       await agent.stop();
       throw error;
-    }
-    const bridgeListen = this.bridge ?? env("BRIDGE");
-    if (bridgeListen) {
-      try {
-        const { host, port } = parseListenAddress(bridgeListen, "--bridge");
-        const { planBridgeTls, startAgentBridge } = await import("../bridge/server/agent-bridge.js");
-        const { key: identity } = await loadDeviceKey({ identityPath: this.identity, agentSocket: this.identityAgent, create: false });
-        const plan = await planBridgeTls({ role, home: edgesyncHome(), serverDir: this.serverDir ?? env("SERVER_DIR"), host, noTls: this.bridgeNoTls, natsNoTls: this.noTls || env("NO_TLS") === "1", localNatsAuthenticator: agent.localAuthenticator });
-        bridge = await startAgentBridge({
-          host, port: Math.max(0, port), ...plan, home: edgesyncHome(), hubKey: identity, natsUrl: agent.natsUrl,
-          engines: () => agent.host?.engines() ?? [], log: asLog(logger),
-        });
-      } catch (error) {
-        await agent.stop();
-        throw error;
-      }
     }
     logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
     await stopped;

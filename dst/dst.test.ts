@@ -38,22 +38,22 @@ describe("dst", () => {
     assert.match(testCase(shrunk), /simulate\(\{ seed: 0x[0-9a-f]+, faults: "adversarial", .*skip: new Set\(\[.*plantedBug: true \}\)/);
   });
 
-  it("regression: seed 0x13a6 (a concurrent put/delete left Automerge's view without a file its backend held)", async () => {
+  it("keeps every file of Automerge's backend in its view through a concurrent put and delete (seed 0x13a6)", async () => {
     const result = await simulate({ seed: 0x13a6, faults: "hostile" });
     assert.deepEqual(result.violations, []);
   });
 
-  it("regression: seed 0x3 (three devices resolving one overlap pairwise in different orders never converged; merge.ts now merges the original edits)", async () => {
+  it("converges when three devices resolve one overlap pairwise in different orders (seed 0x3)", async () => {
     const result = await simulate({ seed: 0x3, faults: "none", nodes: 7, ticks: 41, steps: 38 });
     assert.deepEqual(result.violations, []);
   });
 
-  it("regression: seed 0x2 hostile (after a failed disk write the device could not load its own store: later chunks depended on the lost one)", async () => {
+  it("loads its own store after a failed disk write: no later chunk depends on the lost one (seed 0x2, hostile)", async () => {
     const result = await simulate({ seed: 0x2, faults: "hostile", nodes: 4, ticks: 44, steps: 40 });
     assert.deepEqual(result.violations, []);
   });
 
-  it("regression: seed 0x2369 hostile (a failed blob write on a local change left the engine holding an outdated Automerge doc: it refused every later sync message)", async () => {
+  it("takes later sync messages after a failed blob write on a local change (seed 0x2369, hostile)", async () => {
     const result = await simulate({ seed: 0x2369, faults: "hostile", nodes: 5, ticks: 64, steps: 10 });
     assert.deepEqual(result.violations, []);
   });

@@ -206,7 +206,7 @@ function checkExact(path: string, record: WriteRecord, final: Uint8Array | undef
 /**
  * A write that puts back a token the path already held where it and a concurrent write diverged
  * (a rename away and back, say) changed nothing there as far as a 3-way merge can tell; when that
- * concurrent write dropped the token, the merge rightly drops it (seed 0x2636 showed it).
+ * concurrent write dropped the token, the merge rightly drops it.
  */
 function droppedFromMergeBase(history: History, path: string, w: Touch, writes: Touch[], token: string): boolean {
   return writes.some((other) => {
@@ -223,8 +223,8 @@ function checkTokens(history: History, path: string, changes: Touch[], final: st
   const writes = changes.filter((c) => c.record !== undefined);
   for (const w of writes) {
     // A restore re-puts old content: against a concurrent edit whose common ancestor already held
-    // that content, a 3-way merge rightly counts the restore as "no change" and keeps the edit
-    // (seed 0x2 showed it), so what a restore brings back is not held to survival.
+    // that content, a 3-way merge rightly counts the restore as "no change" and keeps the edit, so
+    // what a restore brings back is not held to survival.
     if (w.record?.kind === "restore") continue;
     const effect = textOf(w.record?.effects.get(path));
     if (effect === undefined) continue;
@@ -252,14 +252,14 @@ function checkParagraphMerge(history: History, path: string, changes: Touch[], f
   const base = textOf(history.bytesAt(latest[0].deps, path));
   if (base === undefined || sides.some((s) => s === undefined) || history.conflictedAt(latest[0].deps, path)) return;
   // A base that still holds conflict markers: an edit next to a marker line may conflict again
-  // (seed 0x169a: one side replaced the closing marker itself). Not promised; the token check above
+  // (one side may replace the closing marker itself). Not promised; the token check above
   // still proves that neither side's paragraphs are lost.
   if (/^(<{7}|={7}|>{7})( |$)/m.test(base)) return;
   const baseHeads = latest[0].deps;
   // Another change to the path since the base and not built on these edits (a merge a third device
   // made of an older conflict, say): the sides no longer share one base. A change that descends
-  // from one base head only is such a change too (seed 0x169a: a merge of the base's own past
-  // conflict, concurrent with both edits, kept its conflict markers, rightly).
+  // from one base head only is such a change too (a merge of the base's own past conflict,
+  // concurrent with both edits, rightly keeps its conflict markers).
   const inBasePast = (c: Touch) => baseHeads.includes(c.hash) || baseHeads.some((h) => history.isAncestor(c.hash, h));
   const inBetween = changes.some((c) => !c.record && !inBasePast(c) && !latest.some((l) => history.isAncestor(l.hash, c.hash)));
   if (inBetween) return;

@@ -69,7 +69,7 @@ const HEAL_MS = 40_000;
 const PATHS = ["a.md", "b.md", "notes/c.md", "notes/deep/d.md", "caf\u00e9.md", "e f.md", "x/y/z.md"];
 /** Paths a device must refuse to write: they climb out, name our state folder or are not portable. */
 const BAD_PATHS = ["../escape.md", "a/../../b.md", "/etc/passwd", ".edgesync/doc.bin", "x\\y.md", "con.md", "trailing. ", ""];
-/** NATS applies a pushed account JWT 9–90 ms after the hub sends it (DESIGN.md §3). */
+/** NATS applies a pushed account JWT a little after the hub sends it (DESIGN.md §3 has the range seen). */
 const AUTH_APPLY_MS = 50;
 const FAULTS: Record<FaultLevel, NetworkFaults> = {
   none: { dropPerMille: 0, duplicatePerMille: 0, delayMinMs: 1, delayMaxMs: 5 },

@@ -13,7 +13,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeMessage, encodeMessage, isAnswerTo, newMessage, type Draft, type NotifyMessage, type Signer } from "./model.js";
 import { signRequest, answerSignedBy, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, liveWildcard, notifySubject, pairSubject, projectWildcard, rpcSubject } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, notifySubject, pairSubject, projectWildcard, rpcSubject } from "../agent/nats/notify-subjects.js";
 import { isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
 import { AuthorizationError, NoAnswerError, NotifyInputError, PairingError, TimeoutError } from "./errors.js";

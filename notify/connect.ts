@@ -24,7 +24,7 @@ import { deviceInboxPrefix } from "../agent/auth/accounts.js";
 import type { DeviceKey } from "../agent/auth/identity.js";
 import { loadVaultConfig, NotAVaultError } from "../agent/vault/config.js";
 import { AuthorizationError, NotifyInputError } from "./errors.js";
-import { DEFAULT_SET, isSetId } from "./subjects.js";
+import { DEFAULT_SET, isSetId } from "../agent/nats/notify-subjects.js";
 
 export interface JoinedHub {
   hub: string;

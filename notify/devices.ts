@@ -5,7 +5,7 @@
  *  - `notify`: a paired phone, browser or CLI: may send, read and answer messages, nothing else —
  *    no vault access and no store sync.
  * Unpairing keeps the record with `revokedAt` so every device (and the auth layer) sees the removal.
- * The auth layer turns `notifyKeys()` into NATS rights (see the list in subjects.ts).
+ * The auth layer turns `notifyKeys()` into NATS rights (see the list in agent/nats/notify-subjects.ts).
  */
 import { isPeerId } from "./encoding.js";
 import { nameProblem } from "./model.js";

@@ -5,7 +5,7 @@
  */
 import { decodeMessage, isAnswerTo, nameProblem, type NotifyMessage, type Signer, type VerifyFn } from "./model.js";
 import { mayAdminister, mayRead, findByName, isActive, type DeviceRecord } from "./devices.js";
-import { nameToken } from "./subjects.js";
+import { nameToken } from "../agent/nats/notify-subjects.js";
 import { normaliseToken, type PairingBook } from "./pairing.js";
 import { signAnswer, type RpcReply, type SignedRequest } from "./rpc.js";
 import { NotifyInputError } from "./errors.js";

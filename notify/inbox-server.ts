@@ -18,7 +18,7 @@ import type { NotifyStore } from "./store.js";
 import { isActive } from "./devices.js";
 import { base64urlDecode, isPeerId, utf8 } from "./encoding.js";
 import { verifyEd25519 } from "./verify.js";
-import { pairSubject } from "./subjects.js";
+import { pairSubject } from "../agent/nats/notify-subjects.js";
 import type { RpcReply, SignedRequest } from "./rpc.js";
 import { AUTH_DOMAIN, CLOSE_REVOKED, type ClientFrame, type ServerFrame } from "./web/protocol.js";
 import { loadInboxBundle } from "./web/bundle.js";

@@ -23,7 +23,7 @@ import { encodeNotifyAccount, followNotifyDevices, notifySigningKeys, notifyOnly
 import { startNotifyService, type NotifyService } from "./service.js";
 import { NotifyClient } from "./client.js";
 import { publicKeyFromPeerId } from "./encoding.js";
-import { DEFAULT_SET, liveWildcard, syncPrefix } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, syncPrefix } from "../agent/nats/notify-subjects.js";
 import type { DeviceRecord } from "./devices.js";
 
 const TIMEOUT_MS = 5_000;

@@ -2,7 +2,7 @@
  * What NATS must enforce for notify (operator mode): the subjects each kind of notify device may
  * use, the scoped signing keys (one per device key, each with its kind's template), and
  * `followNotifyDevices`, which re-issues the account whenever the device list changes (a pairing,
- * an unpairing, or either arriving by sync). Every right is for one set (subjects.ts): a device of
+ * an unpairing, or either arriving by sync). Every right is for one set (agent/nats/notify-subjects.ts): a device of
  * vault A's set reaches nothing of vault B's.
  *
  *  - a `notify` device (paired phone, browser, CLI): its set's live messages, signed requests and
@@ -27,7 +27,7 @@ import { UNLIMITED_ACCOUNT, ACCOUNT_JWT_BYTES_MAX, JwtError } from "../agent/aut
 import type { SubjectPermissions } from "../agent/nats/subjects.js";
 import type { Log } from "../agent/sync/ports.js";
 import { publicKeyFromPeerId } from "./encoding.js";
-import { liveSubjects, liveWildcard, pairSubject, rpcWildcard, setSubjects } from "./subjects.js";
+import { liveSubjects, liveWildcard, pairSubject, rpcWildcard, setSubjects } from "../agent/nats/notify-subjects.js";
 import type { DeviceRecord, DeviceKind } from "./devices.js";
 
 const INBOXES = "_INBOX.>";

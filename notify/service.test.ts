@@ -14,7 +14,7 @@ import { Identity } from "../agent/auth/identity.js";
 import { startNotifyService, type NotifyService } from "./service.js";
 import { NotifyClient } from "./client.js";
 import { newMessage, encodeMessage, type Signer } from "./model.js";
-import { notifySubject, syncPrefix, rpcSubject } from "./subjects.js";
+import { notifySubject, syncPrefix, rpcSubject } from "../agent/nats/notify-subjects.js";
 import { signRequest, type RpcReply } from "./rpc.js";
 import { base64urlEncode, utf8 } from "./encoding.js";
 import { AUTH_DOMAIN, CLOSE_REVOKED, type ServerFrame } from "./web/protocol.js";

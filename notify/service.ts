@@ -23,7 +23,7 @@ import { NotifyStore } from "./store.js";
 import { PairingBook } from "./pairing.js";
 import { pairingUrl } from "./pair-url.js";
 import { checkRequest, NonceCache, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, liveWildcard, RPC_QUEUE, STORE_QUEUE, pairSubject, parseLiveSubject, parseRpcSubject, rpcWildcard, syncPrefix, notifySubject } from "./subjects.js";
+import { DEFAULT_SET, liveWildcard, RPC_QUEUE, STORE_QUEUE, pairSubject, parseLiveSubject, parseRpcSubject, rpcWildcard, syncPrefix, notifySubject } from "../agent/nats/notify-subjects.js";
 import { acceptPairing, answerRequest, ingestMessage, type HandlerContext } from "./handlers.js";
 import { notifyKeys, isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";

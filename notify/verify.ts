@@ -1,4 +1,4 @@
-/** ed25519 verification for the agent and the CLI through node:crypto (about 20× faster than a JS implementation). */
+/** ed25519 verification for the agent and the CLI through node:crypto (much faster than a JS implementation). */
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { publicKeyFromPeerId } from "./encoding.js";
 import type { VerifyFn } from "./model.js";

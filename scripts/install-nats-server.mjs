@@ -25,7 +25,7 @@ import { arch, platform } from "node:os";
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CACHE = join(ROOT, "node_modules", ".cache", "edgesync", "nats-server.json");
 const LOCAL_BIN = join(ROOT, ".edgesync-bin", "nats-server");
-// 2.10.x: the line closest to the measured 2.9.10 behaviour that has the CVE-2023-47090 fix.
+// 2.10.x: the line closest to 2.9.10 (the behaviour DESIGN.md §3 describes) that has the CVE-2023-47090 fix.
 const RELEASE = process.env.EDGESYNC_NATS_VERSION || "2.10.29";
 const RELEASE_URL = (process.env.EDGESYNC_NATS_RELEASE_URL || `https://github.com/nats-io/nats-server/releases/download/v${RELEASE}`).replace(/\/+$/, "");
 const SOURCES = (process.env.EDGESYNC_NATS_SOURCES || "path,apt,release").split(",").map((s) => s.trim()).filter(Boolean);

@@ -3,8 +3,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor } from "./helpers/cli.js";
+import { sandbox, stop } from "./helpers/cli.js";
 import { startAgent, cli } from "./helpers/agents.js";
+import { waitFor } from "./helpers/wait.js";
 
 describe("agent lifecycle", () => {
   it("stops with exit code 1 and says why when its nats-server dies under it", async () => {

@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { writeFile, mkdir, unlink, rename, readFile, stat } from "node:fs/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { sandbox, stop, readText, exists, type Sandbox } from "./helpers/cli.js";
 import { startAgent, startHub, cli, pidAlive, publicKeyLine, startUpstreamServer, startMeshedPeers, type RunningAgent } from "./helpers/agents.js";
+import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const same = async (p1: string, p2: string) => {

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile, unlink, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { spawn, spawnSync } from "node:child_process";
 import { connect, type NatsConnection, type Status } from "@nats-io/transport-node";
-import { sandbox, stop, waitFor, readText, exists, runAsync, type Sandbox } from "./helpers/cli.js";
+import { sandbox, stop, readText, exists, runAsync, type Sandbox } from "./helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import { startTlsRelay } from "./helpers/tls-relay.js";
 import { Identity, loadIdentity, type DeviceKey } from "../agent/auth/identity.js";
@@ -18,6 +18,7 @@ import { vaultAccountPublic } from "../agent/auth/accounts.js";
 import { PinStore, tlsOptionsForPinned } from "../agent/auth/pins.js";
 import { certFingerprint } from "../agent/auth/tls.js";
 import { vaultAnnounceWildcard, vaultAnnounceSubject } from "../agent/nats/subjects.js";
+import { waitFor } from "./helpers/wait.js";
 
 const REVOCATION_TRIALS = 10;
 const REVOCATION_BOUND_MS = 5_000;

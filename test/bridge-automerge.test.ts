@@ -20,6 +20,7 @@ import { CloseCode } from "../bridge/client/frames.js";
 import { decodeCbor, encodeCbor } from "../bridge/server/cbor.js";
 import WebSocket from "ws";
 import * as A from "@automerge/automerge";
+import { waitFor } from "./helpers/wait.js";
 
 const SCRIPT = resolve("test/helpers/automerge-repo-client.mjs");
 
@@ -63,14 +64,6 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
     return { process: child, lines, output: () => output, exited: new Promise((r) => child.once("exit", (code) => r(code))) };
   }
 
-  async function until(what: string, done: () => boolean, detail: () => string, timeoutMs = 30_000) {
-    const deadline = Date.now() + timeoutMs;
-    while (!done()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${detail()}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
   it("names the vault document as automerge-repo does", () => {
     const hex = vaultId.replace(/-/g, "");
     const bytes = Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
@@ -81,14 +74,14 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
   it("syncs the vault document both ways with a signed token", async () => {
     const url = await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: allowed, certFingerprint: bridge.certFingerprint });
     const client = runClient(url, "read-write");
-    await until("the client to find the document", () => client.lines.some((l) => l.step === "found"), client.output);
+    await waitFor("the client to find the document", () => client.lines.some((l) => l.step === "found"), 30_000, client.output);
     const found = client.lines.find((l) => l.step === "found")!;
     assert.equal(found.name, "interop");
     assert.equal(found.keep, "from the vault\n");
-    await until("the client's write in the NATS peer's document", () => readEntry(engine.doc, "from-repo.md") !== undefined, client.output);
+    await waitFor("the client's write in the NATS peer's document", () => readEntry(engine.doc, "from-repo.md") !== undefined, 30_000, client.output);
     assert.equal(new TextDecoder().decode(readEntry(engine.doc, "from-repo.md")!.bytes), "written by automerge-repo\n");
     await engine.change([{ type: "put", path: "from-nats.md", bytes: new TextEncoder().encode("to automerge-repo\n"), mtime: 2 }]);
-    await until("the NATS peer's write at the client", () => client.lines.some((l) => l.step === "remote" && l.text === "to automerge-repo\n"), client.output);
+    await waitFor("the NATS peer's write at the client", () => client.lines.some((l) => l.step === "remote" && l.text === "to automerge-repo\n"), 30_000, client.output);
     client.process.kill("SIGKILL");
   });
 
@@ -115,7 +108,7 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
       await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
       for (const f of c.frames) ws.send(f, { binary: typeof f !== "string" });
       if (c.answer) {
-        await until(`a ${c.answer} answer`, () => answers.includes(c.answer as string), () => answers.join());
+        await waitFor(`a ${c.answer} answer`, () => answers.includes(c.answer as string), 30_000, () => answers.join());
         ws.close();
       } else {
         assert.ok(c.codes.includes(await closed), `frames ${c.frames.length}: answers ${answers.join()}`);

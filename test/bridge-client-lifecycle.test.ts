@@ -15,16 +15,9 @@ import { keyFromSeed, sshFingerprintOf, type SigningKey } from "../bridge/client
 import { BridgeError, connect, type BridgeVault } from "../bridge/client/index.js";
 import { nodeSocket } from "../bridge/node/index.js";
 import { readEntry } from "../agent/vault/model/vault-doc.js";
+import { waitFor } from "./helpers/wait.js";
 
 const BUNDLE = resolve("dist/bridge/client/edgesync-client.js");
-
-async function until(what: string, done: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe("edgesync/client: a client that is refused", () => {
   let rig: BridgeRig;
@@ -47,9 +40,9 @@ describe("edgesync/client: a client that is refused", () => {
     const vault: BridgeVault = await connect({ url: rig.bridge.origin, vaultId: rig.vaultId, key: member, socket: nodeSocket, onError: (e) => errors.push(e) });
     try {
       await vault.writeFile("before.md", "while a member\n");
-      await until("the member's write at the vault peer", () => readEntry(rig.engine.doc, "before.md") !== undefined);
+      await waitFor("the member's write at the vault peer", () => readEntry(rig.engine.doc, "before.md") !== undefined);
       authorised.clear();
-      await until("the client to stop for good", () => errors.some((e) => !e.retry));
+      await waitFor("the client to stop for good", () => errors.some((e) => !e.retry));
       await assert.rejects(vault.writeFile("after.md", "after removal\n"), (e: Error) => e instanceof BridgeError && e.kind === "auth" && /stopped syncing for good/.test(e.message) && /removed from the vault's authorized_keys/.test(e.message));
       await assert.rejects(vault.deleteFile("before.md"), BridgeError);
       assert.equal(vault.readText("after.md"), undefined, "a refused write does not even enter the local copy");

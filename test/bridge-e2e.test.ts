@@ -13,10 +13,11 @@ import { createServer } from "node:http";
 import { spawn } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser } from "playwright-core";
-import { BIN, sandbox, start, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { BIN, sandbox, start, stop, readText, exists, type Sandbox } from "./helpers/cli.js";
 import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import type * as Client from "../bridge/client/index.js";
 import type * as ClientNode from "../bridge/node/index.js";
+import { waitFor } from "./helpers/wait.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];

@@ -19,6 +19,7 @@ import { memoryPins, openSession } from "../bridge/client/session.js";
 import { BridgeVault } from "../bridge/client/vault.js";
 import { nodeSocket } from "../bridge/node/ws-socket.js";
 import type { BridgeSocket, SocketFactory } from "../bridge/client/socket.js";
+import { waitFor } from "./helpers/wait.js";
 
 const DATA_FRAME_MAX = 256 * 1024;
 const RANDOM_CONNECTIONS = 120;
@@ -125,12 +126,10 @@ describe("bridge under hostile input", () => {
       // and a chunk frame that lies about its size, which the reassembler drops
       socket.send(encodeData({ op: "broadcast", payload: Uint8Array.from([1, 1, 0, 0, 0, i, 0, 5, 0, 2, 0, 0, 0, 1, 7]) }));
     }
-    const deadline = Date.now() + 10_000;
-    while (engine.stats.dropped < droppedBefore + 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(engine.stats.dropped >= droppedBefore + 20, `dropped ${engine.stats.dropped - droppedBefore}`);
+    await waitFor("the bad payloads to be dropped", () => engine.stats.dropped >= droppedBefore + 20, 10_000, () => `dropped ${engine.stats.dropped - droppedBefore}`);
     assert.equal(closeCode(), 0, "well-formed frames with bad payloads keep the connection");
     socket.send(new Uint8Array([7, 7, 7]));
-    while (closeCode() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("the malformed frame to close the connection", () => closeCode() !== 0, 10_000);
     assert.equal(closeCode(), CloseCode.malformed);
     assert.equal(A.getHeads(engine.doc).join(), headsBefore);
   });
@@ -138,8 +137,7 @@ describe("bridge under hostile input", () => {
   it("closes a flood over the rate limit with 4008", async () => {
     const { socket, closeCode } = await authenticated();
     for (let i = 0; i < 1000; i++) socket.send(encodeData({ op: "broadcast", payload: new Uint8Array([9]) }));
-    const deadline = Date.now() + 10_000;
-    while (closeCode() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("the flood to close the connection", () => closeCode() !== 0, 10_000);
     assert.equal(closeCode(), CloseCode.rateLimited);
     assert.ok(bridge.stats.rateLimited >= 1);
   });
@@ -152,8 +150,7 @@ describe("bridge under hostile input", () => {
     } finally {
       await vault.close();
     }
-    const deadline = Date.now() + 10_000;
-    while (bridge.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("every connection to be closed", () => bridge.connections() === 0, 10_000, () => `${bridge.connections()} still open`);
     assert.equal(bridge.connections(), 0, "every connection was closed and forgotten");
   });
 });

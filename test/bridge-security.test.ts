@@ -28,14 +28,7 @@ import { keyFromSeed, type SigningKey } from "../bridge/client/handshake.js";
 import { CloseCode } from "../bridge/client/frames.js";
 import { nodeSocket } from "../bridge/node/ws-socket.js";
 import type { SocketFactory } from "../bridge/client/socket.js";
-
-const until = async (what: string, done: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+import { waitFor } from "./helpers/wait.js";
 
 /** A device: the same seed as an agent Identity (for the account JWT) and as a client SigningKey. */
 async function device(name: string) {
@@ -110,7 +103,7 @@ describe("bridge security on an operator-mode nats-server", () => {
       peer.broadcast(new Uint8Array([1]));
       peer.send(asPeerId(agentDevice.identity.nkeyPublic), new Uint8Array([2]));
       agent.send(asPeerId(alice.identity.nkeyPublic), new Uint8Array([3]));
-      await until("both directions", () => atAgent.length >= 2 && got.length >= 1);
+      await waitFor("both directions", () => atAgent.length >= 2 && got.length >= 1);
       assert.deepEqual(atAgent.map((m) => [m.from, m.bytes[0]]).sort(), [[alice.identity.nkeyPublic, 1], [alice.identity.nkeyPublic, 2]]);
       assert.deepEqual(got, [{ from: agentDevice.identity.nkeyPublic, bytes: [3] }]);
     } finally {
@@ -138,7 +131,7 @@ describe("bridge security on an operator-mode nats-server", () => {
     await peer.start({ onMessage: () => {} });
     try {
       await pushAccountJwt(system, await accountJwt([alice.identity, agentDevice.identity]), setup.operator.getPublicKey());
-      await until("the bridge to close the revoked peer", () => errors.length > 0);
+      await waitFor("the bridge to close the revoked peer", () => errors.length > 0);
       assert.equal(errors[0].kind, "auth", errors[0].message);
       assert.equal(errors[0].code, CloseCode.unauthorised);
       await new Promise((r) => setTimeout(r, 200));

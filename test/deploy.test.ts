@@ -17,7 +17,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { BIN, assertBuilt, run, stop, waitFor } from "./helpers/cli.js";
+import { BIN, assertBuilt, run, stop } from "./helpers/cli.js";
+import { waitFor } from "./helpers/wait.js";
 
 const START_SCRIPT = resolve("deploy/edgesync-start.sh");
 const UNITS = ["deploy/systemd/edgesync-hub.service", "deploy/systemd/edgesync-leaf.service"];

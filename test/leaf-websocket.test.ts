@@ -7,7 +7,8 @@ import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, runAsync, type Sandbox } from "./helpers/cli.js";
+import { sandbox, stop, readText, runAsync, type Sandbox } from "./helpers/cli.js";
+import { waitFor } from "./helpers/wait.js";
 import { startAgent, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import { startTlsTerminator, type TlsTerminator } from "./helpers/tls-terminator.js";
 

@@ -7,9 +7,10 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, mkdir, readFile, symlink, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, run, stop, waitFor, readText, exists, type Sandbox } from "./helpers/cli.js";
+import { sandbox, run, stop, readText, exists, type Sandbox } from "./helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, publicKeyLine, type RunningAgent } from "./helpers/agents.js";
 import { connectMcp, type McpSession } from "./helpers/mcp-client.js";
+import { waitFor } from "./helpers/wait.js";
 
 /** A size limit small enough that the over-limit test sends little. */
 const FILE_BYTES_MAX = 256 * 1024;

@@ -13,11 +13,12 @@ import { trustHub, connectToHubAccount } from "../agent/hub-link/hub-client.js";
 import { PinStore } from "../agent/auth/pins.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";
-import { run, waitFor } from "./helpers/cli.js";
+import { run } from "./helpers/cli.js";
 import { newMessage, encodeMessage, type NotifyMessage, type Signer } from "../notify/model.js";
-import { notifySubject, syncPrefix } from "../notify/subjects.js";
+import { notifySubject, syncPrefix } from "../agent/nats/notify-subjects.js";
 import { parsePairingInput } from "../notify/pair-url.js";
 import type { DeviceRecord } from "../notify/devices.js";
+import { waitFor } from "./helpers/wait.js";
 
 /** The server's refusal of a subscription (permission violations arrive as async errors). */
 async function refusedSubscription(nc: NatsConnection, subject: string): Promise<unknown> {

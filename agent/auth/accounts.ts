@@ -40,7 +40,7 @@ export const HUB_SUBJECT_PREFIX = "es.v1.hub";
 export const HUB_REGISTER_SUBJECT = `${HUB_SUBJECT_PREFIX}.register`;
 export const NOTIFY_SUBJECTS = "es.v1.notify.>";
 
-/** A notify set's token: a vault id or a short name such as `default` (notify/subjects.ts). */
+/** A notify set's token: a vault id or a short name such as `default` (agent/nats/notify-subjects.ts). */
 const NOTIFY_SET = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 /** Everything of one notify set: the set is the first token, so one `>` covers it and nothing else. */

@@ -1,10 +1,10 @@
 /**
  * ed25519 through Node's crypto (OpenSSL) for the device key and the ephemeral NATS user keys.
- * Why not @noble/ed25519 and nkeys' tweetnacl here: their first signature costs 32 and 41 ms on
- * the 2-core VM (tables built on first use; tweetnacl stays at ~13 ms a signature after), and a
- * one-shot command signed four times before its first byte of sync — ~90 ms of every clone, push
- * and pull. OpenSSL signs in ~0.4 ms. Signatures are the same bytes (RFC 8032 is deterministic);
- * browser code keeps @noble/ed25519.
+ * Why not @noble/ed25519 and nkeys' tweetnacl here: both build tables on first use, so the first
+ * signature is slow (and tweetnacl's stay slow after), and a one-shot command signs several times
+ * before its first byte of sync, so every clone, push and pull would pay for it. OpenSSL signs
+ * quickly from the first call. Signatures are the same bytes (RFC 8032 is deterministic); browser
+ * code keeps @noble/ed25519.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { Prefix, type KeyPair } from "@nats-io/nkeys";
@@ -58,9 +58,9 @@ export function ephemeralUserKey(): EphemeralUserKey {
 /**
  * `pair` with its crypto done by OpenSSL: what a hub's operator and system keys sign with.
  * nkeys derives the public half from the seed with tweetnacl on *every* getPublicKey, getPrivateKey
- * and sign (~13 ms each); @nats-io/jwt calls them for every account JWT it encodes — at start and
- * at each registration or authorized_keys change — which took ~400 ms of the hub's CPU in one
- * short bench run. Here both halves are derived once.
+ * and sign, each slow; @nats-io/jwt calls them for every account JWT it encodes — at start and at
+ * each registration or authorized_keys change — so a busy hub would spend its CPU there. Here both
+ * halves are derived once.
  */
 export function withNativeSigning(pair: KeyPair): KeyPair {
   const { prefix, buf: seed } = Codec.decodeSeed(pair.getSeed());

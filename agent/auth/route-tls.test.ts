@@ -11,6 +11,7 @@ import { derToPem, TlsMaterialError } from "./tls.js";
 import { routeCertificateDer, routeHostnames, routeKeyPem, routeKeyPin, routeTrust, routeTrustAnchorDer, writeRouteTls, writeRouteTrust } from "./route-tls.js";
 import { NatsServerSupervisor, type LinkEvent } from "../nats/supervisor.js";
 import type { RouteTls } from "../nats/server-config.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const dirs: string[] = [];
 const servers: NatsServerSupervisor[] = [];
@@ -23,14 +24,6 @@ after(async () => {
   for (const server of servers) await server.stop();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const rawKey = (cert: X509Certificate) => new Uint8Array(cert.publicKey.export({ format: "der", type: "spki" }).subarray(12));
 
@@ -205,7 +198,7 @@ describe("routes between nats-servers with device-key TLS", () => {
     const withoutB = await writeRouteTrust(join(pa.dir, "route-tls"), [a.publicKey]);
     const cluster = pa.server.config.cluster!;
     await pa.server.reload({ ...pa.server.config, cluster: { ...cluster, tls: { ...cluster.tls!, pins: withoutB.pins } } });
-    await until("the reload to close B's route", () => /due to pinned certs reload/.test(pa.server.logTail()) && pa.server.links().every((l) => l.kind !== "route"));
+    await waitFor("the reload to close B's route", () => /due to pinned certs reload/.test(pa.server.logTail()) && pa.server.links().every((l) => l.kind !== "route"));
     assert.equal(await delivered(pb.server.clientUrl, pa.server.clientUrl, 1_500), false, "nothing crosses from the removed key");
   });
 

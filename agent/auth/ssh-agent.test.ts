@@ -10,6 +10,7 @@ import { sha512 } from "@noble/hashes/sha2.js";
 import { Identity, saveIdentity } from "./identity.js";
 import { AgentIdentity, SshAgentClient, SshAgentError } from "./ssh-agent.js";
 import { SshWriter } from "./ssh-wire.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const AGENT_START_TIMEOUT_MS = 5_000;
 
@@ -18,14 +19,6 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   assert.ok(!r.error, `${command} is needed for this test (apt-get install openssh-client): ${r.error?.message}`);
   assert.equal(r.status, 0, `${command} ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ready())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 ed.hashes.sha512 = sha512; // checked with @noble/ed25519, independently of the code under test

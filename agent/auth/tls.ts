@@ -68,7 +68,7 @@ export async function generateHubCert(options: HubCertOptions = {}): Promise<{ c
     }
   }
   const notBefore = (options.nowMs ?? Date.now()) - 3_600_000;
-  // Loaded here, not at the top: it costs ~120 ms to import, and only a hub's first start needs it.
+  // Loaded here, not at the top: it is slow to import, and only a hub's first start needs it.
   const { generate } = await import("selfsigned");
   const result = await generate([{ name: "commonName", value: options.commonName ?? "edgesync hub" }], {
     keyType: "ec",

@@ -11,19 +11,12 @@ import { asPeerId } from "../sync/ports.js";
 import { DiskStore } from "../vault/store/disk-store.js";
 import { saveVaultConfig, loadVaultConfig } from "../vault/config.js";
 import { listStored, readEntry } from "../vault/model/vault-doc.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2V5MDAwMDAwMDAwMDAw test@device";
 const open: LocalVault[] = [];
 const dirs: string[] = [];
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 45_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 const readEntryText = (vault: LocalVault, path: string) => {
   const bytes = readEntry(vault.engine.doc, path)?.bytes;
   return bytes ? new TextDecoder().decode(bytes) : undefined;

@@ -68,6 +68,8 @@ const MASS_DELETE_MIN_FILES = 10;
 const REJECTED_LOGGED_MAX = 1000;
 /** Distinct over-limit files logged (each once per version); beyond this they are skipped silently. */
 const OVER_LIMIT_LOGGED_MAX = 1000;
+/** Distinct unreadable files logged; beyond this they are skipped silently. */
+const UNREADABLE_LOGGED_MAX = 1000;
 /** Files written at once when the doc brings many (a clone): enough to keep libuv's 4 threads and the disk queue busy. */
 const WRITES_IN_FLIGHT = 16;
 /** A pass writing at least this many new files creates them together (bulk-write.ts). */
@@ -89,6 +91,8 @@ export class FolderBinding {
   /** `path sha256` of over-limit files already logged: every rescan meets them again. */
   readonly #overLimitLogged = new Set<string>();
   readonly #audit: EntryAudit;
+  /** Unreadable files already logged, until they read again: every rescan meets them again. */
+  readonly #unreadableLogged = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
   #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
@@ -228,9 +232,9 @@ export class FolderBinding {
       const docSha = readStored(doc, path)?.sha256?.toString();
       const action: Action = decide(disk?.sha256, docSha, this.#index.get(path)?.sha256);
       // Grace periods for a look in the middle of an editor's save. They apply whatever started the
-      // pass: the engine's echo of our own last ingest (onDocChange) used to look without grace,
-      // and under load landed mid-save — an emptied or deleted file went out. A one-shot command
-      // has no later look to wait for: it looks at such paths once more at the end of the pass.
+      // pass, the engine's echo of our own last ingest (onDocChange) included: under load that echo
+      // lands mid-save, and an emptied or deleted file would go out. A one-shot command has no
+      // later look to wait for: it looks at such paths once more at the end of the pass.
       if (this.#cfg.watch) {
         if (this.#needsGrace(path, action, disk?.bytes)) continue;
       } else if (!lookedAgain && this.#midSave(path, action, disk?.bytes)) {
@@ -274,8 +278,8 @@ export class FolderBinding {
     await this.#materialiseAll(writes, folders);
     await this.#index.save();
     if (later.length > 0) {
-      // `edgesync init` beside a busy editor imported a file caught between its truncate and its
-      // write as an empty first version (scan-race.test.ts, seed 447327): wait out the save, look again.
+      // A file caught between an editor's truncate and its write (`edgesync init` beside a busy
+      // editor) would be imported as an empty first version (scan-race.test.ts): wait out the save, look again.
       await new Promise((resolve) => setTimeout(resolve, Math.max(this.#cfg.truncateGuardMs, this.#cfg.deleteGraceMs)));
       await this.#examine(later, local, undefined, true);
     }
@@ -324,8 +328,8 @@ export class FolderBinding {
   /**
    * Writes (or deletes) many paths: WRITES_IN_FLIGHT at a time, each file still fsynced before its
    * rename, and each touched folder fsynced once at the end instead of once per file — before the
-   * index that records the writes is saved. A clone of 10,000 files was one fsync pair per file in
-   * a row (measured ~8 ms each on a shared VM disk: 80 s); this overlaps them in the thread pool.
+   * index that records the writes is saved. One fsync pair per file in a row would make a clone
+   * wait for the disk once per file; this overlaps them in the thread pool.
    */
   async #materialiseAll(all: readonly string[], folders: FolderChecks): Promise<void> {
     const paths = all.length >= BULK_FILES_MIN ? await this.#createAll(all, folders) : all;
@@ -527,10 +531,30 @@ export class FolderBinding {
     }
     const cached = this.#statCache.get(path);
     if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
-    const bytes = new Uint8Array(await readFile(absolute).catch(() => new Uint8Array()));
+    const read = await readFile(absolute).then((data) => new Uint8Array(data), (error: NodeJS.ErrnoException) => error);
+    if (read instanceof Error) return this.#unreadable(path, read);
+    this.#unreadableLogged.delete(path);
+    const bytes = read;
     const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
     this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
     return { sha256, bytes, mtimeMs: info.mtimeMs };
+  }
+
+  /**
+   * A file that is there but cannot be read (its mode, another user's file, a directory or FIFO put
+   * in its place since the stat). Read as empty, it would sync as an empty version and wipe the
+   * content on every other device; it is skipped instead, said once until it reads again, and
+   * looked at again by every later event and rescan (no stat is cached for it). A file gone since
+   * the stat is absent, as if the stat had missed it.
+   */
+  #unreadable(path: string, error: NodeJS.ErrnoException): undefined | "skip" {
+    this.#statCache.delete(path);
+    if (error.code === "ENOENT") return undefined;
+    if (!this.#unreadableLogged.has(path) && this.#unreadableLogged.size < UNREADABLE_LOGGED_MAX) {
+      this.#unreadableLogged.add(path);
+      this.#cfg.log.warn({ path, error: error.code ?? String(error) }, "cannot read this file; it is not synced until it can be read (check its permissions)");
+    }
+    return "skip";
   }
 
   /**

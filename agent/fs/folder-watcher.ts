@@ -2,14 +2,12 @@
  * Tells the folder binding which paths under a vault folder changed.
  *
  * Why not `fs.watch(root, { recursive: true })` on Linux: Node 20 implements it in JavaScript
- * there, with one inotify watch and one stat per *file* — 10,000 watches and ~240 ms of start-up
- * for a 10,000-file vault — and a readdirSync of the folder on every create, delete or rename in
- * it, including the agent's own temp files and every save under `.edgesync/`. Measured on the
- * receiving leaf of the propagation bench: 161 ms of readdirSync over 200 edits, on the path of
- * each write. Here Linux gets one watch per folder (inotify reports its files' events) and skips
- * the folders it is told to; a folder that appears is watched when its event arrives, and the
- * binding walks it (an event for a folder starts a reconcile), which finds what was written in it
- * before its watch began. Elsewhere (macOS, Windows) Node's recursive watch is native and is used.
+ * there, with one inotify watch and one stat per *file* — a slow start for a large vault — and a
+ * readdirSync of the folder on every create, delete or rename in it, including the agent's own
+ * temp files and every save under `.edgesync/`, on the path of each write. Here Linux gets one
+ * watch per folder (inotify reports its files' events) and skips the folders it is told to; a
+ * folder that appears is watched when its event arrives, and the binding walks it (an event for a
+ * folder starts a reconcile), which finds what was written in it before its watch began. Elsewhere (macOS, Windows) Node's recursive watch is native and is used.
  */
 import { lstatSync, readdirSync, watch, type Dirent, type FSWatcher } from "node:fs";
 import { join } from "node:path";

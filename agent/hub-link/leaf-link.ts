@@ -1,6 +1,6 @@
 /**
  * A leaf's link to its hub in operator mode: one leafnode remote into the hub account and one
- * into each vault's account (a leafnode connection binds exactly one account; measured on 2.9.10:
+ * into each vault's account (a leafnode connection binds exactly one account; on nats-server 2.9.10
  * several remotes from the leaf's one local account to different hub accounts work side by side).
  * Each remote has a creds file (self-issued JWT + ephemeral seed, 0600) and trusts only the
  * pinned hub certificate. Registration asks the hub to host a vault it does not know yet.

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
 import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic, type HubAccountKey } from "../auth/accounts.js";
 import { issueDoorUser, type DoorUser } from "../auth/pairing-door.js";
-import { isSetId } from "../../notify/subjects.js";
+import { isSetId } from "../nats/notify-subjects.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
@@ -53,7 +53,7 @@ function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void 
     throw new SignedRequestError(`the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`);
   }
 }
-/** The hub's own notify set (its admins'); notify/subjects.ts DEFAULT_SET. */
+/** The hub's own notify set (its admins'); agent/nats/notify-subjects.ts DEFAULT_SET. */
 export const HUB_NOTIFY_SET = "default";
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
@@ -150,7 +150,7 @@ export class HubAuthority {
   /**
    * Interest in `p.<hub>.<member>` for every member, with no handler (the replica's transport
    * receives the messages). Across a leafnode link the hub forwards only interest that the leaf's
-   * user may publish into, and (measured on 2.9.10) the replica's wildcard `p.<hub>.*` is not
+   * user may publish into, and (nats-server 2.9.10) the replica's wildcard `p.<hub>.*` is not
    * matched against a member's `p.*.<member>` allowance, so without these literal subjects a
    * member's messages to the hub would never leave its leaf.
    */

@@ -19,7 +19,7 @@
 import { randomBytes } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { HUB_ACCOUNT_PUBLIC, PAIRING_DOOR_SUBJECT_PREFIX } from "../auth/accounts.js";
-import { isSetId, pairRelaySubject, pairSubject } from "../../notify/subjects.js";
+import { isSetId, pairRelaySubject, pairSubject } from "../nats/notify-subjects.js";
 import type { Log } from "../sync/ports.js";
 
 /** Attempts one source address may make per window: a person retyping a token never needs more. */

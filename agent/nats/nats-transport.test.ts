@@ -9,6 +9,7 @@ import { NatsTransport } from "./nats-transport.js";
 import { NatsServerSupervisor } from "./supervisor.js";
 import { connectNats } from "./connect.js";
 import { asPeerId, silentLog, type PeerId } from "../sync/ports.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const VAULT = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
 let server: NatsServerSupervisor;
@@ -27,14 +28,6 @@ after(async () => {
   await server.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-async function waitFor(what: string, done: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 runTransportContract("NatsTransport", async () => {
   const conns: NatsConnection[] = [];

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import { NatsServerSupervisor, NatsServerReloadError, PortInUseError, classifyStartFailure, parseLinkEvent, portsFrom, type LinkEvent, type NatsServerExit } from "./supervisor.js";
 import { NatsConfigError, type NatsServerConfig } from "./server-config.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const dirs: string[] = [];
 const servers: NatsServerSupervisor[] = [];
@@ -115,8 +116,7 @@ describe("NatsServerSupervisor roles", () => {
     assert.equal(await roundTrip(pinned.clientUrl, hubClient), "hello");
     const wrong = await supervised({ role: "leaf", serverName: "wrong", client: loopback(), remotes: [{ url, caFile: otherCert.certFile }] });
     await wrong.start();
-    const deadline = Date.now() + 10_000;
-    while (!/x509|certificate/i.test(wrong.logTail()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor("the leaf with the wrong CA to log the TLS failure", () => /x509|certificate/i.test(wrong.logTail()), 10_000, () => wrong.logTail());
     assert.match(wrong.logTail(), /x509|certificate/i, "the leaf with the wrong CA logs the TLS failure");
     assert.equal(await roundTrip(wrong.clientUrl, hubClient, 300), undefined, "nothing crosses from the unpinned leaf");
   });

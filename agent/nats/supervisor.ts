@@ -9,8 +9,7 @@
  *  3. race "'Server is ready' logged and every configured port known" against "process exited"
  *     and a deadline. Ports come from the "Listening for …" log lines, else the ports file. 2.9's
  *     ports file lists client, monitoring, cluster and websocket ports but never the leafnode one,
- *     and is written by a goroutine polling every 25 ms, so the log is usually first (measured:
- *     start 15–22 ms from the log, up to 45 ms waiting for the file).
+ *     and is written by a goroutine polling every 25 ms, so the log is usually first.
  * stop() sends SIGINT (SIGTERM makes nats-server exit 1), waits, then SIGKILLs after a deadline.
  * reload() rewrites the config and sends SIGHUP; it waits for the server to say it reloaded, since
  * a refused reload leaves the old settings in force and only the log says so.
@@ -76,7 +75,7 @@ export interface LinkEvent {
 }
 
 export interface SupervisorOptions {
-  /** Give up waiting for readiness after this long (default 15 s; measured 10–22 ms). */
+  /** Give up waiting for readiness after this long (default 15 s: a healthy start takes a small fraction of it). */
   startTimeoutMs?: number;
   /** SIGKILL when SIGINT has not ended the server within this (default 5 s). */
   stopTimeoutMs?: number;
@@ -176,7 +175,7 @@ export class NatsServerSupervisor {
     this.#ports = undefined;
     this.#stopping = undefined;
     this.#links.clear();
-    // Looked up once (a --version run costs ~30 ms); a restart reuses it.
+    // Looked up once (it spawns `nats-server --version`); a restart reuses it.
     this.binary ??= this.#options.binary ?? (await findNatsServer());
     await this.#writeConfig();
     const { command, args } = await withParentDeathSignal(this.binary.path, ["-c", this.configPath]);

@@ -204,7 +204,7 @@ describe("SyncEngine", () => {
     const image = new Uint8Array([0xff, 0xd8, 0xff, 0x00, 0x01]);
     await assert.rejects(leaf.change([{ type: "put", path: "photo.jpg", bytes: image, mtime: 1 }]), /ENOSPC/);
     assert.deepEqual(stored, [], "not reported while its blob is not stored");
-    // Before the fix the leaf held an outdated Automerge doc here and dropped every sync message.
+    // The failed change must leave the leaf's Automerge doc current, or it drops every sync message.
     await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the hub\n"), mtime: 2 }]);
     await settle(hub, leaf);
     assert.equal(text(leaf, "a.md"), "from the hub\n", "the leaf still applies remote changes");

@@ -58,8 +58,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export const defaultSyncConfig = (): VaultConfig["sync"] => ({
   extensions: ["md", "markdown"],
   fileBytesMax: 16 * 1024 * 1024,
-  // Long enough to coalesce one editor save (write + chmod + rename events), short enough that an
-  // edit reaches other devices in well under 50 ms; truncate-then-write has its own guard.
+  // Long enough to coalesce one editor save (write + chmod + rename events), short enough that no
+  // one notices it in an edit's way to other devices; truncate-then-write has its own guard.
   debounceMs: 15,
   rescanIntervalMs: 10_000,
   massDeletePercentMax: 50,

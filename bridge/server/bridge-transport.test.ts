@@ -19,6 +19,7 @@ import { BridgeTransport } from "../client/transport.js";
 import { memoryPins } from "../client/session.js";
 import { keyFromSeed } from "../client/handshake.js";
 import { nodeSocket } from "../node/ws-socket.js";
+import { waitFor } from "../../test/helpers/wait.js";
 
 const VAULT = "2f0c6a1e-8d4b-4c3a-9e1f-7a6b5c4d3e2f";
 let dir: string;
@@ -69,8 +70,7 @@ describe("BridgeTransport beside agents on NATS", () => {
       assert.match(peer.self, /^U[A-Z2-7]{55}$/);
       peer.broadcast(new Uint8Array([1, 2]));
       agent.send(peer.self, new Uint8Array([3]));
-      const deadline = Date.now() + 10_000;
-      while ((fromBridge.length < 1 || got.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await waitFor("a message each way", () => fromBridge.length >= 1 && got.length >= 1, 10_000);
       assert.deepEqual(fromBridge, [{ from: peer.self, bytes: [1, 2] }]);
       assert.deepEqual(got, [{ from: "agent-1", bytes: [3] }]);
     } finally {
@@ -97,13 +97,10 @@ describe("BridgeTransport reconnects", () => {
     await peer.start({ onMessage: () => {}, onConnected: () => reconnected++ });
     try {
       await server.close();
-      const deadline = Date.now() + 10_000;
-      while (peer.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(peer.connected, false);
+      await waitFor("the peer to see the bridge gone", () => !peer.connected, 10_000);
       await new Promise((r) => setTimeout(r, 300)); // a few failed attempts while the bridge is down
       server = await startBridge({ ...config, port });
-      while (!peer.connected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(peer.connected, true);
+      await waitFor("the peer to reconnect to the restarted bridge", () => peer.connected, 10_000, () => states.join());
       assert.equal(reconnected, 1);
       assert.equal(peer.stats.connects, 2);
       assert.ok(states.includes("offline") && states.at(-1) === "ready", states.join());

@@ -5,7 +5,8 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, waitFor, stop, readText, type Sandbox } from "../../test/helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../../test/helpers/cli.js";
+import { waitFor } from "../../test/helpers/wait.js";
 import { startAgent, startHub, cli, pidAlive, publicKeyLine, type RunningAgent } from "../../test/helpers/agents.js";
 import { FaultProxy } from "../../test/helpers/fault-proxy.js";
 import type { Device } from "./model.js";

@@ -3,8 +3,9 @@ import { readFile, mkdtemp, rm, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NatsServerSupervisor } from "../../agent/nats/supervisor.js";
-import { start, waitFor, run, readText, type Sandbox } from "./cli.js";
+import { start, run, readText, type Sandbox } from "./cli.js";
 import type { ChildProcess } from "node:child_process";
+import { waitFor } from "./wait.js";
 
 export interface AgentInfo {
   pid: number;
@@ -22,10 +23,10 @@ export function deviceEnv(box: Sandbox, name: string): NodeJS.ProcessEnv {
 }
 
 /** Starts `edgesync sync start …` and waits until its agent.json says it runs. */
-export async function startAgent(box: Sandbox, name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningAgent> {
+export async function startAgent(box: Sandbox, name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<RunningAgent> {
   const env = { ...deviceEnv(box, name), ...extraEnv };
   const home = env.EDGESYNC_HOME as string;
-  const child = start(["sync", "start", ...args], { env });
+  const child = start(["sync", "start", ...args], { env, prefix });
   let info: AgentInfo | undefined;
   await waitFor(`agent ${name} to start`, async () => {
     if (child.exitCode !== null) throw new Error(`agent ${name} exited ${child.exitCode}:\n${child.output()}`);
@@ -72,14 +73,15 @@ export function publicKeyLine(box: Sandbox, name: string): string {
  * its authorized_keys (routes admit only the vault's keys), `pb` clones it into `<box>/b` through pa's
  * client port — signing in with pa's local credentials, the only user that port admits — and routes
  * to pa. Each agent is pushed onto `agents` as soon as it runs, so the caller's cleanup stops it.
+ * `prefixA` runs pa under a command that execs it (startAgent).
  */
-export async function startMeshedPeers(box: Sandbox, agents: RunningAgent[]): Promise<{ a: string; b: string; pa: RunningAgent; pb: RunningAgent }> {
+export async function startMeshedPeers(box: Sandbox, agents: RunningAgent[], prefixA: string[] = []): Promise<{ a: string; b: string; pa: RunningAgent; pb: RunningAgent }> {
   const [a, b] = [join(box.dir, "a"), join(box.dir, "b")];
   await mkdir(a);
   const made = cli(box, "pa", ["init", "--cwd", a]);
   if (made.code !== 0) throw new Error(`init for pa failed: ${made.stderr}`);
   await writeFile(join(a, "authorized_keys"), `${(await readText(join(a, "authorized_keys"))) ?? ""}${publicKeyLine(box, "pb")}\n`);
-  const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a]);
+  const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a], {}, prefixA);
   agents.push(pa);
   const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
   if (cloned.code !== 0) throw new Error(`pb's clone from pa failed: ${cloned.stderr}`);

@@ -1,6 +1,6 @@
 /**
- * E2E helpers: run the built `edgesync` binary in temp folders with its own EDGESYNC_HOME, and wait
- * for conditions with a deadline (never fixed sleeps).
+ * E2E helpers: run the built `edgesync` binary in temp folders with its own EDGESYNC_HOME. Waiting
+ * for a condition is wait.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, readFile, readdir, stat } from "node:fs/promises";
@@ -41,9 +41,13 @@ export function run(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: str
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Starts a long-running edgesync process; its stderr is kept for failure messages. */
-export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+/**
+ * Starts a long-running edgesync process; its stderr is kept for failure messages. `prefix` is a
+ * command that execs the rest (e.g. setpriv), so the child's pid is still edgesync's.
+ */
+export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] }): ChildProcess & { output: () => string } {
+  const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  const child = spawn(command, commandArgs, { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-200_000);
@@ -74,15 +78,6 @@ export async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTER
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   await exited;
   clearTimeout(timer);
-}
-
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? `\n--- detail ---\n${detail()}` : ""}`);
 }
 
 export const readText = (path: string) => readFile(path, "utf8").catch(() => undefined);

@@ -14,7 +14,7 @@ import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createUser, Prefix } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, type ConnectionOptions, type NatsConnection, type Status } from "@nats-io/transport-node";
 import type { Identity } from "../../agent/auth/identity.js";
-import { waitFor } from "./cli.js";
+import { waitFor } from "./wait.js";
 
 /** The hub account's public key, derived as the hub derives it (a label hashed; nobody holds its seed). */
 export { HUB_ACCOUNT_PUBLIC } from "../../agent/auth/accounts.js";

@@ -6,13 +6,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BIN, sandbox, stop, waitFor, type Sandbox } from "./cli.js";
+import { BIN, sandbox, stop, type Sandbox } from "./cli.js";
 import { startAgent, deviceEnv, publicKeyLine, type RunningAgent } from "./agents.js";
 import { connectPlainNats } from "../../agent/nats/local-connect.js";
 import { loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { silentLog } from "../../agent/sync/ports.js";
 import { encodeMessage, type NotifyMessage } from "../../notify/model.js";
-import { DEFAULT_SET, notifySubject } from "../../notify/subjects.js";
+import { DEFAULT_SET, notifySubject } from "../../agent/nats/notify-subjects.js";
+import { waitFor } from "./wait.js";
 
 export interface CliResult {
   code: number;

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { waitFor } from "./cli.js";
+import { waitFor } from "./wait.js";
 
 export interface StrangerServer {
   clientPort: number;

@@ -12,21 +12,12 @@ import { MemoryBus } from "../../agent/sync/memory-bus.js";
 import { asPeerId, type Log, type PeerId, type Transport } from "../../agent/sync/ports.js";
 import { saveVaultConfig, type VaultConfig } from "../../agent/vault/config.js";
 import { listStored } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "./wait.js";
 
 export const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2V5MDAwMDAwMDAwMDAw test@device";
 
 export const readText = (path: string) => readFile(path, "utf8").catch(() => undefined);
 export const readBytes = (path: string) => readFile(path).catch(() => undefined);
-
-/** Polls `check` until it holds; fails naming `what` after the deadline. Never a fixed sleep. */
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 45_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** A log that remembers warnings, so tests can assert that something was logged. */
 export function recordingLog(): Log & { warnings: { fields: Record<string, unknown>; message: string }[] } {
@@ -114,7 +105,7 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
   for (const dir of dirs.slice(1)) {
     for (const [path, body] of Object.entries(seed)) {
       const want = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
-      await until(`${path} to reach ${dir}`, async () => (await readBytes(join(dir, path)))?.equals(want) === true);
+      await waitFor(`${path} to reach ${dir}`, async () => (await readBytes(join(dir, path)))?.equals(want) === true);
     }
   }
   let cleaned = false;

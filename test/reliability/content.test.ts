@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { vaultFolders, until, readText, readBytes, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, readBytes, type Folders } from "../helpers/vault-pair.js";
 import { readEntry } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "../helpers/wait.js";
 
 let folders: Folders | undefined;
 afterEach(async () => {
@@ -23,15 +24,15 @@ describe("content at the edges", () => {
     await writeFile(join(a, "huge.md"), huge);
     await writeFile(join(a, "grows.md"), `small at first\n${huge}`);
     await writeFile(join(a, "marker.md"), "written after\n");
-    await until("the marker on the other device", async () => (await readText(join(b, "marker.md"))) === "written after\n");
+    await waitFor("the marker on the other device", async () => (await readText(join(b, "marker.md"))) === "written after\n");
     await folders.vaults[0].binding.reconcile();
-    await until("the refusal to be logged", () => folders!.logs[0].warnings.some((w) => w.fields.path === "huge.md" && /file_bytes_max/.test(w.message)));
+    await waitFor("the refusal to be logged", () => folders!.logs[0].warnings.some((w) => w.fields.path === "huge.md" && /file_bytes_max/.test(w.message)));
     assert.equal(await readText(join(b, "huge.md")), undefined);
     assert.equal(await readText(join(b, "grows.md")), "small at first\n", "the other device keeps the last version that fit");
     assert.equal(await readText(join(a, "huge.md")), huge, "the local file is left alone");
     assert.equal(await readText(join(a, "grows.md")), `small at first\n${huge}`);
     await writeFile(join(a, "huge.md"), "fits now\n");
-    await until("the file once it fits", async () => (await readText(join(b, "huge.md"))) === "fits now\n");
+    await waitFor("the file once it fits", async () => (await readText(join(b, "huge.md"))) === "fits now\n");
   });
 
   it("keeps bytes that are not UTF-8 (or hold NUL) as binary, byte for byte", async () => {
@@ -47,7 +48,7 @@ describe("content at the edges", () => {
       "random.md": randomBytes(4096),
     };
     for (const [path, bytes] of Object.entries(samples)) await writeFile(join(a, path), bytes);
-    await until("every sample on the other device", async () => {
+    await waitFor("every sample on the other device", async () => {
       for (const [path, bytes] of Object.entries(samples)) if (!(await readBytes(join(b, path)))?.equals(bytes)) return false;
       return true;
     });

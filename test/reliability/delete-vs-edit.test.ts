@@ -7,9 +7,10 @@ import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { FaultBus } from "../helpers/fault-bus.js";
 import { readEntry } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "../helpers/wait.js";
 
 let folders: Folders | undefined;
 afterEach(async () => {
@@ -30,12 +31,12 @@ for (const [deleter, editor] of [[0, 1], [1, 0]] as const) {
       const f = folders;
       bus.isolate(`U${deleter}`);
       await unlink(join(f.dirs[deleter], "shared.md"));
-      await until("the delete to be recorded on the deleting device", () => docText(f, deleter, "shared.md") === undefined);
+      await waitFor("the delete to be recorded on the deleting device", () => docText(f, deleter, "shared.md") === undefined);
       await writeFile(join(f.dirs[editor], "shared.md"), "# Shared\n\noriginal, and an edit made meanwhile\n");
-      await until("the edit to be recorded on the editing device", () => docText(f, editor, "shared.md")?.includes("edit made meanwhile") === true);
+      await waitFor("the edit to be recorded on the editing device", () => docText(f, editor, "shared.md")?.includes("edit made meanwhile") === true);
       bus.heal();
       const want = "# Shared\n\noriginal, and an edit made meanwhile\n";
-      await until("the edited file on both devices", async () => (await readText(join(f.dirs[0], "shared.md"))) === want && (await readText(join(f.dirs[1], "shared.md"))) === want);
+      await waitFor("the edited file on both devices", async () => (await readText(join(f.dirs[0], "shared.md"))) === want && (await readText(join(f.dirs[1], "shared.md"))) === want);
       assert.equal(docText(f, 0, "shared.md"), want);
       assert.equal(docText(f, 1, "shared.md"), want);
     });

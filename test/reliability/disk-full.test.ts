@@ -10,9 +10,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { DiskStore } from "../../agent/vault/store/disk-store.js";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { mountTmpfs, unmount, fill, freeSpace } from "../helpers/tmpfs.js";
 import { tempFiles, loadStoredDoc, docTexts } from "../helpers/trial.js";
+import { waitFor } from "../helpers/wait.js";
 
 const MB = 1024 * 1024;
 let folders: Folders | undefined;
@@ -52,18 +53,18 @@ describe("disk full", () => {
     await writeFile(join(a, "keep.md"), big("the new version", 300_000));
     await writeFile(join(a, "big.md"), big("a new big file", 300_000));
     const failed = (path: string) => folders!.logs[1].warnings.some((w) => w.fields.path === path && /ENOSPC/.test(String(w.fields.error)) && w.message === "could not write a file from the vault");
-    await until("both failures to be logged", () => failed("keep.md") && failed("big.md"));
-    await until("no temp file left on the full disk", async () => (await tempFiles(b)).length === 0);
+    await waitFor("both failures to be logged", () => failed("keep.md") && failed("big.md"));
+    await waitFor("no temp file left on the full disk", async () => (await tempFiles(b)).length === 0);
     assert.equal(await readText(join(b, "keep.md")), "the old version, whole\n", "the old version is intact, not truncated");
     assert.equal(await readText(join(b, "big.md")), undefined);
     await freeSpace(filler);
-    await until("both files once space returned", async () =>
+    await waitFor("both files once space returned", async () =>
       (await readText(join(b, "keep.md"))) === big("the new version", 300_000) && (await readText(join(b, "big.md"))) === big("a new big file", 300_000));
     await folders.vaults[1].binding.idle();
     assert.deepEqual(await tempFiles(b), []);
   });
 
-  it("keeps every change the vault document could not save while its disk was full (bug: the unsaved change was skipped by the next save)", async () => {
+  it("keeps every change the vault document could not save while its disk was full, for the next save to carry", async () => {
     folders = await victimOnTmpfs(16 * MB, 1 * MB);
     const [a, b] = folders.dirs;
     const [, vb] = folders.vaults;
@@ -72,14 +73,14 @@ describe("disk full", () => {
     // compress, so the saves really do not fit).
     await writeFile(join(a, "remote.md"), big("from the other device", 200_000));
     await writeFile(join(a, "noise.md"), noise);
-    await until("the remote file on disk", async () => (await readText(join(b, "remote.md")))?.startsWith("from the other device") === true).catch(() => {});
+    await waitFor("the remote file on disk", async () => (await readText(join(b, "remote.md")))?.startsWith("from the other device") === true).catch(() => {});
     await writeFile(join(b, "local.md"), big("typed on the full device", 200_000));
-    await until("a save failure to be logged", () => folders!.logs[1].warnings.some((w) => /ENOSPC/.test(JSON.stringify(w.fields))));
+    await waitFor("a save failure to be logged", () => folders!.logs[1].warnings.some((w) => /ENOSPC/.test(JSON.stringify(w.fields))));
     await freeSpace(filler);
     // Space is back: a later small change saves fine.
     await writeFile(join(a, "later.md"), "after the disk had room again\n");
-    await until("later.md on the full device", async () => (await readText(join(b, "later.md"))) === "after the disk had room again\n");
-    await until("local.md on the other device", async () => (await readText(join(a, "local.md"))) === big("typed on the full device", 200_000));
+    await waitFor("later.md on the full device", async () => (await readText(join(b, "later.md"))) === "after the disk had room again\n");
+    await waitFor("local.md on the other device", async () => (await readText(join(a, "local.md"))) === big("typed on the full device", 200_000));
     await vb.binding.idle();
     await vb.close();
     // What a restart would load must hold everything, including what failed to save at first.
@@ -91,7 +92,7 @@ describe("disk full", () => {
     assert.deepEqual(await tempFiles(b), []);
   });
 
-  it("never leaves a partly written frame in doc.log when the disk fills mid-append (bug: a short write tore the log, and every later frame was lost on load)", async () => {
+  it("never leaves a partly written frame in doc.log when the disk fills mid-append, so every later frame still loads", async () => {
     folders = await vaultFolders({ count: 1 });
     const dir = join(folders.dirs[0], "store-on-tmpfs");
     await mkdir(dir);

@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { writeFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { FaultBus } from "../helpers/fault-bus.js";
 import { listStored } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("duplicated and replayed messages", () => {
   let folders: Folders;
@@ -22,11 +23,11 @@ describe("duplicated and replayed messages", () => {
     folders = await vaultFolders({ count: 3, bus, seed: { "keep.md": "v1\n", "gone.md": "to be deleted\n" } });
     const [a, b, c] = folders.dirs;
     await writeFile(join(a, "keep.md"), "v2 from a\n");
-    await until("v2 everywhere", async () => (await readText(join(c, "keep.md"))) === "v2 from a\n" && (await readText(join(b, "keep.md"))) === "v2 from a\n");
+    await waitFor("v2 everywhere", async () => (await readText(join(c, "keep.md"))) === "v2 from a\n" && (await readText(join(b, "keep.md"))) === "v2 from a\n");
     await unlink(join(b, "gone.md"));
-    await until("the delete everywhere", async () => (await readText(join(a, "gone.md"))) === undefined && (await readText(join(c, "gone.md"))) === undefined);
+    await waitFor("the delete everywhere", async () => (await readText(join(a, "gone.md"))) === undefined && (await readText(join(c, "gone.md"))) === undefined);
     await writeFile(join(c, "keep.md"), "v3 from c\n");
-    await until("v3 everywhere", async () => (await readText(join(a, "keep.md"))) === "v3 from c\n" && (await readText(join(b, "keep.md"))) === "v3 from c\n");
+    await waitFor("v3 everywhere", async () => (await readText(join(a, "keep.md"))) === "v3 from c\n" && (await readText(join(b, "keep.md"))) === "v3 from c\n");
     bus.duplicate = false;
     const heads = folders.vaults.map((v) => A.getHeads(v.engine.doc).sort().join());
     const replayed = bus.replayAll();

@@ -9,9 +9,10 @@ import assert from "node:assert/strict";
 import { writeFile, rename, unlink, open } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { seeded } from "../helpers/trial.js";
 import { readStored, type Doc } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "../helpers/wait.js";
 
 const SEED = Number(process.env.EDGESYNC_EDITOR_SEED ?? Date.now() % 1_000_000);
 const rng = seeded(SEED);
@@ -62,9 +63,8 @@ describe(`editor save patterns (seed ${SEED})`, () => {
   after(async () => folders?.cleanup());
 
   // A second look at the file mid-save — a rescan, or a second watcher event for the same path —
-  // must wait out the grace period too. It used to end it: under load, vim's backup dance put a
-  // deleted state into history ([14,23,23,null,23], seed 826935) because the grace period only
-  // skipped the next look, whatever its timing.
+  // must wait out the grace period too: a grace period that only skipped the next look would let
+  // vim's backup dance, under load, put a deleted state into history.
   const midways = {
     "": async () => {},
     " (a rescan lands mid-save)": async () => folders.vaults[0].binding.reconcile(),
@@ -76,10 +76,10 @@ describe(`editor save patterns (seed ${SEED})`, () => {
         const [a, b] = folders.dirs;
         const path = `note-${index}${when ? "-rescan" : ""}.md`;
         await writeFile(join(a, path), "first version\n");
-        await until("the first version on the other device", async () => (await readText(join(b, path))) === "first version\n");
+        await waitFor("the first version on the other device", async () => (await readText(join(b, path))) === "first version\n");
         for (let i = 1; i <= 3; i++) {
           await save(join(a, path), `version ${i} of ${path}\n`, midway);
-          await until(`version ${i} on the other device`, async () => (await readText(join(b, path))) === `version ${i} of ${path}\n`);
+          await waitFor(`version ${i} on the other device`, async () => (await readText(join(b, path))) === `version ${i} of ${path}\n`);
         }
         for (const [device, vault] of folders.vaults.entries()) {
           const sizes = historyOf(vault.engine.doc, path);

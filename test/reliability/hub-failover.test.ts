@@ -8,7 +8,8 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, listTree, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, listTree, type Sandbox } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 
 const SYNC_TIMEOUT_MS = 90_000;

@@ -7,9 +7,10 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, pidAlive, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("hub outages, cuts and partitions", () => {
   let box: Sandbox;

@@ -9,9 +9,10 @@ import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, pidAlive, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { encodeMessage } from "../../agent/sync/messages.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** Header of a whole (unchunked) transport frame. */
 const whole = (body: Uint8Array) => Uint8Array.from([1, 0, ...body]);

@@ -6,9 +6,10 @@ import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile, unlink, rm, readdir, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { listStored } from "../../agent/vault/model/vault-doc.js";
 import { openLocalVault } from "../../agent/local-vault/local-vault.js";
+import { waitFor } from "../helpers/wait.js";
 
 let folders: Folders | undefined;
 afterEach(async () => {
@@ -19,13 +20,13 @@ afterEach(async () => {
 const notes = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`n${i}.md`, `note ${i}\n`]));
 
 describe("mass-delete guard", () => {
-  it("refuses a mass delete that arrives as separate watcher events (bug: each event was its own pass, so rm * propagated)", async () => {
+  it("refuses a mass delete that arrives as separate watcher events (judged against the whole folder, not each event's pass)", async () => {
     folders = await vaultFolders({ seed: notes(20) });
     const [a, b] = folders.dirs;
     const [va] = folders.vaults;
     for (let i = 0; i < 20; i++) await unlink(join(a, `n${i}.md`));
     // No reconcile call: only the watcher sees the unlinks, one event per file, each after its grace period.
-    await until("the guard to refuse every delete", () => va.binding.stats.refused >= 20, 20_000);
+    await waitFor("the guard to refuse every delete", () => va.binding.stats.refused >= 20, 20_000);
     await va.binding.reconcile();
     await va.binding.idle();
     assert.equal([...listStored(va.engine.doc).keys()].filter((p) => /^n\d+\.md$/.test(p)).length, 20, "no note was deleted in the vault");
@@ -41,7 +42,7 @@ describe("mass-delete guard", () => {
     // A single late watcher event for one of the vanished files must not slip through either.
     await writeFile(join(a, "n0.md"), "note 0\n");
     await unlink(join(a, "n0.md"));
-    await until("the guard to refuse", () => va.binding.stats.refused >= 20, 20_000);
+    await waitFor("the guard to refuse", () => va.binding.stats.refused >= 20, 20_000);
     await va.binding.reconcile();
     await va.binding.idle();
     assert.ok(listStored(va.engine.doc).size >= 20);
@@ -51,7 +52,7 @@ describe("mass-delete guard", () => {
     folders = await vaultFolders({ seed: notes(20) });
     const [a, b] = folders.dirs;
     for (let i = 0; i < 3; i++) await unlink(join(a, `n${i}.md`));
-    await until("the deletes to reach the other device", async () => (await readText(join(b, "n0.md"))) === undefined && (await readText(join(b, "n2.md"))) === undefined);
+    await waitFor("the deletes to reach the other device", async () => (await readText(join(b, "n0.md"))) === undefined && (await readText(join(b, "n2.md"))) === undefined);
     assert.equal(await readText(join(b, "n3.md")), "note 3\n");
   });
 
@@ -65,7 +66,7 @@ describe("mass-delete guard", () => {
     await va.binding.reconcile();
     // The deletes wait out their grace period (an editor may be mid-save), then meet the guard.
     const log = folders.logs[0];
-    await until("the refusal to be logged", () => log.warnings.some((w) => /marker/.test(w.message)), 20_000);
+    await waitFor("the refusal to be logged", () => log.warnings.some((w) => /marker/.test(w.message)), 20_000);
     await va.binding.idle();
     assert.equal(listStored(va.engine.doc).has("n0.md"), true);
     assert.equal(await readText(join(b, "n0.md")), "note 0\n");

@@ -10,10 +10,11 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile, rename, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
-import { sandbox, stop, waitFor, runAsync, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, runAsync, type Sandbox } from "../helpers/cli.js";
 import { startAgent, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { seeded, sha, loadStoredDoc } from "../helpers/trial.js";
 import { readStored, entryFromStored, type Doc } from "../../agent/vault/model/vault-doc.js";
+import { waitFor } from "../helpers/wait.js";
 
 const SEED = Number(process.env.EDGESYNC_SCAN_RACE_SEED ?? Date.now() % 1_000_000);
 const FILLER = 500;

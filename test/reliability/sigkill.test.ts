@@ -11,9 +11,10 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, start, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, start, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
 import { seeded, sha, tempFiles, loadStoredDoc, docTexts, diskFiles } from "../helpers/trial.js";
+import { waitFor } from "../helpers/wait.js";
 
 const TRIALS_PER_TEST = Number(process.env.EDGESYNC_KILL_TRIALS ?? 25);
 const SEED = Number(process.env.EDGESYNC_KILL_SEED ?? Date.now() % 1_000_000);

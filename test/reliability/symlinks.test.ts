@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { writeFile, symlink, mkdir, mkdtemp, rm, readFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { vaultFolders, until, readText, type Folders } from "../helpers/vault-pair.js";
+import { vaultFolders, readText, type Folders } from "../helpers/vault-pair.js";
 import { scanFolder } from "../../agent/fs/scan.js";
 import { SyncFilter } from "../../agent/fs/sync-filter.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("symlinks in a vault", () => {
   let folders: Folders;
@@ -37,7 +38,7 @@ describe("symlinks in a vault", () => {
     const scan = await scanFolder(a, new SyncFilter(["md"]));
     assert.deepEqual([...scan.files.keys()].filter((p) => p.endsWith(".md")).sort(), ["deep/er/real.md", "existing.md"]);
     await folders.vaults[0].binding.reconcile();
-    await until("the real file on the other device", async () => (await readText(join(b, "deep/er/real.md"))) === "a real file\n");
+    await waitFor("the real file on the other device", async () => (await readText(join(b, "deep/er/real.md"))) === "a real file\n");
     assert.equal(await readText(join(b, "ping.md")), undefined);
     assert.equal(await readText(join(b, "self/existing.md")), undefined);
   });
@@ -47,7 +48,7 @@ describe("symlinks in a vault", () => {
     await symlink(join(outside, "secret.md"), join(b, "secret.md"));
     await writeFile(join(a, "secret.md"), "a device tries to write here\n");
     await writeFile(join(a, "marker.md"), "written after\n");
-    await until("a later file", async () => (await readText(join(b, "marker.md"))) === "written after\n");
+    await waitFor("a later file", async () => (await readText(join(b, "marker.md"))) === "written after\n");
     await folders.vaults[1].binding.reconcile();
     await folders.vaults[1].binding.idle();
     assert.equal(await readFile(join(outside, "secret.md"), "utf8"), "outside the vault, must stay as is\n");
@@ -60,7 +61,7 @@ describe("symlinks in a vault", () => {
     await mkdir(join(a, "linked"));
     await writeFile(join(a, "linked/evil.md"), "should not escape\n");
     await writeFile(join(a, "marker2.md"), "after\n");
-    await until("a later file", async () => (await readText(join(b, "marker2.md"))) === "after\n");
+    await waitFor("a later file", async () => (await readText(join(b, "marker2.md"))) === "after\n");
     await folders.vaults[1].binding.reconcile();
     await folders.vaults[1].binding.idle();
     assert.deepEqual(await readdir(outside), ["secret.md"]);

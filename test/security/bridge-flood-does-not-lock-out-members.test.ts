@@ -8,10 +8,11 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readText, waitFor } from "../helpers/cli.js";
+import { readText } from "../helpers/cli.js";
 import { pidAlive } from "../helpers/agents.js";
 import { startHubBridgeRig, type HubBridgeRig } from "./bridge-hub-rig.js";
 import { openRaw, upgradeRequest, type RawTarget } from "./raw-websocket.js";
+import { waitFor } from "../helpers/wait.js";
 
 const ONE_ADDRESS_SOCKETS = 300;
 const IDLE_TCP_SOCKETS = 50;

@@ -6,10 +6,11 @@
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { connect, keyFromSeed, sshPublicLineOf, BridgeError, type BridgeVault, type ConnectOptions, type SigningKey } from "../../bridge/client/index.js";
 import { nodeSocket } from "../../bridge/node/index.js";
+import { waitFor } from "../helpers/wait.js";
 
 export interface HubBridgeRig {
   box: Sandbox;

@@ -11,10 +11,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { waitFor } from "../helpers/cli.js";
 import { BridgeError, CloseCode, keyFromSeed, sshFingerprintOf, sshPublicLineOf, type SocketFactory } from "../../bridge/client/index.js";
 import { nodeSocket } from "../../bridge/node/index.js";
 import { startHubBridgeRig, type HubBridgeRig } from "./bridge-hub-rig.js";
+import { waitFor } from "../helpers/wait.js";
 
 const TRIALS = Number(process.env.EDGESYNC_REVOKE_TRIALS ?? 3);
 

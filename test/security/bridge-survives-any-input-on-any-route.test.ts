@@ -9,11 +9,12 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { readText, waitFor } from "../helpers/cli.js";
+import { readText } from "../helpers/cli.js";
 import { pidAlive } from "../helpers/agents.js";
 import { automergeEndpointUrl, vaultAccountOf } from "../../bridge/client/index.js";
 import { startHubBridgeRig, type HubBridgeRig } from "./bridge-hub-rig.js";
 import { attack, frame, upgradeRequest, type RawTarget } from "./raw-websocket.js";
+import { waitFor } from "../helpers/wait.js";
 
 const MIB = 1024 * 1024;
 /** Attacks in flight at once; each comes from its own loopback address (`sourceOf`). */

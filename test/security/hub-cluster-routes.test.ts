@@ -8,7 +8,8 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { opensslSelfSigned, startStrangerServer, subscribeEverything, type StrangerServer } from "../helpers/stranger-nats.js";
 

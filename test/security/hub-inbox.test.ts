@@ -1,15 +1,15 @@
 /**
- * Threat: replies in the hub account are shared. Every hub-account user used to be allowed to
- * subscribe to `_INBOX.>`, so a member of vault B read the discovery answer meant for a member of
- * vault A (vault ids and names), and replaying A's signed discovery request from B's connection
- * got the same answer. The attacker here is a hand-written NATS client (raw protocol over TLS,
+ * Threat: replies in the hub account are shared. A hub-account user allowed to subscribe to
+ * `_INBOX.>` would read the discovery answer meant for a member of another vault (vault ids and
+ * names), and replaying that member's signed discovery request from its own connection would get
+ * the same answer. The attacker here is a hand-written NATS client (raw protocol over TLS,
  * client and leafnode ports) holding B's legitimate credentials; A uses the real CLI and agent.
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, type RunningAgent } from "../helpers/agents.js";
 import { RawNatsClient } from "../helpers/raw-nats-tls.js";
 import { loadIdentity, type Identity } from "../../agent/auth/identity.js";
@@ -18,6 +18,7 @@ import { ephemeralUserKey } from "../../agent/auth/native-ed25519.js";
 import { HUB_ACCOUNT_PUBLIC } from "../../agent/auth/accounts.js";
 import { signRequest } from "../../agent/auth/signed-request.js";
 import { HUB_VAULTS_SUBJECT } from "../../agent/nats/subjects.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** Generous: the hub answers in milliseconds. */
 const REPLY_TIMEOUT_MS = 10_000;

@@ -10,14 +10,15 @@ import { readFile, writeFile, stat, readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import * as A from "@automerge/automerge";
-import { stop, waitFor, readText, exists, type Sandbox } from "../helpers/cli.js";
+import { stop, readText, exists, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, type RunningAgent } from "../helpers/agents.js";
 import { bucketOfPath, sha256Hex, storeHoldsChange } from "../helpers/vault-layout.js";
 import { RawMember } from "../helpers/raw-member.js";
 import { startTeamVault, connectMember, type TeamVault } from "./team-vault-rig.js";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { waitFor } from "../helpers/wait.js";
 
-/** Over the 16 MiB inline limit; the 50 MB behaves alike but takes Automerge ~8 s to make. */
+/** Over the 16 MiB inline limit; a larger file behaves alike but is slow for Automerge to make. */
 const HUGE_TEXT_BYTES = 20 * 1000 * 1000;
 const A_LIMIT_BYTES = 1024 * 1024;
 const BIG_BINARY_BYTES = 20 * 1024 * 1024;

@@ -10,11 +10,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { sandbox, stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, publicKeyLine, startMeshedPeers, type RunningAgent } from "../helpers/agents.js";
 import { loadVaultConfig } from "../../agent/vault/config.js";
 import type * as Client from "../../bridge/client/index.js";
 import type * as ClientNode from "../../bridge/node/index.js";
+import { waitFor } from "../helpers/wait.js";
 
 /**
  * The attacker: connects to 127.0.0.1:PORT, answers the server's INFO with a CONNECT built from

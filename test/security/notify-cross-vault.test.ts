@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { BIN, sandbox, stop, waitFor, runAsync, type Sandbox } from "../helpers/cli.js";
+import { BIN, sandbox, stop, runAsync, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, type RunningAgent } from "../helpers/agents.js";
 import { RawClient, stockLeaf, HUB_ACCOUNT_PUBLIC, type Heard } from "../helpers/hand-attacker.js";
 import { collect, type Running } from "../helpers/notify-agents.js";
@@ -20,6 +20,7 @@ import { loadIdentity, type Identity } from "../../agent/auth/identity.js";
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 import { nameToken } from "../../agent/nats/subjects.js";
 import { newMessage, encodeMessage, type NotifyMessage } from "../../notify/model.js";
+import { waitFor } from "../helpers/wait.js";
 
 const PROJECT = "repo";
 /** How long a removed key's connection may outlive the save of authorized_keys (sync, then the hub's push). */

@@ -13,13 +13,14 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { sandbox, stop, waitFor, runAsync, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, runAsync, type Sandbox } from "../helpers/cli.js";
 import { startAgent, startHub, cli, deviceEnv, type RunningAgent } from "../helpers/agents.js";
 import { RawClient, stockLeaf, HUB_ACCOUNT_PUBLIC, type Heard } from "../helpers/hand-attacker.js";
 import { loadIdentity, loadOrCreateIdentity, type Identity } from "../../agent/auth/identity.js";
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 import { vaultAccountPublic } from "../../agent/auth/accounts.js";
 import type { NotifyMessage } from "../../notify/model.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("hub-account permissions cannot be widened with * or > tokens", () => {
   let box: Sandbox;

@@ -13,13 +13,13 @@ import { join } from "node:path";
 import { encodeUser } from "@nats-io/jwt";
 import { createAccount, createUser, fromPublic } from "@nats-io/nkeys";
 import { NotifyAgents } from "../helpers/notify-agents.js";
-import { waitFor } from "../helpers/cli.js";
 import { RawNatsClient } from "../helpers/raw-nats-tls.js";
 import { HUB_ACCOUNT_PUBLIC } from "../../agent/auth/accounts.js";
 import { Identity } from "../../agent/auth/identity.js";
 import { signRequest } from "../../notify/rpc.js";
 import { newToken } from "../../notify/pairing.js";
 import { parsePairingInput } from "../../notify/pair-url.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** Generous: the hub answers a door request within its 2 s relay wait. */
 const REPLY_TIMEOUT_MS = 15_000;

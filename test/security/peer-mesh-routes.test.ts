@@ -12,9 +12,10 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { sandbox, stop, waitFor, readText, run, type Sandbox } from "../helpers/cli.js";
+import { sandbox, stop, readText, run, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, deviceEnv, publicKeyLine, startMeshedPeers, type RunningAgent } from "../helpers/agents.js";
 import { opensslSelfSigned, startStrangerServer, subscribeEverything, type StrangerServer } from "../helpers/stranger-nats.js";
+import { waitFor } from "../helpers/wait.js";
 
 const VAULT_SUBJECT = /^es\.v1\./;
 const SYNC_TIMEOUT_MS = 30_000;

@@ -8,13 +8,14 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { sandbox, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { sandbox, readText, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { connectRaw } from "../helpers/raw-member.js";
 import { loadIdentity, type Identity } from "../../agent/auth/identity.js";
 import { accountAuthenticator } from "../../agent/auth/account-user.js";
 import { vaultAccountPublic } from "../../agent/auth/accounts.js";
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
+import { waitFor } from "../helpers/wait.js";
 
 export interface TeamVault {
   box: Sandbox;

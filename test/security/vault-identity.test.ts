@@ -13,12 +13,13 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import * as A from "@automerge/automerge";
-import { stop, waitFor, readText, type Sandbox } from "../helpers/cli.js";
+import { stop, readText, type Sandbox } from "../helpers/cli.js";
 import { startAgent, cli, type RunningAgent } from "../helpers/agents.js";
 import { RawMember } from "../helpers/raw-member.js";
 import { startTeamVault, connectMember, type TeamVault } from "./team-vault-rig.js";
 import { bucketOfPath, sha256Hex } from "../helpers/vault-layout.js";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { waitFor } from "../helpers/wait.js";
 
 const IGNORED_LINE = /ignored a change to the vault's identity/g;
 const AFTER = "written after the rewrite\n";

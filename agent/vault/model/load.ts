@@ -16,7 +16,7 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
   let doc = A.init<VaultDoc>({ actor: actor as A.ActorId });
   for (const [i, chunk] of chunks.entries()) {
     try {
-      // A.load of the full save is ~2× faster than loadIncremental into an empty doc.
+      // A.load of the full save is faster than loadIncremental into an empty doc.
       doc = i === 0 ? A.load<VaultDoc>(chunk, { actor: actor as A.ActorId }) : A.loadIncremental(doc, chunk);
     } catch (error) {
       throw new CorruptDocError(`stored vault document (chunk ${i + 1}/${chunks.length}) is unreadable; move .edgesync/doc.bin and doc.log aside and clone the vault again from another device`, { cause: error });

@@ -103,10 +103,10 @@ function resolveOne(doc: Doc, graph: ChangeGraph, path: string, sides: Side[], m
  * edits that resolution recorded in its change message; then only edits no other leaf descends from
  * are kept, one per content, in content-hash order. The merge is thus a function of the set of
  * original edits, whatever partial resolutions devices made on the way, and every device computes
- * the same bytes. Found by dst (seed 3, no faults at all, 7 nodes): three devices edited one file at once;
- * each resolved the pair it saw first, the partial resolutions conflicted and were resolved pairwise
- * again in different orders, and the file never converged — each round nested the previous
- * markers, the file grew without bound and the 3-way merge's LCS stalled the engine.
+ * the same bytes. Merging the partial resolutions instead does not converge: when three devices
+ * edit one file at once, each resolves the pair it sees first, the partial resolutions conflict and
+ * are resolved pairwise again in different orders — each round nests the previous markers, the file
+ * grows without bound and the 3-way merge's LCS stalls the engine (dst.test.ts replays such a run).
  */
 function leavesOf(doc: Doc, graph: ChangeGraph, path: string, sides: Side[]): Leaf[] {
   const byChange = new Map<string, Leaf>();
@@ -147,8 +147,8 @@ function mergeLeaves(doc: Doc, graph: ChangeGraph, path: string, leaves: Leaf[])
 
 /**
  * A side's marker label names its content only: with the writer's id in it, two devices merging
- * equal-content revisions written by different devices produced different bytes (found by dst,
- * seed 3), which conflicted again.
+ * equal-content revisions written by different devices would produce different bytes, which would
+ * conflict again.
  */
 const labelFor = (leaf: Leaf) => `version ${leaf.sha256.slice(0, 8)}`;
 

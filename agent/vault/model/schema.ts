@@ -1,8 +1,8 @@
 /**
  * The vault document, laid out as DESIGN.md §2 measured: one Automerge doc per vault, files spread
  * over 256 bucket maps by a hash of the path, each file one immutable revision object. Text is an
- * ImmutableString (Automerge Text costs ~0.6 µs per character to load and sync); concurrent edits
- * are merged by a 3-way text merge instead (merge.ts).
+ * ImmutableString (Automerge Text costs time per character to load and sync, which large vaults
+ * cannot afford); concurrent edits are merged by a 3-way text merge instead (merge.ts).
  *
  * Every string is an ImmutableString: Automerge 3 turns a plain string into a collaborative Text
  * object, which is both slower and not what these fields mean.

@@ -1,9 +1,9 @@
 /**
  * Automerge 3.5 keeps a materialised JS view beside its backend and patches the view incrementally
- * (receiveSyncMessage, loadIncremental). dst found that patch going wrong: the view missing a file
- * the backend holds (seed 0x13a6), and showing a stale revision of a file whose winner the backend
- * had already changed (seed 0x139d: two devices with identical heads and different bytes). Readers
- * of the view would then write the wrong file to disk. This compares every file of the view with
+ * (receiveSyncMessage, loadIncremental), and that patch can go wrong: the view misses a file the
+ * backend holds, or shows a stale revision of a file whose winner the backend has already changed
+ * (two devices with identical heads and different bytes; dst.test.ts replays a case). Readers of
+ * the view would then write the wrong file to disk. This compares every file of the view with
  * the backend's winner — one backend lookup per file — and rebuilds the view when they disagree.
  */
 import * as A from "@automerge/automerge";
@@ -17,8 +17,8 @@ const DECODE_BYTES_MAX = 256 * 1024;
 /**
  * The buckets that `changes` write into, or undefined when there are too many changes to decode
  * cheaply (a clone's first sync). A patch can only go wrong in an object the changes touched, so
- * checking these buckets finds what the whole-view check finds — at 10,000 files that is ~0.1 ms
- * per one-file change instead of ~100 ms.
+ * checking these buckets finds what the whole-view check finds, at a cost that follows the change,
+ * not the size of the vault.
  */
 export function bucketsTouched(doc: Doc, changes: readonly Uint8Array[]): Set<string> | undefined {
   if (!isReady(doc) || changes.length > DECODE_CHANGES_MAX) return undefined;

@@ -1,5 +1,5 @@
 /**
- * Binary file contents live outside the vault document, content-addressed by SHA-256 (issue #2):
+ * Binary file contents live outside the vault document, content-addressed by SHA-256:
  * the doc holds the hash and size, a BlobStore holds the bytes. This is the port; implementations
  * are disk (disk-blob-store.ts), memory (below: tests, the browser client) and dst's
  * simulated store. Contract tests: blob-store-contract.ts. What a valid hash is: ../model/blob-hash.ts.

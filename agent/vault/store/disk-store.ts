@@ -16,7 +16,7 @@ import type { PeerId } from "../model/peer-id.js";
 import { writeFileAtomic, sweepTempFiles } from "../../fs/atomic-write.js";
 
 const FRAME_HEADER_BYTES = 8;
-/** A frame larger than this is corruption, not data (a whole 10k-file vault saves to ~40 MB). */
+/** A frame larger than this is corruption, not data: a whole large vault saves to a small fraction of it. */
 const FRAME_BYTES_MAX = 1 << 30;
 const PEER_FILE = /^[A-Za-z0-9_-]{1,128}$/;
 

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { notifySubject, parseLiveSubject, liveWildcard, rpcSubject, parseRpcSubject, syncPrefix, pairSubject, isSetId } from "./subjects.js";
+import { notifySubject, parseLiveSubject, liveWildcard, rpcSubject, parseRpcSubject, syncPrefix, pairSubject, isSetId } from "./notify-subjects.js";
 
 const VAULT = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
 

@@ -3,7 +3,7 @@
  * permissions can give each device exactly the sets it belongs to. A set is a vault id (the vault's
  * members and the devices paired to it) or `default` (the hub's own: the hub, its admins and the
  * devices paired to it). User text (project and thread names) never appears in a subject: it is
- * hashed into a 24-hex-digit token (agent/nats/subjects.ts nameToken), so a name cannot add tokens
+ * hashed into a 24-hex-digit token (subjects.ts nameToken), so a name cannot add tokens
  * or wildcards. Layout (everything under `es.v1.notify.<set>.`):
  *
  *   live.<project>.<thread>            live messages (two name tokens, both 24 hex digits)
@@ -18,7 +18,7 @@
  * `>`-terminated prefix: a subscribe permission never needs a `*` in last place, which nats-server
  * 2.9 would let a subscriber fill with a literal `>` and so reach deeper subjects (nats-auth.ts).
  */
-import { nameToken } from "../agent/nats/subjects.js";
+import { nameToken } from "./subjects.js";
 
 export { nameToken };
 
