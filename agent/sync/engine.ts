@@ -29,6 +29,8 @@ import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import { bucketsTouched, rebuildView, viewIsStale } from "../vault/model/view-check.js";
 import { oversizedChangeInSyncMessage, oversizedInlineEntry, type OversizedChange } from "../vault/model/entry-limits.js";
 import { INLINE_ENTRY_BYTES_MAX } from "../vault/model/schema.js";
+import { sameHeads } from "./heads.js";
+import { PeerTable, inStep, noteAnnouncement, noteSyncFrom, restartExchange, restoredSyncState, snapshotAlreadySent, type PeerState } from "./peers.js";
 
 /** The vault an engine syncs, as it was opened (its config.toml) or hosted (the hub's registration). */
 export interface VaultIdentity {
@@ -93,18 +95,6 @@ export interface ChangeEvent {
   before: A.Heads;
 }
 
-interface PeerState {
-  sync: A.SyncState;
-  lastHeardMs: number;
-  dirty: boolean;
-  /** Its last announcement said it is a hub's replica. */
-  hub: boolean;
-  /** A hub that has sent us sync messages: it hears us, so the other devices can go through it. */
-  hearsUs: boolean;
-  /** Our heads when we last sent it a snapshot (#sendSnapshot); cleared when the pair restarts. */
-  snapshotSentFor?: A.Heads;
-}
-
 /** Refused (peer, change) pairs logged at most: a peer resends a refused change on every exchange. */
 const REFUSALS_LOGGED_MAX = 1000;
 
@@ -113,7 +103,7 @@ const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfte
 export class SyncEngine {
   readonly #cfg: SyncEngineConfig & typeof DEFAULTS;
   readonly #log: Log;
-  readonly #peers = new Map<PeerId, PeerState>();
+  readonly #peers: PeerTable;
   #doc: Doc;
   #queue: Promise<void> = Promise.resolve();
   #lastAnnounceMs = Number.NEGATIVE_INFINITY;
@@ -152,6 +142,7 @@ export class SyncEngine {
     this.#cfg = { ...DEFAULTS, ...config };
     this.#log = config.log ?? silentLog;
     this.#doc = config.doc;
+    this.#peers = new PeerTable(config.hub === true);
     this.#blobs = config.blobs ?? new MemoryBlobStore();
     const transport = config.transport;
     this.#fetcher = new BlobFetcher({
@@ -193,15 +184,14 @@ export class SyncEngine {
   }
 
   get peers(): PeerId[] {
-    return [...this.#peers.keys()].sort();
+    return this.#peers.ids();
   }
 
   /** True when `peer` has told us heads equal to ours and the pair's shared heads are ours: nothing left to exchange. */
   convergedWith(peer: PeerId): boolean {
     const state = this.#peers.get(peer);
     if (state === undefined) return false;
-    const ours = A.getHeads(this.#doc);
-    return sameHeads(ours, state.sync.theirHeads ?? []) && sameHeads(ours, state.sync.sharedHeads);
+    return inStep(state, A.getHeads(this.#doc));
   }
 
   /** Peers this engine currently knows and whether each is in step with us. */
@@ -275,11 +265,11 @@ export class SyncEngine {
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announce();
       this.#fetcher.tick();
       this.#keepSnapshotReady(now);
-      for (const [peer, state] of this.#peers) {
+      for (const state of [...this.#peers.all()]) {
         if (now - state.lastHeardMs > this.#cfg.peerTimeoutMs) {
-          await this.#persistSyncState(peer, state);
-          this.#peers.delete(peer);
-          this.#log.info({ peer }, "peer silent, forgotten");
+          await this.#persistSyncState(state);
+          this.#peers.forget(state.id);
+          this.#log.info({ peer: state.id }, "peer silent, forgotten");
         }
       }
     });
@@ -336,7 +326,7 @@ export class SyncEngine {
     if (this.#hasUnsaved()) await this.#enqueue(() => this.#persist());
     this.#reportStored();
     this.#stopped = true;
-    for (const [peer, state] of this.#peers) await this.#persistSyncState(peer, state);
+    for (const state of this.#peers.all()) await this.#persistSyncState(state);
     await this.#cfg.transport.stop();
   }
 
@@ -359,7 +349,7 @@ export class SyncEngine {
     const peer = await this.#peer(from);
     peer.lastHeardMs = this.#cfg.clock.now();
     if (message.type === "announce") {
-      peer.hub = message.hub === true;
+      noteAnnouncement(peer, message.hub === true);
       return this.#onAnnounce(from, peer, message.heads);
     }
     if (message.type === "blob-want" || message.type === "blob") return this.#fetcher.onMessage(from, message);
@@ -374,16 +364,10 @@ export class SyncEngine {
 
   #onAnnounce(from: PeerId, peer: PeerState, theirHeads: string[]): void {
     const ours = A.getHeads(this.#doc);
-    if (sameHeads(ours, theirHeads) || !this.#offersTo(peer)) return;
+    if (sameHeads(ours, theirHeads) || !this.#peers.offersTo(peer)) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
-    if (!plantedBugs.noResyncOnReconnect) this.#restart(peer);
+    if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
     this.#sendSync(from, peer);
-  }
-
-  /** Starts a pair's exchange afresh: what was in flight (a snapshot included) may be lost. */
-  #restart(peer: PeerState): void {
-    peer.sync = A.decodeSyncState(A.encodeSyncState(peer.sync));
-    peer.snapshotSentFor = undefined;
   }
 
   async #onSync(from: PeerId, peer: PeerState, data: Uint8Array): Promise<void> {
@@ -396,8 +380,7 @@ export class SyncEngine {
     } catch (error) {
       return this.#drop(from, `bad sync message: ${String(error)}`);
     }
-    peer.dirty = true;
-    if (peer.hub) peer.hearsUs = true;
+    noteSyncFrom(peer);
     this.#stats.lastSyncMs = this.#cfg.clock.now();
     if (sameHeads(before, A.getHeads(next))) {
       this.#doc = next;
@@ -405,7 +388,7 @@ export class SyncEngine {
       return;
     }
     await this.#afterDocChange(next, before, "remote", from);
-    if (!this.#offersTo(peer)) this.#sendSync(from, peer); // it spoke to us: answer, even if not a hub
+    if (!this.#peers.offersTo(peer)) this.#sendSync(from, peer); // it spoke to us: answer, even if not a hub
   }
 
   /**
@@ -449,20 +432,12 @@ export class SyncEngine {
     // Afresh on our side too: our state says the pair shares nothing, and only a message from the
     // peer after our next one moves its shared heads to the snapshot's (see convergedWith).
     peer.sync = A.initSyncState();
-    peer.dirty = true;
-    if (peer.hub) peer.hearsUs = true;
+    noteSyncFrom(peer);
     this.#stats.lastSyncMs = this.#cfg.clock.now();
     this.#loadedSnapshot = data;
     this.#snapshotCache = { heads: A.getHeads(next), bytes: data }; // what we loaded is a save of what we hold
     await this.#afterDocChange(next, [], "remote", from);
-    if (!this.#offersTo(peer)) this.#sendSync(from, peer);
-  }
-
-  /** Whether we offer sync to this peer unasked: once a hub syncs with us, only to hubs. */
-  #offersTo(peer: PeerState): boolean {
-    if (this.#cfg.hub || peer.hub) return true;
-    for (const other of this.#peers.values()) if (other.hub && other.hearsUs) return false;
-    return true;
+    if (!this.#peers.offersTo(peer)) this.#sendSync(from, peer);
   }
 
   /**
@@ -510,7 +485,7 @@ export class SyncEngine {
     // is reported (onChange, change() resolving, dst's no-lost-write check) only once stored, so
     // the folder binding's index never names heads the stored doc lacks.
     const offer = () => {
-      for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
+      for (const state of this.#peers.all()) if (this.#peers.offersTo(state)) this.#sendSync(state.id, state);
       if (origin === "local" || merges.length > 0) this.#announce();
     };
     this.#unreported.push({ origin, paths, merges, heads: A.getHeads(next), before });
@@ -637,8 +612,8 @@ export class SyncEngine {
   async #onConnected(): Promise<void> {
     this.#log.info({}, "transport connected: resynchronising");
     if (!plantedBugs.noResyncOnReconnect) {
-      for (const state of this.#peers.values()) this.#restart(state);
-      for (const [peer, state] of this.#peers) if (this.#offersTo(state)) this.#sendSync(peer, state);
+      for (const state of this.#peers.all()) restartExchange(state);
+      for (const state of this.#peers.all()) if (this.#peers.offersTo(state)) this.#sendSync(state.id, state);
     }
     this.#announce();
     this.#fetcher.reconnected();
@@ -663,7 +638,7 @@ export class SyncEngine {
     const [state, message] = A.generateSyncMessage(this.#doc, peer.sync);
     peer.sync = state;
     if (message === null) return;
-    peer.dirty = true;
+    peer.syncStateUnsaved = true;
     this.#send(to, encodeMessage({ type: "sync", data: message }));
   }
 
@@ -684,13 +659,13 @@ export class SyncEngine {
    */
   #sendSnapshot(to: PeerId, peer: PeerState): void {
     const heads = A.getHeads(this.#doc);
-    if (peer.snapshotSentFor && sameHeads(peer.snapshotSentFor, heads)) return;
+    if (snapshotAlreadySent(peer, heads)) return;
     const frame = encodeMessage({ type: "snapshot", data: this.#snapshot() });
     // Too big for one message: Automerge's sync messages carry it, in parts.
     if (frame.length > this.#cfg.transport.messageBytesMax) return this.#sendSyncMessage(to, peer);
-    peer.snapshotSentFor = heads;
+    peer.exchange = { kind: "snapshot-sent", heads };
     peer.sync = A.initSyncState();
-    peer.dirty = true;
+    peer.syncStateUnsaved = true;
     this.#send(to, frame);
   }
 
@@ -725,23 +700,8 @@ export class SyncEngine {
   async #peer(id: PeerId): Promise<PeerState> {
     const known = this.#peers.get(id);
     if (known) return known;
-    const stored = await this.#cfg.store.loadSyncState(id).catch(() => undefined);
-    let sync = A.initSyncState();
-    if (stored) {
-      try {
-        sync = A.decodeSyncState(stored);
-      } catch {
-        this.#log.warn({ peer: id }, "stored sync state unreadable; starting afresh");
-      }
-      // After a crash the state may name changes the stored doc never kept (saved just before the
-      // kill, the doc not yet): the peer would then never resend them and the two would stall apart.
-      if (!A.hasHeads(this.#doc, sync.sharedHeads)) {
-        this.#log.warn({ peer: id }, "stored sync state names changes this device does not have (after a crash?); starting afresh");
-        sync = A.initSyncState();
-      }
-    }
-    const state: PeerState = { sync, lastHeardMs: this.#cfg.clock.now(), dirty: false, hub: false, hearsUs: false };
-    this.#peers.set(id, state);
+    const sync = await restoredSyncState(this.#cfg.store, id, this.#doc, this.#log);
+    const state = this.#peers.add(id, sync, this.#cfg.clock.now());
     this.#log.info({ peer: id }, "peer seen");
     // A hub introduces itself to every new peer at once, so a leaf stops offering sync to other
     // leaves without waiting for the next periodic announcement.
@@ -749,17 +709,11 @@ export class SyncEngine {
     return state;
   }
 
-  async #persistSyncState(peer: PeerId, state: PeerState): Promise<void> {
-    if (!state.dirty) return;
-    state.dirty = false;
-    await this.#cfg.store.saveSyncState(peer, A.encodeSyncState(state.sync));
+  async #persistSyncState(state: PeerState): Promise<void> {
+    if (!state.syncStateUnsaved) return;
+    state.syncStateUnsaved = false;
+    await this.#cfg.store.saveSyncState(state.id, A.encodeSyncState(state.sync));
   }
-}
-
-function sameHeads(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const sortedB = [...b].sort();
-  return [...a].sort().every((h, i) => h === sortedB[i]);
 }
 
 /**
