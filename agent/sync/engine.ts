@@ -13,85 +13,35 @@
 import * as A from "@automerge/automerge";
 import { decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
-import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
+import type { Log, PeerId } from "./ports.js";
 import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import type { VaultDoc } from "../vault/model/schema.js";
 import { BlobRefs } from "../vault/model/blob-refs.js";
 import { MemoryBlobStore, type BlobStore } from "./blob-port.js";
 import { BlobFetcher, blobChunkBytesFor } from "./blob-fetch.js";
+import { deleteUnreferencedBlobs, type BlobCollection } from "./blob-collect.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import { oversizedChangeInSyncMessage, oversizedInlineEntry, type OversizedChange } from "../vault/model/entry-limits.js";
-import { INLINE_ENTRY_BYTES_MAX } from "../vault/model/schema.js";
+import { OversizeRefusals } from "./oversize-refusals.js";
 import { sameHeads } from "./heads.js";
 import { PeerTable, SyncDue, inStep, noteAnnouncement, noteSyncFrom, restartExchange, restoredSyncState, snapshotAlreadySent, type PeerState } from "./peers.js";
 import { DocPersistence } from "./doc-persistence.js";
 import { SnapshotCache } from "./snapshots.js";
 import { blobNeeds, changedPaths, rebuiltIfStale, type ChangeEvent } from "./doc-changes.js";
+import { ENGINE_DEFAULTS, type SyncEngineConfig, type VaultIdentity } from "./engine-config.js";
 
 export type { ChangeEvent } from "./doc-changes.js";
+export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
 
-/** The vault an engine syncs, as it was opened (its config.toml) or hosted (the hub's registration). */
-export interface VaultIdentity {
-  id: string;
-  name: string;
-}
-
-export interface SyncEngineConfig {
-  /** This node's peer id (also `by` on every revision it writes). */
-  self: PeerId;
-  /**
-   * The vault's fixed identity: everything that routes by vault id asks the engine for this, never
-   * the document's `meta`, which a member can rewrite (schema.ts VaultMeta). Unset in tests and dst.
-   */
-  vault?: VaultIdentity;
-  doc: Doc;
-  store: DocStore;
-  transport: Transport;
-  clock: Clock;
-  log?: Log;
-  /** Called after every doc change; remote changes are what the folder binding materialises. */
-  onChange?: (event: ChangeEvent) => void;
-  /** Defence in depth beside NATS permissions: messages from a peer this refuses are dropped. */
-  isPeerAllowed?: (peer: PeerId) => boolean;
-  /** How often `tick` re-announces our heads (recovers from lost messages). */
-  announceIntervalMs?: number;
-  /** A peer not heard from for this long is forgotten (its sync state stays persisted). */
-  peerTimeoutMs?: number;
-  /** Incremental chunks before the store is compacted into one full save. */
-  compactAfterChunks?: number;
-  /** Where binary contents live (default: in memory only — the agent passes its disk store). */
-  blobs?: BlobStore;
-  /** Largest blob fetched or served: the vault's file size limit. */
-  blobBytesMax?: number;
-  /** Blob data bytes per `blob` message (default 256 KiB, always below the transport's limit). */
-  blobChunkBytes?: number;
-  /** Hex SHA-256 used to check fetched blobs (default: the portable one; the agent passes Node's). */
-  digest?: (bytes: Uint8Array) => string;
-  /**
-   * This engine is a hub's full replica. It says so in its announcements, and a device a hub has
-   * synced with offers sync to hubs only (PeerTable.offersTo).
-   */
-  hub?: boolean;
-  /**
-   * Keep a snapshot (#sendSnapshot) ready once the doc has not changed for this long, so the next
-   * clone gets it at once instead of waiting for the save. Hubs set it; unset: a snapshot is made
-   * when a clone asks.
-   */
-  snapshotWhenQuietMs?: number;
-}
-
-/** Refused (peer, change) pairs logged at most: a peer resends a refused change on every exchange. */
-const REFUSALS_LOGGED_MAX = 1000;
 /** Heads an announcement carries at most (a doc with more concurrent heads announces some of them). */
 const ANNOUNCED_HEADS_MAX = 256;
 
-const DEFAULTS = { announceIntervalMs: 2_000, peerTimeoutMs: 30_000, compactAfterChunks: 500, blobBytesMax: 16 * 1024 * 1024 };
 
 type Origin = ChangeEvent["origin"];
 
 export class SyncEngine {
-  readonly #cfg: SyncEngineConfig & typeof DEFAULTS;
+  readonly #cfg: SyncEngineConfig & typeof ENGINE_DEFAULTS;
   readonly #log: Log;
   readonly #peers: PeerTable;
   #doc: Doc;
@@ -108,16 +58,16 @@ export class SyncEngine {
   readonly #blobs: BlobStore;
   readonly #blobRefs = new BlobRefs();
   readonly #fetcher: BlobFetcher;
-  /** `peer change-hash` of every refused change already logged (#refuseOversized). */
-  readonly #refusalsLogged = new Set<string>();
+  readonly #refusals: OversizeRefusals;
   #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0, changesRefused: 0 };
 
   constructor(config: SyncEngineConfig) {
-    this.#cfg = { ...DEFAULTS, ...config };
+    this.#cfg = { ...ENGINE_DEFAULTS, ...config };
     this.#log = config.log ?? silentLog;
     this.#doc = config.doc;
     this.#peers = new PeerTable(config.hub === true);
     this.#blobs = config.blobs ?? new MemoryBlobStore();
+    this.#refusals = new OversizeRefusals(this.#log);
     this.#persistence = new DocPersistence({
       store: config.store,
       blobs: this.#blobs,
@@ -253,24 +203,10 @@ export class SyncEngine {
    * ingested just before a crash lost its change, say). Blobs of overwritten or deleted files stay:
    * restore-at and labels still need them. Runs in the queue, so no ingest is half done meanwhile.
    */
-  collectBlobs(): Promise<{ blobsRemoved: number; blobBytesRemoved: number; blobsKept: number }> {
+  collectBlobs(): Promise<BlobCollection> {
     return this.#enqueue(async () => {
-      const result = { blobsRemoved: 0, blobBytesRemoved: 0, blobsKept: 0 };
-      if (!isReady(this.#doc)) return result; // a clone still arriving references nothing yet
-      const referenced = this.#blobRefs.update(this.#doc);
-      for (const hash of await this.#blobs.list()) {
-        if (referenced.has(hash)) {
-          result.blobsKept++;
-          continue;
-        }
-        const size = (await this.#blobs.sizeOf(hash)) ?? 0;
-        if (await this.#blobs.delete(hash)) {
-          result.blobsRemoved++;
-          result.blobBytesRemoved += size;
-        }
-      }
-      if (result.blobsRemoved > 0) this.#log.info(result, "removed blobs no revision references");
-      return result;
+      if (!isReady(this.#doc)) return { blobsRemoved: 0, blobBytesRemoved: 0, blobsKept: 0 }; // a clone still arriving references nothing yet
+      return deleteUnreferencedBlobs(this.#blobs, this.#blobRefs.update(this.#doc), this.#log);
     });
   }
 
@@ -432,23 +368,11 @@ export class SyncEngine {
     peer.due = SyncDue.answerUnlessRelayed;
   }
 
-  /**
-   * A sync message carrying an entry over INLINE_ENTRY_BYTES_MAX is not applied at all: Automerge
-   * changes are hash-chained, so the change cannot be dropped from the message alone, and once in
-   * the doc it would be stored here and relayed to every device. Its author's later changes build
-   * on it and are refused with it; no honest agent writes one (a text that large becomes a blob).
-   * Logged once per peer and change: the peer offers it again on every exchange.
-   */
+  /** Counted and logged (once per peer and change), never applied: see oversize-refusals.ts. */
   #refuseOversized(from: PeerId, change: OversizedChange): void {
     this.#stats.dropped++;
     this.#stats.changesRefused++;
-    const key = `${from} ${change.hash}`;
-    if (this.#refusalsLogged.has(key) || this.#refusalsLogged.size >= REFUSALS_LOGGED_MAX) return;
-    this.#refusalsLogged.add(key);
-    this.#log.warn(
-      { peer: from, change: change.hash, actor: change.actor, bytes: change.bytes, max: INLINE_ENTRY_BYTES_MAX },
-      "refused a sync message: a change in it carries an entry over the inline entry limit; nothing in it is applied, nor any later change of that peer built on it",
-    );
+    this.#refusals.note(from, change);
   }
 
   /**
