@@ -293,7 +293,7 @@ export class SyncEngine {
     this.#stats.messagesIn++;
     this.#stats.bytesIn += frame.length;
     const peer = await this.#admit(from);
-    this.#evaluate();
+    this.#evaluate(); // a new peer is an event of its own: a hub's introduction precedes anything else it gets
     peer.lastHeardMs = this.#cfg.clock.now();
     switch (message.type) {
       case "blob-want":
@@ -319,6 +319,8 @@ export class SyncEngine {
     const sync = await restoredSyncState(this.#cfg.store, id, this.#doc, this.#log);
     const peer = this.#peers.add(id, sync, this.#cfg.clock.now());
     this.#log.info({ peer: id }, "peer seen");
+    // A hub introduces itself to every new peer at once, so a leaf stops offering sync to other
+    // leaves without waiting for the next periodic announcement.
     if (this.#cfg.hub) this.#introductionsDue.push(id);
     return peer;
   }
