@@ -22,6 +22,7 @@ import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import { silentLog } from "./ports.js";
 import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, readStored, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import type { VaultDoc } from "../vault/model/schema.js";
+import { normaliseVaultPath } from "../vault/paths.js";
 import { BlobRefs } from "../vault/model/blob-refs.js";
 import { MemoryBlobStore, type BlobStore } from "./blob-port.js";
 import { BlobFetcher, blobChunkBytesFor, type BlobNeed } from "./blob-fetch.js";
@@ -234,9 +235,10 @@ export class SyncEngine {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
       const blobs: BlobSink = new Map();
-      const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
+      const next = applyFileOps(this.#doc, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs, digest: this.#cfg.digest });
       if (next === this.#doc) return [];
-      await this.#afterDocChange(next, before, "local", undefined, blobs);
+      // The ops name every path the change can touch: no diff of the doc (it decodes every file's text).
+      await this.#afterDocChange(next, before, "local", undefined, blobs, [...new Set(ops.map((op) => normaliseVaultPath(op.path)))].sort());
       return ops.map((op) => op.path);
     });
   }
@@ -246,7 +248,7 @@ export class SyncEngine {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
       const blobs: BlobSink = new Map();
-      const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs });
+      const next = applyFileOpsAt(this.#doc, baseHeads, ops, { time: this.#cfg.clock.now(), by: this.#cfg.self, message, blobs, digest: this.#cfg.digest });
       if (next === this.#doc) return [];
       await this.#afterDocChange(next, before, "local", undefined, blobs);
       return ops.map((op) => op.path);
@@ -467,9 +469,10 @@ export class SyncEngine {
 
   /**
    * The single place the doc advances: resolve, store, report, offer to every peer. `blobs` holds
-   * the binary contents the change names; they are stored before the change is.
+   * the binary contents the change names; they are stored before the change is. `knownPaths`: every
+   * path the change can have touched, when the caller knows them (a local batch of file ops).
    */
-  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote", from?: PeerId, blobs: BlobSink = new Map()): Promise<void> {
+  async #afterDocChange(next: Doc, before: A.Heads, origin: "local" | "remote", from?: PeerId, blobs: BlobSink = new Map(), knownPaths?: string[]): Promise<void> {
     // Adopted before anything below can fail: Automerge has made the previous state read-only, so
     // an engine left holding it refused every later change (dst seed 0x2369: a failed blob write on
     // a local change left a device unable to apply any sync message, forever).
@@ -477,7 +480,7 @@ export class SyncEngine {
     this.#lastDocChangeMs = this.#cfg.clock.now();
     this.#holdBlobs(blobs);
     const touched = { identity: false };
-    let paths = changedPaths(next, before, touched);
+    let paths = knownPaths ?? changedPaths(next, before, touched);
     if (origin === "remote" && (touched.identity || (before.length === 0 && this.#metaDiffers(next)))) this.#ignoredIdentityChange(from);
     // A doc just loaded from a snapshot has a view built whole, not patched: nothing to check (~170 ms).
     const patched = origin === "remote" && this.#loadedSnapshot === undefined;
