@@ -81,6 +81,11 @@ export interface SyncEngineConfig {
    * unset: a snapshot is made when a clone asks.
    */
   snapshotWhenQuietMs?: number;
+  /**
+   * Heads of what `store` already holds, when `doc` was loaded from it without Automerge's saved
+   * mark (loadDoc with markSaved: false): saves then hold only what follows these heads.
+   */
+  storedHeads?: A.Heads;
 }
 
 export interface ChangeEvent {
@@ -153,6 +158,7 @@ export class SyncEngine {
     this.#cfg = { ...DEFAULTS, ...config };
     this.#log = config.log ?? silentLog;
     this.#doc = config.doc;
+    this.#storedHeads = config.storedHeads;
     this.#blobs = config.blobs ?? new MemoryBlobStore();
     const transport = config.transport;
     this.#fetcher = new BlobFetcher({
