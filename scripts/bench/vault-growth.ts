@@ -26,6 +26,8 @@ export interface GrowthRow {
 /** When the idle RSS is read: the issue's "20–40 s after sync start". */
 const IDLE_SAMPLE_MS = 30_000;
 const PROPAGATION_EDITS = 20;
+/** A leaf agent on a big vault loads and rescans it before it reports; generous on a loaded machine. */
+const AGENT_START_TIMEOUT_MS = 900_000;
 const NAME = "vault-growth";
 
 const load1 = () => Math.round(loadavg()[0] * 10) / 10;
@@ -62,7 +64,7 @@ export async function measureGrowth(files: number): Promise<GrowthRow> {
     await writeFile(join(seed, "authorized_keys"), `${await readFile(join(seed, "authorized_keys"), "utf8")}${keys.join("\n")}\n`);
     say(NAME, `${files} files: leaf agent, hub in step, idle RSS`);
     const started = Date.now();
-    const leaf = await cluster.startLeaf("seed", seed);
+    const leaf = await cluster.startLeaf("seed", seed, AGENT_START_TIMEOUT_MS);
     await waitUntil("the hub to hold the vault", async () => {
       const status = await cluster.cli("seed", ["status", "--cwd", seed, "--json"]);
       if (status.code !== 0) return false;
@@ -77,7 +79,7 @@ export async function measureGrowth(files: number): Promise<GrowthRow> {
     if (run.code !== 0) throw new Error(`edgesync clone exited ${run.code}: ${run.output.slice(-2000)}`);
     row.clone = { wallMs: Math.round(run.wallMs), peakRssMiB: run.peakRssMiB, load1: load1() };
     say(NAME, `${files} files: propagation of a 100-byte edit`);
-    await cluster.startLeaf("clone", cloneDir);
+    await cluster.startLeaf("clone", cloneDir, AGENT_START_TIMEOUT_MS);
     const write = (rel: string, bytes: Buffer) => writeFile(join(seed, rel), bytes);
     await measureArrivals({ edits: 2, write, receivers: [cloneDir], tag: "warm", timeoutMs: 300_000 });
     const measured = await measureArrivals({ edits: PROPAGATION_EDITS, write, receivers: [cloneDir], tag: "edit", timeoutMs: 120_000 });
