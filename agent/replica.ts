@@ -2,6 +2,7 @@
  * A headless replica: the vault document without a folder. The hub keeps one for every vault it
  * hears about, so a device that was offline catches up from it, and clones download from it.
  */
+import * as A from "@automerge/automerge";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -40,9 +41,9 @@ export interface Replica {
 export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const store = new DiskStore(options.dir);
-  const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
+  const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"), { markSaved: false });
   // The hub keeps binary contents too (`<dir>/blobs/`), so a device can fetch them while their writer is offline.
-  const engine = new SyncEngine({ self: asPeerId(options.peerId), vault: options.vault, doc, store, blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub, snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined });
+  const engine = new SyncEngine({ self: asPeerId(options.peerId), vault: options.vault, doc, store, storedHeads: A.getHeads(doc), blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub, snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined });
   await engine.start();
   return {
     engine,

@@ -6,7 +6,7 @@ import { UsageError } from "../agent/errors.js";
 export const COMPLETION_TREE: Record<string, string[]> = {
   init: [], status: [], "restore-at": [], diff: [], compact: [], completions: ["bash", "zsh", "fish"],
   key: ["generate", "show"], snapshot: ["create", "list", "restore", "delete"],
-  sync: ["start"], clone: [], push: [], pull: [], doctor: [], hub: ["trust", "forget", "show"],
+  sync: ["start"], clone: [], push: [], pull: [], doctor: [], hub: ["trust", "forget", "show", "export", "import"],
   notify: ["send", "ask", "reply", "watch", "threads", "log", "pair", "join", "unpair", "devices"], bridge: ["serve"], mcp: [],
 };
 

@@ -20,7 +20,15 @@ export class InitCommand extends EdgesyncCommand {
   async run() {
     const device = await loadDevice(this.identity, { createIfMissing: true });
     const result = await initVault({ root: this.root, name: this.name, authorizedKeyLine: device.sshLine, noIgnoreFiles: this.noIgnoreFiles, nowMs: Date.now() });
-    const files = await withLocalVault(this.root, this.identity, async (vault) => listStored(vault.engine.doc).size);
+    const files = await withLocalVault(this.root, this.identity, async (vault) => {
+      // The import is stored as incremental changes, each file's text uncompressed; one full save
+      // is a fraction of that, and every later start of the agent loads it many times faster.
+      if (result.created) {
+        await vault.binding.idle();
+        await vault.engine.compact();
+      }
+      return listStored(vault.engine.doc).size;
+    });
     if (this.asJson) return this.json({ ...result.config.vault, created: result.created, added: result.added, files });
     this.out(result.created ? `initialised vault "${result.config.vault.name}" (${result.config.vault.id})` : `already a vault: "${result.config.vault.name}" (${result.config.vault.id})`);
     for (const added of result.added) this.out(`  added ${added}`);

@@ -19,7 +19,7 @@ import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js
 import { watchFolderTree, type FolderWatcher } from "./folder-watcher.js";
 import { writeNewFiles, type NewFile } from "./bulk-write.js";
 import { fileSha256Hex as sha256Hex } from "./hash.js";
-import { docHeldSince, onlyOwnChangesSince } from "./own-write.js";
+import { WritesSince, onlyOwnChangesSince } from "./own-write.js";
 import { EntryAudit } from "./entry-audit.js";
 import { listStored, readStored, entryFromStored, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import { entryBytes, entryOverLimit } from "../vault/model/entry-limits.js";
@@ -36,7 +36,8 @@ export interface EngineHandle {
   readonly doc: Doc;
   /** Binary contents by hash: a binary file is written only once its blob is here. */
   readonly blobs: BlobStore;
-  change(ops: readonly FileOp[], message?: string): Promise<unknown>;
+  /** Resolves with the paths of the ops once the change is stored (none when nothing changed). */
+  change(ops: readonly FileOp[], message?: string): Promise<readonly string[]>;
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<unknown>;
 }
 
@@ -76,6 +77,13 @@ const WRITES_IN_FLIGHT = 16;
 const BULK_FILES_MIN = 64;
 /** Bytes held for one bulk batch: a clone's batch, not the whole vault, sits in memory. */
 const BULK_BATCH_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * File bytes read from disk before they are ingested as one change: the first import of a large
+ * folder holds one batch of file contents (and Automerge one batch of ops), not the whole folder.
+ */
+const INGEST_BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/** Heads of own ingests remembered so their echo from the engine is not examined again (onDocChange). */
+const OWN_INGEST_HEADS_MAX = 1024;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -87,6 +95,8 @@ export class FolderBinding {
   readonly #guarded = new Map<string, number>();
   /** The doc heads the last full reconcile compared with the disk (see onDocChange). */
   #reconciledHeads: string | undefined;
+  /** Heads right after a plain ingest of ours: the disk already holds what that change wrote. */
+  readonly #ownIngestHeads = new Set<string>();
   readonly #rejected = new Set<string>();
   /** `path sha256` of over-limit files already logged: every rescan meets them again. */
   readonly #overLimitLogged = new Set<string>();
@@ -151,6 +161,9 @@ export class FolderBinding {
       // Stopped: the next start reconciles the whole folder (and its index is already saved).
       if (this.#stopped) return;
       if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
+      // The echo of our own ingest: those paths were just read from this disk (an import of 10,000
+      // files would otherwise look at every one of them again).
+      if (heads !== undefined && this.#ownIngestHeads.delete(headsKey(heads))) return;
       await this.#examine(paths, false);
     });
   }
@@ -221,6 +234,8 @@ export class FolderBinding {
     const deletes: FileOp[] = [];
     const writes: string[] = [];
     const folders = new FolderChecks(this.#cfg.root, { listFolders: scanned === undefined && paths.length >= BULK_FILES_MIN });
+    const ownWrites = new WritesSince(doc);
+    let plainBytes = 0;
     for (const path of paths) {
       if (!this.#acceptablePath(path)) continue;
       if (!this.#filter.includes(path)) continue;
@@ -253,7 +268,7 @@ export class FolderBinding {
         case "ingest": {
           // The doc changed or deleted the path since the index: the disk may hold our own write of
           // a version in between, its index record lost in a crash (own-write.ts).
-          if ((action.merge || docSha === undefined) && docHeldSince(doc, path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+          if ((action.merge || docSha === undefined) && ownWrites.held(path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
             writes.push(path);
             break;
           }
@@ -263,6 +278,11 @@ export class FolderBinding {
           const base = this.#index.get(path)?.heads;
           if (action.merge && !(base && onlyOwnChangesSince(doc, path, this.#cfg.engine.self, base))) merges.push({ op, heads: base ?? creationHeads(doc) });
           else plain.push(op);
+          plainBytes += read.bytes.length;
+          if (plainBytes >= INGEST_BATCH_BYTES_MAX) {
+            await this.#ingestPlain(plain.splice(0));
+            plainBytes = 0;
+          }
           break;
         }
         case "delete-in-doc":
@@ -496,7 +516,10 @@ export class FolderBinding {
   async #applyLocal(plain: FileOp[], merges: { op: FileOp; heads: A.Heads }[], deletes: FileOp[]): Promise<void> {
     const engine = this.#cfg.engine;
     const ops = [...plain, ...deletes];
-    if (ops.length > 0) await engine.change(ops);
+    if (ops.length > 0) {
+      const before = A.getHeads(engine.doc);
+      this.#rememberOwnIngest(before, await engine.change(ops));
+    }
     for (const { op, heads } of merges) await engine.changeAt(heads, [op], `merge local edit of ${op.path}`);
     this.#stats.ingested += ops.length + merges.length;
     const heads = A.getHeads(engine.doc);
@@ -505,6 +528,25 @@ export class FolderBinding {
       else this.#index.delete(op.path);
     }
     if ([...plain, ...merges.map((m) => m.op)].some((op) => op.path === SYNCIGNORE)) await this.#loadSyncignore();
+  }
+
+  /** Ingests a batch of plain puts in the middle of a pass (INGEST_BATCH_BYTES_MAX); deletes wait for the pass's guard. */
+  async #ingestPlain(puts: FileOp[]): Promise<void> {
+    await this.#applyLocal(puts, [], []);
+  }
+
+  /**
+   * A plain change of ours is made on top of the doc's heads, so it cannot conflict and the disk
+   * holds what it wrote: its echo needs no look. Remembered only when every change since `before`
+   * is this device's, so heads that include another device's change are always examined.
+   */
+  #rememberOwnIngest(before: A.Heads, changed: readonly string[]): void {
+    const doc = this.#cfg.engine.doc;
+    if (changed.length === 0) return;
+    const actor = A.getActorId(doc);
+    if (!A.getChangesMetaSince(doc, before).every((change) => change.actor === actor)) return;
+    if (this.#ownIngestHeads.size >= OWN_INGEST_HEADS_MAX) this.#ownIngestHeads.clear();
+    this.#ownIngestHeads.add(headsKey(A.getHeads(doc)));
   }
 
   /**

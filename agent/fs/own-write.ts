@@ -19,30 +19,70 @@ const DECODED_BYTES_MAX = 8 * 1024 * 1024;
  * revision is a map made under the path's key, its `sha256` set in the same change) instead of
  * viewing the doc at each change: a view costs in proportion to the whole vault, decoding a change
  * in proportion to that change.
+ * A pass over many paths asks through one `WritesSince`, which decodes each change once.
  */
 export function docHeldSince(doc: Doc, path: string, sha256: string, since: A.Heads): boolean {
+  return new WritesSince(doc).held(path, sha256, since);
+}
+
+/** Distinct `since` heads whose writes one WritesSince keeps: each costs up to DECODED_BYTES_MAX to decode. */
+const HEADS_REMEMBERED_MAX = 8;
+
+/**
+ * The answers of docHeldSince for one doc state, decoding the changes after a given set of heads
+ * once and reusing that for every path. The first import of a folder asks it for every file
+ * against the same (empty) heads; decoding all changes again per file would make that import
+ * quadratic in the number of files.
+ */
+export class WritesSince {
+  /** heads key → path → hashes written by the changes after those heads (newest first, within the caps). */
+  readonly #byHeads = new Map<string, Map<string, Set<string>>>();
+
+  constructor(readonly doc: Doc) {}
+
+  held(path: string, sha256: string, since: A.Heads): boolean {
+    const key = [...since].sort().join(",");
+    let written = this.#byHeads.get(key);
+    if (written === undefined) {
+      written = writesSince(this.doc, since);
+      if (this.#byHeads.size >= HEADS_REMEMBERED_MAX) this.#byHeads.delete(this.#byHeads.keys().next().value as string);
+      this.#byHeads.set(key, written);
+    }
+    return written.get(path)?.has(sha256) ?? false;
+  }
+}
+
+/** path → hashes that the changes after `since` wrote, newest first until a cap (as docHeldSince reads them). */
+function writesSince(doc: Doc, since: A.Heads): Map<string, Set<string>> {
+  const written = new Map<string, Set<string>>();
   let changes: Uint8Array[];
   try {
     changes = A.getChangesSince(doc, [...since]);
   } catch {
-    return false; // heads the doc does not know (a replaced vault): nothing to go on
+    return written; // heads the doc does not know (a replaced vault): nothing to go on
   }
   let bytes = 0;
   for (const change of changes.slice(-CHANGES_DECODED_MAX).reverse()) {
-    if ((bytes += change.length) > DECODED_BYTES_MAX) return false;
-    if (wrote(A.decodeChange(change), path, sha256)) return true;
+    if ((bytes += change.length) > DECODED_BYTES_MAX) break;
+    addWrites(A.decodeChange(change), written);
   }
-  return false;
+  return written;
 }
 
-function wrote(change: A.DecodedChange, path: string, sha256: string): boolean {
-  const revisions = new Set<string>();
+function addWrites(change: A.DecodedChange, written: Map<string, Set<string>>): void {
+  const revisions = new Map<string, string>();
   change.ops.forEach((op, i) => {
     // Ops are numbered from startOp in the order they are stored; a wrong guess only misses.
-    if (op.action === "makeMap" && op.key === path) revisions.add(`${change.startOp + i}@${change.actor}`);
+    if (op.action === "makeMap" && op.key !== undefined) revisions.set(`${change.startOp + i}@${change.actor}`, op.key);
   });
-  if (revisions.size === 0) return false;
-  return change.ops.some((op) => op.key === "sha256" && revisions.has(op.obj) && String(op.value) === sha256);
+  if (revisions.size === 0) return;
+  for (const op of change.ops) {
+    const path = op.key === "sha256" ? revisions.get(op.obj) : undefined;
+    if (path === undefined) continue;
+    const hashes = written.get(path) ?? new Set<string>();
+    hashes.add(String(op.value));
+    written.set(path, hashes);
+  }
 }
 
 /**

@@ -59,7 +59,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
   const lock: VaultLock = await lockVault(stateDir, options.holder);
   try {
     const store = new DiskStore(stateDir);
-    const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
+    const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"), { markSaved: false });
     checkDocMatchesConfig(doc, config);
     const log = options.log ?? silentLog;
     const bindingRef: { current?: FolderBinding } = {};
@@ -68,6 +68,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
       vault: { id: config.vault.id, name: config.vault.name },
       doc,
       store,
+      storedHeads: A.getHeads(doc),
       blobs: new DiskBlobStore(stateDir),
       blobBytesMax: config.sync.fileBytesMax,
       digest: sha256Native,

@@ -26,6 +26,11 @@ export interface DocPersistenceConfig {
   log: Log;
   /** Incremental chunks before the store is compacted into one full save. */
   compactAfterChunks: number;
+  /**
+   * Heads of what the store already holds, when the doc was loaded from it without Automerge's
+   * saved mark (loadDoc with markSaved: false): saves then hold only what follows these heads.
+   */
+  storedHeads?: A.Heads;
   /** Told about every change once it is stored. */
   onReport(event: ChangeEvent): void;
 }
@@ -38,9 +43,9 @@ export class DocPersistence {
   /** The peer snapshot the doc was loaded from, not yet stored: those bytes are its save. */
   #loadedSnapshot: Uint8Array | undefined;
   /**
-   * Heads of what the store holds, once the doc came from a snapshot. Automerge's own "saved" mark
-   * is empty after a load, and moving it (saveIncremental) re-encodes every change only to throw
-   * the result away. Undefined: Automerge's mark is right.
+   * Heads of what the store holds, once the doc came from a snapshot or was loaded unmarked.
+   * Automerge's own "saved" mark is empty after such a load, and moving it (saveIncremental)
+   * re-encodes every change only to throw the result away. Undefined: Automerge's mark is right.
    */
   #storedHeads: A.Heads | undefined;
   /** Binary contents of changes already in the doc, not yet in the blob store (a failed write, say). */
@@ -50,6 +55,7 @@ export class DocPersistence {
 
   constructor(config: DocPersistenceConfig) {
     this.#cfg = config;
+    this.#storedHeads = config.storedHeads;
   }
 
   /** Something in the doc is not stored yet: a failed save, or blobs still held. */

@@ -1,4 +1,5 @@
 /** How a SyncEngine is set up: its identity, its ports, and the limits and intervals it keeps. */
+import type * as A from "@automerge/automerge";
 import type { Clock, DocStore, Log, PeerId, Transport } from "./ports.js";
 import type { BlobStore } from "../vault/store/blob-store.js";
 import type { Doc } from "../vault/model/vault-doc.js";
@@ -52,6 +53,11 @@ export interface SyncEngineConfig {
    * when a clone asks.
    */
   snapshotWhenQuietMs?: number;
+  /**
+   * Heads of what `store` already holds, when `doc` was loaded from it without Automerge's saved
+   * mark (loadDoc with markSaved: false): saves then hold only what follows these heads.
+   */
+  storedHeads?: A.Heads;
 }
 
 /** What an unset option means (each option's comment says what it does). */

@@ -15,7 +15,7 @@ import { decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Log, PeerId } from "./ports.js";
 import { silentLog } from "./ports.js";
-import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, pathsOfOps, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
 import type { VaultDoc } from "../vault/model/schema.js";
 import { BlobRefs } from "../vault/model/blob-refs.js";
 import { MemoryBlobStore, type BlobStore } from "../vault/store/blob-store.js";
@@ -74,6 +74,7 @@ export class SyncEngine {
       snapshots: this.#snapshots,
       log: this.#log,
       compactAfterChunks: this.#cfg.compactAfterChunks,
+      storedHeads: config.storedHeads,
       onReport: (event) => this.#cfg.onChange?.(event),
     });
     const transport = config.transport;
@@ -154,12 +155,13 @@ export class SyncEngine {
 
   /** Applies local file operations; resolves once they are durable (or immediately if nothing changed). */
   change(ops: readonly FileOp[], message?: string): Promise<string[]> {
-    return this.#changeLocally((doc, time, blobs) => applyFileOps(doc, ops, { time, by: this.#cfg.self, message, blobs }), ops);
+    // The ops name every path the change can touch, so no diff of the doc (it decodes every file's text).
+    return this.#changeLocally((doc, time, blobs) => applyFileOps(doc, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }), ops, () => pathsOfOps(ops));
   }
 
   /** Local operations based on an older doc state (see applyFileOpsAt): merged, never overwriting. */
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<string[]> {
-    return this.#changeLocally((doc, time, blobs) => applyFileOpsAt(doc, baseHeads, ops, { time, by: this.#cfg.self, message, blobs }), ops);
+    return this.#changeLocally((doc, time, blobs) => applyFileOpsAt(doc, baseHeads, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }), ops);
   }
 
   /**
@@ -409,13 +411,17 @@ export class SyncEngine {
   }
 
   /** A local change: `mutate` makes the next doc (or returns it unchanged); resolves with `ops`' paths once stored. */
-  #changeLocally(mutate: (doc: Doc, nowMs: number, blobs: BlobSink) => Doc, ops: readonly FileOp[]): Promise<string[]> {
+  /**
+   * `knownPaths`: every path the change can touch, when the caller knows them (a batch of file ops);
+   * asked only once `mutate` succeeded, so a bad path fails the returned promise, not the caller.
+   */
+  #changeLocally(mutate: (doc: Doc, nowMs: number, blobs: BlobSink) => Doc, ops: readonly FileOp[], knownPaths?: () => string[]): Promise<string[]> {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
       const blobs: BlobSink = new Map();
       const next = mutate(this.#doc, this.#cfg.clock.now(), blobs);
       if (next === this.#doc) return [];
-      await this.#applyChange(next, before, "local", undefined, blobs);
+      await this.#applyChange(next, before, "local", undefined, blobs, knownPaths?.());
       return ops.map((op) => op.path);
     });
   }
@@ -432,8 +438,8 @@ export class SyncEngine {
    * change() resolving, dst's no-lost-write check) only once stored, so the folder binding's
    * index never names heads the stored doc lacks.
    */
-  async #applyChange(next: Doc, before: A.Heads, origin: Origin, from?: PeerId, blobs: BlobSink = new Map()): Promise<void> {
-    const { paths, merges } = this.#settle(next, before, origin, from, blobs);
+  async #applyChange(next: Doc, before: A.Heads, origin: Origin, from?: PeerId, blobs: BlobSink = new Map(), knownPaths?: string[]): Promise<void> {
+    const { paths, merges } = this.#settle(next, before, origin, from, blobs, knownPaths);
     this.#persistence.awaitSave({ origin, paths, merges, heads: A.getHeads(this.#doc), before });
     const settled = this.#doc;
     if (origin === "remote") {
@@ -462,14 +468,14 @@ export class SyncEngine {
    * Adopts `next` and brings it to what every reader may see: a view in step with its backend and
    * this device's conflicts resolved. Returns the paths the change touched and the merges made.
    */
-  #settle(next: Doc, before: A.Heads, origin: Origin, from: PeerId | undefined, blobs: BlobSink): { paths: string[]; merges: MergeOutcome[] } {
+  #settle(next: Doc, before: A.Heads, origin: Origin, from: PeerId | undefined, blobs: BlobSink, knownPaths?: string[]): { paths: string[]; merges: MergeOutcome[] } {
     // Adopted before anything below can fail: Automerge has made the previous state read-only, so
     // an engine left holding it would refuse every later change.
     this.#replaceDoc(next);
     this.#lastDocChangeMs = this.#cfg.clock.now();
     this.#persistence.holdBlobs(blobs);
     const touched = { identity: false };
-    let paths = changedPaths(next, before, touched);
+    let paths = knownPaths ?? changedPaths(next, before, touched);
     if (origin === "remote" && (touched.identity || (before.length === 0 && this.#metaDiffers(next)))) this.#ignoredIdentityChange(from);
     const patched = origin === "remote" && !this.#persistence.loadedSnapshotUnsaved;
     const rebuilt = patched ? rebuiltIfStale(next, before) : undefined;

@@ -43,7 +43,8 @@ export class EdgesyncCluster {
     return run;
   }
 
-  async startAgent(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Agent> {
+  /** `startTimeoutMs`: a big vault's agent loads and rescans it before it reports (vault-growth.ts). */
+  async startAgent(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, startTimeoutMs = 60_000): Promise<Agent> {
     const env = { ...this.env(device), ...extraEnv };
     const home = env.EDGESYNC_HOME as string;
     const child = startProcess(process.execPath, [...this.nodeArgs(device), BIN, "sync", "start", ...args], { env });
@@ -58,7 +59,7 @@ export class EdgesyncCluster {
         return false; // not written yet, or caught mid-write
       }
       return agent.info.pid === child.pid;
-    }, 60_000, () => child.output());
+    }, startTimeoutMs, () => child.output());
     return agent;
   }
 
@@ -127,8 +128,8 @@ export class EdgesyncCluster {
     this.agents.splice(this.agents.indexOf(seeder), 1);
   }
 
-  async startLeaf(device: string, dir: string): Promise<Agent> {
-    return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--accept-hub-key", "--cwd", dir]);
+  async startLeaf(device: string, dir: string, startTimeoutMs?: number): Promise<Agent> {
+    return this.startAgent(device, ["--nats-role", "leaf", "--hub", this.hubLeafUrl, "--accept-hub-key", "--cwd", dir], {}, startTimeoutMs);
   }
 
   /** Stops every agent; with --cpu-prof their logs (warnings included) are kept beside the profiles. */

@@ -1,20 +1,28 @@
 /**
- * Vault document benchmark (issue 2): import, save, load of generated 1,000- and 10,000-file
- * vaults of 4 KB markdown files, and the local cost of a 100-byte edit. Each size runs in its own
- * child process so peak RSS is that size's alone. Prints a table; writes bench/vault.json.
+ * Vault growth benchmark: for generated vaults of 4 KB markdown files, (1) the document alone —
+ * import, save, load and the local cost of a 100-byte edit, each size in its own child process so
+ * peak RSS is that size's alone — and (2) the user's path with real processes (vault-growth.ts):
+ * `edgesync init` of the existing folder, a leaf agent's idle RSS, `edgesync clone`, propagation.
+ * Prints both tables; writes bench/vault.json and adds `vaultGrowth` to bench/results.json.
  *
- *   npm run bench:vault            (both sizes)
+ *   npm run bench:vault                                  (1,000 and 10,000 files)
+ *   npm run bench:vault -- --sizes 1000,10000,50000      (the 50,000-file row takes minutes)
+ *   npm run bench:vault -- --doc-only                    (part 1 only)
  *   node --import tsx scripts/bench/vault.ts --child 1000   (one size, JSON on stdout)
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as A from "@automerge/automerge";
 import { createVaultDoc, applyFileOps, type FileOp } from "../../agent/vault/model/vault-doc.js";
 import { loadDoc } from "../../agent/vault/model/load.js";
 import { utf8Encode } from "../../agent/vault/model/bytes.js";
+import { measureGrowth, type GrowthRow } from "./vault-growth.js";
+import { removeDiscarded } from "./fixtures.js";
 
-const SIZES = [1_000, 10_000];
+const DEFAULT_SIZES = [1_000, 10_000];
+const SIZES_MAX = 100_000;
 const EDITS = 200;
 
 function markdown(i: number): string {
@@ -65,23 +73,77 @@ function child(files: number) {
   process.stdout.write(JSON.stringify(result));
 }
 
-function main() {
+function parseSizes(argv: string[]): number[] {
+  const i = argv.indexOf("--sizes");
+  if (i < 0) return DEFAULT_SIZES;
+  const sizes = (argv[i + 1] ?? "").split(",").map(Number);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1 || n > SIZES_MAX)) throw new Error(`--sizes takes comma-separated file counts from 1 to ${SIZES_MAX}`);
+  return sizes;
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const sizes = parseSizes(argv);
   const self = fileURLToPath(import.meta.url);
-  const results = SIZES.map((files) => {
+  const results = sizes.map((files) => {
     const run = spawnSync(process.execPath, ["--import", "tsx", self, "--child", String(files)], { encoding: "utf8", maxBuffer: 1 << 20 });
     if (run.status !== 0) throw new Error(`bench child for ${files} files failed: ${run.stderr}`);
-    return JSON.parse(run.stdout) as Record<string, number>;
+    const row = JSON.parse(run.stdout) as Record<string, number>;
+    const withLoad: Record<string, number> = { ...row, load1: Math.round(loadavg()[0] * 10) / 10 };
+    return withLoad;
   });
   console.table(results);
   const targets = { load10kUnderMs: 1000, edit100BytesAt10kUnderMs: 5 };
   const big = results.find((r) => r.files === 10_000);
   const verdict = { load10kOk: (big?.loadMs ?? Infinity) < targets.load10kUnderMs, edit10kOk: (big?.edit100BytesP50Ms ?? Infinity) < targets.edit100BytesAt10kUnderMs };
   console.log("targets:", targets, "met:", verdict);
+  const growth: GrowthRow[] = [];
+  if (!argv.includes("--doc-only")) {
+    try {
+      for (const files of sizes) growth.push(await measureGrowth(files));
+    } finally {
+      await removeDiscarded();
+    }
+    console.table(growth.map(flatten));
+  }
+  const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memMiB: Math.round(totalmem() / 2 ** 20), loadavgAtEnd: loadavg() };
+  const when = new Date().toISOString();
   mkdirSync("bench", { recursive: true });
-  writeFileSync("bench/vault.json", JSON.stringify({ when: new Date().toISOString(), node: process.version, results, targets, verdict }, null, 2));
+  writeFileSync("bench/vault.json", JSON.stringify({ when, machine, results, targets, verdict, growth }, null, 2));
   console.log("wrote bench/vault.json");
+  if (growth.length > 0) addToResults({ when, machine, rows: growth });
+}
+
+/** One line per size for the console table. */
+function flatten(row: GrowthRow): Record<string, number | string | undefined> {
+  return {
+    files: row.files,
+    "init wall ms": row.init?.wallMs,
+    "init cpu ms": row.init?.cpuMs,
+    "init peak MiB": row.init?.peakRssMiB,
+    "agent idle MiB": row.agentIdle?.rssMiB,
+    "agent peak MiB": row.agentIdle?.peakRssMiB,
+    "clone wall ms": row.clone?.wallMs,
+    "clone peak MiB": row.clone?.peakRssMiB,
+    "edit p50 ms": row.propagation?.p50Ms,
+    "edit p99 ms": row.propagation?.p99Ms,
+    load1: row.propagation?.load1 ?? row.init?.load1,
+    errors: row.errors.length > 0 ? row.errors.join(" | ").slice(0, 200) : undefined,
+  };
+}
+
+/** bench/results.json belongs to `npm run bench`; the growth table is one key in it, the rest is kept. */
+function addToResults(vaultGrowth: unknown): void {
+  const path = "bench/results.json";
+  const current = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : {};
+  writeFileSync(path, JSON.stringify({ ...current, vaultGrowth }, null, 2));
+  console.log(`added vaultGrowth to ${path}`);
 }
 
 const childIndex = process.argv.indexOf("--child");
 if (childIndex >= 0) child(Number(process.argv[childIndex + 1]));
-else main();
+else
+  main().catch((error: unknown) => {
+    console.error(`bench:vault: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });

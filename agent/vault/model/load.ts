@@ -11,8 +11,18 @@ export class CorruptDocError extends UserError {
   }
 }
 
+export interface LoadOptions {
+  /**
+   * Mark everything loaded as saved in Automerge (saveIncremental), so its next saveIncremental
+   * holds only new changes. That re-encodes every change of the doc, to be thrown away (10,000
+   * files: the whole import, tens of MB of wasm memory kept for good): an engine given the doc's
+   * heads as `storedHeads` saves with saveSince instead, and its caller passes false here.
+   */
+  markSaved?: boolean;
+}
+
 /** Rebuilds a doc from stored chunks (a full save, then incremental saves) under this node's actor. */
-export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
+export function loadDoc(chunks: readonly Uint8Array[], actor: string, options: LoadOptions = {}): Doc {
   let doc = A.init<VaultDoc>({ actor: actor as A.ActorId });
   for (const [i, chunk] of chunks.entries()) {
     try {
@@ -22,9 +32,9 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
       throw new CorruptDocError(`stored vault document (chunk ${i + 1}/${chunks.length}) is unreadable; move .edgesync/doc.bin and doc.log aside and clone the vault again from another device`, { cause: error });
     }
   }
-  // loadIncremental patches the view like a sync message does, and can leave it stale (view-check.ts).
-  if (viewIsStale(doc)) doc = rebuildView(doc);
-  // Mark everything loaded as already saved, so the next saveIncremental holds only new changes.
-  A.saveIncremental(doc);
+  // loadIncremental patches the view like a sync message does, and can leave it stale (view-check.ts);
+  // a single full save builds the view whole.
+  if (chunks.length > 1 && viewIsStale(doc)) doc = rebuildView(doc);
+  if (options.markSaved ?? true) A.saveIncremental(doc);
   return doc;
 }
