@@ -47,7 +47,7 @@ import type { SyncEngine } from "./sync/engine.js";
 import { startNotifyService, type NotifyService } from "../notify/service.js";
 import { followNotifyDevices, notifySigningKeys } from "../notify/nats-auth.js";
 import { PeerRoutes } from "./peer-routes.js";
-import { HUB_CLUSTER_NAME, HubRouteExplainer, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
+import { HUB_CLUSTER_NAME, HubRouteExplainer, clusterSigningKey, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
 import { DEFAULT_SET } from "../notify/subjects.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
@@ -341,6 +341,7 @@ export class Agent {
       this.#authority = new HubAuthority({
         state: this.#hubState,
         hub: identity,
+        ...(cluster ? { clusterSigner: clusterSigningKey(cluster.key) } : {}),
         log: this.#cfg.log,
         leafUrl: (host) => this.#leafUrl(host),
         onVaultAdded: (vaultId) => {
