@@ -45,7 +45,7 @@ import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { PeerRoutes } from "./peer-routes.js";
-import { HUB_CLUSTER_NAME, HubRouteExplainer, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
+import { HUB_CLUSTER_NAME, HubRouteExplainer, clusterSigningKey, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
 import type { AgentPart, AgentPartContext } from "./agent-part.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
@@ -290,6 +290,7 @@ export class Agent {
       this.#authority = new HubAuthority({
         state: this.#hubState,
         hub: identity,
+        ...(cluster ? { clusterSigner: clusterSigningKey(cluster.key) } : {}),
         log: this.#cfg.log,
         leafUrl: (host) => this.#leafUrl(host),
         onVaultAdded: (vaultId) => {

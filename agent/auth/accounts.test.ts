@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { decode, type Account, type SigningKey } from "@nats-io/jwt";
 import { createOperator } from "@nats-io/nkeys";
 import { Identity } from "./identity.js";
-import { assertUnwidenable, encodeHubAccount, hubAccountTemplate, pairingDoorKey } from "./accounts.js";
+import { ANY_HUB, assertUnwidenable, clusterHubVaultTemplate, encodeHubAccount, encodeVaultAccountJwt, hubAccountTemplate, pairingDoorKey } from "./accounts.js";
 
 const VAULT_A = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
 const VAULT_B = "1c8f9e2d-4d20-4b64-8b2f-7a3e4c5d6e7f";
@@ -34,5 +34,25 @@ describe("the hub account", () => {
     assert.throws(() => assertUnwidenable(["es.v1.notify.default.live.*.*"]), /ends in \*/);
     assert.throws(() => hubAccountTemplate(member.nkeyPublic, false, ["a.b"]), RangeError);
     assert.deepEqual(assertUnwidenable(["es.v1.notify.default.live.>", "_INBOX.>"]), ["es.v1.notify.default.live.>", "_INBOX.>"]);
+  });
+});
+
+describe("a cluster's hub key", () => {
+  it("is listed once in a vault account with the vault's whole subject space, so every hub's replica may use it under its own peer id", async () => {
+    const operator = createOperator();
+    const [cluster, member] = [Identity.generate("cluster"), Identity.generate("member")];
+    const claims = decode<Account>(await encodeVaultAccountJwt(operator, VAULT_A, { publicKey: cluster.publicKey, cluster: true }, [member, cluster]));
+    const keys = scopedKeys(claims);
+    assert.equal(keys.size, 2);
+    assert.deepEqual(keys.get(cluster.accountNkeyPublic)?.template, clusterHubVaultTemplate(VAULT_A));
+    assert.deepEqual(keys.get(cluster.accountNkeyPublic)?.template.pub?.allow, [`es.v1.vault.${VAULT_A}.>`, "_INBOX.>"]);
+    assert.deepEqual(keys.get(member.accountNkeyPublic)?.template.pub?.allow, [`es.v1.vault.${VAULT_A}.p.*.${member.nkeyPublic}`, `es.v1.vault.${VAULT_A}.announce.${member.nkeyPublic}`]);
+  });
+
+  it("hears every hub's reply inboxes in the hub account, since each hub keeps its own inbox prefix", async () => {
+    const cluster = Identity.generate("cluster");
+    const claims = decode<Account>(await encodeHubAccount(createOperator(), { publicKey: cluster.publicKey, cluster: true }, []));
+    assert.deepEqual(scopedKeys(claims).get(cluster.accountNkeyPublic)?.template, hubAccountTemplate(ANY_HUB, true));
+    assert.ok(hubAccountTemplate(ANY_HUB, true).sub?.allow?.includes("_INBOX.>"));
   });
 });

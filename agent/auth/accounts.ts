@@ -22,6 +22,7 @@ import { encodeAccount, type SigningKey } from "@nats-io/jwt";
 import { fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { nkeyPublic } from "./identity.js";
+import { vaultPrefix } from "../nats/subjects.js";
 import { sshFingerprint } from "./openssh-format.js";
 import { ACCOUNT_JWT_BYTES_MAX, JwtError, UNLIMITED_ACCOUNT, encodeVaultAccount } from "./nats-jwt.js";
 
@@ -72,18 +73,40 @@ export function assertUnwidenable(subscribe: readonly string[]): readonly string
 }
 
 /**
+ * The template owner of a cluster's hub signing key (agent/hub/hub-routes.ts clusterSigningKey):
+ * every hub of the cluster issues its own connections with that one key, each under its own peer
+ * id and inbox prefix, so its templates name no single device. Only hubs hold it, and each hub
+ * already holds the operator key, so this widens nothing a hub could not sign for itself.
+ */
+export const ANY_HUB = Symbol("any hub of the cluster");
+
+/** What a cluster's hub key may do in a vault's account: all of the vault's subjects, under any hub's peer id. */
+export function clusterHubVaultTemplate(vaultId: string): SigningKey["template"] {
+  const vault = `${vaultPrefix(vaultId)}.>`;
+  return {
+    pub: { allow: [vault, "_INBOX.>"], deny: [] },
+    sub: { allow: [...assertUnwidenable([vault, "_INBOX.>"])], deny: [] },
+    resp: { max: 1, ttl: 0 },
+    subs: -1,
+    data: -1,
+    payload: -1,
+  };
+}
+
+/**
  * What a device key of the hub account may do: ask the hub, hear its own reply inboxes (never
  * another device's), and speak notify in `notifySets` only (the vaults it is a member of; `default`
  * for the hub's admins). The hub's own key (`serving`) also listens on the hub's control subjects,
  * so no device can answer discovery or registration in the hub's place, speaks every set (it runs a
  * notify service for each) and may publish to any inbox, since it answers every device.
  */
-export function hubAccountTemplate(deviceNkey: string, serving = false, notifySets: readonly string[] = []): SigningKey["template"] {
+export function hubAccountTemplate(deviceNkey: string | typeof ANY_HUB, serving = false, notifySets: readonly string[] = []): SigningKey["template"] {
   const control = `${HUB_SUBJECT_PREFIX}.>`;
   const notify = serving ? [NOTIFY_SUBJECTS] : [...new Set(notifySets)].sort().map(notifySetSubjects);
+  const inboxes = deviceNkey === ANY_HUB ? "_INBOX.>" : `${deviceInboxPrefix(deviceNkey)}.>`;
   return {
     pub: { allow: [control, ...notify, ...(serving ? ["_INBOX.>"] : [])], deny: [] },
-    sub: { allow: [...assertUnwidenable([...notify, `${deviceInboxPrefix(deviceNkey)}.>`, ...(serving ? [control] : [])])], deny: [] },
+    sub: { allow: [...assertUnwidenable([...notify, inboxes, ...(serving ? [control] : [])])], deny: [] },
     resp: { max: 1, ttl: 0 },
     subs: -1,
     data: -1,
@@ -168,11 +191,12 @@ function withExtra(entry: SigningKey, extra: SigningKey): SigningKey {
  * notify/nats-auth.ts), and the pairing door's key. A key listed more than once gets one signing key whose permissions are the
  * union of its listings.
  */
-export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, keys: readonly HubAccountKey[], extra: readonly SigningKey[] = []): Promise<string> {
+export async function encodeHubAccount(operator: KeyPair, hubKey: HubKey, keys: readonly HubAccountKey[], extra: readonly SigningKey[] = []): Promise<string> {
   const hubId = nkeyPublic(hubKey.publicKey, Prefix.Account);
   const members = mergeKeys(keys).filter((k) => nkeyPublic(k.publicKey, Prefix.Account) !== hubId);
   const signing = new Map<string, SigningKey>();
-  signing.set(hubId, { kind: "user_scope", key: hubId, role: `hub ${sshFingerprint(hubKey.publicKey)}`, template: hubAccountTemplate(nkeyPublic(hubKey.publicKey, Prefix.User), true) });
+  const owner = hubKey.cluster ? ANY_HUB : nkeyPublic(hubKey.publicKey, Prefix.User);
+  signing.set(hubId, { kind: "user_scope", key: hubId, role: `hub ${sshFingerprint(hubKey.publicKey)}`, template: hubAccountTemplate(owner, true) });
   for (const { publicKey, notifySets } of members) {
     const key = nkeyPublic(publicKey, Prefix.Account);
     signing.set(key, { kind: "user_scope", key, role: `device ${sshFingerprint(publicKey)}`, template: hubAccountTemplate(nkeyPublic(publicKey, Prefix.User), false, notifySets) });
@@ -188,7 +212,19 @@ export async function encodeHubAccount(operator: KeyPair, hubKey: AccountKey, ke
   return jwt;
 }
 
-/** A vault account's JWT: its authorized keys plus the hub's own key. */
-export function encodeVaultAccountJwt(operator: KeyPair, vaultId: string, hubKey: AccountKey, keys: readonly AccountKey[]): Promise<string> {
-  return encodeVaultAccount({ vaultId, name: `vault ${vaultId}`, account: vaultAccountPublic(vaultId), operator, keys: uniqueKeys([hubKey, ...keys]) });
+/**
+ * The key a hub signs its own users with: its device key, or in a cluster the cluster's hub key
+ * (`cluster: true`), which every hub holds, so the account JWTs every hub pushes are the same.
+ */
+export interface HubKey extends AccountKey {
+  cluster?: boolean;
+}
+
+/** A vault account's JWT: its authorized keys plus the hub's key. */
+export function encodeVaultAccountJwt(operator: KeyPair, vaultId: string, hubKey: HubKey, keys: readonly AccountKey[]): Promise<string> {
+  const options = { vaultId, name: `vault ${vaultId}`, account: vaultAccountPublic(vaultId), operator };
+  if (!hubKey.cluster) return encodeVaultAccount({ ...options, keys: uniqueKeys([hubKey, ...keys]) });
+  const key = nkeyPublic(hubKey.publicKey, Prefix.Account);
+  const serving: SigningKey = { kind: "user_scope", key, role: `hub cluster ${sshFingerprint(hubKey.publicKey)}`, template: clusterHubVaultTemplate(vaultId) };
+  return encodeVaultAccount({ ...options, servingKeys: [serving], keys: uniqueKeys(keys) });
 }

@@ -70,6 +70,8 @@ export interface VaultAccountOptions {
   templateMode?: TemplateMode;
   /** Extra subjects every member may use (e.g. hub discovery), added to each template. */
   extra?: Partial<SubjectPermissions>;
+  /** Signing keys with templates of their own, listed first (a cluster's hub key); `keys` naming them again are skipped. */
+  servingKeys?: SigningKey[];
 }
 
 /** The permission template of one authorized key. */
@@ -87,9 +89,9 @@ export function memberTemplate(vaultId: string, member: string, extra: Partial<S
 }
 
 /** The scoped signing-key entries for the keys, deduplicated, in the given order. */
-export function scopedSigningKeys(options: Pick<VaultAccountOptions, "vaultId" | "keys" | "templateMode" | "extra">): SigningKey[] {
-  const seen = new Set<string>();
-  const entries: SigningKey[] = [];
+export function scopedSigningKeys(options: Pick<VaultAccountOptions, "vaultId" | "keys" | "templateMode" | "extra" | "servingKeys">): SigningKey[] {
+  const entries: SigningKey[] = [...(options.servingKeys ?? [])];
+  const seen = new Set<string>(entries.map((k) => k.key));
   for (const { publicKey } of options.keys) {
     const key = nkeyPublic(publicKey, Prefix.Account);
     if (seen.has(key)) continue;

@@ -31,8 +31,13 @@ import type { Log } from "../sync/ports.js";
 
 export interface HubAuthorityConfig {
   state: HubState;
-  /** The hub's own device key: always a signing key of every account it hosts. */
+  /** The hub's own device key: its replicas' peer id and reply inboxes. */
   hub: DeviceKey;
+  /**
+   * In a cluster, the key every hub signs its own users with (hub-routes.ts clusterSigningKey): it,
+   * not the device key, is then the hub's signing key in every account, the same on every hub.
+   */
+  clusterSigner?: DeviceKey;
   log: Log;
   /** The hub's leafnode URL as a client that reached us at `host` should dial it. */
   leafUrl: (host: string) => string | undefined;
@@ -80,15 +85,20 @@ export class HubAuthority {
     return this.#cfg.state;
   }
 
+  /** The key that signs this hub's own connections and is listed in every account as the hub's. */
+  get #signer(): DeviceKey {
+    return this.#cfg.clusterSigner ?? this.#cfg.hub;
+  }
+
   /** The keys a vault's account admits: its authorized keys (never none) plus the hub. */
   vaultKeys(vaultId: string): AuthorizedKey[] {
     const text = this.#state.vaults.get(vaultId)?.authorizedKeys;
-    return [...effectiveKeys(parseAuthorizedKeys(text), this.#cfg.hub).keys, this.#hubKey()];
+    return [...effectiveKeys(parseAuthorizedKeys(text), this.#signer).keys, this.#hubKey()];
   }
 
-  #hubKey(): AuthorizedKey {
-    const hub = this.#cfg.hub;
-    return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic };
+  #hubKey(): AuthorizedKey & { cluster: boolean } {
+    const hub = this.#signer;
+    return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic, cluster: this.#cfg.clusterSigner !== undefined };
   }
 
   /** Admins speak the hub's own notify set; each vault's members speak that vault's set. */
@@ -123,7 +133,7 @@ export class HubAuthority {
     this.#system = await this.#connect("edgesync-hub-system", jwtAuthenticator(sys.jwt, sys.seed));
     // The full resolver keeps JWTs from an earlier run and ignores preload edits: push the current ones.
     await this.#pushAll();
-    this.#hubAccount = await this.#connect("edgesync-hub", await accountAuthenticator(this.#cfg.hub, HUB_ACCOUNT_PUBLIC, "edgesync hub"), onStatus);
+    this.#hubAccount = await this.#connect("edgesync-hub", await accountAuthenticator(this.#signer, HUB_ACCOUNT_PUBLIC, "edgesync hub"), onStatus);
     this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
       if (!error) this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
     } });
@@ -140,7 +150,7 @@ export class HubAuthority {
 
   /** A connection of the hub itself inside a vault's account (for its replica). */
   async vaultConnection(vaultId: string): Promise<NatsConnection> {
-    const nc = await this.#connect(`edgesync-hub-${vaultId}`, await accountAuthenticator(this.#cfg.hub, vaultAccountPublic(vaultId), "edgesync hub"));
+    const nc = await this.#connect(`edgesync-hub-${vaultId}`, await accountAuthenticator(this.#signer, vaultAccountPublic(vaultId), "edgesync hub"));
     this.#vaultConnections.push(nc);
     this.#relays.set(vaultId, { nc, subs: new Map() });
     this.#refreshRelay(vaultId);
@@ -215,7 +225,7 @@ export class HubAuthority {
       const before = this.vaultKeys(vaultId);
       hosted.authorizedKeys = text;
       const parsed = parseAuthorizedKeys(text);
-      const effective = effectiveKeys(parsed, this.#cfg.hub);
+      const effective = effectiveKeys(parsed, this.#signer);
       if (effective.reason) this.#cfg.log.warn({ vault: vaultId }, effective.reason);
       for (const problem of parsed.problems) this.#cfg.log.warn({ vault: vaultId, line: problem.line, kind: problem.kind }, `authorized_keys: ${problem.message}`);
       const after = this.vaultKeys(vaultId);

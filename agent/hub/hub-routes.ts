@@ -15,6 +15,7 @@ import { readFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { Prefix } from "@nats-io/nkeys";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { Identity } from "../auth/identity.js";
 import { ROUTE_TLS_DIR, writeRouteTls } from "../auth/route-tls.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
@@ -48,6 +49,18 @@ export async function loadOrCreateClusterKey(serverDir: string): Promise<{ key: 
   await writeFileAtomic(path, `${new TextDecoder().decode(key.natsSeed(Prefix.Cluster))}\n`, { mode: 0o600 });
   await chmod(path, 0o600);
   return { key, created: true };
+}
+
+/**
+ * The key every hub of the cluster signs its own users with (its replicas' and hub-account
+ * connections), derived from the route key so the bundle carries it with nothing new. Account JWTs
+ * list this one key for all hubs: each hub pushes them at start and on every change, the full
+ * resolver replicates each push to every hub, and a JWT naming only the pushing hub's device key
+ * would cut the other hubs' connections off. Any push from any hub now admits every hub.
+ */
+export function clusterSigningKey(routeKey: Identity): Identity {
+  const seed = sha256(new Uint8Array([...new TextEncoder().encode("edgesync-hub-signing-v1\n"), ...routeKey.natsSeed(Prefix.Cluster)]));
+  return new Identity(seed, "edgesync hub cluster signing key");
 }
 
 /** Route certificate, key and trust list (the cluster key alone) under the hub server's state folder. */
