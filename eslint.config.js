@@ -16,9 +16,21 @@ const climbsOut = (regex, layer, allowed) => ({
   regex,
   message: `${layer} may import only ${allowed} from outside its folder (layer order: see the top of eslint.config.js); move a shared piece down instead`,
 });
-const vaultBottom = climbsOut("^\\.\\./\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$)", "agent/vault", "agent/errors.ts and agent/fs/atomic-write.ts");
-const vaultRoot = climbsOut("^\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$|fs/sync-filter\\.js$)", "agent/vault", "agent/errors.ts, agent/fs/atomic-write.ts and agent/fs/sync-filter.ts");
-const syncCore = climbsOut("^\\.\\./(?!vault/(model|store)/|errors\\.js$)", "agent/sync", "the vault model and stores below it, and agent/errors.ts");
+const vaultBottom = climbsOut(
+  "^\\.\\./\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$)",
+  "agent/vault",
+  "agent/errors.ts and agent/fs/atomic-write.ts",
+);
+const vaultRoot = climbsOut(
+  "^\\.\\./(?!errors\\.js$|fs/atomic-write\\.js$|fs/sync-filter\\.js$)",
+  "agent/vault",
+  "agent/errors.ts, agent/fs/atomic-write.ts and agent/fs/sync-filter.ts",
+);
+const syncCore = climbsOut(
+  "^\\.\\./(?!vault/(model|store)/|errors\\.js$)",
+  "agent/sync",
+  "the vault model and stores below it, and agent/errors.ts",
+);
 
 // The layers run upwards: agent/ at the bottom; notify/, bridge/ and mcp/ built on it; cmd/ on top,
 // where cmd/assemble-agent.ts puts the agent and its parts together. agent/ reaching up would tie the
@@ -26,7 +38,8 @@ const syncCore = climbsOut("^\\.\\./(?!vault/(model|store)/|errors\\.js$)", "age
 // so agent/ sees those parts only through agent/agent-part.ts. Tests under agent/ keep the rule too.
 const upperLayers = {
   regex: "^(\\.\\./)+(notify|bridge|mcp|cmd)/",
-  message: "agent/ is the lowest layer: take what you need through agent/agent-part.ts and wire it in cmd/assemble-agent.ts",
+  message:
+    "agent/ is the lowest layer: take what you need through agent/agent-part.ts and wire it in cmd/assemble-agent.ts",
 };
 
 export default tseslint.config(
@@ -34,10 +47,30 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { ecmaVersion: 2023, sourceType: "module", globals: Object.fromEntries(
-        ["console", "process", "Buffer", "URL", "TextDecoder", "TextEncoder", "AbortSignal", "fetch", "setTimeout", "clearTimeout",
-          "setInterval", "clearInterval", "setImmediate", "queueMicrotask", "performance", "structuredClone"].map((g) => [g, "readonly"]),
-      ) },
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: "module",
+      globals: Object.fromEntries(
+        [
+          "console",
+          "process",
+          "Buffer",
+          "URL",
+          "TextDecoder",
+          "TextEncoder",
+          "AbortSignal",
+          "fetch",
+          "setTimeout",
+          "clearTimeout",
+          "setInterval",
+          "clearInterval",
+          "setImmediate",
+          "queueMicrotask",
+          "performance",
+          "structuredClone",
+        ].map((g) => [g, "readonly"]),
+      ),
+    },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "error",
@@ -69,7 +102,9 @@ export default tseslint.config(
   // apply, because a later block's options for a rule replace an earlier block's, they do not add up.
   {
     files: ["agent/sync/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, syncCore, upperLayers] }] },
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, syncCore, upperLayers] }],
+    },
   },
   {
     files: ["agent/sync/**/*.test.ts"],
@@ -77,15 +112,21 @@ export default tseslint.config(
   },
   {
     files: ["agent/vault/model/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, vaultBottom, upperLayers] }] },
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: nondeterministicModules }, vaultBottom, upperLayers] }],
+    },
   },
   {
     files: ["agent/vault/model/**/*.test.ts", "agent/vault/store/**/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultBottom, upperLayers] }] },
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultBottom, upperLayers] }],
+    },
   },
   {
     files: ["agent/vault/*.ts"],
-    rules: { "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultRoot, upperLayers] }] },
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["nats", "@nats-io/*"] }, vaultRoot, upperLayers] }],
+    },
   },
   {
     // edgesync/client runs in browsers: no Node built-ins, no Node-only packages, no Node globals.
@@ -93,7 +134,10 @@ export default tseslint.config(
     ignores: ["**/*.test.ts"],
     rules: {
       "no-restricted-globals": ["error", "Buffer", "process", "require", "__dirname"],
-      "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "net", "tls", "crypto", "ws", "@nats-io/*", "../server/*", "../node/*"] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: ["node:*", "fs", "net", "tls", "crypto", "ws", "@nats-io/*", "../server/*", "../node/*"] },
+      ],
     },
   },
   // Last: turns off every stylistic rule that prettier owns (npm run format), so the two never disagree.

@@ -45,7 +45,13 @@ import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { PeerRoutes } from "./peer-routes.js";
-import { HUB_CLUSTER_NAME, HubRouteExplainer, clusterSigningKey, loadOrCreateClusterKey, prepareHubRoutes } from "./hub/hub-routes.js";
+import {
+  HUB_CLUSTER_NAME,
+  HubRouteExplainer,
+  clusterSigningKey,
+  loadOrCreateClusterKey,
+  prepareHubRoutes,
+} from "./hub/hub-routes.js";
 import type { AgentPart, AgentPartContext } from "./agent-part.js";
 import { createLocalCredentials, removeLocalCredentials, type LocalCredentials } from "./auth/local-credentials.js";
 import { UsageError } from "./errors.js";
@@ -151,18 +157,28 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.#cfg.log;
-    const { key: identity, created } = await loadDeviceKey({ identityPath: this.#cfg.identityPath, agentSocket: this.#cfg.identityAgent, create: true });
+    const { key: identity, created } = await loadDeviceKey({
+      identityPath: this.#cfg.identityPath,
+      agentSocket: this.#cfg.identityAgent,
+      create: true,
+    });
     this.#identity = identity;
-    if (created) log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
+    if (created)
+      log.info({ fingerprint: identity.fingerprint, publicKey: identity.sshPublicLine() }, "created this device's key");
     const configs = await Promise.all(this.#cfg.roots.map((root) => loadVaultConfig(root)));
     if (this.#cfg.role === "leaf" && !this.#cfg.hubUrl && !this.#cfg.upstream) {
-      throw new UsageError("the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)");
+      throw new UsageError(
+        "the leaf role needs the hub's address: pass --hub nats-leaf://HOST:7422 (or set [hub] leaf_url in the vault config)",
+      );
     }
     const serverConfig = this.#cfg.upstream ? undefined : await this.#prepareRole(configs);
     if (serverConfig) {
       this.#server = new NatsServerSupervisor(serverConfig, {
         onLink: (event) => {
-          log.info({ link: event.kind, remote: event.remote, id: event.id }, event.state === "up" ? "link up" : "link down");
+          log.info(
+            { link: event.kind, remote: event.remote, id: event.id },
+            event.state === "up" ? "link up" : "link down",
+          );
           if (event.state === "up") this.#host?.linkUp();
         },
         onLine: (line) => {
@@ -171,12 +187,24 @@ export class Agent {
           this.#explainWebsocketLink(line);
         },
         onUnexpectedExit: (exit, logTail) => {
-          log.warn({ code: exit.code, signal: exit.signal, log: logTail.slice(-2000) }, "nats-server exited on its own; stopping the agent so a supervisor can restart it");
+          log.warn(
+            { code: exit.code, signal: exit.signal, log: logTail.slice(-2000) },
+            "nats-server exited on its own; stopping the agent so a supervisor can restart it",
+          );
           this.#cfg.onFatal?.(new Error(`nats-server exited (code ${exit.code}, signal ${exit.signal})`));
         },
       });
       const ports = await this.#server.start();
-      log.info({ role: this.#cfg.role, ports, binary: this.#server.binary?.path, version: this.#server.binary?.version, tls: this.#hubState ? this.#hubState.tls.fingerprint : undefined }, "nats-server started");
+      log.info(
+        {
+          role: this.#cfg.role,
+          ports,
+          binary: this.#server.binary?.path,
+          version: this.#server.binary?.version,
+          tls: this.#hubState ? this.#hubState.tls.fingerprint : undefined,
+        },
+        "nats-server started",
+      );
     }
     const onStatus = (kind: string) => {
       this.#connected = kind === "connected";
@@ -189,7 +217,15 @@ export class Agent {
       // On a leaf, answers from the hub cross the link, whose user this device's key issued: they reach only its inboxes.
       const inboxPrefix = deviceInboxPrefix(this.#identity.nkeyPublic);
       const authenticator = this.#localCredentials?.authenticator;
-      this.#nc = await connectNats({ servers: this.natsUrl, name: `edgesync-${this.#cfg.role}-${hostname()}`, log, waitOnFirstConnect: true, onStatus, inboxPrefix, ...(authenticator ? { authenticator } : {}) });
+      this.#nc = await connectNats({
+        servers: this.natsUrl,
+        name: `edgesync-${this.#cfg.role}-${hostname()}`,
+        log,
+        waitOnFirstConnect: true,
+        onStatus,
+        inboxPrefix,
+        ...(authenticator ? { authenticator } : {}),
+      });
     }
     const authority = this.#authority;
     this.#host = new VaultHost({
@@ -205,23 +241,33 @@ export class Agent {
       answerDiscovery: this.#cfg.role !== "leaf" && !authority,
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => this.#leafUrl(host),
-      ...(authority ? {
-        connectionFor: (vaultId: string) => authority.vaultConnection(vaultId),
-        onVaultChange: (vaultId: string, engine: SyncEngine) => {
-          if (!isReady(engine.doc)) return;
-          const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
-          // Not text (a binary blob): never read as "no keys", which would cut every device off.
-          if (entry?.bytes === undefined && entry !== undefined) return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
-          void authority.applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes)).catch((error: unknown) => log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"));
-        },
-      } : this.#peerRoutes ? {
-        onVaultChange: (vaultId: string, engine: SyncEngine) => this.#applyPeerKeys(vaultId, engine),
-      } : {}),
+      ...(authority
+        ? {
+            connectionFor: (vaultId: string) => authority.vaultConnection(vaultId),
+            onVaultChange: (vaultId: string, engine: SyncEngine) => {
+              if (!isReady(engine.doc)) return;
+              const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+              // Not text (a binary blob): never read as "no keys", which would cut every device off.
+              if (entry?.bytes === undefined && entry !== undefined)
+                return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
+              void authority
+                .applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes))
+                .catch((error: unknown) =>
+                  log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"),
+                );
+            },
+          }
+        : this.#peerRoutes
+          ? {
+              onVaultChange: (vaultId: string, engine: SyncEngine) => this.#applyPeerKeys(vaultId, engine),
+            }
+          : {}),
     });
     await this.#host.start();
     if (authority && this.#hubState) {
       for (const config of configs) await authority.hostLocal(config.vault.id, config.vault.name);
-      for (const id of this.#hubState.vaults.keys()) if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);
+      for (const id of this.#hubState.vaults.keys())
+        if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);
     }
     for (const [i, root] of this.#cfg.roots.entries()) {
       const vault = await this.#host.addFolder(root, `edgesync agent (${this.#cfg.role})`);
@@ -234,7 +280,10 @@ export class Agent {
     this.#registerMetrics();
     if (this.#cfg.metrics) {
       const { host, port } = parseListenAddress(this.#cfg.metrics, "--metrics");
-      this.#metricsServer = await serveMetrics(this.metrics, host, port, () => ({ ok: this.#connected, detail: this.status() }));
+      this.#metricsServer = await serveMetrics(this.metrics, host, port, () => ({
+        ok: this.#connected,
+        detail: this.status(),
+      }));
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await this.#writeAgentJson(this.#identity);
@@ -244,8 +293,15 @@ export class Agent {
   async #writeAgentJson(identity: DeviceKey): Promise<void> {
     const partInfo = await Promise.all(this.#parts.map((part) => part.info?.() ?? {}));
     const info = {
-      pid: process.pid, natsPid: this.#server?.pid, natsUrl: this.natsUrl, natsCredentials: this.#localCredentials?.path, ports: this.#server?.ports,
-      role: this.#cfg.role, roots: this.#cfg.roots, ...Object.assign({}, ...partInfo), inboxPrefix: deviceInboxPrefix(identity.nkeyPublic),
+      pid: process.pid,
+      natsPid: this.#server?.pid,
+      natsUrl: this.natsUrl,
+      natsCredentials: this.#localCredentials?.path,
+      ports: this.#server?.ports,
+      role: this.#cfg.role,
+      roots: this.#cfg.roots,
+      ...Object.assign({}, ...partInfo),
+      inboxPrefix: deviceInboxPrefix(identity.nkeyPublic),
       tlsFingerprint: this.#hubState && !this.#cfg.noTls ? this.#hubState.tls.fingerprint : undefined,
     };
     await mkdir(this.#home, { recursive: true, mode: 0o700 });
@@ -271,7 +327,9 @@ export class Agent {
   }
 
   #leafUrl(host: string): string | undefined {
-    return this.#server?.ports.leafnode ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}` : undefined;
+    return this.#server?.ports.leafnode
+      ? `nats-leaf://${host || "127.0.0.1"}:${this.#server.ports.leafnode}`
+      : undefined;
   }
 
   /** Hub: operator mode and TLS; leaf: the pinned, authenticated link; leaf and peer: the local user. Returns the server config. */
@@ -284,8 +342,15 @@ export class Agent {
     }
     if (this.#cfg.role === "hub") {
       const dir = this.#cfg.serverDir ?? join(this.#home, HUB_SERVER_DIR);
-      this.#hubState = await loadOrCreateHubState(dir, { hostnames: this.#cfg.tlsHostnames, extraAdmins: this.#cfg.authorizedKeys });
-      if (this.#hubState.tlsCreated) this.#cfg.log.info({ fingerprint: this.#hubState.tls.fingerprint, dir }, "created the hub's TLS certificate; clients pin this fingerprint");
+      this.#hubState = await loadOrCreateHubState(dir, {
+        hostnames: this.#cfg.tlsHostnames,
+        extraAdmins: this.#cfg.authorizedKeys,
+      });
+      if (this.#hubState.tlsCreated)
+        this.#cfg.log.info(
+          { fingerprint: this.#hubState.tls.fingerprint, dir },
+          "created the hub's TLS certificate; clients pin this fingerprint",
+        );
       const cluster = config.cluster ? await loadOrCreateClusterKey(dir) : undefined;
       this.#authority = new HubAuthority({
         state: this.#hubState,
@@ -343,9 +408,14 @@ export class Agent {
     if (!isReady(engine.doc)) return;
     const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
     // Not text (a binary blob): never read as "no keys", which would cut every route.
-    if (entry?.bytes === undefined && entry !== undefined) return this.#cfg.log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the route keys in force");
+    if (entry?.bytes === undefined && entry !== undefined)
+      return this.#cfg.log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the route keys in force");
     const text = entry?.bytes && new TextDecoder().decode(entry.bytes);
-    void this.#peerRoutes?.update(vaultId, text).catch((error: unknown) => this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys to the peer routes"));
+    void this.#peerRoutes
+      ?.update(vaultId, text)
+      .catch((error: unknown) =>
+        this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys to the peer routes"),
+      );
   }
 
   #registerWithHub(configs: VaultConfig[]): void {
@@ -373,28 +443,45 @@ export class Agent {
     const listen = (value: string, flag: string) => {
       const address = parseListenAddress(value, flag);
       // Node reads port 0 as "any free port", nats-server as "my default port": say which to use.
-      if (address.port === 0) throw new UsageError(`${flag} ${JSON.stringify(value)}: nats-server takes port 0 as its default port, not a free one; give a port, or -1 for any free port`);
+      if (address.port === 0)
+        throw new UsageError(
+          `${flag} ${JSON.stringify(value)}: nats-server takes port 0 as its default port, not a free one; give a port, or -1 for any free port`,
+        );
       return address;
     };
     const config: NatsServerConfig = {
       role,
       stateDir: join(this.#home, "nats", role),
       serverName: `edgesync-${role}-${hostname()}-${process.pid}`,
-      client: listen(withDefault(this.#cfg.natsListen, role === "hub" ? "0.0.0.0:4222" : "127.0.0.1:-1"), "--nats-listen"),
+      client: listen(
+        withDefault(this.#cfg.natsListen, role === "hub" ? "0.0.0.0:4222" : "127.0.0.1:-1"),
+        "--nats-listen",
+      ),
     };
     if (role === "hub") {
       config.leafnode = listen(withDefault(this.#cfg.leafListen, "0.0.0.0:7422"), "--leaf-listen");
       if (this.#cfg.clusterListen !== undefined || (this.#cfg.peers ?? []).length > 0) {
-        config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+        config.cluster = {
+          ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"),
+          routes: this.#cfg.peers ?? [],
+        };
         config.clusterName = HUB_CLUSTER_NAME;
       }
-      if (this.#cfg.leafWsListen) config.leafnodeWebsocket = { ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"), noTls: this.#cfg.leafWsNoTls === true };
-      else if (this.#cfg.leafWsNoTls) throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
+      if (this.#cfg.leafWsListen)
+        config.leafnodeWebsocket = {
+          ...listen(this.#cfg.leafWsListen, "--leaf-ws-listen"),
+          noTls: this.#cfg.leafWsNoTls === true,
+        };
+      else if (this.#cfg.leafWsNoTls)
+        throw new UsageError("--leaf-ws-no-tls needs --leaf-ws-listen HOST:PORT, the listener the proxy forwards to");
     } else if (role === "leaf") {
       config.remotes = [{ url: this.#cfg.hubUrl as string, moreUrls: this.#cfg.moreHubUrls }];
     } else {
       // Loopback unless asked: other machines reach a peer only when the user opens it to them.
-      config.cluster = { ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"), routes: this.#cfg.peers ?? [] };
+      config.cluster = {
+        ...listen(withDefault(this.#cfg.clusterListen, "127.0.0.1:6222"), "--cluster-listen"),
+        routes: this.#cfg.peers ?? [],
+      };
     }
     // Check the user's listeners and URLs now, before the role writes keys, certificates and logs:
     // a bad flag is then the only line printed. The supervisor checks the finished config again.
@@ -409,7 +496,9 @@ export class Agent {
     this.metrics.gauge("edgesync_bytes_in_total", "Sync bytes received", () => sum((s) => s.bytesIn));
     this.metrics.gauge("edgesync_bytes_out_total", "Sync bytes sent", () => sum((s) => s.bytesOut));
     this.metrics.gauge("edgesync_conflicts_total", "Concurrent edits resolved", () => sum((s) => s.merges));
-    this.metrics.gauge("edgesync_dropped_messages_total", "Malformed or unauthorised messages dropped", () => sum((s) => s.dropped));
+    this.metrics.gauge("edgesync_dropped_messages_total", "Malformed or unauthorised messages dropped", () =>
+      sum((s) => s.dropped),
+    );
     this.metrics.gauge("edgesync_vaults", "Vaults hosted (folders and replicas)", () => engines().length);
     this.metrics.gauge("edgesync_nats_connected", "1 when connected to NATS", () => (this.#connected ? 1 : 0));
   }
@@ -441,7 +530,11 @@ export class Agent {
     for (const control of this.#controls) control.close();
     for (const part of [...this.#parts].reverse()) {
       // One part failing to stop must not keep the vaults and the server running: logged, and on.
-      await part.stop().catch((error: unknown) => this.#cfg.log.warn({ part: part.name, error: String(error) }, "a part did not stop cleanly"));
+      await part
+        .stop()
+        .catch((error: unknown) =>
+          this.#cfg.log.warn({ part: part.name, error: String(error) }, "a part did not stop cleanly"),
+        );
     }
     await this.#host?.stop();
     await drainOrClose(this.#nc);

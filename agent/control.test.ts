@@ -31,14 +31,23 @@ after(async () => {
 
 describe("control socket errors", () => {
   it("brings the agent's UserError back as a UserError with its name and message", async () => {
-    await assert.rejects(callAgent(dir, "refuse"), (e: Error) => e instanceof UserError && e.name === "UsageError" && e.message === "pass --label");
+    await assert.rejects(
+      callAgent(dir, "refuse"),
+      (e: Error) => e instanceof UserError && e.name === "UsageError" && e.message === "pass --label",
+    );
   });
 
   it("brings any other agent error back as an internal AgentCallError, not a UserError", async () => {
-    await assert.rejects(callAgent(dir, "crash"), (e: Error) => e instanceof AgentCallError && !(e instanceof UserError) && e.name === "TypeError");
+    await assert.rejects(
+      callAgent(dir, "crash"),
+      (e: Error) => e instanceof AgentCallError && !(e instanceof UserError) && e.name === "TypeError",
+    );
   });
 
   it("answers an unknown operation with a UserError", async () => {
-    await assert.rejects(callAgent(dir, "frobnicate"), (e: Error) => e instanceof UserError && /unknown control operation frobnicate/.test(e.message));
+    await assert.rejects(
+      callAgent(dir, "frobnicate"),
+      (e: Error) => e instanceof UserError && /unknown control operation frobnicate/.test(e.message),
+    );
   });
 });

@@ -52,10 +52,20 @@ export async function serveControl(vault: LocalVault, extra: Extra = {}): Promis
       const args = request.args ?? {};
       if (isVaultOp(op)) return { ok: true, result: await VAULT_OPS[op](vault, args) };
       if (Object.hasOwn(extra, op)) return { ok: true, result: await extra[op](args) };
-      return { ok: false, error: { name: "UsageError", message: `unknown control operation ${op}`, user: true } satisfies WireError };
+      return {
+        ok: false,
+        error: { name: "UsageError", message: `unknown control operation ${op}`, user: true } satisfies WireError,
+      };
     } catch (error) {
       const e = error as Error;
-      return { ok: false, error: { name: e.name ?? "Error", message: e.message ?? String(error), user: error instanceof UserError } satisfies WireError };
+      return {
+        ok: false,
+        error: {
+          name: e.name ?? "Error",
+          message: e.message ?? String(error),
+          user: error instanceof UserError,
+        } satisfies WireError,
+      };
     }
   };
   await new Promise<void>((resolve, reject) => server.once("error", reject).listen(path, resolve));
@@ -91,7 +101,12 @@ export class AgentTimeoutError extends UserError {
 }
 
 /** Asks the running agent; undefined when no agent listens (then the caller opens the vault itself). */
-export function callAgent(stateDir: string, op: string, args: Record<string, unknown> = {}, timeoutMs = 120_000): Promise<{ result: unknown } | undefined> {
+export function callAgent(
+  stateDir: string,
+  op: string,
+  args: Record<string, unknown> = {},
+  timeoutMs = 120_000,
+): Promise<{ result: unknown } | undefined> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(join(stateDir, CONTROL_SOCKET));
     let buffer = "";

@@ -36,18 +36,29 @@ export class Metrics {
 
   render(): string {
     const lines: string[] = [];
-    for (const [name, { help, value }] of this.#counters) lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
-    for (const [name, { help, read }] of this.#gauges) lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
+    for (const [name, { help, value }] of this.#counters)
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+    for (const [name, { help, read }] of this.#gauges)
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
     const h = "edgesync_sync_latency_seconds";
     lines.push(`# HELP ${h} Time from a remote change being made to it being applied here`, `# TYPE ${h} histogram`);
     LATENCY_BUCKETS_S.forEach((bound, i) => lines.push(`${h}_bucket{le="${bound}"} ${this.#latency.counts[i]}`));
-    lines.push(`${h}_bucket{le="+Inf"} ${this.#latency.count}`, `${h}_sum ${this.#latency.sum}`, `${h}_count ${this.#latency.count}`);
+    lines.push(
+      `${h}_bucket{le="+Inf"} ${this.#latency.count}`,
+      `${h}_sum ${this.#latency.sum}`,
+      `${h}_count ${this.#latency.count}`,
+    );
     return `${lines.join("\n")}\n`;
   }
 }
 
 /** Serves /metrics and /healthz on `host:port`; `healthy()` decides the /healthz status. */
-export async function serveMetrics(metrics: Metrics, host: string, port: number, healthy: () => { ok: boolean; detail: unknown }): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(
+  metrics: Metrics,
+  host: string,
+  port: number,
+  healthy: () => { ok: boolean; detail: unknown },
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(metrics.render());
@@ -65,7 +76,9 @@ export async function serveMetrics(metrics: Metrics, host: string, port: number,
 
 /** Splits `host:port` (IPv6 in brackets); a bare port means loopback. */
 export function parseListenAddress(addr: string, flag: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(-1|\d+)$/.exec(addr) ?? (/^(-1|\d+)$/.test(addr) ? [addr, undefined, "127.0.0.1", addr] : null);
+  const match =
+    /^(?:\[([^\]]+)\]|([^:]*)):(-1|\d+)$/.exec(addr) ??
+    (/^(-1|\d+)$/.test(addr) ? [addr, undefined, "127.0.0.1", addr] : null);
   const port = match ? Number(match[3]) : NaN;
   if (!match || !Number.isInteger(port) || port < -1 || port > 65535) {
     throw new UsageError(`${flag} ${JSON.stringify(addr)} is not HOST:PORT (e.g. 127.0.0.1:9464)`);

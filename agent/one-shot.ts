@@ -41,8 +41,20 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
   const config = await loadVaultConfig(options.root);
   const nc = await options.connect();
   try {
-    const transport = new NatsTransport({ nc, vaultId: config.vault.id, self: asPeerId(options.peerId), log: options.log });
-    const vault = await openLocalVault({ root: options.root, peerId: options.peerId, transport, log: options.log, holder: "edgesync one-shot sync", watch: false });
+    const transport = new NatsTransport({
+      nc,
+      vaultId: config.vault.id,
+      self: asPeerId(options.peerId),
+      log: options.log,
+    });
+    const vault = await openLocalVault({
+      root: options.root,
+      peerId: options.peerId,
+      transport,
+      log: options.log,
+      holder: "edgesync one-shot sync",
+      watch: false,
+    });
     try {
       await vault.start();
       // A clone: the doc arrives during this run, and the binding writes each change as it is stored.
@@ -65,11 +77,17 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
           if (vault.engine.peerInfo().some((p) => p.converged) && missing === 0) break;
           if (missing > 0 && Date.now() > deadline) {
             // The vault is here; some binary contents are not (their writer is offline and no hub has them).
-            options.log.warn({ blobs: missing }, "binary files still missing: their contents have not arrived yet; the agent fetches and writes them when it runs (`edgesync start`)");
+            options.log.warn(
+              { blobs: missing },
+              "binary files still missing: their contents have not arrived yet; the agent fetches and writes them when it runs (`edgesync start`)",
+            );
             break;
           }
         }
-        if (Date.now() > deadline) throw new SyncTimeoutError(`no peer finished syncing vault ${config.vault.id} within ${options.timeoutMs} ms; is the hub running and does it have the vault?`);
+        if (Date.now() > deadline)
+          throw new SyncTimeoutError(
+            `no peer finished syncing vault ${config.vault.id} within ${options.timeoutMs} ms; is the hub running and does it have the vault?`,
+          );
         const count = isReady(vault.engine.doc) ? listStored(vault.engine.doc).size : 0;
         if (count !== lastCount) {
           options.log.debug({ ms: Date.now() - started, files: count }, "one-shot: files in the doc");
@@ -78,7 +96,15 @@ export async function syncOnce(options: SyncOnceOptions): Promise<SyncOnceResult
         await vault.engine.tick();
         await new Promise((r) => setTimeout(r, 25));
       }
-      return { files: listStored(vault.engine.doc).size, missingBlobs: vault.engine.missingBlobs.length, peers: vault.engine.peerInfo().filter((p) => p.converged).map((p) => p.peer), ms: Date.now() - started };
+      return {
+        files: listStored(vault.engine.doc).size,
+        missingBlobs: vault.engine.missingBlobs.length,
+        peers: vault.engine
+          .peerInfo()
+          .filter((p) => p.converged)
+          .map((p) => p.peer),
+        ms: Date.now() - started,
+      };
     } finally {
       await vault.close();
     }

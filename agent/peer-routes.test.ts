@@ -21,7 +21,8 @@ interface Logged {
 
 function recorder() {
   const lines: Logged[] = [];
-  const at = (level: string) => (fields: Record<string, unknown>, message: string) => lines.push({ level, fields, message });
+  const at = (level: string) => (fields: Record<string, unknown>, message: string) =>
+    lines.push({ level, fields, message });
   return { lines, log: { debug: at("debug"), info: at("info"), warn: at("warn") } };
 }
 
@@ -55,7 +56,11 @@ describe("peer routes", () => {
     const [self, both, onlyA] = [Identity.generate("self"), Identity.generate("both"), Identity.generate("only-a")];
     const { tls, lines } = await setup(self, [await vault("a", [self, both, onlyA]), await vault("b", [both])]);
     assert.deepEqual([...tls.pins].sort(), pins(self, both));
-    assert.ok(lines.some((l) => l.level === "warn" && l.fields.key === onlyA.fingerprint && /not in every vault/.test(l.message)));
+    assert.ok(
+      lines.some(
+        (l) => l.level === "warn" && l.fields.key === onlyA.fingerprint && /not in every vault/.test(l.message),
+      ),
+    );
   });
 
   it("reloads the server when a key is removed and not when the text says the same keys", async () => {
@@ -82,17 +87,25 @@ describe("peer routes", () => {
     dirs.push(stateDir);
     await mkdir(stateDir);
     const device = new AgentHeld(Identity.generate("x").publicKey, "agent");
-    assert.throws(() => new PeerRoutes({ stateDir, device, vaults: [], reload: async () => {}, log: recorder().log }), (error: Error) => error instanceof PeerMeshError && /--identity-agent/.test(error.message));
+    assert.throws(
+      () => new PeerRoutes({ stateDir, device, vaults: [], reload: async () => {}, log: recorder().log }),
+      (error: Error) => error instanceof PeerMeshError && /--identity-agent/.test(error.message),
+    );
   });
 });
 
 describe("refused routes in the server log", () => {
   const lines = {
-    noCertificate: "[1] 2026/12/07 03:11:58.088322 [ERR] 127.0.0.1:52066 - rid:6 - TLS route handshake error: tls: client didn't provide a certificate",
-    plainText: "[1] 2026/12/07 03:11:58.088322 [ERR] 10.0.0.9:52066 - rid:7 - TLS route handshake error: tls: first record does not look like a TLS handshake",
-    nameMismatch: "[1] 2026/12/07 03:19:22.515443 [ERR] 127.0.0.2:16220 - rid:4 - TLS route handshake error: x509: certificate is valid for 127.0.0.1, ::1, not 127.0.0.2",
-    refusedByOther: "[1] 2026/12/07 03:19:22.514900 [ERR] 127.0.0.1:47982 - rid:4 - TLS route handshake error: remote error: tls: bad certificate",
-    unrelated: "[1] 2026/12/07 03:19:22.515798 [INF] 127.0.0.2:16220 - rid:4 - Router connection closed: TLS Handshake Failure",
+    noCertificate:
+      "[1] 2026/12/07 03:11:58.088322 [ERR] 127.0.0.1:52066 - rid:6 - TLS route handshake error: tls: client didn't provide a certificate",
+    plainText:
+      "[1] 2026/12/07 03:11:58.088322 [ERR] 10.0.0.9:52066 - rid:7 - TLS route handshake error: tls: first record does not look like a TLS handshake",
+    nameMismatch:
+      "[1] 2026/12/07 03:19:22.515443 [ERR] 127.0.0.2:16220 - rid:4 - TLS route handshake error: x509: certificate is valid for 127.0.0.1, ::1, not 127.0.0.2",
+    refusedByOther:
+      "[1] 2026/12/07 03:19:22.514900 [ERR] 127.0.0.1:47982 - rid:4 - TLS route handshake error: remote error: tls: bad certificate",
+    unrelated:
+      "[1] 2026/12/07 03:19:22.515798 [INF] 127.0.0.2:16220 - rid:4 - Router connection closed: TLS Handshake Failure",
   };
 
   it("tells who refused whom", () => {
@@ -113,7 +126,10 @@ describe("refused routes in the server log", () => {
     routes.explain(lines.noCertificate, 2_000);
     routes.explain(lines.plainText, 1_000 + ROUTE_REFUSAL_LOG_INTERVAL_MS);
     const warnings = logged.slice(before);
-    assert.deepEqual(warnings.map((w) => w.fields.remote), ["10.0.0.9:52066", "127.0.0.1:52066", "10.0.0.9:52066"]);
+    assert.deepEqual(
+      warnings.map((w) => w.fields.remote),
+      ["10.0.0.9:52066", "127.0.0.1:52066", "10.0.0.9:52066"],
+    );
     assert.match(warnings[0].message, /route refused.*upgrade every peer/);
     routes.explain(lines.nameMismatch, 0);
     assert.match(logged.at(-1)?.message ?? "", /--tls-hostname/);

@@ -57,9 +57,12 @@ export interface PeerRoutesConfig {
 export type RouteRefusal = "untrusted" | "name-mismatch" | "refused-by-other";
 
 const REFUSAL_MESSAGES: Record<RouteRefusal, string> = {
-  "untrusted": "route refused: the other server proved no key of this vault's authorized_keys. Routes now use TLS with device keys: upgrade every peer of the mesh to this edgesync version and add each peer's key to authorized_keys",
-  "name-mismatch": "route refused: the other peer's certificate does not name the address it was dialled at; start that peer with --tls-hostname ADDRESS (the name or IP in this peer's --peer URL)",
-  "refused-by-other": "route refused by the other side: it does not trust this device's key (add it to the vault's authorized_keys and upgrade that peer to this edgesync version), or it dialled an address this peer's certificate does not name (start this peer with --tls-hostname ADDRESS)",
+  untrusted:
+    "route refused: the other server proved no key of this vault's authorized_keys. Routes now use TLS with device keys: upgrade every peer of the mesh to this edgesync version and add each peer's key to authorized_keys",
+  "name-mismatch":
+    "route refused: the other peer's certificate does not name the address it was dialled at; start that peer with --tls-hostname ADDRESS (the name or IP in this peer's --peer URL)",
+  "refused-by-other":
+    "route refused by the other side: it does not trust this device's key (add it to the vault's authorized_keys and upgrade that peer to this edgesync version), or it dialled an address this peer's certificate does not name (start this peer with --tls-hostname ADDRESS)",
 };
 
 /** Why a nats-server log line says a route was refused, or undefined when it says nothing of it. */
@@ -67,7 +70,11 @@ export function routeRefusal(line: string): { remote: string; reason: RouteRefus
   const m = /\] (\S+) - rid:\d+ - TLS route handshake error: (.*)$/.exec(line);
   if (!m) return undefined;
   const detail = m[2];
-  const reason = /certificate is valid for|not valid for any names/.test(detail) ? "name-mismatch" : /remote error/.test(detail) ? "refused-by-other" : "untrusted";
+  const reason = /certificate is valid for|not valid for any names/.test(detail)
+    ? "name-mismatch"
+    : /remote error/.test(detail)
+      ? "refused-by-other"
+      : "untrusted";
   return { remote: m[1], reason, detail };
 }
 
@@ -85,7 +92,9 @@ export class PeerRoutes {
 
   constructor(config: PeerRoutesConfig) {
     if (!(config.device instanceof Identity)) {
-      throw new PeerMeshError("the peer role needs the device key file: its nats-server proves the key to the other peers in the route's TLS handshake, which an ssh-agent cannot do for it; drop --identity-agent (or EDGESYNC_IDENTITY_AGENT), or sync through a hub");
+      throw new PeerMeshError(
+        "the peer role needs the device key file: its nats-server proves the key to the other peers in the route's TLS handshake, which an ssh-agent cannot do for it; drop --identity-agent (or EDGESYNC_IDENTITY_AGENT), or sync through a hub",
+      );
     }
     this.#cfg = config;
     this.#identity = config.device;
@@ -98,10 +107,15 @@ export class PeerRoutes {
       this.#texts.set(vault.id, await readFile(join(vault.root, AUTHORIZED_KEYS), "utf8").catch(() => undefined));
     }
     const keys = this.#trustedKeys();
-    const { caPem, ...files } = await writeRouteTls(this.#dir, this.#identity, keys, { hostnames: this.#cfg.hostnames });
+    const { caPem, ...files } = await writeRouteTls(this.#dir, this.#identity, keys, {
+      hostnames: this.#cfg.hostnames,
+    });
     this.#trust = { caPem, pins: files.pins };
     this.#files = files;
-    this.#cfg.log.info({ trusted: files.pins.length, dir: this.#dir }, "peer routes: mutual TLS with device keys; only the vaults' authorized keys may route here");
+    this.#cfg.log.info(
+      { trusted: files.pins.length, dir: this.#dir },
+      "peer routes: mutual TLS with device keys; only the vaults' authorized keys may route here",
+    );
     return files;
   }
 
@@ -125,7 +139,10 @@ export class PeerRoutes {
     this.#files = { ...this.#files, pins: written.pins };
     await this.#cfg.reload(this.#files);
     const removed = [...before].filter((pin) => !written.pins.includes(pin)).length;
-    this.#cfg.log.info({ vault: vaultId, trusted: written.pins.length, removed }, "peer routes: trusted keys changed; routes of removed keys were closed");
+    this.#cfg.log.info(
+      { vault: vaultId, trusted: written.pins.length, removed },
+      "peer routes: trusted keys changed; routes of removed keys were closed",
+    );
   }
 
   /** Explains a refused route from a server log line (throttled per address). */
@@ -137,18 +154,27 @@ export class PeerRoutes {
     if (last !== undefined && nowMs - last < ROUTE_REFUSAL_LOG_INTERVAL_MS) return;
     this.#explained.delete(host);
     this.#explained.set(host, nowMs);
-    if (this.#explained.size > REFUSAL_ADDRESSES_MAX) this.#explained.delete(this.#explained.keys().next().value as string);
+    if (this.#explained.size > REFUSAL_ADDRESSES_MAX)
+      this.#explained.delete(this.#explained.keys().next().value as string);
     this.#cfg.log.warn({ remote: refusal.remote, reason: refusal.detail }, REFUSAL_MESSAGES[refusal.reason]);
   }
 
   /** Own key, plus the keys every vault authorizes (see the header for why all of them). */
   #trustedKeys(): Uint8Array[] {
     const perVault = [...this.#texts.entries()].map(([id, text]) => ({ id, keys: parseAuthorizedKeys(text).keys }));
-    const inAll = perVault.length === 0 ? [] : perVault[0].keys.filter((key) => perVault.every((v) => v.keys.some((k) => k.fingerprint === key.fingerprint)));
+    const inAll =
+      perVault.length === 0
+        ? []
+        : perVault[0].keys.filter((key) =>
+            perVault.every((v) => v.keys.some((k) => k.fingerprint === key.fingerprint)),
+          );
     for (const vault of perVault) {
       for (const key of vault.keys) {
         if (!inAll.includes(key) && !inAll.some((k) => k.fingerprint === key.fingerprint)) {
-          this.#cfg.log.warn({ vault: vault.id, key: key.fingerprint, comment: key.comment }, "peer routes: this key is not in every vault this peer syncs, so it gets no route (a route carries all of them)");
+          this.#cfg.log.warn(
+            { vault: vault.id, key: key.fingerprint, comment: key.comment },
+            "peer routes: this key is not in every vault this peer syncs, so it gets no route (a route carries all of them)",
+          );
         }
       }
     }

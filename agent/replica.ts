@@ -43,7 +43,21 @@ export async function openReplica(options: ReplicaOptions): Promise<Replica> {
   const store = new DiskStore(options.dir);
   const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"), { markSaved: false });
   // The hub keeps binary contents too (`<dir>/blobs/`), so a device can fetch them while their writer is offline.
-  const engine = new SyncEngine({ self: asPeerId(options.peerId), vault: options.vault, doc, store, storedHeads: A.getHeads(doc), blobs: new DiskBlobStore(options.dir), digest: sha256Native, transport: options.transport, clock: options.clock, log: options.log, onChange: options.onChange, hub: options.hub, snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined });
+  const engine = new SyncEngine({
+    self: asPeerId(options.peerId),
+    vault: options.vault,
+    doc,
+    store,
+    storedHeads: A.getHeads(doc),
+    blobs: new DiskBlobStore(options.dir),
+    digest: sha256Native,
+    transport: options.transport,
+    clock: options.clock,
+    log: options.log,
+    onChange: options.onChange,
+    hub: options.hub,
+    snapshotWhenQuietMs: options.hub ? HUB_SNAPSHOT_QUIET_MS : undefined,
+  });
   await engine.start();
   return {
     engine,

@@ -68,17 +68,26 @@ export class VaultHost {
   async start(): Promise<void> {
     const { nc } = this.#cfg;
     if (this.#cfg.replicateAll) {
-      this.#subs.push(nc.subscribe("es.v1.vault.*.announce.*", { callback: (error, msg) => {
-        if (!error) this.#onAnnounce(msg.subject);
-      } }));
+      this.#subs.push(
+        nc.subscribe("es.v1.vault.*.announce.*", {
+          callback: (error, msg) => {
+            if (!error) this.#onAnnounce(msg.subject);
+          },
+        }),
+      );
     }
     // Hubs and peers answer discovery for what they host (a peer mesh can be cloned from too);
     // leaves do not, so a clone through the hub always hears the hub.
     if (this.#cfg.answerDiscovery) {
       const reply = (host: string) => new TextEncoder().encode(JSON.stringify(this.#catalogue(host)));
-      this.#subs.push(nc.subscribe(HUB_VAULTS_SUBJECT, { queue: "edgesync-discovery", callback: (error, msg) => {
-        if (!error) msg.respond(reply(msg.headers?.get("es-host") ?? ""));
-      } }));
+      this.#subs.push(
+        nc.subscribe(HUB_VAULTS_SUBJECT, {
+          queue: "edgesync-discovery",
+          callback: (error, msg) => {
+            if (!error) msg.respond(reply(msg.headers?.get("es-host") ?? ""));
+          },
+        }),
+      );
     }
     this.#tickTimer = setInterval(() => {
       for (const engine of this.engines()) void engine.tick();
@@ -92,7 +101,9 @@ export class VaultHost {
     let bindingStarted = false;
     const probe = await loadVaultConfig(root);
     const nc = await this.#connection(probe.vault.id);
-    const transport = this.#track(new NatsTransport({ nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }));
+    const transport = this.#track(
+      new NatsTransport({ nc, vaultId: probe.vault.id, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log }),
+    );
     vault = await openLocalVault({
       root,
       peerId: this.#cfg.peerId,
@@ -107,7 +118,9 @@ export class VaultHost {
         // A clone that just received its first sync starts watching its folder now.
         if (!bindingStarted && vault && isReady(vault.engine.doc)) {
           bindingStarted = true;
-          void vault.binding.start().catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding failed to start"));
+          void vault.binding
+            .start()
+            .catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding failed to start"));
         }
       },
     });
@@ -140,7 +153,8 @@ export class VaultHost {
   /** Keeps a headless replica of a vault (a hub); no-op when already hosted. */
   addReplica(vaultId: string): void {
     if (this.folders.has(vaultId) || this.replicas.has(vaultId) || this.#opening.has(vaultId)) return;
-    if (this.replicas.size >= REPLICAS_MAX) return this.#cfg.log.warn({ vault: vaultId }, "replica limit reached; not replicating");
+    if (this.replicas.size >= REPLICAS_MAX)
+      return this.#cfg.log.warn({ vault: vaultId }, "replica limit reached; not replicating");
     this.#opening.add(vaultId);
     void this.#openReplica(vaultId).finally(() => this.#opening.delete(vaultId));
   }
@@ -158,7 +172,14 @@ export class VaultHost {
         vault: { id: vaultId, name: this.#cfg.registeredName?.(vaultId) ?? "" },
         peerId: this.#cfg.peerId,
         hub: this.#cfg.hub,
-        transport: this.#track(new NatsTransport({ nc: await this.#connection(vaultId), vaultId, self: asPeerId(this.#cfg.peerId), log: this.#cfg.log })),
+        transport: this.#track(
+          new NatsTransport({
+            nc: await this.#connection(vaultId),
+            vaultId,
+            self: asPeerId(this.#cfg.peerId),
+            log: this.#cfg.log,
+          }),
+        ),
         clock: systemClock,
         log: this.#cfg.log,
         onChange: (event) => this.#observe(vaultId, ref.engine, event),
@@ -176,7 +197,8 @@ export class VaultHost {
   #catalogue(host: string): HubCatalogue {
     const vaults: HubCatalogue["vaults"] = [];
     // By the identity each vault was opened or hosted with, never the document's `meta`.
-    for (const engine of this.engines()) if (engine.vault && isReady(engine.doc)) vaults.push({ id: engine.vault.id, name: engine.vault.name });
+    for (const engine of this.engines())
+      if (engine.vault && isReady(engine.doc)) vaults.push({ id: engine.vault.id, name: engine.vault.name });
     return { vaults, leafUrl: this.#cfg.leafUrl?.(host) };
   }
 

@@ -16,14 +16,20 @@ const LAYERS = ["agent", "notify", "bridge", "cmd"];
  */
 const INTERNAL_ERRORS: Record<string, string> = {
   ExitCode: "a control-flow signal carrying its own exit code; reportError handles it before it classifies errors",
-  AgentCallError: "the running agent failed on an error not meant for the user (a bug there), or sent an unreadable answer",
+  AgentCallError:
+    "the running agent failed on an error not meant for the user (a bug there), or sent an unreadable answer",
   BlobError: "a malformed blob hash, or bytes that do not match theirs: corruption or a bug",
   BlobSinkMissingError: "a caller put a binary without a blob sink: a programming error",
-  SshWireError: "malformed SSH bytes; its callers wrap it in KeyFormatError or SshAgentError naming the file or the agent",
-  UnsafeConfigError: "an assertion on the nats-server config edgesync renders itself (CVE-2023-47090): reaching it is a bug",
-  NatsServerStartError: "nats-server failed to start in a way edgesync does not recognise; the output tail and stack are the bug report",
-  NatsServerReloadError: "nats-server refused a config edgesync wrote, or did not confirm the reload: a bug or a broken server",
-  CborError: "untrusted bytes on the bridge's /automerge socket; the session answers with a close code, no user sees it",
+  SshWireError:
+    "malformed SSH bytes; its callers wrap it in KeyFormatError or SshAgentError naming the file or the agent",
+  UnsafeConfigError:
+    "an assertion on the nats-server config edgesync renders itself (CVE-2023-47090): reaching it is a bug",
+  NatsServerStartError:
+    "nats-server failed to start in a way edgesync does not recognise; the output tail and stack are the bug report",
+  NatsServerReloadError:
+    "nats-server refused a config edgesync wrote, or did not confirm the reload: a bug or a broken server",
+  CborError:
+    "untrusted bytes on the bridge's /automerge socket; the session answers with a close code, no user sees it",
   FrameError: "a malformed bridge frame; the server closes the socket and the client wraps it in a BridgeError",
 };
 
@@ -46,7 +52,8 @@ function sources(dir: string, out: string[] = []): string[] {
 }
 
 type ErrorClass = abstract new (...args: never[]) => Error;
-const isErrorClass = (value: unknown): value is ErrorClass => typeof value === "function" && value.prototype instanceof Error;
+const isErrorClass = (value: unknown): value is ErrorClass =>
+  typeof value === "function" && value.prototype instanceof Error;
 const isUserError = (cls: ErrorClass) => cls === UserError || cls.prototype instanceof UserError;
 
 /** Every exported Error subclass of the layers, by class name, with the module it was first seen in. */
@@ -58,7 +65,10 @@ async function exportedErrorClasses(): Promise<Map<string, { cls: ErrorClass; mo
     for (const value of Object.values(exports)) {
       if (!isErrorClass(value)) continue;
       const seen = found.get(value.name);
-      assert.ok(seen === undefined || seen.cls === value, `two error classes are named ${value.name} (${seen?.module}, ${module}): the allowlist keys by name`);
+      assert.ok(
+        seen === undefined || seen.cls === value,
+        `two error classes are named ${value.name} (${seen?.module}, ${module}): the allowlist keys by name`,
+      );
       if (!seen) found.set(value.name, { cls: value, module });
     }
   }
@@ -69,8 +79,14 @@ describe("reportError", () => {
   it("classifies every exported error class in agent/, notify/, bridge/ and cmd/ as a UserError or a listed internal error", async () => {
     const found = await exportedErrorClasses();
     assert.ok(found.size > 30, `only ${found.size} error classes found: is the walk looking in the right place?`);
-    const unclassified = [...found].filter(([name, { cls }]) => !isUserError(cls) && !Object.hasOwn(INTERNAL_ERRORS, name));
-    assert.deepEqual(unclassified.map(([name, { module }]) => `${module}: ${name}`), [], "extend UserError (agent/errors.ts) or list the class in INTERNAL_ERRORS with a reason");
+    const unclassified = [...found].filter(
+      ([name, { cls }]) => !isUserError(cls) && !Object.hasOwn(INTERNAL_ERRORS, name),
+    );
+    assert.deepEqual(
+      unclassified.map(([name, { module }]) => `${module}: ${name}`),
+      [],
+      "extend UserError (agent/errors.ts) or list the class in INTERNAL_ERRORS with a reason",
+    );
     for (const name of Object.keys(INTERNAL_ERRORS)) {
       const entry = found.get(name);
       assert.ok(entry, `INTERNAL_ERRORS lists ${name}, which no module exports any more`);

@@ -10,7 +10,10 @@ import { UserError } from "../agent/errors.js";
 
 /** Ends a command with this exit code (and the message, if any, as its one line): `ask` exits 2 on no answer. */
 export class ExitCode extends Error {
-  constructor(readonly code: number, message = "") {
+  constructor(
+    readonly code: number,
+    message = "",
+  ) {
     super(message);
     this.name = "ExitCode";
   }

@@ -24,12 +24,16 @@ describe("command words", () => {
       for (const command of loaded) {
         assert.ok(commands.includes(command), `${command.name} is not in the registry`);
         // A module of several commands (push and pull, the history commands) is loaded for each of their words.
-        assert.ok(firstWord(command).some((w) => w !== undefined && COMMANDS_BY_WORD[w] === load), `${command.name} loaded for ${word}`);
+        assert.ok(
+          firstWord(command).some((w) => w !== undefined && COMMANDS_BY_WORD[w] === load),
+          `${command.name} loaded for ${word}`,
+        );
       }
     }
   });
 
   it("loads every command for a folder, an option or nothing", async () => {
-    for (const args of [[], ["notes"], ["--help"], ["--version"], ["constructor"], ["__proto__"]]) assert.equal((await commandsFor(args)).length, commands.length, JSON.stringify(args));
+    for (const args of [[], ["notes"], ["--help"], ["--version"], ["constructor"], ["__proto__"]])
+      assert.equal((await commandsFor(args)).length, commands.length, JSON.stringify(args));
   });
 });

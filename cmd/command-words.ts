@@ -9,7 +9,15 @@ import type { CommandClass } from "clipanion";
 
 const historyCommands = async () => {
   const m = await import("./history-commands.js");
-  return [m.RestoreAtCommand, m.SnapshotCreateCommand, m.SnapshotListCommand, m.SnapshotRestoreCommand, m.SnapshotDeleteCommand, m.DiffCommand, m.CompactCommand];
+  return [
+    m.RestoreAtCommand,
+    m.SnapshotCreateCommand,
+    m.SnapshotListCommand,
+    m.SnapshotRestoreCommand,
+    m.SnapshotDeleteCommand,
+    m.DiffCommand,
+    m.CompactCommand,
+  ];
 };
 const pushPull = async () => {
   const m = await import("./push-pull-commands.js");

@@ -10,8 +10,15 @@ export interface Device {
   path: string;
 }
 
-export async function loadDevice(identityPath?: string, options: { createIfMissing?: boolean; agentSocket?: string } = {}): Promise<Device> {
+export async function loadDevice(
+  identityPath?: string,
+  options: { createIfMissing?: boolean; agentSocket?: string } = {},
+): Promise<Device> {
   const path = identityPath ?? defaultIdentityPath();
-  const { key } = await loadDeviceKey({ identityPath: path, agentSocket: options.agentSocket, create: options.createIfMissing ?? false });
+  const { key } = await loadDeviceKey({
+    identityPath: path,
+    agentSocket: options.agentSocket,
+    create: options.createIfMissing ?? false,
+  });
   return { identity: key, peerId: key.nkeyPublic, sshLine: key.sshPublicLine(), path };
 }

@@ -6,7 +6,12 @@ import { commandsFor } from "./command-words.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-const cli = new Cli({ binaryLabel: "edgesync", binaryName: "edgesync", binaryVersion: pkg.version, enableColors: !process.env.NO_COLOR && process.stdout.isTTY === true });
+const cli = new Cli({
+  binaryLabel: "edgesync",
+  binaryName: "edgesync",
+  binaryVersion: pkg.version,
+  enableColors: !process.env.NO_COLOR && process.stdout.isTTY === true,
+});
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 const args = process.argv.slice(2);
@@ -22,13 +27,17 @@ try {
   cli.process(args);
 } catch (error) {
   // clipanion explains a bad command line in a multi-line block; a script wants one line and exit 1.
-  const first = (error instanceof Error ? error.message : String(error)).split("\n").find((l) => l.trim().length > 0) ?? "bad command line";
+  const first =
+    (error instanceof Error ? error.message : String(error)).split("\n").find((l) => l.trim().length > 0) ??
+    "bad command line";
   process.stderr.write(`edgesync: ${first.trim()} — run \`edgesync --help\` for the list of commands\n`);
   process.exit(1);
 }
 // clipanion prints a multi-line usage block for an unknown command; a script wants one line.
-const exitCode = await cli.run(args, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }).catch((error: unknown) => {
-  process.stderr.write(`edgesync: ${error instanceof Error ? error.message : String(error)}\n`);
-  return 1;
-});
+const exitCode = await cli
+  .run(args, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+  .catch((error: unknown) => {
+    process.stderr.write(`edgesync: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  });
 process.exitCode = exitCode;

@@ -16,7 +16,11 @@ abstract class VaultDataCommand extends EdgesyncCommand {
 
   printRestore(result: RestoreResult): void {
     if (this.asJson) return this.json(result);
-    this.out(result.changed.length === 0 ? "nothing to restore: the files already match" : `restored ${result.changed.length} file(s):`);
+    this.out(
+      result.changed.length === 0
+        ? "nothing to restore: the files already match"
+        : `restored ${result.changed.length} file(s):`,
+    );
     for (const path of result.changed) this.out(`  ${path}`);
   }
 }
@@ -25,7 +29,10 @@ export class RestoreAtCommand extends VaultDataCommand {
   static override paths = [["restore-at"]];
   static override usage = Command.Usage({
     description: "Make the files what they were at a past time (adds changes; can itself be undone)",
-    examples: [["An hour ago", "edgesync restore-at 1h"], ["At an exact time", "edgesync restore-at 1763800000000"]],
+    examples: [
+      ["An hour ago", "edgesync restore-at 1h"],
+      ["At an exact time", "edgesync restore-at 1763800000000"],
+    ],
   });
   when = Option.String({ name: "time" });
   async run() {
@@ -35,7 +42,10 @@ export class RestoreAtCommand extends VaultDataCommand {
 
 export class SnapshotCreateCommand extends VaultDataCommand {
   static override paths = [["snapshot", "create"]];
-  static override usage = Command.Usage({ description: "Name the vault's current state (the label syncs to every device)", examples: [["Before a big edit", "edgesync snapshot create before-refactor"]] });
+  static override usage = Command.Usage({
+    description: "Name the vault's current state (the label syncs to every device)",
+    examples: [["Before a big edit", "edgesync snapshot create before-refactor"]],
+  });
   label = Option.String({ name: "label" });
   async run() {
     const result = (await this.op("snapshotCreate", { label: this.label })) as { label: string; heads: string[] };
@@ -79,12 +89,19 @@ export class DiffCommand extends VaultDataCommand {
   static override paths = [["diff"]];
   static override usage = Command.Usage({
     description: "Unified diffs between two points: snapshot labels, times (5m, 2h, epoch ms) or change hashes",
-    examples: [["Since a snapshot", "edgesync diff before-refactor"], ["Between two times", "edgesync diff 2d 1d"]],
+    examples: [
+      ["Since a snapshot", "edgesync diff before-refactor"],
+      ["Between two times", "edgesync diff 2d 1d"],
+    ],
   });
   from = Option.String({ name: "from" });
   to = Option.String({ name: "to", required: false });
   async run() {
-    const result = (await this.op("diff", { from: this.from, to: this.to })) as { from: string[]; to: string[]; files: FileDiff[] };
+    const result = (await this.op("diff", { from: this.from, to: this.to })) as {
+      from: string[];
+      to: string[];
+      files: FileDiff[];
+    };
     if (this.asJson) return this.json(result);
     if (result.files.length === 0) this.out("no differences");
     for (const file of result.files) {
@@ -96,11 +113,17 @@ export class DiffCommand extends VaultDataCommand {
 
 export class CompactCommand extends VaultDataCommand {
   static override paths = [["compact"]];
-  static override usage = Command.Usage({ description: "Rewrite the vault's storage as one compressed save; all history is kept" });
+  static override usage = Command.Usage({
+    description: "Rewrite the vault's storage as one compressed save; all history is kept",
+  });
   async run() {
     const result = (await this.op("compact")) as CompactResult;
     if (this.asJson) return this.json(result);
-    this.out(`compacted: ${formatBytes(result.beforeBytes)} → ${formatBytes(result.afterBytes)} (${result.changes} changes of history kept)`);
-    this.out(`blobs: removed ${result.blobsRemoved} unreferenced (${formatBytes(result.blobBytesRemoved)}), kept ${result.blobsKept}`);
+    this.out(
+      `compacted: ${formatBytes(result.beforeBytes)} → ${formatBytes(result.afterBytes)} (${result.changes} changes of history kept)`,
+    );
+    this.out(
+      `blobs: removed ${result.blobsRemoved} unreferenced (${formatBytes(result.blobBytesRemoved)}), kept ${result.blobsKept}`,
+    );
   }
 }

@@ -6,7 +6,10 @@ export class KeyGenerateCommand extends EdgesyncCommand {
   static override paths = [["key", "generate"]];
   static override usage = Command.Usage({
     description: "Create this device's ed25519 key (OpenSSH format)",
-    examples: [["Default location ~/.edgesync/id_ed25519", "edgesync key generate"], ["Elsewhere", "edgesync key generate --identity ./id_ed25519"]],
+    examples: [
+      ["Default location ~/.edgesync/id_ed25519", "edgesync key generate"],
+      ["Elsewhere", "edgesync key generate --identity ./id_ed25519"],
+    ],
   });
   identity = Option.String("--identity", { description: "Where to write the private key" });
   comment = Option.String("--comment", { description: "Comment at the end of the public key line" });
@@ -17,7 +20,12 @@ export class KeyGenerateCommand extends EdgesyncCommand {
     const path = this.identity ?? defaultIdentityPath();
     const identity = Identity.generate(this.comment);
     await saveIdentity(identity, path, this.force);
-    const info = { path, publicKey: identity.sshPublicLine(), fingerprint: identity.fingerprint, nkey: identity.nkeyPublic };
+    const info = {
+      path,
+      publicKey: identity.sshPublicLine(),
+      fingerprint: identity.fingerprint,
+      nkey: identity.nkeyPublic,
+    };
     if (this.asJson) return this.json(info);
     this.out(`wrote ${path} (0600) and ${path}.pub`);
     this.out(info.publicKey);
@@ -27,14 +35,21 @@ export class KeyGenerateCommand extends EdgesyncCommand {
 
 export class KeyShowCommand extends EdgesyncCommand {
   static override paths = [["key", "show"]];
-  static override usage = Command.Usage({ description: "Print this device's public key line, fingerprint and NATS nkey" });
+  static override usage = Command.Usage({
+    description: "Print this device's public key line, fingerprint and NATS nkey",
+  });
   identity = Option.String("--identity", { description: "Private key file" });
   asJson = Option.Boolean("--json", false);
 
   async run() {
     const path = this.identity ?? defaultIdentityPath();
     const identity = await loadIdentity(path);
-    const info = { path, publicKey: identity.sshPublicLine(), fingerprint: identity.fingerprint, nkey: identity.nkeyPublic };
+    const info = {
+      path,
+      publicKey: identity.sshPublicLine(),
+      fingerprint: identity.fingerprint,
+      nkey: identity.nkeyPublic,
+    };
     if (this.asJson) return this.json(info);
     this.out(info.publicKey);
     this.out(`fingerprint ${info.fingerprint}`);

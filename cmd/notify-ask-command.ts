@@ -13,7 +13,10 @@ export class NotifyAskCommand extends NotifyComposeCommand {
     `,
     examples: [
       ["A yes/no question", "edgesync notify ask --project repo --action yes:Merge --action no:Wait 'merge PR 12?'"],
-      ["For an agent, with a deadline", "edgesync notify ask --project repo --timeout 10m --json 'which option, A or B?'"],
+      [
+        "For an agent, with a deadline",
+        "edgesync notify ask --project repo --timeout 10m --json 'which option, A or B?'",
+      ],
     ],
   });
   timeout = Option.String("--timeout", { description: "Give up after this long (e.g. 90s, 10m) and exit 2" });
@@ -22,18 +25,22 @@ export class NotifyAskCommand extends NotifyComposeCommand {
     const draft = await this.draft();
     const timeoutMs = this.timeout === undefined ? undefined : parseDuration(this.timeout, "--timeout");
     try {
-      const { question, answer } = await this.withClient((client) => client.ask(draft, {
-        timeoutMs,
-        onSent: (q) => {
-          if (this.context.stderr === process.stderr && process.stderr.isTTY) this.context.stderr.write(`asked ${q.id}; waiting for an answer…\n`);
-        },
-      }));
+      const { question, answer } = await this.withClient((client) =>
+        client.ask(draft, {
+          timeoutMs,
+          onSent: (q) => {
+            if (this.context.stderr === process.stderr && process.stderr.isTTY)
+              this.context.stderr.write(`asked ${q.id}; waiting for an answer…\n`);
+          },
+        }),
+      );
       if (this.asJson) {
         return this.json({ question, answer, action: answer.actionResponse ?? null, text: answer.body });
       }
       this.out(answer.actionResponse ?? answer.body);
     } catch (error) {
-      if (error instanceof NoAnswerError) throw new ExitCode(2, `no answer to ${error.questionId} within ${this.timeout}`);
+      if (error instanceof NoAnswerError)
+        throw new ExitCode(2, `no answer to ${error.questionId} within ${this.timeout}`);
       throw error;
     }
   }

@@ -16,22 +16,41 @@ import { NotifyInputError } from "../notify/errors.js";
 import { parseActionSpec, type Draft, type NotifyMedia } from "../notify/model.js";
 
 export abstract class NotifyCommand extends EdgesyncCommand {
-  nats = Option.String("--nats", { description: "NATS URL (default: $EDGESYNC_NATS_URL, else the running agent's, else the hub this device joined)" });
+  nats = Option.String("--nats", {
+    description: "NATS URL (default: $EDGESYNC_NATS_URL, else the running agent's, else the hub this device joined)",
+  });
   identity = Option.String("--identity", { description: "Device key file" });
   asJson = Option.Boolean("--json", false, { description: "Machine-readable output" });
-  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Trust the hub's TLS certificate on first use without asking (scripts; also EDGESYNC_ACCEPT_HUB_KEY=1)" });
-  set = Option.String("--set", { description: "Notify set: a vault id, or default (default: $EDGESYNC_NOTIFY_SET, else the vault of the current folder, else the set this device joined, else default)" });
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, {
+    description:
+      "Trust the hub's TLS certificate on first use without asking (scripts; also EDGESYNC_ACCEPT_HUB_KEY=1)",
+  });
+  set = Option.String("--set", {
+    description:
+      "Notify set: a vault id, or default (default: $EDGESYNC_NOTIFY_SET, else the vault of the current folder, else the set this device joined, else default)",
+  });
 
   get homeDir(): string {
     return edgesyncHome();
   }
 
   /** Connects, runs `work`, and always closes the connection. */
-  withClient<T>(work: (client: NotifyClient, device: Device) => Promise<T>, options: { createKey?: boolean; target?: NatsTarget; set?: string } = {}): Promise<T> {
-    return withNotifyClient({
-      identityPath: this.identity, createKey: options.createKey, nats: this.nats, target: options.target, trust: this.trustOptions(),
-      set: options.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET, cwd: process.cwd(),
-    }, work);
+  withClient<T>(
+    work: (client: NotifyClient, device: Device) => Promise<T>,
+    options: { createKey?: boolean; target?: NatsTarget; set?: string } = {},
+  ): Promise<T> {
+    return withNotifyClient(
+      {
+        identityPath: this.identity,
+        createKey: options.createKey,
+        nats: this.nats,
+        target: options.target,
+        trust: this.trustOptions(),
+        set: options.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET,
+        cwd: process.cwd(),
+      },
+      work,
+    );
   }
 
   /** First use of a hub's certificate: --accept-hub-key (or EDGESYNC_ACCEPT_HUB_KEY=1), else ask on the terminal. */
@@ -57,17 +76,29 @@ export interface NotifyConnectOptions {
 }
 
 /** Connects as this device, runs `work` with a notify client, and always closes the connection. */
-export async function withNotifyClient<T>(options: NotifyConnectOptions, work: (client: NotifyClient, device: Device) => Promise<T>): Promise<T> {
+export async function withNotifyClient<T>(
+  options: NotifyConnectOptions,
+  work: (client: NotifyClient, device: Device) => Promise<T>,
+): Promise<T> {
   // Notify signs every message synchronously: it needs the key file, never the ssh-agent.
-  const device = await loadDevice(options.identityPath, { createIfMissing: options.createKey ?? false, agentSocket: "" });
+  const device = await loadDevice(options.identityPath, {
+    createIfMissing: options.createKey ?? false,
+    agentSocket: "",
+  });
   const identity = device.identity;
-  if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
+  if (!(identity instanceof Identity))
+    throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
   const homeDir = edgesyncHome();
   const target = options.target ?? (await resolveNatsUrl(homeDir, options.nats));
   const nc = await connectForNotify(target, identity, options.trust);
   try {
     const set = await resolveNotifySet(homeDir, options.set, options.cwd);
-    const client = new NotifyClient({ nc, set, signer: { peerId: device.peerId, sign: (b) => identity.sign(b) }, name: await senderName(homeDir, device) });
+    const client = new NotifyClient({
+      nc,
+      set,
+      signer: { peerId: device.peerId, sign: (b) => identity.sign(b) },
+      name: await senderName(homeDir, device),
+    });
     return await work(client, device);
   } finally {
     await nc.close().catch(() => {});
@@ -83,9 +114,13 @@ async function senderName(homeDir: string, device: Device): Promise<string> {
 
 /** send and ask: the message flags. */
 export abstract class NotifyComposeCommand extends NotifyCommand {
-  project = Option.String("--project", { description: "Project the message is about (default: $EDGESYNC_NOTIFY_PROJECT)" });
+  project = Option.String("--project", {
+    description: "Project the message is about (default: $EDGESYNC_NOTIFY_PROJECT)",
+  });
   thread = Option.String("--thread", { description: "Thread within the project (default: general)" });
-  priority = Option.String("--priority", { description: "info | action_required | urgent (default: info, or action_required with actions)" });
+  priority = Option.String("--priority", {
+    description: "info | action_required | urgent (default: info, or action_required with actions)",
+  });
   actions = Option.Array("--action", { description: "A button, ID:LABEL (repeatable), e.g. --action yes:Merge" });
   media = Option.Array("--media", { description: "A link to show with the message (http/https URL, repeatable)" });
   body = Option.String({ name: "body" });
@@ -113,7 +148,8 @@ async function readStdin(): Promise<string> {
   let size = 0;
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new NotifyInputError("the body on stdin is larger than 1 MiB; a message holds at most 16 KiB");
+    if (size > limit)
+      throw new NotifyInputError("the body on stdin is larger than 1 MiB; a message holds at most 16 KiB");
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString("utf8").replace(/\n$/, "");

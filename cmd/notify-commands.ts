@@ -12,6 +12,14 @@ import { NotifyUnpairCommand } from "./notify-unpair-command.js";
 import { NotifyDevicesCommand } from "./notify-devices-command.js";
 
 export const notifyCommands: CommandClass[] = [
-  NotifySendCommand, NotifyAskCommand, NotifyReplyCommand, NotifyWatchCommand, NotifyThreadsCommand,
-  NotifyLogCommand, NotifyPairCommand, NotifyJoinCommand, NotifyUnpairCommand, NotifyDevicesCommand,
+  NotifySendCommand,
+  NotifyAskCommand,
+  NotifyReplyCommand,
+  NotifyWatchCommand,
+  NotifyThreadsCommand,
+  NotifyLogCommand,
+  NotifyPairCommand,
+  NotifyJoinCommand,
+  NotifyUnpairCommand,
+  NotifyDevicesCommand,
 ];

@@ -25,30 +25,62 @@ const fingerprintOf = (peer: string) => sshFingerprint(publicKeyFromPeerId(peer)
 export class NotifyJoinCommand extends NotifyCommand {
   static override paths = [["notify", "join"]];
   static override usage = Command.Usage({
-    description: "Pair this device with notify using a token from `edgesync notify pair` (creates a device key if there is none)",
+    description:
+      "Pair this device with notify using a token from `edgesync notify pair` (creates a device key if there is none)",
     details: `
       A link that names a hub and carries its door credentials is redeemed through the hub's pairing door: a connection
       that can do nothing but present the token. The hub's certificate is trusted on first use, as \`clone\` does
       (asked, or --accept-hub-key).
       With --nats the token goes to that NATS server instead (e.g. an agent's own, through an SSH tunnel).
     `,
-    examples: [["From the printed URL", "edgesync notify join 'edgesync:notify-pair#pair=ABCD-EFGH-JKMN&hub=nats%3A%2F%2Fhub.example.org%3A4222&fp=SHA256%3A…'"], ["A bare token", "edgesync notify join ABCD-EFGH-JKMN --nats nats://hub.example.org:4222"]],
+    examples: [
+      [
+        "From the printed URL",
+        "edgesync notify join 'edgesync:notify-pair#pair=ABCD-EFGH-JKMN&hub=nats%3A%2F%2Fhub.example.org%3A4222&fp=SHA256%3A…'",
+      ],
+      ["A bare token", "edgesync notify join ABCD-EFGH-JKMN --nats nats://hub.example.org:4222"],
+    ],
   });
   link = Option.String({ name: "url-or-token" });
-  name = Option.String("--name", { description: "The name this device shows as sender (default: the one chosen at `notify pair`)" });
+  name = Option.String("--name", {
+    description: "The name this device shows as sender (default: the one chosen at `notify pair`)",
+  });
 
   async run() {
     const link = parsePairingInput(this.link);
-    if (!link) throw new NotifyInputError("that is neither a pairing URL nor a token: paste what `edgesync notify pair` printed");
+    if (!link)
+      throw new NotifyInputError(
+        "that is neither a pairing URL nor a token: paste what `edgesync notify pair` printed",
+      );
     const hub = !this.nats && link.hub && link.door ? await this.#tlsHub(link.hub) : undefined;
-    const target = this.nats ? await resolveNatsUrl(this.homeDir, this.nats) : link.hub ? { url: link.hub, ownAgent: false } : await resolveNatsUrl(this.homeDir);
+    const target = this.nats
+      ? await resolveNatsUrl(this.homeDir, this.nats)
+      : link.hub
+        ? { url: link.hub, ownAgent: false }
+        : await resolveNatsUrl(this.homeDir);
     const url = link.hub ?? target.url;
-    const set = await resolveNotifySet(this.homeDir, link.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET, process.cwd());
-    const answer = hub && link.door ? await this.#throughDoor(link, link.door, url, hub, set) : await this.#direct(link, target, set);
+    const set = await resolveNotifySet(
+      this.homeDir,
+      link.set ?? this.set ?? process.env.EDGESYNC_NOTIFY_SET,
+      process.cwd(),
+    );
+    const answer =
+      hub && link.door
+        ? await this.#throughDoor(link, link.door, url, hub, set)
+        : await this.#direct(link, target, set);
     const name = this.name ?? answer.device.name;
-    await writeJoined(this.homeDir, { hub: url, set: answer.set, name, creator: answer.creator, fp: link.fp, joinedAt: Date.now() });
+    await writeJoined(this.homeDir, {
+      hub: url,
+      set: answer.set,
+      name,
+      creator: answer.creator,
+      fp: link.fp,
+      joinedAt: Date.now(),
+    });
     if (this.asJson) return this.json({ ...answer, hub: url });
-    this.out(`paired as "${answer.device.name}" with notify set ${answer.set} (issued by ${answer.creatorName}); this device can now send, read and answer messages`);
+    this.out(
+      `paired as "${answer.device.name}" with notify set ${answer.set} (issued by ${answer.creatorName}); this device can now send, read and answer messages`,
+    );
   }
 
   /** The hub's pinned certificate, or undefined for a server without TLS (an agent's own NATS: no door there). */
@@ -65,11 +97,25 @@ export class NotifyJoinCommand extends NotifyCommand {
   async #throughDoor(link: PairingLink, door: string, url: string, hub: TrustedHub, set: string): Promise<PairAnswer> {
     const device = await loadDevice(this.identity, { createIfMissing: true, agentSocket: "" });
     const identity = device.identity;
-    if (!(identity instanceof Identity)) throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
+    if (!(identity instanceof Identity))
+      throw new ExitCode(1, "notify signs with the key file; unset EDGESYNC_IDENTITY_AGENT for notify commands");
     const signer = { peerId: device.peerId, sign: (bytes: Uint8Array) => identity.sign(bytes) };
-    const answer = await joinThroughDoor({ url, door, hub, set, token: link.token, signer, name: await this.senderName(device), fingerprintOf, expectFingerprint: link.fp });
+    const answer = await joinThroughDoor({
+      url,
+      door,
+      hub,
+      set,
+      token: link.token,
+      signer,
+      name: await this.senderName(device),
+      fingerprintOf,
+      expectFingerprint: link.fp,
+    });
     const target = { url, ownAgent: false };
-    await waitUntilAdmitted(() => this.withClient((client) => client.whoami().then(() => true), { target, set }), SETTLE_MS);
+    await waitUntilAdmitted(
+      () => this.withClient((client) => client.whoami().then(() => true), { target, set }),
+      SETTLE_MS,
+    );
     return answer;
   }
 
@@ -80,23 +126,35 @@ export class NotifyJoinCommand extends NotifyCommand {
     } catch (error) {
       // A hub admits no key before pairing: without door credentials this link cannot be redeemed there.
       if (error instanceof AuthorizationError && !this.nats && link.hub && !link.door) {
-        throw new AuthorizationError(`the hub at ${link.hub} admits no key before pairing, and this link carries no pairing-door credentials (its agent has no hub, or an older edgesync); pair with --nats pointing at the issuing agent's own NATS, or through the web inbox`, { cause: error });
+        throw new AuthorizationError(
+          `the hub at ${link.hub} admits no key before pairing, and this link carries no pairing-door credentials (its agent has no hub, or an older edgesync); pair with --nats pointing at the issuing agent's own NATS, or through the web inbox`,
+          { cause: error },
+        );
       }
       throw error;
     }
   }
 
   async #directOnce(link: PairingLink, target: NatsTarget, set: string): Promise<PairAnswer> {
-    return this.withClient(async (client) => {
-      const paired = await client.join(link.token, fingerprintOf, link.fp);
-      const deadline = Date.now() + SETTLE_MS;
-      for (;;) {
-        const known = await client.whoami().then(() => true, () => false);
-        if (known) break;
-        if (Date.now() > deadline) throw new PairingError("paired, but the server this device reaches has not heard of it yet; retry in a moment");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return paired;
-    }, { createKey: true, target, set });
+    return this.withClient(
+      async (client) => {
+        const paired = await client.join(link.token, fingerprintOf, link.fp);
+        const deadline = Date.now() + SETTLE_MS;
+        for (;;) {
+          const known = await client.whoami().then(
+            () => true,
+            () => false,
+          );
+          if (known) break;
+          if (Date.now() > deadline)
+            throw new PairingError(
+              "paired, but the server this device reaches has not heard of it yet; retry in a moment",
+            );
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return paired;
+      },
+      { createKey: true, target, set },
+    );
   }
 }

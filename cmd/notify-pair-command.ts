@@ -17,7 +17,8 @@ const DOOR_RETRY_MS = 1_000;
 export class NotifyPairCommand extends NotifyCommand {
   static override paths = [["notify", "pair"]];
   static override usage = Command.Usage({
-    description: "Print a one-time token (and QR code) that pairs a phone, browser or CLI with notify — and nothing else",
+    description:
+      "Print a one-time token (and QR code) that pairs a phone, browser or CLI with notify — and nothing else",
     details: `
       The token is single use and expires after 10 minutes; only its hash is stored. The new device presents it with
       \`edgesync notify join URL\`, or in the web inbox. When this agent syncs with a hub, the URL also carries the hub's
@@ -61,11 +62,18 @@ export class NotifyPairCommand extends NotifyCommand {
       return { ...token, url: await this.#withDoor(client, device.identity, token.url) };
     });
     if (issued.hub !== undefined && isLoopback(issued.hub)) {
-      this.context.stderr.write(`edgesync: note: the link names ${issued.hub}, reachable from this machine only; for other devices start the agent with --notify-nats-url nats://HUB:4222\n`);
+      this.context.stderr.write(
+        `edgesync: note: the link names ${issued.hub}, reachable from this machine only; for other devices start the agent with --notify-nats-url nats://HUB:4222\n`,
+      );
     }
-    if (this.#doorProblem) this.context.stderr.write(`edgesync: note: no pairing-door credentials from a hub (${this.#doorProblem}); a device without an agent pairs through the web inbox or with \`notify join --nats\` pointing at an agent's own NATS\n`);
+    if (this.#doorProblem)
+      this.context.stderr.write(
+        `edgesync: note: no pairing-door credentials from a hub (${this.#doorProblem}); a device without an agent pairs through the web inbox or with \`notify join --nats\` pointing at an agent's own NATS\n`,
+      );
     if (this.asJson) return this.json(issued);
-    this.out(`token    ${formatToken(issued.token)}   (for "${issued.name}", single use, expires ${new Date(issued.expiresAt).toLocaleTimeString()})`);
+    this.out(
+      `token    ${formatToken(issued.token)}   (for "${issued.name}", single use, expires ${new Date(issued.expiresAt).toLocaleTimeString()})`,
+    );
     this.out(`url      ${issued.url}`);
     this.out(`key      ${issued.fp}`);
     this.out(`on the new device: edgesync notify join '${issued.url}'   — or enter the token in the web inbox`);

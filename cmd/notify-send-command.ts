@@ -8,7 +8,10 @@ export class NotifySendCommand extends NotifyComposeCommand {
     details: "Prints the message id once a notify service has stored it. A BODY of `-` is read from stdin.",
     examples: [
       ["A note", "edgesync notify send --project site 'deploy finished'"],
-      ["Urgent, with a link", "edgesync notify send --project site --priority urgent --media https://ci.example.org/42 'build broken'"],
+      [
+        "Urgent, with a link",
+        "edgesync notify send --project site --priority urgent --media https://ci.example.org/42 'build broken'",
+      ],
     ],
   });
 

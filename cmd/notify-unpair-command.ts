@@ -4,7 +4,8 @@ import { NotifyCommand } from "./notify-base.js";
 export class NotifyUnpairCommand extends NotifyCommand {
   static override paths = [["notify", "unpair"]];
   static override usage = Command.Usage({
-    description: "Remove a paired device: it is cut off at once (open inbox sockets close; its requests and messages are refused)",
+    description:
+      "Remove a paired device: it is cut off at once (open inbox sockets close; its requests and messages are refused)",
     examples: [["By name", "edgesync notify unpair phone"]],
   });
   name = Option.String({ name: "name" });

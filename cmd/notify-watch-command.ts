@@ -6,7 +6,10 @@ export class NotifyWatchCommand extends NotifyCommand {
   static override paths = [["notify", "watch"]];
   static override usage = Command.Usage({
     description: "Print messages as they arrive, one line each (`--json`: one JSON object per line)",
-    examples: [["Everything", "edgesync notify watch"], ["One thread, for a script", "edgesync notify watch --project repo --thread release --json"]],
+    examples: [
+      ["Everything", "edgesync notify watch"],
+      ["One thread, for a script", "edgesync notify watch --project repo --thread release --json"],
+    ],
   });
   project = Option.String("--project");
   thread = Option.String("--thread");
@@ -17,7 +20,8 @@ export class NotifyWatchCommand extends NotifyCommand {
         this.context.stdout.write(`${this.asJson ? JSON.stringify(m) : formatLine(m)}\n`);
       });
       await client.nc.flush();
-      if (this.context.stderr === process.stderr && process.stderr.isTTY) this.context.stderr.write("watching; Ctrl-C to stop\n");
+      if (this.context.stderr === process.stderr && process.stderr.isTTY)
+        this.context.stderr.write("watching; Ctrl-C to stop\n");
       const stop = () => watch.stop();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);

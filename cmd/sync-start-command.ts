@@ -32,40 +32,92 @@ export class SyncStartCommand extends EdgesyncCommand {
     examples: [
       ["A hub on a VPS", "edgesync sync start --nats-role hub"],
       ["A laptop", "edgesync sync start --nats-role leaf --hub nats-leaf://hub.example.org:7422 ~/notes"],
-      ["A laptop with the notify web inbox", "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes"],
-      ["A second hub in the first one's cluster (after `edgesync hub import`)", "edgesync sync start --nats-role hub --cluster-listen 0.0.0.0:6222 --peer nats-route://hub1.example.org:6222"],
-      ["Two peers on a LAN (each key in the vault's authorized_keys)", "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222"],
+      [
+        "A laptop with the notify web inbox",
+        "edgesync sync start --hub nats-leaf://hub.example.org:7422 --inbox 127.0.0.1:8787 ~/notes",
+      ],
+      [
+        "A second hub in the first one's cluster (after `edgesync hub import`)",
+        "edgesync sync start --nats-role hub --cluster-listen 0.0.0.0:6222 --peer nats-route://hub1.example.org:6222",
+      ],
+      [
+        "Two peers on a LAN (each key in the vault's authorized_keys)",
+        "edgesync sync start --nats-role peer --cluster-listen 0.0.0.0:6222 --peer nats-route://10.0.0.2:6222",
+      ],
     ],
   });
   dirs = Option.Rest({ name: "vault folders" });
-  role = Option.String("--nats-role", { description: "peer | hub | leaf (default: leaf when a hub is known, else peer)" });
+  role = Option.String("--nats-role", {
+    description: "peer | hub | leaf (default: leaf when a hub is known, else peer)",
+  });
   natsListen = Option.String("--nats-listen", { description: "Client listener HOST:PORT" });
-  leafListen = Option.String("--leaf-listen", { description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)" });
-  leafWsListen = Option.String("--leaf-ws-listen", { description: "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)" });
-  leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, { description: "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)" });
-  hub = Option.Array("--hub", { description: "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422; repeat it for the other hubs of a cluster, dialled when one is lost" });
-  clusterListen = Option.String("--cluster-listen", { description: "Peer or hub: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines); a hub joins the hubs' cluster" });
-  peers = Option.Array("--peer", { description: "Peer or hub: route URL of another peer, or of another hub of the cluster (repeatable)" });
+  leafListen = Option.String("--leaf-listen", {
+    description: "Hub: leafnode listener HOST:PORT (default 0.0.0.0:7422)",
+  });
+  leafWsListen = Option.String("--leaf-ws-listen", {
+    description:
+      "Hub: leafnodes over websocket HOST:PORT (wss:// with the hub's certificate; leaves dial wss://HOST:PORT)",
+  });
+  leafWsNoTls = Option.Boolean("--leaf-ws-no-tls", false, {
+    description:
+      "Hub: the websocket listener is plain ws:// for a TLS-terminating proxy in front (leaves dial the proxy's wss://)",
+  });
+  hub = Option.Array("--hub", {
+    description:
+      "Leaf: the hub's leafnode URL, nats-leaf://HOST:7422; repeat it for the other hubs of a cluster, dialled when one is lost",
+  });
+  clusterListen = Option.String("--cluster-listen", {
+    description:
+      "Peer or hub: cluster listener HOST:PORT (default 127.0.0.1:6222; 0.0.0.0:6222 for other machines); a hub joins the hubs' cluster",
+  });
+  peers = Option.Array("--peer", {
+    description: "Peer or hub: route URL of another peer, or of another hub of the cluster (repeatable)",
+  });
   upstream = Option.String("--nats-upstream", { description: "Attach to this NATS server instead of starting one" });
   metrics = Option.String("--metrics", { description: "Serve Prometheus /metrics and /healthz on HOST:PORT" });
   identity = Option.String("--identity", { description: "Device key file" });
-  inbox = Option.String("--inbox", { description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)" });
-  inboxUrl = Option.String("--inbox-url", { description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy" });
-  notifyNatsUrl = Option.String("--notify-nats-url", { description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)" });
+  inbox = Option.String("--inbox", {
+    description: "Serve the notify web inbox on HOST:PORT (loopback unless a TLS proxy fronts it)",
+  });
+  inboxUrl = Option.String("--inbox-url", {
+    description: "The inbox's address as browsers reach it, e.g. https://inbox.example.org behind a TLS proxy",
+  });
+  notifyNatsUrl = Option.String("--notify-nats-url", {
+    description: "NATS URL put in notify pairing links, the hub's public client URL (default: this agent's server)",
+  });
   notifyName = Option.String("--notify-name", { description: "This device's name in notify (default: the host name)" });
-  identityAgent = Option.String("--identity-agent", { description: "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)" });
-  allowMassDelete = Option.Boolean("--allow-mass-delete", false, { description: "Let a scan delete most of the vault at once" });
-  serverDir = Option.String("--server-dir", { description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)" });
-  tlsHostnames = Option.Array("--tls-hostname", { description: "Hub: a name or address clients dial; peer: one other peers dial. Added to the certificate (repeatable)" });
-  noTls = Option.Boolean("--no-tls", false, { description: "Hub: plain listeners for a TLS-terminating proxy; leaf: reach the hub through one" });
-  acceptHubKey = Option.Boolean("--accept-hub-key", false, { description: "Leaf: trust the hub's certificate on first use without asking" });
-  bridge = Option.String("--bridge", { description: "Also serve the vaults over WSS for peers without NATS on HOST:PORT (see `bridge serve --help`)" });
-  bridgeNoTls = Option.Boolean("--bridge-no-tls", false, { description: "The bridge without TLS (behind a TLS-terminating proxy)" });
+  identityAgent = Option.String("--identity-agent", {
+    description:
+      "ssh-agent socket holding the device key; its .pub beside --identity picks the key (or EDGESYNC_IDENTITY_AGENT)",
+  });
+  allowMassDelete = Option.Boolean("--allow-mass-delete", false, {
+    description: "Let a scan delete most of the vault at once",
+  });
+  serverDir = Option.String("--server-dir", {
+    description: "Hub: keys, certificate and hosted vaults (default ~/.edgesync/.edgesync-server)",
+  });
+  tlsHostnames = Option.Array("--tls-hostname", {
+    description:
+      "Hub: a name or address clients dial; peer: one other peers dial. Added to the certificate (repeatable)",
+  });
+  noTls = Option.Boolean("--no-tls", false, {
+    description: "Hub: plain listeners for a TLS-terminating proxy; leaf: reach the hub through one",
+  });
+  acceptHubKey = Option.Boolean("--accept-hub-key", false, {
+    description: "Leaf: trust the hub's certificate on first use without asking",
+  });
+  bridge = Option.String("--bridge", {
+    description: "Also serve the vaults over WSS for peers without NATS on HOST:PORT (see `bridge serve --help`)",
+  });
+  bridgeNoTls = Option.Boolean("--bridge-no-tls", false, {
+    description: "The bridge without TLS (behind a TLS-terminating proxy)",
+  });
 
   async run() {
     const roots = await this.vaultRoots();
     const hubFromConfig = roots.length > 0 ? (await loadVaultConfig(roots[0])).hub.leafUrl : undefined;
-    const [hubUrl, ...moreHubUrls] = this.hub ?? env("HUB")?.split(",").filter(Boolean) ?? (hubFromConfig ? [hubFromConfig] : []);
+    const [hubUrl, ...moreHubUrls] =
+      this.hub ?? env("HUB")?.split(",").filter(Boolean) ?? (hubFromConfig ? [hubFromConfig] : []);
     const role = (this.role ?? env("NATS_ROLE") ?? (hubUrl ? "leaf" : "peer")) as NatsRole;
     if (!ROLES.has(role)) throw new ExitCode(1, `unknown --nats-role ${JSON.stringify(role)}: use peer, hub or leaf`);
     const logger = createLogger();
@@ -104,8 +156,18 @@ export class SyncStartCommand extends EdgesyncCommand {
       agent: agentConfig,
       notify: {
         inbox: this.inbox ?? env("INBOX"),
-        inboxUrl: checkUrl(this.inboxUrl ?? env("INBOX_URL"), "--inbox-url", ["http:", "https:"], "https://inbox.example.org"),
-        notifyNatsUrl: checkUrl(this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"), "--notify-nats-url", ["nats:", "tls:", "ws:", "wss:"], "nats://hub.example.org:4222"),
+        inboxUrl: checkUrl(
+          this.inboxUrl ?? env("INBOX_URL"),
+          "--inbox-url",
+          ["http:", "https:"],
+          "https://inbox.example.org",
+        ),
+        notifyNatsUrl: checkUrl(
+          this.notifyNatsUrl ?? env("NOTIFY_NATS_URL"),
+          "--notify-nats-url",
+          ["nats:", "tls:", "ws:", "wss:"],
+          "nats://hub.example.org:4222",
+        ),
         notifyName: this.notifyName ?? env("NOTIFY_NAME"),
       },
       ...(bridgeListen ? { bridge: { listen: bridgeListen, noTls: this.bridgeNoTls } } : {}),
@@ -129,7 +191,8 @@ export class SyncStartCommand extends EdgesyncCommand {
     }
     logger.info({ role, natsUrl: agent.natsUrl, vaults: roots }, "agent running");
     await stopped;
-    if (fatalReason) throw new ExitCode(1, `${fatalReason}; the agent stopped (run it under a service manager to restart it)`);
+    if (fatalReason)
+      throw new ExitCode(1, `${fatalReason}; the agent stopped (run it under a service manager to restart it)`);
   }
 
   /** Folders from the arguments, EDGESYNC_VAULTS, or the current folder when it is a vault. */
@@ -137,7 +200,10 @@ export class SyncStartCommand extends EdgesyncCommand {
     const given = this.dirs.length > 0 ? this.dirs : (env("VAULTS")?.split(",").filter(Boolean) ?? []);
     if (given.length > 0) return given.map((d) => resolve(d));
     const here = this.root;
-    const isVault = await stat(resolve(here, ".edgesync/config.toml")).then(() => true, () => false);
+    const isVault = await stat(resolve(here, ".edgesync/config.toml")).then(
+      () => true,
+      () => false,
+    );
     return isVault ? [here] : [];
   }
 }
@@ -147,7 +213,10 @@ function checkUrl(value: string | undefined, flag: string, schemes: string[], ex
   if (value === undefined) return undefined;
   const parsed = URL.canParse(value) ? new URL(value) : undefined;
   if (parsed === undefined || !schemes.includes(parsed.protocol) || !parsed.hostname) {
-    throw new ExitCode(1, `${flag} ${JSON.stringify(value)} is not a ${schemes.map((s) => s.slice(0, -1)).join("/")} URL: write e.g. ${example}`);
+    throw new ExitCode(
+      1,
+      `${flag} ${JSON.stringify(value)} is not a ${schemes.map((s) => s.slice(0, -1)).join("/")} URL: write e.g. ${example}`,
+    );
   }
   return value;
 }
@@ -159,8 +228,15 @@ export class DefaultCommand extends SyncStartCommand {
 
   override async run() {
     for (const dir of this.dirs) {
-      const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
-      if (!isDir) throw new ExitCode(1, `unknown command or folder ${JSON.stringify(dir)} — run \`edgesync --help\` for the list of commands`);
+      const isDir = await stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      if (!isDir)
+        throw new ExitCode(
+          1,
+          `unknown command or folder ${JSON.stringify(dir)} — run \`edgesync --help\` for the list of commands`,
+        );
     }
     return super.run();
   }

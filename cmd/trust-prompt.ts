@@ -6,7 +6,9 @@ export function terminalConfirm(): ((hub: string, fingerprint: string) => Promis
   return async (hub, fingerprint) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
-      process.stderr.write(`The hub at ${hub} is new to this device.\nIts TLS certificate has SHA-256 fingerprint\n  ${fingerprint}\nCompare it with \`edgesync hub show\` on the hub.\n`);
+      process.stderr.write(
+        `The hub at ${hub} is new to this device.\nIts TLS certificate has SHA-256 fingerprint\n  ${fingerprint}\nCompare it with \`edgesync hub show\` on the hub.\n`,
+      );
       const answer = await rl.question("Trust this hub? [y/N] ");
       return /^y(es)?$/i.test(answer.trim());
     } finally {

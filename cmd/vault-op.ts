@@ -10,7 +10,12 @@ import { STATE_DIR } from "../agent/vault/paths.js";
 import { loadVaultConfig } from "../agent/vault/config.js";
 import { loadDevice } from "./device.js";
 
-export async function runVaultOp(root: string, op: VaultOpName, args: Record<string, unknown>, identityPath?: string): Promise<unknown> {
+export async function runVaultOp(
+  root: string,
+  op: VaultOpName,
+  args: Record<string, unknown>,
+  identityPath?: string,
+): Promise<unknown> {
   await loadVaultConfig(root); // one clear error for a folder that is not a vault
   const viaAgent = await callAgent(join(root, STATE_DIR), op, args);
   if (viaAgent !== undefined) return viaAgent.result;
@@ -19,7 +24,11 @@ export async function runVaultOp(root: string, op: VaultOpName, args: Record<str
 }
 
 /** Opens the vault here (no agent running), reconciles the folder first so no local edit is missed. */
-export async function withLocalVault<T>(root: string, identityPath: string | undefined, work: (vault: LocalVault) => Promise<T>): Promise<T> {
+export async function withLocalVault<T>(
+  root: string,
+  identityPath: string | undefined,
+  work: (vault: LocalVault) => Promise<T>,
+): Promise<T> {
   const device = await loadDevice(identityPath);
   const vault = await openLocalVault({ root, peerId: device.peerId, holder: "edgesync cli", watch: false });
   try {

@@ -34,7 +34,8 @@ function number(name: string, lo: number, hi: number): number | undefined {
   const value = args.get(name);
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^(0x[0-9a-f]+|\d+)$/i.test(value) || !Number.isSafeInteger(n) || n < lo || n > hi) fail(`--${name} must be an integer ${lo}..${hi} (hex with 0x allowed), got ${JSON.stringify(value)}`);
+  if (!/^(0x[0-9a-f]+|\d+)$/i.test(value) || !Number.isSafeInteger(n) || n < lo || n > hi)
+    fail(`--${name} must be an integer ${lo}..${hi} (hex with 0x allowed), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -45,14 +46,18 @@ const nodes = number("nodes", 2, 7);
 const ticks = number("ticks", TICKS_MIN, TICKS_MAX);
 const steps = number("steps", 0, 10_000);
 const faultsArg = args.get("faults");
-if (faultsArg !== undefined && !LEVELS.includes(faultsArg as FaultLevel)) fail(`--faults must be none, adversarial or hostile, got ${JSON.stringify(faultsArg)}`);
+if (faultsArg !== undefined && !LEVELS.includes(faultsArg as FaultLevel))
+  fail(`--faults must be none, adversarial or hostile, got ${JSON.stringify(faultsArg)}`);
 const twice = !switches.has("once");
 
 const started = Date.now();
 let failures = 0;
 const list = single !== undefined ? [single] : Array.from({ length: seeds }, (_, i) => i + from);
 for (const [done, seed] of list.entries()) {
-  if (done > 0 && done % 500 === 0) process.stderr.write(`dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (done > 0 && done % 500 === 0)
+    process.stderr.write(
+      `dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+    );
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[seed % LEVELS.length];
   const options = { seed, faults, nodes, ticks, steps };
   const { result, deterministic, replayHash } = await runSeed(options, twice);
@@ -63,16 +68,21 @@ for (const [done, seed] of list.entries()) {
     for (const v of result.violations) console.log(`  violation: ${v}`);
     console.log(`  replay: ${replayCommand(result)}`);
   }
-  if (switches.has("trace") && single !== undefined) await simulate({ ...options, onTrace: (lines) => console.log(lines.join("\n")) });
+  if (switches.has("trace") && single !== undefined)
+    await simulate({ ...options, onTrace: (lines) => console.log(lines.join("\n")) });
   if (bad) {
     failures++;
     if (switches.has("minimise") && result.violations.length > 0) {
       const shrunk = await minimise(options);
-      console.log(`  minimised to ${shrunk.keep.length} of ${result.options.steps} steps in ${shrunk.runs} runs; as a test case:`);
+      console.log(
+        `  minimised to ${shrunk.keep.length} of ${result.options.steps} steps in ${shrunk.runs} runs; as a test case:`,
+      );
       console.log(testCase(shrunk).replace(/^/gm, "    "));
     }
   }
 }
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
-console.log(`${list.length - failures} passed, ${failures} failed (${list.length} seeds from ${hex(list[0])}${twice ? ", each run twice" : ""}, ${seconds} s)`);
+console.log(
+  `${list.length - failures} passed, ${failures} failed (${list.length} seeds from ${hex(list[0])}${twice ? ", each run twice" : ""}, ${seconds} s)`,
+);
 process.exit(failures > 0 ? 1 : 0);

@@ -4,7 +4,20 @@
  * tell whose edit survived a merge and whether anything appeared that nobody wrote.
  */
 const utf8 = new TextEncoder();
-const words = ["sync", "vault", "merge", "edge", "note", "draft", "river", "cedar", "amber", "quartz", "delta", "orbit"];
+const words = [
+  "sync",
+  "vault",
+  "merge",
+  "edge",
+  "note",
+  "draft",
+  "river",
+  "cedar",
+  "amber",
+  "quartz",
+  "delta",
+  "orbit",
+];
 
 export const TOKEN = /\[w(\d+)\.([0-9a-z]+)\]/g;
 

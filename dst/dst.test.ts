@@ -34,8 +34,14 @@ describe("dst", () => {
     // The failure shrinks to fewer steps that still fail, printed as a test case.
     const shrunk = await minimise({ seed: caughtAt, faults: "adversarial", plantedBug: true }, undefined, 16);
     assert.ok(shrunk.result.violations.length > 0);
-    assert.ok(shrunk.keep.length < shrunk.result.options.steps, `kept ${shrunk.keep.length} of ${shrunk.result.options.steps} steps`);
-    assert.match(testCase(shrunk), /simulate\(\{ seed: 0x[0-9a-f]+, faults: "adversarial", .*skip: new Set\(\[.*plantedBug: true \}\)/);
+    assert.ok(
+      shrunk.keep.length < shrunk.result.options.steps,
+      `kept ${shrunk.keep.length} of ${shrunk.result.options.steps} steps`,
+    );
+    assert.match(
+      testCase(shrunk),
+      /simulate\(\{ seed: 0x[0-9a-f]+, faults: "adversarial", .*skip: new Set\(\[.*plantedBug: true \}\)/,
+    );
   });
 
   it("keeps every file of Automerge's backend in its view through a concurrent put and delete (seed 0x13a6)", async () => {
@@ -59,7 +65,10 @@ describe("dst", () => {
   });
 
   it("gives two different seeds different traces", async () => {
-    const [a, b] = await Promise.all([simulate({ seed: 1, faults: "hostile" }), simulate({ seed: 2, faults: "hostile" })]);
+    const [a, b] = await Promise.all([
+      simulate({ seed: 1, faults: "hostile" }),
+      simulate({ seed: 2, faults: "hostile" }),
+    ]);
     assert.notEqual(a.traceHash, b.traceHash);
   });
 });
@@ -76,10 +85,17 @@ describe("Prng", () => {
 runTransportContract("SimBus", async () => {
   let now = 0;
   const queue = new EventQueue();
-  const bus = new SimBus(queue, new Prng(7), () => now, () => {});
+  const bus = new SimBus(
+    queue,
+    new Prng(7),
+    () => now,
+    () => {},
+  );
   const [a, b, c] = ["a", "b", "c"].map((id) => bus.transport(asPeerId(id)));
   return {
-    a, b, c,
+    a,
+    b,
+    c,
     settle: async () => {
       for (let event = queue.pop(); event; event = queue.pop()) {
         now = event.time;

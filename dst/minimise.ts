@@ -18,13 +18,24 @@ export interface Minimised {
 /** Tries at most this many runs (each is a whole simulation). */
 export const MINIMISE_RUNS_MAX = 300;
 
-const skipOf = (steps: number, keep: readonly number[]) => new Set(Array.from({ length: steps }, (_, i) => i).filter((i) => !keep.includes(i)));
+const skipOf = (steps: number, keep: readonly number[]) =>
+  new Set(Array.from({ length: steps }, (_, i) => i).filter((i) => !keep.includes(i)));
 
-export async function minimise(options: SimOptions, fails: (r: SimResult) => boolean = (r) => r.violations.length > 0, runsMax = MINIMISE_RUNS_MAX): Promise<Minimised> {
+export async function minimise(
+  options: SimOptions,
+  fails: (r: SimResult) => boolean = (r) => r.violations.length > 0,
+  runsMax = MINIMISE_RUNS_MAX,
+): Promise<Minimised> {
   let best = await simulate({ ...options, skip: undefined });
   let runs = 1;
   const steps = best.options.steps;
-  const pinned: SimOptions = { ...options, nodes: best.options.nodes, ticks: best.options.ticks, steps, faults: best.options.faults };
+  const pinned: SimOptions = {
+    ...options,
+    nodes: best.options.nodes,
+    ticks: best.options.ticks,
+    steps,
+    faults: best.options.faults,
+  };
   let keep = Array.from({ length: steps }, (_, i) => i);
   if (!fails(best)) return { keep, result: best, runs };
   let chunks = 2;

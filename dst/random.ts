@@ -28,7 +28,8 @@ export class Prng implements Random {
   readonly #s: Uint32Array;
 
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative safe integer, got ${seed}`);
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      throw new RangeError(`seed must be a non-negative safe integer, got ${seed}`);
     const next = splitmix32(seed);
     this.#s = new Uint32Array([next(), next(), next(), next()]);
     if (this.#s.every((v) => v === 0)) this.#s[0] = 1;
@@ -50,7 +51,8 @@ export class Prng implements Random {
   /** Uniform integer in [lo, hi] (inclusive), by rejection: no modulo bias. */
   int(lo: number, hi: number): number {
     const span = hi - lo + 1;
-    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || span <= 0 || span > 0x100000000) throw new RangeError(`bad range ${lo}..${hi}`);
+    if (!Number.isSafeInteger(lo) || !Number.isSafeInteger(hi) || span <= 0 || span > 0x100000000)
+      throw new RangeError(`bad range ${lo}..${hi}`);
     const limit = Math.floor(0x100000000 / span) * span;
     let x = this.u32();
     while (x >= limit) x = this.u32();

@@ -46,7 +46,8 @@ interface Touch {
 }
 
 const decoder = new TextDecoder();
-const textOf = (bytes: Uint8Array | null | undefined): string | undefined => (bytes ? decodeTextOrUndefined(bytes) : undefined);
+const textOf = (bytes: Uint8Array | null | undefined): string | undefined =>
+  bytes ? decodeTextOrUndefined(bytes) : undefined;
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 const isConflictCopyOf = (copy: string, path: string) => {
   const slash = path.lastIndexOf("/");
@@ -145,13 +146,20 @@ export class History {
 }
 
 /** Checks the converged document against the writes; returns one line per disagreement. */
-export function checkReference(doc: Doc, records: readonly WriteRecord[], blobs: ReadonlyMap<string, Uint8Array> = new Map()): string[] {
+export function checkReference(
+  doc: Doc,
+  records: readonly WriteRecord[],
+  blobs: ReadonlyMap<string, Uint8Array> = new Map(),
+): string[] {
   const history = new History(doc);
   const violations: string[] = [];
   const present = records.filter((r) => history.hashOfTag(r.tag) !== undefined);
   for (const r of present) {
     const hash = history.hashOfTag(r.tag) as string;
-    if (r.hash !== undefined && r.hash !== hash) violations.push(`write ${r.tag} by ${r.node} is in history as ${hash.slice(0, 8)}, made as ${r.hash.slice(0, 8)}`);
+    if (r.hash !== undefined && r.hash !== hash)
+      violations.push(
+        `write ${r.tag} by ${r.node} is in history as ${hash.slice(0, 8)}, made as ${r.hash.slice(0, 8)}`,
+      );
   }
   const touches = new Map<string, Touch[]>();
   const touch = (path: string, t: Touch) => touches.set(path, [...(touches.get(path) ?? []), t]);
@@ -166,12 +174,15 @@ export function checkReference(doc: Doc, records: readonly WriteRecord[], blobs:
   }
   // A binary's bytes are a blob: the workload's record of every binary it wrote says what they are
   // (whether each node holds the blob is the simulation's own invariant).
-  const finals = new Map([...listStored(doc)].map(([path, rev]) => {
-    const entry = entryFromStored(path, rev);
-    return [path, { ...entry, bytes: entry.bytes ?? blobs.get(entry.blob ?? "") }];
-  }));
+  const finals = new Map(
+    [...listStored(doc)].map(([path, rev]) => {
+      const entry = entryFromStored(path, rev);
+      return [path, { ...entry, bytes: entry.bytes ?? blobs.get(entry.blob ?? "") }];
+    }),
+  );
   const introducedAnywhere = new Set<string>();
-  for (const r of present) for (const bytes of r.effects.values()) for (const t of tokensOf(textOf(bytes))) introducedAnywhere.add(t);
+  for (const r of present)
+    for (const bytes of r.effects.values()) for (const t of tokensOf(textOf(bytes))) introducedAnywhere.add(t);
 
   for (const path of [...new Set([...touches.keys(), ...finals.keys()])].sort()) {
     const changes = touches.get(path) ?? [];
@@ -186,7 +197,9 @@ export function checkReference(doc: Doc, records: readonly WriteRecord[], blobs:
     checkTokens(history, path, changes, textOf(final?.bytes), copies, violations);
     checkParagraphMerge(history, path, changes, final?.bytes, violations);
     if (final) {
-      for (const t of tokensOf(textOf(final.bytes))) if (!introducedAnywhere.has(t)) violations.push(`${JSON.stringify(path)} holds ${t}, which no write introduced`);
+      for (const t of tokensOf(textOf(final.bytes)))
+        if (!introducedAnywhere.has(t))
+          violations.push(`${JSON.stringify(path)} holds ${t}, which no write introduced`);
     }
   }
   return violations;
@@ -195,11 +208,18 @@ export function checkReference(doc: Doc, records: readonly WriteRecord[], blobs:
 function checkExact(path: string, record: WriteRecord, final: Uint8Array | undefined, violations: string[]): void {
   const expected = record.effects.get(path);
   if (expected === null || expected === undefined) {
-    if (final !== undefined) violations.push(`${JSON.stringify(path)} exists, but its latest write ${record.tag} (${record.kind} by ${record.node}) deleted it`);
+    if (final !== undefined)
+      violations.push(
+        `${JSON.stringify(path)} exists, but its latest write ${record.tag} (${record.kind} by ${record.node}) deleted it`,
+      );
   } else if (final === undefined) {
-    violations.push(`${JSON.stringify(path)} is missing, but its latest write ${record.tag} (${record.kind} by ${record.node}) wrote it`);
+    violations.push(
+      `${JSON.stringify(path)} is missing, but its latest write ${record.tag} (${record.kind} by ${record.node}) wrote it`,
+    );
   } else if (!sameBytes(expected, final)) {
-    violations.push(`${JSON.stringify(path)} differs from its latest write ${record.tag} (${record.kind} by ${record.node}): ${JSON.stringify(decoder.decode(final).slice(0, 120))}`);
+    violations.push(
+      `${JSON.stringify(path)} differs from its latest write ${record.tag} (${record.kind} by ${record.node}): ${JSON.stringify(decoder.decode(final).slice(0, 120))}`,
+    );
   }
 }
 
@@ -217,7 +237,14 @@ function droppedFromMergeBase(history: History, path: string, w: Touch, writes: 
 }
 
 /** Every token a write introduced survives unless a later write that had seen it dropped it. */
-function checkTokens(history: History, path: string, changes: Touch[], final: string | undefined, copies: (string | undefined)[], violations: string[]): void {
+function checkTokens(
+  history: History,
+  path: string,
+  changes: Touch[],
+  final: string | undefined,
+  copies: (string | undefined)[],
+  violations: string[],
+): void {
   const have = tokensOf(final);
   for (const copy of copies) for (const t of tokensOf(copy)) have.add(t);
   const writes = changes.filter((c) => c.record !== undefined);
@@ -231,8 +258,14 @@ function checkTokens(history: History, path: string, changes: Touch[], final: st
     const base = tokensOf(textOf(history.bytesAt(w.deps, path)));
     for (const token of tokensOf(effect)) {
       if (base.has(token) || have.has(token)) continue;
-      const dropped = writes.some((later) => history.isAncestor(w.hash, later.hash) && !tokensOf(textOf(later.record?.effects.get(path))).has(token));
-      if (!dropped && !droppedFromMergeBase(history, path, w, writes, token)) violations.push(`${JSON.stringify(path)} lost ${token} (written by ${w.record?.tag} ${w.record?.kind} on ${w.record?.node}); no later write removed it`);
+      const dropped = writes.some(
+        (later) =>
+          history.isAncestor(w.hash, later.hash) && !tokensOf(textOf(later.record?.effects.get(path))).has(token),
+      );
+      if (!dropped && !droppedFromMergeBase(history, path, w, writes, token))
+        violations.push(
+          `${JSON.stringify(path)} lost ${token} (written by ${w.record?.tag} ${w.record?.kind} on ${w.record?.node}); no later write removed it`,
+        );
     }
   }
 }
@@ -242,7 +275,13 @@ function checkTokens(history: History, path: string, changes: Touch[], final: st
  * unresolved conflict there, and every other change to the path is before that base or after it,
  * the file is the paragraph merge of those edits.
  */
-function checkParagraphMerge(history: History, path: string, changes: Touch[], final: Uint8Array | undefined, violations: string[]): void {
+function checkParagraphMerge(
+  history: History,
+  path: string,
+  changes: Touch[],
+  final: Uint8Array | undefined,
+  violations: string[],
+): void {
   const writes = changes.filter((c) => c.record !== undefined);
   const latest = writes.filter((c) => !writes.some((d) => d !== c && history.isAncestor(c.hash, d.hash)));
   if (latest.length < 2) return;
@@ -261,12 +300,16 @@ function checkParagraphMerge(history: History, path: string, changes: Touch[], f
   // from one base head only is such a change too (a merge of the base's own past conflict,
   // concurrent with both edits, rightly keeps its conflict markers).
   const inBasePast = (c: Touch) => baseHeads.includes(c.hash) || baseHeads.some((h) => history.isAncestor(c.hash, h));
-  const inBetween = changes.some((c) => !c.record && !inBasePast(c) && !latest.some((l) => history.isAncestor(l.hash, c.hash)));
+  const inBetween = changes.some(
+    (c) => !c.record && !inBasePast(c) && !latest.some((l) => history.isAncestor(l.hash, c.hash)),
+  );
   if (inBetween) return;
   const expected = paragraphMerge(base, sides as string[]);
   if (expected === undefined) return;
   const got = textOf(final);
   if (got !== expected) {
-    violations.push(`${JSON.stringify(path)}: concurrent edits of different paragraphs (${latest.map((c) => c.record?.tag).join(", ")}) did not merge cleanly: got ${JSON.stringify((got ?? "<missing>").slice(0, 200))}`);
+    violations.push(
+      `${JSON.stringify(path)}: concurrent edits of different paragraphs (${latest.map((c) => c.record?.tag).join(", ")}) did not merge cleanly: got ${JSON.stringify((got ?? "<missing>").slice(0, 200))}`,
+    );
   }
 }

@@ -71,22 +71,27 @@ blobStoreContract("simulated blob store", async () => {
   const { d, runAll } = disk(5, [1, 0, 0]);
   const inner = d.openBlobs();
   // A put resolves at its simulated fsync: run the disk's events for it.
-  return { ...inner, put: async (hash, data) => {
-    const done = inner.put(hash, data);
-    await runAll();
-    return done;
-  } };
+  return {
+    ...inner,
+    put: async (hash, data) => {
+      const done = inner.put(hash, data);
+      await runAll();
+      return done;
+    },
+  };
 });
 
 runStoreContract("simulated disk", async () => {
   const { d, runAll } = disk(6, [1, 0, 0]);
   // A write resolves at its simulated fsync, a later event: run the disk's events for every call.
   const driven = (inner: DocStore): DocStore => {
-    const run = <T>(call: () => Promise<T>) => async (): Promise<T> => {
-      const done = call();
-      await runAll();
-      return done;
-    };
+    const run =
+      <T>(call: () => Promise<T>) =>
+      async (): Promise<T> => {
+        const done = call();
+        await runAll();
+        return done;
+      };
     return {
       load: run(() => inner.load()),
       append: (chunk) => run(() => inner.append(chunk))(),

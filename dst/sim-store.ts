@@ -98,7 +98,8 @@ export class SimDisk {
       replace: (full) => (alive() ? this.#write({ kind: "replace", bytes: full.slice() }) : dead()),
       sizeBytes: async () => this.#sizeBytes(),
       loadSyncState: (peer) => (alive() ? this.#loadSyncState(peer) : dead()),
-      saveSyncState: (peer, state) => (alive() ? this.#write({ kind: "syncState", peer, bytes: state.slice() }) : dead()),
+      saveSyncState: (peer, state) =>
+        alive() ? this.#write({ kind: "syncState", peer, bytes: state.slice() }) : dead(),
     };
   }
 
@@ -205,7 +206,7 @@ export class SimDisk {
         const index = this.#pending.indexOf(pending);
         if (index < 0) return;
         this.#pending.splice(index, 1);
-            if (failed) {
+        if (failed) {
           this.stats.errors++;
           pending.settle.reject(new SimDiskError(`simulated I/O error on ${write.kind} (disk full)`));
           return;

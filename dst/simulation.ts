@@ -17,7 +17,17 @@ import * as A from "@automerge/automerge";
 import { SyncEngine } from "../agent/sync/engine.js";
 import { setBuggifyDecider, plantedBugs } from "../agent/sync/buggify.js";
 import { asPeerId, type DocStore, type PeerId } from "../agent/sync/ports.js";
-import { applyFileOps, blobOf, createVaultDoc, isReady, readEntry, fileHashes, listStored, type Doc, type FileOp } from "../agent/vault/model/vault-doc.js";
+import {
+  applyFileOps,
+  blobOf,
+  createVaultDoc,
+  isReady,
+  readEntry,
+  fileHashes,
+  listStored,
+  type Doc,
+  type FileOp,
+} from "../agent/vault/model/vault-doc.js";
 import type { BlobStore } from "../agent/vault/store/blob-store.js";
 import { loadDoc } from "../agent/vault/model/load.js";
 import { headsAt, restoreTo, setLabel } from "../agent/vault/model/history.js";
@@ -26,7 +36,12 @@ import { checkReference, type WriteRecord } from "./reference.js";
 import { editParagraph, newBinary, newText } from "./content.js";
 import { normaliseVaultPath } from "../agent/vault/paths.js";
 import { EventQueue } from "./event-queue.js";
-import { AUTHORIZED_KEYS_PATH, editAuthorizedKeys, formatAuthorizedKeys, parseAuthorizedKeys } from "./authorized-keys.js";
+import {
+  AUTHORIZED_KEYS_PATH,
+  editAuthorizedKeys,
+  formatAuthorizedKeys,
+  parseAuthorizedKeys,
+} from "./authorized-keys.js";
 import { Prng } from "./random.js";
 import { SimBus, type NetworkFaults } from "./sim-bus.js";
 import { SimDisk, type DiskFaults } from "./sim-store.js";
@@ -58,7 +73,15 @@ export interface SimResult {
   traceHash: string;
   plantedBug: boolean;
   violations: string[];
-  stats: { events: number; delivered: number; dropped: number; duplicated: number; crashes: number; acked: number; merges: number };
+  stats: {
+    events: number;
+    delivered: number;
+    dropped: number;
+    duplicated: number;
+    crashes: number;
+    acked: number;
+    merges: number;
+  };
 }
 
 const VAULT_ID = "5f0c2a4e-7a51-4c3a-9d2e-0d1e2f3a4b5c";
@@ -68,7 +91,16 @@ export const TICKS_MAX = 2_000;
 const HEAL_MS = 40_000;
 const PATHS = ["a.md", "b.md", "notes/c.md", "notes/deep/d.md", "caf\u00e9.md", "e f.md", "x/y/z.md"];
 /** Paths a device must refuse to write: they climb out, name our state folder or are not portable. */
-const BAD_PATHS = ["../escape.md", "a/../../b.md", "/etc/passwd", ".edgesync/doc.bin", "x\\y.md", "con.md", "trailing. ", ""];
+const BAD_PATHS = [
+  "../escape.md",
+  "a/../../b.md",
+  "/etc/passwd",
+  ".edgesync/doc.bin",
+  "x\\y.md",
+  "con.md",
+  "trailing. ",
+  "",
+];
 /** NATS applies a pushed account JWT a little after the hub sends it (DESIGN.md §3 has the range seen). */
 const AUTH_APPLY_MS = 50;
 const FAULTS: Record<FaultLevel, NetworkFaults> = {
@@ -109,8 +141,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const nodeCount = options.nodes ?? drawnNodes;
   const steps = options.steps ?? drawnSteps;
   const ticks = options.ticks ?? drawnTicks;
-  if (!Number.isSafeInteger(ticks) || ticks < TICKS_MIN || ticks > TICKS_MAX) throw new RangeError(`ticks must be ${TICKS_MIN}..${TICKS_MAX}, got ${ticks}`);
-  if (!Number.isSafeInteger(nodeCount) || nodeCount < 2 || nodeCount > 7) throw new RangeError(`nodes must be 2..7, got ${nodeCount}`);
+  if (!Number.isSafeInteger(ticks) || ticks < TICKS_MIN || ticks > TICKS_MAX)
+    throw new RangeError(`ticks must be ${TICKS_MIN}..${TICKS_MAX}, got ${ticks}`);
+  if (!Number.isSafeInteger(nodeCount) || nodeCount < 2 || nodeCount > 7)
+    throw new RangeError(`nodes must be 2..7, got ${nodeCount}`);
   const WORKLOAD_MS = ticks * TICK_MS;
   const level = options.faults;
 
@@ -118,7 +152,12 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const violations: string[] = [];
   let now = 1_700_000_000_000;
   const queue = new EventQueue();
-  const bus = new SimBus(queue, networkRng, () => now, (line) => trace.add(line));
+  const bus = new SimBus(
+    queue,
+    networkRng,
+    () => now,
+    (line) => trace.add(line),
+  );
   bus.faults = FAULTS[level];
   const stats = { events: 0, delivered: 0, dropped: 0, duplicated: 0, crashes: 0, acked: 0, merges: 0 };
   const acked: { node: PeerId; heads: A.Heads; step: number }[] = [];
@@ -144,33 +183,53 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     engine: undefined,
     actors: 0,
   }));
-  const actorFor = (node: SimNode) => `${(nodes.indexOf(node) + 1).toString(16).padStart(2, "0")}${(node.actors++).toString(16).padStart(6, "0")}${"0".repeat(24)}`;
+  const actorFor = (node: SimNode) =>
+    `${(nodes.indexOf(node) + 1).toString(16).padStart(2, "0")}${(node.actors++).toString(16).padStart(6, "0")}${"0".repeat(24)}`;
 
-  function boot(node: SimNode, doc: Doc, store: DocStore = node.disk.open(), blobs: BlobStore = node.disk.openBlobs()): void {
+  function boot(
+    node: SimNode,
+    doc: Doc,
+    store: DocStore = node.disk.open(),
+    blobs: BlobStore = node.disk.openBlobs(),
+  ): void {
     const transport = bus.transport(node.id);
     node.engine = new SyncEngine({
-      self: node.id, doc, store, blobs, transport, clock: node.clock, hub: node === nodes[0],
+      self: node.id,
+      doc,
+      store,
+      blobs,
+      transport,
+      clock: node.clock,
+      hub: node === nodes[0],
       blobChunkBytes: 32, // the workload's binaries (64-95 bytes) then travel as 2-3 chunks, lost, duplicated and reordered like any message
-      announceIntervalMs: 2_000, peerTimeoutMs: 60_000,
+      announceIntervalMs: 2_000,
+      peerTimeoutMs: 60_000,
       snapshotWhenQuietMs: node === nodes[0] ? 1_000 : undefined, // as the agent's hub does (replica.ts)
       // Defence in depth as the agent would wire it: this device's own copy of authorized_keys.
       // A device that holds no vault yet (a clone, or one that lost it) lets NATS be the only gate.
-      isPeerAllowed: (peer) => peer === nodes[0].id || !node.engine || !isReady(node.engine.doc) || listedIn(node.engine.doc).has(peer),
+      isPeerAllowed: (peer) =>
+        peer === nodes[0].id || !node.engine || !isReady(node.engine.doc) || listedIn(node.engine.doc).has(peer),
       onChange: (event) => {
         stats.merges += event.merges.length;
         if (node === nodes[0] && event.paths.includes(AUTHORIZED_KEYS_PATH)) hubAuthorisedKeysChanged();
-        for (const path of event.paths) if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)} on ${node.id}`);
+        for (const path of event.paths)
+          if (normaliseVaultPath(path) !== path)
+            violations.push(`non-canonical path ${JSON.stringify(path)} on ${node.id}`);
       },
     });
     const originalReceive = transport.start.bind(transport);
-    transport.start = (handlers) => originalReceive({
-      ...handlers,
-      onMessage: (from, message) => {
-        if (removedAt.has(node.id)) violations.push(`${node.id} received ${message.length} bytes from ${from} after its removal from authorized_keys was applied`);
-        lastMessage = { to: node.id, from, bytes: message.slice() };
-        handlers.onMessage(from, message);
-      },
-    });
+    transport.start = (handlers) =>
+      originalReceive({
+        ...handlers,
+        onMessage: (from, message) => {
+          if (removedAt.has(node.id))
+            violations.push(
+              `${node.id} received ${message.length} bytes from ${from} after its removal from authorized_keys was applied`,
+            );
+          lastMessage = { to: node.id, from, bytes: message.slice() };
+          handlers.onMessage(from, message);
+        },
+      });
     void node.engine.start();
     if (node === nodes[0]) hubAuthorisedKeysChanged();
   }
@@ -212,9 +271,12 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   function reAddAll(hub: SyncEngine): void {
     const entry = readEntry(hub.doc, AUTHORIZED_KEYS_PATH);
     let text = entry ? new TextDecoder().decode(entry.bytes) : "";
-    for (const node of nodes.slice(1)) if (!parseAuthorizedKeys(text).has(node.id)) text = editAuthorizedKeys(text, node.id, true);
+    for (const node of nodes.slice(1))
+      if (!parseAuthorizedKeys(text).has(node.id)) text = editAuthorizedKeys(text, node.id, true);
     trace.add("heal: hub re-adds every device to authorized_keys");
-    write(nodes[0], -1, "heal-auth", [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(text), mtime: nodes[0].clock.now() }]);
+    write(nodes[0], -1, "heal-auth", [
+      { type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(text), mtime: nodes[0].clock.now() },
+    ]);
   }
 
   // The hub creates the vault; every other node starts empty and clones by sync.
@@ -222,7 +284,14 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const created = createVaultDoc({ vaultId: VAULT_ID, name: "sim", createdAt: now }, actorFor(nodes[0]));
   const initialKeys = utf8Encode(formatAuthorizedKeys(nodes.map((n) => n.id)));
   // The vault is on the hub's disk before its agent starts, as `edgesync init` leaves it.
-  nodes[0].disk.preload([A.save(applyFileOps(created, [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: initialKeys, mtime: now }], { time: now, by: nodes[0].id }))]);
+  nodes[0].disk.preload([
+    A.save(
+      applyFileOps(created, [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: initialKeys, mtime: now }], {
+        time: now,
+        by: nodes[0].id,
+      }),
+    ),
+  ]);
   const hubStore = nodes[0].disk.open();
   boot(nodes[0], loadDoc(await hubStore.load(), actorFor(nodes[0])), hubStore);
   for (const node of nodes.slice(1)) boot(node, loadDoc([], actorFor(node)));
@@ -248,17 +317,26 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     const id = nextWriteId++;
     const effects = new Map<string, Uint8Array | null>();
     for (const op of ops) {
-      if (op.type === "put" && decodeTextOrUndefined(op.bytes) === undefined) binaries.set(sha256Hex(op.bytes), op.bytes);
-      effects.set(op.path.normalize("NFC"), op.type === "put" ? op.bytes : op.type === "link" ? binaries.get(op.blob) ?? null : null);
+      if (op.type === "put" && decodeTextOrUndefined(op.bytes) === undefined)
+        binaries.set(sha256Hex(op.bytes), op.bytes);
+      effects.set(
+        op.path.normalize("NFC"),
+        op.type === "put" ? op.bytes : op.type === "link" ? (binaries.get(op.blob) ?? null) : null,
+      );
     }
     const record: WriteRecord = { id, tag: `w${id}`, node: node.id, step, kind, effects, acked: false, noop: false };
     records.push(record);
-    trace.add(`write ${record.tag} ${kind} on ${node.id}: ${[...effects.keys()].join(", ")}${baseHeads ? " (on a shared base)" : ""}`);
+    trace.add(
+      `write ${record.tag} ${kind} on ${node.id}: ${[...effects.keys()].join(", ")}${baseHeads ? " (on a shared base)" : ""}`,
+    );
     const done = baseHeads ? engine.changeAt(baseHeads, ops, record.tag) : engine.change(ops, record.tag);
-    done.then((paths) => {
-      if (paths.length === 0) record.noop = true;
-      else if (node.engine === engine) acknowledge(node, engine, record);
-    }, (error: unknown) => trace.add(`write ${record.tag} failed: ${String(error)}`));
+    done.then(
+      (paths) => {
+        if (paths.length === 0) record.noop = true;
+        else if (node.engine === engine) acknowledge(node, engine, record);
+      },
+      (error: unknown) => trace.add(`write ${record.tag} failed: ${String(error)}`),
+    );
   }
 
   function acknowledge(node: SimNode, engine: SyncEngine, record: WriteRecord): void {
@@ -287,17 +365,23 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       write(node, step, "create", [{ type: "put", path, bytes: utf8Encode(newText(nextWriteId, path)), mtime }]);
     } else if (kind < 45) {
       const current = textOf(node, path);
-      const text = current === undefined ? newText(nextWriteId, path) : editParagraph(current, paragraph, nextWriteId, node.id);
+      const text =
+        current === undefined ? newText(nextWriteId, path) : editParagraph(current, paragraph, nextWriteId, node.id);
       write(node, step, "edit", [{ type: "put", path, bytes: utf8Encode(text), mtime }]);
     } else if (kind < 48) {
-      write(node, step, "create-binary", [{ type: "put", path: `img/${path.replace(/\W/g, "_")}.bin`, bytes: newBinary(nextWriteId), mtime }]);
+      write(node, step, "create-binary", [
+        { type: "put", path: `img/${path.replace(/\W/g, "_")}.bin`, bytes: newBinary(nextWriteId), mtime },
+      ]);
     } else if (kind < 57) {
       if (readEntry(doc, path) === undefined) return;
       write(node, step, "delete", [{ type: "delete", path }]);
     } else if (kind < 63) {
       const entry = readEntry(doc, path);
       if (!entry || target === path) return;
-      const moved: FileOp = entry.blob !== undefined ? { type: "link", path: target, blob: entry.blob, size: entry.size, mtime } : { type: "put", path: target, bytes: entry.bytes ?? new Uint8Array(), mtime };
+      const moved: FileOp =
+        entry.blob !== undefined
+          ? { type: "link", path: target, blob: entry.blob, size: entry.size, mtime }
+          : { type: "put", path: target, bytes: entry.bytes ?? new Uint8Array(), mtime };
       write(node, step, "rename", [{ type: "delete", path }, moved]);
     } else if (kind < 75) {
       concurrentEdit(step, path, workloadRng);
@@ -320,7 +404,9 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const add = faultRng.chance(1, 2);
       const text = textOf(node, AUTHORIZED_KEYS_PATH) ?? "";
       if (parseAuthorizedKeys(text).has(device.id) === add) return;
-      write(node, step, add ? "auth-add" : "auth-remove", [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(editAuthorizedKeys(text, device.id, add)), mtime }]);
+      write(node, step, add ? "auth-add" : "auth-remove", [
+        { type: "put", path: AUTHORIZED_KEYS_PATH, bytes: utf8Encode(editAuthorizedKeys(text, device.id, add)), mtime },
+      ]);
     } else if (level !== "none") {
       networkFault(node, faultRng);
     }
@@ -330,23 +416,37 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   function restore(node: SimNode, step: number, backMs: number): void {
     const engine = node.engine as SyncEngine;
     const id = nextWriteId++;
-    const record: WriteRecord = { id, tag: `w${id}`, node: node.id, step, kind: "restore", effects: new Map(), acked: false, noop: false };
+    const record: WriteRecord = {
+      id,
+      tag: `w${id}`,
+      node: node.id,
+      step,
+      kind: "restore",
+      effects: new Map(),
+      acked: false,
+      noop: false,
+    };
     records.push(record);
     trace.add(`write ${record.tag} restore on ${node.id} to ${backMs} ms ago`);
-    engine.update((d, time) => {
-      const heads = headsAt(d, time - backMs);
-      // Restoring to before the vault existed would empty it, authorized_keys included: the CLI refuses.
-      if (heads.length === 0) return d;
-      const result = restoreTo(d, heads, { time, by: node.id, message: record.tag });
-      for (const path of result.changed) {
-        const entry = readEntry(result.doc, path);
-        record.effects.set(path, entry?.bytes ?? binaries.get(entry?.blob ?? "") ?? null);
-      }
-      return result.doc;
-    }).then(() => {
-      if (record.effects.size === 0) record.noop = true;
-      else if (node.engine === engine) acknowledge(node, engine, record);
-    }, (error: unknown) => trace.add(`write ${record.tag} failed: ${String(error)}`));
+    engine
+      .update((d, time) => {
+        const heads = headsAt(d, time - backMs);
+        // Restoring to before the vault existed would empty it, authorized_keys included: the CLI refuses.
+        if (heads.length === 0) return d;
+        const result = restoreTo(d, heads, { time, by: node.id, message: record.tag });
+        for (const path of result.changed) {
+          const entry = readEntry(result.doc, path);
+          record.effects.set(path, entry?.bytes ?? binaries.get(entry?.blob ?? "") ?? null);
+        }
+        return result.doc;
+      })
+      .then(
+        () => {
+          if (record.effects.size === 0) record.noop = true;
+          else if (node.engine === engine) acknowledge(node, engine, record);
+        },
+        (error: unknown) => trace.add(`write ${record.tag} failed: ${String(error)}`),
+      );
   }
 
   /**
@@ -367,7 +467,13 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const text = entry?.bytes ? decodeTextOrUndefined(entry.bytes) : undefined;
       if (text === undefined) continue;
       const edited = editParagraph(text, paragraphs[k], nextWriteId, writer.id);
-      write(writer, step, "concurrent-edit", [{ type: "put", path, bytes: utf8Encode(edited), mtime: writer.clock.now() }], shared ? base : undefined);
+      write(
+        writer,
+        step,
+        "concurrent-edit",
+        [{ type: "put", path, bytes: utf8Encode(edited), mtime: writer.clock.now() }],
+        shared ? base : undefined,
+      );
     }
   }
 
@@ -432,10 +538,13 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
 
   // Schedule: ticks for every node, workload steps, the heal.
   for (let t = TICK_MS; t <= WORKLOAD_MS + HEAL_MS; t += TICK_MS) {
-    for (const node of nodes) queue.push(now + t + (nodes.indexOf(node) % 7), `tick ${node.id}`, () => void node.engine?.tick());
+    for (const node of nodes)
+      queue.push(now + t + (nodes.indexOf(node) % 7), `tick ${node.id}`, () => void node.engine?.tick());
   }
   const stepTimes = Array.from({ length: steps }, () => workloadRng.int(2_000, WORKLOAD_MS)).sort((a, b) => a - b);
-  const stepStreams = stepTimes.map((_, step) => [workloadRng.fork(`step ${step}`), faultRng.fork(`step ${step}`)] as const);
+  const stepStreams = stepTimes.map(
+    (_, step) => [workloadRng.fork(`step ${step}`), faultRng.fork(`step ${step}`)] as const,
+  );
   stepTimes.forEach((t, step) => queue.push(now + t, `step ${step}`, () => workloadStep(step, ...stepStreams[step])));
   const healAt = now + WORKLOAD_MS + 1;
   queue.push(healAt, "heal", async () => {
@@ -459,7 +568,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       trace.add(`${event.time - 1_700_000_000_000} ${event.label}`);
       await event.run();
       await settle();
-      if (bus.stats.deliveredToUnauthorised > 0) violations.push(`a removed device was delivered ${bus.stats.deliveredToUnauthorised} message(s)`);
+      if (bus.stats.deliveredToUnauthorised > 0)
+        violations.push(`a removed device was delivered ${bus.stats.deliveredToUnauthorised} message(s)`);
     }
     await drain();
     checkInvariants();
@@ -495,33 +605,44 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         continue;
       }
       const heads = [...A.getHeads(engine.doc)].sort().join(",");
-      if (heads !== refHeads) violations.push(`liveness: ${node.id} heads ${heads.slice(0, 16)} differ from hub ${refHeads.slice(0, 16)} ${HEAL_MS} ms after the heal`);
+      if (heads !== refHeads)
+        violations.push(
+          `liveness: ${node.id} heads ${heads.slice(0, 16)} differ from hub ${refHeads.slice(0, 16)} ${HEAL_MS} ms after the heal`,
+        );
       else if (JSON.stringify([...fileHashes(engine.doc)].sort()) !== refFiles) {
         const mine = fileHashes(engine.doc);
         const theirs = fileHashes(reference.doc);
         const differing = [...new Set([...mine.keys(), ...theirs.keys()])].filter((p) => mine.get(p) !== theirs.get(p));
         violations.push(`${node.id} has the same heads but different files: ${differing.join(", ")}`);
       }
-      for (const path of listStored(engine.doc).keys()) if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)}`);
+      for (const path of listStored(engine.doc).keys())
+        if (normaliseVaultPath(path) !== path) violations.push(`non-canonical path ${JSON.stringify(path)}`);
       // Identical bytes everywhere: every binary the converged files show is in this node's blob store.
       for (const [path, rev] of listStored(engine.doc)) {
         const hash = blobOf(rev);
         if (hash === undefined) continue;
         const held = node.disk.peekBlob(hash);
-        if (held === undefined) violations.push(`liveness: ${node.id} lacks the blob of ${path} (${hash.slice(0, 8)}) ${HEAL_MS} ms after the heal`);
-        else if (sha256Hex(held) !== hash) violations.push(`${node.id} holds corrupt bytes for blob ${hash.slice(0, 8)} of ${path}`);
+        if (held === undefined)
+          violations.push(
+            `liveness: ${node.id} lacks the blob of ${path} (${hash.slice(0, 8)}) ${HEAL_MS} ms after the heal`,
+          );
+        else if (sha256Hex(held) !== hash)
+          violations.push(`${node.id} holds corrupt bytes for blob ${hash.slice(0, 8)} of ${path}`);
       }
     }
     for (const ack of acked) {
       for (const node of nodes) {
         if (node.engine && !A.hasHeads(node.engine.doc, ack.heads)) {
-          violations.push(`lost write: change acknowledged by ${ack.node} at step ${ack.step} is missing on ${node.id}`);
+          violations.push(
+            `lost write: change acknowledged by ${ack.node} at step ${ack.step} is missing on ${node.id}`,
+          );
           break;
         }
       }
     }
     // The reference model judges the converged files (only meaningful once the nodes agree).
-    if (violations.length === 0) for (const v of checkReference(reference.doc, records, binaries)) violations.push(`reference: ${v}`);
+    if (violations.length === 0)
+      for (const v of checkReference(reference.doc, records, binaries)) violations.push(`reference: ${v}`);
     trace.add(`final ${refHeads}`);
   }
 
@@ -537,8 +658,19 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (A.getHeads(node.engine.doc).join(",") !== before) violations.push("a duplicate message changed the document");
   }
 
-  Object.assign(stats, { delivered: bus.stats.delivered, dropped: bus.stats.dropped, duplicated: bus.stats.duplicated });
+  Object.assign(stats, {
+    delivered: bus.stats.delivered,
+    dropped: bus.stats.dropped,
+    duplicated: bus.stats.duplicated,
+  });
   options.onTrace?.(trace.lines);
   const traceHash = trace.digest();
-  return { seed: options.seed, options: { nodes: nodeCount, steps, ticks, faults: level }, traceHash, plantedBug: options.plantedBug ?? false, violations: [...new Set(violations)], stats };
+  return {
+    seed: options.seed,
+    options: { nodes: nodeCount, steps, ticks, faults: level },
+    traceHash,
+    plantedBug: options.plantedBug ?? false,
+    violations: [...new Set(violations)],
+    stats,
+  };
 }

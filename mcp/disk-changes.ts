@@ -103,7 +103,9 @@ export class DiskChanges {
 
   #enqueue(work: () => Promise<void>): Promise<void> {
     const run = this.#queue.then(work);
-    this.#queue = run.catch((error: unknown) => this.#log.warn({ error: String(error) }, "reading the vault folder failed"));
+    this.#queue = run.catch((error: unknown) =>
+      this.#log.warn({ error: String(error) }, "reading the vault folder failed"),
+    );
     return this.#queue;
   }
 
@@ -115,7 +117,14 @@ export class DiskChanges {
       this.#pending.clear();
       // A folder that appeared or moved has files the watcher never reported one by one: walk it.
       void this.#enqueue(async () => {
-        const folders = await Promise.all(paths.map((p) => lstat(absoluteInside(this.#root, p)).then((s) => s.isDirectory(), () => false)));
+        const folders = await Promise.all(
+          paths.map((p) =>
+            lstat(absoluteInside(this.#root, p)).then(
+              (s) => s.isDirectory(),
+              () => false,
+            ),
+          ),
+        );
         if (paths.includes(SYNCIGNORE) || folders.some(Boolean)) void this.rescan();
         else await this.#examine(paths);
       });
@@ -148,8 +157,12 @@ export class DiskChanges {
   }
 
   /** The file as a synced file of the vault, or undefined when there is none at `path`. */
-  async #read(path: string, before: Known | undefined): Promise<{ known: Known; text?: string } | undefined | "unchanged"> {
-    if (!isCanonicalVaultPath(path) || !this.#filter.includes(path) || (await passesSymlink(this.#root, path))) return undefined;
+  async #read(
+    path: string,
+    before: Known | undefined,
+  ): Promise<{ known: Known; text?: string } | undefined | "unchanged"> {
+    if (!isCanonicalVaultPath(path) || !this.#filter.includes(path) || (await passesSymlink(this.#root, path)))
+      return undefined;
     const absolute = absoluteInside(this.#root, path);
     const info = await lstat(absolute).catch(() => undefined);
     if (info === undefined || !info.isFile() || info.size > this.#sync.fileBytesMax) return undefined;

@@ -5,7 +5,13 @@
  * `notifications/resources/list_changed`.
  */
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { SubscribeRequestSchema, UnsubscribeRequestSchema, McpError, ErrorCode, type ReadResourceResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  McpError,
+  ErrorCode,
+  type ReadResourceResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { normaliseVaultPath } from "../agent/vault/paths.js";
 import type { FileContent, FileInfo } from "../agent/local-vault/file-ops.js";
 import type { VaultAccess } from "./vault-access.js";
@@ -16,12 +22,17 @@ import type { Log } from "../agent/sync/ports.js";
 /** Subscriptions one client may hold: each is a path kept in memory and looked up on every change. */
 const SUBSCRIPTIONS_MAX = 10_000;
 
-export const resourceUri = (vaultId: string, path: string) => `edgesync://${vaultId}/${path.split("/").map(encodeURIComponent).join("/")}`;
+export const resourceUri = (vaultId: string, path: string) =>
+  `edgesync://${vaultId}/${path.split("/").map(encodeURIComponent).join("/")}`;
 
 /** The vault path a resource URI names; throws an MCP error naming the expected form. */
 export function pathOfUri(vaultId: string, uri: string): string {
   const prefix = `edgesync://${vaultId}/`;
-  if (!uri.startsWith(prefix)) throw new McpError(ErrorCode.InvalidParams, `${uri} is not a file of this vault; its resources start with ${prefix}`);
+  if (!uri.startsWith(prefix))
+    throw new McpError(
+      ErrorCode.InvalidParams,
+      `${uri} is not a file of this vault; its resources start with ${prefix}`,
+    );
   try {
     return normaliseVaultPath(uri.slice(prefix.length).split("/").map(decodeURIComponent).join("/"));
   } catch (error) {
@@ -48,12 +59,21 @@ export class VaultResources {
 
   register(): void {
     const template = new ResourceTemplate(`edgesync://${this.#vaultId}/{+path}`, { list: () => this.#list() });
-    this.#server.registerResource("vault-file", template, { description: "A file of the edgesync vault", mimeType: "text/markdown" }, (uri) => this.#read(uri.href));
+    this.#server.registerResource(
+      "vault-file",
+      template,
+      { description: "A file of the edgesync vault", mimeType: "text/markdown" },
+      (uri) => this.#read(uri.href),
+    );
     const low = this.#server.server;
     low.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
     low.setRequestHandler(SubscribeRequestSchema, async (request) => {
       const path = pathOfUri(this.#vaultId, request.params.uri);
-      if (this.#subscribed.size >= SUBSCRIPTIONS_MAX && !this.#subscribed.has(path)) throw new McpError(ErrorCode.InvalidRequest, `at most ${SUBSCRIPTIONS_MAX} subscriptions; unsubscribe from some first`);
+      if (this.#subscribed.size >= SUBSCRIPTIONS_MAX && !this.#subscribed.has(path))
+        throw new McpError(
+          ErrorCode.InvalidRequest,
+          `at most ${SUBSCRIPTIONS_MAX} subscriptions; unsubscribe from some first`,
+        );
       this.#subscribed.add(path);
       return {};
     });
@@ -68,14 +88,24 @@ export class VaultResources {
     const low = this.#server.server;
     for (const { path } of changes) {
       if (!this.#subscribed.has(path)) continue;
-      low.sendResourceUpdated({ uri: resourceUri(this.#vaultId, path) }).catch((error: unknown) => this.#log.warn({ error: String(error) }, "could not send a resource update"));
+      low
+        .sendResourceUpdated({ uri: resourceUri(this.#vaultId, path) })
+        .catch((error: unknown) => this.#log.warn({ error: String(error) }, "could not send a resource update"));
     }
-    if (changes.some((c) => c.kind !== "modified") && this.#server.isConnected()) this.#server.sendResourceListChanged();
+    if (changes.some((c) => c.kind !== "modified") && this.#server.isConnected())
+      this.#server.sendResourceListChanged();
   }
 
   async #list() {
     const files = await this.#access.call<FileInfo[]>("listFiles");
-    return { resources: files.map((f) => ({ uri: resourceUri(this.#vaultId, f.path), name: f.path, mimeType: mimeTypeOf(f.path, f.kind), size: f.size })) };
+    return {
+      resources: files.map((f) => ({
+        uri: resourceUri(this.#vaultId, f.path),
+        name: f.path,
+        mimeType: mimeTypeOf(f.path, f.kind),
+        size: f.size,
+      })),
+    };
   }
 
   async #read(uri: string): Promise<ReadResourceResult> {
@@ -87,6 +117,10 @@ export class VaultResources {
       throw new McpError(ErrorCode.InvalidParams, errorMessage(error).text);
     }
     const mimeType = mimeTypeOf(path, file.kind);
-    return { contents: [file.text !== undefined ? { uri, mimeType, text: file.text } : { uri, mimeType, blob: file.base64 ?? "" }] };
+    return {
+      contents: [
+        file.text !== undefined ? { uri, mimeType, text: file.text } : { uri, mimeType, blob: file.base64 ?? "" },
+      ],
+    };
   }
 }

@@ -11,16 +11,31 @@ describe("the search index", () => {
       { path: "bread.md", kind: "created", text: "# Bread\nflour\n" },
     ]);
     const hits = index.search("carrots");
-    assert.deepEqual(hits.map((h) => h.path), ["soup.md", "cake.md"]);
-    assert.deepEqual(hits[0].lines, [{ line: 2, text: "carrots and onions" }, { line: 3, text: "more carrots" }]);
+    assert.deepEqual(
+      hits.map((h) => h.path),
+      ["soup.md", "cake.md"],
+    );
+    assert.deepEqual(hits[0].lines, [
+      { line: 2, text: "carrots and onions" },
+      { line: 3, text: "more carrots" },
+    ]);
   });
 
   it("follows an edit and a delete file by file", () => {
     const index = new SearchIndex();
-    index.apply([{ path: "a.md", kind: "created", text: "apples" }, { path: "b.md", kind: "created", text: "apples too" }]);
-    index.apply([{ path: "a.md", kind: "modified", text: "pears" }, { path: "b.md", kind: "deleted" }]);
+    index.apply([
+      { path: "a.md", kind: "created", text: "apples" },
+      { path: "b.md", kind: "created", text: "apples too" },
+    ]);
+    index.apply([
+      { path: "a.md", kind: "modified", text: "pears" },
+      { path: "b.md", kind: "deleted" },
+    ]);
     assert.deepEqual(index.search("apples"), []);
-    assert.deepEqual(index.search("pears").map((h) => h.path), ["a.md"]);
+    assert.deepEqual(
+      index.search("pears").map((h) => h.path),
+      ["a.md"],
+    );
     assert.equal(index.size, 1);
   });
 

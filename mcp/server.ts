@@ -44,13 +44,19 @@ export interface RunningVaultMcp {
  */
 export const messageBytesMax = (vault: VaultConfig) => 6 * vault.sync.fileBytesMax + 1024 * 1024;
 
-export async function serveVaultMcp(config: VaultMcpConfig, makeTransport: (vault: VaultConfig) => Transport): Promise<RunningVaultMcp> {
+export async function serveVaultMcp(
+  config: VaultMcpConfig,
+  makeTransport: (vault: VaultConfig) => Transport,
+): Promise<RunningVaultMcp> {
   const vault = await loadVaultConfig(config.root); // a folder that is not a vault fails here, in one line
   const transport = makeTransport(vault);
   const access = new VaultAccess(config.root, config.identityPath);
   const changes = new DiskChanges(config.root, vault.sync, config.log);
   const index = new SearchIndex();
-  const server = new McpServer({ name: "edgesync", version: config.version }, { instructions: INSTRUCTIONS, capabilities: { resources: { subscribe: true, listChanged: true } } });
+  const server = new McpServer(
+    { name: "edgesync", version: config.version },
+    { instructions: INSTRUCTIONS, capabilities: { resources: { subscribe: true, listChanged: true } } },
+  );
   const resources = new VaultResources(server, vault.vault.id, access, config.log);
   resources.register();
   registerVaultTools({ server, access, changes, index, log: config.log });

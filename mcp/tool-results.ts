@@ -17,15 +17,21 @@ export const jsonResult = (value: unknown): CallToolResult => textResult(JSON.st
 export function errorMessage(error: unknown): { text: string; internal: boolean } {
   let line = "";
   const code = reportError(error, (written) => (line = written));
-  if (code === 70) return { text: "internal error in the edgesync MCP server; its log (stderr) has the detail — retry, and report it if it persists", internal: true };
+  if (code === 70)
+    return {
+      text: "internal error in the edgesync MCP server; its log (stderr) has the detail — retry, and report it if it persists",
+      internal: true,
+    };
   const text = line.replace(/^edgesync: /, "").trim();
-  if (error instanceof Error && error.name === "UnsafePathError") return { text: `${text}; use a path relative to the vault's root, like notes/today.md`, internal: false };
+  if (error instanceof Error && error.name === "UnsafePathError")
+    return { text: `${text}; use a path relative to the vault's root, like notes/today.md`, internal: false };
   return { text, internal: false };
 }
 
 export function errorResult(error: unknown, log: Log, tool: string): CallToolResult {
   const { text, internal } = errorMessage(error);
-  if (internal) log.warn({ tool, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "tool failed");
+  if (internal)
+    log.warn({ tool, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, "tool failed");
   return { isError: true, content: [{ type: "text", text }] };
 }
 

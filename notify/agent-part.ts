@@ -50,7 +50,10 @@ export class NotifyPart implements AgentPart {
   async start(context: AgentPartContext): Promise<void> {
     const device = context.device;
     if (!(device instanceof Identity)) {
-      if (this.#cfg.inbox) throw new UsageError("--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox");
+      if (this.#cfg.inbox)
+        throw new UsageError(
+          "--inbox needs notify, which signs with the key file: drop --identity-agent (or EDGESYNC_IDENTITY_AGENT) or --inbox",
+        );
       context.log.warn({}, "notify is off: it signs with the key file, and this device's key is in an ssh-agent");
       return;
     }
@@ -90,7 +93,12 @@ export class NotifyPart implements AgentPart {
     if (running || !context || !key || this.#stopped) return running ?? Promise.resolve(undefined);
     const starting = startNotifyService({
       nc: context.nc,
-      device: { peerId: key.nkeyPublic, publicKey: key.publicKey, sign: (bytes) => key.sign(bytes), name: this.#cfg.notifyName ?? hostname() },
+      device: {
+        peerId: key.nkeyPublic,
+        publicKey: key.publicKey,
+        sign: (bytes) => key.sign(bytes),
+        name: this.#cfg.notifyName ?? hostname(),
+      },
       homeDir: context.homeDir,
       log: context.log,
       set,
@@ -99,14 +107,30 @@ export class NotifyPart implements AgentPart {
       publicNatsUrl: this.#cfg.notifyNatsUrl,
     }).then((service) => {
       const setKeys = context.setHubAccountKeys;
-      if (setKeys) this.#follows.push(followNotifyDevices(service, (devices) => setKeys(set, notifySigningKeys(set, devices.filter((d) => d.kind === "notify"))), context.log));
+      if (setKeys)
+        this.#follows.push(
+          followNotifyDevices(
+            service,
+            (devices) =>
+              setKeys(
+                set,
+                notifySigningKeys(
+                  set,
+                  devices.filter((d) => d.kind === "notify"),
+                ),
+              ),
+            context.log,
+          ),
+        );
       return service;
     });
     // The inbox's failure (its port in use) stops the agent; any other set's is logged and skipped.
-    const settled = withInbox ? starting : starting.catch((error: unknown) => {
-      context.log.warn({ set, error: String(error) }, "notify: could not start this set's service");
-      return undefined;
-    });
+    const settled = withInbox
+      ? starting
+      : starting.catch((error: unknown) => {
+          context.log.warn({ set, error: String(error) }, "notify: could not start this set's service");
+          return undefined;
+        });
     this.#services.set(set, settled);
     return settled;
   }
@@ -119,7 +143,9 @@ export class NotifyPart implements AgentPart {
   async #warnOldDefaultPairings(): Promise<void> {
     const old = (await this.#services.get(DEFAULT_SET))?.notifyKeys() ?? [];
     if (old.length === 0) return;
-    this.#context?.log.warn({ devices: old.map((d) => d.name), set: DEFAULT_SET },
-      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`);
+    this.#context?.log.warn(
+      { devices: old.map((d) => d.name), set: DEFAULT_SET },
+      `notify: ${old.length} device(s) are paired with the set "default", which on a hub holds only the hub and its admins; questions asked in a vault folder go to that vault's set: pair them again with \`edgesync notify pair\` run in the vault folder (a hub admin may also keep asking with \`--set default\`)`,
+    );
   }
 }

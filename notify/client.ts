@@ -11,9 +11,24 @@
  * one relayed by a member, never ends an ask.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeMessage, encodeMessage, isAnswerTo, newMessage, type Draft, type NotifyMessage, type Signer } from "./model.js";
+import {
+  decodeMessage,
+  encodeMessage,
+  isAnswerTo,
+  newMessage,
+  type Draft,
+  type NotifyMessage,
+  type Signer,
+} from "./model.js";
 import { signRequest, answerSignedBy, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, liveWildcard, notifySubject, pairSubject, projectWildcard, rpcSubject } from "../agent/nats/notify-subjects.js";
+import {
+  DEFAULT_SET,
+  liveWildcard,
+  notifySubject,
+  pairSubject,
+  projectWildcard,
+  rpcSubject,
+} from "../agent/nats/notify-subjects.js";
 import { isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
 import { AuthorizationError, NoAnswerError, NotifyInputError, PairingError, TimeoutError } from "./errors.js";
@@ -60,7 +75,13 @@ const ASK_RETRY_MS = 1_000;
 const DEVICES_REFRESH_MS = 1_000;
 /** Message ids `watch` remembers to show a message delivered twice once. */
 const SEEN_IDS_MAX = 10_000;
-const ERRORS: Record<string, new (message: string) => UserError> = { PairingError, AuthorizationError, NotifyInputError, TimeoutError, UsageError };
+const ERRORS: Record<string, new (message: string) => UserError> = {
+  PairingError,
+  AuthorizationError,
+  NotifyInputError,
+  TimeoutError,
+  UsageError,
+};
 
 /**
  * The notify service's refusal as this side's typed error. Every refusal is the user's to read (the
@@ -72,7 +93,8 @@ export function errorFromReply(error: { name: string; message: string }): UserEr
 }
 
 export class NotifyClient {
-  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs" | "pairVia">> & Pick<NotifyClientConfig, "pairVia"> & { nowMs: () => number };
+  readonly #cfg: Required<Omit<NotifyClientConfig, "nowMs" | "pairVia">> &
+    Pick<NotifyClientConfig, "pairVia"> & { nowMs: () => number };
   #devices: Map<string, DeviceRecord> | undefined;
   #devicesAt = 0;
 
@@ -87,7 +109,11 @@ export class NotifyClient {
   /** A signed request to one notify service (the nearest: queue groups prefer the local server). */
   async rpc<T>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.#cfg.requestTimeoutMs): Promise<T> {
     const request = signRequest(op, args, this.#cfg.signer, this.#cfg.nowMs());
-    const reply = await this.#request<T>(rpcSubject(this.#cfg.set, op), new TextEncoder().encode(JSON.stringify(request)), timeoutMs);
+    const reply = await this.#request<T>(
+      rpcSubject(this.#cfg.set, op),
+      new TextEncoder().encode(JSON.stringify(request)),
+      timeoutMs,
+    );
     if (!reply.ok) throw errorFromReply(reply.error);
     return reply.result;
   }
@@ -97,7 +123,10 @@ export class NotifyClient {
     try {
       bytes = (await this.#cfg.nc.request(subject, data, { timeout: timeoutMs })).data;
     } catch (error) {
-      throw new TimeoutError(`no notify service of set ${this.#cfg.set} answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`), does it sync that vault, and is this device paired?`, { cause: error });
+      throw new TimeoutError(
+        `no notify service of set ${this.#cfg.set} answered within ${timeoutMs / 1000} s: is the agent running (\`edgesync sync start\`), does it sync that vault, and is this device paired?`,
+        { cause: error },
+      );
     }
     try {
       return JSON.parse(new TextDecoder().decode(bytes)) as RpcReply<T>;
@@ -113,7 +142,10 @@ export class NotifyClient {
 
   /** Publishes a message and waits until a notify service has stored it. */
   async publish(message: NotifyMessage): Promise<NotifyMessage> {
-    const reply = await this.#request<{ id: string }>(notifySubject(this.#cfg.set, message.project, message.thread), encodeMessage(message));
+    const reply = await this.#request<{ id: string }>(
+      notifySubject(this.#cfg.set, message.project, message.thread),
+      encodeMessage(message),
+    );
     if (!reply.ok) throw errorFromReply(reply.error);
     return message;
   }
@@ -123,19 +155,24 @@ export class NotifyClient {
   }
 
   /** Sends `draft` and resolves with the first answer to it; rejects with NoAnswerError after `timeoutMs`. */
-  async ask(draft: Draft, options: { timeoutMs?: number; onSent?: (question: NotifyMessage) => void } = {}): Promise<{ question: NotifyMessage; answer: NotifyMessage }> {
+  async ask(
+    draft: Draft,
+    options: { timeoutMs?: number; onSent?: (question: NotifyMessage) => void } = {},
+  ): Promise<{ question: NotifyMessage; answer: NotifyMessage }> {
     const question = this.compose(draft);
     const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : this.#cfg.nowMs() + options.timeoutMs;
     const live: NotifyMessage[] = [];
     let wake: () => void = () => {};
-    const sub = this.#cfg.nc.subscribe(notifySubject(this.#cfg.set, question.project, question.thread), { callback: (error, msg) => {
-      if (error) return;
-      const decoded = decodeMessage(msg.data, verifyEd25519);
-      if ("message" in decoded && isAnswerTo(decoded.message, question)) {
-        live.push(decoded.message);
-        wake();
-      }
-    } });
+    const sub = this.#cfg.nc.subscribe(notifySubject(this.#cfg.set, question.project, question.thread), {
+      callback: (error, msg) => {
+        if (error) return;
+        const decoded = decodeMessage(msg.data, verifyEd25519);
+        if ("message" in decoded && isAnswerTo(decoded.message, question)) {
+          live.push(decoded.message);
+          wake();
+        }
+      },
+    });
     try {
       await this.#cfg.nc.flush(); // our interest is registered before the question goes out
       await this.publish(question);
@@ -150,8 +187,13 @@ export class NotifyClient {
         // One poll outstanding at a time; a live answer may win the race against it.
         if (poll === undefined) {
           const waitMs = Math.min(left, ASK_LONG_POLL_MS);
-          poll = this.rpc<NotifyMessage[]>("wait-answer", { id: question.id, waitMs }, waitMs + this.#cfg.requestTimeoutMs)
-            .catch(() => new Promise<NotifyMessage[]>((r) => setTimeout(() => r([]), Math.min(ASK_RETRY_MS, left)).unref()));
+          poll = this.rpc<NotifyMessage[]>(
+            "wait-answer",
+            { id: question.id, waitMs },
+            waitMs + this.#cfg.requestTimeoutMs,
+          ).catch(
+            () => new Promise<NotifyMessage[]>((r) => setTimeout(() => r([]), Math.min(ASK_RETRY_MS, left)).unref()),
+          );
         }
         let timer: NodeJS.Timeout | undefined;
         const woke = new Promise<undefined>((resolve) => {
@@ -176,23 +218,34 @@ export class NotifyClient {
   }
 
   /** Live messages (verified, from paired devices, each id once) until the returned stop() is called. */
-  watch(filter: { project?: string; thread?: string }, onMessage: (m: NotifyMessage) => void): { stop(): void; closed: Promise<void> } {
-    if (filter.thread !== undefined && filter.project === undefined) throw new NotifyInputError("--thread needs --project (thread names are per project)");
+  watch(
+    filter: { project?: string; thread?: string },
+    onMessage: (m: NotifyMessage) => void,
+  ): { stop(): void; closed: Promise<void> } {
+    if (filter.thread !== undefined && filter.project === undefined)
+      throw new NotifyInputError("--thread needs --project (thread names are per project)");
     const set = this.#cfg.set;
-    const subject = filter.project === undefined ? liveWildcard(set) : filter.thread === undefined ? projectWildcard(set, filter.project) : notifySubject(set, filter.project, filter.thread);
+    const subject =
+      filter.project === undefined
+        ? liveWildcard(set)
+        : filter.thread === undefined
+          ? projectWildcard(set, filter.project)
+          : notifySubject(set, filter.project, filter.thread);
     const seen = new Set<string>();
     let chain = Promise.resolve();
-    const sub: Subscription = this.#cfg.nc.subscribe(subject, { callback: (error, msg) => {
-      if (error) return;
-      const decoded = decodeMessage(msg.data, verifyEd25519);
-      if (!("message" in decoded) || seen.has(decoded.message.id)) return;
-      const m = decoded.message;
-      seen.add(m.id);
-      if (seen.size > SEEN_IDS_MAX) seen.delete(seen.values().next().value as string);
-      chain = chain.then(async () => {
-        if (await this.#isMember(m.from)) onMessage(m);
-      });
-    } });
+    const sub: Subscription = this.#cfg.nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) return;
+        const decoded = decodeMessage(msg.data, verifyEd25519);
+        if (!("message" in decoded) || seen.has(decoded.message.id)) return;
+        const m = decoded.message;
+        seen.add(m.id);
+        if (seen.size > SEEN_IDS_MAX) seen.delete(seen.values().next().value as string);
+        chain = chain.then(async () => {
+          if (await this.#isMember(m.from)) onMessage(m);
+        });
+      },
+    });
     return { stop: () => sub.unsubscribe(), closed: sub.closed.then(() => undefined) };
   }
 
@@ -228,23 +281,40 @@ export class NotifyClient {
    * Presents a pairing token with this device's key. `fingerprint` (from the pairing URL) must match
    * the key that signed the answer, so a rogue server cannot pretend to have paired us.
    */
-  async join(rawToken: string, fingerprintOf: (peer: string) => string, expectFingerprint?: string): Promise<PairAnswer> {
+  async join(
+    rawToken: string,
+    fingerprintOf: (peer: string) => string,
+    expectFingerprint?: string,
+  ): Promise<PairAnswer> {
     const token = normaliseToken(rawToken);
-    if (token === undefined) throw new NotifyInputError("malformed pairing token: it is 12 letters and digits (dashes optional), as printed by `edgesync notify pair`");
+    if (token === undefined)
+      throw new NotifyInputError(
+        "malformed pairing token: it is 12 letters and digits (dashes optional), as printed by `edgesync notify pair`",
+      );
     const request = signRequest("accept", { token, name: this.#cfg.name }, this.#cfg.signer, this.#cfg.nowMs());
     let reply: RpcReply<PairAnswer & { sig: string }>;
     try {
-      const via = this.#cfg.pairVia ?? { subject: pairSubject(this.#cfg.set), timeoutMs: Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs) };
+      const via = this.#cfg.pairVia ?? {
+        subject: pairSubject(this.#cfg.set),
+        timeoutMs: Math.min(PAIR_TIMEOUT_MS, this.#cfg.requestTimeoutMs),
+      };
       reply = await this.#request(via.subject, new TextEncoder().encode(JSON.stringify(request)), via.timeoutMs);
     } catch (error) {
-      if (error instanceof TimeoutError) throw new PairingError("unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)", { cause: error });
+      if (error instanceof TimeoutError)
+        throw new PairingError(
+          "unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)",
+          { cause: error },
+        );
       throw error;
     }
     if (!reply.ok) throw errorFromReply(reply.error);
     const answer = reply.result;
-    if (!answerSignedBy(answer, answer.creator, verifyEd25519)) throw new PairingError("the pairing answer is not signed by the device that issued the token; not trusting it");
+    if (!answerSignedBy(answer, answer.creator, verifyEd25519))
+      throw new PairingError("the pairing answer is not signed by the device that issued the token; not trusting it");
     if (expectFingerprint !== undefined && fingerprintOf(answer.creator) !== expectFingerprint) {
-      throw new PairingError(`the pairing answer came from key ${fingerprintOf(answer.creator)}, not ${expectFingerprint} as the pairing URL says; not trusting it`);
+      throw new PairingError(
+        `the pairing answer came from key ${fingerprintOf(answer.creator)}, not ${expectFingerprint} as the pairing URL says; not trusting it`,
+      );
     }
     return answer;
   }

@@ -18,7 +18,11 @@ describe("the notify set a command speaks in", () => {
     dir = await mkdtemp(join(tmpdir(), "es-notify-set-"));
     await mkdir(join(vault(), "deep", "er"), { recursive: true });
     await mkdir(join(configPath(vault()), ".."), { recursive: true });
-    await saveVaultConfig(vault(), { vault: { id: vaultId, name: "v", createdAt: 1 }, sync: defaultSyncConfig(), hub: {} });
+    await saveVaultConfig(vault(), {
+      vault: { id: vaultId, name: "v", createdAt: 1 },
+      sync: defaultSyncConfig(),
+      hub: {},
+    });
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
@@ -28,7 +32,10 @@ describe("the notify set a command speaks in", () => {
 
   it("is --set when given, checked to be one subject token", async () => {
     assert.equal(await resolveNotifySet(home(), "default", vault()), "default");
-    await assert.rejects(resolveNotifySet(home(), "a.>", vault()), (e: Error) => e instanceof NotifyInputError && /is not a notify set/.test(e.message));
+    await assert.rejects(
+      resolveNotifySet(home(), "a.>", vault()),
+      (e: Error) => e instanceof NotifyInputError && /is not a notify set/.test(e.message),
+    );
   });
 
   it("falls back to the joined set, then default, outside any vault", async () => {

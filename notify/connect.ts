@@ -60,7 +60,10 @@ export async function writeJoined(homeDir: string, joined: JoinedHub): Promise<v
  */
 export async function resolveNotifySet(homeDir: string, given: string | undefined, cwd: string): Promise<string> {
   if (given) {
-    if (!isSetId(given)) throw new NotifyInputError(`--set ${JSON.stringify(given)} is not a notify set: give a vault id (see \`edgesync status\`) or default`);
+    if (!isSetId(given))
+      throw new NotifyInputError(
+        `--set ${JSON.stringify(given)} is not a notify set: give a vault id (see \`edgesync status\`) or default`,
+      );
     return given;
   }
   const vault = await vaultAround(cwd);
@@ -95,7 +98,17 @@ export interface NatsTarget {
 }
 
 export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<NatsTarget> {
-  const agent = await readFile(join(homeDir, "agent.json"), "utf8").then((t) => JSON.parse(t) as { natsUrl?: unknown; tlsFingerprint?: unknown; inboxPrefix?: unknown; natsCredentials?: unknown }).catch(() => undefined);
+  const agent = await readFile(join(homeDir, "agent.json"), "utf8")
+    .then(
+      (t) =>
+        JSON.parse(t) as {
+          natsUrl?: unknown;
+          tlsFingerprint?: unknown;
+          inboxPrefix?: unknown;
+          natsCredentials?: unknown;
+        },
+    )
+    .catch(() => undefined);
   const agentUrl = typeof agent?.natsUrl === "string" && agent.natsUrl ? agent.natsUrl : undefined;
   const own = {
     ownAgent: true,
@@ -114,23 +127,49 @@ export async function resolveNatsUrl(homeDir: string, flag?: string): Promise<Na
 // tls-probe.ts says this when the server's INFO offers no TLS: a peer's or an agent's own server.
 const NO_TLS = /does not offer TLS/;
 
-export async function connectForNotify(target: NatsTarget, device: DeviceKey, trust: TrustOptions, name = "edgesync-notify"): Promise<NatsConnection> {
+export async function connectForNotify(
+  target: NatsTarget,
+  device: DeviceKey,
+  trust: TrustOptions,
+  name = "edgesync-notify",
+): Promise<NatsConnection> {
   // Answers that cross a leaf's hub link reach only the inboxes of the key that issued the link.
   const inboxPrefix = target.inboxPrefix ?? deviceInboxPrefix(device.nkeyPublic);
-  const plain = () => connectPlainNats({ servers: target.url, name, log: silentLog, timeoutMs: 5_000, inboxPrefix, credentialsFile: target.credentialsFile });
+  const plain = () =>
+    connectPlainNats({
+      servers: target.url,
+      name,
+      log: silentLog,
+      timeoutMs: 5_000,
+      inboxPrefix,
+      credentialsFile: target.credentialsFile,
+    });
   if (target.ownAgent && target.fingerprint === undefined) return plain();
   let trusted: Awaited<ReturnType<typeof trustHub>> | undefined;
   try {
-    trusted = await trustHub(target.url, target.fingerprint === undefined ? trust : { ...trust, expectFingerprint: target.fingerprint });
+    trusted = await trustHub(
+      target.url,
+      target.fingerprint === undefined ? trust : { ...trust, expectFingerprint: target.fingerprint },
+    );
   } catch (error) {
     if (error instanceof ProbeError && NO_TLS.test(error.message)) return plain();
     throw error instanceof ProbeError ? new ConnectError(error.message, { cause: error }) : error;
   }
   try {
-    return await connectToHubAccount({ url: target.url, device, tls: trusted.tls, log: silentLog, name, timeoutMs: 5_000 });
+    return await connectToHubAccount({
+      url: target.url,
+      device,
+      tls: trusted.tls,
+      log: silentLog,
+      name,
+      timeoutMs: 5_000,
+    });
   } catch (error) {
     if (error instanceof NatsAuthRefusedError) {
-      throw new AuthorizationError(`the hub at ${target.url} refused this device's key: it is not paired with notify (or was unpaired); pair it: \`edgesync notify join LINK\` with the link \`edgesync notify pair\` prints (or the web inbox)`, { cause: error });
+      throw new AuthorizationError(
+        `the hub at ${target.url} refused this device's key: it is not paired with notify (or was unpaired); pair it: \`edgesync notify join LINK\` with the link \`edgesync notify pair\` prints (or the web inbox)`,
+        { cause: error },
+      );
     }
     throw error;
   }

@@ -38,12 +38,14 @@ export function deviceProblem(value: unknown): string | undefined {
   if (typeof d.addedBy !== "string" || !isPeerId(d.addedBy)) return "bad addedBy key";
   if (!(DEVICE_KINDS as readonly unknown[]).includes(d.kind)) return "unknown device kind";
   if (typeof d.addedAt !== "number" || !Number.isSafeInteger(d.addedAt)) return "bad addedAt";
-  if (d.revokedAt !== undefined && (typeof d.revokedAt !== "number" || !Number.isSafeInteger(d.revokedAt))) return "bad revokedAt";
+  if (d.revokedAt !== undefined && (typeof d.revokedAt !== "number" || !Number.isSafeInteger(d.revokedAt)))
+    return "bad revokedAt";
   if (d.revokedBy !== undefined && (typeof d.revokedBy !== "string" || !isPeerId(d.revokedBy))) return "bad revokedBy";
   return nameProblem("device name", d.name);
 }
 
-export const isActive = (d: DeviceRecord | undefined): d is DeviceRecord => d !== undefined && d.revokedAt === undefined;
+export const isActive = (d: DeviceRecord | undefined): d is DeviceRecord =>
+  d !== undefined && d.revokedAt === undefined;
 
 /** What a device may do, by operation class. */
 export function mayRead(d: DeviceRecord | undefined): boolean {

@@ -38,28 +38,40 @@ const bucketOf = (id: string) => id[0];
 
 /** The genesis every device of `set` shares, byte for byte. */
 export function genesisDoc(set: string): NotifyDoc {
-  return A.change(A.init<NotifyDocShape>({ actor: GENESIS_ACTOR }), { time: 0, message: `notify set ${set}` }, (doc) => {
-    doc.notify = { v: NOTIFY_DOC_VERSION, set: new A.ImmutableString(set) };
-    const messages: Record<string, Record<string, A.ImmutableString>> = {};
-    for (const b of BUCKETS) messages[b] = {};
-    doc.messages = messages;
-    doc.devices = {};
-  });
+  return A.change(
+    A.init<NotifyDocShape>({ actor: GENESIS_ACTOR }),
+    { time: 0, message: `notify set ${set}` },
+    (doc) => {
+      doc.notify = { v: NOTIFY_DOC_VERSION, set: new A.ImmutableString(set) };
+      const messages: Record<string, Record<string, A.ImmutableString>> = {};
+      for (const b of BUCKETS) messages[b] = {};
+      doc.messages = messages;
+      doc.devices = {};
+    },
+  );
 }
 
 /** Rebuilds the doc from stored chunks under this node's actor; a new device starts at genesis. */
-export function loadNotifyDoc(chunks: readonly Uint8Array[], set: string, actor: string): { doc: NotifyDoc; fresh: boolean } {
+export function loadNotifyDoc(
+  chunks: readonly Uint8Array[],
+  set: string,
+  actor: string,
+): { doc: NotifyDoc; fresh: boolean } {
   if (chunks.length === 0) return { doc: A.clone(genesisDoc(set), { actor: actor as A.ActorId }), fresh: true };
   let doc = A.init<NotifyDocShape>({ actor: actor as A.ActorId });
   for (const [i, chunk] of chunks.entries()) {
     try {
       doc = i === 0 ? A.load<NotifyDocShape>(chunk, { actor: actor as A.ActorId }) : A.loadIncremental(doc, chunk);
     } catch (error) {
-      throw new NotifyDocError(`the notify store (chunk ${i + 1}/${chunks.length}) is unreadable; move its folder aside and let it sync again from another device`, { cause: error });
+      throw new NotifyDocError(
+        `the notify store (chunk ${i + 1}/${chunks.length}) is unreadable; move its folder aside and let it sync again from another device`,
+        { cause: error },
+      );
     }
   }
   const stored = doc.notify?.set === undefined ? undefined : String(doc.notify.set);
-  if (stored !== set) throw new NotifyDocError(`the notify store holds set ${JSON.stringify(stored)}, not ${JSON.stringify(set)}`);
+  if (stored !== set)
+    throw new NotifyDocError(`the notify store holds set ${JSON.stringify(stored)}, not ${JSON.stringify(set)}`);
   A.saveIncremental(doc); // everything loaded counts as saved
   return { doc, fresh: false };
 }

@@ -36,10 +36,21 @@ async function openDoor(url: string, hub: TrustedHub, jwt: string): Promise<Nats
   const door = doorConnection(jwt);
   if (!door) throw new PairingError("the pairing link's door credentials are damaged: copy the whole link again");
   try {
-    return await connectNats({ servers: url, name: "edgesync-pairing", log: silentLog, timeoutMs: CONNECT_TIMEOUT_MS, tls: hub.tls, authenticator: door.authenticator, inboxPrefix: door.inboxPrefix });
+    return await connectNats({
+      servers: url,
+      name: "edgesync-pairing",
+      log: silentLog,
+      timeoutMs: CONNECT_TIMEOUT_MS,
+      tls: hub.tls,
+      authenticator: door.authenticator,
+      inboxPrefix: door.inboxPrefix,
+    });
   } catch (error) {
     if (error instanceof NatsAuthRefusedError) {
-      throw new AuthorizationError(`the hub at ${url} refused the pairing link's door credentials: they expire with the token after 10 minutes; run \`edgesync notify pair\` again`, { cause: error });
+      throw new AuthorizationError(
+        `the hub at ${url} refused the pairing link's door credentials: they expire with the token after 10 minutes; run \`edgesync notify pair\` again`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -48,11 +59,24 @@ async function openDoor(url: string, hub: TrustedHub, jwt: string): Promise<Nats
 export async function joinThroughDoor(options: DoorJoinOptions): Promise<PairAnswer> {
   const nc = await openDoor(options.url, options.hub, options.door);
   try {
-    const client = new NotifyClient({ nc, signer: options.signer, name: options.name, set: options.set, pairVia: { subject: pairingDoorSubject(options.set), timeoutMs: DOOR_PAIR_TIMEOUT_MS } });
+    const client = new NotifyClient({
+      nc,
+      signer: options.signer,
+      name: options.name,
+      set: options.set,
+      pairVia: { subject: pairingDoorSubject(options.set), timeoutMs: DOOR_PAIR_TIMEOUT_MS },
+    });
     return await client.join(options.token, options.fingerprintOf, options.expectFingerprint);
   } catch (error) {
-    if (error instanceof PairingError && /no agent of this notify set issued it/.test(error.message) && error.cause !== undefined) {
-      throw new PairingError(`the hub at ${options.url} did not answer through its pairing door; check the address and retry`, { cause: error });
+    if (
+      error instanceof PairingError &&
+      /no agent of this notify set issued it/.test(error.message) &&
+      error.cause !== undefined
+    ) {
+      throw new PairingError(
+        `the hub at ${options.url} did not answer through its pairing door; check the address and retry`,
+        { cause: error },
+      );
     }
     throw error;
   } finally {
@@ -64,11 +88,18 @@ export async function joinThroughDoor(options: DoorJoinOptions): Promise<PairAns
  * Polls `tryConnect` (a connection with the device's own key that asks whoami) until it works or
  * `deadlineMs` passes; the hub re-issues its account a moment after the pairing reached it.
  */
-export async function waitUntilAdmitted(tryConnect: () => Promise<boolean>, settleMs: number, pollMs = 200): Promise<void> {
+export async function waitUntilAdmitted(
+  tryConnect: () => Promise<boolean>,
+  settleMs: number,
+  pollMs = 200,
+): Promise<void> {
   const deadline = Date.now() + settleMs;
   for (;;) {
     if (await tryConnect().catch(() => false)) return;
-    if (Date.now() > deadline) throw new PairingError("paired, but the hub has not admitted this device's key yet; retry a notify command in a moment");
+    if (Date.now() > deadline)
+      throw new PairingError(
+        "paired, but the hub has not admitted this device's key yet; retry a notify command in a moment",
+      );
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

@@ -35,7 +35,11 @@ export class TimeoutError extends UserError {
 
 /** `ask` saw no answer to its question before its deadline. */
 export class NoAnswerError extends UserError {
-  constructor(readonly questionId: string, message = `no answer to ${questionId} in time`, options?: ErrorOptions) {
+  constructor(
+    readonly questionId: string,
+    message = `no answer to ${questionId} in time`,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = "NoAnswerError";
   }

@@ -51,20 +51,36 @@ const MESSAGE_BURST = 100;
 const MESSAGES_PER_SECOND = 10;
 
 const fail = (name: string, message: string): RpcReply<never> => ({ ok: false, error: { name, message } });
-const notPaired = () => fail("PairingError", "this device is not paired with notify (or was unpaired): pair it with `edgesync notify join URL` using a token from `edgesync notify pair`");
+const notPaired = () =>
+  fail(
+    "PairingError",
+    "this device is not paired with notify (or was unpaired): pair it with `edgesync notify join URL` using a token from `edgesync notify pair`",
+  );
 
 /** A live message (from NATS or the inbox): validated, checked against its subject and sender, stored once. */
-export async function ingestMessage(ctx: HandlerContext, bytes: Uint8Array, expect: { projectToken?: string; threadToken?: string; from?: string }): Promise<RpcReply<{ id: string; stored: "stored" | "duplicate" }> & { message?: NotifyMessage }> {
+export async function ingestMessage(
+  ctx: HandlerContext,
+  bytes: Uint8Array,
+  expect: { projectToken?: string; threadToken?: string; from?: string },
+): Promise<RpcReply<{ id: string; stored: "stored" | "duplicate" }> & { message?: NotifyMessage }> {
   const decoded = decodeMessage(bytes, ctx.verify);
   if ("problem" in decoded) return fail("NotifyInputError", `message refused: ${decoded.problem}`);
   const m = decoded.message;
-  if (expect.projectToken !== undefined && (nameToken(m.project) !== expect.projectToken || nameToken(m.thread) !== expect.threadToken)) {
+  if (
+    expect.projectToken !== undefined &&
+    (nameToken(m.project) !== expect.projectToken || nameToken(m.thread) !== expect.threadToken)
+  ) {
     return fail("NotifyInputError", "message refused: its subject does not match its project and thread");
   }
-  if (expect.from !== undefined && m.from !== expect.from) return fail("AuthorizationError", "message refused: signed by another device than this connection's");
+  if (expect.from !== undefined && m.from !== expect.from)
+    return fail("AuthorizationError", "message refused: signed by another device than this connection's");
   if (!mayRead(ctx.store.device(m.from))) return notPaired();
   if (ctx.store.has(m.id)) return { ok: true, result: { id: m.id, stored: "duplicate" }, message: m };
-  if (!takeToken(ctx, m.from)) return fail("NotifyInputError", `too many messages from this device (more than ${MESSAGES_PER_SECOND} a second); slow down`);
+  if (!takeToken(ctx, m.from))
+    return fail(
+      "NotifyInputError",
+      `too many messages from this device (more than ${MESSAGES_PER_SECOND} a second); slow down`,
+    );
   const stored = await ctx.store.insert(m, new TextDecoder().decode(bytes));
   return { ok: true, result: { id: m.id, stored }, message: m };
 }
@@ -99,7 +115,11 @@ export async function answerRequest(ctx: HandlerContext, request: SignedRequest)
     if (!mayRead(sender)) return notPaired();
   } else if (ADMIN_OPS.has(request.op)) {
     if (!mayRead(sender)) return notPaired();
-    if (!mayAdminister(sender)) return fail("AuthorizationError", `${request.op} needs a full device (an agent's own key); this device is paired for notify only`);
+    if (!mayAdminister(sender))
+      return fail(
+        "AuthorizationError",
+        `${request.op} needs a full device (an agent's own key); this device is paired for notify only`,
+      );
   } else {
     return fail("UsageError", `unknown notify operation ${JSON.stringify(request.op)}`);
   }
@@ -127,7 +147,10 @@ async function run(ctx: HandlerContext, request: SignedRequest, sender: DeviceRe
     case "threads":
       return newestThatFit(store.threads(str(a, "project")).slice(0, THREADS_MAX).reverse()).reverse();
     case "log": {
-      const limit = typeof a.limit === "number" && Number.isSafeInteger(a.limit) && a.limit > 0 ? Math.min(a.limit, LOG_LIMIT_MAX) : LOG_LIMIT_MAX;
+      const limit =
+        typeof a.limit === "number" && Number.isSafeInteger(a.limit) && a.limit > 0
+          ? Math.min(a.limit, LOG_LIMIT_MAX)
+          : LOG_LIMIT_MAX;
       return newestThatFit(store.list({ project: str(a, "project"), thread: str(a, "thread"), limit }));
     }
     case "get":
@@ -175,7 +198,9 @@ async function issueToken(ctx: HandlerContext, name: string, ttlMs: number | und
   const problem = nameProblem("device name", name);
   if (problem) throw new NotifyInputError(`${problem}: pass --name, e.g. --name phone`);
   if (findByName(ctx.store.devices(), name) || ctx.pairings.ledger.outstandingNames().includes(name)) {
-    throw new NotifyInputError(`a device called ${JSON.stringify(name)} is already paired or being paired; unpair it or choose another --name`);
+    throw new NotifyInputError(
+      `a device called ${JSON.stringify(name)} is already paired or being paired; unpair it or choose another --name`,
+    );
   }
   const { token, entry } = await ctx.pairings.issue(name, ttlMs);
   ctx.log.info({ name, expiresAt: entry.expiresAt }, "notify: pairing token issued");
@@ -184,9 +209,15 @@ async function issueToken(ctx: HandlerContext, name: string, ttlMs: number | und
 
 async function unpair(ctx: HandlerContext, nameOrKey: string) {
   const devices = ctx.store.devices().filter((d) => isActive(d) && d.kind === "notify");
-  const matches = devices.filter((d) => d.name === nameOrKey || (nameOrKey.length >= 8 && d.peer.startsWith(nameOrKey)));
-  if (matches.length === 0) throw new NotifyInputError(`no paired device ${JSON.stringify(nameOrKey)} (see \`edgesync notify devices\`)`);
-  if (matches.length > 1) throw new NotifyInputError(`${matches.length} devices match ${JSON.stringify(nameOrKey)}; give the key instead (see \`edgesync notify devices\`)`);
+  const matches = devices.filter(
+    (d) => d.name === nameOrKey || (nameOrKey.length >= 8 && d.peer.startsWith(nameOrKey)),
+  );
+  if (matches.length === 0)
+    throw new NotifyInputError(`no paired device ${JSON.stringify(nameOrKey)} (see \`edgesync notify devices\`)`);
+  if (matches.length > 1)
+    throw new NotifyInputError(
+      `${matches.length} devices match ${JSON.stringify(nameOrKey)}; give the key instead (see \`edgesync notify devices\`)`,
+    );
   const revoked: DeviceRecord = { ...matches[0], revokedAt: ctx.clock.now(), revokedBy: ctx.self.peerId };
   await ctx.store.putDevice(revoked);
   ctx.log.info({ name: revoked.name, peer: revoked.peer }, "notify: device unpaired");
@@ -197,7 +228,11 @@ async function unpair(ctx: HandlerContext, nameOrKey: string) {
  * A pairing request (every service hears it). Undefined means "not ours, stay silent": the token is
  * malformed or this service did not issue it. Only the issuer answers, so single use needs no lock.
  */
-export async function acceptPairing(ctx: HandlerContext, rawToken: unknown, checked: { request: SignedRequest } | { problem: string }): Promise<RpcReply<PairAnswer & { sig: string }> | undefined> {
+export async function acceptPairing(
+  ctx: HandlerContext,
+  rawToken: unknown,
+  checked: { request: SignedRequest } | { problem: string },
+): Promise<RpcReply<PairAnswer & { sig: string }> | undefined> {
   const token = typeof rawToken === "string" ? normaliseToken(rawToken) : undefined;
   if (token === undefined) return undefined;
   if (!ctx.pairings.ledger.knows(token)) {
@@ -208,13 +243,27 @@ export async function acceptPairing(ctx: HandlerContext, rawToken: unknown, chec
   const { request } = checked;
   if (request.op !== "accept") return fail("PairingError", "pairing request refused: wrong operation");
   const existing = ctx.store.device(request.from);
-  if (isActive(existing) && existing.kind === "full") return fail("PairingError", "this device is already a full device of this notify set; it needs no pairing");
+  if (isActive(existing) && existing.kind === "full")
+    return fail("PairingError", "this device is already a full device of this notify set; it needs no pairing");
   try {
     const entry = await ctx.pairings.redeem(token, request.from);
-    const device: DeviceRecord = { v: 1, peer: request.from, name: entry.name, kind: "notify", addedAt: ctx.clock.now(), addedBy: ctx.self.peerId };
+    const device: DeviceRecord = {
+      v: 1,
+      peer: request.from,
+      name: entry.name,
+      kind: "notify",
+      addedAt: ctx.clock.now(),
+      addedBy: ctx.self.peerId,
+    };
     await ctx.store.putDevice(device);
     ctx.log.info({ name: device.name, peer: device.peer }, "notify: device paired");
-    return { ok: true, result: signAnswer<PairAnswer>({ device, set: ctx.set, creator: ctx.self.peerId, creatorName: ctx.self.name }, ctx.self) };
+    return {
+      ok: true,
+      result: signAnswer<PairAnswer>(
+        { device, set: ctx.set, creator: ctx.self.peerId, creatorName: ctx.self.name },
+        ctx.self,
+      ),
+    };
   } catch (error) {
     const e = error as Error;
     return fail(e.name, e.message);

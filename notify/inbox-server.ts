@@ -50,7 +50,8 @@ const INITIAL_MESSAGES_MAX = 500;
 const PAIR_TIMEOUT_MS = 4_000;
 /** After pairing, how long to wait for the new device record to reach this service's store. */
 const PAIR_SETTLE_MS = 5_000;
-const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export async function startInboxServer(config: InboxServerConfig): Promise<InboxServer> {
   const { host, port } = parseListenAddress(config.listen, "--inbox");
@@ -59,16 +60,26 @@ export async function startInboxServer(config: InboxServerConfig): Promise<Inbox
   const allowedHosts = new Set<string>();
   server.on("upgrade", (req, socket, head) => {
     const origin = req.headers.origin;
-    if (req.url !== "/ws" || !allowedHosts.has(req.headers.host ?? "") || (origin !== undefined && !allowedHosts.has(origin.replace(/^https?:\/\//, ""))) || wss.clients.size >= CONNECTIONS_MAX) {
+    if (
+      req.url !== "/ws" ||
+      !allowedHosts.has(req.headers.host ?? "") ||
+      (origin !== undefined && !allowedHosts.has(origin.replace(/^https?:\/\//, ""))) ||
+      wss.clients.size >= CONNECTIONS_MAX
+    ) {
       socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n");
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => serveSocket(ws, config));
   });
-  await new Promise<void>((resolve, reject) => server.once("error", (error) => reject(listenError(error, config.listen))).listen(port === -1 ? 0 : port, host, resolve));
+  await new Promise<void>((resolve, reject) =>
+    server
+      .once("error", (error) => reject(listenError(error, config.listen)))
+      .listen(port === -1 ? 0 : port, host, resolve),
+  );
   const bound = (server.address() as { port: number }).port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
-  for (const h of [`${shownHost}:${bound}`, `localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`]) allowedHosts.add(h);
+  for (const h of [`${shownHost}:${bound}`, `localhost:${bound}`, `127.0.0.1:${bound}`, `[::1]:${bound}`])
+    allowedHosts.add(h);
   if (config.publicUrl) allowedHosts.add(new URL(config.publicUrl).host);
   const url = `http://${host === "0.0.0.0" || host === "::" ? "127.0.0.1" : shownHost}:${bound}/`;
   return {
@@ -84,7 +95,11 @@ async function serveHttp(req: IncomingMessage, res: ServerResponse, allowedHosts
   if (req.method !== "GET") return plain(res, 405, "method not allowed\n");
   const path = (req.url ?? "/").split("?")[0];
   if (path === "/" || path === "/index.html") {
-    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": CSP, "Cache-Control": "no-store" });
+    res.writeHead(200, {
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Security-Policy": CSP,
+      "Cache-Control": "no-store",
+    });
     return void res.end(INBOX_HTML);
   }
   if (path === "/inbox.js") {
@@ -117,18 +132,25 @@ function serveSocket(ws: WebSocket, cfg: InboxServerConfig): void {
     ready = true;
     send({ t: "ready", device, messages: cfg.store.list({ limit: INITIAL_MESSAGES_MAX }) });
     cleanups.push(cfg.store.onMessage((message) => send({ t: "message", message })));
-    cleanups.push(cfg.store.onDevice((d) => {
-      if (d.peer === peer && !isActive(d)) {
-        send({ t: "revoked" });
-        ws.close(CLOSE_REVOKED, "unpaired");
-      }
-    }));
+    cleanups.push(
+      cfg.store.onDevice((d) => {
+        if (d.peer === peer && !isActive(d)) {
+          send({ t: "revoked" });
+          ws.close(CLOSE_REVOKED, "unpaired");
+        }
+      }),
+    );
   };
   const onFrame = async (frame: ClientFrame) => {
     if (frame.t === "auth") {
       if (peer !== undefined) return send({ t: "error", message: "already authenticated" });
       const sig = typeof frame.sig === "string" ? base64urlDecode(frame.sig) : undefined;
-      if (typeof frame.from !== "string" || !isPeerId(frame.from) || sig === undefined || !verifyEd25519(sig, utf8(AUTH_DOMAIN + nonce), frame.from)) {
+      if (
+        typeof frame.from !== "string" ||
+        !isPeerId(frame.from) ||
+        sig === undefined ||
+        !verifyEd25519(sig, utf8(AUTH_DOMAIN + nonce), frame.from)
+      ) {
         send({ t: "error", message: "authentication failed" });
         return ws.close(1008, "authentication failed");
       }
@@ -138,14 +160,21 @@ function serveSocket(ws: WebSocket, cfg: InboxServerConfig): void {
     if (peer === undefined) return send({ t: "error", message: "authenticate first" });
     if (frame.t === "pair") {
       if (ready) return send({ t: "error", message: "this browser is already paired" });
-      if (frame.request?.from !== peer) return send({ t: "error", message: "the pairing request must come from this browser's key" });
-      return pairThroughNats(cfg, frame.request, peer).then((problem) => (problem ? send({ t: "error", message: problem }) : goReady()));
+      if (frame.request?.from !== peer)
+        return send({ t: "error", message: "the pairing request must come from this browser's key" });
+      return pairThroughNats(cfg, frame.request, peer).then((problem) =>
+        problem ? send({ t: "error", message: problem }) : goReady(),
+      );
     }
     if (frame.t === "send") {
       if (!ready) return send({ t: "error", message: "pair this browser first", ref: frame.ref });
       if (typeof frame.json !== "string") return send({ t: "error", message: "malformed frame", ref: frame.ref });
       const reply = await cfg.ingest(utf8(frame.json), peer);
-      return send(reply.ok ? { t: "sent", ref: frame.ref, id: reply.result.id } : { t: "error", message: reply.error.message, ref: frame.ref });
+      return send(
+        reply.ok
+          ? { t: "sent", ref: frame.ref, id: reply.result.id }
+          : { t: "error", message: reply.error.message, ref: frame.ref },
+      );
     }
     send({ t: "error", message: "unknown frame" });
   };
@@ -168,7 +197,11 @@ function serveSocket(ws: WebSocket, cfg: InboxServerConfig): void {
 }
 
 /** Presents the browser's signed pairing request to every service; undefined on success, else why not. */
-async function pairThroughNats(cfg: InboxServerConfig, request: SignedRequest, peer: string): Promise<string | undefined> {
+async function pairThroughNats(
+  cfg: InboxServerConfig,
+  request: SignedRequest,
+  peer: string,
+): Promise<string | undefined> {
   let reply: RpcReply;
   try {
     const msg = await cfg.nc.request(pairSubject(cfg.set), utf8(JSON.stringify(request)), { timeout: PAIR_TIMEOUT_MS });
@@ -179,7 +212,8 @@ async function pairThroughNats(cfg: InboxServerConfig, request: SignedRequest, p
   if (!reply.ok) return reply.error.message;
   const deadline = cfg.clock.now() + PAIR_SETTLE_MS;
   while (!isActive(cfg.store.device(peer))) {
-    if (cfg.clock.now() > deadline) return "paired, but this agent has not heard of it yet; reload the page in a moment";
+    if (cfg.clock.now() > deadline)
+      return "paired, but this agent has not heard of it yet; reload the page in a moment";
     await new Promise((r) => setTimeout(r, 50));
   }
   return undefined;

@@ -1,9 +1,26 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Identity } from "../agent/auth/identity.js";
-import { newMessage, decodeMessage, encodeMessage, parseActionSpec, messageProblem, isAnswerTo, newMessageId, isMessageId, NOTIFY_LIMITS, type Signer } from "./model.js";
+import {
+  newMessage,
+  decodeMessage,
+  encodeMessage,
+  parseActionSpec,
+  messageProblem,
+  isAnswerTo,
+  newMessageId,
+  isMessageId,
+  NOTIFY_LIMITS,
+  type Signer,
+} from "./model.js";
 import { verifyEd25519 } from "./verify.js";
-import { peerIdFromPublicKey, publicKeyFromPeerId, base64urlDecode, base64urlEncode, canonicalJson } from "./encoding.js";
+import {
+  peerIdFromPublicKey,
+  publicKeyFromPeerId,
+  base64urlDecode,
+  base64urlEncode,
+  canonicalJson,
+} from "./encoding.js";
 import { NotifyInputError } from "./errors.js";
 
 const identity = Identity.generate("test@host");
@@ -41,7 +58,12 @@ describe("notify message model", () => {
   });
 
   it("defaults to action_required when the message offers actions", () => {
-    const message = newMessage({ ...draft, actions: [parseActionSpec("yes:Merge"), parseActionSpec("no:Reject it")] }, signer, "laptop", 1);
+    const message = newMessage(
+      { ...draft, actions: [parseActionSpec("yes:Merge"), parseActionSpec("no:Reject it")] },
+      signer,
+      "laptop",
+      1,
+    );
     assert.equal(message.priority, "action_required");
     assert.deepEqual(message.actions[1], { id: "no", label: "Reject it" });
   });
@@ -58,17 +80,33 @@ describe("notify message model", () => {
   it("refuses oversized, malformed and non-JSON input without throwing", () => {
     assert.match(messageProblem({ ...newMessage(draft, signer, "x", 1), id: "../../etc" }) ?? "", /bad message id/);
     assert.deepEqual(decodeMessage(new Uint8Array([0xff, 0xfe]), verifyEd25519), { problem: "not JSON" });
-    assert.match(("problem" in decodeMessage("x".repeat(NOTIFY_LIMITS.messageBytesMax + 1), verifyEd25519) ? "too big" : ""), /too big/);
-    assert.match(messageProblem({ ...newMessage(draft, signer, "x", 1), actionResponse: "yes" }) ?? "", /needs replyTo/);
+    assert.match(
+      "problem" in decodeMessage("x".repeat(NOTIFY_LIMITS.messageBytesMax + 1), verifyEd25519) ? "too big" : "",
+      /too big/,
+    );
+    assert.match(
+      messageProblem({ ...newMessage(draft, signer, "x", 1), actionResponse: "yes" }) ?? "",
+      /needs replyTo/,
+    );
   });
 
   it("names the problem and the fix for bad user input", () => {
-    assert.throws(() => newMessage({ ...draft, body: "x".repeat(NOTIFY_LIMITS.bodyBytesMax + 1) }, signer, "x", 1), (e: Error) => e instanceof NotifyInputError && /limit is 16384/.test(e.message));
-    assert.throws(() => newMessage({ ...draft, priority: "critical" }, signer, "x", 1), /unknown priority "critical": use info, action_required, urgent/);
+    assert.throws(
+      () => newMessage({ ...draft, body: "x".repeat(NOTIFY_LIMITS.bodyBytesMax + 1) }, signer, "x", 1),
+      (e: Error) => e instanceof NotifyInputError && /limit is 16384/.test(e.message),
+    );
+    assert.throws(
+      () => newMessage({ ...draft, priority: "critical" }, signer, "x", 1),
+      /unknown priority "critical": use info, action_required, urgent/,
+    );
     assert.throws(() => newMessage({ ...draft, project: "" }, signer, "x", 1), /missing project: pass --project/);
     assert.throws(() => newMessage({ ...draft, thread: "a\u0007b" }, signer, "x", 1), /control characters/);
     for (const spec of ["yes", ":Merge", "yes:", "bad id:Label", `${"a".repeat(40)}:x`]) {
-      assert.throws(() => parseActionSpec(spec), (e: Error) => e instanceof NotifyInputError && /malformed action/.test(e.message), spec);
+      assert.throws(
+        () => parseActionSpec(spec),
+        (e: Error) => e instanceof NotifyInputError && /malformed action/.test(e.message),
+        spec,
+      );
     }
   });
 
@@ -77,7 +115,12 @@ describe("notify message model", () => {
     const other = newMessage(draft, signer, "x", 2);
     const text = newMessage({ ...draft, body: "later", replyTo: question.id }, signer, "x", 3);
     const chose = newMessage({ ...draft, body: "", replyTo: question.id, actionResponse: "yes" }, signer, "x", 3);
-    const wrongAction = newMessage({ ...draft, body: "", replyTo: question.id, actionResponse: "maybe" }, signer, "x", 3);
+    const wrongAction = newMessage(
+      { ...draft, body: "", replyTo: question.id, actionResponse: "maybe" },
+      signer,
+      "x",
+      3,
+    );
     const toOther = newMessage({ ...draft, body: "hm", replyTo: other.id }, signer, "x", 3);
     assert.equal(isAnswerTo(text, question), true);
     assert.equal(isAnswerTo(chose, question), true);

@@ -90,7 +90,22 @@ const ACTION_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const MIME = /^[a-z0-9][a-z0-9.+-]*\/[a-z0-9][a-z0-9.+-]*$/i;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-const FIELDS = new Set(["v", "id", "project", "thread", "from", "fromName", "timestamp", "body", "priority", "actions", "replyTo", "actionResponse", "media", "sig"]);
+const FIELDS = new Set([
+  "v",
+  "id",
+  "project",
+  "thread",
+  "from",
+  "fromName",
+  "timestamp",
+  "body",
+  "priority",
+  "actions",
+  "replyTo",
+  "actionResponse",
+  "media",
+  "sig",
+]);
 /** Domain separation: a message signature can never be replayed as another kind of signed object. */
 const MESSAGE_DOMAIN = "edgesync-notify-message-v1\n";
 
@@ -102,13 +117,15 @@ export function newMessageId(): string {
 }
 
 export const isMessageId = (id: unknown): id is string => typeof id === "string" && MESSAGE_ID.test(id);
-export const isPriority = (p: unknown): p is Priority => typeof p === "string" && (PRIORITIES as readonly string[]).includes(p);
+export const isPriority = (p: unknown): p is Priority =>
+  typeof p === "string" && (PRIORITIES as readonly string[]).includes(p);
 
 /** Why `name` cannot be a project/thread/sender name, or undefined when it can. */
 export function nameProblem(kind: string, name: unknown): string | undefined {
   if (typeof name !== "string" || name.trim().length === 0) return `${kind} is empty`;
   if (name !== name.trim()) return `${kind} ${JSON.stringify(name)} starts or ends with spaces`;
-  if ([...name].length > NOTIFY_LIMITS.nameCharsMax) return `${kind} is longer than ${NOTIFY_LIMITS.nameCharsMax} characters`;
+  if ([...name].length > NOTIFY_LIMITS.nameCharsMax)
+    return `${kind} is longer than ${NOTIFY_LIMITS.nameCharsMax} characters`;
   if (CONTROL.test(name)) return `${kind} contains control characters`;
   return undefined;
 }
@@ -119,7 +136,9 @@ export function parseActionSpec(spec: string): NotifyAction {
   const id = colon < 0 ? "" : spec.slice(0, colon);
   const label = colon < 0 ? "" : spec.slice(colon + 1).trim();
   if (colon < 0 || !ACTION_ID.test(id) || label.length === 0) {
-    throw new NotifyInputError(`malformed action ${JSON.stringify(spec)}: write ID:LABEL, e.g. --action yes:Merge (ID is letters, digits, _ . - up to 32)`);
+    throw new NotifyInputError(
+      `malformed action ${JSON.stringify(spec)}: write ID:LABEL, e.g. --action yes:Merge (ID is letters, digits, _ . - up to 32)`,
+    );
   }
   const problem = actionProblem({ id, label });
   if (problem) throw new NotifyInputError(`malformed action ${JSON.stringify(spec)}: ${problem}`);
@@ -132,7 +151,8 @@ function actionProblem(action: unknown): string | undefined {
   if (Object.keys(rest).length > 0) return `unknown action field ${Object.keys(rest)[0]}`;
   if (typeof id !== "string" || !ACTION_ID.test(id)) return `bad action id ${JSON.stringify(id)}`;
   if (typeof label !== "string" || label.trim().length === 0) return `action ${id} has no label`;
-  if ([...label].length > NOTIFY_LIMITS.actionLabelCharsMax) return `action ${id}'s label is longer than ${NOTIFY_LIMITS.actionLabelCharsMax} characters`;
+  if ([...label].length > NOTIFY_LIMITS.actionLabelCharsMax)
+    return `action ${id}'s label is longer than ${NOTIFY_LIMITS.actionLabelCharsMax} characters`;
   if (CONTROL.test(label)) return `action ${id}'s label contains control characters`;
   return undefined;
 }
@@ -141,8 +161,10 @@ function mediaProblem(media: unknown): string | undefined {
   if (media === null || typeof media !== "object") return "a media entry is not an object";
   const { url, mime, name, ...rest } = media as Record<string, unknown>;
   if (Object.keys(rest).length > 0) return `unknown media field ${Object.keys(rest)[0]}`;
-  if (typeof url !== "string" || url.length > NOTIFY_LIMITS.urlCharsMax || !/^https?:\/\/[^\s]+$/.test(url)) return `media url must be an http(s) URL of at most ${NOTIFY_LIMITS.urlCharsMax} characters`;
-  if (mime !== undefined && (typeof mime !== "string" || mime.length > 100 || !MIME.test(mime))) return "bad media mime type";
+  if (typeof url !== "string" || url.length > NOTIFY_LIMITS.urlCharsMax || !/^https?:\/\/[^\s]+$/.test(url))
+    return `media url must be an http(s) URL of at most ${NOTIFY_LIMITS.urlCharsMax} characters`;
+  if (mime !== undefined && (typeof mime !== "string" || mime.length > 100 || !MIME.test(mime)))
+    return "bad media mime type";
   if (name !== undefined) return nameProblem("media name", name);
   return undefined;
 }
@@ -155,12 +177,14 @@ export function messageProblem(value: unknown): string | undefined {
   if (unknown !== undefined) return `unknown field ${JSON.stringify(unknown).slice(0, 40)}`;
   if (m.v !== 1) return `unsupported version ${JSON.stringify(m.v)}`;
   if (!isMessageId(m.id)) return "bad message id";
-  const named = nameProblem("project", m.project) ?? nameProblem("thread", m.thread) ?? nameProblem("sender name", m.fromName);
+  const named =
+    nameProblem("project", m.project) ?? nameProblem("thread", m.thread) ?? nameProblem("sender name", m.fromName);
   if (named) return named;
   if (typeof m.from !== "string" || !isPeerId(m.from)) return "sender is not a device key (U… nkey)";
   if (typeof m.timestamp !== "number" || !Number.isSafeInteger(m.timestamp) || m.timestamp <= 0) return "bad timestamp";
   if (typeof m.body !== "string") return "body is not text";
-  if (utf8Bytes(m.body) > NOTIFY_LIMITS.bodyBytesMax) return `body is ${utf8Bytes(m.body)} bytes; the limit is ${NOTIFY_LIMITS.bodyBytesMax}`;
+  if (utf8Bytes(m.body) > NOTIFY_LIMITS.bodyBytesMax)
+    return `body is ${utf8Bytes(m.body)} bytes; the limit is ${NOTIFY_LIMITS.bodyBytesMax}`;
   if (!isPriority(m.priority)) return `unknown priority ${JSON.stringify(m.priority)}: use ${PRIORITIES.join(", ")}`;
   if (!Array.isArray(m.actions)) return "actions is not a list";
   if (m.actions.length > NOTIFY_LIMITS.actionsMax) return `more than ${NOTIFY_LIMITS.actionsMax} actions`;
@@ -177,7 +201,8 @@ export function messageProblem(value: unknown): string | undefined {
     if (m.replyTo === undefined) return "an action response needs replyTo";
   }
   if (m.media !== undefined) {
-    if (!Array.isArray(m.media) || m.media.length > NOTIFY_LIMITS.mediaMax) return `media must be a list of at most ${NOTIFY_LIMITS.mediaMax}`;
+    if (!Array.isArray(m.media) || m.media.length > NOTIFY_LIMITS.mediaMax)
+      return `media must be a list of at most ${NOTIFY_LIMITS.mediaMax}`;
     for (const media of m.media) {
       const problem = mediaProblem(media);
       if (problem) return problem;
@@ -194,15 +219,34 @@ export function signingBytes(message: UnsignedMessage | NotifyMessage): Uint8Arr
 }
 
 /** Builds and signs a message from user input; throws NotifyInputError naming the problem and the fix. */
-export function newMessage(draft: Draft, signer: Signer, fromName: string, nowMs: number, id = newMessageId()): NotifyMessage {
-  if (draft.project === undefined || draft.project === "") throw new NotifyInputError("missing project: pass --project NAME (or set EDGESYNC_NOTIFY_PROJECT)");
+export function newMessage(
+  draft: Draft,
+  signer: Signer,
+  fromName: string,
+  nowMs: number,
+  id = newMessageId(),
+): NotifyMessage {
+  if (draft.project === undefined || draft.project === "")
+    throw new NotifyInputError("missing project: pass --project NAME (or set EDGESYNC_NOTIFY_PROJECT)");
   const priority = draft.priority ?? (draft.actions && draft.actions.length > 0 ? "action_required" : "info");
-  if (!isPriority(priority)) throw new NotifyInputError(`unknown priority ${JSON.stringify(priority)}: use ${PRIORITIES.join(", ")}`);
+  if (!isPriority(priority))
+    throw new NotifyInputError(`unknown priority ${JSON.stringify(priority)}: use ${PRIORITIES.join(", ")}`);
   const bodyBytes = utf8Bytes(draft.body);
-  if (bodyBytes > NOTIFY_LIMITS.bodyBytesMax) throw new NotifyInputError(`message body is ${bodyBytes} bytes; the limit is ${NOTIFY_LIMITS.bodyBytesMax} (send a link instead)`);
+  if (bodyBytes > NOTIFY_LIMITS.bodyBytesMax)
+    throw new NotifyInputError(
+      `message body is ${bodyBytes} bytes; the limit is ${NOTIFY_LIMITS.bodyBytesMax} (send a link instead)`,
+    );
   const unsigned: UnsignedMessage = {
-    v: 1, id, project: draft.project, thread: draft.thread, from: signer.peerId, fromName, timestamp: nowMs,
-    body: draft.body, priority, actions: draft.actions ?? [],
+    v: 1,
+    id,
+    project: draft.project,
+    thread: draft.thread,
+    from: signer.peerId,
+    fromName,
+    timestamp: nowMs,
+    body: draft.body,
+    priority,
+    actions: draft.actions ?? [],
     ...(draft.replyTo !== undefined ? { replyTo: draft.replyTo } : {}),
     ...(draft.actionResponse !== undefined ? { actionResponse: draft.actionResponse } : {}),
     ...(draft.media !== undefined && draft.media.length > 0 ? { media: draft.media } : {}),
@@ -214,9 +258,13 @@ export function newMessage(draft: Draft, signer: Signer, fromName: string, nowMs
 }
 
 /** Parses and validates wire or stored bytes; `verify` checks the signature. */
-export function decodeMessage(bytes: Uint8Array | string, verify: VerifyFn): { message: NotifyMessage } | { problem: string } {
+export function decodeMessage(
+  bytes: Uint8Array | string,
+  verify: VerifyFn,
+): { message: NotifyMessage } | { problem: string } {
   const size = typeof bytes === "string" ? utf8Bytes(bytes) : bytes.length;
-  if (size > NOTIFY_LIMITS.messageBytesMax) return { problem: `message of ${size} bytes exceeds ${NOTIFY_LIMITS.messageBytesMax}` };
+  if (size > NOTIFY_LIMITS.messageBytesMax)
+    return { problem: `message of ${size} bytes exceeds ${NOTIFY_LIMITS.messageBytesMax}` };
   let value: unknown;
   try {
     value = JSON.parse(typeof bytes === "string" ? bytes : new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -226,7 +274,8 @@ export function decodeMessage(bytes: Uint8Array | string, verify: VerifyFn): { m
   const problem = messageProblem(value);
   if (problem) return { problem };
   const message = value as NotifyMessage;
-  if (!verify(base64urlDecode(message.sig) as Uint8Array, signingBytes(message), message.from)) return { problem: "signature does not match the sender" };
+  if (!verify(base64urlDecode(message.sig) as Uint8Array, signingBytes(message), message.from))
+    return { problem: "signature does not match the sender" };
   return { message };
 }
 
@@ -243,7 +292,10 @@ export function isAnswerTo(reply: NotifyMessage, question: NotifyMessage): boole
 export function formatLine(m: NotifyMessage): string {
   const time = new Date(m.timestamp).toISOString().replace("T", " ").slice(0, 19);
   const tag = m.priority === "info" ? "" : ` [${m.priority}]`;
-  const what = m.actionResponse !== undefined ? `chose ${m.actionResponse}${m.body ? ` (${m.body})` : ""}` : m.body.replace(/\s+/g, " ");
+  const what =
+    m.actionResponse !== undefined
+      ? `chose ${m.actionResponse}${m.body ? ` (${m.body})` : ""}`
+      : m.body.replace(/\s+/g, " ");
   const actions = m.actions.length > 0 ? `  {${m.actions.map((a) => `${a.id}:${a.label}`).join(" | ")}}` : "";
   const reply = m.replyTo ? ` ↩${m.replyTo.slice(0, 8)}` : "";
   return `${time}${tag} ${m.project}/${m.thread} ${m.fromName}:${reply} ${what}${actions}  (${m.id})`;

@@ -14,12 +14,26 @@ import { encodeUser } from "@nats-io/jwt";
 import { createAccount, createUser } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, errors, type NatsConnection, type Status } from "@nats-io/transport-node";
 import { Identity } from "../agent/auth/identity.js";
-import { createOperatorSetup, issueAccountUser, issueUserJwt, operatorModeConfig, pushAccountJwt, type OperatorSetup } from "../agent/auth/nats-jwt.js";
+import {
+  createOperatorSetup,
+  issueAccountUser,
+  issueUserJwt,
+  operatorModeConfig,
+  pushAccountJwt,
+  type OperatorSetup,
+} from "../agent/auth/nats-jwt.js";
 import { sshFingerprint } from "../agent/auth/openssh-format.js";
 import { startTestNatsServer, type TestNatsServer } from "../test/helpers/test-nats-server.js";
 import { silentLog } from "../agent/sync/ports.js";
 import { deviceInboxPrefix } from "../agent/auth/accounts.js";
-import { encodeNotifyAccount, followNotifyDevices, notifySigningKeys, notifyOnlySubjects, pairingSubjects, PAIRING_USER_LIMITS } from "./nats-auth.js";
+import {
+  encodeNotifyAccount,
+  followNotifyDevices,
+  notifySigningKeys,
+  notifyOnlySubjects,
+  pairingSubjects,
+  PAIRING_USER_LIMITS,
+} from "./nats-auth.js";
 import { startNotifyService, type NotifyService } from "./service.js";
 import { NotifyClient } from "./client.js";
 import { publicKeyFromPeerId } from "./encoding.js";
@@ -42,7 +56,14 @@ async function refusedSubscription(nc: NatsConnection, subject: string): Promise
 }
 
 describe("followNotifyDevices", () => {
-  const device = (name: string): DeviceRecord => ({ v: 1, peer: Identity.generate(name).nkeyPublic, name, kind: "notify", addedAt: 1, addedBy: "U" });
+  const device = (name: string): DeviceRecord => ({
+    v: 1,
+    peer: Identity.generate(name).nkeyPublic,
+    name,
+    kind: "notify",
+    addedAt: 1,
+    addedBy: "U",
+  });
 
   /** A device list whose changes the test fires by hand. */
   function fakeSource() {
@@ -65,10 +86,14 @@ describe("followNotifyDevices", () => {
     const source = fakeSource();
     const seen: string[][] = [];
     let release: () => void = () => {};
-    const follow = followNotifyDevices(source, async (devices) => {
-      seen.push(devices.map((d) => d.name));
-      if (seen.length === 2) await new Promise<void>((r) => (release = r));
-    }, silentLog);
+    const follow = followNotifyDevices(
+      source,
+      async (devices) => {
+        seen.push(devices.map((d) => d.name));
+        if (seen.length === 2) await new Promise<void>((r) => (release = r));
+      },
+      silentLog,
+    );
     await follow.idle();
     source.set([device("a")]);
     source.set([device("a"), device("b")]);
@@ -86,10 +111,14 @@ describe("followNotifyDevices", () => {
     const source = fakeSource();
     const warnings: string[] = [];
     let calls = 0;
-    const follow = followNotifyDevices(source, async () => {
-      calls += 1;
-      if (calls === 1) throw new Error("push refused");
-    }, { debug() {}, info() {}, warn: (fields) => warnings.push(String((fields as { error?: unknown }).error)) });
+    const follow = followNotifyDevices(
+      source,
+      async () => {
+        calls += 1;
+        if (calls === 1) throw new Error("push refused");
+      },
+      { debug() {}, info() {}, warn: (fields) => warnings.push(String((fields as { error?: unknown }).error)) },
+    );
     await follow.idle();
     assert.deepEqual(warnings, ["Error: push refused"]);
     source.set([device("a")]);
@@ -116,7 +145,13 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
   const connectAs = async (device: Identity) => {
     const { jwt, seed } = await issueUserJwt(device, account.getPublicKey());
     // Each device hears only its own inboxes (deviceInboxPrefix), so its requests must be answered there.
-    const nc = await connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: TIMEOUT_MS, inboxPrefix: deviceInboxPrefix(device.nkeyPublic) });
+    const nc = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(jwt, seed),
+      reconnect: false,
+      timeout: TIMEOUT_MS,
+      inboxPrefix: deviceInboxPrefix(device.nkeyPublic),
+    });
     open.push(nc);
     return nc;
   };
@@ -124,17 +159,48 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "es-notify-auth-"));
     setup = await createOperatorSetup("edgesync-notify-test");
-    const genesis = await encodeNotifyAccount({ set: DEFAULT_SET, account, operator: setup.operator, devices: [{ peer: agent.nkeyPublic, kind: "full" }] });
+    const genesis = await encodeNotifyAccount({
+      set: DEFAULT_SET,
+      account,
+      operator: setup.operator,
+      devices: [{ peer: agent.nkeyPublic, kind: "full" }],
+    });
     const preload = { [setup.system.getPublicKey()]: setup.systemAccountJwt, [account.getPublicKey()]: genesis };
-    server = await startTestNatsServer(dir, operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: setup.system.getPublicKey(), dir: join(dir, "jwt"), preload }), "notify-operator");
+    server = await startTestNatsServer(
+      dir,
+      operatorModeConfig({
+        operatorJwt: setup.operatorJwt,
+        systemAccount: setup.system.getPublicKey(),
+        dir: join(dir, "jwt"),
+        preload,
+      }),
+      "notify-operator",
+    );
     const sys = await issueAccountUser(setup.system, "sys");
-    system = await connect({ servers: server.url, authenticator: jwtAuthenticator(sys.jwt, sys.seed), timeout: TIMEOUT_MS });
+    system = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(sys.jwt, sys.seed),
+      timeout: TIMEOUT_MS,
+    });
     agentNc = await connectAs(agent);
-    service = await startNotifyService({ nc: agentNc, device: { peerId: agent.nkeyPublic, publicKey: agent.publicKey, sign: (b) => agent.sign(b), name: "agent" }, homeDir: join(dir, "agent-home"), log: silentLog });
-    follow = followNotifyDevices(service, async (devices) => {
-      pushes.push(devices);
-      await pushAccountJwt(system, await encodeNotifyAccount({ set: DEFAULT_SET, account, operator: setup.operator, devices }), setup.operator.getPublicKey());
-    }, silentLog);
+    service = await startNotifyService({
+      nc: agentNc,
+      device: { peerId: agent.nkeyPublic, publicKey: agent.publicKey, sign: (b) => agent.sign(b), name: "agent" },
+      homeDir: join(dir, "agent-home"),
+      log: silentLog,
+    });
+    follow = followNotifyDevices(
+      service,
+      async (devices) => {
+        pushes.push(devices);
+        await pushAccountJwt(
+          system,
+          await encodeNotifyAccount({ set: DEFAULT_SET, account, operator: setup.operator, devices }),
+          setup.operator.getPublicKey(),
+        );
+      },
+      silentLog,
+    );
     await follow.idle();
   });
 
@@ -155,28 +221,61 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
     const byKey = new Map(keys.map((k) => [k.key, k]));
     assert.equal(keys.length, 2);
     assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.pub?.allow, notifyOnlySubjects(DEFAULT_SET).publish);
-    assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${DEFAULT_SET}.live.>`, `_INBOX.${phone.nkeyPublic}.>`]);
-    assert.deepEqual(byKey.get(agent.accountNkeyPublic)?.template.sub?.allow, [`es.v1.notify.${DEFAULT_SET}.>`, `_INBOX.${agent.nkeyPublic}.>`]);
+    assert.deepEqual(byKey.get(phone.accountNkeyPublic)?.template.sub?.allow, [
+      `es.v1.notify.${DEFAULT_SET}.live.>`,
+      `_INBOX.${phone.nkeyPublic}.>`,
+    ]);
+    assert.deepEqual(byKey.get(agent.accountNkeyPublic)?.template.sub?.allow, [
+      `es.v1.notify.${DEFAULT_SET}.>`,
+      `_INBOX.${agent.nkeyPublic}.>`,
+    ]);
   });
 
   it("refuses the phone before pairing, pairs it through a pairing-only user, and lets it use notify", async () => {
-    await assert.rejects(connectAs(phone), (e: Error) => e instanceof errors.AuthorizationError, "not a signing key yet");
-    const issued = await new NotifyClient({ nc: agentNc, signer: { peerId: agent.nkeyPublic, sign: (b) => agent.sign(b) }, name: "agent" }).pair("phone");
+    await assert.rejects(
+      connectAs(phone),
+      (e: Error) => e instanceof errors.AuthorizationError,
+      "not a signing key yet",
+    );
+    const issued = await new NotifyClient({
+      nc: agentNc,
+      signer: { peerId: agent.nkeyPublic, sign: (b) => agent.sign(b) },
+      name: "agent",
+    }).pair("phone");
 
     const allowed = pairingSubjects(DEFAULT_SET);
     const pairingUser = createUser();
-    const pairingJwt = await encodeUser("pairing", pairingUser, account, { pub: { allow: allowed.publish }, sub: { allow: allowed.subscribe }, ...PAIRING_USER_LIMITS });
-    const pairingNc = await connect({ servers: server.url, authenticator: jwtAuthenticator(pairingJwt, pairingUser.getSeed()), reconnect: false, timeout: TIMEOUT_MS });
+    const pairingJwt = await encodeUser("pairing", pairingUser, account, {
+      pub: { allow: allowed.publish },
+      sub: { allow: allowed.subscribe },
+      ...PAIRING_USER_LIMITS,
+    });
+    const pairingNc = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(pairingJwt, pairingUser.getSeed()),
+      reconnect: false,
+      timeout: TIMEOUT_MS,
+    });
     open.push(pairingNc);
     const phoneSigner = { peerId: phone.nkeyPublic, sign: (b: Uint8Array) => phone.sign(b) };
-    const answer = await new NotifyClient({ nc: pairingNc, signer: phoneSigner, name: "phone" }).join(issued.token, fingerprintOf, issued.fp);
+    const answer = await new NotifyClient({ nc: pairingNc, signer: phoneSigner, name: "phone" }).join(
+      issued.token,
+      fingerprintOf,
+      issued.fp,
+    );
     assert.equal(answer.device.kind, "notify");
     const snooping = await refusedSubscription(pairingNc, liveWildcard(DEFAULT_SET));
     assert.ok(snooping instanceof errors.PermissionViolationError, `${snooping}`);
 
     await follow.idle();
-    assert.deepEqual(service.notifyKeys().map((k) => k.name), ["phone"]);
-    assert.ok(pushes.at(-1)?.some((d) => d.peer === phone.nkeyPublic), "the account was re-issued with the phone");
+    assert.deepEqual(
+      service.notifyKeys().map((k) => k.name),
+      ["phone"],
+    );
+    assert.ok(
+      pushes.at(-1)?.some((d) => d.peer === phone.nkeyPublic),
+      "the account was re-issued with the phone",
+    );
     const phoneNc = await connectAs(phone);
     const client = new NotifyClient({ nc: phoneNc, signer: phoneSigner, name: "phone" });
     const sent = await client.send({ project: "repo", thread: "phone", body: "hello under operator mode" });
@@ -193,17 +292,27 @@ describe("notify-only rights enforced by NATS (operator mode, real nats-server)"
     const errorSeen = nextServerError(nc);
     nc.publish(`es.v1.vault.${"0".repeat(32)}.announce.${phone.nkeyPublic}`, "forged");
     const published = await errorSeen;
-    assert.ok(published instanceof errors.PermissionViolationError && published.operation === "publish", `${published}`);
+    assert.ok(
+      published instanceof errors.PermissionViolationError && published.operation === "publish",
+      `${published}`,
+    );
   });
 
   it("drops the phone's connection when it is unpaired, and refuses it afterwards", async () => {
     const phoneNc = await connectAs(phone);
     const closed = phoneNc.closed();
-    await new NotifyClient({ nc: agentNc, signer: { peerId: agent.nkeyPublic, sign: (b) => agent.sign(b) }, name: "agent" }).unpair("phone");
+    await new NotifyClient({
+      nc: agentNc,
+      signer: { peerId: agent.nkeyPublic, sign: (b) => agent.sign(b) },
+      name: "agent",
+    }).unpair("phone");
     await follow.idle();
     assert.deepEqual(service.notifyKeys(), []);
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([closed.then(() => "closed"), new Promise<string>((r) => (timer = setTimeout(r, 15_000, "still open")))]);
+    const outcome = await Promise.race([
+      closed.then(() => "closed"),
+      new Promise<string>((r) => (timer = setTimeout(r, 15_000, "still open"))),
+    ]);
     clearTimeout(timer);
     assert.equal(outcome, "closed");
     await assert.rejects(connectAs(phone), (e: Error) => e instanceof errors.AuthorizationError);

@@ -66,7 +66,10 @@ export function notifyTemplate(set: string, kind: DeviceKind, peer: string): Sig
 }
 
 /** One scoped signing key per active device (deduplicated; `full` wins over `notify` for one key). */
-export function notifySigningKeys(set: string, devices: Iterable<Pick<DeviceRecord, "peer" | "kind" | "revokedAt">>): SigningKey[] {
+export function notifySigningKeys(
+  set: string,
+  devices: Iterable<Pick<DeviceRecord, "peer" | "kind" | "revokedAt">>,
+): SigningKey[] {
   const kinds = new Map<string, DeviceKind>();
   for (const d of devices) {
     if (d.revokedAt !== undefined) continue;
@@ -76,7 +79,12 @@ export function notifySigningKeys(set: string, devices: Iterable<Pick<DeviceReco
   for (const [peer, kind] of [...kinds].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const publicKey = publicKeyFromPeerId(peer);
     if (publicKey === undefined) continue;
-    entries.push({ kind: "user_scope", key: nkeyPublic(publicKey, Prefix.Account), role: `notify ${kind} ${sshFingerprint(publicKey)}`, template: notifyTemplate(set, kind, peer) });
+    entries.push({
+      kind: "user_scope",
+      key: nkeyPublic(publicKey, Prefix.Account),
+      role: `notify ${kind} ${sshFingerprint(publicKey)}`,
+      template: notifyTemplate(set, kind, peer),
+    });
   }
   return entries;
 }
@@ -93,9 +101,16 @@ export interface NotifyAccountOptions {
 /** The notify account's JWT, signed by the operator. Throws when it would not fit in one message. */
 export async function encodeNotifyAccount(options: NotifyAccountOptions): Promise<string> {
   const signingKeys = notifySigningKeys(options.set, options.devices);
-  const jwt = await encodeAccount(options.name ?? `notify ${options.set}`, options.account, { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys }, { signer: options.operator });
+  const jwt = await encodeAccount(
+    options.name ?? `notify ${options.set}`,
+    options.account,
+    { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys },
+    { signer: options.operator },
+  );
   if (jwt.length > ACCOUNT_JWT_BYTES_MAX) {
-    throw new JwtError(`the notify account JWT is ${jwt.length} bytes with ${signingKeys.length} devices, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit of one NATS message; unpair devices`);
+    throw new JwtError(
+      `the notify account JWT is ${jwt.length} bytes with ${signingKeys.length} devices, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit of one NATS message; unpair devices`,
+    );
   }
   return jwt;
 }
@@ -111,7 +126,11 @@ export interface DeviceSource {
  * change during a call leads to exactly one more call with the newest list. A failure is logged and
  * retried on the next change. Returns a stop function and `idle()` (resolves when nothing is pending).
  */
-export function followNotifyDevices(source: DeviceSource, publish: (devices: DeviceRecord[]) => Promise<void>, log: Log): { stop(): void; idle(): Promise<void> } {
+export function followNotifyDevices(
+  source: DeviceSource,
+  publish: (devices: DeviceRecord[]) => Promise<void>,
+  log: Log,
+): { stop(): void; idle(): Promise<void> } {
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
@@ -124,7 +143,9 @@ export function followNotifyDevices(source: DeviceSource, publish: (devices: Dev
     running = (async () => {
       do {
         again = false;
-        await publish(source.devices()).catch((error: unknown) => log.warn({ error: String(error) }, "notify: could not update the notify account"));
+        await publish(source.devices()).catch((error: unknown) =>
+          log.warn({ error: String(error) }, "notify: could not update the notify account"),
+        );
       } while (again && !stopped);
       running = undefined;
     })();

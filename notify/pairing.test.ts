@@ -83,9 +83,17 @@ describe("pairing tokens", () => {
   });
 
   it("travel in a URL fragment with hub and fingerprint, and a bare token reads too", () => {
-    const url = pairingUrl({ token: "ABCDEFGHJKMN", hub: "nats://hub.example.org:4222", fp: "SHA256:abc+/=", set: "default" }, "http://127.0.0.1:8080/");
+    const url = pairingUrl(
+      { token: "ABCDEFGHJKMN", hub: "nats://hub.example.org:4222", fp: "SHA256:abc+/=", set: "default" },
+      "http://127.0.0.1:8080/",
+    );
     assert.match(url, /^http:\/\/127\.0\.0\.1:8080\/#pair=ABCDEFGHJKMN&/);
-    assert.deepEqual(parsePairingInput(url), { token: "ABCDEFGHJKMN", hub: "nats://hub.example.org:4222", fp: "SHA256:abc+/=", set: "default" });
+    assert.deepEqual(parsePairingInput(url), {
+      token: "ABCDEFGHJKMN",
+      hub: "nats://hub.example.org:4222",
+      fp: "SHA256:abc+/=",
+      set: "default",
+    });
     assert.deepEqual(parsePairingInput("abcd-efgh-jkmn"), { token: "abcd-efgh-jkmn" });
     assert.equal(parsePairingInput("https://example.org/"), undefined);
   });

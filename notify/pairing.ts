@@ -37,7 +37,8 @@ export interface PairingEntry {
   burnt?: boolean;
 }
 
-export const tokenHash = (token: string) => createHash("sha256").update(`edgesync-notify-pairing\n${token}`).digest("hex");
+export const tokenHash = (token: string) =>
+  createHash("sha256").update(`edgesync-notify-pairing\n${token}`).digest("hex");
 export const formatToken = (token: string) => `${token.slice(0, 4)}-${token.slice(4, 8)}-${token.slice(8)}`;
 
 export function newToken(): string {
@@ -73,13 +74,19 @@ export class PairingLedger {
   /** Names of unexpired, unused tokens (a new device may not take one). */
   outstandingNames(): string[] {
     const now = this.#clock.now();
-    return this.entries().filter((e) => !e.usedAt && !e.burnt && e.expiresAt > now).map((e) => e.name);
+    return this.entries()
+      .filter((e) => !e.usedAt && !e.burnt && e.expiresAt > now)
+      .map((e) => e.name);
   }
 
   issue(name: string, ttlMs = PAIRING_TTL_MS): { token: string; entry: PairingEntry } {
-    if (!(ttlMs > 0 && ttlMs <= PAIRING_TTL_MS)) throw new PairingError(`a pairing token lives at most ${PAIRING_TTL_MS / 60_000} minutes`);
+    if (!(ttlMs > 0 && ttlMs <= PAIRING_TTL_MS))
+      throw new PairingError(`a pairing token lives at most ${PAIRING_TTL_MS / 60_000} minutes`);
     this.prune();
-    if (this.outstandingNames().length >= OUTSTANDING_MAX) throw new PairingError(`${OUTSTANDING_MAX} pairing tokens are already outstanding; use one or wait for them to expire`);
+    if (this.outstandingNames().length >= OUTSTANDING_MAX)
+      throw new PairingError(
+        `${OUTSTANDING_MAX} pairing tokens are already outstanding; use one or wait for them to expire`,
+      );
     const token = newToken();
     const now = this.#clock.now();
     const entry: PairingEntry = { hash: tokenHash(token), name, createdAt: now, expiresAt: now + ttlMs };
@@ -99,9 +106,20 @@ export class PairingLedger {
       this.noteWrongGuess();
       throw new PairingError("unknown pairing token: check it, or run `edgesync notify pair` again");
     }
-    if (entry.usedAt !== undefined) throw new PairingError(entry.usedBy === peer ? "this device is already paired with that token" : "this pairing token was already used; run `edgesync notify pair` again for a new one");
-    if (entry.burnt) throw new PairingError("this pairing token was withdrawn after too many wrong tokens; run `edgesync notify pair` again");
-    if (entry.expiresAt <= now) throw new PairingError("this pairing token has expired (tokens live 10 minutes); run `edgesync notify pair` again");
+    if (entry.usedAt !== undefined)
+      throw new PairingError(
+        entry.usedBy === peer
+          ? "this device is already paired with that token"
+          : "this pairing token was already used; run `edgesync notify pair` again for a new one",
+      );
+    if (entry.burnt)
+      throw new PairingError(
+        "this pairing token was withdrawn after too many wrong tokens; run `edgesync notify pair` again",
+      );
+    if (entry.expiresAt <= now)
+      throw new PairingError(
+        "this pairing token has expired (tokens live 10 minutes); run `edgesync notify pair` again",
+      );
     entry.usedAt = now;
     entry.usedBy = peer;
     return entry;
@@ -122,7 +140,10 @@ export class PairingLedger {
     if (this.#wrong.length < WRONG_GUESSES_MAX) return;
     for (const e of this.#entries.values()) if (!e.usedAt && e.expiresAt > now) e.burnt = true;
     this.#wrong = [];
-    this.#log.warn({ wrongTokens: WRONG_GUESSES_MAX }, "notify: too many wrong pairing tokens; outstanding tokens withdrawn");
+    this.#log.warn(
+      { wrongTokens: WRONG_GUESSES_MAX },
+      "notify: too many wrong pairing tokens; outstanding tokens withdrawn",
+    );
   }
 }
 
@@ -144,7 +165,11 @@ export class PairingBook {
     let entries: PairingEntry[] = [];
     try {
       const parsed = JSON.parse(text) as unknown;
-      if (Array.isArray(parsed)) entries = parsed.filter((e): e is PairingEntry => typeof e?.hash === "string" && typeof e?.expiresAt === "number" && typeof e?.name === "string");
+      if (Array.isArray(parsed))
+        entries = parsed.filter(
+          (e): e is PairingEntry =>
+            typeof e?.hash === "string" && typeof e?.expiresAt === "number" && typeof e?.name === "string",
+        );
     } catch {
       log?.warn({ path }, "notify: unreadable pairings file; starting with no outstanding tokens");
     }

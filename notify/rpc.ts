@@ -29,14 +29,23 @@ const FIELDS = new Set(["op", "args", "from", "ts", "nonce", "sig"]);
 const requestBytes = (r: Omit<SignedRequest, "sig">) => utf8(REQUEST_DOMAIN + canonicalJson(r));
 
 export function signRequest(op: string, args: Record<string, unknown>, signer: Signer, nowMs: number): SignedRequest {
-  const unsigned = { op, args, from: signer.peerId, ts: nowMs, nonce: base64urlEncode(crypto.getRandomValues(new Uint8Array(16))) };
+  const unsigned = {
+    op,
+    args,
+    from: signer.peerId,
+    ts: nowMs,
+    nonce: base64urlEncode(crypto.getRandomValues(new Uint8Array(16))),
+  };
   return { ...unsigned, sig: base64urlEncode(signer.sign(requestBytes(unsigned))) };
 }
 
 /** Remembers nonces for the skew window so a replayed request is refused; bounded. */
 export class NonceCache {
   readonly #seen = new Map<string, number>();
-  constructor(readonly entriesMax = 100_000, readonly ttlMs = 2 * REQUEST_SKEW_MS) {}
+  constructor(
+    readonly entriesMax = 100_000,
+    readonly ttlMs = 2 * REQUEST_SKEW_MS,
+  ) {}
 
   /** True when `nonce` was seen before (a replay); otherwise remembers it. */
   replayed(nonce: string, nowMs: number): boolean {
@@ -53,7 +62,12 @@ export class NonceCache {
 }
 
 /** Validates a request (shape, freshness, signature, replay); the problem is safe to send back. */
-export function checkRequest(bytes: Uint8Array, nowMs: number, verify: VerifyFn, nonces: NonceCache): { request: SignedRequest } | { problem: string } {
+export function checkRequest(
+  bytes: Uint8Array,
+  nowMs: number,
+  verify: VerifyFn,
+  nonces: NonceCache,
+): { request: SignedRequest } | { problem: string } {
   if (bytes.length > REQUEST_BYTES_MAX) return { problem: "request too large" };
   let value: unknown;
   try {
@@ -61,17 +75,22 @@ export function checkRequest(bytes: Uint8Array, nowMs: number, verify: VerifyFn,
   } catch {
     return { problem: "request is not JSON" };
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return { problem: "request is not an object" };
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    return { problem: "request is not an object" };
   const r = value as Record<string, unknown>;
   if (Object.keys(r).some((k) => !FIELDS.has(k))) return { problem: "request has unknown fields" };
-  if (typeof r.op !== "string" || r.args === null || typeof r.args !== "object" || Array.isArray(r.args)) return { problem: "malformed request" };
+  if (typeof r.op !== "string" || r.args === null || typeof r.args !== "object" || Array.isArray(r.args))
+    return { problem: "malformed request" };
   if (typeof r.from !== "string" || !isPeerId(r.from)) return { problem: "request sender is not a device key" };
-  if (typeof r.nonce !== "string" || !NONCE.test(r.nonce) || typeof r.sig !== "string") return { problem: "malformed request" };
-  if (typeof r.ts !== "number" || Math.abs(nowMs - r.ts) > REQUEST_SKEW_MS) return { problem: "request timestamp is off by more than 5 minutes: check this device's clock" };
+  if (typeof r.nonce !== "string" || !NONCE.test(r.nonce) || typeof r.sig !== "string")
+    return { problem: "malformed request" };
+  if (typeof r.ts !== "number" || Math.abs(nowMs - r.ts) > REQUEST_SKEW_MS)
+    return { problem: "request timestamp is off by more than 5 minutes: check this device's clock" };
   const sig = base64urlDecode(r.sig);
   const request = r as unknown as SignedRequest;
   const { sig: _sig, ...unsigned } = request;
-  if (sig?.length !== 64 || !verify(sig, requestBytes(unsigned), request.from)) return { problem: "request signature does not match its sender" };
+  if (sig?.length !== 64 || !verify(sig, requestBytes(unsigned), request.from))
+    return { problem: "request signature does not match its sender" };
   if (nonces.replayed(request.nonce, nowMs)) return { problem: "request replayed" };
   return { request };
 }

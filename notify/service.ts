@@ -23,7 +23,18 @@ import { NotifyStore } from "./store.js";
 import { PairingBook } from "./pairing.js";
 import { pairingUrl } from "./pair-url.js";
 import { checkRequest, NonceCache, type RpcReply } from "./rpc.js";
-import { DEFAULT_SET, liveWildcard, RPC_QUEUE, STORE_QUEUE, pairSubject, parseLiveSubject, parseRpcSubject, rpcWildcard, syncPrefix, notifySubject } from "../agent/nats/notify-subjects.js";
+import {
+  DEFAULT_SET,
+  liveWildcard,
+  RPC_QUEUE,
+  STORE_QUEUE,
+  pairSubject,
+  parseLiveSubject,
+  parseRpcSubject,
+  rpcWildcard,
+  syncPrefix,
+  notifySubject,
+} from "../agent/nats/notify-subjects.js";
 import { acceptPairing, answerRequest, ingestMessage, type HandlerContext } from "./handlers.js";
 import { notifyKeys, isActive, type DeviceRecord } from "./devices.js";
 import { verifyEd25519 } from "./verify.js";
@@ -77,18 +88,41 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   const transport = new NatsTransport({ nc, subjectPrefix: syncPrefix(set), self: asPeerId(device.peerId), log });
 
   // 1–2. Store, then our own registration.
-  const store = await NotifyStore.open({ dir: join(dir, set), set, self: device.peerId, transport, clock, log, guardSync: true });
+  const store = await NotifyStore.open({
+    dir: join(dir, set),
+    set,
+    self: device.peerId,
+    transport,
+    clock,
+    log,
+    guardSync: true,
+  });
   await store.start();
   const mine = store.device(device.peerId);
   if (!isActive(mine) || mine.kind !== "full" || mine.name !== self.name) {
-    await store.putDevice({ v: 1, peer: device.peerId, name: self.name, kind: "full", addedAt: clock.now(), addedBy: device.peerId });
+    await store.putDevice({
+      v: 1,
+      peer: device.peerId,
+      name: self.name,
+      kind: "full",
+      addedAt: clock.now(),
+      addedBy: device.peerId,
+    });
   }
   // 3. Pairing book.
   const pairings = await PairingBook.load(join(dir, pairingsFile(set)), clock, log);
   const fingerprint = sshFingerprint(device.publicKey);
   const inboxRef: { server?: InboxServer } = {};
   const ctx: HandlerContext = {
-    store, pairings, self, set, clock, log, verify: verifyEd25519, buckets: new Map(), waits: { count: 0 },
+    store,
+    pairings,
+    self,
+    set,
+    clock,
+    log,
+    verify: verifyEd25519,
+    buckets: new Map(),
+    waits: { count: 0 },
     pairingLink: (token) => {
       const hub = runtime.publicNatsUrl ?? withScheme(nc.getServer());
       const base = runtime.publicInboxUrl ?? inboxRef.server?.url;
@@ -107,7 +141,17 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     } catch (error) {
       log.warn({ subject: msg.subject, error: String(error) }, "notify: could not answer a request");
       try {
-        msg.respond(new TextEncoder().encode(JSON.stringify({ ok: false, error: { name: "NotifyInputError", message: "the answer was too large to send; narrow the request (--project, --limit)" } })));
+        msg.respond(
+          new TextEncoder().encode(
+            JSON.stringify({
+              ok: false,
+              error: {
+                name: "NotifyInputError",
+                message: "the answer was too large to send; narrow the request (--project, --limit)",
+              },
+            }),
+          ),
+        );
       } catch {
         // the connection is gone; the asker times out
       }
@@ -118,32 +162,56 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
   };
   const failed = (msg: Msg) => (error: unknown) => {
     log.warn({ subject: msg.subject, error: String(error) }, "notify: request failed");
-    respond(msg, { ok: false, error: { name: "NotifyInputError", message: "the notify service failed to handle the request" } });
+    respond(msg, {
+      ok: false,
+      error: { name: "NotifyInputError", message: "the notify service failed to handle the request" },
+    });
   };
-  subs.push(nc.subscribe(liveWildcard(set), { queue: STORE_QUEUE, callback: (error, msg) => {
-    if (error) return;
-    const subject = parseLiveSubject(set, msg.subject);
-    if (!subject) return;
-    ingestMessage(ctx, msg.data, { projectToken: subject.project, threadToken: subject.thread }).then((reply) => {
-      if (!reply.ok) log.warn({ subject: msg.subject, reason: reply.error.message }, "notify: dropped a message");
-      respond(msg, reply.ok ? { ok: true, result: reply.result } : reply);
-    }, failed(msg));
-  } }));
-  subs.push(nc.subscribe(rpcWildcard(set), { queue: RPC_QUEUE, callback: (error, msg) => {
-    if (error) return;
-    const op = parseRpcSubject(set, msg.subject);
-    const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
-    if ("problem" in checked) return respond(msg, { ok: false, error: { name: "AuthorizationError", message: checked.problem } });
-    if (checked.request.op !== op) return respond(msg, { ok: false, error: { name: "AuthorizationError", message: "request operation does not match its subject" } });
-    answerRequest(ctx, checked.request).then(answered(msg), failed(msg));
-  } }));
-  subs.push(nc.subscribe(pairSubject(set), { callback: (error, msg) => {
-    if (error) return;
-    const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
-    const token = "request" in checked ? checked.request.args.token : tokenOf(msg.data);
-    // Silent on failure: only the issuer may answer a pairing request.
-    acceptPairing(ctx, token, checked).then(answered(msg), (error: unknown) => log.warn({ error: String(error) }, "notify: pairing request failed"));
-  } }));
+  subs.push(
+    nc.subscribe(liveWildcard(set), {
+      queue: STORE_QUEUE,
+      callback: (error, msg) => {
+        if (error) return;
+        const subject = parseLiveSubject(set, msg.subject);
+        if (!subject) return;
+        ingestMessage(ctx, msg.data, { projectToken: subject.project, threadToken: subject.thread }).then((reply) => {
+          if (!reply.ok) log.warn({ subject: msg.subject, reason: reply.error.message }, "notify: dropped a message");
+          respond(msg, reply.ok ? { ok: true, result: reply.result } : reply);
+        }, failed(msg));
+      },
+    }),
+  );
+  subs.push(
+    nc.subscribe(rpcWildcard(set), {
+      queue: RPC_QUEUE,
+      callback: (error, msg) => {
+        if (error) return;
+        const op = parseRpcSubject(set, msg.subject);
+        const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
+        if ("problem" in checked)
+          return respond(msg, { ok: false, error: { name: "AuthorizationError", message: checked.problem } });
+        if (checked.request.op !== op)
+          return respond(msg, {
+            ok: false,
+            error: { name: "AuthorizationError", message: "request operation does not match its subject" },
+          });
+        answerRequest(ctx, checked.request).then(answered(msg), failed(msg));
+      },
+    }),
+  );
+  subs.push(
+    nc.subscribe(pairSubject(set), {
+      callback: (error, msg) => {
+        if (error) return;
+        const checked = checkRequest(msg.data, clock.now(), verifyEd25519, nonces);
+        const token = "request" in checked ? checked.request.args.token : tokenOf(msg.data);
+        // Silent on failure: only the issuer may answer a pairing request.
+        acceptPairing(ctx, token, checked).then(answered(msg), (error: unknown) =>
+          log.warn({ error: String(error) }, "notify: pairing request failed"),
+        );
+      },
+    }),
+  );
   await nc.flush();
   const ticker = setInterval(() => void store.tick(), TICK_MS);
   ticker.unref();
@@ -159,11 +227,16 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     inboxRef.server = await startInboxServer({
       listen: runtime.inboxListen,
       publicUrl: runtime.publicInboxUrl,
-      store, set, log, clock, nc,
+      store,
+      set,
+      log,
+      clock,
+      nc,
       ingest: async (bytes, from) => {
         const reply = await ingestMessage(ctx, bytes, { from });
         // Live delivery for everyone else (the store queue sees it again and finds it stored).
-        if (reply.ok && reply.message) nc.publish(notifySubject(set, reply.message.project, reply.message.thread), encodeMessage(reply.message));
+        if (reply.ok && reply.message)
+          nc.publish(notifySubject(set, reply.message.project, reply.message.thread), encodeMessage(reply.message));
         return reply.ok ? { ok: true, result: reply.result } : reply;
       },
     }).catch(async (error: unknown) => {
@@ -172,7 +245,12 @@ export async function startNotifyService(runtime: NotifyRuntime): Promise<Notify
     });
     log.info({ url: inboxRef.server.url }, "notify: web inbox");
   }
-  runtime.registerControl?.("notify.status", async () => ({ set, ...store.stats, inbox: inboxRef.server?.url, devices: store.devices() }));
+  runtime.registerControl?.("notify.status", async () => ({
+    set,
+    ...store.stats,
+    inbox: inboxRef.server?.url,
+    devices: store.devices(),
+  }));
   log.info({ set, messages: store.stats.messages, devices: store.stats.devices }, "notify: service started");
 
   let stopped = false;

@@ -30,7 +30,15 @@ async function settle(...stores: NotifyStore[]) {
 async function twoDevices() {
   const bus = new MemoryBus();
   const [a, b] = [device(), device()];
-  const open = (d: Signer) => NotifyStore.open({ dir: "", set: "default", self: d.peerId, transport: bus.transport(asPeerId(d.peerId)), clock, docStore: new MemoryStore() });
+  const open = (d: Signer) =>
+    NotifyStore.open({
+      dir: "",
+      set: "default",
+      self: d.peerId,
+      transport: bus.transport(asPeerId(d.peerId)),
+      clock,
+      docStore: new MemoryStore(),
+    });
   const [sa, sb] = [await open(a), await open(b)];
   await sa.start();
   await sb.start();
@@ -82,7 +90,10 @@ describe("notify store", () => {
     await sa.insert(q, json(q));
     assert.equal(sa.threads()[0].open, 1);
     await sa.insert(r, json(r));
-    assert.deepEqual(sa.replies(q.id).map((x) => x.id), [r.id]);
+    assert.deepEqual(
+      sa.replies(q.id).map((x) => x.id),
+      [r.id],
+    );
     assert.deepEqual(sa.threads(), [{ project: "p", thread: "t", messages: 2, lastAt: 2, last: "", open: 0 }]);
     assert.equal(sa.resolve(q.id.slice(0, 12)).id, q.id);
     assert.throws(() => sa.resolve("zz"), /at least 6 characters/);
@@ -92,7 +103,8 @@ describe("notify store", () => {
     const dir = await mkdtemp(join(tmpdir(), "es-notify-store-"));
     try {
       const a = device();
-      const open = () => NotifyStore.open({ dir, set: "default", self: a.peerId, transport: nullTransport(asPeerId(a.peerId)), clock });
+      const open = () =>
+        NotifyStore.open({ dir, set: "default", self: a.peerId, transport: nullTransport(asPeerId(a.peerId)), clock });
       const first = await open();
       await first.start();
       const m = newMessage({ project: "p", thread: "t", body: "durable" }, a, "a", 1);

@@ -16,7 +16,17 @@ import type { Doc } from "../agent/vault/model/vault-doc.js";
 import { DiskStore } from "../agent/vault/store/disk-store.js";
 import { decodeMessage, type NotifyMessage, type VerifyFn } from "./model.js";
 import { deviceProblem, isActive, type DeviceRecord } from "./devices.js";
-import { hasMessage, loadNotifyDoc, putDevice, putMessage, storedDevices, storedMessageJson, storedMessages, touched, type NotifyDoc } from "./doc.js";
+import {
+  hasMessage,
+  loadNotifyDoc,
+  putDevice,
+  putMessage,
+  storedDevices,
+  storedMessageJson,
+  storedMessages,
+  touched,
+  type NotifyDoc,
+} from "./doc.js";
 import { verifyEd25519 } from "./verify.js";
 import { NotifyInputError } from "./errors.js";
 
@@ -97,7 +107,12 @@ export class NotifyStore {
   }
 
   get stats() {
-    return { messages: this.#messages.size, devices: this.#devices.size, rejected: this.#rejected, sync: this.#engine.stats };
+    return {
+      messages: this.#messages.size,
+      devices: this.#devices.size,
+      rejected: this.#rejected,
+      sync: this.#engine.stats,
+    };
   }
 
   start(): Promise<void> {
@@ -132,16 +147,29 @@ export class NotifyStore {
   resolve(idOrPrefix: string): NotifyMessage {
     const exact = this.#messages.get(idOrPrefix);
     if (exact) return exact;
-    if (idOrPrefix.length < ID_PREFIX_CHARS_MIN || !/^[0-9a-z]+$/.test(idOrPrefix)) throw new NotifyInputError(`no message ${JSON.stringify(idOrPrefix)}: give its id (at least ${ID_PREFIX_CHARS_MIN} characters; see \`edgesync notify log THREAD\`)`);
+    if (idOrPrefix.length < ID_PREFIX_CHARS_MIN || !/^[0-9a-z]+$/.test(idOrPrefix))
+      throw new NotifyInputError(
+        `no message ${JSON.stringify(idOrPrefix)}: give its id (at least ${ID_PREFIX_CHARS_MIN} characters; see \`edgesync notify log THREAD\`)`,
+      );
     const matches = [...this.#messages.keys()].filter((id) => id.startsWith(idOrPrefix));
-    if (matches.length === 0) throw new NotifyInputError(`no message ${JSON.stringify(idOrPrefix)} (see \`edgesync notify log THREAD\` for ids)`);
-    if (matches.length > 1) throw new NotifyInputError(`${JSON.stringify(idOrPrefix)} matches ${matches.length} messages; give more of the id`);
+    if (matches.length === 0)
+      throw new NotifyInputError(
+        `no message ${JSON.stringify(idOrPrefix)} (see \`edgesync notify log THREAD\` for ids)`,
+      );
+    if (matches.length > 1)
+      throw new NotifyInputError(
+        `${JSON.stringify(idOrPrefix)} matches ${matches.length} messages; give more of the id`,
+      );
     return this.#messages.get(matches[0]) as NotifyMessage;
   }
 
   /** Messages oldest first, optionally of one project and/or thread, the newest `limit`. */
   list(filter: { project?: string; thread?: string; limit?: number } = {}): NotifyMessage[] {
-    const out = [...this.#messages.values()].filter((m) => (filter.project === undefined || m.project === filter.project) && (filter.thread === undefined || m.thread === filter.thread));
+    const out = [...this.#messages.values()].filter(
+      (m) =>
+        (filter.project === undefined || m.project === filter.project) &&
+        (filter.thread === undefined || m.thread === filter.thread),
+    );
     out.sort(byTime);
     return filter.limit !== undefined ? out.slice(-filter.limit) : out;
   }
@@ -163,8 +191,15 @@ export class NotifyStore {
     for (const list of byThread.values()) {
       list.sort(byTime);
       const last = list[list.length - 1];
-      const open = list.filter((m) => m.actions.length > 0 && !(this.#replies.get(m.id)?.size)).length;
-      out.push({ project: last.project, thread: last.thread, messages: list.length, lastAt: last.timestamp, last: last.body.slice(0, 120), open });
+      const open = list.filter((m) => m.actions.length > 0 && !this.#replies.get(m.id)?.size).length;
+      out.push({
+        project: last.project,
+        thread: last.thread,
+        messages: list.length,
+        lastAt: last.timestamp,
+        last: last.body.slice(0, 120),
+        open,
+      });
     }
     return out.sort((a, b) => b.lastAt - a.lastAt);
   }
@@ -221,7 +256,10 @@ export class NotifyStore {
     const decoded = decodeMessage(json, this.#verify);
     if ("problem" in decoded || decoded.message.id !== id) {
       this.#rejected++;
-      this.#log.warn({ id, problem: "problem" in decoded ? decoded.problem : "id does not match its key" }, "notify: ignoring a bad stored message");
+      this.#log.warn(
+        { id, problem: "problem" in decoded ? decoded.problem : "id does not match its key" },
+        "notify: ignoring a bad stored message",
+      );
       return;
     }
     const message = decoded.message;
@@ -243,7 +281,10 @@ export class NotifyStore {
     }
     const problem = deviceProblem(record);
     if (problem || (record as DeviceRecord).peer !== peer) {
-      this.#log.warn({ peer, problem: problem ?? "key does not match its record" }, "notify: ignoring a bad device record");
+      this.#log.warn(
+        { peer, problem: problem ?? "key does not match its record" },
+        "notify: ignoring a bad device record",
+      );
       return;
     }
     this.#devices.set(peer, record as DeviceRecord);

@@ -14,11 +14,21 @@ const WASM_INIT_CALL = "initSync(wasmBlob);";
 const automergeWasmInit = {
   name: "automerge-wasm-init",
   setup(pluginBuild) {
-    pluginBuild.onLoad({ filter: /[\\/]@automerge[\\/]automerge[\\/]dist[\\/]mjs[\\/]wasm_bindgen_output[\\/]web[\\/]index\.js$/ }, async (args) => {
-      const source = await readFile(args.path, "utf8");
-      if (!source.includes(WASM_INIT_CALL)) throw new Error(`${args.path} no longer calls ${WASM_INIT_CALL}: check how this Automerge version initialises its wasm`);
-      return { contents: source.replace(WASM_INIT_CALL, "initSync({ module: wasmBlob });"), loader: "js", resolveDir: args.path.replace(/[\\/][^\\/]*$/, "") };
-    });
+    pluginBuild.onLoad(
+      { filter: /[\\/]@automerge[\\/]automerge[\\/]dist[\\/]mjs[\\/]wasm_bindgen_output[\\/]web[\\/]index\.js$/ },
+      async (args) => {
+        const source = await readFile(args.path, "utf8");
+        if (!source.includes(WASM_INIT_CALL))
+          throw new Error(
+            `${args.path} no longer calls ${WASM_INIT_CALL}: check how this Automerge version initialises its wasm`,
+          );
+        return {
+          contents: source.replace(WASM_INIT_CALL, "initSync({ module: wasmBlob });"),
+          loader: "js",
+          resolveDir: args.path.replace(/[\\/][^\\/]*$/, ""),
+        };
+      },
+    );
   },
 };
 
@@ -41,7 +51,9 @@ const result = await build({
 });
 const bytes = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.bytes ?? 0;
 if (!Object.keys(result.metafile.inputs).some((path) => path.endsWith("wasm_bindgen_output/web/index.js"))) {
-  console.error("build-client-bundle: Automerge's wasm initialiser was not bundled from the expected file; the deprecated-initSync fix did not apply");
+  console.error(
+    "build-client-bundle: Automerge's wasm initialiser was not bundled from the expected file; the deprecated-initSync fix did not apply",
+  );
   process.exit(1);
 }
 const builtins = Object.keys(result.metafile.inputs).filter((path) => path.startsWith("node:"));

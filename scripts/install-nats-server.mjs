@@ -16,7 +16,18 @@
 //   EDGESYNC_NATS_RELEASE_URL  base URL holding SHA256SUMS and the archives (a mirror)
 // Plain Node ESM with no dependencies: it runs before anything else is built.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdirSync, writeFileSync, existsSync, chmodSync, renameSync, rmSync, mkdtempSync, copyFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  writeFileSync,
+  existsSync,
+  chmodSync,
+  renameSync,
+  rmSync,
+  mkdtempSync,
+  copyFileSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { join, dirname, delimiter } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,8 +38,13 @@ const CACHE = join(ROOT, "node_modules", ".cache", "edgesync", "nats-server.json
 const LOCAL_BIN = join(ROOT, ".edgesync-bin", "nats-server");
 // 2.10.x: the line closest to 2.9.10 (the behaviour DESIGN.md §3 describes) that has the CVE-2023-47090 fix.
 const RELEASE = process.env.EDGESYNC_NATS_VERSION || "2.10.29";
-const RELEASE_URL = (process.env.EDGESYNC_NATS_RELEASE_URL || `https://github.com/nats-io/nats-server/releases/download/v${RELEASE}`).replace(/\/+$/, "");
-const SOURCES = (process.env.EDGESYNC_NATS_SOURCES || "path,apt,release").split(",").map((s) => s.trim()).filter(Boolean);
+const RELEASE_URL = (
+  process.env.EDGESYNC_NATS_RELEASE_URL || `https://github.com/nats-io/nats-server/releases/download/v${RELEASE}`
+).replace(/\/+$/, "");
+const SOURCES = (process.env.EDGESYNC_NATS_SOURCES || "path,apt,release")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 // Offline machines must not hang `npm install`: the small checksum file decides within this.
 const CHECKSUMS_TIMEOUT_MS = 15_000;
 const ARCHIVE_TIMEOUT_MS = 180_000;
@@ -60,7 +76,10 @@ function version(path) {
 
 function onPath() {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/bin", "/usr/bin"];
-  return dirs.filter(Boolean).map((d) => join(d, "nats-server")).find(executable);
+  return dirs
+    .filter(Boolean)
+    .map((d) => join(d, "nats-server"))
+    .find(executable);
 }
 
 /** Fixed in 2.9.23 and 2.10.2 (GHSA-fr2g-9hjm-wr23); keep in step with agent/nats/binary.ts. */
@@ -82,8 +101,12 @@ function record(path, source) {
   renameSync(temp, CACHE);
   say(`using nats-server ${v} from ${source}: ${path}`);
   if (cveAffected(v)) {
-    say(`note: nats-server ${v} has CVE-2023-47090 (fixed in 2.9.23/2.10.2). edgesync never writes the affected configuration,`);
-    say(`      but a current release is better: EDGESYNC_NATS_SOURCES=release node scripts/install-nats-server.mjs (needs the internet)`);
+    say(
+      `note: nats-server ${v} has CVE-2023-47090 (fixed in 2.9.23/2.10.2). edgesync never writes the affected configuration,`,
+    );
+    say(
+      `      but a current release is better: EDGESYNC_NATS_SOURCES=release node scripts/install-nats-server.mjs (needs the internet)`,
+    );
   }
   return true;
 }
@@ -102,7 +125,12 @@ function tryApt() {
   if (!["/usr/bin/apt-get", "/bin/apt-get"].some(executable)) return false;
   say("installing Debian's nats-server package with apt-get");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = () => spawnSync("apt-get", ["install", "-y", "-qq", "nats-server"], { stdio: ["ignore", "ignore", "pipe"], env, timeout: APT_TIMEOUT_MS });
+  const install = () =>
+    spawnSync("apt-get", ["install", "-y", "-qq", "nats-server"], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env,
+      timeout: APT_TIMEOUT_MS,
+    });
   let r = install();
   if (r.status !== 0) {
     // A fresh container has empty package lists: refresh them once and retry.
@@ -110,7 +138,14 @@ function tryApt() {
     r = install();
   }
   if (r.status !== 0) {
-    say(`apt-get install nats-server failed: ${String(r.stderr ?? r.error ?? "").trim().split("\n").pop() || `exit ${r.status}`}`);
+    say(
+      `apt-get install nats-server failed: ${
+        String(r.stderr ?? r.error ?? "")
+          .trim()
+          .split("\n")
+          .pop() || `exit ${r.status}`
+      }`,
+    );
     return false;
   }
   const path = onPath();
@@ -149,19 +184,30 @@ async function tryRelease() {
   say(`downloading ${archiveName} from ${RELEASE_URL} (official release, SHA-256 verified)`);
   let work;
   try {
-    const sums = (await download(`${RELEASE_URL}/SHA256SUMS`, CHECKSUMS_TIMEOUT_MS, CHECKSUMS_BYTES_MAX)).toString("utf8");
-    const line = sums.split("\n").map((l) => l.trim().split(/\s+/)).find((f) => f.length === 2 && f[1].replace(/^\*/, "") === archiveName);
+    const sums = (await download(`${RELEASE_URL}/SHA256SUMS`, CHECKSUMS_TIMEOUT_MS, CHECKSUMS_BYTES_MAX)).toString(
+      "utf8",
+    );
+    const line = sums
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f.length === 2 && f[1].replace(/^\*/, "") === archiveName);
     const expected = line?.[0]?.toLowerCase();
     if (!expected || !/^[0-9a-f]{64}$/.test(expected)) throw new Error(`${archiveName} is not listed in SHA256SUMS`);
     const archive = await download(`${RELEASE_URL}/${archiveName}`, ARCHIVE_TIMEOUT_MS, ARCHIVE_BYTES_MAX);
     const actual = createHash("sha256").update(archive).digest("hex");
-    if (actual !== expected) throw new Error(`checksum mismatch for ${archiveName} (SHA256SUMS says ${expected}, got ${actual}); not installed`);
+    if (actual !== expected)
+      throw new Error(
+        `checksum mismatch for ${archiveName} (SHA256SUMS says ${expected}, got ${actual}); not installed`,
+      );
     mkdirSync(dirname(LOCAL_BIN), { recursive: true });
     // Unpack next to the destination (same file system), then rename into place.
     work = mkdtempSync(join(dirname(LOCAL_BIN), ".unpack-"));
     writeFileSync(join(work, archiveName), archive);
-    const tar = spawnSync("tar", ["-xzf", join(work, archiveName), "-C", work, `${name}/nats-server`], { encoding: "utf8" });
-    if (tar.status !== 0) throw new Error(`tar could not unpack ${archiveName}: ${(tar.stderr || String(tar.error ?? "")).trim()}`);
+    const tar = spawnSync("tar", ["-xzf", join(work, archiveName), "-C", work, `${name}/nats-server`], {
+      encoding: "utf8",
+    });
+    if (tar.status !== 0)
+      throw new Error(`tar could not unpack ${archiveName}: ${(tar.stderr || String(tar.error ?? "")).trim()}`);
     const staged = join(work, "nats-server");
     copyFileSync(join(work, name, "nats-server"), staged);
     chmodSync(staged, 0o755);
@@ -193,7 +239,9 @@ async function main() {
     // An earlier verified download beats apt and the network; checked right after PATH.
     if (source === "path" && existsSync(LOCAL_BIN) && record(LOCAL_BIN, "an earlier verified download")) return;
   }
-  say("no nats-server is available, so edgesync cannot start its own server (attaching with --nats-upstream still works).");
+  say(
+    "no nats-server is available, so edgesync cannot start its own server (attaching with --nats-upstream still works).",
+  );
   say(FIX);
 }
 

@@ -30,13 +30,21 @@ async function packageRoot(): Promise<string> {
 }
 
 function run(root: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, [join(root, "scripts", "install-nats-server.mjs")], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [join(root, "scripts", "install-nats-server.mjs")], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on("close", (code) => resolve({ code, stderr })));
 }
 
-const cacheOf = async (root: string) => JSON.parse(await readFile(join(root, "node_modules", ".cache", "edgesync", "nats-server.json"), "utf8")) as { path: string; version: string; source: string };
+const cacheOf = async (root: string) =>
+  JSON.parse(await readFile(join(root, "node_modules", ".cache", "edgesync", "nats-server.json"), "utf8")) as {
+    path: string;
+    version: string;
+    source: string;
+  };
 
 /** A release archive laid out like upstream's: nats-server-vX-os-arch/nats-server. */
 async function releaseServer(tamper: boolean): Promise<string> {
@@ -50,7 +58,9 @@ async function releaseServer(tamper: boolean): Promise<string> {
   await chmod(join(work, name, "nats-server"), 0o755);
   assert.equal(spawnSync("tar", ["-czf", join(work, `${name}.tar.gz`), "-C", work, name]).status, 0);
   const archive = await readFile(join(work, `${name}.tar.gz`));
-  const digest = createHash("sha256").update(tamper ? Buffer.from("something else") : archive).digest("hex");
+  const digest = createHash("sha256")
+    .update(tamper ? Buffer.from("something else") : archive)
+    .digest("hex");
   const sums = `${"0".repeat(64)}  nats-server-v${VERSION}-windows-amd64.zip\n${digest}  ${name}.tar.gz\n`;
   const server = createServer((req, res) => {
     if (req.url === "/SHA256SUMS") res.end(sums);
@@ -77,7 +87,11 @@ describe("scripts/install-nats-server.mjs", () => {
   it("installs a release whose archive matches SHA256SUMS", async () => {
     const root = await packageRoot();
     const url = await releaseServer(false);
-    const { code, stderr } = await run(root, { EDGESYNC_NATS_SOURCES: "release", EDGESYNC_NATS_VERSION: VERSION, EDGESYNC_NATS_RELEASE_URL: url });
+    const { code, stderr } = await run(root, {
+      EDGESYNC_NATS_SOURCES: "release",
+      EDGESYNC_NATS_VERSION: VERSION,
+      EDGESYNC_NATS_RELEASE_URL: url,
+    });
     assert.equal(code, 0, stderr);
     const cache = await cacheOf(root);
     assert.equal(cache.path, join(root, ".edgesync-bin", "nats-server"));
@@ -89,7 +103,11 @@ describe("scripts/install-nats-server.mjs", () => {
   it("refuses an archive whose checksum does not match, prints the fix and still exits 0", async () => {
     const root = await packageRoot();
     const url = await releaseServer(true);
-    const { code, stderr } = await run(root, { EDGESYNC_NATS_SOURCES: "release", EDGESYNC_NATS_VERSION: VERSION, EDGESYNC_NATS_RELEASE_URL: url });
+    const { code, stderr } = await run(root, {
+      EDGESYNC_NATS_SOURCES: "release",
+      EDGESYNC_NATS_VERSION: VERSION,
+      EDGESYNC_NATS_RELEASE_URL: url,
+    });
     assert.equal(code, 0);
     assert.match(stderr, /checksum mismatch/);
     assert.match(stderr, /Fix: .*EDGESYNC_NATS_SERVER=/);
@@ -100,7 +118,10 @@ describe("scripts/install-nats-server.mjs", () => {
   it("fails fast with the fix when the release cannot be fetched", async () => {
     const root = await packageRoot();
     const started = Date.now();
-    const { code, stderr } = await run(root, { EDGESYNC_NATS_SOURCES: "release", EDGESYNC_NATS_RELEASE_URL: "http://127.0.0.1:9/none" });
+    const { code, stderr } = await run(root, {
+      EDGESYNC_NATS_SOURCES: "release",
+      EDGESYNC_NATS_RELEASE_URL: "http://127.0.0.1:9/none",
+    });
     assert.equal(code, 0);
     assert.match(stderr, /download failed/);
     assert.match(stderr, /Fix: /);

@@ -11,7 +11,11 @@ const SKIP_DIRS = new Set(["node_modules", "dist", "artifacts"]);
 
 function collect(dir, out) {
   let entries;
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of entries) {
     if (SKIP_DIRS.has(name)) continue;
     const path = join(dir, name);

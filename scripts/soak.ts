@@ -39,7 +39,13 @@ async function applyOp(cluster: SoakCluster, op: SoakOp): Promise<void> {
 }
 
 /** Edits until `until`, a few per second, on random devices (agents up or not). */
-async function editPhase(cluster: SoakCluster, model: SoakModel, rng: Rng, report: SoakReport, until: number): Promise<void> {
+async function editPhase(
+  cluster: SoakCluster,
+  model: SoakModel,
+  rng: Rng,
+  report: SoakReport,
+  until: number,
+): Promise<void> {
   while (Date.now() < until) {
     const op = model.plan();
     await applyOp(cluster, op);
@@ -76,7 +82,8 @@ async function soakFiles(root: string): Promise<Map<string, Buffer>> {
   return files;
 }
 
-const sameBytes = (x: Map<string, Buffer>, y: Map<string, Buffer>) => x.size === y.size && [...x].every(([path, bytes]) => y.get(path)?.equals(bytes) === true);
+const sameBytes = (x: Map<string, Buffer>, y: Map<string, Buffer>) =>
+  x.size === y.size && [...x].every(([path, bytes]) => y.get(path)?.equals(bytes) === true);
 
 /** Waits until both leaves hold exactly the model's files; records the checks. Returns false if it never did. */
 async function converge(cluster: SoakCluster, model: SoakModel, report: SoakReport, round: number): Promise<boolean> {
@@ -92,9 +99,27 @@ async function converge(cluster: SoakCluster, model: SoakModel, report: SoakRepo
   const ms = Date.now() - started;
   const ok = last.a.length === 0 && last.b.length === 0 && last.temps.length === 0;
   if (ok) report.convergenceMs.samples.push(ms);
-  check(report, round, "both leaves hold identical bytes", last.identical, last.identical ? undefined : `after ${ms} ms`);
-  check(report, round, "leaf a holds every expected write and nothing deleted", last.a.length === 0, last.a.join("; ") || undefined);
-  check(report, round, "leaf b holds every expected write and nothing deleted", last.b.length === 0, last.b.join("; ") || undefined);
+  check(
+    report,
+    round,
+    "both leaves hold identical bytes",
+    last.identical,
+    last.identical ? undefined : `after ${ms} ms`,
+  );
+  check(
+    report,
+    round,
+    "leaf a holds every expected write and nothing deleted",
+    last.a.length === 0,
+    last.a.join("; ") || undefined,
+  );
+  check(
+    report,
+    round,
+    "leaf b holds every expected write and nothing deleted",
+    last.b.length === 0,
+    last.b.join("; ") || undefined,
+  );
   check(report, round, "no temp file left behind", last.temps.length === 0, last.temps.join(", ") || undefined);
   const crashes = cluster.crashes.splice(0);
   check(report, round, "no agent exited by itself", crashes.length === 0, crashes.join("; ") || undefined);
@@ -109,7 +134,8 @@ async function soak(args: SoakArgs): Promise<SoakReport> {
   for (let i = 0; i < SEED_FILES; i++) model.plan(); // creates only: the vault starts below filesMin
   const cluster = await SoakCluster.start(model.files);
   try {
-    if (!(await converge(cluster, model, report, 0))) throw new Error(`the seeded vault never converged: ${report.violations.join("; ")}\n${cluster.detail()}`);
+    if (!(await converge(cluster, model, report, 0)))
+      throw new Error(`the seeded vault never converged: ${report.violations.join("; ")}\n${cluster.detail()}`);
     const rounds = roundsFor(args);
     for (let round = 1; round <= rounds; round++) {
       model.nextRound();
@@ -119,7 +145,9 @@ async function soak(args: SoakArgs): Promise<SoakReport> {
       await cluster.restartAll();
       report.rounds = round;
       if (!(await converge(cluster, model, report, round))) {
-        report.violations.push(`round ${round}: the leaves disagree; the soak stops (the model no longer describes either)`);
+        report.violations.push(
+          `round ${round}: the leaves disagree; the soak stops (the model no longer describes either)`,
+        );
         break;
       }
       if (report.violations.length) {
@@ -127,7 +155,9 @@ async function soak(args: SoakArgs): Promise<SoakReport> {
         const held = await soakFiles(cluster.dirs.a);
         model.reset(new Map([...held].map(([p, b]) => [p, b.toString()])));
       }
-      console.log(`round ${round}/${rounds}: ${report.edits.total} edits, ${report.faults.total} faults so far, converged in ${report.convergenceMs.samples.at(-1) ?? "—"} ms`);
+      console.log(
+        `round ${round}/${rounds}: ${report.edits.total} edits, ${report.faults.total} faults so far, converged in ${report.convergenceMs.samples.at(-1) ?? "—"} ms`,
+      );
     }
     report.filesAtEnd = model.files.size;
   } finally {

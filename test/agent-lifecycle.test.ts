@@ -19,7 +19,12 @@ describe("agent lifecycle", () => {
       const running = agent;
       const exited = new Promise<number | null>((resolve) => running.once("exit", (code) => resolve(code)));
       process.kill(agent.info.natsPid!, "SIGKILL");
-      await waitFor("the agent to exit", () => running.exitCode !== null, 30_000, () => running.output());
+      await waitFor(
+        "the agent to exit",
+        () => running.exitCode !== null,
+        30_000,
+        () => running.output(),
+      );
       assert.equal(await exited, 1);
       assert.match(running.output(), /nats-server exited on its own; stopping the agent/);
     } finally {

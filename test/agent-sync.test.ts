@@ -8,7 +8,16 @@ import { writeFile, mkdir, unlink, rename, readFile, stat } from "node:fs/promis
 import { createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { sandbox, stop, readText, exists, type Sandbox } from "./helpers/cli.js";
-import { startAgent, startHub, cli, pidAlive, publicKeyLine, startUpstreamServer, startMeshedPeers, type RunningAgent } from "./helpers/agents.js";
+import {
+  startAgent,
+  startHub,
+  cli,
+  pidAlive,
+  publicKeyLine,
+  startUpstreamServer,
+  startMeshedPeers,
+  type RunningAgent,
+} from "./helpers/agents.js";
 import { waitFor } from "./helpers/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -26,7 +35,8 @@ describe("hub and two leaves", () => {
   let b: string;
   let hubArgs: string[];
   let hubEnv: NodeJS.ProcessEnv;
-  const detail = () => `--- hub\n${hub?.output().slice(-3000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
+  const detail = () =>
+    `--- hub\n${hub?.output().slice(-3000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
 
   before(async () => {
     box = await sandbox("agents");
@@ -39,14 +49,30 @@ describe("hub and two leaves", () => {
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--accept-hub-key", "--cwd", a]);
+    leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${ports.leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
     // B may clone once A's authorized_keys lists it and the hub has applied that.
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("the hub to replicate the vault", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 30_000, () => cloned.stderr + detail());
+    await waitFor(
+      "the hub to replicate the vault",
+      () => {
+        cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
+        return cloned.code === 0;
+      },
+      30_000,
+      () => cloned.stderr + detail(),
+    );
     assert.equal(await readText(join(b, "welcome.md")), "# Welcome\n");
     leafB = await startAgent(box, "b", ["--cwd", b]); // the leaf role and hub come from the clone's config
   });
@@ -64,11 +90,28 @@ describe("hub and two leaves", () => {
   it("carries edits, deletes, renames and nested folders both ways", async () => {
     await mkdir(join(a, "projects/q4"), { recursive: true });
     await writeFile(join(a, "projects/q4/plan.md"), "plan v1\n");
-    await waitFor("nested create", () => same(join(a, "projects/q4/plan.md"), join(b, "projects/q4/plan.md")), 30_000, detail);
+    await waitFor(
+      "nested create",
+      () => same(join(a, "projects/q4/plan.md"), join(b, "projects/q4/plan.md")),
+      30_000,
+      detail,
+    );
     await writeFile(join(b, "projects/q4/plan.md"), "plan v2 from B\n");
-    await waitFor("edit back to A", async () => (await readText(join(a, "projects/q4/plan.md"))) === "plan v2 from B\n", 30_000, detail);
+    await waitFor(
+      "edit back to A",
+      async () => (await readText(join(a, "projects/q4/plan.md"))) === "plan v2 from B\n",
+      30_000,
+      detail,
+    );
     await rename(join(a, "projects/q4/plan.md"), join(a, "projects/q4/roadmap.md"));
-    await waitFor("rename", async () => (await readText(join(b, "projects/q4/roadmap.md"))) === "plan v2 from B\n" && !(await exists(join(b, "projects/q4/plan.md"))), 30_000, detail);
+    await waitFor(
+      "rename",
+      async () =>
+        (await readText(join(b, "projects/q4/roadmap.md"))) === "plan v2 from B\n" &&
+        !(await exists(join(b, "projects/q4/plan.md"))),
+      30_000,
+      detail,
+    );
     await unlink(join(b, "note.md"));
     await waitFor("delete", async () => !(await exists(join(a, "note.md"))), 30_000, detail);
   });
@@ -76,12 +119,31 @@ describe("hub and two leaves", () => {
   it("carries a binary attachment intact (hash-verified) as a blob in chunks, not inside the doc", async () => {
     const bytes = randomBytes(300_000); // over one 256 KiB blob chunk
     await writeFile(join(a, "diagram.md"), bytes); // not UTF-8: stored and synced as binary
-    await waitFor("binary", async () => (await readFile(join(b, "diagram.md")).catch(() => undefined))?.equals(bytes) === true, 30_000, detail);
+    await waitFor(
+      "binary",
+      async () => (await readFile(join(b, "diagram.md")).catch(() => undefined))?.equals(bytes) === true,
+      30_000,
+      detail,
+    );
     assert.equal(sha(await readFile(join(b, "diagram.md"))), sha(bytes));
     for (const dir of [a, b]) {
-      assert.ok((await readFile(join(dir, ".edgesync/blobs", sha(bytes)))).equals(bytes), `blob in ${dir}/.edgesync/blobs`);
-      const docBytes = (await stat(join(dir, ".edgesync/doc.bin")).then((s) => s.size, () => 0)) + (await stat(join(dir, ".edgesync/doc.log")).then((s) => s.size, () => 0));
-      assert.ok(docBytes < bytes.length / 3, `${dir}'s doc holds ${docBytes} bytes for a ${bytes.length}-byte attachment`);
+      assert.ok(
+        (await readFile(join(dir, ".edgesync/blobs", sha(bytes)))).equals(bytes),
+        `blob in ${dir}/.edgesync/blobs`,
+      );
+      const docBytes =
+        (await stat(join(dir, ".edgesync/doc.bin")).then(
+          (s) => s.size,
+          () => 0,
+        )) +
+        (await stat(join(dir, ".edgesync/doc.log")).then(
+          (s) => s.size,
+          () => 0,
+        ));
+      assert.ok(
+        docBytes < bytes.length / 3,
+        `${dir}'s doc holds ${docBytes} bytes for a ${bytes.length}-byte attachment`,
+      );
     }
   });
 
@@ -89,9 +151,18 @@ describe("hub and two leaves", () => {
     const base = "# Shared\n\nintro\n\nmiddle\n\nend\n";
     await writeFile(join(a, "shared.md"), base);
     await waitFor("base on B", () => same(join(a, "shared.md"), join(b, "shared.md")), 30_000, detail);
-    await Promise.all([writeFile(join(a, "shared.md"), base.replace("intro", "intro from A")), writeFile(join(b, "shared.md"), base.replace("end", "end from B"))]);
+    await Promise.all([
+      writeFile(join(a, "shared.md"), base.replace("intro", "intro from A")),
+      writeFile(join(b, "shared.md"), base.replace("end", "end from B")),
+    ]);
     const merged = "# Shared\n\nintro from A\n\nmiddle\n\nend from B\n";
-    await waitFor("merge everywhere", async () => (await readText(join(a, "shared.md"))) === merged && (await readText(join(b, "shared.md"))) === merged, 60_000, detail);
+    await waitFor(
+      "merge everywhere",
+      async () =>
+        (await readText(join(a, "shared.md"))) === merged && (await readText(join(b, "shared.md"))) === merged,
+      60_000,
+      detail,
+    );
   });
 
   it("lets leaf B catch up from the hub after being offline while A edited", async () => {
@@ -102,8 +173,20 @@ describe("hub and two leaves", () => {
     await writeFile(join(b, "offline-b.md"), "written while offline\n");
     await waitFor("hub to have A's edit", () => cli(box, "a", ["status", "--cwd", a, "--json"]).code === 0);
     leafB = await startAgent(box, "b", ["--cwd", b]);
-    await waitFor("B to catch up", async () => (await readText(join(b, "while-away.md"))) === "B was away\n" && (await readText(join(b, "welcome.md")))?.includes("edited while B was away") === true, 30_000, detail);
-    await waitFor("B's offline edit to reach A", async () => (await readText(join(a, "offline-b.md"))) === "written while offline\n", 30_000, detail);
+    await waitFor(
+      "B to catch up",
+      async () =>
+        (await readText(join(b, "while-away.md"))) === "B was away\n" &&
+        (await readText(join(b, "welcome.md")))?.includes("edited while B was away") === true,
+      30_000,
+      detail,
+    );
+    await waitFor(
+      "B's offline edit to reach A",
+      async () => (await readText(join(a, "offline-b.md"))) === "written while offline\n",
+      30_000,
+      detail,
+    );
   });
 
   it("converges after the hub restarts mid-sync", async () => {
@@ -111,8 +194,14 @@ describe("hub and two leaves", () => {
     await writeFile(join(a, "during-outage.md"), "hub was down\n");
     await writeFile(join(b, "also-during-outage.md"), "B too\n");
     hub = await startAgent(box, "hub", hubArgs, hubEnv);
-    await waitFor("both outage edits everywhere", async () =>
-      (await readText(join(b, "during-outage.md"))) === "hub was down\n" && (await readText(join(a, "also-during-outage.md"))) === "B too\n", 60_000, detail);
+    await waitFor(
+      "both outage edits everywhere",
+      async () =>
+        (await readText(join(b, "during-outage.md"))) === "hub was down\n" &&
+        (await readText(join(a, "also-during-outage.md"))) === "B too\n",
+      60_000,
+      detail,
+    );
   });
 
   it("reports connection, role and peers in status --json", () => {
@@ -141,7 +230,14 @@ describe("peer mesh and attach mode", () => {
       const { a, b } = await startMeshedPeers(box, agents);
       await writeFile(join(b, "from-b.md"), "peer b\n");
       await writeFile(join(a, "from-a.md"), "peer a\n");
-      await waitFor("both files on both peers", async () => (await readText(join(a, "from-b.md"))) === "peer b\n" && (await readText(join(b, "from-a.md"))) === "peer a\n", 30_000, () => agents.map((x) => x.output()).join("\n---\n"));
+      await waitFor(
+        "both files on both peers",
+        async () =>
+          (await readText(join(a, "from-b.md"))) === "peer b\n" &&
+          (await readText(join(b, "from-a.md"))) === "peer a\n",
+        30_000,
+        () => agents.map((x) => x.output()).join("\n---\n"),
+      );
     } finally {
       for (const agent of agents) await stop(agent, "SIGINT");
       await box.cleanup();
@@ -157,11 +253,19 @@ describe("peer mesh and attach mode", () => {
       const b = join(box.dir, "b");
       await mkdir(a);
       assert.equal(cli(box, "ua", ["init", "--cwd", a]).code, 0);
-      agents.push(await startAgent(box, "ua", ["--nats-role", "peer", "--nats-upstream", server.clientUrl, "--cwd", a]));
+      agents.push(
+        await startAgent(box, "ua", ["--nats-role", "peer", "--nats-upstream", server.clientUrl, "--cwd", a]),
+      );
       assert.equal(cli(box, "ub", ["clone", server.clientUrl, b]).code, 0);
-      agents.push(await startAgent(box, "ub", ["--nats-role", "peer", "--nats-upstream", server.clientUrl, "--cwd", b]));
+      agents.push(
+        await startAgent(box, "ub", ["--nats-role", "peer", "--nats-upstream", server.clientUrl, "--cwd", b]),
+      );
       await writeFile(join(a, "attached.md"), "via upstream\n");
-      await waitFor("file via the upstream server", async () => (await readText(join(b, "attached.md"))) === "via upstream\n", 30_000);
+      await waitFor(
+        "file via the upstream server",
+        async () => (await readText(join(b, "attached.md"))) === "via upstream\n",
+        30_000,
+      );
     } finally {
       for (const agent of agents) await stop(agent, "SIGINT");
       await server.stop();

@@ -45,7 +45,15 @@ describe("binary files as blobs", () => {
     await writeFile(join(vault, "photo.png"), first);
     assert.equal(cli(["status"]).code, 0); // ingests it
     assert.ok((await readFile(join(blobsDir(), sha(first)))).equals(first));
-    const docBytes = (await stat(join(vault, ".edgesync/doc.bin")).then((s) => s.size, () => 0)) + (await stat(join(vault, ".edgesync/doc.log")).then((s) => s.size, () => 0));
+    const docBytes =
+      (await stat(join(vault, ".edgesync/doc.bin")).then(
+        (s) => s.size,
+        () => 0,
+      )) +
+      (await stat(join(vault, ".edgesync/doc.log")).then(
+        (s) => s.size,
+        () => 0,
+      ));
     assert.ok(docBytes < 20_000, `the doc holds ${docBytes} bytes beside a ${first.length}-byte binary`);
   });
 

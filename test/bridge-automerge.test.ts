@@ -42,7 +42,13 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
 
   before(async () => {
     allowed = await keyFromSeed(new Uint8Array(randomBytes(32)));
-    rig = await startBridgeRig({ name: "interop", peer: "agent", actor: "bb".repeat(16), keepText: "from the vault\n", isAuthorised: (key) => Buffer.from(key).equals(Buffer.from(allowed.publicKey)) });
+    rig = await startBridgeRig({
+      name: "interop",
+      peer: "agent",
+      actor: "bb".repeat(16),
+      keepText: "from the vault\n",
+      isAuthorised: (key) => Buffer.from(key).equals(Buffer.from(allowed.publicKey)),
+    });
     ({ engine, bridge, certFile, vaultId } = rig);
   });
 
@@ -52,16 +58,25 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
   });
 
   function runClient(url: string, mode: "read-write" | "expect-refused"): Child {
-    const child = spawn(process.execPath, [SCRIPT, url, vaultAutomergeUrl(vaultId), mode], { env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [SCRIPT, url, vaultAutomergeUrl(vaultId), mode], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     children.push(child);
     const lines: Record<string, unknown>[] = [];
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString();
-      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split("\n").filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
     });
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    return { process: child, lines, output: () => output, exited: new Promise((r) => child.once("exit", (code) => r(code))) };
+    return {
+      process: child,
+      lines,
+      output: () => output,
+      exited: new Promise((r) => child.once("exit", (code) => r(code))),
+    };
   }
 
   it("names the vault document as automerge-repo does", () => {
@@ -72,16 +87,38 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
   });
 
   it("syncs the vault document both ways with a signed token", async () => {
-    const url = await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: allowed, certFingerprint: bridge.certFingerprint });
+    const url = await automergeEndpointUrl({
+      origin: bridge.origin,
+      vaultId,
+      key: allowed,
+      certFingerprint: bridge.certFingerprint,
+    });
     const client = runClient(url, "read-write");
-    await waitFor("the client to find the document", () => client.lines.some((l) => l.step === "found"), 30_000, client.output);
+    await waitFor(
+      "the client to find the document",
+      () => client.lines.some((l) => l.step === "found"),
+      30_000,
+      client.output,
+    );
     const found = client.lines.find((l) => l.step === "found")!;
     assert.equal(found.name, "interop");
     assert.equal(found.keep, "from the vault\n");
-    await waitFor("the client's write in the NATS peer's document", () => readEntry(engine.doc, "from-repo.md") !== undefined, 30_000, client.output);
+    await waitFor(
+      "the client's write in the NATS peer's document",
+      () => readEntry(engine.doc, "from-repo.md") !== undefined,
+      30_000,
+      client.output,
+    );
     assert.equal(new TextDecoder().decode(readEntry(engine.doc, "from-repo.md")!.bytes), "written by automerge-repo\n");
-    await engine.change([{ type: "put", path: "from-nats.md", bytes: new TextEncoder().encode("to automerge-repo\n"), mtime: 2 }]);
-    await waitFor("the NATS peer's write at the client", () => client.lines.some((l) => l.step === "remote" && l.text === "to automerge-repo\n"), 30_000, client.output);
+    await engine.change([
+      { type: "put", path: "from-nats.md", bytes: new TextEncoder().encode("to automerge-repo\n"), mtime: 2 },
+    ]);
+    await waitFor(
+      "the NATS peer's write at the client",
+      () => client.lines.some((l) => l.step === "remote" && l.text === "to automerge-repo\n"),
+      30_000,
+      client.output,
+    );
     client.process.kill("SIGKILL");
   });
 
@@ -92,23 +129,68 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
     const cases: { frames: (Uint8Array | string)[]; codes: number[]; answer?: string }[] = [
       { frames: [new Uint8Array(randomBytes(64))], codes: [CloseCode.malformed] },
       { frames: [join.subarray(0, join.length - 3)], codes: [CloseCode.malformed] },
-      { frames: ["{\"type\":\"join\"}"], codes: [CloseCode.malformed] },
+      { frames: ['{"type":"join"}'], codes: [CloseCode.malformed] },
       { frames: [encodeCbor([1, 2, 3])], codes: [CloseCode.malformed] },
-      { frames: [encodeCbor({ type: "sync", senderId: "fuzzer", targetId: "x", documentId, data: new Uint8Array([1]) })], codes: [CloseCode.protocol] },
-      { frames: [encodeCbor({ type: "join", senderId: "fuzzer", supportedProtocolVersions: ["2"] })], codes: [CloseCode.protocol] },
-      { frames: [join, encodeCbor({ type: "request", senderId: "fuzzer", targetId: "x", documentId, data: new Uint8Array(randomBytes(40)) })], codes: [CloseCode.malformed] },
-      { frames: [join, encodeCbor({ type: "request", senderId: "fuzzer", targetId: "x", documentId: "2nothere", data: new Uint8Array([1]) })], codes: [], answer: "doc-unavailable" },
+      {
+        frames: [
+          encodeCbor({ type: "sync", senderId: "fuzzer", targetId: "x", documentId, data: new Uint8Array([1]) }),
+        ],
+        codes: [CloseCode.protocol],
+      },
+      {
+        frames: [encodeCbor({ type: "join", senderId: "fuzzer", supportedProtocolVersions: ["2"] })],
+        codes: [CloseCode.protocol],
+      },
+      {
+        frames: [
+          join,
+          encodeCbor({
+            type: "request",
+            senderId: "fuzzer",
+            targetId: "x",
+            documentId,
+            data: new Uint8Array(randomBytes(40)),
+          }),
+        ],
+        codes: [CloseCode.malformed],
+      },
+      {
+        frames: [
+          join,
+          encodeCbor({
+            type: "request",
+            senderId: "fuzzer",
+            targetId: "x",
+            documentId: "2nothere",
+            data: new Uint8Array([1]),
+          }),
+        ],
+        codes: [],
+        answer: "doc-unavailable",
+      },
     ];
     for (const c of cases) {
-      const url = await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: allowed, certFingerprint: bridge.certFingerprint });
+      const url = await automergeEndpointUrl({
+        origin: bridge.origin,
+        vaultId,
+        key: allowed,
+        certFingerprint: bridge.certFingerprint,
+      });
       const ws = new WebSocket(url, { rejectUnauthorized: false });
       const answers: string[] = [];
-      ws.on("message", (data: Buffer) => answers.push(String((decodeCbor(new Uint8Array(data)) as { type?: unknown }).type)));
+      ws.on("message", (data: Buffer) =>
+        answers.push(String((decodeCbor(new Uint8Array(data)) as { type?: unknown }).type)),
+      );
       const closed = new Promise<number>((r) => ws.on("close", (code) => r(code)));
       await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
       for (const f of c.frames) ws.send(f, { binary: typeof f !== "string" });
       if (c.answer) {
-        await waitFor(`a ${c.answer} answer`, () => answers.includes(c.answer as string), 30_000, () => answers.join());
+        await waitFor(
+          `a ${c.answer} answer`,
+          () => answers.includes(c.answer as string),
+          30_000,
+          () => answers.join(),
+        );
         ws.close();
       } else {
         assert.ok(c.codes.includes(await closed), `frames ${c.frames.length}: answers ${answers.join()}`);
@@ -123,16 +205,31 @@ describe("bridge /automerge: an unmodified automerge-repo client", () => {
     const stranger = await keyFromSeed(new Uint8Array(randomBytes(32)));
     const urls = [
       `${bridge.origin}/automerge`,
-      await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: stranger, certFingerprint: bridge.certFingerprint }),
+      await automergeEndpointUrl({
+        origin: bridge.origin,
+        vaultId,
+        key: stranger,
+        certFingerprint: bridge.certFingerprint,
+      }),
       await automergeEndpointUrl({ origin: bridge.origin, vaultId, key: allowed, certFingerprint: "00".repeat(32) }),
     ];
-    const results = await Promise.all(urls.map(async (url) => {
-      const client = runClient(url, "expect-refused");
-      const code = await client.exited;
-      return { code, lines: client.lines, output: client.output() };
-    }));
+    const results = await Promise.all(
+      urls.map(async (url) => {
+        const client = runClient(url, "expect-refused");
+        const code = await client.exited;
+        return { code, lines: client.lines, output: client.output() };
+      }),
+    );
     // The adapter sees the HTTP refusal of the upgrade (and, being automerge-repo's, rethrows it).
-    assert.deepEqual(results.map((r) => [r.code, r.lines.map((l) => `${String(l.step)} ${String(l.status)}`)]), [[0, ["refused 401"]], [0, ["refused 403"]], [0, ["refused 401"]]], results.map((r) => r.output).join("\n"));
+    assert.deepEqual(
+      results.map((r) => [r.code, r.lines.map((l) => `${String(l.step)} ${String(l.status)}`)]),
+      [
+        [0, ["refused 401"]],
+        [0, ["refused 403"]],
+        [0, ["refused 401"]],
+      ],
+      results.map((r) => r.output).join("\n"),
+    );
     assert.ok(bridge.stats.refused >= refusedBefore + 3, `refused ${bridge.stats.refused - refusedBefore}`);
     assert.equal(readEntry(engine.doc, "from-stranger.md"), undefined);
   });

@@ -16,7 +16,15 @@ import { chromium, type Browser } from "playwright-core";
 import { startBridgeRig, type BridgeRig } from "./helpers/bridge-rig.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 const BUNDLE = resolve("dist/bridge/client/edgesync-client.js");
 const PAGE_TIMEOUT_MS = 30_000;
 
@@ -26,9 +34,18 @@ describe("the browser client against a certificate the browser does not trust", 
   let web: Server;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`,
+      );
     assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run npm run build`);
-    rig = await startBridgeRig({ name: "browser-cert", peer: "agent", actor: "ee".repeat(16), keepText: "kept\n", isAuthorised: () => true });
+    rig = await startBridgeRig({
+      name: "browser-cert",
+      peer: "agent",
+      actor: "ee".repeat(16),
+      keepText: "kept\n",
+      isAuthorised: () => true,
+    });
     const html = await readFile(resolve("test/helpers/bridge-page.html"), "utf8");
     const bundle = await readFile(BUNDLE);
     web = createServer((req, res) => {
@@ -66,11 +83,18 @@ describe("the browser client against a certificate the browser does not trust", 
     assert.match(outcome, /^BridgeError: /, outcome);
     assert.ok(outcome.includes(`the browser could not open wss://${host}`), outcome);
     assert.match(outcome, /does not trust its TLS certificate/);
-    assert.match(outcome, /import the hub's tls\.crt as a trusted \*server\* certificate \(it is not a CA: importing it as an authority fails\)/);
+    assert.match(
+      outcome,
+      /import the hub's tls\.crt as a trusted \*server\* certificate \(it is not a CA: importing it as an authority fails\)/,
+    );
     assert.match(outcome, /CA-issued certificate/);
     assert.ok(outcome.includes(`opening https://${host}/ in a tab`), outcome);
     assert.equal(rig.bridge.stats.connections, 0, "the TLS handshake failed before any WebSocket reached the bridge");
-    assert.deepEqual(consoleLines.filter((line) => /deprecated/i.test(line)), [], consoleLines.join("\n"));
+    assert.deepEqual(
+      consoleLines.filter((line) => /deprecated/i.test(line)),
+      [],
+      consoleLines.join("\n"),
+    );
     await page.close();
   });
 });

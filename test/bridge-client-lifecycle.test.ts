@@ -28,7 +28,13 @@ describe("edgesync/client: a client that is refused", () => {
   before(async () => {
     member = await keyFromSeed(new Uint8Array(randomBytes(32)));
     allow(member);
-    rig = await startBridgeRig({ name: "lifecycle", peer: "agent", actor: "cc".repeat(16), keepText: "kept\n", isAuthorised: (key) => authorised.has(Buffer.from(key).toString("hex")) });
+    rig = await startBridgeRig({
+      name: "lifecycle",
+      peer: "agent",
+      actor: "cc".repeat(16),
+      keepText: "kept\n",
+      isAuthorised: (key) => authorised.has(Buffer.from(key).toString("hex")),
+    });
   });
 
   after(async () => {
@@ -37,13 +43,26 @@ describe("edgesync/client: a client that is refused", () => {
 
   it("rejects writeFile once its key was removed and it stopped for good, and the write reaches nobody", async () => {
     const errors: BridgeError[] = [];
-    const vault: BridgeVault = await connect({ url: rig.bridge.origin, vaultId: rig.vaultId, key: member, socket: nodeSocket, onError: (e) => errors.push(e) });
+    const vault: BridgeVault = await connect({
+      url: rig.bridge.origin,
+      vaultId: rig.vaultId,
+      key: member,
+      socket: nodeSocket,
+      onError: (e) => errors.push(e),
+    });
     try {
       await vault.writeFile("before.md", "while a member\n");
       await waitFor("the member's write at the vault peer", () => readEntry(rig.engine.doc, "before.md") !== undefined);
       authorised.clear();
       await waitFor("the client to stop for good", () => errors.some((e) => !e.retry));
-      await assert.rejects(vault.writeFile("after.md", "after removal\n"), (e: Error) => e instanceof BridgeError && e.kind === "auth" && /stopped syncing for good/.test(e.message) && /removed from the vault's authorized_keys/.test(e.message));
+      await assert.rejects(
+        vault.writeFile("after.md", "after removal\n"),
+        (e: Error) =>
+          e instanceof BridgeError &&
+          e.kind === "auth" &&
+          /stopped syncing for good/.test(e.message) &&
+          /removed from the vault's authorized_keys/.test(e.message),
+      );
       await assert.rejects(vault.deleteFile("before.md"), BridgeError);
       assert.equal(vault.readText("after.md"), undefined, "a refused write does not even enter the local copy");
       assert.equal(readEntry(rig.engine.doc, "after.md"), undefined);
@@ -55,7 +74,13 @@ describe("edgesync/client: a client that is refused", () => {
 
   it("says once, in the refusal of an unknown key, to add it to authorized_keys", async () => {
     const stranger = await keyFromSeed(new Uint8Array(randomBytes(32)));
-    const refused = await connect({ url: rig.bridge.origin, vaultId: rig.vaultId, key: stranger, socket: nodeSocket, readyTimeoutMs: 10_000 }).then(
+    const refused = await connect({
+      url: rig.bridge.origin,
+      vaultId: rig.vaultId,
+      key: stranger,
+      socket: nodeSocket,
+      readyTimeoutMs: 10_000,
+    }).then(
       () => assert.fail("a stranger connected"),
       (error: unknown) => error as BridgeError,
     );
@@ -72,7 +97,10 @@ describe("the browser bundle", () => {
   it("loads in Node without Automerge's deprecated-initSync warning", () => {
     assert.ok(existsSync(BUNDLE), `${BUNDLE} is missing: run npm run build`);
     const script = `const c = await import(${JSON.stringify(BUNDLE)}); const k = await c.keyFromSeed(new Uint8Array(32)); console.log(c.sshPublicLineOf(k.publicKey).slice(0, 11));`;
-    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, "ssh-ed25519\n");
     assert.doesNotMatch(run.stderr, /deprecated/i);

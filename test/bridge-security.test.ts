@@ -16,7 +16,15 @@ import WebSocket, { WebSocketServer } from "ws";
 import { createAccount } from "@nats-io/nkeys";
 import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { Identity } from "../agent/auth/identity.js";
-import { createOperatorSetup, encodeVaultAccount, issueAccountUser, issueUserJwt, operatorModeConfig, pushAccountJwt, type OperatorSetup } from "../agent/auth/nats-jwt.js";
+import {
+  createOperatorSetup,
+  encodeVaultAccount,
+  issueAccountUser,
+  issueUserJwt,
+  operatorModeConfig,
+  pushAccountJwt,
+  type OperatorSetup,
+} from "../agent/auth/nats-jwt.js";
 import { startTestNatsServer, type TestNatsServer } from "./helpers/test-nats-server.js";
 import { generateHubCert } from "../agent/auth/tls.js";
 import { NatsTransport } from "../agent/nats/nats-transport.js";
@@ -41,7 +49,12 @@ function countingSocket(): { factory: SocketFactory; binaryIn: () => number; tex
   let binary = 0;
   const textIn: string[] = [];
   return {
-    factory: (url, events) => nodeSocket(url, { ...events, onText: (t) => (textIn.push(t), events.onText(t)), onBinary: (b) => (binary++, events.onBinary(b)) }),
+    factory: (url, events) =>
+      nodeSocket(url, {
+        ...events,
+        onText: (t) => (textIn.push(t), events.onText(t)),
+        onBinary: (b) => (binary++, events.onBinary(b)),
+      }),
     binaryIn: () => binary,
     textIn,
   };
@@ -62,15 +75,28 @@ describe("bridge security on an operator-mode nats-server", () => {
   let agentNc: NatsConnection;
   let agent: NatsTransport;
   const atAgent: { from: string; bytes: number[] }[] = [];
-  const accountJwt = (keys: { publicKey: Uint8Array }[]) => encodeVaultAccount({ vaultId, name: "secure", account, operator: setup.operator, keys });
+  const accountJwt = (keys: { publicKey: Uint8Array }[]) =>
+    encodeVaultAccount({ vaultId, name: "secure", account, operator: setup.operator, keys });
   const url = () => `${bridge.origin}/v1/${vaultId}`;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "es-bsec-"));
     [alice, carol, agentDevice] = [await device("alice"), await device("carol"), await device("agent")];
     setup = await createOperatorSetup("bridge-test");
-    const preload = { [setup.system.getPublicKey()]: setup.systemAccountJwt, [account.getPublicKey()]: await accountJwt([alice.identity, carol.identity, agentDevice.identity]) };
-    nats = await startTestNatsServer(dir, operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: setup.system.getPublicKey(), dir: join(dir, "jwt"), preload }), "operator");
+    const preload = {
+      [setup.system.getPublicKey()]: setup.systemAccountJwt,
+      [account.getPublicKey()]: await accountJwt([alice.identity, carol.identity, agentDevice.identity]),
+    };
+    nats = await startTestNatsServer(
+      dir,
+      operatorModeConfig({
+        operatorJwt: setup.operatorJwt,
+        systemAccount: setup.system.getPublicKey(),
+        dir: join(dir, "jwt"),
+        preload,
+      }),
+      "operator",
+    );
     const sys = await issueAccountUser(setup.system, "sys");
     system = await connect({ servers: nats.url, authenticator: jwtAuthenticator(sys.jwt, sys.seed) });
     const creds = await issueUserJwt(agentDevice.identity, account.getPublicKey());
@@ -80,8 +106,12 @@ describe("bridge security on an operator-mode nats-server", () => {
     const cert = await generateHubCert();
     hubKey = await keyFromSeed(new Uint8Array(randomBytes(32)));
     bridge = await startBridge({
-      host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey,
-      vault: (id) => (id === vaultId ? { id, name: "secure", account: account.getPublicKey() } : undefined), natsServers: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      hubKey,
+      vault: (id) => (id === vaultId ? { id, name: "secure", account: account.getPublicKey() } : undefined),
+      natsServers: nats.url,
     });
   });
 
@@ -104,7 +134,10 @@ describe("bridge security on an operator-mode nats-server", () => {
       peer.send(asPeerId(agentDevice.identity.nkeyPublic), new Uint8Array([2]));
       agent.send(asPeerId(alice.identity.nkeyPublic), new Uint8Array([3]));
       await waitFor("both directions", () => atAgent.length >= 2 && got.length >= 1);
-      assert.deepEqual(atAgent.map((m) => [m.from, m.bytes[0]]).sort(), [[alice.identity.nkeyPublic, 1], [alice.identity.nkeyPublic, 2]]);
+      assert.deepEqual(atAgent.map((m) => [m.from, m.bytes[0]]).sort(), [
+        [alice.identity.nkeyPublic, 1],
+        [alice.identity.nkeyPublic, 2],
+      ]);
       assert.deepEqual(got, [{ from: agentDevice.identity.nkeyPublic, bytes: [3] }]);
     } finally {
       await peer.stop();
@@ -116,21 +149,44 @@ describe("bridge security on an operator-mode nats-server", () => {
     const socket = countingSocket();
     const refusedBefore = bridge.stats.refused;
     await assert.rejects(
-      openSession({ url: url(), key: mallory.key, socket: socket.factory, pins: memoryPins() }, { onData: () => assert.fail("data to an unauthorised key"), onClose: () => {} }),
-      (e: Error) => e instanceof BridgeError && e.kind === "auth" && e.code === CloseCode.unauthorised && !e.retry && /NATS refused key SHA256:/.test(e.message),
+      openSession(
+        { url: url(), key: mallory.key, socket: socket.factory, pins: memoryPins() },
+        { onData: () => assert.fail("data to an unauthorised key"), onClose: () => {} },
+      ),
+      (e: Error) =>
+        e instanceof BridgeError &&
+        e.kind === "auth" &&
+        e.code === CloseCode.unauthorised &&
+        !e.retry &&
+        /NATS refused key SHA256:/.test(e.message),
     );
     assert.equal(socket.binaryIn(), 0);
-    assert.deepEqual(socket.textIn.map((t) => (JSON.parse(t) as { t: string }).t), ["hello", "auth", "error"]);
+    assert.deepEqual(
+      socket.textIn.map((t) => (JSON.parse(t) as { t: string }).t),
+      ["hello", "auth", "error"],
+    );
     assert.equal(bridge.stats.refused, refusedBefore + 1);
   });
 
   it("stops for good (no reconnect loop) when NATS revokes the key of a connected peer", async () => {
     const errors: BridgeError[] = [];
     const states: string[] = [];
-    const peer = new BridgeTransport({ url: url(), key: carol.key, socket: nodeSocket, pins: memoryPins(), onError: (e) => errors.push(e), onState: (s) => states.push(s), backoff: { initialMs: 20 } });
+    const peer = new BridgeTransport({
+      url: url(),
+      key: carol.key,
+      socket: nodeSocket,
+      pins: memoryPins(),
+      onError: (e) => errors.push(e),
+      onState: (s) => states.push(s),
+      backoff: { initialMs: 20 },
+    });
     await peer.start({ onMessage: () => {} });
     try {
-      await pushAccountJwt(system, await accountJwt([alice.identity, agentDevice.identity]), setup.operator.getPublicKey());
+      await pushAccountJwt(
+        system,
+        await accountJwt([alice.identity, agentDevice.identity]),
+        setup.operator.getPublicKey(),
+      );
       await waitFor("the bridge to close the revoked peer", () => errors.length > 0);
       assert.equal(errors[0].kind, "auth", errors[0].message);
       assert.equal(errors[0].code, CloseCode.unauthorised);
@@ -139,7 +195,11 @@ describe("bridge security on an operator-mode nats-server", () => {
       assert.equal(states.at(-1), "stopped");
     } finally {
       await peer.stop();
-      await pushAccountJwt(system, await accountJwt([alice.identity, carol.identity, agentDevice.identity]), setup.operator.getPublicKey());
+      await pushAccountJwt(
+        system,
+        await accountJwt([alice.identity, carol.identity, agentDevice.identity]),
+        setup.operator.getPublicKey(),
+      );
     }
   });
 
@@ -153,7 +213,9 @@ describe("bridge security on an operator-mode nats-server", () => {
       const up = new WebSocket(`${bridge.origin}${req.url}`, { rejectUnauthorized: false });
       const queue: [WebSocket.RawData, boolean][] = [];
       up.on("open", () => queue.splice(0).forEach(([d, b]) => up.send(d, { binary: b })));
-      up.on("message", (data, isBinary) => down.send(isBinary ? data : rewrite(data.toString(), cert.fingerprint), { binary: isBinary }));
+      up.on("message", (data, isBinary) =>
+        down.send(isBinary ? data : rewrite(data.toString(), cert.fingerprint), { binary: isBinary }),
+      );
       down.on("message", (data, isBinary) => {
         fromPeer.push({ text: !isBinary, data: data.toString() });
         if (up.readyState === WebSocket.OPEN) up.send(data, { binary: isBinary });
@@ -179,8 +241,12 @@ describe("bridge security on an operator-mode nats-server", () => {
     try {
       const readyBefore = bridge.stats.ready;
       await assert.rejects(
-        openSession({ url: relay.url, key: alice.key, socket: nodeSocket, pins: memoryPins() }, { onData: () => {}, onClose: () => {} }),
-        (e: Error) => e instanceof BridgeError && e.kind === "mitm" && !e.retry && /relaying man in the middle/.test(e.message),
+        openSession(
+          { url: relay.url, key: alice.key, socket: nodeSocket, pins: memoryPins() },
+          { onData: () => {}, onClose: () => {} },
+        ),
+        (e: Error) =>
+          e instanceof BridgeError && e.kind === "mitm" && !e.retry && /relaying man in the middle/.test(e.message),
       );
       assert.deepEqual(relay.fromPeer, [], "the peer sent nothing through the relay: no hello, no signature, no JWT");
       assert.equal(bridge.stats.ready, readyBefore);
@@ -193,10 +259,20 @@ describe("bridge security on an operator-mode nats-server", () => {
     const relay = await mitm((text, fingerprint) => text.replace(/"cert":"[0-9a-f]{64}"/, `"cert":"${fingerprint}"`));
     try {
       await assert.rejects(
-        openSession({ url: relay.url, key: alice.key, socket: nodeSocket, pins: memoryPins() }, { onData: () => {}, onClose: () => {} }),
-        (e: Error) => e instanceof BridgeError && e.kind === "mitm" && /signature over the handshake does not verify/.test(e.message),
+        openSession(
+          { url: relay.url, key: alice.key, socket: nodeSocket, pins: memoryPins() },
+          { onData: () => {}, onClose: () => {} },
+        ),
+        (e: Error) =>
+          e instanceof BridgeError &&
+          e.kind === "mitm" &&
+          /signature over the handshake does not verify/.test(e.message),
       );
-      assert.deepEqual(relay.fromPeer.map((f) => (JSON.parse(f.data) as { t: string }).t), ["hello"], "only the hello (key and nonce) went out: no signature, no JWT");
+      assert.deepEqual(
+        relay.fromPeer.map((f) => (JSON.parse(f.data) as { t: string }).t),
+        ["hello"],
+        "only the hello (key and nonce) went out: no signature, no JWT",
+      );
     } finally {
       await relay.close();
     }
@@ -204,17 +280,28 @@ describe("bridge security on an operator-mode nats-server", () => {
 
   it("trusts a hub key on first use and refuses another key under the same name later", async () => {
     const pins: HubPins = memoryPins();
-    const first = await openSession({ url: url(), key: alice.key, socket: nodeSocket, pins, hubName: "hub.example" }, { onData: () => {}, onClose: () => {} });
+    const first = await openSession(
+      { url: url(), key: alice.key, socket: nodeSocket, pins, hubName: "hub.example" },
+      { onData: () => {}, onClose: () => {} },
+    );
     first.close();
     const cert = await generateHubCert();
     const impostor = await startBridge({
-      host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(new Uint8Array(randomBytes(32))),
-      vault: (id) => ({ id, name: "secure", account: account.getPublicKey() }), natsServers: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      hubKey: await keyFromSeed(new Uint8Array(randomBytes(32))),
+      vault: (id) => ({ id, name: "secure", account: account.getPublicKey() }),
+      natsServers: nats.url,
     });
     try {
       await assert.rejects(
-        openSession({ url: `${impostor.origin}/v1/${vaultId}`, key: alice.key, socket: nodeSocket, pins, hubName: "hub.example" }, { onData: () => {}, onClose: () => {} }),
-        (e: Error) => e instanceof BridgeError && e.kind === "pin" && /the key of hub hub\.example changed/.test(e.message),
+        openSession(
+          { url: `${impostor.origin}/v1/${vaultId}`, key: alice.key, socket: nodeSocket, pins, hubName: "hub.example" },
+          { onData: () => {}, onClose: () => {} },
+        ),
+        (e: Error) =>
+          e instanceof BridgeError && e.kind === "pin" && /the key of hub hub\.example changed/.test(e.message),
       );
       assert.equal(impostor.stats.ready, 0);
     } finally {

@@ -22,7 +22,10 @@ async function initVault(box: Sandbox, env: NodeJS.ProcessEnv, name: string): Pr
   const init = run(["init", "--cwd", root, "--json"], { env });
   assert.equal(init.code, 0, init.stderr);
   const config = join(root, ".edgesync", "config.toml");
-  await writeFile(config, (await readFile(config, "utf8")).replace(/file_bytes_max = \d+/, `file_bytes_max = ${FILE_BYTES_MAX}`));
+  await writeFile(
+    config,
+    (await readFile(config, "utf8")).replace(/file_bytes_max = \d+/, `file_bytes_max = ${FILE_BYTES_MAX}`),
+  );
   return { root, id: JSON.parse(init.stdout).id as string };
 }
 
@@ -45,7 +48,19 @@ describe("edgesync mcp on its own", () => {
   it("offers every vault tool with a JSON schema naming its arguments", async () => {
     const { tools } = await mcp.client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    for (const name of ["list_files", "read_file", "write_file", "edit_file", "delete_file", "move_file", "search", "file_history", "diff", "restore", "snapshot"]) {
+    for (const name of [
+      "list_files",
+      "read_file",
+      "write_file",
+      "edit_file",
+      "delete_file",
+      "move_file",
+      "search",
+      "file_history",
+      "diff",
+      "restore",
+      "snapshot",
+    ]) {
       assert.ok(byName.has(name), `tool ${name}`);
       assert.ok((byName.get(name)?.description ?? "").length > 20, `${name} has a description`);
     }
@@ -58,8 +73,14 @@ describe("edgesync mcp on its own", () => {
     assert.equal(wrote.isError, false, wrote.text);
     assert.equal(await readText(join(vault, "projects/plan.md")), "# Plan\n- step one\n");
     assert.equal((await mcp.call("read_file", { path: "projects/plan.md" })).text, "# Plan\n- step one\n");
-    const listed = JSON.parse((await mcp.call("list_files", { prefix: "projects/" })).text) as { path: string; by: string }[];
-    assert.deepEqual(listed.map((f) => f.path), ["projects/plan.md"]);
+    const listed = JSON.parse((await mcp.call("list_files", { prefix: "projects/" })).text) as {
+      path: string;
+      by: string;
+    }[];
+    assert.deepEqual(
+      listed.map((f) => f.path),
+      ["projects/plan.md"],
+    );
     const status = JSON.parse(run(["status", "--json", "--cwd", vault], { env: box.env }).stdout);
     assert.equal(status.files, 4, "welcome.md, authorized_keys, .syncignore and the new file");
     const history = JSON.parse((await mcp.call("file_history", { path: "projects/plan.md" })).text);
@@ -82,7 +103,10 @@ describe("edgesync mcp on its own", () => {
     assert.equal(edited.isError, false, edited.text);
     assert.equal(await readText(join(vault, "todo.md")), "- [ ] milk\n- [x] bread\n- [ ] milk\n");
     const history = JSON.parse((await mcp.call("file_history", { path: "todo.md" })).text);
-    assert.deepEqual(history.versions.map((v: { change: string }) => v.change), ["modified", "added"]);
+    assert.deepEqual(
+      history.versions.map((v: { change: string }) => v.change),
+      ["modified", "added"],
+    );
   });
 
   it("moves and deletes files, and restore brings a deleted file back from its history", async () => {
@@ -120,23 +144,40 @@ describe("edgesync mcp on its own", () => {
   });
 
   it("searches ranked with the matching lines, and follows an edit made on disk", async () => {
-    await mcp.call("write_file", { path: "recipes/soup.md", content: "# Soup\nonions and carrots\nsimmer the carrots\n" });
+    await mcp.call("write_file", {
+      path: "recipes/soup.md",
+      content: "# Soup\nonions and carrots\nsimmer the carrots\n",
+    });
     await mcp.call("write_file", { path: "recipes/cake.md", content: "# Cake\nflour, sugar, one carrot\n" });
-    const hits = JSON.parse((await mcp.call("search", { query: "carrots" })).text) as { path: string; lines: { line: number; text: string }[] }[];
+    const hits = JSON.parse((await mcp.call("search", { query: "carrots" })).text) as {
+      path: string;
+      lines: { line: number; text: string }[];
+    }[];
     assert.equal(hits[0].path, "recipes/soup.md", "the file that says it twice ranks first");
-    assert.deepEqual(hits[0].lines, [{ line: 2, text: "onions and carrots" }, { line: 3, text: "simmer the carrots" }]);
+    assert.deepEqual(hits[0].lines, [
+      { line: 2, text: "onions and carrots" },
+      { line: 3, text: "simmer the carrots" },
+    ]);
     await writeFile(join(vault, "recipes/cake.md"), "# Cake\nflour, sugar, blueberries\n");
-    await waitFor("search to see the edit on disk", async () => {
-      const text = (await mcp.call("search", { query: "blueberries" })).text;
-      return text.includes("recipes/cake.md");
-    }, 30_000, mcp.stderr);
+    await waitFor(
+      "search to see the edit on disk",
+      async () => {
+        const text = (await mcp.call("search", { query: "blueberries" })).text;
+        return text.includes("recipes/cake.md");
+      },
+      30_000,
+      mcp.stderr,
+    );
     assert.match((await mcp.call("search", { query: "zucchini" })).text, /^no file matches/);
   });
 
   it("lists and reads every file as a resource, and a subscribed file edited on disk raises resources/updated", async () => {
     const uri = `edgesync://${vaultId}/welcome.md`;
     const { resources } = await mcp.client.listResources();
-    assert.ok(resources.some((r) => r.uri === uri), `listed: ${resources.map((r) => r.uri).join(" ")}`);
+    assert.ok(
+      resources.some((r) => r.uri === uri),
+      `listed: ${resources.map((r) => r.uri).join(" ")}`,
+    );
     const read = await mcp.client.readResource({ uri });
     assert.equal((read.contents[0] as { text: string }).text, "# Welcome\nThe vault of the MCP tests.\n");
     await mcp.client.subscribeResource({ uri });
@@ -210,10 +251,18 @@ describe("edgesync mcp with the default size limit", () => {
 
   it("refuses a 20 MiB write with the limit named, still takes a 15 MiB one, and keeps serving", async () => {
     // Both are over the SDK's 10 MiB default for one stdio message: the server raises it to fit its limit.
-    const huge = await mcp.client.callTool({ name: "write_file", arguments: { path: "huge.md", content: "y".repeat(20 * 1024 * 1024) } }, undefined, { timeout: 120_000 });
+    const huge = await mcp.client.callTool(
+      { name: "write_file", arguments: { path: "huge.md", content: "y".repeat(20 * 1024 * 1024) } },
+      undefined,
+      { timeout: 120_000 },
+    );
     assert.equal(huge.isError, true);
     assert.match(JSON.stringify(huge.content), /over this vault's limit of 16777216/);
-    const large = await mcp.client.callTool({ name: "write_file", arguments: { path: "large.md", content: "z".repeat(15 * 1024 * 1024) } }, undefined, { timeout: 120_000 });
+    const large = await mcp.client.callTool(
+      { name: "write_file", arguments: { path: "large.md", content: "z".repeat(15 * 1024 * 1024) } },
+      undefined,
+      { timeout: 120_000 },
+    );
     assert.equal(large.isError, undefined, JSON.stringify(large.content));
     assert.equal((await readFile(join(vault, "large.md"))).length, 15 * 1024 * 1024);
     assert.equal((await mcp.call("list_files", { prefix: "large" })).isError, false);
@@ -250,7 +299,12 @@ describe("edgesync mcp beside a running agent", () => {
     await mcp.client.subscribeResource({ uri });
     await writeFile(join(vault, "shared.md"), "three\n");
     await waitFor("resources/updated for shared.md", () => mcp.updated.includes(uri), 30_000, mcp.stderr);
-    await waitFor("the agent to take in the disk edit", async () => (await mcp.call("read_file", { path: "shared.md" })).text === "three\n", 30_000, () => agent.output());
+    await waitFor(
+      "the agent to take in the disk edit",
+      async () => (await mcp.call("read_file", { path: "shared.md" })).text === "three\n",
+      30_000,
+      () => agent.output(),
+    );
     const history = JSON.parse((await mcp.call("file_history", { path: "shared.md" })).text);
     assert.equal(history.versions.length, 3);
     // A request line carries the whole file: far over the control socket's few-hundred-byte requests.
@@ -265,13 +319,28 @@ describe("edgesync mcp beside a running agent", () => {
     assert.match(sent.text, /^sent [0-9a-z]{20} to repo\/general$/, sent.text);
     assert.match((await mcp.call("notify_threads")).text, /"thread": "general"/);
     assert.match((await mcp.call("notify_log", { thread: "general", project: "repo" })).text, /deploy finished/);
-    const asking = mcp.call("notify_ask", { project: "repo", thread: "release", content: "merge PR 12?", actions: ["yes:Merge", "no:Wait"], timeout_seconds: 120 });
+    const asking = mcp.call("notify_ask", {
+      project: "repo",
+      thread: "release",
+      content: "merge PR 12?",
+      actions: ["yes:Merge", "no:Wait"],
+      timeout_seconds: 120,
+    });
     let questionId = "";
-    await waitFor("the question to be in the thread", async () => {
-      const log = await mcp.call("notify_log", { thread: "release", project: "repo" });
-      questionId = log.isError ? "" : ((JSON.parse(log.text.startsWith("[") ? log.text : "[]") as { id: string; body: string }[]).find((m) => m.body === "merge PR 12?")?.id ?? "");
-      return questionId !== "";
-    }, 30_000, mcp.stderr);
+    await waitFor(
+      "the question to be in the thread",
+      async () => {
+        const log = await mcp.call("notify_log", { thread: "release", project: "repo" });
+        questionId = log.isError
+          ? ""
+          : ((JSON.parse(log.text.startsWith("[") ? log.text : "[]") as { id: string; body: string }[]).find(
+              (m) => m.body === "merge PR 12?",
+            )?.id ?? "");
+        return questionId !== "";
+      },
+      30_000,
+      mcp.stderr,
+    );
     const reply = run(["notify", "reply", questionId, "--action", "yes"], { env: deviceEnv(box, "p"), cwd: vault });
     assert.equal(reply.code, 0, reply.stderr);
     const answer = await asking;
@@ -279,7 +348,10 @@ describe("edgesync mcp beside a running agent", () => {
     assert.equal(JSON.parse(answer.text).action, "yes");
     const unanswered = await mcp.call("notify_ask", { project: "repo", content: "anyone?", timeout_seconds: 1 });
     assert.match(unanswered.text, /^no answer yet to [0-9a-z]{20} after 1 s; read the thread later with notify_log/);
-    assert.match((await mcp.call("notify_send", { project: "repo", content: "x", actions: ["bad-spec"] })).text, /malformed action/);
+    assert.match(
+      (await mcp.call("notify_send", { project: "repo", content: "x", actions: ["bad-spec"] })).text,
+      /malformed action/,
+    );
   });
 });
 
@@ -293,21 +365,38 @@ describe("edgesync mcp on two devices through a hub", () => {
   let vaultId: string;
   let mcpA: McpSession;
   let mcpB: McpSession;
-  const detail = () => [hub, leafA, leafB].map((p) => p?.output().slice(-2000)).join("\n---\n") + `\n--- mcp B\n${mcpB?.stderr()}`;
+  const detail = () =>
+    [hub, leafA, leafB].map((p) => p?.output().slice(-2000)).join("\n---\n") + `\n--- mcp B\n${mcpB?.stderr()}`;
 
   before(async () => {
     box = await sandbox("mcp-hub");
     hub = await startHub(box, ["a"]);
     const ports = hub.info.ports!;
     ({ root: a, id: vaultId } = await initVault(box, deviceEnv(box, "a"), "a"));
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--accept-hub-key", "--cwd", a]);
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${ports.leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     b = join(box.dir, "b");
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("B to clone the vault through the hub", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 60_000, () => cloned.stderr + detail());
+    await waitFor(
+      "B to clone the vault through the hub",
+      () => {
+        cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--json", "--accept-hub-key"]);
+        return cloned.code === 0;
+      },
+      60_000,
+      () => cloned.stderr + detail(),
+    );
     leafB = await startAgent(box, "b", ["--cwd", b]);
     mcpA = await connectMcp(a, deviceEnv(box, "a"));
     mcpB = await connectMcp(b, deviceEnv(box, "b"));
@@ -322,11 +411,24 @@ describe("edgesync mcp on two devices through a hub", () => {
   it("brings a write on device A to device B, where a subscriber hears of it and search finds it", async () => {
     const uri = `edgesync://${vaultId}/welcome.md`;
     await mcpB.client.subscribeResource({ uri });
-    const wrote = await mcpA.call("write_file", { path: "welcome.md", content: "# Welcome\nwritten by the agent on A: pineapple\n" });
+    const wrote = await mcpA.call("write_file", {
+      path: "welcome.md",
+      content: "# Welcome\nwritten by the agent on A: pineapple\n",
+    });
     assert.equal(wrote.isError, false, wrote.text);
-    await waitFor("the write to reach B's disk", async () => (await readText(join(b, "welcome.md")))?.includes("pineapple") === true, 60_000, detail);
+    await waitFor(
+      "the write to reach B's disk",
+      async () => (await readText(join(b, "welcome.md")))?.includes("pineapple") === true,
+      60_000,
+      detail,
+    );
     await waitFor("B's subscriber to hear of it", () => mcpB.updated.includes(uri), 30_000, detail);
-    await waitFor("B's search to find it", async () => (await mcpB.call("search", { query: "pineapple" })).text.includes("welcome.md"), 30_000, detail);
+    await waitFor(
+      "B's search to find it",
+      async () => (await mcpB.call("search", { query: "pineapple" })).text.includes("welcome.md"),
+      30_000,
+      detail,
+    );
     const history = JSON.parse((await mcpB.call("file_history", { path: "welcome.md" })).text);
     const onA = JSON.parse((await mcpA.call("file_history", { path: "welcome.md" })).text);
     assert.equal(history.versions[0].by, onA.versions[0].by, "attributed to device A on both devices");

@@ -13,7 +13,15 @@ import { chromium, type Browser } from "playwright-core";
 import { NotifyAgents, collect } from "./helpers/notify-agents.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 
 describe("the web inbox of a real agent, in Chromium", () => {
   let net: NotifyAgents;
@@ -21,7 +29,10 @@ describe("the web inbox of a real agent, in Chromium", () => {
   let inboxUrl: string;
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`,
+      );
     net = await NotifyAgents.create("inbox");
     const hub = await net.startHub(["a"], ["--inbox", "127.0.0.1:-1"]);
     inboxUrl = (hub.info as { inboxUrl?: string }).inboxUrl ?? "";
@@ -49,14 +60,27 @@ describe("the web inbox of a real agent, in Chromium", () => {
     await page.fill("#token", `${token.slice(0, 4)}-${token.slice(4, 8)}-${token.slice(8).toLowerCase()}`);
     await page.click("#pair-button");
     await page.locator("#inbox").waitFor({ state: "visible", timeout: 15_000 });
-    assert.match(await page.textContent("#status") ?? "", /browser · live/);
+    assert.match((await page.textContent("#status")) ?? "", /browser · live/);
 
     // Asked on the leaf, answered in the hub's inbox.
-    const ask = net.spawn("a", ["ask", "--project", "demo", "--thread", "deploy", "--priority", "urgent", "--action", "ship:Ship it", "--action", "hold:Hold", "ship v1.2 to production?"]);
+    const ask = net.spawn("a", [
+      "ask",
+      "--project",
+      "demo",
+      "--thread",
+      "deploy",
+      "--priority",
+      "urgent",
+      "--action",
+      "ship:Ship it",
+      "--action",
+      "hold:Hold",
+      "ship v1.2 to production?",
+    ]);
     const answered = collect(ask, 60_000);
     const question = page.locator("article.msg", { hasText: "ship v1.2 to production?" });
     await question.waitFor({ state: "visible", timeout: 20_000 });
-    assert.match(await question.getAttribute("class") ?? "", /urgent/);
+    assert.match((await question.getAttribute("class")) ?? "", /urgent/);
     assert.equal(await page.locator("#threads li", { hasText: "demo / deploy" }).count(), 1);
     await mkdir(resolve("test/artifacts"), { recursive: true });
     await page.screenshot({ path: resolve("test/artifacts/notify-inbox.png"), fullPage: true });

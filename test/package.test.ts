@@ -35,7 +35,10 @@ const normalise = (path: string) => path.replace(/^\.\//, "");
 before(() => {
   assertBuilt();
   // --ignore-scripts: "prepare" would rebuild dist/ under the test; the tests' build is the one to check.
-  const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { encoding: "utf8", timeout: PACK_TIMEOUT_MS });
+  const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+    encoding: "utf8",
+    timeout: PACK_TIMEOUT_MS,
+  });
   assert.equal(r.status, 0, `npm pack failed:\n${r.stderr}`);
   const [result] = JSON.parse(r.stdout) as { files: { path: string }[] }[];
   packed = new Set(result.files.map((f) => f.path));

@@ -76,7 +76,9 @@ describe("edgesync init and history", () => {
     await writeFile(join(vault, "todo.md"), "- [ ] milk\n");
     assert.equal(cli(["snapshot", "create", "v1"]).code, 0);
     const beforeEdits = await tick();
-    const expected = Object.fromEntries(await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])));
+    const expected = Object.fromEntries(
+      await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])),
+    );
     await tick(beforeEdits);
     await writeFile(join(vault, "todo.md"), "- [x] milk\n- [ ] eggs\n");
     await unlink(join(vault, "hello.md"));
@@ -93,7 +95,9 @@ describe("edgesync init and history", () => {
 
     const restored = cli(["snapshot", "restore", "v1", "--json"]);
     assert.equal(restored.code, 0, restored.stderr);
-    const after = Object.fromEntries(await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])));
+    const after = Object.fromEntries(
+      await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])),
+    );
     assert.deepEqual(after, expected);
 
     // Edit again, then go back in time by timestamp.
@@ -108,7 +112,10 @@ describe("edgesync init and history", () => {
 
   it("lists and deletes snapshots, and reports compaction sizes", async () => {
     const list = JSON.parse(cli(["snapshot", "list", "--json"]).stdout);
-    assert.deepEqual(list.map((l: { label: string }) => l.label), ["v1"]);
+    assert.deepEqual(
+      list.map((l: { label: string }) => l.label),
+      ["v1"],
+    );
     assert.equal(cli(["snapshot", "delete", "v1"]).code, 0);
     assert.deepEqual(JSON.parse(cli(["snapshot", "list", "--json"]).stdout), []);
     const compacted = JSON.parse(cli(["compact", "--json"]).stdout);
@@ -126,10 +133,14 @@ describe("edgesync init and history", () => {
 });
 
 describe("bad input", () => {
-  it("rejects a bad time spec in one line", () => oneLineError(cli(["restore-at", "yesterday-ish"]), /bad time .*5m, 2h, 1d, 1w/));
-  it("rejects an unknown command in one line", () => oneLineError(run(["frobnicate"], { env: box.env }), /edgesync --help/));
-  it("rejects an unknown snapshot in one line", () => oneLineError(cli(["snapshot", "restore", "nope"]), /no snapshot named "nope"/));
-  it("refuses a folder that is not a vault", () => oneLineError(run(["status", "--cwd", box.dir], { env: box.env }), /not an edgesync vault.*edgesync init/));
+  it("rejects a bad time spec in one line", () =>
+    oneLineError(cli(["restore-at", "yesterday-ish"]), /bad time .*5m, 2h, 1d, 1w/));
+  it("rejects an unknown command in one line", () =>
+    oneLineError(run(["frobnicate"], { env: box.env }), /edgesync --help/));
+  it("rejects an unknown snapshot in one line", () =>
+    oneLineError(cli(["snapshot", "restore", "nope"]), /no snapshot named "nope"/));
+  it("refuses a folder that is not a vault", () =>
+    oneLineError(run(["status", "--cwd", box.dir], { env: box.env }), /not an edgesync vault.*edgesync init/));
   it("rejects port 0 for --cluster-listen in one line with exit 1, not as an internal error", () => {
     const r = cli(["sync", "start", "--cluster-listen", "127.0.0.1:0"]);
     assert.equal(r.code, 1, r.stderr);
@@ -138,7 +149,10 @@ describe("bad input", () => {
   it("rejects a peer URL nats-server cannot route to in one line with exit 1, before anything is set up", () => {
     const r = cli(["sync", "start", "--peer", "http://10.0.0.2:6222"]);
     assert.equal(r.code, 1, r.stderr);
-    oneLineError(r, /^edgesync: nats-server config: cluster route "http:\/\/10\.0\.0\.2:6222" must start with nats-route:\/\//);
+    oneLineError(
+      r,
+      /^edgesync: nats-server config: cluster route "http:\/\/10\.0\.0\.2:6222" must start with nats-route:\/\//,
+    );
   });
 
   it("names the broken field of a malformed config.toml and changes nothing", async () => {
@@ -156,10 +170,14 @@ describe("bad input", () => {
   it("reports a corrupt doc.bin in one line and leaves the files alone", async () => {
     const doc = join(vault, ".edgesync/doc.bin");
     const good = await readFile(doc);
-    const files = Object.fromEntries(await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])));
+    const files = Object.fromEntries(
+      await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])),
+    );
     await writeFile(doc, Buffer.from("this is not an automerge document"));
     oneLineError(cli(["status"]), /unreadable/);
-    const after = Object.fromEntries(await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])));
+    const after = Object.fromEntries(
+      await Promise.all((await listTree(vault)).map(async (p) => [p, await readText(join(vault, p))])),
+    );
     assert.deepEqual(after, files);
     await writeFile(doc, good);
     assert.equal(cli(["status"]).code, 0);

@@ -11,12 +11,21 @@ import { ephemeralUserKey, type EphemeralUserKey } from "./native-ed25519.js";
 import { issueUserJwt, formatCreds, type UserCredentials } from "./nats-jwt.js";
 import type { DeviceKey } from "./identity.js";
 
-export function issueAccountCredentials(device: DeviceKey, accountPublic: string, name?: string, user: EphemeralUserKey = ephemeralUserKey()): Promise<UserCredentials> {
+export function issueAccountCredentials(
+  device: DeviceKey,
+  accountPublic: string,
+  name?: string,
+  user: EphemeralUserKey = ephemeralUserKey(),
+): Promise<UserCredentials> {
   return issueUserJwt(device, accountPublic, { subject: user, lifetimeS: 0, ...(name ? { name } : {}) });
 }
 
 /** What nats.js's jwtAuthenticator returns, with the nonce signed by OpenSSL (native-ed25519.ts). */
-export async function accountAuthenticator(device: DeviceKey, accountPublic: string, name?: string): Promise<Authenticator> {
+export async function accountAuthenticator(
+  device: DeviceKey,
+  accountPublic: string,
+  name?: string,
+): Promise<Authenticator> {
   const user = ephemeralUserKey();
   const { jwt } = await issueAccountCredentials(device, accountPublic, name, user);
   return (nonce?: string) => ({ jwt, nkey: user.getPublicKey(), sig: nonce ? user.signNonce(nonce) : "" });

@@ -29,7 +29,8 @@ import { ACCOUNT_JWT_BYTES_MAX, JwtError, UNLIMITED_ACCOUNT, encodeVaultAccount 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
 /** An account public key (`A…`) nobody holds the seed of. */
-export const derivedAccountPublic = (label: string): string => nkeyPublic(sha256(utf8(`edgesync-account-v1:${label}`)), Prefix.Account);
+export const derivedAccountPublic = (label: string): string =>
+  nkeyPublic(sha256(utf8(`edgesync-account-v1:${label}`)), Prefix.Account);
 
 /** The account of a vault on any edgesync hub. */
 export const vaultAccountPublic = (vaultId: string): string => derivedAccountPublic(`vault:${vaultId}`);
@@ -67,7 +68,8 @@ export const deviceInboxPrefix = (deviceNkey: string): string => `_INBOX.${devic
  */
 export function assertUnwidenable(subscribe: readonly string[]): readonly string[] {
   for (const subject of subscribe) {
-    if (subject.split(".").at(-1) === "*") throw new RangeError(`subscribe permission ${subject} ends in *: a subscriber could put > there`);
+    if (subject.split(".").at(-1) === "*")
+      throw new RangeError(`subscribe permission ${subject} ends in *: a subscriber could put > there`);
   }
   return subscribe;
 }
@@ -100,7 +102,11 @@ export function clusterHubVaultTemplate(vaultId: string): SigningKey["template"]
  * so no device can answer discovery or registration in the hub's place, speaks every set (it runs a
  * notify service for each) and may publish to any inbox, since it answers every device.
  */
-export function hubAccountTemplate(deviceNkey: string | typeof ANY_HUB, serving = false, notifySets: readonly string[] = []): SigningKey["template"] {
+export function hubAccountTemplate(
+  deviceNkey: string | typeof ANY_HUB,
+  serving = false,
+  notifySets: readonly string[] = [],
+): SigningKey["template"] {
   const control = `${HUB_SUBJECT_PREFIX}.>`;
   const notify = serving ? [NOTIFY_SUBJECTS] : [...new Set(notifySets)].sort().map(notifySetSubjects);
   const inboxes = deviceNkey === ANY_HUB ? "_INBOX.>" : `${deviceInboxPrefix(deviceNkey)}.>`;
@@ -178,11 +184,14 @@ function uniqueKeys(keys: readonly AccountKey[]): AccountKey[] {
 function withExtra(entry: SigningKey, extra: SigningKey): SigningKey {
   const union = (a: string[] = [], b: string[] = []) => [...new Set([...a, ...b])];
   const { template } = entry;
-  return { ...entry, template: {
-    ...template,
-    pub: { allow: union(template.pub?.allow, extra.template.pub?.allow), deny: [] },
-    sub: { allow: [...assertUnwidenable(union(template.sub?.allow, extra.template.sub?.allow))], deny: [] },
-  } };
+  return {
+    ...entry,
+    template: {
+      ...template,
+      pub: { allow: union(template.pub?.allow, extra.template.pub?.allow), deny: [] },
+      sub: { allow: [...assertUnwidenable(union(template.sub?.allow, extra.template.sub?.allow))], deny: [] },
+    },
+  };
 }
 
 /**
@@ -191,15 +200,30 @@ function withExtra(entry: SigningKey, extra: SigningKey): SigningKey {
  * notify/nats-auth.ts), and the pairing door's key. A key listed more than once gets one signing key whose permissions are the
  * union of its listings.
  */
-export async function encodeHubAccount(operator: KeyPair, hubKey: HubKey, keys: readonly HubAccountKey[], extra: readonly SigningKey[] = []): Promise<string> {
+export async function encodeHubAccount(
+  operator: KeyPair,
+  hubKey: HubKey,
+  keys: readonly HubAccountKey[],
+  extra: readonly SigningKey[] = [],
+): Promise<string> {
   const hubId = nkeyPublic(hubKey.publicKey, Prefix.Account);
   const members = mergeKeys(keys).filter((k) => nkeyPublic(k.publicKey, Prefix.Account) !== hubId);
   const signing = new Map<string, SigningKey>();
   const owner = hubKey.cluster ? ANY_HUB : nkeyPublic(hubKey.publicKey, Prefix.User);
-  signing.set(hubId, { kind: "user_scope", key: hubId, role: `hub ${sshFingerprint(hubKey.publicKey)}`, template: hubAccountTemplate(owner, true) });
+  signing.set(hubId, {
+    kind: "user_scope",
+    key: hubId,
+    role: `hub ${sshFingerprint(hubKey.publicKey)}`,
+    template: hubAccountTemplate(owner, true),
+  });
   for (const { publicKey, notifySets } of members) {
     const key = nkeyPublic(publicKey, Prefix.Account);
-    signing.set(key, { kind: "user_scope", key, role: `device ${sshFingerprint(publicKey)}`, template: hubAccountTemplate(nkeyPublic(publicKey, Prefix.User), false, notifySets) });
+    signing.set(key, {
+      kind: "user_scope",
+      key,
+      role: `device ${sshFingerprint(publicKey)}`,
+      template: hubAccountTemplate(nkeyPublic(publicKey, Prefix.User), false, notifySets),
+    });
   }
   for (const entry of extra) {
     const listed = signing.get(entry.key);
@@ -207,8 +231,16 @@ export async function encodeHubAccount(operator: KeyPair, hubKey: HubKey, keys: 
     else if (entry.key !== hubId) signing.set(entry.key, withExtra(listed, entry));
   }
   const signingKeys = [...signing.values(), pairingDoorKey(operator).getPublicKey()];
-  const jwt = await encodeAccount("edgesync hub", HUB_ACCOUNT_PUBLIC, { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys }, { signer: operator });
-  if (jwt.length > ACCOUNT_JWT_BYTES_MAX) throw new JwtError(`the hub account JWT is ${jwt.length} bytes with ${signingKeys.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit; remove keys`);
+  const jwt = await encodeAccount(
+    "edgesync hub",
+    HUB_ACCOUNT_PUBLIC,
+    { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys },
+    { signer: operator },
+  );
+  if (jwt.length > ACCOUNT_JWT_BYTES_MAX)
+    throw new JwtError(
+      `the hub account JWT is ${jwt.length} bytes with ${signingKeys.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit; remove keys`,
+    );
   return jwt;
 }
 
@@ -221,10 +253,20 @@ export interface HubKey extends AccountKey {
 }
 
 /** A vault account's JWT: its authorized keys plus the hub's key. */
-export function encodeVaultAccountJwt(operator: KeyPair, vaultId: string, hubKey: HubKey, keys: readonly AccountKey[]): Promise<string> {
+export function encodeVaultAccountJwt(
+  operator: KeyPair,
+  vaultId: string,
+  hubKey: HubKey,
+  keys: readonly AccountKey[],
+): Promise<string> {
   const options = { vaultId, name: `vault ${vaultId}`, account: vaultAccountPublic(vaultId), operator };
   if (!hubKey.cluster) return encodeVaultAccount({ ...options, keys: uniqueKeys([hubKey, ...keys]) });
   const key = nkeyPublic(hubKey.publicKey, Prefix.Account);
-  const serving: SigningKey = { kind: "user_scope", key, role: `hub cluster ${sshFingerprint(hubKey.publicKey)}`, template: clusterHubVaultTemplate(vaultId) };
+  const serving: SigningKey = {
+    kind: "user_scope",
+    key,
+    role: `hub cluster ${sshFingerprint(hubKey.publicKey)}`,
+    template: clusterHubVaultTemplate(vaultId),
+  };
   return encodeVaultAccount({ ...options, servingKeys: [serving], keys: uniqueKeys(keys) });
 }

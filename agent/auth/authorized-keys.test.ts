@@ -5,7 +5,14 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Identity } from "./identity.js";
-import { addKey, effectiveKeys, parseAuthorizedKeys, removeKey, ProblemKind, AUTHORIZED_KEYS_BYTES_MAX } from "./authorized-keys.js";
+import {
+  addKey,
+  effectiveKeys,
+  parseAuthorizedKeys,
+  removeKey,
+  ProblemKind,
+  AUTHORIZED_KEYS_BYTES_MAX,
+} from "./authorized-keys.js";
 
 const alice = Identity.generate("alice@laptop");
 const bob = Identity.generate("bob@phone");
@@ -20,10 +27,13 @@ describe("authorized_keys", () => {
     const text = `\uFEFF# devices\r\n\r\n${alice.sshPublicLine()}\r\n   \t\n\t${bob.sshPublicLine("bob  on   the phone")}  \n# end`;
     const { keys, problems } = parseAuthorizedKeys(text);
     assert.deepEqual(problems, []);
-    assert.deepEqual(keys.map((k) => [k.line, k.comment, k.fingerprint, k.nkeyPublic]), [
-      [3, "alice@laptop", alice.fingerprint, alice.nkeyPublic],
-      [5, "bob  on   the phone", bob.fingerprint, bob.nkeyPublic],
-    ]);
+    assert.deepEqual(
+      keys.map((k) => [k.line, k.comment, k.fingerprint, k.nkeyPublic]),
+      [
+        [3, "alice@laptop", alice.fingerprint, alice.nkeyPublic],
+        [5, "bob  on   the phone", bob.fingerprint, bob.nkeyPublic],
+      ],
+    );
     assert.deepEqual(keys[0].publicKey, alice.publicKey);
     assert.equal(keys[0].type, "ssh-ed25519");
   });
@@ -31,15 +41,33 @@ describe("authorized_keys", () => {
   it("reports every unsupported key type once, by line, without failing", () => {
     const text = [RSA, alice.sshPublicLine(), ECDSA, SK, "ssh-dss AAAAB3NzaC1kc3MAAACBAP x"].join("\n");
     const { keys, problems } = parseAuthorizedKeys(text);
-    assert.deepEqual(keys.map((k) => k.line), [2]);
-    assert.deepEqual(problems.map((p) => [p.line, p.kind]), [[1, "unsupported-type"], [3, "unsupported-type"], [4, "unsupported-type"], [5, "unsupported-type"]]);
+    assert.deepEqual(
+      keys.map((k) => k.line),
+      [2],
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.kind]),
+      [
+        [1, "unsupported-type"],
+        [3, "unsupported-type"],
+        [4, "unsupported-type"],
+        [5, "unsupported-type"],
+      ],
+    );
     assert.match(problems[0].message, /ssh-rsa keys are not supported.*ssh-keygen -t ed25519/);
   });
 
   it("recognises a key type it has never heard of by the name inside its blob", () => {
-    const blob = Buffer.concat([Buffer.from([0, 0, 0, 20]), Buffer.from("ssh-xmss@openssh.com"), Buffer.alloc(8)]).toString("base64");
+    const blob = Buffer.concat([
+      Buffer.from([0, 0, 0, 20]),
+      Buffer.from("ssh-xmss@openssh.com"),
+      Buffer.alloc(8),
+    ]).toString("base64");
     const { problems } = parseAuthorizedKeys(`ssh-xmss@openssh.com ${blob} future`);
-    assert.deepEqual(problems.map((p) => p.kind), [ProblemKind.Unsupported]);
+    assert.deepEqual(
+      problems.map((p) => p.kind),
+      [ProblemKind.Unsupported],
+    );
   });
 
   it("reports damaged keys and lines that are not keys", () => {
@@ -54,15 +82,33 @@ describe("authorized_keys", () => {
       good,
     ];
     const { keys, problems } = parseAuthorizedKeys(lines.join("\n"));
-    assert.deepEqual(keys.map((k) => k.line), [6]);
-    assert.deepEqual(problems.map((p) => [p.line, p.kind]), [[1, "malformed"], [2, "malformed"], [3, "malformed"], [4, "malformed"], [5, "malformed"]]);
+    assert.deepEqual(
+      keys.map((k) => k.line),
+      [6],
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.kind]),
+      [
+        [1, "malformed"],
+        [2, "malformed"],
+        [3, "malformed"],
+        [4, "malformed"],
+        [5, "malformed"],
+      ],
+    );
     assert.match(problems[0].message, /not valid base64/);
   });
 
   it("keeps the first of duplicate keys and says which line it repeats", () => {
     const text = [alice.sshPublicLine("first"), bob.sshPublicLine(), alice.sshPublicLine("second")].join("\n");
     const { keys, problems } = parseAuthorizedKeys(text);
-    assert.deepEqual(keys.map((k) => [k.line, k.comment]), [[1, "first"], [2, "bob@phone"]]);
+    assert.deepEqual(
+      keys.map((k) => [k.line, k.comment]),
+      [
+        [1, "first"],
+        [2, "bob@phone"],
+      ],
+    );
     assert.deepEqual(problems, [{ line: 3, kind: "duplicate", message: "duplicate of the key on line 1; ignored" }]);
   });
 
@@ -76,8 +122,19 @@ describe("authorized_keys", () => {
       `no-pty,"unclosed ${carol.sshPublicLine()}`,
     ].join("\n");
     const { keys, problems } = parseAuthorizedKeys(text);
-    assert.deepEqual(keys.map((k) => k.comment), ["alice@laptop", "bob@phone"]);
-    assert.deepEqual(problems.map((p) => [p.line, p.kind]), [[3, "unenforceable-option"], [4, "unenforceable-option"], [5, "unenforceable-option"], [6, "malformed"]]);
+    assert.deepEqual(
+      keys.map((k) => k.comment),
+      ["alice@laptop", "bob@phone"],
+    );
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.kind]),
+      [
+        [3, "unenforceable-option"],
+        [4, "unenforceable-option"],
+        [5, "unenforceable-option"],
+        [6, "malformed"],
+      ],
+    );
     assert.match(problems[0].message, /option from cannot be enforced by edgesync, so this key is not authorised/);
   });
 
@@ -85,7 +142,14 @@ describe("authorized_keys", () => {
     const text = `<<<<<<< ours\n${alice.sshPublicLine()}\n=======\n${bob.sshPublicLine()}\n>>>>>>> theirs\n`;
     const { keys, problems } = parseAuthorizedKeys(text);
     assert.equal(keys.length, 2);
-    assert.deepEqual(problems.map((p) => [p.line, p.kind]), [[1, "merge-conflict"], [3, "merge-conflict"], [5, "merge-conflict"]]);
+    assert.deepEqual(
+      problems.map((p) => [p.line, p.kind]),
+      [
+        [1, "merge-conflict"],
+        [3, "merge-conflict"],
+        [5, "merge-conflict"],
+      ],
+    );
   });
 
   it("stops at the size limit and says so", () => {
@@ -103,10 +167,16 @@ describe("authorized_keys", () => {
 
   it("gives the same fingerprint as ssh-keygen -l for every key in the file", async () => {
     const path = join(await mkdtemp(join(tmpdir(), "es-ak-")), "authorized_keys");
-    const r = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "kg", "-f", path.replace("authorized_keys", "k")], { encoding: "utf8" });
+    const r = spawnSync(
+      "ssh-keygen",
+      ["-q", "-t", "ed25519", "-N", "", "-C", "kg", "-f", path.replace("authorized_keys", "k")],
+      { encoding: "utf8" },
+    );
     assert.ok(!r.error && r.status === 0, `ssh-keygen is needed for this test: ${r.error?.message ?? r.stderr}`);
     const line = (await readFile(path.replace("authorized_keys", "k.pub"), "utf8")).trim();
-    const listed = spawnSync("ssh-keygen", ["-l", "-f", path.replace("authorized_keys", "k.pub")], { encoding: "utf8" }).stdout.split(" ")[1];
+    const listed = spawnSync("ssh-keygen", ["-l", "-f", path.replace("authorized_keys", "k.pub")], {
+      encoding: "utf8",
+    }).stdout.split(" ")[1];
     assert.equal(parseAuthorizedKeys(`# x\n${line}\n`).keys[0].fingerprint, listed);
   });
 
@@ -128,14 +198,24 @@ describe("authorized_keys", () => {
     });
 
     it("removes a key by fingerprint, nkey or bytes, duplicates included, leaving other lines byte for byte", () => {
-      const lines = ["# keep me  \r\n", `${alice.sshPublicLine()}\r\n`, `no-pty ${bob.sshPublicLine()}\n`, "\n", `${alice.sshPublicLine("dup")}\n`, `${RSA}`];
+      const lines = [
+        "# keep me  \r\n",
+        `${alice.sshPublicLine()}\r\n`,
+        `no-pty ${bob.sshPublicLine()}\n`,
+        "\n",
+        `${alice.sshPublicLine("dup")}\n`,
+        `${RSA}`,
+      ];
       const text = lines.join("");
       const expected = [lines[0], lines[2], lines[3], lines[5]].join("");
       assert.equal(removeKey(text, alice.fingerprint), expected);
       assert.equal(removeKey(text, alice.nkeyPublic), expected);
       assert.equal(removeKey(text, alice.publicKey), expected);
       assert.equal(removeKey(text, carol.fingerprint), text, "an absent key changes nothing");
-      assert.equal(removeKey(removeKey(text, bob.fingerprint), alice.fingerprint), [lines[0], lines[3], lines[5]].join(""));
+      assert.equal(
+        removeKey(removeKey(text, bob.fingerprint), alice.fingerprint),
+        [lines[0], lines[3], lines[5]].join(""),
+      );
     });
   });
 
@@ -150,7 +230,10 @@ describe("authorized_keys", () => {
     it("keep the hub's key, and say why, when the file would lock everyone out", () => {
       for (const text of [undefined, "", "# nobody\n", RSA]) {
         const { keys, reason } = effectiveKeys(parseAuthorizedKeys(text), hub);
-        assert.deepEqual(keys.map((k) => [k.fingerprint, k.nkeyPublic, k.comment, k.line]), [[hub.fingerprint, hub.nkeyPublic, "hub@vps", 0]]);
+        assert.deepEqual(
+          keys.map((k) => [k.fingerprint, k.nkeyPublic, k.comment, k.line]),
+          [[hub.fingerprint, hub.nkeyPublic, "hub@vps", 0]],
+        );
         assert.match(reason ?? "", /no usable ssh-ed25519 key.*keeping the hub's key SHA256:/);
       }
       assert.match(effectiveKeys(parseAuthorizedKeys(RSA), hub).reason ?? "", /\(1 line with problems\)/);

@@ -12,7 +12,14 @@
 import { Prefix } from "@nats-io/nkeys";
 import { nkeyPublic } from "./identity.js";
 import { SshReader } from "./ssh-wire.js";
-import { decodeBase64Strict, ED25519_KEY_TYPE, equalBytes, KeyFormatError, publicKeyFromBlob, sshFingerprint } from "./openssh-format.js";
+import {
+  decodeBase64Strict,
+  ED25519_KEY_TYPE,
+  equalBytes,
+  KeyFormatError,
+  publicKeyFromBlob,
+  sshFingerprint,
+} from "./openssh-format.js";
 
 /** A file far larger than any real device list is refused past this point (the rest grants nothing). */
 export const AUTHORIZED_KEYS_BYTES_MAX = 1024 * 1024;
@@ -52,9 +59,28 @@ export interface ParsedAuthorizedKeys {
   problems: AuthorizedKeysProblem[];
 }
 
-const KEY_TYPES_UNSUPPORTED = /^(ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ecdsa-sha2-nistp256@openssh\.com|sk-ssh-ed25519@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com|rsa-sha2-(256|512))$/;
+const KEY_TYPES_UNSUPPORTED =
+  /^(ssh-rsa|ssh-dss|ecdsa-sha2-nistp(256|384|521)|sk-ecdsa-sha2-nistp256@openssh\.com|sk-ssh-ed25519@openssh\.com|[a-z0-9-]+-cert-v01@openssh\.com|rsa-sha2-(256|512))$/;
 /** Options that only turn off ssh features (ptys, forwarding, rc files); meaningless here. */
-const OPTIONS_HARMLESS = new Set(["restrict", "no-pty", "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding", "no-user-rc", "pty", "port-forwarding", "agent-forwarding", "x11-forwarding", "user-rc", "permitopen", "permitlisten", "environment", "tunnel", "no-touch-required", "verify-required"]);
+const OPTIONS_HARMLESS = new Set([
+  "restrict",
+  "no-pty",
+  "no-port-forwarding",
+  "no-agent-forwarding",
+  "no-x11-forwarding",
+  "no-user-rc",
+  "pty",
+  "port-forwarding",
+  "agent-forwarding",
+  "x11-forwarding",
+  "user-rc",
+  "permitopen",
+  "permitlisten",
+  "environment",
+  "tunnel",
+  "no-touch-required",
+  "verify-required",
+]);
 
 /** Splits text into lines that keep their terminators, so joining them gives the text back. */
 export const splitLinesKeepingEnds = (text: string): string[] => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
@@ -102,27 +128,60 @@ function splitOptions(line: string): { options: string[]; rest: string } | undef
 type LineResult = { key: Omit<AuthorizedKey, "line"> } | { problem: Omit<AuthorizedKeysProblem, "line"> } | undefined;
 
 function parseLine(raw: string): LineResult {
-  const line = raw.replace(/\r?\n$/, "").replace(/\r$/, "").trim();
+  const line = raw
+    .replace(/\r?\n$/, "")
+    .replace(/\r$/, "")
+    .trim();
   if (line === "" || line.startsWith("#")) return undefined;
-  if (line.length > AUTHORIZED_KEY_LINE_CHARS_MAX) return { problem: { kind: ProblemKind.Malformed, message: `line is longer than ${AUTHORIZED_KEY_LINE_CHARS_MAX} characters` } };
+  if (line.length > AUTHORIZED_KEY_LINE_CHARS_MAX)
+    return {
+      problem: {
+        kind: ProblemKind.Malformed,
+        message: `line is longer than ${AUTHORIZED_KEY_LINE_CHARS_MAX} characters`,
+      },
+    };
   if (/^(<{7}|={7}|>{7}|\|{7})( |$)/.test(line)) {
-    return { problem: { kind: ProblemKind.Conflict, message: "unresolved merge conflict marker; keep the intended keys and delete the markers" } };
+    return {
+      problem: {
+        kind: ProblemKind.Conflict,
+        message: "unresolved merge conflict marker; keep the intended keys and delete the markers",
+      },
+    };
   }
   let body = line;
   const [first, second] = line.split(/[ \t]+/, 2);
   if (!isKeyType(first, second)) {
     const split = splitOptions(line);
-    if (split === undefined) return { problem: { kind: ProblemKind.Malformed, message: "not a key line (expected `ssh-ed25519 AAAA… comment`)" } };
-    const refused = split.options.map((o) => o.split("=", 1)[0].toLowerCase()).filter((name) => !OPTIONS_HARMLESS.has(name));
+    if (split === undefined)
+      return {
+        problem: { kind: ProblemKind.Malformed, message: "not a key line (expected `ssh-ed25519 AAAA… comment`)" },
+      };
+    const refused = split.options
+      .map((o) => o.split("=", 1)[0].toLowerCase())
+      .filter((name) => !OPTIONS_HARMLESS.has(name));
     const [type, blob] = split.rest.split(/[ \t]+/, 2);
-    if (!isKeyType(type, blob)) return { problem: { kind: ProblemKind.Malformed, message: "not a key line (expected `ssh-ed25519 AAAA… comment`)" } };
+    if (!isKeyType(type, blob))
+      return {
+        problem: { kind: ProblemKind.Malformed, message: "not a key line (expected `ssh-ed25519 AAAA… comment`)" },
+      };
     if (refused.length > 0) {
-      return { problem: { kind: ProblemKind.Option, message: `option ${refused.join(", ")} cannot be enforced by edgesync, so this key is not authorised; remove the option to authorise it` } };
+      return {
+        problem: {
+          kind: ProblemKind.Option,
+          message: `option ${refused.join(", ")} cannot be enforced by edgesync, so this key is not authorised; remove the option to authorise it`,
+        },
+      };
     }
     body = split.rest;
   }
   const [, type, base64 = "", comment = ""] = /^(\S+)(?:[ \t]+(\S+))?(?:[ \t]+(.*))?$/.exec(body) ?? [];
-  if (type !== ED25519_KEY_TYPE) return { problem: { kind: ProblemKind.Unsupported, message: `${type} keys are not supported (edgesync needs ssh-ed25519: ssh-keygen -t ed25519); line ignored` } };
+  if (type !== ED25519_KEY_TYPE)
+    return {
+      problem: {
+        kind: ProblemKind.Unsupported,
+        message: `${type} keys are not supported (edgesync needs ssh-ed25519: ssh-keygen -t ed25519); line ignored`,
+      },
+    };
   const blob = decodeBase64Strict(base64);
   if (blob === undefined) return { problem: { kind: ProblemKind.Malformed, message: "the key is not valid base64" } };
   let publicKey: Uint8Array;
@@ -132,7 +191,15 @@ function parseLine(raw: string): LineResult {
     if (!(error instanceof KeyFormatError)) throw error;
     return { problem: { kind: ProblemKind.Malformed, message: error.message } };
   }
-  return { key: { publicKey, type: ED25519_KEY_TYPE, comment, fingerprint: sshFingerprint(publicKey), nkeyPublic: nkeyPublic(publicKey, Prefix.User) } };
+  return {
+    key: {
+      publicKey,
+      type: ED25519_KEY_TYPE,
+      comment,
+      fingerprint: sshFingerprint(publicKey),
+      nkeyPublic: nkeyPublic(publicKey, Prefix.User),
+    },
+  };
 }
 
 /** Parses the file's text; a missing file (undefined) is an empty list. Never throws on content. */
@@ -146,7 +213,11 @@ export function parseAuthorizedKeys(text: string | undefined): ParsedAuthorizedK
     const line = i + 1;
     bytes += Buffer.byteLength(lines[i]);
     if (bytes > AUTHORIZED_KEYS_BYTES_MAX) {
-      problems.push({ line, kind: ProblemKind.TooLarge, message: `the file is larger than ${AUTHORIZED_KEYS_BYTES_MAX} bytes; this line and the rest are ignored` });
+      problems.push({
+        line,
+        kind: ProblemKind.TooLarge,
+        message: `the file is larger than ${AUTHORIZED_KEYS_BYTES_MAX} bytes; this line and the rest are ignored`,
+      });
       break;
     }
     const result = parseLine(lines[i]);
@@ -213,13 +284,28 @@ export interface EffectiveKeys {
  * The keys to enforce. A vault must never lock everyone out (a deleted or emptied file, every
  * line broken): with no usable key, the hub's own key stays authorised and `reason` says why.
  */
-export function effectiveKeys(parsed: ParsedAuthorizedKeys, hubKey: { publicKey: Uint8Array; comment?: string }): EffectiveKeys {
+export function effectiveKeys(
+  parsed: ParsedAuthorizedKeys,
+  hubKey: { publicKey: Uint8Array; comment?: string },
+): EffectiveKeys {
   if (parsed.keys.length > 0) return { keys: parsed.keys };
   const publicKey = new Uint8Array(hubKey.publicKey);
   const comment = hubKey.comment ?? "hub";
-  const problemNote = parsed.problems.length > 0 ? ` (${parsed.problems.length} line${parsed.problems.length === 1 ? "" : "s"} with problems)` : "";
+  const problemNote =
+    parsed.problems.length > 0
+      ? ` (${parsed.problems.length} line${parsed.problems.length === 1 ? "" : "s"} with problems)`
+      : "";
   return {
-    keys: [{ publicKey, type: ED25519_KEY_TYPE, comment, line: 0, fingerprint: sshFingerprint(publicKey), nkeyPublic: nkeyPublic(publicKey, Prefix.User) }],
+    keys: [
+      {
+        publicKey,
+        type: ED25519_KEY_TYPE,
+        comment,
+        line: 0,
+        fingerprint: sshFingerprint(publicKey),
+        nkeyPublic: nkeyPublic(publicKey, Prefix.User),
+      },
+    ],
     reason: `authorized_keys has no usable ssh-ed25519 key${problemNote}; keeping the hub's key ${sshFingerprint(publicKey)} (${comment}) so the vault stays reachable`,
   };
 }

@@ -24,9 +24,19 @@ describe("DER encoding", () => {
   });
 
   it("writes UTCTime through 2049 and GeneralizedTime from 2050", () => {
-    assert.equal(Buffer.from(time(Date.UTC(2026, 11, 7, 3, 6, 6, 999))).subarray(2).toString(), "261207030606Z");
+    assert.equal(
+      Buffer.from(time(Date.UTC(2026, 11, 7, 3, 6, 6, 999)))
+        .subarray(2)
+        .toString(),
+      "261207030606Z",
+    );
     assert.equal(time(Date.UTC(2026, 0, 1))[0], 0x17);
-    assert.equal(Buffer.from(time(Date.UTC(9999, 11, 31, 23, 59, 59))).subarray(2).toString(), "99991231235959Z");
+    assert.equal(
+      Buffer.from(time(Date.UTC(9999, 11, 31, 23, 59, 59)))
+        .subarray(2)
+        .toString(),
+      "99991231235959Z",
+    );
     assert.equal(time(Date.UTC(2050, 0, 1))[0], 0x18);
   });
 });

@@ -66,5 +66,7 @@ export function time(ms: number): Uint8Array {
   const iso = new Date(Math.floor(ms / 1000) * 1000).toISOString(); // 2026-12-07T03:06:06.000Z
   const digits = iso.slice(0, 19).replace(/[-T:]/g, "");
   const year = Number(iso.slice(0, 4));
-  return year < 2050 ? tlv(0x17, new TextEncoder().encode(`${digits.slice(2)}Z`)) : tlv(0x18, new TextEncoder().encode(`${digits}Z`));
+  return year < 2050
+    ? tlv(0x17, new TextEncoder().encode(`${digits.slice(2)}Z`))
+    : tlv(0x18, new TextEncoder().encode(`${digits}Z`));
 }

@@ -19,7 +19,10 @@ export async function loadDeviceKey(options: DeviceKeyOptions = {}): Promise<{ k
   const path = options.identityPath ?? defaultIdentityPath();
   const socket = options.agentSocket ?? (process.env.EDGESYNC_IDENTITY_AGENT || undefined);
   if (socket) {
-    const pub = await readFile(`${path}.pub`, "utf8").then((line) => parseSshPublicLine(line.trim()).publicKey, () => undefined);
+    const pub = await readFile(`${path}.pub`, "utf8").then(
+      (line) => parseSshPublicLine(line.trim()).publicKey,
+      () => undefined,
+    );
     return { key: await AgentIdentity.open(socket, pub), created: false };
   }
   const { identity, created } = await loadOrCreateIdentity(path, options.create ?? false);

@@ -5,7 +5,17 @@ import { mkdtemp, readFile, readdir, stat, chmod, writeFile } from "node:fs/prom
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Prefix, fromPublic } from "@nats-io/nkeys";
-import { Identity, KeyMissingError, KeyPermissionError, defaultIdentityPath, edgesyncHome, loadIdentity, loadOrCreateIdentity, saveIdentity, verifyEd25519 } from "./identity.js";
+import {
+  Identity,
+  KeyMissingError,
+  KeyPermissionError,
+  defaultIdentityPath,
+  edgesyncHome,
+  loadIdentity,
+  loadOrCreateIdentity,
+  saveIdentity,
+  verifyEd25519,
+} from "./identity.js";
 import { KeyFormatError } from "./openssh-format.js";
 
 const tempDir = () => mkdtemp(join(tmpdir(), "es-identity-"));
@@ -47,7 +57,7 @@ describe("device identity", () => {
     assert.ok(identity.verify(loaded.sign(message), message));
   });
 
-  it("loads a key made by ssh-keygen -t ed25519 -N \"\"", async () => {
+  it('loads a key made by ssh-keygen -t ed25519 -N ""', async () => {
     const path = join(await tempDir(), "id_ed25519");
     sshKeygen("-q", "-t", "ed25519", "-N", "", "-C", "made by ssh-keygen", "-f", path);
     const identity = await loadIdentity(path);
@@ -77,7 +87,11 @@ describe("device identity", () => {
 
   it("says where the key is missing and how to create one", async () => {
     const path = join(await tempDir(), "nope");
-    await assert.rejects(loadIdentity(path), (e: Error) => e instanceof KeyMissingError && e.message.includes(path) && e.message.includes("edgesync key generate"));
+    await assert.rejects(
+      loadIdentity(path),
+      (e: Error) =>
+        e instanceof KeyMissingError && e.message.includes(path) && e.message.includes("edgesync key generate"),
+    );
   });
 
   it("refuses malformed key files with an error naming the file", async () => {
@@ -93,7 +107,11 @@ describe("device identity", () => {
     const cases: [string, string, RegExp][] = [
       ["empty", "", /no BEGIN OPENSSH PRIVATE KEY/],
       ["public line", Identity.generate("p").sshPublicLine(), /no BEGIN OPENSSH PRIVATE KEY/],
-      ["pem rsa", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n", /found a RSA PRIVATE KEY block/],
+      [
+        "pem rsa",
+        "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+        /found a RSA PRIVATE KEY block/,
+      ],
       ["not base64", rewrap("!!!!not base64!!!!"), /not valid base64/],
       ["truncated", rewrap(body.slice(0, 120)), /corrupt|truncated|base64/],
       ["bad magic", rewrap(flip(body, 0)), /not an openssh-key-v1/],
@@ -174,7 +192,10 @@ describe("device identity", () => {
       assert.equal(defaultIdentityPath(), "/keys/env");
       assert.equal(defaultIdentityPath("/keys/flag"), "/keys/flag");
     } finally {
-      for (const [key, value] of [["EDGESYNC_HOME", saved.home], ["EDGESYNC_IDENTITY", saved.identity]] as const) {
+      for (const [key, value] of [
+        ["EDGESYNC_HOME", saved.home],
+        ["EDGESYNC_IDENTITY", saved.identity],
+      ] as const) {
         if (value === undefined) delete process.env[key];
         else process.env[key] = value;
       }

@@ -12,7 +12,15 @@ import { fromSeed, Prefix, type KeyPair } from "@nats-io/nkeys";
 import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519 } from "./native-ed25519.js";
-import { decodePrivateKeyFile, encodePrivateKeyFile, equalBytes, sshFingerprint, sshPublicLine, KeyFormatError, PRIVATE_KEY_FILE_BYTES_MAX } from "./openssh-format.js";
+import {
+  decodePrivateKeyFile,
+  encodePrivateKeyFile,
+  equalBytes,
+  sshFingerprint,
+  sshPublicLine,
+  KeyFormatError,
+  PRIVATE_KEY_FILE_BYTES_MAX,
+} from "./openssh-format.js";
 import { UserError } from "../errors.js";
 
 export class KeyPermissionError extends UserError {
@@ -31,7 +39,8 @@ export class KeyMissingError extends UserError {
 
 export const edgesyncHome = () => resolve(process.env.EDGESYNC_HOME ?? join(homedir(), ".edgesync"));
 /** `--identity PATH` wins, then `$EDGESYNC_IDENTITY`, then `$EDGESYNC_HOME/id_ed25519`. */
-export const defaultIdentityPath = (explicit?: string) => resolve(explicit ?? process.env.EDGESYNC_IDENTITY ?? join(edgesyncHome(), "id_ed25519"));
+export const defaultIdentityPath = (explicit?: string) =>
+  resolve(explicit ?? process.env.EDGESYNC_IDENTITY ?? join(edgesyncHome(), "id_ed25519"));
 
 /**
  * What callers need from a device key, whether it is held in memory (`Identity`) or by an
@@ -48,7 +57,8 @@ export interface DeviceKey {
   verify(signature: Uint8Array, message: Uint8Array): boolean;
 }
 
-export const nkeyPublic = (publicKey: Uint8Array, prefix: Prefix) => new TextDecoder().decode(Codec.encode(prefix, publicKey));
+export const nkeyPublic = (publicKey: Uint8Array, prefix: Prefix) =>
+  new TextDecoder().decode(Codec.encode(prefix, publicKey));
 
 /** Verifies a raw 64-byte ed25519 signature (RFC 8032, as OpenSSH and NATS produce them). */
 export { verifyEd25519 };
@@ -58,7 +68,10 @@ export { verifyEd25519 };
  * `Identity` in memory or an ssh-agent's key (`AgentIdentity`).
  */
 export abstract class PublicDeviceKey implements DeviceKey {
-  constructor(readonly publicKey: Uint8Array, readonly comment: string) {}
+  constructor(
+    readonly publicKey: Uint8Array,
+    readonly comment: string,
+  ) {}
 
   abstract sign(message: Uint8Array): Uint8Array | Promise<Uint8Array>;
 
@@ -132,8 +145,16 @@ export class Identity extends PublicDeviceKey {
  */
 export async function saveIdentity(identity: Identity, path: string, overwrite = false): Promise<void> {
   const target = resolve(path);
-  if (!overwrite && (await stat(target).then(() => true, () => false))) {
-    throw new KeyFormatError(`${target} already exists; pass --force to replace it (the old key is lost and must be removed from every authorized_keys)`);
+  if (
+    !overwrite &&
+    (await stat(target).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new KeyFormatError(
+      `${target} already exists; pass --force to replace it (the old key is lost and must be removed from every authorized_keys)`,
+    );
   }
   const dir = dirname(target);
   const created = await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -148,7 +169,10 @@ export async function saveIdentity(identity: Identity, path: string, overwrite =
 export async function loadIdentity(path = defaultIdentityPath()): Promise<Identity> {
   const target = resolve(path);
   const handle = await open(target, "r").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") throw new KeyMissingError(`no device key at ${target}; create one with \`edgesync key generate\``, { cause: error });
+    if (error.code === "ENOENT")
+      throw new KeyMissingError(`no device key at ${target}; create one with \`edgesync key generate\``, {
+        cause: error,
+      });
     throw error;
   });
   let text: string;
@@ -157,9 +181,12 @@ export async function loadIdentity(path = defaultIdentityPath()): Promise<Identi
     const info = await handle.stat();
     if (!info.isFile()) throw new KeyFormatError(`${target} is not a regular file`);
     if ((info.mode & 0o077) !== 0) {
-      throw new KeyPermissionError(`${target} is accessible by other users (mode ${(info.mode & 0o777).toString(8).padStart(3, "0")}); run \`chmod 600 ${target}\``);
+      throw new KeyPermissionError(
+        `${target} is accessible by other users (mode ${(info.mode & 0o777).toString(8).padStart(3, "0")}); run \`chmod 600 ${target}\``,
+      );
     }
-    if (info.size > PRIVATE_KEY_FILE_BYTES_MAX) throw new KeyFormatError(`${target} is too large (${info.size} bytes) to be an ed25519 key file`);
+    if (info.size > PRIVATE_KEY_FILE_BYTES_MAX)
+      throw new KeyFormatError(`${target} is too large (${info.size} bytes) to be an ed25519 key file`);
     text = await handle.readFile("utf8");
   } finally {
     await handle.close();
@@ -168,7 +195,8 @@ export async function loadIdentity(path = defaultIdentityPath()): Promise<Identi
     const { seed, publicKey, comment } = decodePrivateKeyFile(text);
     const identity = new Identity(seed, comment);
     seed.fill(0);
-    if (!equalBytes(identity.publicKey, publicKey)) throw new KeyFormatError("the stored public key does not belong to the private key");
+    if (!equalBytes(identity.publicKey, publicKey))
+      throw new KeyFormatError("the stored public key does not belong to the private key");
     return identity;
   } catch (error) {
     if (error instanceof KeyFormatError) throw new KeyFormatError(`${target}: ${error.message}`, { cause: error });
@@ -177,7 +205,10 @@ export async function loadIdentity(path = defaultIdentityPath()): Promise<Identi
 }
 
 /** Loads the device key, creating it on first use when asked (init does; other commands do not). */
-export async function loadOrCreateIdentity(path = defaultIdentityPath(), create = false): Promise<{ identity: Identity; created: boolean }> {
+export async function loadOrCreateIdentity(
+  path = defaultIdentityPath(),
+  create = false,
+): Promise<{ identity: Identity; created: boolean }> {
   try {
     return { identity: await loadIdentity(path), created: false };
   } catch (error) {

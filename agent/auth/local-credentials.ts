@@ -72,12 +72,16 @@ export async function readLocalCredentials(path: string): Promise<LocalCredentia
     text = await readFile(path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    const fix = code === "EACCES" || code === "EPERM"
-      ? "run the command as the user who runs the agent"
-      : `is the agent running? (\`edgesync sync start\`), or point ${CREDENTIALS_ENV} at the running agent's file`;
-    throw new LocalCredentialsError(`cannot read the agent's NATS credentials ${path} (${code}): ${fix}`, { cause: error });
+    const fix =
+      code === "EACCES" || code === "EPERM"
+        ? "run the command as the user who runs the agent"
+        : `is the agent running? (\`edgesync sync start\`), or point ${CREDENTIALS_ENV} at the running agent's file`;
+    throw new LocalCredentialsError(`cannot read the agent's NATS credentials ${path} (${code}): ${fix}`, {
+      cause: error,
+    });
   }
-  if (text.length > SEED_FILE_BYTES_MAX) throw new LocalCredentialsError(`${path} is not a NATS user seed (too long): restart the agent to write it again`);
+  if (text.length > SEED_FILE_BYTES_MAX)
+    throw new LocalCredentialsError(`${path} is not a NATS user seed (too long): restart the agent to write it again`);
   const seed = new TextEncoder().encode(text.trim());
   const authenticator = seedAuthenticator(seed, path);
   return { path, publicKey: publicOf(seed, path), authenticator };
@@ -93,11 +97,15 @@ function decodeUserSeed(seed: Uint8Array, path: string): Uint8Array {
   throw new LocalCredentialsError(`${path} is not a NATS user seed: restart the agent to write it again`);
 }
 
-const publicOf = (seed: Uint8Array, path: string) => nkeyOf(publicKeyBytes(privateKeyFromSeed(decodeUserSeed(seed, path))), "user");
+const publicOf = (seed: Uint8Array, path: string) =>
+  nkeyOf(publicKeyBytes(privateKeyFromSeed(decodeUserSeed(seed, path))), "user");
 
 /** Signs with OpenSSL, not nkeys' much slower tweetnacl: this runs on every CLI command's connect. */
 function seedAuthenticator(seed: Uint8Array, path: string): Authenticator {
   const key = privateKeyFromSeed(decodeUserSeed(seed, path));
   const nkey = nkeyOf(publicKeyBytes(key), "user");
-  return (nonce?: string) => ({ nkey, sig: nonce ? Buffer.from(signEd25519(key, new TextEncoder().encode(nonce))).toString("base64url") : "" });
+  return (nonce?: string) => ({
+    nkey,
+    sig: nonce ? Buffer.from(signEd25519(key, new TextEncoder().encode(nonce))).toString("base64url") : "",
+  });
 }

@@ -5,7 +5,14 @@ import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
 import { createAccount, createOperator, fromPublic, fromSeed } from "@nats-io/nkeys";
 import { decode, encodeAccount, encodeOperator } from "@nats-io/jwt";
-import { ephemeralUserKey, privateKeyFromSeed, publicKeyBytes, signEd25519, verifyEd25519, withNativeSigning } from "./native-ed25519.js";
+import {
+  ephemeralUserKey,
+  privateKeyFromSeed,
+  publicKeyBytes,
+  signEd25519,
+  verifyEd25519,
+  withNativeSigning,
+} from "./native-ed25519.js";
 
 ed.hashes.sha512 = sha512;
 

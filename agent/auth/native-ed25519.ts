@@ -16,20 +16,27 @@ import { nkeyOf, nkeySeedOf } from "./nkey-codec.js";
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
 const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
 
-export const privateKeyFromSeed = (seed: Uint8Array): KeyObject => createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: "der", type: "pkcs8" });
+export const privateKeyFromSeed = (seed: Uint8Array): KeyObject =>
+  createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: "der", type: "pkcs8" });
 
 export function publicKeyBytes(key: KeyObject): Uint8Array {
   const spki = (key.type === "private" ? createPublicKey(key) : key).export({ format: "der", type: "spki" });
   return new Uint8Array(spki.subarray(SPKI_ED25519.length));
 }
 
-export const signEd25519 = (key: KeyObject, message: Uint8Array): Uint8Array => new Uint8Array(sign(null, message, key));
+export const signEd25519 = (key: KeyObject, message: Uint8Array): Uint8Array =>
+  new Uint8Array(sign(null, message, key));
 
 /** Verifies a raw 64-byte signature; false for anything malformed (a wrong length, a bad key). */
 export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
   try {
-    return verify(null, message, createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: "der", type: "spki" }), signature);
+    return verify(
+      null,
+      message,
+      createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: "der", type: "spki" }),
+      signature,
+    );
   } catch {
     return false;
   }

@@ -6,14 +6,38 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decode, type Account } from "@nats-io/jwt";
 import { createAccount, type KeyPair } from "@nats-io/nkeys";
-import { connect, credsAuthenticator, jwtAuthenticator, errors, type NatsConnection, type Status } from "@nats-io/transport-node";
+import {
+  connect,
+  credsAuthenticator,
+  jwtAuthenticator,
+  errors,
+  type NatsConnection,
+  type Status,
+} from "@nats-io/transport-node";
 import { Identity, type DeviceKey } from "./identity.js";
 import {
-  ACCOUNT_JWT_BYTES_MAX, CLAIMS_UPDATE_SUBJECT, createOperatorSetup, formatCreds, pushAccountJwt, encodeVaultAccount, issueAccountUser, issueUserJwt, operatorModeConfig, parseClaimsUpdateReply,
-  JwtError, type OperatorSetup, type TemplateMode,
+  ACCOUNT_JWT_BYTES_MAX,
+  CLAIMS_UPDATE_SUBJECT,
+  createOperatorSetup,
+  formatCreds,
+  pushAccountJwt,
+  encodeVaultAccount,
+  issueAccountUser,
+  issueUserJwt,
+  operatorModeConfig,
+  parseClaimsUpdateReply,
+  JwtError,
+  type OperatorSetup,
+  type TemplateMode,
 } from "./nats-jwt.js";
 import { startTestNatsServer, type TestNatsServer } from "../../test/helpers/test-nats-server.js";
-import { vaultAnnounceSubject, vaultAnnounceWildcard, vaultInboxWildcard, vaultPeerSubject, vaultSubjects } from "../nats/subjects.js";
+import {
+  vaultAnnounceSubject,
+  vaultAnnounceWildcard,
+  vaultInboxWildcard,
+  vaultPeerSubject,
+  vaultSubjects,
+} from "../nats/subjects.js";
 
 const TIMEOUT_MS = 5_000;
 const REVOCATION_TRIALS = 10;
@@ -39,11 +63,23 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
   const vaultT: Vault = { id: randomUUID(), account: createAccount(), mode: "subject" };
 
   const accountJwt = (vault: Vault, keys: { publicKey: Uint8Array }[]) =>
-    encodeVaultAccount({ vaultId: vault.id, name: `vault ${vault.id.slice(0, 8)}`, account: vault.account, operator: setup.operator, keys, templateMode: vault.mode });
+    encodeVaultAccount({
+      vaultId: vault.id,
+      name: `vault ${vault.id.slice(0, 8)}`,
+      account: vault.account,
+      operator: setup.operator,
+      keys,
+      templateMode: vault.mode,
+    });
 
   async function connectAs(device: DeviceKey, vault: Vault): Promise<NatsConnection> {
     const { jwt, seed } = await issueUserJwt(device, vault.account.getPublicKey());
-    const nc = await connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: TIMEOUT_MS });
+    const nc = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(jwt, seed),
+      reconnect: false,
+      timeout: TIMEOUT_MS,
+    });
     open.push(nc);
     return nc;
   }
@@ -67,9 +103,22 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
       [vaultB.account.getPublicKey()]: await accountJwt(vaultB, [bob]),
       [vaultT.account.getPublicKey()]: await accountJwt(vaultT, [alice, carol]),
     };
-    server = await startTestNatsServer(dir, operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: setup.system.getPublicKey(), dir: join(dir, "jwt"), preload }), "operator");
+    server = await startTestNatsServer(
+      dir,
+      operatorModeConfig({
+        operatorJwt: setup.operatorJwt,
+        systemAccount: setup.system.getPublicKey(),
+        dir: join(dir, "jwt"),
+        preload,
+      }),
+      "operator",
+    );
     const sys = await issueAccountUser(setup.system, "sys");
-    system = await connect({ servers: server.url, authenticator: jwtAuthenticator(sys.jwt, sys.seed), timeout: TIMEOUT_MS });
+    system = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(sys.jwt, sys.seed),
+      timeout: TIMEOUT_MS,
+    });
   });
 
   after(async () => {
@@ -78,7 +127,10 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
   });
 
   it("issues a user JWT that carries no permissions, names the vault account and is signed by the device", async () => {
-    const { jwt, subject } = await issueUserJwt(alice, vaultA.account.getPublicKey(), { nowMs: 1_700_000_000_000, lifetimeS: 60 });
+    const { jwt, subject } = await issueUserJwt(alice, vaultA.account.getPublicKey(), {
+      nowMs: 1_700_000_000_000,
+      lifetimeS: 60,
+    });
     const claims = decode<Record<string, unknown>>(jwt);
     assert.equal(claims.iss, alice.accountNkeyPublic);
     assert.equal(claims.sub, alice.nkeyPublic);
@@ -86,7 +138,16 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
     assert.equal(claims.exp, 1_700_000_060);
     assert.deepEqual(claims.nats, { issuer_account: vaultA.account.getPublicKey(), type: "user", version: 2 });
     const account = decode<Account>(await accountJwt(vaultA, [alice]));
-    assert.deepEqual(account.nats.limits, { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 });
+    assert.deepEqual(account.nats.limits, {
+      subs: -1,
+      data: -1,
+      payload: -1,
+      imports: -1,
+      exports: -1,
+      wildcards: true,
+      conn: -1,
+      leaf: -1,
+    });
   });
 
   it("lets authorised devices talk on their vault's subjects with self-issued JWTs", async () => {
@@ -102,8 +163,16 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
   });
 
   it("refuses a key that is not a signing key of the account with an authorization error", async () => {
-    await assert.rejects(connectAs(mallory, vaultA), (e: Error) => e instanceof errors.AuthorizationError, "an unknown key");
-    await assert.rejects(connectAs(bob, vaultA), (e: Error) => e instanceof errors.AuthorizationError, "a key authorised on another vault");
+    await assert.rejects(
+      connectAs(mallory, vaultA),
+      (e: Error) => e instanceof errors.AuthorizationError,
+      "an unknown key",
+    );
+    await assert.rejects(
+      connectAs(bob, vaultA),
+      (e: Error) => e instanceof errors.AuthorizationError,
+      "a key authorised on another vault",
+    );
   });
 
   it("refuses a device's subscription to another vault's subjects (permission violation)", async () => {
@@ -139,13 +208,23 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
 
   it("accepts a JWT signed asynchronously (as through an ssh-agent) for an ephemeral user key", async () => {
     const viaAgent: DeviceKey = {
-      publicKey: alice.publicKey, comment: alice.comment, fingerprint: alice.fingerprint, nkeyPublic: alice.nkeyPublic, accountNkeyPublic: alice.accountNkeyPublic,
-      sshPublicLine: (c) => alice.sshPublicLine(c), verify: (s, m) => alice.verify(s, m),
+      publicKey: alice.publicKey,
+      comment: alice.comment,
+      fingerprint: alice.fingerprint,
+      nkeyPublic: alice.nkeyPublic,
+      accountNkeyPublic: alice.accountNkeyPublic,
+      sshPublicLine: (c) => alice.sshPublicLine(c),
+      verify: (s, m) => alice.verify(s, m),
       sign: async (m) => alice.sign(m),
     };
     const { jwt, seed, subject } = await issueUserJwt(viaAgent, vaultA.account.getPublicKey());
     assert.notEqual(subject, alice.nkeyPublic, "the nonce is signed by an ephemeral key, not the device key");
-    const a = await connect({ servers: server.url, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: TIMEOUT_MS });
+    const a = await connect({
+      servers: server.url,
+      authenticator: jwtAuthenticator(jwt, seed),
+      reconnect: false,
+      timeout: TIMEOUT_MS,
+    });
     open.push(a);
     // The permissions still follow the device key that signed: its own inbox, as alice.
     const c = await connectAs(carol, vaultA);
@@ -157,15 +236,29 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
 
   it("writes creds files a nats client (or a leafnode remote) authenticates with", async () => {
     const creds = formatCreds(await issueUserJwt(carol, vaultA.account.getPublicKey()));
-    const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(utf8(creds)), reconnect: false, timeout: TIMEOUT_MS });
+    const nc = await connect({
+      servers: server.url,
+      authenticator: credsAuthenticator(utf8(creds)),
+      reconnect: false,
+      timeout: TIMEOUT_MS,
+    });
     open.push(nc);
     await nc.flush();
   });
 
   it("never pushes an account JWT signed by another operator (2.9.10 answers 'updated' and locks the account)", async () => {
     const rogue = await createOperatorSetup("rogue");
-    const forged = await encodeVaultAccount({ vaultId: vaultB.id, name: "forged", account: vaultB.account, operator: rogue.operator, keys: [mallory] });
-    await assert.rejects(push(forged), (e: Error) => e instanceof JwtError && /signed by O[A-Z2-7]+, not by this hub's operator/.test(e.message));
+    const forged = await encodeVaultAccount({
+      vaultId: vaultB.id,
+      name: "forged",
+      account: vaultB.account,
+      operator: rogue.operator,
+      keys: [mallory],
+    });
+    await assert.rejects(
+      push(forged),
+      (e: Error) => e instanceof JwtError && /signed by O[A-Z2-7]+, not by this hub's operator/.test(e.message),
+    );
     await assert.rejects(pushAccountJwt(system, "not.a.jwt", setup.operator.getPublicKey()), JwtError);
     // What the guard prevents, shown on this server: the reply claims success, the intruder gets
     // nothing, but the account's own devices are locked out until a good JWT is pushed again.
@@ -178,9 +271,15 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
   });
 
   it("reads the server's refusal of a claims update as a typed error", () => {
-    assert.throws(() => parseClaimsUpdateReply(JSON.stringify({ error: { code: 500, description: "jwt validation failed" } })), /refused the account update: jwt validation failed/);
+    assert.throws(
+      () => parseClaimsUpdateReply(JSON.stringify({ error: { code: 500, description: "jwt validation failed" } })),
+      /refused the account update: jwt validation failed/,
+    );
     assert.throws(() => parseClaimsUpdateReply("<html>"), /not JSON/);
-    assert.deepEqual(parseClaimsUpdateReply(JSON.stringify({ data: { account: "A", code: 200, message: "jwt updated" } })), { account: "A", message: "jwt updated" });
+    assert.deepEqual(
+      parseClaimsUpdateReply(JSON.stringify({ data: { account: "A", code: 200, message: "jwt updated" } })),
+      { account: "A", message: "jwt updated" },
+    );
   });
 
   it("drops a device whose key is removed, within milliseconds of the pushed account JWT; others stay", async (t) => {
@@ -196,8 +295,15 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
       replies.push(performance.now() - started);
       const reason = await closed;
       times.push(performance.now() - started);
-      if (trial === 0) t.diagnostic(`the dropped client was told: ${reason instanceof Error ? `${reason.name}: ${reason.message}` : "nothing"}`);
-      await assert.rejects(connectAs(alice, vaultA), (e: Error) => e instanceof errors.AuthorizationError, "cannot reconnect");
+      if (trial === 0)
+        t.diagnostic(
+          `the dropped client was told: ${reason instanceof Error ? `${reason.name}: ${reason.message}` : "nothing"}`,
+        );
+      await assert.rejects(
+        connectAs(alice, vaultA),
+        (e: Error) => e instanceof errors.AuthorizationError,
+        "cannot reconnect",
+      );
       await push(await accountJwt(vaultA, [alice, carol]));
     }
     assert.equal(c.isClosed(), false, "carol, still authorised, keeps her connection");
@@ -208,8 +314,10 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
       return { p50: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
     };
     const { p50, max } = stats(times);
-    t.diagnostic(`revocation (push → connection closed) over ${REVOCATION_TRIALS} trials: p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms; ` +
-      `the server's reply to the push alone: p50 ${stats(replies).p50.toFixed(1)} ms, max ${stats(replies).max.toFixed(1)} ms`);
+    t.diagnostic(
+      `revocation (push → connection closed) over ${REVOCATION_TRIALS} trials: p50 ${p50.toFixed(1)} ms, max ${max.toFixed(1)} ms; ` +
+        `the server's reply to the push alone: p50 ${stats(replies).p50.toFixed(1)} ms, max ${stats(replies).max.toFixed(1)} ms`,
+    );
     assert.ok(max < 5_000, `revocation took ${max} ms`);
   });
 
@@ -219,7 +327,12 @@ describe("NATS operator mode: authorized keys as scoped signing keys (real nats-
     const hundred = (await accountJwt(vaultA, keys(101))).length;
     const perKey = (hundred - one) / 100;
     const fits = Math.floor((ACCOUNT_JWT_BYTES_MAX - one) / perKey);
-    t.diagnostic(`account JWT: ${one} bytes with one key, ${perKey.toFixed(0)} bytes per key: about ${fits} devices fit in ${ACCOUNT_JWT_BYTES_MAX} bytes`);
-    await assert.rejects(accountJwt(vaultA, keys(fits + 50)), (e: Error) => e instanceof JwtError && /over the 1048576-byte limit/.test(e.message));
+    t.diagnostic(
+      `account JWT: ${one} bytes with one key, ${perKey.toFixed(0)} bytes per key: about ${fits} devices fit in ${ACCOUNT_JWT_BYTES_MAX} bytes`,
+    );
+    await assert.rejects(
+      accountJwt(vaultA, keys(fits + 50)),
+      (e: Error) => e instanceof JwtError && /over the 1048576-byte limit/.test(e.message),
+    );
   });
 });

@@ -37,7 +37,16 @@ export class JwtError extends UserError {
  * Every limit set to -1 explicitly: @nats-io/jwt leaves them out, and nats-server 2.9 then treats
  * the account as limited to nothing and refuses its connections.
  */
-export const UNLIMITED_ACCOUNT: Account["limits"] = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+export const UNLIMITED_ACCOUNT: Account["limits"] = {
+  subs: -1,
+  data: -1,
+  payload: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  conn: -1,
+  leaf: -1,
+};
 
 export interface OperatorSetup {
   operator: KeyPair;
@@ -47,7 +56,10 @@ export interface OperatorSetup {
 }
 
 /** A new operator and its system account (the hub keeps both seeds under .edgesync-server/, 0600). */
-export async function createOperatorSetup(name = "edgesync", keys: { operator?: KeyPair; system?: KeyPair } = {}): Promise<OperatorSetup> {
+export async function createOperatorSetup(
+  name = "edgesync",
+  keys: { operator?: KeyPair; system?: KeyPair } = {},
+): Promise<OperatorSetup> {
   const operator = keys.operator ?? createOperator();
   const system = keys.system ?? createAccount();
   const operatorJwt = await encodeOperator(name, operator, { system_account: system.getPublicKey() });
@@ -75,7 +87,11 @@ export interface VaultAccountOptions {
 }
 
 /** The permission template of one authorized key. */
-export function memberTemplate(vaultId: string, member: string, extra: Partial<SubjectPermissions> = {}): SigningKey["template"] {
+export function memberTemplate(
+  vaultId: string,
+  member: string,
+  extra: Partial<SubjectPermissions> = {},
+): SigningKey["template"] {
   const own = vaultSubjectsFor(vaultId, member);
   return {
     pub: { allow: [...own.publish, ...(extra.publish ?? [])], deny: [] },
@@ -89,7 +105,9 @@ export function memberTemplate(vaultId: string, member: string, extra: Partial<S
 }
 
 /** The scoped signing-key entries for the keys, deduplicated, in the given order. */
-export function scopedSigningKeys(options: Pick<VaultAccountOptions, "vaultId" | "keys" | "templateMode" | "extra" | "servingKeys">): SigningKey[] {
+export function scopedSigningKeys(
+  options: Pick<VaultAccountOptions, "vaultId" | "keys" | "templateMode" | "extra" | "servingKeys">,
+): SigningKey[] {
   const entries: SigningKey[] = [...(options.servingKeys ?? [])];
   const seen = new Set<string>(entries.map((k) => k.key));
   for (const { publicKey } of options.keys) {
@@ -97,7 +115,12 @@ export function scopedSigningKeys(options: Pick<VaultAccountOptions, "vaultId" |
     if (seen.has(key)) continue;
     seen.add(key);
     const member = options.templateMode === "subject" ? USER_KEY_TEMPLATE : nkeyPublic(publicKey, Prefix.User);
-    entries.push({ kind: "user_scope", key, role: `device ${sshFingerprint(publicKey)}`, template: memberTemplate(options.vaultId, member, options.extra) });
+    entries.push({
+      kind: "user_scope",
+      key,
+      role: `device ${sshFingerprint(publicKey)}`,
+      template: memberTemplate(options.vaultId, member, options.extra),
+    });
   }
   return entries;
 }
@@ -105,9 +128,16 @@ export function scopedSigningKeys(options: Pick<VaultAccountOptions, "vaultId" |
 /** The vault's account JWT, signed by the operator. Throws when it would not fit in one message. */
 export async function encodeVaultAccount(options: VaultAccountOptions): Promise<string> {
   const signingKeys = scopedSigningKeys(options);
-  const jwt = await encodeAccount(options.name, options.account, { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys }, { signer: options.operator });
+  const jwt = await encodeAccount(
+    options.name,
+    options.account,
+    { limits: UNLIMITED_ACCOUNT, signing_keys: signingKeys },
+    { signer: options.operator },
+  );
   if (jwt.length > ACCOUNT_JWT_BYTES_MAX) {
-    throw new JwtError(`the account JWT for vault ${options.vaultId} is ${jwt.length} bytes with ${signingKeys.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit of one NATS message; remove keys from authorized_keys`);
+    throw new JwtError(
+      `the account JWT for vault ${options.vaultId} is ${jwt.length} bytes with ${signingKeys.length} keys, over the ${ACCOUNT_JWT_BYTES_MAX}-byte limit of one NATS message; remove keys from authorized_keys`,
+    );
   }
   return jwt;
 }
@@ -141,11 +171,18 @@ export interface IssueUserOptions {
  * key's template does) and does not depend on the server's nonce, so an ssh-agent can sign it
  * before connecting.
  */
-export async function issueUserJwt(device: DeviceKey & { natsSeed?: (prefix?: Prefix) => Uint8Array }, accountPublic: string, options: IssueUserOptions = {}): Promise<UserCredentials> {
-  if (!accountPublic.startsWith("A") || fromPublic(accountPublic).getPublicKey() !== accountPublic) throw new JwtError(`not an account public key: ${accountPublic}`);
+export async function issueUserJwt(
+  device: DeviceKey & { natsSeed?: (prefix?: Prefix) => Uint8Array },
+  accountPublic: string,
+  options: IssueUserOptions = {},
+): Promise<UserCredentials> {
+  if (!accountPublic.startsWith("A") || fromPublic(accountPublic).getPublicKey() !== accountPublic)
+    throw new JwtError(`not an account public key: ${accountPublic}`);
   const natsSeed = device.natsSeed?.bind(device);
   // The device's own key needs no key pair built (nkeys would derive its public half again, slowly).
-  const subject = options.subject ?? (natsSeed ? { getPublicKey: () => device.nkeyPublic, getSeed: () => natsSeed(Prefix.User) } : createUser());
+  const subject =
+    options.subject ??
+    (natsSeed ? { getPublicKey: () => device.nkeyPublic, getSeed: () => natsSeed(Prefix.User) } : createUser());
   const nowS = Math.floor((options.nowMs ?? Date.now()) / 1000);
   const lifetimeS = options.lifetimeS ?? USER_JWT_LIFETIME_S;
   const claims: Record<string, unknown> = {
@@ -164,7 +201,11 @@ export async function issueUserJwt(device: DeviceKey & { natsSeed?: (prefix?: Pr
 }
 
 /** A plain (unscoped) user of an account whose key the caller holds: the hub's own, or a system user. */
-export async function issueAccountUser(account: KeyPair, name: string, user: KeyPair = createUser()): Promise<UserCredentials> {
+export async function issueAccountUser(
+  account: KeyPair,
+  name: string,
+  user: KeyPair = createUser(),
+): Promise<UserCredentials> {
   const jwt = await encodeUser(name, user, account);
   return { jwt, seed: user.getSeed(), subject: user.getPublicKey() };
 }
@@ -172,9 +213,11 @@ export async function issueAccountUser(account: KeyPair, name: string, user: Key
 /** Creds file text (JWT + seed) for a leafnode remote or the nats CLI. Secret: write it 0600. */
 export function formatCreds(credentials: UserCredentials): string {
   const seed = new TextDecoder().decode(credentials.seed);
-  return `-----BEGIN NATS USER JWT-----\n${credentials.jwt}\n------END NATS USER JWT------\n\n` +
+  return (
+    `-----BEGIN NATS USER JWT-----\n${credentials.jwt}\n------END NATS USER JWT------\n\n` +
     `************************* IMPORTANT *************************\nNKEY Seed printed below can be used to sign and prove identity.\nNKEYs are sensitive and should be treated as secrets.\n\n` +
-    `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`;
+    `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`
+  );
 }
 
 export interface ResolverConfigOptions {
@@ -192,7 +235,9 @@ export interface ResolverConfigOptions {
  */
 export function operatorModeConfig(options: ResolverConfigOptions): string {
   const q = JSON.stringify;
-  const preload = Object.entries(options.preload).map(([account, jwt]) => `  ${account}: ${q(jwt)}`).join("\n");
+  const preload = Object.entries(options.preload)
+    .map(([account, jwt]) => `  ${account}: ${q(jwt)}`)
+    .join("\n");
   return [
     `operator: ${q(options.operatorJwt)}`,
     `system_account: ${options.systemAccount}`,
@@ -203,14 +248,21 @@ export function operatorModeConfig(options: ResolverConfigOptions): string {
 
 /** The server's answer to a claims update: `{ data: { code, message } }` or `{ error: { code, description } }`. */
 export function parseClaimsUpdateReply(reply: string): { account?: string; message: string } {
-  let parsed: { data?: { account?: string; code?: number; message?: string }; error?: { code?: number; description?: string } };
+  let parsed: {
+    data?: { account?: string; code?: number; message?: string };
+    error?: { code?: number; description?: string };
+  };
   try {
     parsed = JSON.parse(reply) as typeof parsed;
   } catch (error) {
     throw new JwtError(`the server's answer to a claims update is not JSON: ${reply.slice(0, 200)}`, { cause: error });
   }
-  if (parsed.error) throw new JwtError(`the server refused the account update: ${parsed.error.description ?? JSON.stringify(parsed.error)}`);
-  if (!parsed.data || (parsed.data.code !== undefined && parsed.data.code >= 300)) throw new JwtError(`unexpected answer to a claims update: ${reply.slice(0, 200)}`);
+  if (parsed.error)
+    throw new JwtError(
+      `the server refused the account update: ${parsed.error.description ?? JSON.stringify(parsed.error)}`,
+    );
+  if (!parsed.data || (parsed.data.code !== undefined && parsed.data.code >= 300))
+    throw new JwtError(`unexpected answer to a claims update: ${reply.slice(0, 200)}`);
   return { account: parsed.data.account, message: parsed.data.message ?? "" };
 }
 
@@ -227,7 +279,12 @@ export const CLAIMS_UPDATE_TIMEOUT_MS = 5_000;
  * operator and stores it in its directory (it does not apply it), which would break the account
  * at the next restart.
  */
-export async function pushAccountJwt(nc: Requester, accountJwt: string, operatorPublic: string, timeoutMs = CLAIMS_UPDATE_TIMEOUT_MS): Promise<{ account?: string; message: string }> {
+export async function pushAccountJwt(
+  nc: Requester,
+  accountJwt: string,
+  operatorPublic: string,
+  timeoutMs = CLAIMS_UPDATE_TIMEOUT_MS,
+): Promise<{ account?: string; message: string }> {
   let claims: ReturnType<typeof decode<Account>>;
   try {
     claims = decode<Account>(accountJwt);
@@ -235,8 +292,14 @@ export async function pushAccountJwt(nc: Requester, accountJwt: string, operator
     throw new JwtError(`not a valid account JWT: ${(error as Error).message}`, { cause: error });
   }
   if (claims.nats.type !== "account") throw new JwtError(`not an account JWT (type ${String(claims.nats.type)})`);
-  if (claims.iss !== operatorPublic) throw new JwtError(`the account JWT for ${claims.sub} is signed by ${claims.iss}, not by this hub's operator ${operatorPublic}`);
-  if (accountJwt.length > ACCOUNT_JWT_BYTES_MAX) throw new JwtError(`the account JWT is ${accountJwt.length} bytes, over the ${ACCOUNT_JWT_BYTES_MAX}-byte message limit`);
+  if (claims.iss !== operatorPublic)
+    throw new JwtError(
+      `the account JWT for ${claims.sub} is signed by ${claims.iss}, not by this hub's operator ${operatorPublic}`,
+    );
+  if (accountJwt.length > ACCOUNT_JWT_BYTES_MAX)
+    throw new JwtError(
+      `the account JWT is ${accountJwt.length} bytes, over the ${ACCOUNT_JWT_BYTES_MAX}-byte message limit`,
+    );
   const reply = await nc.request(CLAIMS_UPDATE_SUBJECT, new TextEncoder().encode(accountJwt), { timeout: timeoutMs });
   return parseClaimsUpdateReply(reply.string());
 }

@@ -1,6 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decodeBase64Strict, decodePrivateKeyFile, encodePrivateKeyFile, parsePublicKeyBlob, parseSshPublicLine, sshFingerprint, sshPublicLine, KeyFormatError } from "./openssh-format.js";
+import {
+  decodeBase64Strict,
+  decodePrivateKeyFile,
+  encodePrivateKeyFile,
+  parsePublicKeyBlob,
+  parseSshPublicLine,
+  sshFingerprint,
+  sshPublicLine,
+  KeyFormatError,
+} from "./openssh-format.js";
 
 // A key made by `ssh-keygen -t ed25519 -C me@host`, with the fingerprint `ssh-keygen -l` printed for it.
 const SSH_KEYGEN_PRIVATE = `-----BEGIN OPENSSH PRIVATE KEY-----
@@ -45,6 +54,7 @@ describe("OpenSSH key formats", () => {
   it("decodes only canonical base64", () => {
     assert.deepEqual(decodeBase64Strict("aGk="), new TextEncoder().encode("hi"));
     assert.deepEqual(decodeBase64Strict("aGk"), new TextEncoder().encode("hi"));
-    for (const bad of ["aG k=", "aGk==", "a", "aGl=", "aGk=\n", "-_8="]) assert.equal(decodeBase64Strict(bad), undefined, bad);
+    for (const bad of ["aG k=", "aGk==", "a", "aGl=", "aGk=\n", "-_8="])
+      assert.equal(decodeBase64Strict(bad), undefined, bad);
   });
 });

@@ -40,20 +40,25 @@ function wire<T>(what: string, parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    if (error instanceof SshWireError) throw new KeyFormatError(`${what} is corrupt (${error.message})`, { cause: error });
+    if (error instanceof SshWireError)
+      throw new KeyFormatError(`${what} is corrupt (${error.message})`, { cause: error });
     throw error;
   }
 }
 
 /** SSH wire encoding of the public key (what the base64 in a .pub line holds). */
-export const publicKeyBlob = (publicKey: Uint8Array): Uint8Array => new SshWriter().string(ED25519_KEY_TYPE).bytes(publicKey).done();
+export const publicKeyBlob = (publicKey: Uint8Array): Uint8Array =>
+  new SshWriter().string(ED25519_KEY_TYPE).bytes(publicKey).done();
 
 /** The 32 key bytes inside an `ssh-ed25519` wire blob. */
 export function publicKeyFromBlob(blob: Uint8Array): Uint8Array {
   return wire("the public key", () => {
     const r = new SshReader(blob);
     const type = r.string();
-    if (type !== ED25519_KEY_TYPE) throw new KeyFormatError(`key type ${type} is not supported; edgesync needs an ed25519 key (ssh-keygen -t ed25519)`);
+    if (type !== ED25519_KEY_TYPE)
+      throw new KeyFormatError(
+        `key type ${type} is not supported; edgesync needs an ed25519 key (ssh-keygen -t ed25519)`,
+      );
     const key = r.bytes();
     r.end("public key");
     if (key.length !== 32) throw new KeyFormatError(`an ed25519 public key has 32 bytes, this one ${key.length}`);
@@ -68,32 +73,58 @@ export function parsePublicKeyBlob(base64: string): Uint8Array {
   return publicKeyFromBlob(blob);
 }
 
-export const sshPublicLine = (publicKey: Uint8Array, comment: string) => `${ED25519_KEY_TYPE} ${b64(publicKeyBlob(publicKey))}${comment ? ` ${comment}` : ""}`;
+export const sshPublicLine = (publicKey: Uint8Array, comment: string) =>
+  `${ED25519_KEY_TYPE} ${b64(publicKeyBlob(publicKey))}${comment ? ` ${comment}` : ""}`;
 
 /** Parses one `ssh-ed25519 AAAA… [comment]` line (a .pub file). */
 export function parseSshPublicLine(line: string): { publicKey: Uint8Array; comment: string } {
   const match = /^\s*(\S+)\s+(\S+)(?:\s+(.*?))?\s*$/.exec(line);
   if (!match) throw new KeyFormatError("not an OpenSSH public key line (`ssh-ed25519 AAAA… comment`)");
-  if (match[1] !== ED25519_KEY_TYPE) throw new KeyFormatError(`key type ${match[1]} is not supported; edgesync needs ${ED25519_KEY_TYPE} (ssh-keygen -t ed25519)`);
+  if (match[1] !== ED25519_KEY_TYPE)
+    throw new KeyFormatError(
+      `key type ${match[1]} is not supported; edgesync needs ${ED25519_KEY_TYPE} (ssh-keygen -t ed25519)`,
+    );
   return { publicKey: parsePublicKeyBlob(match[2]), comment: match[3] ?? "" };
 }
 
 /** `SHA256:…` exactly as `ssh-keygen -l` prints it. */
-export const sshFingerprint = (publicKey: Uint8Array) => `SHA256:${b64(sha256(publicKeyBlob(publicKey))).replace(/=+$/, "")}`;
+export const sshFingerprint = (publicKey: Uint8Array) =>
+  `SHA256:${b64(sha256(publicKeyBlob(publicKey))).replace(/=+$/, "")}`;
 
 /** An unencrypted openssh-key-v1 file holding one ed25519 key. `checkInt` is random per file. */
-export function encodePrivateKeyFile(seed: Uint8Array, publicKey: Uint8Array, comment: string, checkInt: number): string {
-  if (seed.length !== 32 || publicKey.length !== 32) throw new RangeError("ed25519 seed and public key are 32 bytes each");
+export function encodePrivateKeyFile(
+  seed: Uint8Array,
+  publicKey: Uint8Array,
+  comment: string,
+  checkInt: number,
+): string {
+  if (seed.length !== 32 || publicKey.length !== 32)
+    throw new RangeError("ed25519 seed and public key are 32 bytes each");
   const secret = new Uint8Array(64);
   secret.set(seed, 0);
   secret.set(publicKey, 32);
-  const body = new SshWriter().u32(checkInt).u32(checkInt).string(ED25519_KEY_TYPE).bytes(publicKey).bytes(secret).string(comment).done();
+  const body = new SshWriter()
+    .u32(checkInt)
+    .u32(checkInt)
+    .string(ED25519_KEY_TYPE)
+    .bytes(publicKey)
+    .bytes(secret)
+    .string(comment)
+    .done();
   // The private section is padded to the cipher block size (8 for "none") with bytes 1, 2, 3, ….
   const padLength = (8 - (body.length % 8)) % 8;
   const padded = new Uint8Array(body.length + padLength);
   padded.set(body);
   for (let i = 0; i < padLength; i++) padded[body.length + i] = i + 1;
-  const file = new SshWriter().raw(MAGIC).string("none").string("none").string("").u32(1).bytes(publicKeyBlob(publicKey)).bytes(padded).done();
+  const file = new SshWriter()
+    .raw(MAGIC)
+    .string("none")
+    .string("none")
+    .string("")
+    .u32(1)
+    .bytes(publicKeyBlob(publicKey))
+    .bytes(padded)
+    .done();
   const lines = b64(file).match(new RegExp(`.{1,${PEM_LINE_CHARS}}`, "g")) ?? [];
   secret.fill(0);
   return `${BEGIN}\n${lines.join("\n")}\n${END}\n`;
@@ -101,12 +132,15 @@ export function encodePrivateKeyFile(seed: Uint8Array, publicKey: Uint8Array, co
 
 /** Reads an unencrypted openssh-key-v1 ed25519 private key file (ours or ssh-keygen's). */
 export function decodePrivateKeyFile(text: string): { seed: Uint8Array; publicKey: Uint8Array; comment: string } {
-  if (text.length > PRIVATE_KEY_FILE_BYTES_MAX) throw new KeyFormatError(`too large for an ed25519 key file (${text.length} bytes)`);
+  if (text.length > PRIVATE_KEY_FILE_BYTES_MAX)
+    throw new KeyFormatError(`too large for an ed25519 key file (${text.length} bytes)`);
   const start = text.indexOf(BEGIN);
   const end = text.indexOf(END);
   if (start < 0 || end < start) {
     const pem = /-----BEGIN ([A-Z ]+)-----/.exec(text)?.[1];
-    const hint = pem ? ` (found a ${pem} block; convert it with \`ssh-keygen -p -f FILE\` or create an ed25519 key with \`ssh-keygen -t ed25519\`)` : "";
+    const hint = pem
+      ? ` (found a ${pem} block; convert it with \`ssh-keygen -p -f FILE\` or create an ed25519 key with \`ssh-keygen -t ed25519\`)`
+      : "";
     throw new KeyFormatError(`not an OpenSSH private key: no BEGIN OPENSSH PRIVATE KEY block${hint}`);
   }
   const data = decodeBase64Strict(text.slice(start + BEGIN.length, end).replace(/\s+/g, ""));
@@ -117,20 +151,29 @@ export function decodePrivateKeyFile(text: string): { seed: Uint8Array; publicKe
     const cipher = r.string();
     const kdf = r.string();
     r.bytes();
-    if (cipher !== "none" || kdf !== "none") throw new KeyFormatError("the private key is passphrase-protected; remove the passphrase (`ssh-keygen -p -N \"\" -f FILE`) or use --identity-agent");
+    if (cipher !== "none" || kdf !== "none")
+      throw new KeyFormatError(
+        'the private key is passphrase-protected; remove the passphrase (`ssh-keygen -p -N "" -f FILE`) or use --identity-agent',
+      );
     if (r.u32() !== 1) throw new KeyFormatError("the key file holds more than one key");
     const outerPublicKey = publicKeyFromBlob(r.bytes());
     const p = new SshReader(r.bytes());
     r.end("private key section");
     if (p.u32() !== p.u32()) throw new KeyFormatError("the private key check failed (corrupt file, or encrypted)");
     const type = p.string();
-    if (type !== ED25519_KEY_TYPE) throw new KeyFormatError(`key type ${type} is not supported; edgesync needs an ed25519 key (ssh-keygen -t ed25519)`);
+    if (type !== ED25519_KEY_TYPE)
+      throw new KeyFormatError(
+        `key type ${type} is not supported; edgesync needs an ed25519 key (ssh-keygen -t ed25519)`,
+      );
     const publicKey = new Uint8Array(p.bytes());
     const secret = p.bytes();
     const comment = p.string();
-    for (let i = 1; p.remaining > 0; i++) if (p.byte() !== i) throw new KeyFormatError("the private key padding is corrupt");
-    if (publicKey.length !== 32 || secret.length !== 64) throw new KeyFormatError("the ed25519 key has the wrong length");
-    if (!equalBytes(publicKey, outerPublicKey) || !equalBytes(secret.subarray(32), publicKey)) throw new KeyFormatError("the public and private halves of the key do not match");
+    for (let i = 1; p.remaining > 0; i++)
+      if (p.byte() !== i) throw new KeyFormatError("the private key padding is corrupt");
+    if (publicKey.length !== 32 || secret.length !== 64)
+      throw new KeyFormatError("the ed25519 key has the wrong length");
+    if (!equalBytes(publicKey, outerPublicKey) || !equalBytes(secret.subarray(32), publicKey))
+      throw new KeyFormatError("the public and private halves of the key do not match");
     return { seed: new Uint8Array(secret.subarray(0, 32)), publicKey, comment };
   });
 }

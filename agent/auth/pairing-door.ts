@@ -27,15 +27,21 @@ export interface DoorUser {
 export async function issueDoorUser(operator: KeyPair, set: string, nowMs = Date.now()): Promise<DoorUser> {
   const user = createUser();
   const expiresAt = nowMs + DOOR_USER_LIFETIME_MS;
-  const jwt = await encodeUser("edgesync pairing door", user, fromPublic(HUB_ACCOUNT_PUBLIC), {
-    pub: { allow: [pairingDoorSubject(set)] },
-    sub: { allow: [`_INBOX.${user.getPublicKey()}.>`] },
-    subs: DOOR_USER_LIMITS.subs,
-    payload: DOOR_USER_LIMITS.payloadBytes,
-    data: DOOR_USER_LIMITS.dataBytes,
-    bearer_token: true,
-    allowed_connection_types: ["STANDARD"],
-  }, { signer: pairingDoorKey(operator), exp: Math.floor(expiresAt / 1000) });
+  const jwt = await encodeUser(
+    "edgesync pairing door",
+    user,
+    fromPublic(HUB_ACCOUNT_PUBLIC),
+    {
+      pub: { allow: [pairingDoorSubject(set)] },
+      sub: { allow: [`_INBOX.${user.getPublicKey()}.>`] },
+      subs: DOOR_USER_LIMITS.subs,
+      payload: DOOR_USER_LIMITS.payloadBytes,
+      data: DOOR_USER_LIMITS.dataBytes,
+      bearer_token: true,
+      allowed_connection_types: ["STANDARD"],
+    },
+    { signer: pairingDoorKey(operator), exp: Math.floor(expiresAt / 1000) },
+  );
   return { jwt, expiresAt };
 }
 

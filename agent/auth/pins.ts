@@ -48,14 +48,23 @@ export interface HubPin {
 
 export type Observed = { certFingerprint: string; hubKeyFingerprint?: string };
 
-export type PinCheck = { status: "ok"; pin: HubPin } | { status: "first-use" } | { status: "mismatch"; pin: HubPin; error: PinMismatchError };
+export type PinCheck =
+  | { status: "ok"; pin: HubPin }
+  | { status: "first-use" }
+  | { status: "mismatch"; pin: HubPin; error: PinMismatchError };
 
 interface KnownHubsFile {
   version: 1;
   hubs: Record<string, HubPin>;
 }
 
-const DEFAULT_PORTS: Record<string, string> = { "nats:": "4222", "tls:": "4222", "nats-leaf:": "7422", "ws:": "80", "wss:": "443" };
+const DEFAULT_PORTS: Record<string, string> = {
+  "nats:": "4222",
+  "tls:": "4222",
+  "nats-leaf:": "7422",
+  "ws:": "80",
+  "wss:": "443",
+};
 
 /**
  * The key a hub is pinned under: `host:port` for a URL (scheme dropped, default port filled in,
@@ -73,27 +82,38 @@ export function hubPinName(hubUrlOrName: string): string {
 
 function validPin(value: unknown): value is HubPin {
   const pin = value as HubPin;
-  return typeof pin === "object" && pin !== null && typeof pin.certFingerprint === "string" && SHA256_HEX.test(pin.certFingerprint)
-    && (pin.hubKeyFingerprint === undefined || (typeof pin.hubKeyFingerprint === "string" && SSH_FINGERPRINT.test(pin.hubKeyFingerprint)))
-    && Number.isFinite(pin.trustedAtMs);
+  return (
+    typeof pin === "object" &&
+    pin !== null &&
+    typeof pin.certFingerprint === "string" &&
+    SHA256_HEX.test(pin.certFingerprint) &&
+    (pin.hubKeyFingerprint === undefined ||
+      (typeof pin.hubKeyFingerprint === "string" && SSH_FINGERPRINT.test(pin.hubKeyFingerprint))) &&
+    Number.isFinite(pin.trustedAtMs)
+  );
 }
 
 export class PinStore {
   constructor(readonly path: string = defaultKnownHubsPath()) {}
 
   async #read(): Promise<KnownHubsFile> {
-    const text = await readFile(this.path, "utf8").catch((error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? undefined : Promise.reject(error)));
+    const text = await readFile(this.path, "utf8").catch((error: NodeJS.ErrnoException) =>
+      error.code === "ENOENT" ? undefined : Promise.reject(error),
+    );
     if (text === undefined) return { version: 1, hubs: {} };
     const fix = `fix or delete it (every hub must then be trusted again)`;
-    if (text.length > KNOWN_HUBS_BYTES_MAX) throw new PinStoreError(`${this.path} is larger than ${KNOWN_HUBS_BYTES_MAX} bytes; ${fix}`);
+    if (text.length > KNOWN_HUBS_BYTES_MAX)
+      throw new PinStoreError(`${this.path} is larger than ${KNOWN_HUBS_BYTES_MAX} bytes; ${fix}`);
     let data: KnownHubsFile;
     try {
       data = JSON.parse(text) as KnownHubsFile;
     } catch (error) {
       throw new PinStoreError(`${this.path} is not valid JSON; ${fix}`, { cause: error });
     }
-    if (data?.version !== 1 || typeof data.hubs !== "object" || data.hubs === null) throw new PinStoreError(`${this.path} is not a known-hubs file (version 1); ${fix}`);
-    for (const [name, pin] of Object.entries(data.hubs)) if (!validPin(pin)) throw new PinStoreError(`${this.path}: the entry for ${name} is damaged; ${fix}`);
+    if (data?.version !== 1 || typeof data.hubs !== "object" || data.hubs === null)
+      throw new PinStoreError(`${this.path} is not a known-hubs file (version 1); ${fix}`);
+    for (const [name, pin] of Object.entries(data.hubs))
+      if (!validPin(pin)) throw new PinStoreError(`${this.path}: the entry for ${name} is damaged; ${fix}`);
     return data;
   }
 
@@ -108,7 +128,10 @@ export class PinStore {
   async trust(hubUrlOrName: string, observed: Observed, nowMs = Date.now()): Promise<HubPin> {
     const pin: HubPin = { certFingerprint: normaliseFingerprint(observed.certFingerprint), trustedAtMs: nowMs };
     if (observed.hubKeyFingerprint !== undefined) pin.hubKeyFingerprint = observed.hubKeyFingerprint;
-    if (!validPin(pin)) throw new RangeError(`not a SHA-256 certificate fingerprint or SHA256: key fingerprint: ${JSON.stringify(observed)}`);
+    if (!validPin(pin))
+      throw new RangeError(
+        `not a SHA-256 certificate fingerprint or SHA256: key fingerprint: ${JSON.stringify(observed)}`,
+      );
     const data = await this.#read();
     data.hubs[hubPinName(hubUrlOrName)] = pin;
     await this.#write(data);
@@ -149,10 +172,26 @@ export function checkPin(name: string, pin: HubPin | undefined, observed: Observ
   const retrust = `if the hub was re-keyed on purpose, run \`edgesync hub forget ${name}\` and trust it again; otherwise someone may be intercepting the connection`;
   const cert = normaliseFingerprint(observed.certFingerprint);
   if (cert !== pin.certFingerprint) {
-    return { status: "mismatch", pin, error: new PinMismatchError(`the TLS certificate of hub ${name} changed (trusted sha256 ${pin.certFingerprint.slice(0, 16)}…, now ${cert.slice(0, 16)}…); ${retrust}`) };
+    return {
+      status: "mismatch",
+      pin,
+      error: new PinMismatchError(
+        `the TLS certificate of hub ${name} changed (trusted sha256 ${pin.certFingerprint.slice(0, 16)}…, now ${cert.slice(0, 16)}…); ${retrust}`,
+      ),
+    };
   }
-  if (pin.hubKeyFingerprint !== undefined && observed.hubKeyFingerprint !== undefined && observed.hubKeyFingerprint !== pin.hubKeyFingerprint) {
-    return { status: "mismatch", pin, error: new PinMismatchError(`the key of hub ${name} changed (trusted ${pin.hubKeyFingerprint}, now ${observed.hubKeyFingerprint}); ${retrust}`) };
+  if (
+    pin.hubKeyFingerprint !== undefined &&
+    observed.hubKeyFingerprint !== undefined &&
+    observed.hubKeyFingerprint !== pin.hubKeyFingerprint
+  ) {
+    return {
+      status: "mismatch",
+      pin,
+      error: new PinMismatchError(
+        `the key of hub ${name} changed (trusted ${pin.hubKeyFingerprint}, now ${observed.hubKeyFingerprint}); ${retrust}`,
+      ),
+    };
   }
   return { status: "ok", pin };
 }
@@ -176,7 +215,9 @@ export function tlsOptionsForPinned(certPem: string, hubName = "the hub"): Pinne
     checkServerIdentity: (_host, cert) => {
       const presented = cert?.raw ? createHash("sha256").update(cert.raw).digest("hex") : "none";
       if (presented === pinned) return undefined;
-      return new PinMismatchError(`${hubName} presented a TLS certificate (sha256 ${presented.slice(0, 16)}…) other than the pinned one (${pinned.slice(0, 16)}…); run \`edgesync hub forget\` and trust it again only if the hub was re-keyed on purpose`);
+      return new PinMismatchError(
+        `${hubName} presented a TLS certificate (sha256 ${presented.slice(0, 16)}…) other than the pinned one (${pinned.slice(0, 16)}…); run \`edgesync hub forget\` and trust it again only if the hub was re-keyed on purpose`,
+      );
     },
   };
 }

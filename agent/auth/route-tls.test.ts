@@ -8,7 +8,16 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Identity } from "./identity.js";
 import { derToPem, TlsMaterialError } from "./tls.js";
-import { routeCertificateDer, routeHostnames, routeKeyPem, routeKeyPin, routeTrust, routeTrustAnchorDer, writeRouteTls, writeRouteTrust } from "./route-tls.js";
+import {
+  routeCertificateDer,
+  routeHostnames,
+  routeKeyPem,
+  routeKeyPin,
+  routeTrust,
+  routeTrustAnchorDer,
+  writeRouteTls,
+  writeRouteTrust,
+} from "./route-tls.js";
 import { NatsServerSupervisor, type LinkEvent } from "../nats/supervisor.js";
 import type { RouteTls } from "../nats/server-config.js";
 import { waitFor } from "../../test/helpers/wait.js";
@@ -25,9 +34,15 @@ after(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-const rawKey = (cert: X509Certificate) => new Uint8Array(cert.publicKey.export({ format: "der", type: "spki" }).subarray(12));
+const rawKey = (cert: X509Certificate) =>
+  new Uint8Array(cert.publicKey.export({ format: "der", type: "spki" }).subarray(12));
 
-function opensslVerify(dir: string, caPem: string, certDer: Uint8Array, purpose: string): { ok: boolean; output: string } {
+function opensslVerify(
+  dir: string,
+  caPem: string,
+  certDer: Uint8Array,
+  purpose: string,
+): { ok: boolean; output: string } {
   const caFile = join(dir, `ca-${Math.random()}.pem`);
   const certFile = join(dir, `cert-${Math.random()}.pem`);
   spawnSync("sh", ["-c", `cat > ${caFile}`], { input: caPem });
@@ -40,9 +55,19 @@ function opensslVerify(dir: string, caPem: string, certDer: Uint8Array, purpose:
 describe("route certificates made from device keys", () => {
   it("carries the device key, is signed by it, and serves as server and client of a route", () => {
     const device = Identity.generate("a");
-    const cert = new X509Certificate(routeCertificateDer(device, { hostnames: ["peer-a.lan", "10.9.8.7", "fd00::17"] }));
+    const cert = new X509Certificate(
+      routeCertificateDer(device, { hostnames: ["peer-a.lan", "10.9.8.7", "fd00::17"] }),
+    );
     assert.deepEqual(rawKey(cert), device.publicKey);
-    assert.ok(cert.verify(createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), device.publicKey]), format: "der", type: "spki" })));
+    assert.ok(
+      cert.verify(
+        createPublicKey({
+          key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), device.publicKey]),
+          format: "der",
+          type: "spki",
+        }),
+      ),
+    );
     assert.equal(cert.ca, false);
     assert.deepEqual(cert.keyUsage?.sort(), ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);
     assert.match(cert.subject, new RegExp(`CN=${device.nkeyPublic}`));
@@ -74,7 +99,12 @@ describe("route certificates made from device keys", () => {
   it("pins a key as nats-server does: SHA-256 of the certificate's SubjectPublicKeyInfo", () => {
     const device = Identity.generate("a");
     const cert = new X509Certificate(routeCertificateDer(device));
-    assert.equal(routeKeyPin(device.publicKey), createHash("sha256").update(cert.publicKey.export({ format: "der", type: "spki" })).digest("hex"));
+    assert.equal(
+      routeKeyPin(device.publicKey),
+      createHash("sha256")
+        .update(cert.publicKey.export({ format: "der", type: "spki" }))
+        .digest("hex"),
+    );
   });
 });
 
@@ -95,7 +125,11 @@ describe("route trust anchors", () => {
   it("reject a certificate that copies a trusted device's names with another key", async () => {
     const dir = await tempDir();
     const [a, stranger] = [Identity.generate("a"), Identity.generate("stranger")];
-    const slashed = (name: string) => name.split("\n").map((p) => `/${p}`).join("");
+    const slashed = (name: string) =>
+      name
+        .split("\n")
+        .map((p) => `/${p}`)
+        .join("");
     const anchorName = slashed(new X509Certificate(routeTrustAnchorDer(a.publicKey)).subject);
     const routeName = slashed(new X509Certificate(routeCertificateDer(a)).subject);
     const file = (name: string) => join(dir, name);
@@ -106,16 +140,54 @@ describe("route trust anchors", () => {
       assert.equal(r.status, 0, `openssl ${args.join(" ")}: ${r.stderr}`);
     };
     // A look-alike anchor of A's name on the stranger's key, and a route certificate issued under it.
-    openssl("req", "-new", "-x509", "-key", file("s.key"), "-subj", anchorName, "-days", "2", "-out", file("fake-anchor.crt"), "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign");
+    openssl(
+      "req",
+      "-new",
+      "-x509",
+      "-key",
+      file("s.key"),
+      "-subj",
+      anchorName,
+      "-days",
+      "2",
+      "-out",
+      file("fake-anchor.crt"),
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign",
+    );
     openssl("req", "-new", "-key", file("s.key"), "-subj", routeName, "-out", file("route.csr"));
-    openssl("x509", "-req", "-in", file("route.csr"), "-CA", file("fake-anchor.crt"), "-CAkey", file("s.key"), "-set_serial", "7", "-days", "2", "-extfile", file("ext"), "-out", file("route.crt"));
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      file("route.csr"),
+      "-CA",
+      file("fake-anchor.crt"),
+      "-CAkey",
+      file("s.key"),
+      "-set_serial",
+      "7",
+      "-days",
+      "2",
+      "-extfile",
+      file("ext"),
+      "-out",
+      file("route.crt"),
+    );
     const trust = routeTrust([a.publicKey]).caPem;
     for (const forged of ["fake-anchor.crt", "route.crt"]) {
       const der = new Uint8Array(new X509Certificate(await readFile(file(forged))).raw);
       const verified = opensslVerify(dir, trust, der, "sslclient");
       assert.equal(verified.ok, false, `${forged}: ${verified.output}`);
     }
-    const underCopiedName = opensslVerify(dir, trust, new Uint8Array(new X509Certificate(await readFile(file("route.crt"))).raw), "sslclient");
+    const underCopiedName = opensslVerify(
+      dir,
+      trust,
+      new Uint8Array(new X509Certificate(await readFile(file("route.crt"))).raw),
+      "sslclient",
+    );
     assert.match(underCopiedName.output, /signature failure/, "the names matched A's anchor; the signature did not");
   });
 
@@ -152,10 +224,23 @@ describe("route trust anchors", () => {
 describe("routes between nats-servers with device-key TLS", () => {
   async function peer(name: string, device: Identity, trusted: Identity[], routes: string[] = []) {
     const dir = await tempDir();
-    const files = await writeRouteTls(join(dir, "route-tls"), device, trusted.map((d) => d.publicKey));
+    const files = await writeRouteTls(
+      join(dir, "route-tls"),
+      device,
+      trusted.map((d) => d.publicKey),
+    );
     const tls: RouteTls = { certFile: files.certFile, keyFile: files.keyFile, caFile: files.caFile, pins: files.pins };
     const events: LinkEvent[] = [];
-    const server = new NatsServerSupervisor({ role: "peer", serverName: name, stateDir: dir, client: { host: "127.0.0.1", port: -1 }, cluster: { host: "127.0.0.1", port: -1, routes, tls } }, { onLink: (e) => events.push(e) });
+    const server = new NatsServerSupervisor(
+      {
+        role: "peer",
+        serverName: name,
+        stateDir: dir,
+        client: { host: "127.0.0.1", port: -1 },
+        cluster: { host: "127.0.0.1", port: -1, routes, tls },
+      },
+      { onLink: (e) => events.push(e) },
+    );
     servers.push(server);
     const ports = await server.start();
     return { server, ports, dir, files, events };
@@ -190,16 +275,34 @@ describe("routes between nats-servers with device-key TLS", () => {
     assert.ok(await delivered(pb.server.clientUrl, pa.server.clientUrl, 10_000), "a message crosses the trusted route");
 
     const ps = await peer("ps", stranger, [a, b, stranger], route);
-    assert.equal(await delivered(ps.server.clientUrl, pa.server.clientUrl, 1_500), false, "nothing crosses from the untrusted key");
+    assert.equal(
+      await delivered(ps.server.clientUrl, pa.server.clientUrl, 1_500),
+      false,
+      "nothing crosses from the untrusted key",
+    );
     assert.match(pa.server.logTail(), /TLS route handshake error/);
     const upIds = new Set(pa.events.filter((e) => e.state === "up").map((e) => e.id));
-    assert.ok(pa.events.every((e) => e.state === "up" || upIds.has(e.id)), "a route refused at its handshake is not reported as a link going down");
+    assert.ok(
+      pa.events.every((e) => e.state === "up" || upIds.has(e.id)),
+      "a route refused at its handshake is not reported as a link going down",
+    );
 
     const withoutB = await writeRouteTrust(join(pa.dir, "route-tls"), [a.publicKey]);
     const cluster = pa.server.config.cluster!;
-    await pa.server.reload({ ...pa.server.config, cluster: { ...cluster, tls: { ...cluster.tls!, pins: withoutB.pins } } });
-    await waitFor("the reload to close B's route", () => /due to pinned certs reload/.test(pa.server.logTail()) && pa.server.links().every((l) => l.kind !== "route"));
-    assert.equal(await delivered(pb.server.clientUrl, pa.server.clientUrl, 1_500), false, "nothing crosses from the removed key");
+    await pa.server.reload({
+      ...pa.server.config,
+      cluster: { ...cluster, tls: { ...cluster.tls!, pins: withoutB.pins } },
+    });
+    await waitFor(
+      "the reload to close B's route",
+      () =>
+        /due to pinned certs reload/.test(pa.server.logTail()) && pa.server.links().every((l) => l.kind !== "route"),
+    );
+    assert.equal(
+      await delivered(pb.server.clientUrl, pa.server.clientUrl, 1_500),
+      false,
+      "nothing crosses from the removed key",
+    );
   });
 
   it("never dials into a server whose key it does not trust, even one that trusts it", async () => {

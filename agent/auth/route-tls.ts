@@ -31,7 +31,20 @@ import { Codec } from "@nats-io/nkeys/lib/codec.js";
 import { Prefix } from "@nats-io/nkeys";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import { nkeyPublic, type Identity } from "./identity.js";
-import { bitString, booleanTrue, explicit, implicit, objectIdentifier, octetString, sequence, set, smallInteger, time, unsignedInteger, utf8String } from "./der.js";
+import {
+  bitString,
+  booleanTrue,
+  explicit,
+  implicit,
+  objectIdentifier,
+  octetString,
+  sequence,
+  set,
+  smallInteger,
+  time,
+  unsignedInteger,
+  utf8String,
+} from "./der.js";
 import { derToPem, TlsMaterialError } from "./tls.js";
 
 export const ROUTE_TLS_DIR = "route-tls";
@@ -94,7 +107,8 @@ export interface RouteTlsFiles {
 }
 
 const checkKey = (publicKey: Uint8Array) => {
-  if (publicKey.length !== ED25519_KEY_BYTES) throw new TlsMaterialError(`an ed25519 public key has ${ED25519_KEY_BYTES} bytes, not ${publicKey.length}`);
+  if (publicKey.length !== ED25519_KEY_BYTES)
+    throw new TlsMaterialError(`an ed25519 public key has ${ED25519_KEY_BYTES} bytes, not ${publicKey.length}`);
 };
 
 const spki = (publicKey: Uint8Array) => {
@@ -103,18 +117,33 @@ const spki = (publicKey: Uint8Array) => {
 };
 
 const ed25519Algorithm = () => sequence(objectIdentifier(OID.ed25519));
-const keyId = (publicKey: Uint8Array) => new Uint8Array(createHash("sha256").update(publicKey).digest().subarray(0, 20));
+const keyId = (publicKey: Uint8Array) =>
+  new Uint8Array(createHash("sha256").update(publicKey).digest().subarray(0, 20));
 const attribute = (oid: string, value: string) => set(sequence(objectIdentifier(oid), utf8String(value)));
 /** `O=edgesync, OU=<role>, CN=<the key as a NATS user nkey>` (a CN has at most 64 characters). */
-const name = (role: "device" | "route", publicKey: Uint8Array) => sequence(attribute(OID.organization, "edgesync"), attribute(OID.organizationalUnit, role), attribute(OID.commonName, nkeyPublic(publicKey, Prefix.User)));
+const name = (role: "device" | "route", publicKey: Uint8Array) =>
+  sequence(
+    attribute(OID.organization, "edgesync"),
+    attribute(OID.organizationalUnit, role),
+    attribute(OID.commonName, nkeyPublic(publicKey, Prefix.User)),
+  );
 /** The anchor's name, which the device's route certificate names as its issuer. */
 const anchorName = (publicKey: Uint8Array) => name("device", publicKey);
-const extension = (oid: string, critical: boolean, value: Uint8Array) => sequence(objectIdentifier(oid), ...(critical ? [booleanTrue()] : []), octetString(value));
+const extension = (oid: string, critical: boolean, value: Uint8Array) =>
+  sequence(objectIdentifier(oid), ...(critical ? [booleanTrue()] : []), octetString(value));
 
 /** Hex SHA-256 of the key's SubjectPublicKeyInfo, as nats-server's `pinned_certs` expects. */
-export const routeKeyPin = (publicKey: Uint8Array): string => createHash("sha256").update(spki(publicKey)).digest("hex");
+export const routeKeyPin = (publicKey: Uint8Array): string =>
+  createHash("sha256").update(spki(publicKey)).digest("hex");
 
-function tbsCertificate(fields: { serial: Uint8Array; issuer: Uint8Array; subject: Uint8Array; notBeforeMs: number; publicKey: Uint8Array; extensions: Uint8Array[] }): Uint8Array {
+function tbsCertificate(fields: {
+  serial: Uint8Array;
+  issuer: Uint8Array;
+  subject: Uint8Array;
+  notBeforeMs: number;
+  publicKey: Uint8Array;
+  extensions: Uint8Array[];
+}): Uint8Array {
   return sequence(
     explicit(0, smallInteger(2)), // v3
     unsignedInteger(fields.serial),
@@ -135,7 +164,9 @@ const certificate = (tbs: Uint8Array, signature: Uint8Array) => sequence(tbs, ed
  * nothing checks it (see the header).
  */
 export function routeTrustAnchorDer(publicKey: Uint8Array): Uint8Array {
-  const serial = new Uint8Array(createHash("sha256").update("edgesync route anchor").update(publicKey).digest().subarray(0, SERIAL_BYTES));
+  const serial = new Uint8Array(
+    createHash("sha256").update("edgesync route anchor").update(publicKey).digest().subarray(0, SERIAL_BYTES),
+  );
   const tbs = tbsCertificate({
     serial: Uint8Array.of(0x40 | (serial[0] & 0x3f), ...serial.subarray(1)),
     issuer: anchorName(publicKey),
@@ -157,7 +188,9 @@ function altName(host: string): Uint8Array {
   if (isIP(bare) === 4) return implicit(7, Uint8Array.from(bare.split(".").map(Number)));
   if (isIP(bare) === 6) return implicit(7, ipv6Bytes(bare));
   if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(bare)) {
-    throw new TlsMaterialError(`${JSON.stringify(host)} is neither a host name nor an IP address: fix or drop that --tls-hostname`);
+    throw new TlsMaterialError(
+      `${JSON.stringify(host)} is neither a host name nor an IP address: fix or drop that --tls-hostname`,
+    );
   }
   return implicit(2, new TextEncoder().encode(bare.toLowerCase()));
 }
@@ -189,7 +222,14 @@ export function routeHostnames(extra: string[] = []): string[] {
   for (const info of Object.values(networkInterfaces()).flat()) {
     if (info && !info.address.toLowerCase().startsWith("fe80:")) found.push(info.address);
   }
-  const names = [...found, ...extra].map((h) => h.trim().replace(/^\[(.*)\]$/, "$1").toLowerCase()).filter((h) => h !== "");
+  const names = [...found, ...extra]
+    .map((h) =>
+      h
+        .trim()
+        .replace(/^\[(.*)\]$/, "$1")
+        .toLowerCase(),
+    )
+    .filter((h) => h !== "");
   return [...new Set(names)];
 }
 
@@ -218,7 +258,10 @@ export function routeCertificateDer(identity: Identity, options: RouteCertOption
 export function routeKeyPem(identity: Identity): string {
   const seed = Codec.decodeSeed(identity.natsSeed()).buf;
   const der = Buffer.concat([PKCS8_ED25519_PREFIX, seed]);
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").match(/.{1,64}/g)?.join("\n")}\n-----END PRIVATE KEY-----\n`;
+  return `-----BEGIN PRIVATE KEY-----\n${der
+    .toString("base64")
+    .match(/.{1,64}/g)
+    ?.join("\n")}\n-----END PRIVATE KEY-----\n`;
 }
 
 /** Anchors and pins for `publicKeys` (duplicates removed, sorted, so equal sets give equal text). */
@@ -233,7 +276,11 @@ export function routeTrust(publicKeys: Uint8Array[]): RouteTrust {
 }
 
 /** Writes the trust list into `dir` atomically; `changed` is false when the file already said the same. */
-export async function writeRouteTrust(dir: string, publicKeys: Uint8Array[], previous?: RouteTrust): Promise<RouteTrust & { caFile: string; changed: boolean }> {
+export async function writeRouteTrust(
+  dir: string,
+  publicKeys: Uint8Array[],
+  previous?: RouteTrust,
+): Promise<RouteTrust & { caFile: string; changed: boolean }> {
   const trust = routeTrust(publicKeys);
   const caFile = join(dir, ROUTE_TRUST_FILE);
   const changed = previous?.caPem !== trust.caPem;
@@ -249,7 +296,12 @@ export async function writeRouteTrust(dir: string, publicKeys: Uint8Array[], pre
  * `trustedKeys` into `dir`. The certificate is remade on every start: nothing pins it, and the
  * addresses it names may have changed.
  */
-export async function writeRouteTls(dir: string, identity: Identity, trustedKeys: Uint8Array[], options: RouteCertOptions = {}): Promise<RouteTlsFiles> {
+export async function writeRouteTls(
+  dir: string,
+  identity: Identity,
+  trustedKeys: Uint8Array[],
+  options: RouteCertOptions = {},
+): Promise<RouteTlsFiles> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const certFile = join(dir, ROUTE_CERT_FILE);
   const keyFile = join(dir, ROUTE_KEY_FILE);

@@ -14,7 +14,10 @@ describe("signed hub requests", () => {
   });
 
   it("refuses a request whose payload was altered after signing", async () => {
-    const wire = JSON.parse(new TextDecoder().decode(await signRequest(alice, "catalogue", { a: 1 }))) as { payload: string; sig: string };
+    const wire = JSON.parse(new TextDecoder().decode(await signRequest(alice, "catalogue", { a: 1 }))) as {
+      payload: string;
+      sig: string;
+    };
     wire.payload = wire.payload.replace('"a":1', '"a":2');
     assert.throws(() => verifyRequest(new TextEncoder().encode(JSON.stringify(wire)), "catalogue"), SignedRequestError);
   });

@@ -36,12 +36,25 @@ interface Payload {
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 
-export async function signRequest(device: DeviceKey, op: string, body: unknown, nowMs = Date.now()): Promise<Uint8Array> {
-  const payload: Payload = { v: 1, op, key: Buffer.from(device.publicKey).toString("base64url"), ts: nowMs, nonce: randomBytes(12).toString("base64url"), body };
+export async function signRequest(
+  device: DeviceKey,
+  op: string,
+  body: unknown,
+  nowMs = Date.now(),
+): Promise<Uint8Array> {
+  const payload: Payload = {
+    v: 1,
+    op,
+    key: Buffer.from(device.publicKey).toString("base64url"),
+    ts: nowMs,
+    nonce: randomBytes(12).toString("base64url"),
+    body,
+  };
   const text = JSON.stringify(payload);
   const sig = Buffer.from(await device.sign(utf8(DOMAIN + text))).toString("base64url");
   const wire = utf8(JSON.stringify({ payload: text, sig }));
-  if (wire.length > SIGNED_REQUEST_BYTES_MAX) throw new SignedRequestError(`the ${op} request is ${wire.length} bytes, over ${SIGNED_REQUEST_BYTES_MAX}`);
+  if (wire.length > SIGNED_REQUEST_BYTES_MAX)
+    throw new SignedRequestError(`the ${op} request is ${wire.length} bytes, over ${SIGNED_REQUEST_BYTES_MAX}`);
   return wire;
 }
 
@@ -53,7 +66,8 @@ export interface VerifiedRequest<T> {
 /** Checks size, shape, operation, time and signature; throws SignedRequestError naming the first problem. */
 export function verifyRequest<T = unknown>(wire: Uint8Array, op: string, nowMs = Date.now()): VerifiedRequest<T> {
   if (!OP.test(op)) throw new RangeError(`bad op ${op}`);
-  if (wire.length > SIGNED_REQUEST_BYTES_MAX) throw new SignedRequestError(`request over ${SIGNED_REQUEST_BYTES_MAX} bytes`);
+  if (wire.length > SIGNED_REQUEST_BYTES_MAX)
+    throw new SignedRequestError(`request over ${SIGNED_REQUEST_BYTES_MAX} bytes`);
   let outer: { payload?: unknown; sig?: unknown };
   let payload: Payload;
   try {
@@ -63,13 +77,22 @@ export function verifyRequest<T = unknown>(wire: Uint8Array, op: string, nowMs =
   } catch (error) {
     throw new SignedRequestError(`malformed request: ${(error as Error).message}`, { cause: error });
   }
-  if (payload.v !== 1 || payload.op !== op || typeof payload.key !== "string" || !Number.isSafeInteger(payload.ts) || typeof payload.nonce !== "string") {
+  if (
+    payload.v !== 1 ||
+    payload.op !== op ||
+    typeof payload.key !== "string" ||
+    !Number.isSafeInteger(payload.ts) ||
+    typeof payload.nonce !== "string"
+  ) {
     throw new SignedRequestError(`not a v1 ${op} request`);
   }
   const publicKey = new Uint8Array(Buffer.from(payload.key, "base64url"));
   const sig = new Uint8Array(Buffer.from(outer.sig, "base64url"));
   if (publicKey.length !== 32 || sig.length !== 64) throw new SignedRequestError("bad key or signature length");
-  if (Math.abs(nowMs - payload.ts) > SIGNED_REQUEST_SKEW_MS) throw new SignedRequestError(`request time is off by more than ${SIGNED_REQUEST_SKEW_MS / 60_000} minutes; check this device's clock`);
+  if (Math.abs(nowMs - payload.ts) > SIGNED_REQUEST_SKEW_MS)
+    throw new SignedRequestError(
+      `request time is off by more than ${SIGNED_REQUEST_SKEW_MS / 60_000} minutes; check this device's clock`,
+    );
   if (!verifyEd25519(sig, utf8(DOMAIN + outer.payload), publicKey)) throw new SignedRequestError("bad signature");
   return { publicKey, body: payload.body as T };
 }

@@ -33,9 +33,22 @@ describe("ssh-agent client", () => {
     dir = await mkdtemp(join(tmpdir(), "es-agent-"));
     socketPath = join(dir, "agent.sock");
     agent = spawn("ssh-agent", ["-D", "-a", socketPath], { stdio: "ignore" });
-    const spawned = new Promise<void>((resolve, reject) => (agent.once("spawn", resolve), agent.once("error", (e) => reject(new Error(`ssh-agent is needed for this test: ${e.message}`)))));
+    const spawned = new Promise<void>(
+      (resolve, reject) => (
+        agent.once("spawn", resolve),
+        agent.once("error", (e) => reject(new Error(`ssh-agent is needed for this test: ${e.message}`)))
+      ),
+    );
     await spawned;
-    await waitFor("the ssh-agent socket", () => stat(socketPath).then(() => true, () => false), AGENT_START_TIMEOUT_MS);
+    await waitFor(
+      "the ssh-agent socket",
+      () =>
+        stat(socketPath).then(
+          () => true,
+          () => false,
+        ),
+      AGENT_START_TIMEOUT_MS,
+    );
   });
 
   after(async () => {
@@ -54,7 +67,13 @@ describe("ssh-agent client", () => {
     run("ssh-keygen", ["-q", "-t", "rsa", "-b", "1024", "-N", "", "-C", "an rsa key", "-f", join(dir, "id_rsa")]);
     run("ssh-add", ["-q", join(dir, "id_rsa")], { SSH_AUTH_SOCK: socketPath });
     const keys = await client.listIdentities();
-    assert.deepEqual(keys.map((k) => [k.type, k.comment]), [["ssh-ed25519", "device@test"], ["ssh-rsa", "an rsa key"]]);
+    assert.deepEqual(
+      keys.map((k) => [k.type, k.comment]),
+      [
+        ["ssh-ed25519", "device@test"],
+        ["ssh-rsa", "an rsa key"],
+      ],
+    );
     assert.deepEqual(keys[0].publicKey, device.publicKey);
     assert.equal(keys[1].publicKey, undefined);
   });
@@ -77,17 +96,28 @@ describe("ssh-agent client", () => {
     assert.equal((await AgentIdentity.open(socketPath, device.fingerprint)).fingerprint, device.fingerprint);
     assert.equal((await AgentIdentity.open(socketPath, device.publicKey)).fingerprint, device.fingerprint);
     const absent = Identity.generate("absent");
-    await assert.rejects(AgentIdentity.open(socketPath, absent.fingerprint), (e: Error) =>
-      e instanceof SshAgentError && e.message.includes(absent.fingerprint) && e.message.includes(`it holds: ${device.fingerprint} device@test`));
+    await assert.rejects(
+      AgentIdentity.open(socketPath, absent.fingerprint),
+      (e: Error) =>
+        e instanceof SshAgentError &&
+        e.message.includes(absent.fingerprint) &&
+        e.message.includes(`it holds: ${device.fingerprint} device@test`),
+    );
   });
 
   it("says when the agent refuses to sign with a key it does not hold", async () => {
     const client = new SshAgentClient(socketPath);
-    await assert.rejects(client.signEd25519(Identity.generate("x").publicKey, new Uint8Array(8)), /the ssh-agent refused to sign with SHA256:.*ssh-add -l/);
+    await assert.rejects(
+      client.signEd25519(Identity.generate("x").publicKey, new Uint8Array(8)),
+      /the ssh-agent refused to sign with SHA256:.*ssh-add -l/,
+    );
   });
 
   it("says when no agent listens at the socket", async () => {
-    await assert.rejects(new SshAgentClient(join(dir, "none.sock")).listIdentities(), /cannot reach the ssh-agent at .*none\.sock \(ENOENT\)/);
+    await assert.rejects(
+      new SshAgentClient(join(dir, "none.sock")).listIdentities(),
+      /cannot reach the ssh-agent at .*none\.sock \(ENOENT\)/,
+    );
   });
 });
 
@@ -113,18 +143,29 @@ describe("ssh-agent client against a misbehaving agent", () => {
 
     const device = Identity.generate("d");
     const impostor = Identity.generate("i");
-    const listing = new SshWriter().byte(12).u32(1).bytes(new SshWriter().string("ssh-ed25519").bytes(device.publicKey).done()).string("d").done();
+    const listing = new SshWriter()
+      .byte(12)
+      .u32(1)
+      .bytes(new SshWriter().string("ssh-ed25519").bytes(device.publicKey).done())
+      .string("d")
+      .done();
     let calls = 0;
     const lying = await fakeAgent((s) => {
       if (calls++ === 0) return s.end(frame(listing));
-      const sig = new SshWriter().string("ssh-ed25519").bytes(impostor.sign(new Uint8Array(1))).done();
+      const sig = new SshWriter()
+        .string("ssh-ed25519")
+        .bytes(impostor.sign(new Uint8Array(1)))
+        .done();
       s.end(frame(new SshWriter().byte(14).bytes(sig).done()));
     });
     const identity = await AgentIdentity.open(lying);
     await assert.rejects(identity.sign(new Uint8Array(1)), /returned a signature that SHA256:.* does not verify/);
 
     const silent = await fakeAgent(() => {});
-    await assert.rejects(new SshAgentClient(silent, { timeoutMs: 200 }).listIdentities(), /did not answer within 200 ms/);
+    await assert.rejects(
+      new SshAgentClient(silent, { timeoutMs: 200 }).listIdentities(),
+      /did not answer within 200 ms/,
+    );
   });
 
   it("says when the agent holds no ed25519 key, or several without a choice", async () => {
@@ -133,7 +174,9 @@ describe("ssh-agent client against a misbehaving agent", () => {
     const a = Identity.generate("a");
     const b = Identity.generate("b");
     const key = (id: Identity) => new SshWriter().string("ssh-ed25519").bytes(id.publicKey).done();
-    const two = await fakeAgent((s) => s.end(frame(new SshWriter().byte(12).u32(2).bytes(key(a)).string("a").bytes(key(b)).string("b").done())));
+    const two = await fakeAgent((s) =>
+      s.end(frame(new SshWriter().byte(12).u32(2).bytes(key(a)).string("a").bytes(key(b)).string("b").done())),
+    );
     await assert.rejects(AgentIdentity.open(two), /holds 2 ed25519 keys .*choose one by its fingerprint/);
     assert.equal((await AgentIdentity.open(two, b.fingerprint)).comment, "b");
   });

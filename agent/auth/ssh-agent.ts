@@ -10,7 +10,14 @@
  */
 import { connect, type Socket } from "node:net";
 import { PublicDeviceKey } from "./identity.js";
-import { ED25519_KEY_TYPE, KeyFormatError, publicKeyBlob, publicKeyFromBlob, sshFingerprint, equalBytes } from "./openssh-format.js";
+import {
+  ED25519_KEY_TYPE,
+  KeyFormatError,
+  publicKeyBlob,
+  publicKeyFromBlob,
+  sshFingerprint,
+  equalBytes,
+} from "./openssh-format.js";
 import { SshReader, SshWireError, SshWriter } from "./ssh-wire.js";
 import { UserError } from "../errors.js";
 
@@ -51,7 +58,10 @@ export const defaultAgentSocket = (): string | undefined => process.env.SSH_AUTH
 export class SshAgentClient {
   readonly #timeoutMs: number;
 
-  constructor(readonly socketPath: string, options: SshAgentOptions = {}) {
+  constructor(
+    readonly socketPath: string,
+    options: SshAgentOptions = {},
+  ) {
     this.#timeoutMs = options.timeoutMs ?? AGENT_TIMEOUT_MS;
   }
 
@@ -68,7 +78,12 @@ export class SshAgentClient {
         const blob = new Uint8Array(r.bytes());
         const comment = r.string();
         const type = new SshReader(blob).string();
-        keys.push({ blob, type, comment, ...(type === ED25519_KEY_TYPE ? { publicKey: publicKeyFromBlob(blob) } : {}) });
+        keys.push({
+          blob,
+          type,
+          comment,
+          ...(type === ED25519_KEY_TYPE ? { publicKey: publicKeyFromBlob(blob) } : {}),
+        });
       }
       r.end("identities answer");
       return keys;
@@ -77,11 +92,20 @@ export class SshAgentClient {
 
   /** A raw 64-byte ed25519 signature of `data` by the agent's key `publicKey`. */
   async signEd25519(publicKey: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-    const request = new SshWriter().byte(SSH_AGENTC_SIGN_REQUEST).bytes(publicKeyBlob(publicKey)).bytes(data).u32(0).done();
+    const request = new SshWriter()
+      .byte(SSH_AGENTC_SIGN_REQUEST)
+      .bytes(publicKeyBlob(publicKey))
+      .bytes(data)
+      .u32(0)
+      .done();
     const answer = await this.#request(request);
     return this.#parse("signature", () => {
       const r = new SshReader(answer);
-      expectType(r.byte(), SSH_AGENT_SIGN_RESPONSE, `sign with ${sshFingerprint(publicKey)} (is the key still loaded? ssh-add -l)`);
+      expectType(
+        r.byte(),
+        SSH_AGENT_SIGN_RESPONSE,
+        `sign with ${sshFingerprint(publicKey)} (is the key still loaded? ssh-add -l)`,
+      );
       const sig = new SshReader(r.bytes());
       r.end("sign response");
       const format = sig.string();
@@ -98,7 +122,9 @@ export class SshAgentClient {
       return parse();
     } catch (error) {
       if (error instanceof SshWireError || error instanceof KeyFormatError) {
-        throw new SshAgentError(`the agent at ${this.socketPath} sent a malformed ${what} (${error.message})`, { cause: error });
+        throw new SshAgentError(`the agent at ${this.socketPath} sent a malformed ${what} (${error.message})`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -114,17 +140,33 @@ export class SshAgentClient {
         if (error) reject(error);
         else resolve(answer as Uint8Array);
       };
-      socket.setTimeout(this.#timeoutMs, () => finish(new SshAgentError(`the agent at ${this.socketPath} did not answer within ${this.#timeoutMs} ms`)));
+      socket.setTimeout(this.#timeoutMs, () =>
+        finish(new SshAgentError(`the agent at ${this.socketPath} did not answer within ${this.#timeoutMs} ms`)),
+      );
       socket.once("error", (error: NodeJS.ErrnoException) =>
-        finish(new SshAgentError(`cannot reach the ssh-agent at ${this.socketPath} (${error.code ?? error.message}); is it running and SSH_AUTH_SOCK right?`, { cause: error })));
-      socket.once("close", () => finish(new SshAgentError(`the agent at ${this.socketPath} closed the connection without answering`)));
+        finish(
+          new SshAgentError(
+            `cannot reach the ssh-agent at ${this.socketPath} (${error.code ?? error.message}); is it running and SSH_AUTH_SOCK right?`,
+            { cause: error },
+          ),
+        ),
+      );
+      socket.once("close", () =>
+        finish(new SshAgentError(`the agent at ${this.socketPath} closed the connection without answering`)),
+      );
       socket.on("data", (chunk: Buffer) => {
         buffered = Buffer.concat([buffered, chunk]);
         if (buffered.length < 4) return;
         const length = buffered.readUInt32BE(0);
-        if (length === 0 || length > AGENT_MESSAGE_BYTES_MAX) return finish(new SshAgentError(`the agent at ${this.socketPath} sent a ${length}-byte message (limit ${AGENT_MESSAGE_BYTES_MAX})`));
+        if (length === 0 || length > AGENT_MESSAGE_BYTES_MAX)
+          return finish(
+            new SshAgentError(
+              `the agent at ${this.socketPath} sent a ${length}-byte message (limit ${AGENT_MESSAGE_BYTES_MAX})`,
+            ),
+          );
         if (buffered.length < 4 + length) return;
-        if (buffered.length > 4 + length) return finish(new SshAgentError(`the agent at ${this.socketPath} sent more than one answer`));
+        if (buffered.length > 4 + length)
+          return finish(new SshAgentError(`the agent at ${this.socketPath} sent more than one answer`));
         finish(undefined, new Uint8Array(buffered.subarray(4)));
       });
       socket.write(new SshWriter().bytes(body).done());
@@ -144,7 +186,11 @@ function expectType(got: number, want: number, action: string): void {
  * cannot hand back a signature by another key.
  */
 export class AgentIdentity extends PublicDeviceKey {
-  private constructor(readonly agent: SshAgentClient, publicKey: Uint8Array, comment: string) {
+  private constructor(
+    readonly agent: SshAgentClient,
+    publicKey: Uint8Array,
+    comment: string,
+  ) {
     super(publicKey, comment);
   }
 
@@ -152,20 +198,40 @@ export class AgentIdentity extends PublicDeviceKey {
    * Picks the agent's ed25519 key: the one matching `select` (a `SHA256:` fingerprint or the
    * 32 key bytes), or the only one it holds. Several without a choice is an error that lists them.
    */
-  static async open(socketPath: string, select?: string | Uint8Array, options: SshAgentOptions = {}): Promise<AgentIdentity> {
+  static async open(
+    socketPath: string,
+    select?: string | Uint8Array,
+    options: SshAgentOptions = {},
+  ): Promise<AgentIdentity> {
     const agent = new SshAgentClient(socketPath, options);
-    const keys = (await agent.listIdentities()).filter((k): k is AgentKey & { publicKey: Uint8Array } => k.publicKey !== undefined);
-    const matching = select === undefined ? keys : keys.filter((k) => (typeof select === "string" ? sshFingerprint(k.publicKey) === select : equalBytes(k.publicKey, select)));
+    const keys = (await agent.listIdentities()).filter(
+      (k): k is AgentKey & { publicKey: Uint8Array } => k.publicKey !== undefined,
+    );
+    const matching =
+      select === undefined
+        ? keys
+        : keys.filter((k) =>
+            typeof select === "string" ? sshFingerprint(k.publicKey) === select : equalBytes(k.publicKey, select),
+          );
     if (matching.length === 1) return new AgentIdentity(agent, matching[0].publicKey, matching[0].comment);
-    if (keys.length === 0) throw new SshAgentError(`the ssh-agent at ${socketPath} holds no ed25519 key; add one with \`ssh-add ~/.edgesync/id_ed25519\``);
+    if (keys.length === 0)
+      throw new SshAgentError(
+        `the ssh-agent at ${socketPath} holds no ed25519 key; add one with \`ssh-add ~/.edgesync/id_ed25519\``,
+      );
     const listed = keys.map((k) => `${sshFingerprint(k.publicKey)} ${k.comment}`).join(", ");
-    if (matching.length === 0) throw new SshAgentError(`the ssh-agent at ${socketPath} does not hold the key ${typeof select === "string" ? select : sshFingerprint(select!)} (it holds: ${listed})`);
-    throw new SshAgentError(`the ssh-agent at ${socketPath} holds ${keys.length} ed25519 keys (${listed}); choose one by its fingerprint`);
+    if (matching.length === 0)
+      throw new SshAgentError(
+        `the ssh-agent at ${socketPath} does not hold the key ${typeof select === "string" ? select : sshFingerprint(select!)} (it holds: ${listed})`,
+      );
+    throw new SshAgentError(
+      `the ssh-agent at ${socketPath} holds ${keys.length} ed25519 keys (${listed}); choose one by its fingerprint`,
+    );
   }
 
   async sign(message: Uint8Array): Promise<Uint8Array> {
     const signature = await this.agent.signEd25519(this.publicKey, message);
-    if (!this.verify(signature, message)) throw new SshAgentError(`the ssh-agent returned a signature that ${this.fingerprint} does not verify`);
+    if (!this.verify(signature, message))
+      throw new SshAgentError(`the ssh-agent returned a signature that ${this.fingerprint} does not verify`);
     return signature;
   }
 }

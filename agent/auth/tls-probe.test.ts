@@ -12,7 +12,8 @@ import { generateHubCert, writeHubTls } from "./tls.js";
 import { startTestNatsServer, type TestNatsServer } from "../../test/helpers/test-nats-server.js";
 
 const tempDir = () => mkdtemp(join(tmpdir(), "es-probe-"));
-const tlsBlock = (certFile: string, keyFile: string) => `tls {\n  cert_file: ${JSON.stringify(certFile)}\n  key_file: ${JSON.stringify(keyFile)}\n  timeout: 5\n}`;
+const tlsBlock = (certFile: string, keyFile: string) =>
+  `tls {\n  cert_file: ${JSON.stringify(certFile)}\n  key_file: ${JSON.stringify(keyFile)}\n  timeout: 5\n}`;
 
 describe("probing a hub's certificate for TOFU", () => {
   const natsServers: TestNatsServer[] = [];
@@ -31,7 +32,9 @@ describe("probing a hub's certificate for TOFU", () => {
   it("reads the certificate of a server that speaks TLS from the first byte, sending nothing", async () => {
     const cert = await generateHubCert();
     let received = 0;
-    const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) => socket.on("data", (d) => (received += d.length)));
+    const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) =>
+      socket.on("data", (d) => (received += d.length)),
+    );
     const port = await listen(server);
     const probed = await probeServerCert("127.0.0.1", port);
     assert.equal(probed.fingerprint, cert.fingerprint);
@@ -65,14 +68,20 @@ describe("probing a hub's certificate for TOFU", () => {
     const server = await startTestNatsServer(dir, tlsBlock(files.certFile, files.keyFile), "impostor");
     natsServers.push(server);
     const pinned = await generateHubCert();
-    await assert.rejects(connect({ servers: server.url, tls: tlsOptionsForPinned(pinned.certPem), timeout: 3_000, reconnect: false }), /self[- ]signed|certificate/i);
+    await assert.rejects(
+      connect({ servers: server.url, tls: tlsOptionsForPinned(pinned.certPem), timeout: 3_000, reconnect: false }),
+      /self[- ]signed|certificate/i,
+    );
   });
 
   it("says a NATS server without TLS has no certificate to pin", async () => {
     const dir = await tempDir();
     const server = await startTestNatsServer(dir, "", "plain");
     natsServers.push(server);
-    await assert.rejects(probeNatsServerCert("127.0.0.1", server.port), (e: Error) => e instanceof ProbeError && /does not offer TLS/.test(e.message));
+    await assert.rejects(
+      probeNatsServerCert("127.0.0.1", server.port),
+      (e: Error) => e instanceof ProbeError && /does not offer TLS/.test(e.message),
+    );
   });
 
   it("says a port that is not NATS is not NATS, and gives up on a silent one within its deadline", async () => {
@@ -80,7 +89,10 @@ describe("probing a hub's certificate for TOFU", () => {
     await assert.rejects(probeNatsServerCert("127.0.0.1", await listen(http)), /is not a NATS server/);
     const silent = createNetServer(() => {});
     const started = Date.now();
-    await assert.rejects(probeNatsServerCert("127.0.0.1", await listen(silent), { timeoutMs: 300 }), /no answer .* within 300 ms/);
+    await assert.rejects(
+      probeNatsServerCert("127.0.0.1", await listen(silent), { timeoutMs: 300 }),
+      /no answer .* within 300 ms/,
+    );
     assert.ok(Date.now() - started < 3_000);
     const huge = createNetServer((socket) => socket.write(`INFO ${"x".repeat(70 * 1024)}`));
     await assert.rejects(probeNatsServerCert("127.0.0.1", await listen(huge)), /without a complete INFO line/);
@@ -93,5 +105,4 @@ describe("probing a hub's certificate for TOFU", () => {
     await assert.rejects(probeNatsServerCert("127.0.0.1", port), /cannot reach 127\.0\.0\.1:\d+/);
     await assert.rejects(probeServerCert("127.0.0.1", port), /TLS handshake with 127\.0\.0\.1:\d+ failed/);
   });
-
 });

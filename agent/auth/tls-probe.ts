@@ -39,13 +39,25 @@ export interface ProbeOptions {
 const sniFor = (host: string, servername?: string) => servername ?? (/^[\d.]+$|:/.test(host) ? undefined : host);
 
 /** Handshakes over `socket` (or a fresh connection) and returns the leaf certificate. */
-function handshake(host: string, port: number, socket: Socket | undefined, options: ProbeOptions, deadline: (s: Socket, reject: (e: Error) => void) => void): Promise<ProbedCert> {
+function handshake(
+  host: string,
+  port: number,
+  socket: Socket | undefined,
+  options: ProbeOptions,
+  deadline: (s: Socket, reject: (e: Error) => void) => void,
+): Promise<ProbedCert> {
   return new Promise((resolve, reject) => {
     const servername = sniFor(host, options.servername);
     // rejectUnauthorized: false only here, to *read* an untrusted certificate; nothing is sent.
-    const tlsSocket: TLSSocket = tlsConnect({ ...(socket ? { socket } : { host, port }), ...(servername ? { servername } : {}), rejectUnauthorized: false });
+    const tlsSocket: TLSSocket = tlsConnect({
+      ...(socket ? { socket } : { host, port }),
+      ...(servername ? { servername } : {}),
+      rejectUnauthorized: false,
+    });
     deadline(tlsSocket, reject);
-    tlsSocket.once("error", (error) => reject(new ProbeError(`TLS handshake with ${host}:${port} failed: ${error.message}`, { cause: error })));
+    tlsSocket.once("error", (error) =>
+      reject(new ProbeError(`TLS handshake with ${host}:${port} failed: ${error.message}`, { cause: error })),
+    );
     tlsSocket.once("secureConnect", () => {
       const cert = tlsSocket.getPeerCertificate();
       tlsSocket.destroy();
@@ -72,7 +84,11 @@ export function probeServerCert(host: string, port: number, options: ProbeOption
 }
 
 /** Reads the NATS `INFO` line a 2.9 server sends before TLS, then upgrades the same socket. */
-export function probeNatsServerCert(host: string, port: number, options: ProbeOptions = {}): Promise<ProbedCert & { info: Record<string, unknown> }> {
+export function probeNatsServerCert(
+  host: string,
+  port: number,
+  options: ProbeOptions = {},
+): Promise<ProbedCert & { info: Record<string, unknown> }> {
   const timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
   const deadline = withDeadline(host, port, timeoutMs);
   return new Promise((resolve, reject) => {
@@ -88,8 +104,10 @@ export function probeNatsServerCert(host: string, port: number, options: ProbeOp
       buffered = Buffer.concat([buffered, chunk]);
       const end = buffered.indexOf("\r\n");
       if (end < 0) {
-        if (buffered.length > NATS_INFO_BYTES_MAX) fail(`${host}:${port} sent more than ${NATS_INFO_BYTES_MAX} bytes without a complete INFO line`);
-        else if (!"INFO ".startsWith(buffered.subarray(0, 5).toString("latin1"))) fail(`${host}:${port} is not a NATS server (it did not start with INFO)`);
+        if (buffered.length > NATS_INFO_BYTES_MAX)
+          fail(`${host}:${port} sent more than ${NATS_INFO_BYTES_MAX} bytes without a complete INFO line`);
+        else if (!"INFO ".startsWith(buffered.subarray(0, 5).toString("latin1")))
+          fail(`${host}:${port} is not a NATS server (it did not start with INFO)`);
         return;
       }
       socket.removeAllListeners("data");
@@ -103,7 +121,10 @@ export function probeNatsServerCert(host: string, port: number, options: ProbeOp
       } catch (error) {
         return fail(`${host}:${port} sent an INFO line that is not JSON`, error);
       }
-      if (info.tls_required !== true && info.tls_available !== true) return fail(`${host}:${port} does not offer TLS, so there is no certificate to pin (a hub started with --no-tls sits behind a TLS proxy: pin that instead)`);
+      if (info.tls_required !== true && info.tls_available !== true)
+        return fail(
+          `${host}:${port} does not offer TLS, so there is no certificate to pin (a hub started with --no-tls sits behind a TLS proxy: pin that instead)`,
+        );
       handshake(host, port, socket, options, deadline).then((cert) => resolve({ ...cert, info }), reject);
     });
   });

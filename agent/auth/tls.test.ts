@@ -5,7 +5,17 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { certDer, certFingerprint, derToPem, ensureHubTls, generateHubCert, loadHubTls, normaliseFingerprint, writeHubTls, TlsMaterialError } from "./tls.js";
+import {
+  certDer,
+  certFingerprint,
+  derToPem,
+  ensureHubTls,
+  generateHubCert,
+  loadHubTls,
+  normaliseFingerprint,
+  writeHubTls,
+  TlsMaterialError,
+} from "./tls.js";
 
 const tempDir = () => mkdtemp(join(tmpdir(), "es-tls-"));
 
@@ -17,10 +27,16 @@ describe("hub TLS certificate", () => {
     assert.equal((await stat(dir)).mode & 0o777, 0o700);
     assert.deepEqual((await readdir(dir)).sort(), ["tls.crt", "tls.key"]);
     const cert = new X509Certificate(await readFile(files.certFile));
-    assert.equal(cert.subjectAltName, "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:hub.example.org, IP Address:10.1.2.3, IP Address:FD00:0:0:0:0:0:0:7");
+    assert.equal(
+      cert.subjectAltName,
+      "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, DNS:hub.example.org, IP Address:10.1.2.3, IP Address:FD00:0:0:0:0:0:0:7",
+    );
     assert.equal(cert.ca, false);
     assert.ok(cert.checkHost("hub.example.org"));
-    assert.ok(new Date(cert.validTo).getTime() > Date.now() + 9 * 365 * 86_400_000, "long-lived: the pin carries the trust");
+    assert.ok(
+      new Date(cert.validTo).getTime() > Date.now() + 9 * 365 * 86_400_000,
+      "long-lived: the pin carries the trust",
+    );
     assert.ok(new Date(cert.validFrom).getTime() < Date.now(), "valid already, even for a clock that lags");
     assert.equal(files.fingerprint, normaliseFingerprint(cert.fingerprint256));
   });
@@ -45,7 +61,7 @@ describe("hub TLS certificate", () => {
     const again = await ensureHubTls(dir, { hostnames: ["other.example"] });
     assert.equal(again.created, false);
     assert.equal(again.fingerprint, first.fingerprint);
-    assert.equal((await loadHubTls(await tempDir())), undefined);
+    assert.equal(await loadHubTls(await tempDir()), undefined);
   });
 
   it("refuses a key that does not belong to the certificate, and garbage", async () => {
@@ -53,7 +69,10 @@ describe("hub TLS certificate", () => {
     await writeHubTls(dir);
     const other = await generateHubCert();
     await writeFile(join(dir, "tls.key"), other.keyPem);
-    await assert.rejects(loadHubTls(dir), (e: Error) => e instanceof TlsMaterialError && /does not belong to .*delete both/.test(e.message));
+    await assert.rejects(
+      loadHubTls(dir),
+      (e: Error) => e instanceof TlsMaterialError && /does not belong to .*delete both/.test(e.message),
+    );
     await writeFile(join(dir, "tls.crt"), "not a certificate");
     await assert.rejects(loadHubTls(dir), TlsMaterialError);
     assert.throws(() => certFingerprint("nope"), TlsMaterialError);

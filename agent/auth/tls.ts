@@ -52,18 +52,30 @@ export function certDer(cert: string | Uint8Array): Uint8Array {
 }
 
 /** SHA-256 of the certificate's DER encoding, lowercase hex without separators. */
-export const certFingerprint = (cert: string | Uint8Array): string => createHash("sha256").update(certDer(cert)).digest("hex");
+export const certFingerprint = (cert: string | Uint8Array): string =>
+  createHash("sha256").update(certDer(cert)).digest("hex");
 
 /** Node's `fingerprint256` (`AB:CD:…`) or any hex spelling, as certFingerprint spells it. */
 export const normaliseFingerprint = (fingerprint: string): string => fingerprint.replace(/[:\s]/g, "").toLowerCase();
 
-export const derToPem = (der: Uint8Array): string => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").match(/.{1,64}/g)?.join("\n")}\n-----END CERTIFICATE-----\n`;
+export const derToPem = (der: Uint8Array): string =>
+  `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+    .toString("base64")
+    .match(/.{1,64}/g)
+    ?.join("\n")}\n-----END CERTIFICATE-----\n`;
 
 /** Generates a self-signed EC P-256 server certificate with SANs for loopback and `hostnames`. */
-export async function generateHubCert(options: HubCertOptions = {}): Promise<{ certPem: string; keyPem: string; fingerprint: string }> {
-  const names = [...new Set([...LOOPBACK_NAMES, ...(options.hostnames ?? []).map((h) => h.trim().replace(/^\[(.*)\]$/, "$1"))])].filter((h) => h !== "");
+export async function generateHubCert(
+  options: HubCertOptions = {},
+): Promise<{ certPem: string; keyPem: string; fingerprint: string }> {
+  const names = [
+    ...new Set([...LOOPBACK_NAMES, ...(options.hostnames ?? []).map((h) => h.trim().replace(/^\[(.*)\]$/, "$1"))]),
+  ].filter((h) => h !== "");
   for (const name of names) {
-    if (isIP(name) === 0 && !/^[A-Za-z0-9*]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)) {
+    if (
+      isIP(name) === 0 &&
+      !/^[A-Za-z0-9*]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(name)
+    ) {
       throw new TlsMaterialError(`${JSON.stringify(name)} is neither a host name nor an IP address`);
     }
   }
@@ -80,7 +92,10 @@ export async function generateHubCert(options: HubCertOptions = {}): Promise<{ c
       { name: "basicConstraints", cA: false },
       { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
       { name: "extKeyUsage", serverAuth: true },
-      { name: "subjectAltName", altNames: names.map((n) => (isIP(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n })) },
+      {
+        name: "subjectAltName",
+        altNames: names.map((n) => (isIP(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n })),
+      },
     ],
   });
   return { certPem: result.cert, keyPem: result.private, fingerprint: certFingerprint(result.cert) };
@@ -103,21 +118,33 @@ export async function writeHubTls(dir: string, options: HubCertOptions = {}): Pr
 export async function loadHubTls(dir: string): Promise<HubTlsFiles | undefined> {
   const certFile = join(dir, TLS_CERT_FILE);
   const keyFile = join(dir, TLS_KEY_FILE);
-  const read = (path: string) => readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? undefined : Promise.reject(error)));
+  const read = (path: string) =>
+    readFile(path, "utf8").catch((error: NodeJS.ErrnoException) =>
+      error.code === "ENOENT" ? undefined : Promise.reject(error),
+    );
   const [certPem, keyPem] = await Promise.all([read(certFile), read(keyFile)]);
   if (certPem === undefined || keyPem === undefined) return undefined;
   let matches: boolean;
   try {
     matches = new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
   } catch (error) {
-    throw new TlsMaterialError(`${certFile} or ${keyFile} is unreadable (${(error as Error).message}); delete both to make a new pair (clients must then trust the hub again)`, { cause: error });
+    throw new TlsMaterialError(
+      `${certFile} or ${keyFile} is unreadable (${(error as Error).message}); delete both to make a new pair (clients must then trust the hub again)`,
+      { cause: error },
+    );
   }
-  if (!matches) throw new TlsMaterialError(`${keyFile} does not belong to ${certFile}; delete both to make a new pair (clients must then trust the hub again)`);
+  if (!matches)
+    throw new TlsMaterialError(
+      `${keyFile} does not belong to ${certFile}; delete both to make a new pair (clients must then trust the hub again)`,
+    );
   return { certFile, keyFile, certPem, fingerprint: certFingerprint(certPem) };
 }
 
 /** The hub's pair: kept when present (so pins stay valid), generated on first start. */
-export async function ensureHubTls(dir: string, options: HubCertOptions = {}): Promise<HubTlsFiles & { created: boolean }> {
+export async function ensureHubTls(
+  dir: string,
+  options: HubCertOptions = {},
+): Promise<HubTlsFiles & { created: boolean }> {
   const existing = await loadHubTls(dir);
   if (existing) return { ...existing, created: false };
   return { ...(await writeHubTls(dir, options)), created: true };

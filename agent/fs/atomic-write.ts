@@ -20,7 +20,11 @@ export interface AtomicWriteOptions {
   deferDirSync?: boolean;
 }
 
-export async function writeFileAtomic(path: string, bytes: Uint8Array | string, options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  bytes: Uint8Array | string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}${TEMP_MARKER}${randomBytes(6).toString("hex")}`);
   const handle = await open(temp, "wx", options.mode ?? 0o644);

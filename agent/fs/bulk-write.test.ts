@@ -23,7 +23,10 @@ describe("writeNewFiles", () => {
     const root = await mkdtemp(join(box, "v-"));
     await mkdir(join(root, "a"));
     await mkdir(join(root, "b"));
-    const batch = Array.from({ length: files }, (_, i) => ({ absolute: join(root, i % 2 ? "a" : "b", `n${i}.md`), bytes: text(`note ${i}\n`.repeat(i % 7)) }));
+    const batch = Array.from({ length: files }, (_, i) => ({
+      absolute: join(root, i % 2 ? "a" : "b", `n${i}.md`),
+      bytes: text(`note ${i}\n`.repeat(i % 7)),
+    }));
     return { root, batch };
   }
 
@@ -60,7 +63,10 @@ describe("writeNewFiles", () => {
     });
     // At the first flush only temp files exist (a crash here leaves no file half there)...
     assert.equal(seen[0].length, 20);
-    assert.ok(seen[0].every((path) => path.includes(".edgesync-tmp-")), seen[0].join(", "));
+    assert.ok(
+      seen[0].every((path) => path.includes(".edgesync-tmp-")),
+      seen[0].join(", "),
+    );
     // ...and they carry the name the start-up sweep recognises.
     assert.equal(seen.length, 2);
     assert.ok(outcomes.every((o) => o.kind === "written"));
@@ -91,7 +97,10 @@ describe("writeNewFiles", () => {
 
   it("reports a file it cannot create and still writes the others", async () => {
     const { root, batch } = await folderWith(5);
-    const outcomes = await writeNewFiles([...batch, { absolute: join(root, "missing-folder", "x.md"), bytes: text("x") }]);
+    const outcomes = await writeNewFiles([
+      ...batch,
+      { absolute: join(root, "missing-folder", "x.md"), bytes: text("x") },
+    ]);
     assert.equal(outcomes[5].kind, "failed");
     assert.equal(outcomes[5].kind === "failed" && (outcomes[5].error as NodeJS.ErrnoException).code, "ENOENT");
     assert.equal(outcomes.filter((o) => o.kind === "written").length, 5);

@@ -18,7 +18,17 @@
  * The synchronous calls run in slices with a turn of the event loop between them, so an agent
  * stays responsive while it writes.
  */
-import { closeSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { execFile } from "node:child_process";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -48,7 +58,10 @@ export interface BulkWriteOptions {
 /** Files written synchronously in one go: a slice short enough that timers and sockets keep running. */
 const SLICE_FILES = 128;
 
-export async function writeNewFiles(files: readonly NewFile[], options: BulkWriteOptions = {}): Promise<NewFileOutcome[]> {
+export async function writeNewFiles(
+  files: readonly NewFile[],
+  options: BulkWriteOptions = {},
+): Promise<NewFileOutcome[]> {
   const slice = options.sliceFiles ?? SLICE_FILES;
   const syncFilesystem = options.syncFilesystem ?? syncfs;
   const outcomes: (NewFileOutcome | undefined)[] = new Array(files.length);
@@ -76,7 +89,11 @@ export async function writeNewFiles(files: readonly NewFile[], options: BulkWrit
     const temp = temps[i];
     if (temp === undefined) return;
     // The stat is our own write's, from before the link: one taken after it could be a user's edit's.
-    outcomes[i] = place(temp.path, files[i].absolute) ?? { kind: "written", size: files[i].bytes.length, mtimeMs: temp.mtimeMs };
+    outcomes[i] = place(temp.path, files[i].absolute) ?? {
+      kind: "written",
+      size: files[i].bytes.length,
+      mtimeMs: temp.mtimeMs,
+    };
     if (outcomes[i]?.kind === "written") folders.add(dirname(files[i].absolute));
   });
   if (!(await flushAll())) {
@@ -91,7 +108,7 @@ function writeTemp(file: NewFile, names: TempNames, mode: number): { path: strin
   const fd = openSync(temp, "wx", mode);
   let mtimeMs: number;
   try {
-    for (let done = 0; done < file.bytes.length; ) done += writeSync(fd, file.bytes, done, file.bytes.length - done);
+    for (let done = 0; done < file.bytes.length;) done += writeSync(fd, file.bytes, done, file.bytes.length - done);
     mtimeMs = Math.trunc(fstatSync(fd).mtimeMs);
   } catch (error) {
     closeSync(fd);
@@ -171,7 +188,8 @@ function fsyncPath(path: string): void {
  */
 function filesystemRoots(folders: readonly string[]): string[] {
   const byDevice = new Map<number | string, string>();
-  for (const folder of new Set(folders)) byDevice.set(lstatSync(folder, { throwIfNoEntry: false })?.dev ?? folder, folder);
+  for (const folder of new Set(folders))
+    byDevice.set(lstatSync(folder, { throwIfNoEntry: false })?.dev ?? folder, folder);
   return [...byDevice.values()];
 }
 

@@ -34,7 +34,8 @@ export class DiskIndex {
     if (typeof raw !== "object" || raw === null) return;
     for (const [path, entry] of Object.entries(raw as Record<string, unknown>)) {
       const e = entry as Partial<IndexEntry>;
-      if (typeof e?.sha256 === "string" && Array.isArray(e.heads)) this.#entries.set(path, { sha256: e.sha256, heads: e.heads.map(String) });
+      if (typeof e?.sha256 === "string" && Array.isArray(e.heads))
+        this.#entries.set(path, { sha256: e.sha256, heads: e.heads.map(String) });
     }
   }
 

@@ -11,7 +11,8 @@ import type { Doc } from "../vault/model/vault-doc.js";
 
 /** Distinct invalid entries logged; beyond this they are still skipped, silently. */
 const INVALID_LOGGED_MAX = 1000;
-const LOG_MESSAGE = "ignoring an invalid vault entry written by a peer; it is not written to disk (see docs/vault-schema.md)";
+const LOG_MESSAGE =
+  "ignoring an invalid vault entry written by a peer; it is not written to disk (see docs/vault-schema.md)";
 
 export class EntryAudit {
   readonly #log: Log;

@@ -34,13 +34,31 @@ async function twoFolders() {
   await mkdir(join(b, ".edgesync"), { recursive: true });
   await saveVaultConfig(b, config);
   const bus = new MemoryBus();
-  const va = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: true, transport: bus.transport(asPeerId("UA")) });
-  const vb = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: true, transport: bus.transport(asPeerId("UB")),
-    onChange: () => { if (A.getHeads(vb.engine.doc).length > 0 && listStored(vb.engine.doc).size > 0) void vb.binding.start().catch(() => {}); } });
+  const va = await openLocalVault({
+    root: a,
+    peerId: "UA",
+    holder: "test",
+    watch: true,
+    transport: bus.transport(asPeerId("UA")),
+  });
+  const vb = await openLocalVault({
+    root: b,
+    peerId: "UB",
+    holder: "test",
+    watch: true,
+    transport: bus.transport(asPeerId("UB")),
+    onChange: () => {
+      if (A.getHeads(vb.engine.doc).length > 0 && listStored(vb.engine.doc).size > 0)
+        void vb.binding.start().catch(() => {});
+    },
+  });
   open.push(va, vb);
   await va.start();
   await vb.start();
-  await waitFor("the clone to receive the vault", async () => (await read(join(b, "existing.md"))) === "was here before init\n");
+  await waitFor(
+    "the clone to receive the vault",
+    async () => (await read(join(b, "existing.md"))) === "was here before init\n",
+  );
   return { a, b, va, vb };
 }
 
@@ -69,20 +87,45 @@ describe("FolderBinding", () => {
     await saveVaultConfig(b, config);
     await writeFile(join(b, "clash.md"), "B's own\n");
     const logged: { fields: Record<string, unknown>; message: string }[] = [];
-    const log = { debug: (fields: Record<string, unknown>, message: string) => void logged.push({ fields, message }), info() {}, warn() {} };
+    const log = {
+      debug: (fields: Record<string, unknown>, message: string) => void logged.push({ fields, message }),
+      info() {},
+      warn() {},
+    };
     const bus = new MemoryBus();
-    const va = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: false, transport: bus.transport(asPeerId("UA")) });
-    const vb = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, log, transport: bus.transport(asPeerId("UB")),
-      onChange: () => { if (listStored(vb.engine.doc).size > 0) void vb.binding.start().catch(() => {}); } });
+    const va = await openLocalVault({
+      root: a,
+      peerId: "UA",
+      holder: "test",
+      watch: false,
+      transport: bus.transport(asPeerId("UA")),
+    });
+    const vb = await openLocalVault({
+      root: b,
+      peerId: "UB",
+      holder: "test",
+      watch: false,
+      log,
+      transport: bus.transport(asPeerId("UB")),
+      onChange: () => {
+        if (listStored(vb.engine.doc).size > 0) void vb.binding.start().catch(() => {});
+      },
+    });
     open.push(va, vb);
     await va.start();
     await vb.start();
     await waitFor("the burst to land", async () => (await read(join(b, "burst", "n119.md"))) === note(119));
     await vb.binding.idle();
     for (let i = 0; i < 120; i++) assert.equal(await read(join(b, "burst", `n${i}.md`)), note(i));
-    assert.ok(logged.some((l) => l.message === "created new files together" && Number(l.fields.together) >= 120), "the burst went through the bulk writer");
+    assert.ok(
+      logged.some((l) => l.message === "created new files together" && Number(l.fields.together) >= 120),
+      "the burst went through the bulk writer",
+    );
     assert.match((await read(join(b, "clash.md"))) ?? "", /B's own/);
-    assert.deepEqual((await readdir(join(b, "burst"))).filter((n) => n.includes(".edgesync-tmp-")), []);
+    assert.deepEqual(
+      (await readdir(join(b, "burst"))).filter((n) => n.includes(".edgesync-tmp-")),
+      [],
+    );
     // Every written file is recorded: a full rescan of the untouched folder changes nothing.
     const heads = A.getHeads(vb.engine.doc);
     await vb.binding.reconcile();
@@ -96,11 +139,15 @@ describe("FolderBinding", () => {
     await initVault({ root: a, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
     const vault = await openLocalVault({ root: a, peerId: "UA", holder: "test", watch: false });
     open.push(vault);
-    const write = new Promise((resolve) => setTimeout(resolve, 100)).then(() => writeFile(join(a, "x.md"), "the content\n"));
+    const write = new Promise((resolve) => setTimeout(resolve, 100)).then(() =>
+      writeFile(join(a, "x.md"), "the content\n"),
+    );
     await vault.start();
     await write;
     assert.equal(readEntryText(vault, "x.md"), "the content\n");
-    const sizes = A.getHistory(vault.engine.doc).map((state) => readEntry(state.snapshot as typeof vault.engine.doc, "x.md")?.bytes?.length);
+    const sizes = A.getHistory(vault.engine.doc).map(
+      (state) => readEntry(state.snapshot as typeof vault.engine.doc, "x.md")?.bytes?.length,
+    );
     assert.ok(!sizes.includes(0), `x.md was imported empty at some point: ${sizes.join(", ")}`);
   });
 
@@ -137,14 +184,30 @@ describe("FolderBinding", () => {
     await writeFile(join(a, "visible.md"), "public");
     await waitFor("visible", async () => (await read(join(b, "visible.md"))) === "public");
     await va.binding.reconcile();
-    assert.equal(await access(join(b, "secret/plan.md")).then(() => true, () => false), false);
-    assert.equal(await access(join(b, "image.tmp")).then(() => true, () => false), false);
+    assert.equal(
+      await access(join(b, "secret/plan.md")).then(
+        () => true,
+        () => false,
+      ),
+      false,
+    );
+    assert.equal(
+      await access(join(b, "image.tmp")).then(
+        () => true,
+        () => false,
+      ),
+      false,
+    );
   });
 
   it("restores authorized_keys when it is deleted locally instead of propagating the delete", async () => {
     const { a, b, va } = await twoFolders();
     await unlink(join(a, "authorized_keys"));
-    await waitFor("authorized_keys to come back", async () => ((await read(join(a, "authorized_keys"))) ?? "").includes("ssh-ed25519"), 45_000);
+    await waitFor(
+      "authorized_keys to come back",
+      async () => ((await read(join(a, "authorized_keys"))) ?? "").includes("ssh-ed25519"),
+      45_000,
+    );
     await va.binding.reconcile();
     assert.match((await read(join(b, "authorized_keys"))) ?? "", /ssh-ed25519/);
   });
@@ -162,7 +225,10 @@ describe("FolderBinding", () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.match((await read(join(b, "doc.md"))) ?? "", /third \(B\)/, "the unsynced local edit was not overwritten");
     const merged = base.replace("first", "first (A)").replace("third", "third (B)");
-    await waitFor("merge on both sides", async () => (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged);
+    await waitFor(
+      "merge on both sides",
+      async () => (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged,
+    );
   });
 
   it("takes a file it wrote from the vault for what it is when a crash lost that write's index record", async () => {
@@ -181,12 +247,21 @@ describe("FolderBinding", () => {
     await waitFor("v3 in A's doc", async () => readEntryText(va, "note.md") === "note v3\n");
     await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
 
-    const reopened = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UB")) });
+    const reopened = await openLocalVault({
+      root: b,
+      peerId: "UB",
+      holder: "test",
+      watch: false,
+      transport: new MemoryBus().transport(asPeerId("UB")),
+    });
     open.push(reopened);
     await reopened.start();
     assert.equal(await read(join(b, "note.md")), "note v3\n", "the v2 B had written itself came back as a local edit");
     assert.equal(readEntryText(reopened, "note.md"), "note v3\n");
-    assert.deepEqual((await readdir(b)).filter((n) => n.includes("conflict")), []);
+    assert.deepEqual(
+      (await readdir(b)).filter((n) => n.includes("conflict")),
+      [],
+    );
   });
 
   it("does not bring back a file deleted elsewhere because a crash lost the index record of its last write", async () => {
@@ -204,7 +279,13 @@ describe("FolderBinding", () => {
     await waitFor("the delete in A's doc", async () => readEntryText(va, "gone.md") === undefined);
     await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
 
-    const reopened = await openLocalVault({ root: b, peerId: "UB", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UB")) });
+    const reopened = await openLocalVault({
+      root: b,
+      peerId: "UB",
+      holder: "test",
+      watch: false,
+      transport: new MemoryBus().transport(asPeerId("UB")),
+    });
     open.push(reopened);
     await reopened.start();
     assert.equal(await read(join(b, "gone.md")), undefined, "the v2 B had written itself came back as a local edit");
@@ -217,7 +298,13 @@ describe("FolderBinding", () => {
     await initVault({ root, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
     const indexFile = join(root, ".edgesync", "disk-index.json");
     const openOnce = async () => {
-      const vault = await openLocalVault({ root, peerId: "UA", holder: "test", watch: false, transport: new MemoryBus().transport(asPeerId("UA")) });
+      const vault = await openLocalVault({
+        root,
+        peerId: "UA",
+        holder: "test",
+        watch: false,
+        transport: new MemoryBus().transport(asPeerId("UA")),
+      });
       open.push(vault);
       await vault.start();
       return vault;
@@ -238,7 +325,10 @@ describe("FolderBinding", () => {
     vault = await openOnce();
     assert.equal(readEntryText(vault, "note.md"), "note v3\n");
     assert.equal(await read(join(root, "note.md")), "note v3\n");
-    assert.deepEqual((await readdir(root)).filter((n) => n.includes("conflict")), []);
+    assert.deepEqual(
+      (await readdir(root)).filter((n) => n.includes("conflict")),
+      [],
+    );
   });
 
   it("refuses to turn an emptied folder into a mass delete", async () => {
@@ -265,7 +355,13 @@ describe("DiskStore", () => {
     const log = await readFile(join(dir, "doc.log"));
     await writeFile(join(dir, "doc.log"), Buffer.concat([log, Buffer.from([0, 0, 0, 9, 1, 2])]));
     const chunks = await new DiskStore(dir).load();
-    assert.deepEqual(chunks.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+    assert.deepEqual(
+      chunks.map((c) => [...c]),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+    );
     assert.equal((await readFile(join(dir, "doc.log"))).length, log.length);
   });
 });

@@ -174,7 +174,11 @@ export class FolderBinding {
       const scan = await scanFolder(this.#cfg.root, this.#filter);
       for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
       const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
-      const paths = new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]);
+      const paths = new Set<string>([
+        ...scan.files.keys(),
+        ...listStored(this.#cfg.engine.doc).keys(),
+        ...this.#index.paths(),
+      ]);
       await this.#examine([...paths], true, scan.files);
       this.#reconciledHeads = seen;
     });
@@ -187,7 +191,9 @@ export class FolderBinding {
 
   #enqueue(work: () => Promise<void>): Promise<void> {
     const run = this.#queue.then(work);
-    this.#queue = run.catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding step failed"));
+    this.#queue = run.catch((error: unknown) =>
+      this.#cfg.log.warn({ error: String(error) }, "folder binding step failed"),
+    );
     return this.#queue;
   }
 
@@ -226,14 +232,21 @@ export class FolderBinding {
    * (a doc-triggered pass may trust the stat cache; grace periods apply to both); `scanned`
    * passes stat results already known; `lookedAgain` marks a one-shot's second look (below).
    */
-  async #examine(paths: readonly string[], local: boolean, scanned?: Map<string, ScannedFile>, lookedAgain = false): Promise<void> {
+  async #examine(
+    paths: readonly string[],
+    local: boolean,
+    scanned?: Map<string, ScannedFile>,
+    lookedAgain = false,
+  ): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const later: string[] = [];
     const plain: FileOp[] = [];
     const merges: { op: FileOp; heads: A.Heads }[] = [];
     const deletes: FileOp[] = [];
     const writes: string[] = [];
-    const folders = new FolderChecks(this.#cfg.root, { listFolders: scanned === undefined && paths.length >= BULK_FILES_MIN });
+    const folders = new FolderChecks(this.#cfg.root, {
+      listFolders: scanned === undefined && paths.length >= BULK_FILES_MIN,
+    });
     const ownWrites = new WritesSince(doc);
     let plainBytes = 0;
     for (const path of paths) {
@@ -268,7 +281,10 @@ export class FolderBinding {
         case "ingest": {
           // The doc changed or deleted the path since the index: the disk may hold our own write of
           // a version in between, its index record lost in a crash (own-write.ts).
-          if ((action.merge || docSha === undefined) && ownWrites.held(path, disk!.sha256, this.#index.get(path)?.heads ?? [])) {
+          if (
+            (action.merge || docSha === undefined) &&
+            ownWrites.held(path, disk!.sha256, this.#index.get(path)?.heads ?? [])
+          ) {
             writes.push(path);
             break;
           }
@@ -276,7 +292,8 @@ export class FolderBinding {
           if (read === "skip" || read?.bytes === undefined) break;
           const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
           const base = this.#index.get(path)?.heads;
-          if (action.merge && !(base && onlyOwnChangesSince(doc, path, this.#cfg.engine.self, base))) merges.push({ op, heads: base ?? creationHeads(doc) });
+          if (action.merge && !(base && onlyOwnChangesSince(doc, path, this.#cfg.engine.self, base)))
+            merges.push({ op, heads: base ?? creationHeads(doc) });
           else plain.push(op);
           plainBytes += read.bytes.length;
           if (plainBytes >= INGEST_BATCH_BYTES_MAX) {
@@ -286,7 +303,8 @@ export class FolderBinding {
           break;
         }
         case "delete-in-doc":
-          if (path === AUTHORIZED_KEYS) writes.push(path); // deleting it locally never propagates
+          if (path === AUTHORIZED_KEYS)
+            writes.push(path); // deleting it locally never propagates
           else deletes.push({ type: "delete", path });
           break;
         case "write":
@@ -311,7 +329,14 @@ export class FolderBinding {
    * file was edited here since the last agreement, whose new version (queued into `plain`) replaces
    * the invalid entry. Also reports the path when it sits only in a wrong bucket.
    */
-  async #invalidEntry(doc: Doc, path: string, disk: { sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined, plain: FileOp[], folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined): Promise<boolean> {
+  async #invalidEntry(
+    doc: Doc,
+    path: string,
+    disk: { sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined,
+    plain: FileOp[],
+    folders: FolderChecks,
+    scanned: Map<string, ScannedFile> | undefined,
+  ): Promise<boolean> {
     const stored = readStored(doc, path);
     if (stored === undefined) {
       if (disk === undefined && this.#index.get(path) === undefined) this.#audit.reportMisplaced(doc, path);
@@ -320,7 +345,8 @@ export class FolderBinding {
     if (this.#audit.problemOf(path, stored) === undefined) return false;
     if (disk !== undefined && disk.sha256 !== this.#index.get(path)?.sha256) {
       const read = disk.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk;
-      if (read !== "skip" && read?.bytes !== undefined) plain.push({ type: "put", path, bytes: read.bytes, mtime: read.mtimeMs });
+      if (read !== "skip" && read?.bytes !== undefined)
+        plain.push({ type: "put", path, bytes: read.bytes, mtime: read.mtimeMs });
     }
     return true;
   }
@@ -340,7 +366,10 @@ export class FolderBinding {
       } catch (error) {
         reason = (error as Error).message;
       }
-      this.#cfg.log.warn({ path: JSON.stringify(path).slice(0, 300), reason }, "ignoring a vault entry whose path is unsafe; it is never written to disk");
+      this.#cfg.log.warn(
+        { path: JSON.stringify(path).slice(0, 300), reason },
+        "ignoring a vault entry whose path is unsafe; it is never written to disk",
+      );
     }
     return false;
   }
@@ -409,18 +438,31 @@ export class FolderBinding {
         this.#cfg.log.warn({ path, error: String(error) }, "could not write a file from the vault");
         continue;
       }
-      batch.push({ path, sha256: entry.sha256, file: { absolute: absoluteInside(this.#cfg.root, path), bytes: entry.bytes } });
+      batch.push({
+        path,
+        sha256: entry.sha256,
+        file: { absolute: absoluteInside(this.#cfg.root, path), bytes: entry.bytes },
+      });
       batchBytes += entry.bytes.length;
       if (batchBytes >= BULK_BATCH_BYTES_MAX) await flush();
     }
     if (batch.length > 0) await flush();
-    this.#cfg.log.debug({ paths: paths.length, together: paths.length - rest.length, ms: Math.round(performance.now() - started) }, "created new files together");
+    this.#cfg.log.debug(
+      { paths: paths.length, together: paths.length - rest.length, ms: Math.round(performance.now() - started) },
+      "created new files together",
+    );
     return rest;
   }
 
   /** Writes one batch of new files and records them as #materialise does; returns paths to retry one by one. */
-  async #createBatch(batch: readonly { path: string; sha256: string; file: NewFile }[], heads: A.Heads): Promise<string[]> {
-    const outcomes = await writeNewFiles(batch.map((b) => b.file), { mode: 0o644 });
+  async #createBatch(
+    batch: readonly { path: string; sha256: string; file: NewFile }[],
+    heads: A.Heads,
+  ): Promise<string[]> {
+    const outcomes = await writeNewFiles(
+      batch.map((b) => b.file),
+      { mode: 0o644 },
+    );
     const retry: string[] = [];
     outcomes.forEach((outcome, i) => {
       const { path, sha256, file } = batch[i];
@@ -449,7 +491,8 @@ export class FolderBinding {
    * syncs once its grace is over.
    */
   #midSave(path: string, action: Action, bytes: Uint8Array | undefined): "emptied" | "vanished" | undefined {
-    if (action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0) return "emptied";
+    if (action.kind === "ingest" && bytes?.length === 0 && (readStored(this.#cfg.engine.doc, path)?.size ?? 1) > 0)
+      return "emptied";
     return action.kind === "delete-in-doc" ? "vanished" : undefined;
   }
 
@@ -486,7 +529,12 @@ export class FolderBinding {
   async #guardDeletes(deletes: FileOp[], scanned?: Map<string, ScannedFile>): Promise<FileOp[]> {
     if (deletes.length === 0 || this.#cfg.allowMassDelete) return deletes;
     const marker = join(this.#cfg.stateDir, CONFIG_FILE);
-    if (!(await lstat(marker).then((s) => s.isFile(), () => false))) {
+    if (
+      !(await lstat(marker).then(
+        (s) => s.isFile(),
+        () => false,
+      ))
+    ) {
       this.#stats.refused += deletes.length;
       this.#cfg.log.warn(
         { deletes: deletes.length, marker },
@@ -498,7 +546,12 @@ export class FolderBinding {
     let missing = 0;
     for (const [path, rev] of stored) {
       if (!this.#filter.includes(path) || this.#index.get(path)?.sha256 !== rev.sha256?.toString()) continue;
-      const onDisk = scanned ? scanned.has(path) : await lstat(join(this.#cfg.root, path)).then(() => true, () => false);
+      const onDisk = scanned
+        ? scanned.has(path)
+        : await lstat(join(this.#cfg.root, path)).then(
+            () => true,
+            () => false,
+          );
       if (!onDisk) missing++;
     }
     missing = Math.max(missing, deletes.length);
@@ -553,7 +606,12 @@ export class FolderBinding {
    * The file as it is on disk: its hash, and its bytes unless `trustStat` let a stat that matches
    * the cache (same size and mtime as when we last hashed it) stand for reading it again.
    */
-  async #readDisk(path: string, folders: FolderChecks, scanned: Map<string, ScannedFile> | undefined, trustStat: boolean): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
+  async #readDisk(
+    path: string,
+    folders: FolderChecks,
+    scanned: Map<string, ScannedFile> | undefined,
+    trustStat: boolean,
+  ): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
     if (await folders.passesSymlink(path)) return "skip";
     // A path the scan (or its folder's listing) did not find is absent (a file appearing since is
@@ -562,22 +620,38 @@ export class FolderBinding {
       this.#statCache.delete(path);
       return undefined;
     }
-    const info = scanned?.get(path) ?? (await lstat(absolute).then((s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined), () => undefined));
+    const info =
+      scanned?.get(path) ??
+      (await lstat(absolute).then(
+        (s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined),
+        () => undefined,
+      ));
     if (info === undefined) {
       this.#statCache.delete(path);
       return undefined;
     }
     if (info.size > this.#cfg.sync.fileBytesMax) {
-      if (this.#firstSightOverLimit(`${path} local ${info.size}`)) this.#cfg.log.warn({ path, size: info.size, max: this.#cfg.sync.fileBytesMax }, "file larger than sync.file_bytes_max; not synced");
+      if (this.#firstSightOverLimit(`${path} local ${info.size}`))
+        this.#cfg.log.warn(
+          { path, size: info.size, max: this.#cfg.sync.fileBytesMax },
+          "file larger than sync.file_bytes_max; not synced",
+        );
       return "skip";
     }
     const cached = this.#statCache.get(path);
-    if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs) return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
-    const read = await readFile(absolute).then((data) => new Uint8Array(data), (error: NodeJS.ErrnoException) => error);
+    if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs)
+      return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
+    const read = await readFile(absolute).then(
+      (data) => new Uint8Array(data),
+      (error: NodeJS.ErrnoException) => error,
+    );
     if (read instanceof Error) return this.#unreadable(path, read);
     this.#unreadableLogged.delete(path);
     const bytes = read;
-    const sha256 = cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length ? cached.sha256 : sha256Hex(bytes);
+    const sha256 =
+      cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length
+        ? cached.sha256
+        : sha256Hex(bytes);
     this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
     return { sha256, bytes, mtimeMs: info.mtimeMs };
   }
@@ -594,7 +668,10 @@ export class FolderBinding {
     if (error.code === "ENOENT") return undefined;
     if (!this.#unreadableLogged.has(path) && this.#unreadableLogged.size < UNREADABLE_LOGGED_MAX) {
       this.#unreadableLogged.add(path);
-      this.#cfg.log.warn({ path, error: error.code ?? String(error) }, "cannot read this file; it is not synced until it can be read (check its permissions)");
+      this.#cfg.log.warn(
+        { path, error: error.code ?? String(error) },
+        "cannot read this file; it is not synced until it can be read (check its permissions)",
+      );
     }
     return "skip";
   }
@@ -609,7 +686,10 @@ export class FolderBinding {
     const absolute = absoluteInside(this.#cfg.root, path);
     const expected = this.#statCache.get(path)?.sha256;
     const unchangedSinceRead = async () => {
-      const now = await readFile(absolute).then((b) => sha256Hex(new Uint8Array(b)), () => undefined);
+      const now = await readFile(absolute).then(
+        (b) => sha256Hex(new Uint8Array(b)),
+        () => undefined,
+      );
       if (now !== expected) throw new LocalEditRaceError(path);
     };
     try {
@@ -675,7 +755,10 @@ export class FolderBinding {
     if (!entryOverLimit(rev, max)) return false;
     this.#stats.overLimit++;
     if (this.#firstSightOverLimit(`${path} vault ${String(rev.sha256)}`)) {
-      this.#cfg.log.warn({ path, size: entryBytes(rev), max }, "a file in the vault is larger than sync.file_bytes_max; kept in the vault, not written to this disk");
+      this.#cfg.log.warn(
+        { path, size: entryBytes(rev), max },
+        "a file in the vault is larger than sync.file_bytes_max; kept in the vault, not written to this disk",
+      );
     }
     return true;
   }

@@ -23,7 +23,10 @@ async function watched(prepare?: (root: string) => Promise<unknown>) {
   const reported = (path: string) =>
     new Promise<void>((resolve, reject) => {
       if (seen.includes(path)) return resolve();
-      const timer = setTimeout(() => reject(new Error(`${path} never reported; saw ${JSON.stringify(seen.slice(-20))}`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`${path} never reported; saw ${JSON.stringify(seen.slice(-20))}`)),
+        10_000,
+      );
       waiters.push({ path, resolve: () => (clearTimeout(timer), resolve()) });
     });
   const done = async () => {
@@ -72,7 +75,10 @@ describe("watchFolderTree", () => {
       await w.reported("moved");
       await writeFile(join(w.root, "moved/sub/y.md"), "y");
       await w.reported("moved/sub/y.md");
-      assert.ok(!w.seen.some((p) => p.startsWith("old/")), `nothing reported under the old name: ${JSON.stringify(w.seen)}`);
+      assert.ok(
+        !w.seen.some((p) => p.startsWith("old/")),
+        `nothing reported under the old name: ${JSON.stringify(w.seen)}`,
+      );
       await rm(join(w.root, "gone"), { recursive: true });
       await w.reported("gone");
       if (process.platform === "linux") assert.equal(w.watcher.watchedFolders, 3, "root, moved, moved/sub");
@@ -88,7 +94,10 @@ describe("watchFolderTree", () => {
       await writeFile(join(w.root, ".edgesync/doc.log"), "state");
       await writeFile(join(w.root, "after.md"), "sentinel");
       await w.reported("after.md");
-      assert.deepEqual(w.seen.filter((p) => p.startsWith(".edgesync")), []);
+      assert.deepEqual(
+        w.seen.filter((p) => p.startsWith(".edgesync")),
+        [],
+      );
     } finally {
       await w.done();
     }
@@ -98,7 +107,9 @@ describe("watchFolderTree", () => {
     const root = await mkdtemp(join(tmpdir(), "es-watch-"));
     try {
       await writeFile(join(root, "file"), "");
-      assert.throws(() => watchFolderTree(join(root, "file"), { skip: () => false, onEvent: () => {}, onError: () => {} }));
+      assert.throws(() =>
+        watchFolderTree(join(root, "file"), { skip: () => false, onEvent: () => {}, onError: () => {} }),
+      );
     } finally {
       await rm(root, { recursive: true, force: true });
     }

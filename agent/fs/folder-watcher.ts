@@ -58,7 +58,8 @@ class DirectoryWatcher implements FolderWatcher {
     this.#root = root;
     this.#options = options;
     this.#add("");
-    if (!this.#folders.has("")) throw Object.assign(new Error(`cannot watch ${root}: not a folder`), { code: "ENOTDIR" });
+    if (!this.#folders.has(""))
+      throw Object.assign(new Error(`cannot watch ${root}: not a folder`), { code: "ENOTDIR" });
   }
 
   get watchedFolders(): number {
@@ -81,7 +82,9 @@ class DirectoryWatcher implements FolderWatcher {
     try {
       // Not persistent, as Node's recursive watch on Linux is not: the agent lives on its NATS
       // connections and timers, and a watch must never be what keeps a finished process running.
-      watcher = watch(absolute, { persistent: false }, (event, name) => this.#onEvent(folder, event, name ? String(name) : undefined));
+      watcher = watch(absolute, { persistent: false }, (event, name) =>
+        this.#onEvent(folder, event, name ? String(name) : undefined),
+      );
     } catch (error) {
       if (folder === "") throw error;
       return; // gone already, or not readable: its parent's events still name it

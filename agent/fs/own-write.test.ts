@@ -6,7 +6,11 @@ import { sha256Hex, utf8Encode } from "../vault/model/bytes.js";
 import { WritesSince, docHeldSince } from "./own-write.js";
 
 const put = (doc: Doc, files: Record<string, string>, time: number) =>
-  applyFileOps(doc, Object.entries(files).map(([path, text]) => ({ type: "put" as const, path, bytes: utf8Encode(text), mtime: time })), { time, by: "A" });
+  applyFileOps(
+    doc,
+    Object.entries(files).map(([path, text]) => ({ type: "put" as const, path, bytes: utf8Encode(text), mtime: time })),
+    { time, by: "A" },
+  );
 const hash = (text: string) => sha256Hex(utf8Encode(text));
 
 describe("WritesSince", () => {

@@ -99,7 +99,8 @@ export function onlyOwnChangesSince(doc: Doc, path: string, self: string, since:
   } catch {
     return false;
   }
-  if (changes.length > CHANGES_DECODED_MAX || changes.reduce((sum, c) => sum + c.length, 0) > DECODED_BYTES_MAX) return false;
+  if (changes.length > CHANGES_DECODED_MAX || changes.reduce((sum, c) => sum + c.length, 0) > DECODED_BYTES_MAX)
+    return false;
   let touched = false;
   for (const change of changes) {
     const decoded = A.decodeChange(change);

@@ -17,7 +17,14 @@ export type Action =
   | { kind: "delete-on-disk" }; // deleted remotely, disk untouched since
 
 export function decide(disk: string | undefined, doc: string | undefined, index: string | undefined): Action {
-  if (disk === doc) return disk === undefined ? (index === undefined ? { kind: "none" } : { kind: "forget" }) : index === disk ? { kind: "none" } : { kind: "record" };
+  if (disk === doc)
+    return disk === undefined
+      ? index === undefined
+        ? { kind: "none" }
+        : { kind: "forget" }
+      : index === disk
+        ? { kind: "none" }
+        : { kind: "record" };
   if (disk === undefined) {
     // Missing on disk, present in the doc.
     return index === doc ? { kind: "delete-in-doc" } : { kind: "write" };

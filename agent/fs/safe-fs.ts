@@ -9,7 +9,8 @@ import { normaliseVaultPath, UnsafePathError } from "../vault/paths.js";
 export function absoluteInside(root: string, vaultPath: string): string {
   const path = normaliseVaultPath(vaultPath);
   const absolute = join(root, ...path.split("/"));
-  if (!absolute.startsWith(root.endsWith(sep) ? root : root + sep)) throw new UnsafePathError(`path escapes the vault: ${vaultPath}`);
+  if (!absolute.startsWith(root.endsWith(sep) ? root : root + sep))
+    throw new UnsafePathError(`path escapes the vault: ${vaultPath}`);
   return absolute;
 }
 
@@ -38,7 +39,8 @@ export class FolderChecks {
     const known = this.#kinds.get(absolute);
     if (known !== undefined) return known;
     const info = await lstat(absolute).catch(() => undefined);
-    const kind: EntryKind = info === undefined ? "missing" : info.isSymbolicLink() ? "symlink" : info.isDirectory() ? "dir" : "other";
+    const kind: EntryKind =
+      info === undefined ? "missing" : info.isSymbolicLink() ? "symlink" : info.isDirectory() ? "dir" : "other";
     if (remember) this.#kinds.set(absolute, kind);
     return kind;
   }
@@ -79,9 +81,12 @@ export class FolderChecks {
       current = join(current, segment);
       const kind = await this.#kind(current, true);
       if (kind === "missing") {
-        await mkdir(current, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => { if (e.code !== "EEXIST") throw e; });
+        await mkdir(current, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== "EEXIST") throw e;
+        });
         this.#kinds.delete(current);
-        if ((await this.#kind(current, true)) !== "dir") throw new UnsafePathError(`${current} is not a folder after creating it`);
+        if ((await this.#kind(current, true)) !== "dir")
+          throw new UnsafePathError(`${current} is not a folder after creating it`);
       } else if (kind === "symlink") throw new UnsafePathError(`refusing to write through the symlink ${current}`);
       else if (kind === "other") throw new UnsafePathError(`${current} is a file where a folder is needed`);
     }
@@ -102,7 +107,9 @@ export class FolderChecks {
 }
 
 /** Creates the parent directories of `vaultPath`, refusing to pass through a symlink or a file. */
-export const ensureParentDirs = (root: string, vaultPath: string): Promise<void> => new FolderChecks(root).ensureParentDirs(vaultPath);
+export const ensureParentDirs = (root: string, vaultPath: string): Promise<void> =>
+  new FolderChecks(root).ensureParentDirs(vaultPath);
 
 /** True when some directory between root and the file is a symlink (the file itself included). */
-export const passesSymlink = (root: string, vaultPath: string): Promise<boolean> => new FolderChecks(root).passesSymlink(vaultPath);
+export const passesSymlink = (root: string, vaultPath: string): Promise<boolean> =>
+  new FolderChecks(root).passesSymlink(vaultPath);

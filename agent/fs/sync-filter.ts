@@ -12,8 +12,23 @@ export const ALWAYS_SYNC = new Set([AUTHORIZED_KEYS, SYNCIGNORE]);
 
 // Editor and OS leftovers that must never travel even when they carry a synced extension.
 const BUILT_IN_IGNORES = [
-  `${STATE_DIR}/`, ".git/", ".hg/", ".svn/", "node_modules/", ".DS_Store", "Thumbs.db",
-  "*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", "4913", "*.tmp", "*.edgesync-tmp-*", ".~lock.*",
+  `${STATE_DIR}/`,
+  ".git/",
+  ".hg/",
+  ".svn/",
+  "node_modules/",
+  ".DS_Store",
+  "Thumbs.db",
+  "*.swp",
+  "*.swo",
+  "*.swx",
+  "*~",
+  ".#*",
+  "#*#",
+  "4913",
+  "*.tmp",
+  "*.edgesync-tmp-*",
+  ".~lock.*",
 ];
 
 export class SyncFilter {

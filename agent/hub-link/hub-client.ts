@@ -9,7 +9,13 @@ import { PinStore, tlsOptionsForPinned, type PinnedTlsOptions } from "../auth/pi
 import { normaliseFingerprint } from "../auth/tls.js";
 import { accountAuthenticator } from "../auth/account-user.js";
 import { signRequest } from "../auth/signed-request.js";
-import { deviceInboxPrefix, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, vaultAccountPublic } from "../auth/accounts.js";
+import {
+  deviceInboxPrefix,
+  HUB_ACCOUNT_PUBLIC,
+  HUB_DOOR_SUBJECT,
+  HUB_REGISTER_SUBJECT,
+  vaultAccountPublic,
+} from "../auth/accounts.js";
 import type { DoorUser } from "../auth/pairing-door.js";
 import type { DeviceKey } from "../auth/identity.js";
 import { connectNats } from "../nats/connect.js";
@@ -51,10 +57,15 @@ export function hubAddress(url: string): { host: string; port: number } {
   try {
     parsed = new URL(url);
   } catch {
-    throw new HubError(`${JSON.stringify(url)} is not a hub URL: use nats://HOST:4222 (clients) or nats-leaf://HOST:7422 (leaves)`);
+    throw new HubError(
+      `${JSON.stringify(url)} is not a hub URL: use nats://HOST:4222 (clients) or nats-leaf://HOST:7422 (leaves)`,
+    );
   }
   const port = parsed.port ? Number(parsed.port) : DEFAULT_PORTS[parsed.protocol];
-  if (!port || !parsed.hostname) throw new HubError(`${JSON.stringify(url)} is not a hub URL: use nats://HOST:4222 (clients) or nats-leaf://HOST:7422 (leaves)`);
+  if (!port || !parsed.hostname)
+    throw new HubError(
+      `${JSON.stringify(url)} is not a hub URL: use nats://HOST:4222 (clients) or nats-leaf://HOST:7422 (leaves)`,
+    );
   return { host: parsed.hostname.replace(/^\[|\]$/g, ""), port };
 }
 
@@ -70,20 +81,32 @@ export async function trustHub(url: string, options: TrustOptions = {}): Promise
   const cert = url.startsWith("wss:") ? await probeServerCert(host, port) : await probeNatsServerCert(host, port);
   const pins = options.pins ?? new PinStore();
   if (options.expectFingerprint && normaliseFingerprint(options.expectFingerprint) !== cert.fingerprint) {
-    throw new HubError(`the hub at ${url} presents certificate sha256 ${cert.fingerprint}, not the expected ${normaliseFingerprint(options.expectFingerprint)}; do not trust it`);
+    throw new HubError(
+      `the hub at ${url} presents certificate sha256 ${cert.fingerprint}, not the expected ${normaliseFingerprint(options.expectFingerprint)}; do not trust it`,
+    );
   }
   const check = await pins.check(url, { certFingerprint: cert.fingerprint });
   if (check.status === "mismatch") throw check.error;
   let firstUse = false;
   if (check.status === "first-use") {
-    const accepted = options.accept || options.expectFingerprint !== undefined || (await options.confirm?.(url, cert.fingerprint)) === true;
+    const accepted =
+      options.accept ||
+      options.expectFingerprint !== undefined ||
+      (await options.confirm?.(url, cert.fingerprint)) === true;
     if (!accepted) {
-      throw new HubError(`the hub at ${url} is not trusted yet (certificate sha256 ${cert.fingerprint}); check that fingerprint with the hub's owner (\`edgesync hub show\` on the hub), then run \`edgesync hub trust ${url}\` or pass --accept-hub-key`);
+      throw new HubError(
+        `the hub at ${url} is not trusted yet (certificate sha256 ${cert.fingerprint}); check that fingerprint with the hub's owner (\`edgesync hub show\` on the hub), then run \`edgesync hub trust ${url}\` or pass --accept-hub-key`,
+      );
     }
     await pins.trust(url, { certFingerprint: cert.fingerprint });
     firstUse = true;
   }
-  return { certPem: cert.pem, fingerprint: cert.fingerprint, tls: tlsOptionsForPinned(cert.pem, `the hub at ${url}`), firstUse };
+  return {
+    certPem: cert.pem,
+    fingerprint: cert.fingerprint,
+    tls: tlsOptionsForPinned(cert.pem, `the hub at ${url}`),
+    firstUse,
+  };
 }
 
 export interface AccountConnectOptions {
@@ -113,19 +136,34 @@ export async function connectToAccount(options: AccountConnectOptions): Promise<
   });
 }
 
-export const connectToVault = (options: Omit<AccountConnectOptions, "account"> & { vaultId: string }) => connectToAccount({ ...options, account: vaultAccountPublic(options.vaultId) });
-export const connectToHubAccount = (options: Omit<AccountConnectOptions, "account">) => connectToAccount({ ...options, account: HUB_ACCOUNT_PUBLIC });
+export const connectToVault = (options: Omit<AccountConnectOptions, "account"> & { vaultId: string }) =>
+  connectToAccount({ ...options, account: vaultAccountPublic(options.vaultId) });
+export const connectToHubAccount = (options: Omit<AccountConnectOptions, "account">) =>
+  connectToAccount({ ...options, account: HUB_ACCOUNT_PUBLIC });
 
 /** Sends a signed request to the hub and unwraps its answer; HubError when it refuses. */
-export async function hubRequest<T>(nc: NatsConnection, device: DeviceKey, subject: string, op: string, body: unknown, host = ""): Promise<T> {
+export async function hubRequest<T>(
+  nc: NatsConnection,
+  device: DeviceKey,
+  subject: string,
+  op: string,
+  body: unknown,
+  host = "",
+): Promise<T> {
   const h = headers();
   if (host) h.set("es-host", host);
   let text: string;
   try {
-    const reply = await nc.request(subject, await signRequest(device, op, body), { timeout: HUB_REQUEST_TIMEOUT_MS, headers: h });
+    const reply = await nc.request(subject, await signRequest(device, op, body), {
+      timeout: HUB_REQUEST_TIMEOUT_MS,
+      headers: h,
+    });
     text = reply.string();
   } catch (error) {
-    throw new HubError(`no edgesync hub answered the ${op} request (${error instanceof Error ? error.message : String(error)}); is the hub running \`sync start --nats-role hub\`?`, { cause: error });
+    throw new HubError(
+      `no edgesync hub answered the ${op} request (${error instanceof Error ? error.message : String(error)}); is the hub running \`sync start --nats-role hub\`?`,
+      { cause: error },
+    );
   }
   let answer: HubReply<T>;
   try {
@@ -137,6 +175,9 @@ export async function hubRequest<T>(nc: NatsConnection, device: DeviceKey, subje
   return answer.value;
 }
 
-export const requestCatalogue = (nc: NatsConnection, device: DeviceKey, host: string) => hubRequest<CatalogueReply>(nc, device, HUB_VAULTS_SUBJECT, "catalogue", {}, host);
-export const requestDoorUser = (nc: NatsConnection, device: DeviceKey, body: DoorRequestBody) => hubRequest<DoorUser>(nc, device, HUB_DOOR_SUBJECT, "door", body);
-export const requestRegister = (nc: NatsConnection, device: DeviceKey, body: RegisterBody) => hubRequest<{ created: boolean }>(nc, device, HUB_REGISTER_SUBJECT, "register", body);
+export const requestCatalogue = (nc: NatsConnection, device: DeviceKey, host: string) =>
+  hubRequest<CatalogueReply>(nc, device, HUB_VAULTS_SUBJECT, "catalogue", {}, host);
+export const requestDoorUser = (nc: NatsConnection, device: DeviceKey, body: DoorRequestBody) =>
+  hubRequest<DoorUser>(nc, device, HUB_DOOR_SUBJECT, "door", body);
+export const requestRegister = (nc: NatsConnection, device: DeviceKey, body: RegisterBody) =>
+  hubRequest<{ created: boolean }>(nc, device, HUB_REGISTER_SUBJECT, "register", body);

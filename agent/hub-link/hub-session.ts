@@ -15,7 +15,14 @@ import { ConnectError } from "../nats/connect.js";
 import { connectPlainNats } from "../nats/local-connect.js";
 import { edgesyncHome } from "../auth/identity.js";
 import { HUB_VAULTS_SUBJECT } from "../nats/subjects.js";
-import { connectToHubAccount, connectToVault, hubAddress, requestCatalogue, trustHub, type TrustOptions } from "./hub-client.js";
+import {
+  connectToHubAccount,
+  connectToVault,
+  hubAddress,
+  requestCatalogue,
+  trustHub,
+  type TrustOptions,
+} from "./hub-client.js";
 import type { CatalogueReply } from "../hub/hub-protocol.js";
 import type { Log } from "../sync/ports.js";
 
@@ -43,7 +50,8 @@ async function pinHubKey(url: string, certFingerprint: string, hubKey: string, p
   const hubKeyFingerprint = sshFingerprint(parseSshPublicLine(hubKey).publicKey);
   const check = await pins.check(url, { certFingerprint, hubKeyFingerprint });
   if (check.status === "mismatch") throw check.error;
-  if (check.status !== "ok" || check.pin.hubKeyFingerprint === undefined) await pins.trust(url, { certFingerprint, hubKeyFingerprint });
+  if (check.status !== "ok" || check.pin.hubKeyFingerprint === undefined)
+    await pins.trust(url, { certFingerprint, hubKeyFingerprint });
 }
 
 // tls-probe.ts says this when the server's INFO offers no TLS: a peer or a bare nats-server.
@@ -57,7 +65,8 @@ export async function openHubSession(options: HubSessionOptions): Promise<HubSes
   try {
     trusted = await trustHub(url, options.trust);
   } catch (error) {
-    if (!(error instanceof ProbeError && NO_TLS.test(error.message))) throw error instanceof ProbeError ? new ConnectError(error.message, { cause: error }) : error;
+    if (!(error instanceof ProbeError && NO_TLS.test(error.message)))
+      throw error instanceof ProbeError ? new ConnectError(error.message, { cause: error }) : error;
   }
   if (trusted) {
     const { tls, fingerprint } = trusted;
@@ -75,10 +84,12 @@ export async function openHubSession(options: HubSessionOptions): Promise<HubSes
         await pinHubKey(url, fingerprint, reply.hubKey, options.trust.pins);
         return reply;
       },
-      vaultConnection: (vaultId) => connectToVault({ url, device, tls, log, name: "edgesync-one-shot", vaultId, timeoutMs }),
+      vaultConnection: (vaultId) =>
+        connectToVault({ url, device, tls, log, name: "edgesync-one-shot", vaultId, timeoutMs }),
     };
   }
-  const plain = () => connectPlainNats({ servers: url, name: "edgesync-one-shot", log, timeoutMs, home: edgesyncHome() });
+  const plain = () =>
+    connectPlainNats({ servers: url, name: "edgesync-one-shot", log, timeoutMs, home: edgesyncHome() });
   return {
     secure: false,
     async catalogue() {
@@ -89,7 +100,10 @@ export async function openHubSession(options: HubSessionOptions): Promise<HubSes
         const reply = await nc.request(HUB_VAULTS_SUBJECT, new Uint8Array(), { timeout: 5_000, headers: h });
         return JSON.parse(reply.string()) as Awaited<ReturnType<HubSession["catalogue"]>>;
       } catch (error) {
-        throw new ConnectError(`no edgesync agent answered at ${url} (${error instanceof Error ? error.message : String(error)}); check the address and that an agent runs there`, { cause: error });
+        throw new ConnectError(
+          `no edgesync agent answered at ${url} (${error instanceof Error ? error.message : String(error)}); check the address and that an agent runs there`,
+          { cause: error },
+        );
       } finally {
         await nc.close();
       }

@@ -44,10 +44,22 @@ export async function prepareLeafRemotes(options: LeafLinkOptions): Promise<Leaf
   }
   const remote = async (label: string, account: string): Promise<LeafRemote> => {
     const credentialsFile = join(dir, `${label}.creds`);
-    await writeFileAtomic(credentialsFile, await accountCredsFile(options.device, account, `leaf ${options.device.fingerprint}`), { mode: 0o600 });
-    return { url: hubUrl, ...(moreUrls.length > 0 ? { moreUrls } : {}), credentialsFile, ...(caFile ? { caFile } : {}) };
+    await writeFileAtomic(
+      credentialsFile,
+      await accountCredsFile(options.device, account, `leaf ${options.device.fingerprint}`),
+      { mode: 0o600 },
+    );
+    return {
+      url: hubUrl,
+      ...(moreUrls.length > 0 ? { moreUrls } : {}),
+      credentialsFile,
+      ...(caFile ? { caFile } : {}),
+    };
   };
-  return [await remote("hub", HUB_ACCOUNT_PUBLIC), ...(await Promise.all(options.vaultIds.map((id) => remote(`vault-${id}`, vaultAccountPublic(id)))))];
+  return [
+    await remote("hub", HUB_ACCOUNT_PUBLIC),
+    ...(await Promise.all(options.vaultIds.map((id) => remote(`vault-${id}`, vaultAccountPublic(id))))),
+  ];
 }
 
 /**
@@ -69,11 +81,17 @@ async function trustedClusterCert(hubUrls: string[], trust: TrustOptions): Promi
       continue;
     }
     if (certPem !== undefined && trusted.certPem !== certPem) {
-      throw new HubError(`the hubs ${hubUrls.join(", ")} present different certificates: hubs of one cluster share the certificate of \`edgesync hub export\`; give only hubs of one cluster`);
+      throw new HubError(
+        `the hubs ${hubUrls.join(", ")} present different certificates: hubs of one cluster share the certificate of \`edgesync hub export\`; give only hubs of one cluster`,
+      );
     }
     certPem = trusted.certPem;
   }
-  if (certPem === undefined) throw new HubError(`no hub answered (${hubUrls.join(", ")}) to pin its certificate: start one, or check the addresses`, { cause: lastError });
+  if (certPem === undefined)
+    throw new HubError(
+      `no hub answered (${hubUrls.join(", ")}) to pin its certificate: start one, or check the addresses`,
+      { cause: lastError },
+    );
   return certPem;
 }
 
@@ -89,11 +107,21 @@ const REGISTER_RETRY_MS = 2_000;
  * Asks the hub, until it answers, to host each vault (a no-op for vaults it already has). A
  * refusal is logged once with its reason and not retried; silence (hub offline) is retried.
  */
-export function registerVaults(nc: NatsConnection, device: DeviceKey, vaults: VaultToRegister[], log: Log, isStopped: () => boolean): void {
+export function registerVaults(
+  nc: NatsConnection,
+  device: DeviceKey,
+  vaults: VaultToRegister[],
+  log: Log,
+  isStopped: () => boolean,
+): void {
   const attempt = async (vault: VaultToRegister): Promise<void> => {
     while (!isStopped() && !nc.isClosed()) {
       try {
-        const { created } = await requestRegister(nc, device, { vaultId: vault.id, name: vault.name, authorizedKeys: vault.authorizedKeys() });
+        const { created } = await requestRegister(nc, device, {
+          vaultId: vault.id,
+          name: vault.name,
+          authorizedKeys: vault.authorizedKeys(),
+        });
         log.info({ vault: vault.id, created }, created ? "the hub now hosts this vault" : "the hub hosts this vault");
         return;
       } catch (error) {

@@ -13,11 +13,26 @@ import { jwtAuthenticator } from "@nats-io/transport-node";
 import { Prefix } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { createOperatorSetup, issueAccountUser, operatorModeConfig, pushAccountJwt } from "../auth/nats-jwt.js";
-import { deviceInboxPrefix, encodeHubAccount, encodeVaultAccountJwt, HUB_ACCOUNT_PUBLIC, HUB_DOOR_SUBJECT, HUB_REGISTER_SUBJECT, pairingDoorKey, vaultAccountPublic, type HubAccountKey } from "../auth/accounts.js";
+import {
+  deviceInboxPrefix,
+  encodeHubAccount,
+  encodeVaultAccountJwt,
+  HUB_ACCOUNT_PUBLIC,
+  HUB_DOOR_SUBJECT,
+  HUB_REGISTER_SUBJECT,
+  pairingDoorKey,
+  vaultAccountPublic,
+  type HubAccountKey,
+} from "../auth/accounts.js";
 import { issueDoorUser, type DoorUser } from "../auth/pairing-door.js";
 import { isSetId } from "../nats/notify-subjects.js";
 import { accountAuthenticator } from "../auth/account-user.js";
-import { AUTHORIZED_KEYS_BYTES_MAX, effectiveKeys, parseAuthorizedKeys, type AuthorizedKey } from "../auth/authorized-keys.js";
+import {
+  AUTHORIZED_KEYS_BYTES_MAX,
+  effectiveKeys,
+  parseAuthorizedKeys,
+  type AuthorizedKey,
+} from "../auth/authorized-keys.js";
 import { verifyRequest, SignedRequestError } from "../auth/signed-request.js";
 import { tlsOptionsForPinned } from "../auth/pins.js";
 import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
@@ -26,7 +41,13 @@ import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
 import { saveVaults, type HubState } from "./hub-state.js";
 import { PairingDoor } from "./pairing-door.js";
-import { VAULT_NAME_CHARS_MAX, type CatalogueReply, type DoorRequestBody, type HubReply, type RegisterBody } from "./hub-protocol.js";
+import {
+  VAULT_NAME_CHARS_MAX,
+  type CatalogueReply,
+  type DoorRequestBody,
+  type HubReply,
+  type RegisterBody,
+} from "./hub-protocol.js";
 import type { Log } from "../sync/ports.js";
 
 export interface HubAuthorityConfig {
@@ -55,7 +76,9 @@ const encoder = new TextEncoder();
 function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void {
   const prefix = `${deviceInboxPrefix(nkeyPublic(signer, Prefix.User))}.`;
   if (!reply?.startsWith(prefix)) {
-    throw new SignedRequestError(`the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`);
+    throw new SignedRequestError(
+      `the request's reply subject is not an inbox of the key that signed it (${sshFingerprint(signer)}): update edgesync on this device (it must ask with inbox prefix ${prefix.slice(0, -1)})`,
+    );
   }
 }
 /** The hub's own notify set (its admins'); agent/nats/notify-subjects.ts DEFAULT_SET. */
@@ -98,27 +121,61 @@ export class HubAuthority {
 
   #hubKey(): AuthorizedKey & { cluster: boolean } {
     const hub = this.#signer;
-    return { publicKey: hub.publicKey, type: "ssh-ed25519", comment: hub.comment, line: 0, fingerprint: hub.fingerprint, nkeyPublic: hub.nkeyPublic, cluster: this.#cfg.clusterSigner !== undefined };
+    return {
+      publicKey: hub.publicKey,
+      type: "ssh-ed25519",
+      comment: hub.comment,
+      line: 0,
+      fingerprint: hub.fingerprint,
+      nkeyPublic: hub.nkeyPublic,
+      cluster: this.#cfg.clusterSigner !== undefined,
+    };
   }
 
   /** Admins speak the hub's own notify set; each vault's members speak that vault's set. */
   #hubAccountKeys(): HubAccountKey[] {
     const admins = this.#state.admins.map((k) => ({ publicKey: k.publicKey, notifySets: [HUB_NOTIFY_SET] }));
-    return [...admins, ...[...this.#state.vaults.keys()].flatMap((id) => this.vaultKeys(id).map((k) => ({ publicKey: k.publicKey, notifySets: [id] })))];
+    return [
+      ...admins,
+      ...[...this.#state.vaults.keys()].flatMap((id) =>
+        this.vaultKeys(id).map((k) => ({ publicKey: k.publicKey, notifySets: [id] })),
+      ),
+    ];
   }
 
   /** The operator-mode block for the server config, with every known account preloaded. */
   async serverAuthConfig(): Promise<string> {
     const { operator, system } = this.#state;
     const setup = await createOperatorSetup("edgesync", { operator, system });
-    const preload: Record<string, string> = { [system.getPublicKey()]: setup.systemAccountJwt, [HUB_ACCOUNT_PUBLIC]: await this.#hubAccountJwt() };
+    const preload: Record<string, string> = {
+      [system.getPublicKey()]: setup.systemAccountJwt,
+      [HUB_ACCOUNT_PUBLIC]: await this.#hubAccountJwt(),
+    };
     for (const id of this.#state.vaults.keys()) preload[vaultAccountPublic(id)] = await this.#vaultAccountJwt(id);
-    return operatorModeConfig({ operatorJwt: setup.operatorJwt, systemAccount: system.getPublicKey(), dir: join(this.#state.dir, "jwt"), preload });
+    return operatorModeConfig({
+      operatorJwt: setup.operatorJwt,
+      systemAccount: system.getPublicKey(),
+      dir: join(this.#state.dir, "jwt"),
+      preload,
+    });
   }
 
-  #connect(name: string, authenticator: Parameters<typeof connectNats>[0]["authenticator"], onStatus?: (kind: string) => void): Promise<NatsConnection> {
+  #connect(
+    name: string,
+    authenticator: Parameters<typeof connectNats>[0]["authenticator"],
+    onStatus?: (kind: string) => void,
+  ): Promise<NatsConnection> {
     const inboxPrefix = deviceInboxPrefix(this.#cfg.hub.nkeyPublic);
-    return connectNats({ servers: this.#serverUrl, name, log: this.#cfg.log, waitOnFirstConnect: true, tls: this.#tls, authenticator, onStatus, inboxPrefix });
+    return connectNats({
+      servers: this.#serverUrl,
+      name,
+      log: this.#cfg.log,
+      waitOnFirstConnect: true,
+      tls: this.#tls,
+      authenticator,
+      onStatus,
+      inboxPrefix,
+    });
   }
 
   /** The hub's connection in the hub account (discovery, registration, notify). */
@@ -133,24 +190,45 @@ export class HubAuthority {
     this.#system = await this.#connect("edgesync-hub-system", jwtAuthenticator(sys.jwt, sys.seed));
     // The full resolver keeps JWTs from an earlier run and ignores preload edits: push the current ones.
     await this.#pushAll();
-    this.#hubAccount = await this.#connect("edgesync-hub", await accountAuthenticator(this.#signer, HUB_ACCOUNT_PUBLIC, "edgesync hub"), onStatus);
-    this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
-      if (!error) this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
-    } });
-    this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
-      if (!error) this.#answer(msg, "register", (key, body) => this.#register(key, body as RegisterBody));
-    } });
-    this.#hubAccount.subscribe(HUB_DOOR_SUBJECT, { queue: "edgesync-hub", callback: (error, msg) => {
-      if (!error) this.#answer(msg, "door", (key, body) => this.#doorUser(key, body as DoorRequestBody));
-    } });
-    this.#door = new PairingDoor({ hubAccount: this.#hubAccount, system: this.#system, log: this.#cfg.log, doorKey: pairingDoorKey(this.#state.operator).getPublicKey() });
+    this.#hubAccount = await this.#connect(
+      "edgesync-hub",
+      await accountAuthenticator(this.#signer, HUB_ACCOUNT_PUBLIC, "edgesync hub"),
+      onStatus,
+    );
+    this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, {
+      queue: "edgesync-hub",
+      callback: (error, msg) => {
+        if (!error) this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
+      },
+    });
+    this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, {
+      queue: "edgesync-hub",
+      callback: (error, msg) => {
+        if (!error) this.#answer(msg, "register", (key, body) => this.#register(key, body as RegisterBody));
+      },
+    });
+    this.#hubAccount.subscribe(HUB_DOOR_SUBJECT, {
+      queue: "edgesync-hub",
+      callback: (error, msg) => {
+        if (!error) this.#answer(msg, "door", (key, body) => this.#doorUser(key, body as DoorRequestBody));
+      },
+    });
+    this.#door = new PairingDoor({
+      hubAccount: this.#hubAccount,
+      system: this.#system,
+      log: this.#cfg.log,
+      doorKey: pairingDoorKey(this.#state.operator).getPublicKey(),
+    });
     this.#door.start();
     await Promise.all([this.#system.flush(), this.#hubAccount.flush()]);
   }
 
   /** A connection of the hub itself inside a vault's account (for its replica). */
   async vaultConnection(vaultId: string): Promise<NatsConnection> {
-    const nc = await this.#connect(`edgesync-hub-${vaultId}`, await accountAuthenticator(this.#signer, vaultAccountPublic(vaultId), "edgesync hub"));
+    const nc = await this.#connect(
+      `edgesync-hub-${vaultId}`,
+      await accountAuthenticator(this.#signer, vaultAccountPublic(vaultId), "edgesync hub"),
+    );
     this.#vaultConnections.push(nc);
     this.#relays.set(vaultId, { nc, subs: new Map() });
     this.#refreshRelay(vaultId);
@@ -174,13 +252,22 @@ export class HubAuthority {
       relay.subs.delete(member);
     }
     for (const member of wanted) {
-      if (!relay.subs.has(member)) relay.subs.set(member, relay.nc.subscribe(vaultPeerSubject(vaultId, this.#cfg.hub.nkeyPublic, member), { callback: () => {} }));
+      if (!relay.subs.has(member))
+        relay.subs.set(
+          member,
+          relay.nc.subscribe(vaultPeerSubject(vaultId, this.#cfg.hub.nkeyPublic, member), { callback: () => {} }),
+        );
     }
   }
 
   /** The hub account as it stands now: the hub, admins, every member of every vault, notify devices. */
   #hubAccountJwt(): Promise<string> {
-    return encodeHubAccount(this.#state.operator, this.#hubKey(), this.#hubAccountKeys(), [...this.#notifyKeys.values()].flat());
+    return encodeHubAccount(
+      this.#state.operator,
+      this.#hubKey(),
+      this.#hubAccountKeys(),
+      [...this.#notifyKeys.values()].flat(),
+    );
   }
 
   /** A vault's account as it stands now: its authorized keys plus the hub's. */
@@ -218,7 +305,10 @@ export class HubAuthority {
       if (text === undefined) {
         if (this.#warnedDeleted.has(vaultId)) return;
         this.#warnedDeleted.add(vaultId);
-        this.#cfg.log.warn({ vault: vaultId }, "authorized_keys was deleted; keeping the keys last enforced (restore the file to change who has access)");
+        this.#cfg.log.warn(
+          { vault: vaultId },
+          "authorized_keys was deleted; keeping the keys last enforced (restore the file to change who has access)",
+        );
         return;
       }
       this.#warnedDeleted.delete(vaultId);
@@ -227,7 +317,11 @@ export class HubAuthority {
       const parsed = parseAuthorizedKeys(text);
       const effective = effectiveKeys(parsed, this.#signer);
       if (effective.reason) this.#cfg.log.warn({ vault: vaultId }, effective.reason);
-      for (const problem of parsed.problems) this.#cfg.log.warn({ vault: vaultId, line: problem.line, kind: problem.kind }, `authorized_keys: ${problem.message}`);
+      for (const problem of parsed.problems)
+        this.#cfg.log.warn(
+          { vault: vaultId, line: problem.line, kind: problem.kind },
+          `authorized_keys: ${problem.message}`,
+        );
       const after = this.vaultKeys(vaultId);
       this.#refreshRelay(vaultId);
       await saveVaults(this.#state);
@@ -235,8 +329,12 @@ export class HubAuthority {
       await this.#push(await this.#hubAccountJwt());
       const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
       const [was, now] = [ids(before), ids(after)];
-      for (const [id, key] of was) if (!now.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer removed");
-      for (const [id, key] of now) if (!was.has(id)) this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer added");
+      for (const [id, key] of was)
+        if (!now.has(id))
+          this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer removed");
+      for (const [id, key] of now)
+        if (!was.has(id))
+          this.#cfg.log.info({ vault: vaultId, fingerprint: key.fingerprint, comment: key.comment }, "peer added");
     });
   }
 
@@ -288,23 +386,42 @@ export class HubAuthority {
   }
 
   async #catalogue(key: Uint8Array, msg: Msg): Promise<CatalogueReply> {
-    const vaults = [...this.#state.vaults].filter(([id]) => this.#isMember(id, key)).map(([id, v]) => ({ id, name: v.name }));
-    return { vaults, leafUrl: this.#cfg.leafUrl(msg.headers?.get("es-host") ?? ""), hubKey: this.#cfg.hub.sshPublicLine() };
+    const vaults = [...this.#state.vaults]
+      .filter(([id]) => this.#isMember(id, key))
+      .map(([id, v]) => ({ id, name: v.name }));
+    return {
+      vaults,
+      leafUrl: this.#cfg.leafUrl(msg.headers?.get("es-host") ?? ""),
+      hubKey: this.#cfg.hub.sshPublicLine(),
+    };
   }
 
   async #register(key: Uint8Array, body: RegisterBody): Promise<{ created: boolean }> {
-    if (typeof body !== "object" || body === null || typeof body.vaultId !== "string" || !isVaultId(body.vaultId)) throw new SignedRequestError("register: bad vault id");
+    if (typeof body !== "object" || body === null || typeof body.vaultId !== "string" || !isVaultId(body.vaultId))
+      throw new SignedRequestError("register: bad vault id");
     if (this.#state.vaults.has(body.vaultId)) {
-      if (!this.#isMember(body.vaultId, key)) throw new SignedRequestError(`vault ${body.vaultId} is on this hub and its authorized_keys does not list ${sshFingerprint(key)}`);
+      if (!this.#isMember(body.vaultId, key))
+        throw new SignedRequestError(
+          `vault ${body.vaultId} is on this hub and its authorized_keys does not list ${sshFingerprint(key)}`,
+        );
       return { created: false };
     }
-    if (typeof body.name !== "string" || body.name.length === 0 || body.name.length > VAULT_NAME_CHARS_MAX) throw new SignedRequestError("register: bad vault name");
-    if (typeof body.authorizedKeys !== "string" || body.authorizedKeys.length > AUTHORIZED_KEYS_BYTES_MAX) throw new SignedRequestError("register: bad authorized_keys");
+    if (typeof body.name !== "string" || body.name.length === 0 || body.name.length > VAULT_NAME_CHARS_MAX)
+      throw new SignedRequestError("register: bad vault name");
+    if (typeof body.authorizedKeys !== "string" || body.authorizedKeys.length > AUTHORIZED_KEYS_BYTES_MAX)
+      throw new SignedRequestError("register: bad authorized_keys");
     if (!this.#state.admins.some((k) => equalBytes(k.publicKey, key)) && !equalBytes(key, this.#cfg.hub.publicKey)) {
-      throw new SignedRequestError(`the key ${sshFingerprint(key)} may not add vaults to this hub: add it to ${join(this.#state.dir, "authorized_keys")} (or EDGESYNC_AUTHORIZED_KEYS) on the hub`);
+      throw new SignedRequestError(
+        `the key ${sshFingerprint(key)} may not add vaults to this hub: add it to ${join(this.#state.dir, "authorized_keys")} (or EDGESYNC_AUTHORIZED_KEYS) on the hub`,
+      );
     }
-    if (!parseAuthorizedKeys(body.authorizedKeys).keys.some((k) => equalBytes(k.publicKey, key))) throw new SignedRequestError("register: the vault's authorized_keys must list the registering key");
-    this.#state.vaults.set(body.vaultId, { name: body.name, authorizedKeys: body.authorizedKeys, registeredAtMs: Date.now() });
+    if (!parseAuthorizedKeys(body.authorizedKeys).keys.some((k) => equalBytes(k.publicKey, key)))
+      throw new SignedRequestError("register: the vault's authorized_keys must list the registering key");
+    this.#state.vaults.set(body.vaultId, {
+      name: body.name,
+      authorizedKeys: body.authorizedKeys,
+      registeredAtMs: Date.now(),
+    });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
       await this.#push(await this.#vaultAccountJwt(body.vaultId));
@@ -317,11 +434,17 @@ export class HubAuthority {
 
   /** Door credentials for a pairing link: asked by a key the hub account admits (a member, an admin, the hub). */
   async #doorUser(key: Uint8Array, body: DoorRequestBody): Promise<DoorUser> {
-    if (typeof body !== "object" || body === null || typeof body.set !== "string" || !isSetId(body.set)) throw new SignedRequestError("door: bad notify set");
-    const admitted = equalBytes(key, this.#cfg.hub.publicKey) || this.#hubAccountKeys().some((k) => equalBytes(k.publicKey, key));
-    if (!admitted) throw new SignedRequestError(`the key ${sshFingerprint(key)} is not a member of any vault on this hub`);
+    if (typeof body !== "object" || body === null || typeof body.set !== "string" || !isSetId(body.set))
+      throw new SignedRequestError("door: bad notify set");
+    const admitted =
+      equalBytes(key, this.#cfg.hub.publicKey) || this.#hubAccountKeys().some((k) => equalBytes(k.publicKey, key));
+    if (!admitted)
+      throw new SignedRequestError(`the key ${sshFingerprint(key)} is not a member of any vault on this hub`);
     const door = await issueDoorUser(this.#state.operator, body.set);
-    this.#cfg.log.info({ set: body.set, by: sshFingerprint(key), expiresAt: door.expiresAt }, "pairing door: credentials issued for a pairing link");
+    this.#cfg.log.info(
+      { set: body.set, by: sshFingerprint(key), expiresAt: door.expiresAt },
+      "pairing door: credentials issued for a pairing link",
+    );
     return door;
   }
 

@@ -21,7 +21,10 @@ describe("hub bundle", () => {
   it("carries the operator, system and cluster keys, the TLS pair and the admins to a new hub", async () => {
     const first = join(await tempDir(), "server");
     await loadOrCreateHubState(first);
-    await writeFile(join(first, "authorized_keys"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTSyvYK0L6hXSYVTqYXBMCZeJYtQ5kE+0AHRJHBzoe5 admin\n");
+    await writeFile(
+      join(first, "authorized_keys"),
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTSyvYK0L6hXSYVTqYXBMCZeJYtQ5kE+0AHRJHBzoe5 admin\n",
+    );
     const text = JSON.stringify(await exportHubBundle(first));
     const second = join(await tempDir(), "server");
     assert.equal(await importHubBundle(second, parseHubBundle(text, "bundle.json")), true);
@@ -47,6 +50,10 @@ describe("hub bundle", () => {
 
   it("refuses text that is not a bundle, naming what is wrong", () => {
     assert.throws(() => parseHubBundle("{", "x.json"), /x\.json is not an edgesync hub bundle \(not JSON\)/);
-    assert.throws(() => parseHubBundle(JSON.stringify({ format: "edgesync-hub-bundle", version: 1, operatorSeed: "nope" }), "x.json"), /operatorSeed/);
+    assert.throws(
+      () =>
+        parseHubBundle(JSON.stringify({ format: "edgesync-hub-bundle", version: 1, operatorSeed: "nope" }), "x.json"),
+      /operatorSeed/,
+    );
   });
 });

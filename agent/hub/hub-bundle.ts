@@ -48,7 +48,10 @@ export async function exportHubBundle(dir: string): Promise<HubBundle> {
   const operatorSeed = (await readOptional(join(dir, OPERATOR_FILE)))?.trim();
   const systemSeed = (await readOptional(join(dir, SYSTEM_FILE)))?.trim();
   const tls = await loadHubTls(dir);
-  if (!operatorSeed || !systemSeed || !tls) throw new HubStateError(`${dir} holds no hub state: start the hub once (\`edgesync sync start --nats-role hub\`), or give its folder with --server-dir`);
+  if (!operatorSeed || !systemSeed || !tls)
+    throw new HubStateError(
+      `${dir} holds no hub state: start the hub once (\`edgesync sync start --nats-role hub\`), or give its folder with --server-dir`,
+    );
   await loadOrCreateClusterKey(dir);
   const clusterSeed = ((await readOptional(join(dir, CLUSTER_KEY_FILE))) ?? "").trim();
   const vaultsText = await readOptional(join(dir, VAULTS_FILE));
@@ -69,7 +72,9 @@ export async function exportHubBundle(dir: string): Promise<HubBundle> {
 /** Parses and checks a bundle's text; HubStateError naming the first problem. */
 export function parseHubBundle(text: string, source: string): HubBundle {
   const bad = (why: string): never => {
-    throw new HubStateError(`${source} is not an edgesync hub bundle (${why}); make one with \`edgesync hub export --out FILE\` on a hub of the cluster`);
+    throw new HubStateError(
+      `${source} is not an edgesync hub bundle (${why}); make one with \`edgesync hub export --out FILE\` on a hub of the cluster`,
+    );
   };
   if (text.length > BUNDLE_BYTES_MAX) bad(`over ${BUNDLE_BYTES_MAX} bytes`);
   let data: Partial<HubBundle>;
@@ -79,16 +84,24 @@ export function parseHubBundle(text: string, source: string): HubBundle {
     return bad("not JSON");
   }
   if (data.format !== BUNDLE_FORMAT) bad("no bundle format marker");
-  if (data.version !== BUNDLE_VERSION) bad(`version ${String(data.version)}, this edgesync reads version ${BUNDLE_VERSION}`);
-  const seeds: [keyof HubBundle, RegExp][] = [["operatorSeed", /^SO[A-Z2-7]{56}$/], ["systemSeed", /^SA[A-Z2-7]{56}$/], ["clusterSeed", /^SC[A-Z2-7]{56}$/]];
-  for (const [field, shape] of seeds) if (typeof data[field] !== "string" || !shape.test(data[field])) bad(`${field} is missing or malformed`);
+  if (data.version !== BUNDLE_VERSION)
+    bad(`version ${String(data.version)}, this edgesync reads version ${BUNDLE_VERSION}`);
+  const seeds: [keyof HubBundle, RegExp][] = [
+    ["operatorSeed", /^SO[A-Z2-7]{56}$/],
+    ["systemSeed", /^SA[A-Z2-7]{56}$/],
+    ["clusterSeed", /^SC[A-Z2-7]{56}$/],
+  ];
+  for (const [field, shape] of seeds)
+    if (typeof data[field] !== "string" || !shape.test(data[field])) bad(`${field} is missing or malformed`);
   if (typeof data.tlsCertPem !== "string" || !data.tlsCertPem.includes("BEGIN CERTIFICATE")) bad("no TLS certificate");
   if (typeof data.tlsKeyPem !== "string" || !data.tlsKeyPem.includes("PRIVATE KEY")) bad("no TLS key");
   if (typeof data.admins !== "string") bad("no admins");
   parseAuthorizedKeys(data.admins);
   const vaults = data.vaults;
   if (typeof vaults !== "object" || vaults === null) return bad("no vault list");
-  for (const [id, v] of Object.entries(vaults)) if (!isVaultId(id) || typeof v?.name !== "string" || typeof v.authorizedKeys !== "string") bad(`vault entry ${JSON.stringify(id)} is damaged`);
+  for (const [id, v] of Object.entries(vaults))
+    if (!isVaultId(id) || typeof v?.name !== "string" || typeof v.authorizedKeys !== "string")
+      bad(`vault entry ${JSON.stringify(id)} is damaged`);
   return data as HubBundle;
 }
 
@@ -99,12 +112,15 @@ export function parseHubBundle(text: string, source: string): HubBundle {
 export async function importHubBundle(dir: string, bundle: HubBundle): Promise<boolean> {
   const existing = (await readOptional(join(dir, OPERATOR_FILE)))?.trim();
   if (existing !== undefined) {
-    const sameKeys = existing === bundle.operatorSeed
-      && (await readOptional(join(dir, SYSTEM_FILE)))?.trim() === bundle.systemSeed
-      && (await readOptional(join(dir, CLUSTER_KEY_FILE)))?.trim() === bundle.clusterSeed
-      && (await readOptional(join(dir, TLS_CERT_FILE))) === bundle.tlsCertPem;
+    const sameKeys =
+      existing === bundle.operatorSeed &&
+      (await readOptional(join(dir, SYSTEM_FILE)))?.trim() === bundle.systemSeed &&
+      (await readOptional(join(dir, CLUSTER_KEY_FILE)))?.trim() === bundle.clusterSeed &&
+      (await readOptional(join(dir, TLS_CERT_FILE))) === bundle.tlsCertPem;
     if (sameKeys) return false;
-    throw new HubStateError(`${dir} already holds a hub with other keys; import only into a new hub's server folder (move ${dir} away, or pass --server-dir NEW_DIR)`);
+    throw new HubStateError(
+      `${dir} already holds a hub with other keys; import only into a new hub's server folder (move ${dir} away, or pass --server-dir NEW_DIR)`,
+    );
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
@@ -116,7 +132,11 @@ export async function importHubBundle(dir: string, bundle: HubBundle): Promise<b
   await writeFileAtomic(join(dir, CLUSTER_KEY_FILE), `${bundle.clusterSeed}\n`, secret);
   await writeFileAtomic(join(dir, SYSTEM_FILE), `${bundle.systemSeed}\n`, secret);
   if (bundle.admins !== "") await writeFileAtomic(join(dir, ADMINS_FILE), bundle.admins, secret);
-  await writeFileAtomic(join(dir, VAULTS_FILE), `${JSON.stringify({ version: 1, vaults: bundle.vaults }, null, 2)}\n`, secret);
+  await writeFileAtomic(
+    join(dir, VAULTS_FILE),
+    `${JSON.stringify({ version: 1, vaults: bundle.vaults }, null, 2)}\n`,
+    secret,
+  );
   await writeFileAtomic(join(dir, OPERATOR_FILE), `${bundle.operatorSeed}\n`, secret);
   return true;
 }

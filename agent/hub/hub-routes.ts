@@ -35,14 +35,19 @@ const REFUSAL_HOSTS_MAX = 1024;
 /** The cluster's route key from the server folder, made (0600) on the first clustered start. */
 export async function loadOrCreateClusterKey(serverDir: string): Promise<{ key: Identity; created: boolean }> {
   const path = join(serverDir, CLUSTER_KEY_FILE);
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? undefined : Promise.reject(error)));
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) =>
+    error.code === "ENOENT" ? undefined : Promise.reject(error),
+  );
   if (text !== undefined) {
     try {
       const { prefix, buf } = Codec.decodeSeed(new TextEncoder().encode(text.trim()));
       if (prefix !== Prefix.Cluster) throw new Error("not a cluster seed");
       return { key: new Identity(buf, "edgesync hub cluster"), created: false };
     } catch (error) {
-      throw new HubStateError(`${path} is not a cluster nkey seed; copy it again from another hub of the cluster (\`edgesync hub export\`)`, { cause: error });
+      throw new HubStateError(
+        `${path} is not a cluster nkey seed; copy it again from another hub of the cluster (\`edgesync hub export\`)`,
+        { cause: error },
+      );
     }
   }
   const key = Identity.generate("edgesync hub cluster");
@@ -59,17 +64,29 @@ export async function loadOrCreateClusterKey(serverDir: string): Promise<{ key: 
  * would cut the other hubs' connections off. Any push from any hub now admits every hub.
  */
 export function clusterSigningKey(routeKey: Identity): Identity {
-  const seed = sha256(new Uint8Array([...new TextEncoder().encode("edgesync-hub-signing-v1\n"), ...routeKey.natsSeed(Prefix.Cluster)]));
+  const seed = sha256(
+    new Uint8Array([...new TextEncoder().encode("edgesync-hub-signing-v1\n"), ...routeKey.natsSeed(Prefix.Cluster)]),
+  );
   return new Identity(seed, "edgesync hub cluster signing key");
 }
 
 /** Route certificate, key and trust list (the cluster key alone) under the hub server's state folder. */
-export async function prepareHubRoutes(cluster: { key: Identity; created: boolean }, stateDir: string, hostnames: string[] | undefined, log: Log): Promise<RouteTls> {
+export async function prepareHubRoutes(
+  cluster: { key: Identity; created: boolean },
+  stateDir: string,
+  hostnames: string[] | undefined,
+  log: Log,
+): Promise<RouteTls> {
   const { key, created } = cluster;
-  const { caPem: _caPem, ...files } = await writeRouteTls(join(stateDir, ROUTE_TLS_DIR), key, [key.publicKey], { hostnames });
-  log.info({ cluster: key.fingerprint, created }, created
-    ? "hub cluster: made this cluster's route key; other hubs join with `edgesync hub export` here and `edgesync hub import` there"
-    : "hub cluster: routes admit only hubs holding this cluster's key");
+  const { caPem: _caPem, ...files } = await writeRouteTls(join(stateDir, ROUTE_TLS_DIR), key, [key.publicKey], {
+    hostnames,
+  });
+  log.info(
+    { cluster: key.fingerprint, created },
+    created
+      ? "hub cluster: made this cluster's route key; other hubs join with `edgesync hub export` here and `edgesync hub import` there"
+      : "hub cluster: routes admit only hubs holding this cluster's key",
+  );
   return files;
 }
 
@@ -91,9 +108,10 @@ export class HubRouteExplainer {
     this.#explained.delete(host);
     this.#explained.set(host, nowMs);
     if (this.#explained.size > REFUSAL_HOSTS_MAX) this.#explained.delete(this.#explained.keys().next().value as string);
-    const message = refusal.reason === "name-mismatch"
-      ? "hub route refused: the other hub's certificate does not name the address in --peer; start it with --tls-hostname ADDRESS"
-      : "hub route refused: the other server does not hold this cluster's key; a new hub joins only after `edgesync hub import FILE` of a bundle from `edgesync hub export` on a hub of the cluster, before its first start";
+    const message =
+      refusal.reason === "name-mismatch"
+        ? "hub route refused: the other hub's certificate does not name the address in --peer; start it with --tls-hostname ADDRESS"
+        : "hub route refused: the other server does not hold this cluster's key; a new hub joins only after `edgesync hub import FILE` of a bundle from `edgesync hub export` on a hub of the cluster, before its first start";
     this.#log.warn({ remote: refusal.remote, reason: refusal.detail }, message);
   }
 }

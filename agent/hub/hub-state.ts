@@ -53,7 +53,10 @@ async function loadOrCreateSeed(path: string, create: () => KeyPair): Promise<Ke
     try {
       return withNativeSigning(fromSeed(new TextEncoder().encode(text.trim())));
     } catch (error) {
-      throw new HubStateError(`${path} is not an nkey seed; restore it from a backup (a new one would invalidate every account on this hub)`, { cause: error });
+      throw new HubStateError(
+        `${path} is not an nkey seed; restore it from a backup (a new one would invalidate every account on this hub)`,
+        { cause: error },
+      );
     }
   }
   const pair = create();
@@ -66,16 +69,19 @@ async function loadVaults(path: string): Promise<Map<string, HostedVault>> {
   const text = await readFile(path, "utf8").catch(missing);
   const vaults = new Map<string, HostedVault>();
   if (text === undefined) return vaults;
-  if (text.length > VAULTS_BYTES_MAX) throw new HubStateError(`${path} is over ${VAULTS_BYTES_MAX} bytes; restore it from a backup`);
+  if (text.length > VAULTS_BYTES_MAX)
+    throw new HubStateError(`${path} is over ${VAULTS_BYTES_MAX} bytes; restore it from a backup`);
   let data: { version?: number; vaults?: Record<string, HostedVault> };
   try {
     data = JSON.parse(text) as typeof data;
   } catch (error) {
     throw new HubStateError(`${path} is not valid JSON; restore it from a backup`, { cause: error });
   }
-  if (data.version !== 1 || typeof data.vaults !== "object" || data.vaults === null) throw new HubStateError(`${path} is not a version 1 vault list; restore it from a backup`);
+  if (data.version !== 1 || typeof data.vaults !== "object" || data.vaults === null)
+    throw new HubStateError(`${path} is not a version 1 vault list; restore it from a backup`);
   for (const [id, v] of Object.entries(data.vaults)) {
-    if (!isVaultId(id) || typeof v?.name !== "string" || typeof v.authorizedKeys !== "string") throw new HubStateError(`${path}: the entry ${JSON.stringify(id)} is damaged; restore it from a backup`);
+    if (!isVaultId(id) || typeof v?.name !== "string" || typeof v.authorizedKeys !== "string")
+      throw new HubStateError(`${path}: the entry ${JSON.stringify(id)} is damaged; restore it from a backup`);
     vaults.set(id, { name: v.name, authorizedKeys: v.authorizedKeys, registeredAtMs: Number(v.registeredAtMs) || 0 });
   }
   return vaults;

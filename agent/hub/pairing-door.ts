@@ -91,15 +91,28 @@ export class PairingDoor {
 
   start(): void {
     const events = `$SYS.ACCOUNT.${HUB_ACCOUNT_PUBLIC}`;
-    this.#subs.push(this.#cfg.system.subscribe(`${events}.CONNECT`, { callback: (error, msg) => {
-      if (!error) this.#connected(msg);
-    } }));
-    this.#subs.push(this.#cfg.system.subscribe(`${events}.DISCONNECT`, { callback: (error, msg) => {
-      if (!error) this.#disconnected(msg);
-    } }));
-    this.#subs.push(this.#cfg.hubAccount.subscribe(`${PAIRING_DOOR_SUBJECT_PREFIX}.*`, { queue: "edgesync-hub", callback: (error, msg) => {
-      if (!error) void this.#attempt(msg);
-    } }));
+    this.#subs.push(
+      this.#cfg.system.subscribe(`${events}.CONNECT`, {
+        callback: (error, msg) => {
+          if (!error) this.#connected(msg);
+        },
+      }),
+    );
+    this.#subs.push(
+      this.#cfg.system.subscribe(`${events}.DISCONNECT`, {
+        callback: (error, msg) => {
+          if (!error) this.#disconnected(msg);
+        },
+      }),
+    );
+    this.#subs.push(
+      this.#cfg.hubAccount.subscribe(`${PAIRING_DOOR_SUBJECT_PREFIX}.*`, {
+        queue: "edgesync-hub",
+        callback: (error, msg) => {
+          if (!error) void this.#attempt(msg);
+        },
+      }),
+    );
   }
 
   stop(): void {
@@ -129,7 +142,8 @@ export class PairingDoor {
 
   async #sourceOf(user: string): Promise<string | undefined> {
     const deadline = this.#cfg.nowMs() + SOURCE_WAIT_MS;
-    while (!this.#sources.has(user) && this.#cfg.nowMs() < deadline) await new Promise((r) => setTimeout(r, SOURCE_POLL_MS));
+    while (!this.#sources.has(user) && this.#cfg.nowMs() < deadline)
+      await new Promise((r) => setTimeout(r, SOURCE_POLL_MS));
     return this.#sources.get(user);
   }
 
@@ -149,13 +163,15 @@ export class PairingDoor {
 
   /** Sources with no attempt inside the window hold nothing worth keeping. */
   #forgetQuietSources(now: number): void {
-    for (const [source, times] of this.#attempts) if (times.every((t) => now - t >= PAIRING_DOOR_WINDOW_MS)) this.#attempts.delete(source);
+    for (const [source, times] of this.#attempts)
+      if (times.every((t) => now - t >= PAIRING_DOOR_WINDOW_MS)) this.#attempts.delete(source);
   }
 
   async #attempt(msg: Msg): Promise<void> {
     const set = msg.subject.slice(PAIRING_DOOR_SUBJECT_PREFIX.length + 1);
     const user = DOOR_INBOX.exec(msg.reply ?? "")?.[1];
-    const log = (outcome: string, fields: Record<string, unknown> = {}) => this.#cfg.log.info({ set, user, ...fields, outcome }, "pairing door: attempt");
+    const log = (outcome: string, fields: Record<string, unknown> = {}) =>
+      this.#cfg.log.info({ set, user, ...fields, outcome }, "pairing door: attempt");
     // Not a door user's inbox: the answer would go to someone who did not ask. Nobody hears a refusal.
     if (!user) return log("refused: the reply subject is not a door user's inbox");
     const source = await this.#sourceOf(user);
@@ -165,8 +181,15 @@ export class PairingDoor {
       return void answer(refusal("this request did not come through the hub's pairing door"));
     }
     if (!this.#allow(source)) {
-      this.#cfg.log.warn({ source, set, user, attemptsMax: PAIRING_DOOR_ATTEMPTS_MAX, windowMs: PAIRING_DOOR_WINDOW_MS }, "pairing door: too many attempts from this source; refused");
-      return void answer(refusal(`too many pairing attempts from this address; wait ${PAIRING_DOOR_WINDOW_MS / 1000} s and check the token`));
+      this.#cfg.log.warn(
+        { source, set, user, attemptsMax: PAIRING_DOOR_ATTEMPTS_MAX, windowMs: PAIRING_DOOR_WINDOW_MS },
+        "pairing door: too many attempts from this source; refused",
+      );
+      return void answer(
+        refusal(
+          `too many pairing attempts from this address; wait ${PAIRING_DOOR_WINDOW_MS / 1000} s and check the token`,
+        ),
+      );
     }
     if (!isSetId(set)) {
       log("refused: bad notify set", { source });
@@ -190,13 +213,23 @@ export class PairingDoor {
     let text: string;
     try {
       const reply = relaySubject(set);
-      text = (await this.#cfg.hubAccount.request(pairSubject(set), data, { timeout: PAIRING_DOOR_RELAY_MS, noMux: true, reply })).string();
+      text = (
+        await this.#cfg.hubAccount.request(pairSubject(set), data, {
+          timeout: PAIRING_DOOR_RELAY_MS,
+          noMux: true,
+          reply,
+        })
+      ).string();
     } catch {
-      return refusal("unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)");
+      return refusal(
+        "unknown or expired pairing token: no agent of this notify set issued it (run `edgesync notify pair` for a new one)",
+      );
     }
     try {
       const reply = JSON.parse(text) as Reply;
-      return typeof reply === "object" && reply !== null && typeof reply.ok === "boolean" ? reply : refusal("the notify service sent an unreadable answer");
+      return typeof reply === "object" && reply !== null && typeof reply.ok === "boolean"
+        ? reply
+        : refusal("the notify service sent an unreadable answer");
     } catch {
       return refusal("the notify service sent an unreadable answer");
     }

@@ -24,7 +24,13 @@ const legacy = Uint8Array.from([0, 1, 2, 3, 255, 254, 0, 7]);
 /** Writes a binary revision the old way, bytes inline. */
 function putInline(doc: Doc, path: string, bytes: Uint8Array, time: number): Doc {
   return A.change(doc, { time, message: `put ${path}` }, (d) => {
-    d.files[bucketOf(path)][path] = { data: bytes, sha256: new A.ImmutableString(sha256Hex(bytes)), size: bytes.length, mtime: time, by: new A.ImmutableString("UOLD") };
+    d.files[bucketOf(path)][path] = {
+      data: bytes,
+      sha256: new A.ImmutableString(sha256Hex(bytes)),
+      size: bytes.length,
+      mtime: time,
+      by: new A.ImmutableString("UOLD"),
+    };
   });
 }
 

@@ -81,7 +81,15 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
         if (event.paths.length > 0) void bindingRef.current?.onDocChange(event.paths, event.heads);
       },
     });
-    const binding = new FolderBinding({ root: options.root, stateDir, engine, sync: config.sync, log, watch: options.watch ?? false, allowMassDelete: options.allowMassDelete });
+    const binding = new FolderBinding({
+      root: options.root,
+      stateDir,
+      engine,
+      sync: config.sync,
+      log,
+      watch: options.watch ?? false,
+      allowMassDelete: options.allowMassDelete,
+    });
     bindingRef.current = binding;
     let started = false;
     let closed = false;
@@ -121,11 +129,20 @@ function checkDocMatchesConfig(doc: Doc, config: VaultConfig): void {
   // The current copy agrees in every vault no member rewrote: only a disagreement is worth reading the history for.
   if (String(doc.meta?.vaultId) === config.vault.id || createdIdentity(doc, config.vault.id) !== undefined) return;
   const created = createdIdentity(doc);
-  throw new ConfigError(`.edgesync/config.toml names vault ${config.vault.id} but the stored document is vault ${created?.vaultId ?? "(unknown)"}; restore the right config.toml`);
+  throw new ConfigError(
+    `.edgesync/config.toml names vault ${config.vault.id} but the stored document is vault ${created?.vaultId ?? "(unknown)"}; restore the right config.toml`,
+  );
 }
 
 export async function docBytesOnDisk(stateDir: string): Promise<number> {
-  const sizes = await Promise.all(["doc.bin", "doc.log"].map((f) => stat(join(stateDir, f)).then((s) => s.size, () => 0)));
+  const sizes = await Promise.all(
+    ["doc.bin", "doc.log"].map((f) =>
+      stat(join(stateDir, f)).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
   return sizes[0] + sizes[1];
 }
 

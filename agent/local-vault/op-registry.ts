@@ -10,7 +10,8 @@ const str = (args: Args, key: string): string => {
   if (typeof value !== "string") throw new UsageError(`missing argument ${key}`);
   return value;
 };
-const optStr = (args: Args, key: string): string | undefined => (typeof args[key] === "string" ? (args[key] as string) : undefined);
+const optStr = (args: Args, key: string): string | undefined =>
+  typeof args[key] === "string" ? (args[key] as string) : undefined;
 
 export const VAULT_OPS = {
   status: (v: LocalVault) => ops.status(v),
@@ -28,7 +29,8 @@ export const VAULT_OPS = {
   editFile: (v: LocalVault, a: Args) => files.editFile(v, str(a, "path"), str(a, "oldText"), str(a, "newText")),
   deleteFile: (v: LocalVault, a: Args) => files.deleteFile(v, str(a, "path")),
   moveFile: (v: LocalVault, a: Args) => files.moveFile(v, str(a, "from"), str(a, "to")),
-  fileHistory: async (v: LocalVault, a: Args) => files.fileHistory(v, str(a, "path"), typeof a.limit === "number" ? a.limit : undefined),
+  fileHistory: async (v: LocalVault, a: Args) =>
+    files.fileHistory(v, str(a, "path"), typeof a.limit === "number" ? a.limit : undefined),
   restore: (v: LocalVault, a: Args) => files.restore(v, str(a, "at"), optStr(a, "path")),
 } satisfies Record<string, (vault: LocalVault, args: Args) => Promise<unknown>>;
 

@@ -6,7 +6,16 @@
 import * as A from "@automerge/automerge";
 import { createTwoFilesPatch } from "diff";
 import type { LocalVault } from "./local-vault.js";
-import { headsAt, filesAt, restoreTo, setLabel, deleteLabel, listLabels, resolveHeads, UnknownPointError } from "../vault/model/history.js";
+import {
+  headsAt,
+  filesAt,
+  restoreTo,
+  setLabel,
+  deleteLabel,
+  listLabels,
+  resolveHeads,
+  UnknownPointError,
+} from "../vault/model/history.js";
 import { parseTimeSpec } from "../vault/model/timespec.js";
 import { entriesOverLimit, type OverLimitEntry } from "../vault/model/entry-limits.js";
 import { auditFiles, type InvalidEntry } from "../vault/model/entry-check.js";
@@ -27,7 +36,14 @@ export interface VaultStatus {
   blobsMissing: number;
   /** Files in the vault larger than this device's `sync.file_bytes_max`: never written to its disk. */
   overLimit: OverLimitEntry[];
-  sync: { peers: string[]; messagesIn: number; messagesOut: number; lastSyncMs: number; merges: number; dropped: number };
+  sync: {
+    peers: string[];
+    messagesIn: number;
+    messagesOut: number;
+    lastSyncMs: number;
+    merges: number;
+    dropped: number;
+  };
 }
 
 export async function status(vault: LocalVault): Promise<VaultStatus> {
@@ -47,7 +63,14 @@ export async function status(vault: LocalVault): Promise<VaultStatus> {
     storageBytes: await vault.store.sizeBytes(),
     blobsMissing: vault.engine.missingBlobs.length,
     overLimit: entriesOverLimit(doc, vault.config.sync.fileBytesMax),
-    sync: { peers: vault.engine.peers, messagesIn: stats.messagesIn, messagesOut: stats.messagesOut, lastSyncMs: stats.lastSyncMs, merges: stats.merges, dropped: stats.dropped },
+    sync: {
+      peers: vault.engine.peers,
+      messagesIn: stats.messagesIn,
+      messagesOut: stats.messagesOut,
+      lastSyncMs: stats.lastSyncMs,
+      merges: stats.merges,
+      dropped: stats.dropped,
+    },
   };
 }
 
@@ -60,7 +83,10 @@ export interface RestoreResult {
 export async function restoreAt(vault: LocalVault, when: string, nowMs: number): Promise<RestoreResult> {
   const timeMs = parseTimeSpec(when, nowMs);
   const heads = headsAt(vault.engine.doc, timeMs);
-  return { to: { heads, timeMs }, changed: await restoreHeads(vault, heads, `restore to ${new Date(timeMs).toISOString()}`) };
+  return {
+    to: { heads, timeMs },
+    changed: await restoreHeads(vault, heads, `restore to ${new Date(timeMs).toISOString()}`),
+  };
 }
 
 export async function restoreHeads(vault: LocalVault, heads: A.Heads, message: string): Promise<string[]> {
@@ -75,7 +101,10 @@ export async function restoreHeads(vault: LocalVault, heads: A.Heads, message: s
 }
 
 export async function snapshotCreate(vault: LocalVault, label: string): Promise<{ label: string; heads: string[] }> {
-  if (vault.engine.doc.labels?.[label] !== undefined) throw new UnknownPointError(`a snapshot named ${JSON.stringify(label)} exists; delete it first or pick another name`);
+  if (vault.engine.doc.labels?.[label] !== undefined)
+    throw new UnknownPointError(
+      `a snapshot named ${JSON.stringify(label)} exists; delete it first or pick another name`,
+    );
   const heads = A.getHeads(vault.engine.doc);
   await vault.engine.update((doc, now) => setLabel(doc, label, heads, { time: now, by: vault.engine.self }));
   return { label, heads };
@@ -85,7 +114,8 @@ export const snapshotList = (vault: LocalVault) => listLabels(vault.engine.doc);
 
 export async function snapshotRestore(vault: LocalVault, label: string): Promise<RestoreResult> {
   const heads = resolveHeads(vault.engine.doc, label);
-  if (heads === undefined || vault.engine.doc.labels?.[label] === undefined) throw new UnknownPointError(`no snapshot named ${JSON.stringify(label)}; see \`edgesync snapshot list\``);
+  if (heads === undefined || vault.engine.doc.labels?.[label] === undefined)
+    throw new UnknownPointError(`no snapshot named ${JSON.stringify(label)}; see \`edgesync snapshot list\``);
   return { to: { heads, label }, changed: await restoreHeads(vault, heads, `restore snapshot ${label}`) };
 }
 
@@ -102,7 +132,12 @@ export interface FileDiff {
 }
 
 /** Differences between two points: a label, a time spec, comma-separated heads, or "now". */
-export function diff(vault: LocalVault, from: string, to: string | undefined, nowMs: number): { from: string[]; to: string[]; files: FileDiff[] } {
+export function diff(
+  vault: LocalVault,
+  from: string,
+  to: string | undefined,
+  nowMs: number,
+): { from: string[]; to: string[]; files: FileDiff[] } {
   const doc = vault.engine.doc;
   const fromHeads = pointToHeads(vault, from, nowMs);
   const toHeads = to === undefined || to === "now" ? A.getHeads(doc) : pointToHeads(vault, to, nowMs);
@@ -125,7 +160,9 @@ export function pointToHeads(vault: LocalVault, point: string, nowMs: number): A
   try {
     return headsAt(vault.engine.doc, parseTimeSpec(point, nowMs));
   } catch {
-    throw new UnknownPointError(`unknown point ${JSON.stringify(point)}: use a snapshot label, a time (epoch ms, ISO date, 5m, 2h, 1d, 1w), or change hashes`);
+    throw new UnknownPointError(
+      `unknown point ${JSON.stringify(point)}: use a snapshot label, a time (epoch ms, ISO date, 5m, 2h, 1d, 1w), or change hashes`,
+    );
   }
 }
 
@@ -134,7 +171,15 @@ function unifiedPatch(path: string, a: FileEntry | undefined, b: FileEntry | und
   const textA = a === undefined ? "" : a.bytes && decodeTextOrUndefined(a.bytes);
   const textB = b === undefined ? "" : b.bytes && decodeTextOrUndefined(b.bytes);
   if (textA === undefined || textB === undefined) return undefined;
-  return createTwoFilesPatch(a ? `a/${path}` : "/dev/null", b ? `b/${path}` : "/dev/null", textA, textB, undefined, undefined, { context: 3 });
+  return createTwoFilesPatch(
+    a ? `a/${path}` : "/dev/null",
+    b ? `b/${path}` : "/dev/null",
+    textA,
+    textB,
+    undefined,
+    undefined,
+    { context: 3 },
+  );
 }
 
 export interface CompactResult {

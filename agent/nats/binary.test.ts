@@ -28,8 +28,10 @@ describe("nats-server versions", () => {
   });
 
   it("flags CVE-2023-47090 before 2.9.23 and in 2.10.0-2.10.1, not after the fixes", () => {
-    for (const v of ["2.2.0", "2.9.10", "2.9.22", "2.10.0", "2.10.1", "1.4.1"]) assert.equal(isCve2023_47090Affected(v), true, v);
-    for (const v of ["2.9.23", "2.9.25", "2.10.2", "2.10.29", "2.11.0", "2.12.7", "3.0.0"]) assert.equal(isCve2023_47090Affected(v), false, v);
+    for (const v of ["2.2.0", "2.9.10", "2.9.22", "2.10.0", "2.10.1", "1.4.1"])
+      assert.equal(isCve2023_47090Affected(v), true, v);
+    for (const v of ["2.9.23", "2.9.25", "2.10.2", "2.10.29", "2.11.0", "2.12.7", "3.0.0"])
+      assert.equal(isCve2023_47090Affected(v), false, v);
     assert.throws(() => isCve2023_47090Affected("two"), RangeError);
   });
 });
@@ -37,13 +39,17 @@ describe("nats-server versions", () => {
 describe("findNatsServer", () => {
   it("uses $EDGESYNC_NATS_SERVER when it points at a nats-server", async () => {
     const path = await fakeServer("2.10.29");
-    assert.deepEqual(await findNatsServer({ env: { EDGESYNC_NATS_SERVER: path, PATH: "" }, cacheFiles: [], systemDirs: [] }), { path, version: "2.10.29", source: "$EDGESYNC_NATS_SERVER" });
+    assert.deepEqual(
+      await findNatsServer({ env: { EDGESYNC_NATS_SERVER: path, PATH: "" }, cacheFiles: [], systemDirs: [] }),
+      { path, version: "2.10.29", source: "$EDGESYNC_NATS_SERVER" },
+    );
   });
 
   it("refuses a $EDGESYNC_NATS_SERVER that is not an executable nats-server, naming it", async () => {
     await assert.rejects(
       findNatsServer({ env: { EDGESYNC_NATS_SERVER: "/nonexistent/nats-server", PATH: "/usr/sbin" } }),
-      (e: Error) => e instanceof NatsServerMissingError && e.message.includes("EDGESYNC_NATS_SERVER=/nonexistent/nats-server"),
+      (e: Error) =>
+        e instanceof NatsServerMissingError && e.message.includes("EDGESYNC_NATS_SERVER=/nonexistent/nats-server"),
     );
   });
 
@@ -60,7 +66,11 @@ describe("findNatsServer", () => {
     const onPath = await fakeServer("2.9.10");
     const cache = join(dirs[dirs.length - 1], "nats-server.json");
     await writeFile(cache, "{ not json");
-    const found = await findNatsServer({ env: { PATH: join(onPath, "..") }, cacheFiles: [cache, "/nonexistent.json"], systemDirs: [] });
+    const found = await findNatsServer({
+      env: { PATH: join(onPath, "..") },
+      cacheFiles: [cache, "/nonexistent.json"],
+      systemDirs: [],
+    });
     assert.equal(found.path, onPath);
     assert.equal(found.source, "PATH");
   });
@@ -68,7 +78,10 @@ describe("findNatsServer", () => {
   it("says how to install one when there is none", async () => {
     await assert.rejects(
       findNatsServer({ env: { PATH: "" }, cacheFiles: [], systemDirs: [] }),
-      (e: Error) => e instanceof NatsServerMissingError && /apt-get install nats-server/.test(e.message) && /EDGESYNC_NATS_SERVER/.test(e.message),
+      (e: Error) =>
+        e instanceof NatsServerMissingError &&
+        /apt-get install nats-server/.test(e.message) &&
+        /EDGESYNC_NATS_SERVER/.test(e.message),
     );
   });
 

@@ -42,7 +42,11 @@ const DEFAULT_CACHE_FILES = [
 const DEFAULT_SYSTEM_DIRS = ["/usr/sbin", "/usr/local/bin"];
 const VERSION_TIMEOUT_MS = 10_000;
 
-const isExecutable = (path: string) => access(path, constants.X_OK).then(() => true, () => false);
+const isExecutable = (path: string) =>
+  access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 
 /** Runs `path --version`; undefined when it does not answer like nats-server. */
 export function natsVersion(path: string): string | undefined {
@@ -65,7 +69,8 @@ export const CVE_2023_47090_FIXED_IN = "2.9.23 and 2.10.2";
  */
 export function isCve2023_47090Affected(version: string): boolean {
   const [major, minor, patch] = version.split(".").map(Number);
-  if (![major, minor, patch].every(Number.isInteger)) throw new RangeError(`not a nats-server version: ${JSON.stringify(version)}`);
+  if (![major, minor, patch].every(Number.isInteger))
+    throw new RangeError(`not a nats-server version: ${JSON.stringify(version)}`);
   if (major !== 2) return major < 2;
   if (minor < 9) return true;
   if (minor === 9) return patch < 23;
@@ -94,7 +99,9 @@ export async function findNatsServer(options: FindNatsServerOptions = {}): Promi
   if (explicit) {
     const version = (await isExecutable(explicit)) ? natsVersion(explicit) : undefined;
     if (version) return { path: explicit, version, source: "$EDGESYNC_NATS_SERVER" };
-    throw new NatsServerMissingError(`EDGESYNC_NATS_SERVER=${explicit} is not an executable nats-server: point it at one, or unset it to search PATH`);
+    throw new NatsServerMissingError(
+      `EDGESYNC_NATS_SERVER=${explicit} is not an executable nats-server: point it at one, or unset it to search PATH`,
+    );
   }
   const candidates: { path: string; source: string }[] = [];
   for (const cache of options.cacheFiles ?? DEFAULT_CACHE_FILES) {

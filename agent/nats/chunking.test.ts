@@ -99,18 +99,30 @@ describe("Reassembler", () => {
     const a1 = message(5000, 3);
     const a2 = message(4000, 5);
     const b1 = message(5000, 11);
-    const frames = shuffled([
-      ...toFrames(a1, 1000, 1).map((f) => ["a", f] as const),
-      ...toFrames(a2, 1000, 2).map((f) => ["a", f] as const),
-      ...toFrames(b1, 1000, 1).map((f) => ["b", f] as const), // same id, other sender
-    ], rand);
+    const frames = shuffled(
+      [
+        ...toFrames(a1, 1000, 1).map((f) => ["a", f] as const),
+        ...toFrames(a2, 1000, 2).map((f) => ["a", f] as const),
+        ...toFrames(b1, 1000, 1).map((f) => ["b", f] as const), // same id, other sender
+      ],
+      rand,
+    );
     const got: [string, Uint8Array][] = [];
     for (const [sender, f] of frames) {
       const whole = r.push(sender, f, 0);
       if (whole) got.push([sender, whole]);
     }
     const key = ([s, m]: [string, Uint8Array]) => `${s}:${m.length}:${m[1]}`;
-    assert.deepEqual(got.map(key).sort(), [["a", a1], ["a", a2], ["b", b1]].map((x) => key(x as [string, Uint8Array])).sort());
+    assert.deepEqual(
+      got.map(key).sort(),
+      [
+        ["a", a1],
+        ["a", a2],
+        ["b", b1],
+      ]
+        .map((x) => key(x as [string, Uint8Array]))
+        .sort(),
+    );
   });
 
   it("ignores a duplicated chunk and counts it", () => {

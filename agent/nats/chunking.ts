@@ -46,7 +46,8 @@ export const DEFAULT_LIMITS: ReassemblerLimits = {
 
 /** Splits `message` into frames no larger than `frameBytesMax`. Programmer errors throw RangeError. */
 export function toFrames(message: Uint8Array, frameBytesMax: number, messageId: number): Uint8Array[] {
-  if (!Number.isInteger(frameBytesMax) || frameBytesMax <= CHUNK_HEADER) throw new RangeError(`frame size ${frameBytesMax} leaves no room for data`);
+  if (!Number.isInteger(frameBytesMax) || frameBytesMax <= CHUNK_HEADER)
+    throw new RangeError(`frame size ${frameBytesMax} leaves no room for data`);
   if (message.length + WHOLE_HEADER <= frameBytesMax) {
     const frame = new Uint8Array(WHOLE_HEADER + message.length);
     frame[0] = VERSION;
@@ -56,7 +57,8 @@ export function toFrames(message: Uint8Array, frameBytesMax: number, messageId: 
   }
   const body = frameBytesMax - CHUNK_HEADER;
   const count = Math.ceil(message.length / body);
-  if (count > CHUNKS_PER_MESSAGE_MAX) throw new RangeError(`message of ${message.length} bytes needs more than ${CHUNKS_PER_MESSAGE_MAX} chunks`);
+  if (count > CHUNKS_PER_MESSAGE_MAX)
+    throw new RangeError(`message of ${message.length} bytes needs more than ${CHUNKS_PER_MESSAGE_MAX} chunks`);
   if (message.length > 0xffff_ffff) throw new RangeError(`message of ${message.length} bytes is over 4 GiB`);
   const frames: Uint8Array[] = [];
   for (let index = 0; index < count; index++) {
@@ -99,12 +101,20 @@ export class Reassembler {
   readonly #partials = new Map<string, Map<number, PartialMessage>>();
   #bufferedBytes = 0;
   #lastSweepMs = Number.NEGATIVE_INFINITY;
-  readonly drops: ReassemblerDrops = { malformed: 0, oversized: 0, inconsistent: 0, evicted: 0, expired: 0, duplicate: 0 };
+  readonly drops: ReassemblerDrops = {
+    malformed: 0,
+    oversized: 0,
+    inconsistent: 0,
+    evicted: 0,
+    expired: 0,
+    duplicate: 0,
+  };
 
   constructor(limits: Partial<ReassemblerLimits> = {}) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
     for (const [key, value] of Object.entries(this.#limits)) {
-      if (!Number.isInteger(value) || value < 1) throw new RangeError(`reassembler limit ${key} must be a positive integer, got ${value}`);
+      if (!Number.isInteger(value) || value < 1)
+        throw new RangeError(`reassembler limit ${key} must be a positive integer, got ${value}`);
     }
   }
 
@@ -129,7 +139,10 @@ export class Reassembler {
   /** Returns a whole message when `frame` completes one, else undefined. Never throws. */
   push(sender: string, frame: Uint8Array, nowMs: number): Uint8Array | undefined {
     if (frame.length < WHOLE_HEADER || frame[0] !== VERSION) return this.#drop("malformed");
-    if (frame[1] === KIND_WHOLE) return frame.length - WHOLE_HEADER <= this.#limits.messageBytesMax ? frame.subarray(WHOLE_HEADER) : this.#drop("oversized");
+    if (frame[1] === KIND_WHOLE)
+      return frame.length - WHOLE_HEADER <= this.#limits.messageBytesMax
+        ? frame.subarray(WHOLE_HEADER)
+        : this.#drop("oversized");
     if (frame[1] !== KIND_CHUNK || frame.length < CHUNK_HEADER) return this.#drop("malformed");
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const id = view.getUint32(2);
@@ -213,7 +226,13 @@ export class Reassembler {
       bySender = this.#partials.get(sender) ?? new Map<number, PartialMessage>();
       this.#partials.set(sender, bySender);
     }
-    const partial: PartialMessage = { parts: new Array<Uint8Array | undefined>(count), received: 0, bytes: 0, total, startedMs: nowMs };
+    const partial: PartialMessage = {
+      parts: new Array<Uint8Array | undefined>(count),
+      received: 0,
+      bytes: 0,
+      total,
+      startedMs: nowMs,
+    };
     bySender.set(id, partial);
     return partial;
   }
@@ -223,7 +242,9 @@ export class Reassembler {
     while (this.#bufferedBytes + bytes > this.#limits.bufferedBytesMax) {
       let oldest: { sender: string; id: number; startedMs: number } | undefined;
       for (const [sender, bySender] of this.#partials) {
-        for (const [id, p] of bySender) if (p !== keep && (!oldest || p.startedMs < oldest.startedMs)) oldest = { sender, id, startedMs: p.startedMs };
+        for (const [id, p] of bySender)
+          if (p !== keep && (!oldest || p.startedMs < oldest.startedMs))
+            oldest = { sender, id, startedMs: p.startedMs };
       }
       if (!oldest) return false;
       this.#remove(oldest.sender, oldest.id);

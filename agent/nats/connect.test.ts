@@ -5,7 +5,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
-import { connectNats, ConnectError, DEFAULT_RECONNECT, NatsAuthRefusedError, NatsTlsRefusedError, reconnectDelayMs } from "./connect.js";
+import {
+  connectNats,
+  ConnectError,
+  DEFAULT_RECONNECT,
+  NatsAuthRefusedError,
+  NatsTlsRefusedError,
+  reconnectDelayMs,
+} from "./connect.js";
 import { NatsServerSupervisor } from "./supervisor.js";
 import { silentLog } from "../sync/ports.js";
 
@@ -58,32 +65,85 @@ describe("connectNats", () => {
     await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    await assert.rejects(connectNats({ servers: `nats://127.0.0.1:${port}`, name: "t", log: silentLog, timeoutMs: 2_000 }), (e: Error) => e instanceof ConnectError && e.message.includes(`127.0.0.1:${port}`));
+    await assert.rejects(
+      connectNats({ servers: `nats://127.0.0.1:${port}`, name: "t", log: silentLog, timeoutMs: 2_000 }),
+      (e: Error) => e instanceof ConnectError && e.message.includes(`127.0.0.1:${port}`),
+    );
   });
 
   it("says the device was refused when the server wants credentials it lacks", async () => {
-    const s = new NatsServerSupervisor({ role: "peer", stateDir: await tempDir(), serverName: "auth", client: { host: "127.0.0.1", port: -1 }, authConfig: "authorization { token: s3cret }" });
+    const s = new NatsServerSupervisor({
+      role: "peer",
+      stateDir: await tempDir(),
+      serverName: "auth",
+      client: { host: "127.0.0.1", port: -1 },
+      authConfig: "authorization { token: s3cret }",
+    });
     servers.push(s);
     await s.start();
-    await assert.rejects(connectNats({ servers: s.clientUrl, name: "t", log: silentLog, timeoutMs: 2_000 }), NatsAuthRefusedError);
-    const nc = await connectNats({ servers: s.clientUrl, name: "t", log: silentLog, authenticator: () => ({ auth_token: "s3cret" }) });
+    await assert.rejects(
+      connectNats({ servers: s.clientUrl, name: "t", log: silentLog, timeoutMs: 2_000 }),
+      NatsAuthRefusedError,
+    );
+    const nc = await connectNats({
+      servers: s.clientUrl,
+      name: "t",
+      log: silentLog,
+      authenticator: () => ({ auth_token: "s3cret" }),
+    });
     await nc.close();
   });
 
   it("says the certificate is not the pinned one when the server presents another", async () => {
     const dir = await tempDir();
     const cert = (name: string) => {
-      const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", `/CN=${name}`,
-        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.crt`)], { encoding: "utf8" });
+      const r = spawnSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          `/CN=${name}`,
+          "-addext",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost",
+          "-keyout",
+          join(dir, `${name}.key`),
+          "-out",
+          join(dir, `${name}.crt`),
+        ],
+        { encoding: "utf8" },
+      );
       assert.equal(r.status, 0, `openssl is needed for this test: ${r.stderr}`);
       return { certFile: join(dir, `${name}.crt`), keyFile: join(dir, `${name}.key`) };
     };
     const hub = cert("hub");
     const other = cert("other");
-    const s = new NatsServerSupervisor({ role: "hub", stateDir: dir, serverName: "tls", client: { host: "127.0.0.1", port: -1 }, tls: hub });
+    const s = new NatsServerSupervisor({
+      role: "hub",
+      stateDir: dir,
+      serverName: "tls",
+      client: { host: "127.0.0.1", port: -1 },
+      tls: hub,
+    });
     servers.push(s);
     await s.start();
-    await assert.rejects(connectNats({ servers: s.clientUrl, name: "t", log: silentLog, timeoutMs: 2_000, tls: { caFile: other.certFile } }), NatsTlsRefusedError);
+    await assert.rejects(
+      connectNats({
+        servers: s.clientUrl,
+        name: "t",
+        log: silentLog,
+        timeoutMs: 2_000,
+        tls: { caFile: other.certFile },
+      }),
+      NatsTlsRefusedError,
+    );
     const nc = await connectNats({ servers: s.clientUrl, name: "t", log: silentLog, tls: { caFile: hub.certFile } });
     await nc.close();
   });

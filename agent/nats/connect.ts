@@ -70,7 +70,11 @@ export interface ConnectConfig {
  * the outage so far, attempts land at roughly 1×, 2×, 4×… the initial wait (times the jitter
  * factor) until the cap. A wait that grew as fast as time itself would never let it dial.
  */
-export function reconnectDelayMs(elapsedMs: number, jitterFactor: number, policy: ReconnectPolicy = DEFAULT_RECONNECT): number {
+export function reconnectDelayMs(
+  elapsedMs: number,
+  jitterFactor: number,
+  policy: ReconnectPolicy = DEFAULT_RECONNECT,
+): number {
   const base = Math.min(policy.maxMs, Math.max(policy.initialMs, elapsedMs / 2));
   return Math.round(base * jitterFactor);
 }
@@ -104,12 +108,24 @@ function refused(error: unknown, servers: string): ConnectError {
   const cause = error instanceof Error ? error.cause : undefined;
   const code = (cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown } | undefined)?.code;
   if (error instanceof errors.AuthorizationError || /authorization|authentication/i.test(text)) {
-    return new NatsAuthRefusedError(`NATS at ${servers} refused this device (${text}): is its key in the vault's authorized_keys?`, { cause: error });
+    return new NatsAuthRefusedError(
+      `NATS at ${servers} refused this device (${text}): is its key in the vault's authorized_keys?`,
+      { cause: error },
+    );
   }
-  if ((typeof code === "string" && /^ERR_TLS|CERT|UNABLE_TO_VERIFY|SELF_SIGNED/.test(code)) || /certificate|altnames/i.test(text)) {
-    return new NatsTlsRefusedError(`the server at ${servers} did not present the pinned TLS certificate (${text}); if the hub's certificate changed on purpose, trust it again`, { cause: error });
+  if (
+    (typeof code === "string" && /^ERR_TLS|CERT|UNABLE_TO_VERIFY|SELF_SIGNED/.test(code)) ||
+    /certificate|altnames/i.test(text)
+  ) {
+    return new NatsTlsRefusedError(
+      `the server at ${servers} did not present the pinned TLS certificate (${text}); if the hub's certificate changed on purpose, trust it again`,
+      { cause: error },
+    );
   }
-  return new ConnectError(`cannot reach NATS at ${servers} (${text}); is the hub/agent running and the address right?`, { cause: error });
+  return new ConnectError(
+    `cannot reach NATS at ${servers} (${text}); is the hub/agent running and the address right?`,
+    { cause: error },
+  );
 }
 
 export async function connectNats(config: ConnectConfig): Promise<NatsConnection> {
@@ -163,7 +179,10 @@ async function watchStatus(nc: NatsConnection, config: ConnectConfig, backoff: B
         config.log.info({ server: status.server }, "nats server entering lame duck mode; will move");
         break;
       case "slowConsumer":
-        config.log.warn({ subject: status.sub.getSubject(), pending: status.pending }, "nats slow consumer: messages dropped");
+        config.log.warn(
+          { subject: status.sub.getSubject(), pending: status.pending },
+          "nats slow consumer: messages dropped",
+        );
         break;
       default:
         break;

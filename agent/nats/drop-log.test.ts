@@ -4,7 +4,11 @@ import { DropLog } from "./drop-log.js";
 
 function recorder() {
   const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
-  const log = { debug() {}, info() {}, warn: (fields: Record<string, unknown>, message: string) => void lines.push({ fields, message }) };
+  const log = {
+    debug() {},
+    info() {},
+    warn: (fields: Record<string, unknown>, message: string) => void lines.push({ fields, message }),
+  };
   return { log, lines };
 }
 
@@ -13,7 +17,13 @@ describe("DropLog", () => {
     const { log, lines } = recorder();
     new DropLog(log).note("es.v1.vault.x.announce.p1", "p1", "malformed", 1, 0);
     assert.equal(lines.length, 1);
-    assert.deepEqual(lines[0].fields, { peer: "p1", subject: "es.v1.vault.x.announce.p1", reasons: { malformed: 1 }, dropped: 1, total: 1 });
+    assert.deepEqual(lines[0].fields, {
+      peer: "p1",
+      subject: "es.v1.vault.x.announce.p1",
+      reasons: { malformed: 1 },
+      dropped: 1,
+      total: 1,
+    });
   });
 
   it("writes at most one line per peer per interval and carries the suppressed count into the next", () => {
@@ -34,7 +44,10 @@ describe("DropLog", () => {
     drops.note("s", "p1", "malformed", 1, 0);
     drops.note("s", "p2", "malformed", 1, 1);
     drops.note("s", "p1", "malformed", 1, 2);
-    assert.deepEqual(lines.map((l) => l.fields.peer), ["p1", "p2"]);
+    assert.deepEqual(
+      lines.map((l) => l.fields.peer),
+      ["p1", "p2"],
+    );
   });
 
   it("remembers a bounded number of peers, forgetting the stalest", () => {
@@ -44,6 +57,9 @@ describe("DropLog", () => {
     drops.note("s", "p2", "malformed", 1, 0);
     drops.note("s", "p3", "malformed", 1, 0); // forgets p1
     drops.note("s", "p1", "malformed", 1, 1); // so p1 logs again at once
-    assert.deepEqual(lines.map((l) => l.fields.peer), ["p1", "p2", "p3", "p1"]);
+    assert.deepEqual(
+      lines.map((l) => l.fields.peer),
+      ["p1", "p2", "p3", "p1"],
+    );
   });
 });

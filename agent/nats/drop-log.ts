@@ -48,7 +48,10 @@ export class DropLog {
     entry.total += count;
     if (nowMs - entry.lastLineMs < this.#limits.intervalMs) return;
     const dropped = Object.values(entry.pending).reduce((a, b) => a + b, 0);
-    this.#log.warn({ peer, subject, reasons: entry.pending, dropped, total: entry.total }, "dropped malformed frames from peer");
+    this.#log.warn(
+      { peer, subject, reasons: entry.pending, dropped, total: entry.total },
+      "dropped malformed frames from peer",
+    );
     this.lines++;
     entry.lastLineMs = nowMs;
     entry.pending = {};

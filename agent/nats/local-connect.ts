@@ -8,7 +8,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats, NatsAuthRefusedError, type ConnectConfig } from "./connect.js";
-import { CREDENTIALS_ENV, LOCAL_CREDENTIALS_DIR, LocalCredentialsError, readLocalCredentials } from "../auth/local-credentials.js";
+import {
+  CREDENTIALS_ENV,
+  LOCAL_CREDENTIALS_DIR,
+  LocalCredentialsError,
+  readLocalCredentials,
+} from "../auth/local-credentials.js";
 
 export interface PlainConnectConfig extends ConnectConfig {
   /** The seed file to sign with (the running agent's `natsCredentials`). */
@@ -30,13 +35,21 @@ export async function agentCredentialsFor(home: string, url: string): Promise<st
 }
 
 export async function connectPlainNats(config: PlainConnectConfig): Promise<NatsConnection> {
-  const file = process.env[CREDENTIALS_ENV] || config.credentialsFile || (config.home ? await agentCredentialsFor(config.home, String(config.servers)) : undefined);
+  const file =
+    process.env[CREDENTIALS_ENV] ||
+    config.credentialsFile ||
+    (config.home ? await agentCredentialsFor(config.home, String(config.servers)) : undefined);
   const credentials = file ? await readLocalCredentials(file) : undefined;
   try {
     return await connectNats({ ...config, ...(credentials ? { authenticator: credentials.authenticator } : {}) });
   } catch (error) {
     if (!(error instanceof NatsAuthRefusedError)) throw error;
-    const why = credentials ? `refused the credentials in ${credentials.path} (was the agent restarted? it writes new ones at every start)` : "wants credentials";
-    throw new LocalCredentialsError(`NATS at ${String(config.servers)} ${why}: an agent's own server admits only its user — run this as that user with its EDGESYNC_HOME, or set ${CREDENTIALS_ENV} to its <home>/${LOCAL_CREDENTIALS_DIR}/<role>.nk`, { cause: error });
+    const why = credentials
+      ? `refused the credentials in ${credentials.path} (was the agent restarted? it writes new ones at every start)`
+      : "wants credentials";
+    throw new LocalCredentialsError(
+      `NATS at ${String(config.servers)} ${why}: an agent's own server admits only its user — run this as that user with its EDGESYNC_HOME, or set ${CREDENTIALS_ENV} to its <home>/${LOCAL_CREDENTIALS_DIR}/<role>.nk`,
+      { cause: error },
+    );
   }
 }

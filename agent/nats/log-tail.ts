@@ -6,7 +6,8 @@ export class LogTail {
   dropped = 0;
 
   constructor(bytesMax: number) {
-    if (!Number.isInteger(bytesMax) || bytesMax <= 0) throw new RangeError(`log tail size ${bytesMax} must be a positive integer`);
+    if (!Number.isInteger(bytesMax) || bytesMax <= 0)
+      throw new RangeError(`log tail size ${bytesMax} must be a positive integer`);
     this.#bytesMax = bytesMax;
   }
 

@@ -21,7 +21,12 @@ const tempDir = async () => {
 };
 
 before(async () => {
-  server = new NatsServerSupervisor({ role: "peer", stateDir: await tempDir(), serverName: "contract", client: { host: "127.0.0.1", port: -1 } });
+  server = new NatsServerSupervisor({
+    role: "peer",
+    stateDir: await tempDir(),
+    serverName: "contract",
+    client: { host: "127.0.0.1", port: -1 },
+  });
   await server.start();
 });
 after(async () => {
@@ -38,7 +43,9 @@ runTransportContract("NatsTransport", async () => {
   };
   const [a, b, c] = [await make("peer-a"), await make("peer-b"), await make("peer-c")];
   return {
-    a, b, c,
+    a,
+    b,
+    c,
     settle: async () => {
       await Promise.all(conns.map((nc) => nc.flush()));
       await new Promise((r) => setTimeout(r, 5));
@@ -91,7 +98,13 @@ describe("NatsTransport", () => {
   });
 
   it("cuts frames to the connected server's max_payload and still delivers whole", async () => {
-    const small = new NatsServerSupervisor({ role: "peer", stateDir: await tempDir(), serverName: "small", client: { host: "127.0.0.1", port: -1 }, maxPayloadBytes: 64 * 1024 });
+    const small = new NatsServerSupervisor({
+      role: "peer",
+      stateDir: await tempDir(),
+      serverName: "small",
+      client: { host: "127.0.0.1", port: -1 },
+      maxPayloadBytes: 64 * 1024,
+    });
     await small.start();
     try {
       const nc = await connect({ servers: small.clientUrl });
@@ -128,15 +141,34 @@ describe("NatsTransport", () => {
 
   it("tells the engine when its server goes away and comes back, and when a link beyond it returns", async () => {
     const dir = await tempDir();
-    const first = new NatsServerSupervisor({ role: "peer", stateDir: dir, serverName: "restart", client: { host: "127.0.0.1", port: -1 } });
+    const first = new NatsServerSupervisor({
+      role: "peer",
+      stateDir: dir,
+      serverName: "restart",
+      client: { host: "127.0.0.1", port: -1 },
+    });
     const { client: port } = await first.start();
-    const nc = await connectNats({ servers: first.clientUrl, name: "restart-test", log: silentLog, reconnect: { initialMs: 20, maxMs: 200 } });
+    const nc = await connectNats({
+      servers: first.clientUrl,
+      name: "restart-test",
+      log: silentLog,
+      reconnect: { initialMs: 20, maxMs: 200 },
+    });
     const events: string[] = [];
     const t = new NatsTransport({ nc, vaultId: VAULT, self: asPeerId("restart-a") });
-    await t.start({ onMessage: () => {}, onConnected: () => events.push("connected"), onDisconnected: () => events.push("disconnected") });
+    await t.start({
+      onMessage: () => {},
+      onConnected: () => events.push("connected"),
+      onDisconnected: () => events.push("disconnected"),
+    });
     await first.stop();
     await waitFor("the disconnect", () => events.includes("disconnected"));
-    const second = new NatsServerSupervisor({ role: "peer", stateDir: dir, serverName: "restart", client: { host: "127.0.0.1", port } });
+    const second = new NatsServerSupervisor({
+      role: "peer",
+      stateDir: dir,
+      serverName: "restart",
+      client: { host: "127.0.0.1", port },
+    });
     const restartedAt = Date.now();
     await second.start();
     try {

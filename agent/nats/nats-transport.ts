@@ -11,7 +11,14 @@ import type { PeerId, Transport, TransportHandlers, Log } from "../sync/ports.js
 import { silentLog } from "../sync/ports.js";
 import { Reassembler, toFrames, type ReassemblerDrops, type ReassemblerLimits } from "./chunking.js";
 import { DropLog, type DropLogLimits } from "./drop-log.js";
-import { vaultPrefix, busAnnounceSubject, busPeerSubject, busInboxWildcard, parseBusSubject, isPeerToken } from "./subjects.js";
+import {
+  vaultPrefix,
+  busAnnounceSubject,
+  busPeerSubject,
+  busInboxWildcard,
+  parseBusSubject,
+  isPeerToken,
+} from "./subjects.js";
 
 export interface NatsTransportConfig {
   nc: NatsConnection;
@@ -55,8 +62,10 @@ export class NatsTransport implements Transport {
   readonly stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, handlerErrors: 0, sendDropped: 0 };
 
   constructor(config: NatsTransportConfig) {
-    if ((config.vaultId === undefined) === (config.subjectPrefix === undefined)) throw new TypeError("NatsTransport needs exactly one of vaultId and subjectPrefix");
-    if (!isPeerToken(config.self)) throw new RangeError(`invalid peer id for a subject: ${JSON.stringify(config.self)}`);
+    if ((config.vaultId === undefined) === (config.subjectPrefix === undefined))
+      throw new TypeError("NatsTransport needs exactly one of vaultId and subjectPrefix");
+    if (!isPeerToken(config.self))
+      throw new RangeError(`invalid peer id for a subject: ${JSON.stringify(config.self)}`);
     this.#cfg = config;
     this.self = config.self;
     this.#log = config.log ?? silentLog;
@@ -90,9 +99,13 @@ export class NatsTransport implements Transport {
       if (error || this.#stopped) return;
       const parsed = parseBusSubject(prefix, msg.subject);
       if (parsed?.kind === "p" && parsed.to === this.self) this.#deliver(msg.subject, parsed.from, msg.data);
-      else if (parsed?.kind === "announce" && parsed.from !== this.self) this.#deliver(msg.subject, parsed.from, msg.data);
+      else if (parsed?.kind === "announce" && parsed.from !== this.self)
+        this.#deliver(msg.subject, parsed.from, msg.data);
     };
-    this.#subs.push(nc.subscribe(busInboxWildcard(prefix, this.self), { callback: onFrame }), nc.subscribe(`${prefix}.announce.*`, { callback: onFrame }));
+    this.#subs.push(
+      nc.subscribe(busInboxWildcard(prefix, this.self), { callback: onFrame }),
+      nc.subscribe(`${prefix}.announce.*`, { callback: onFrame }),
+    );
     // The server has our interest once flush resolves: nothing sent to us after start() is lost to a race.
     await nc.flush();
     void this.#watchStatus();
@@ -116,7 +129,8 @@ export class NatsTransport implements Transport {
     const whole = this.#reassembler.push(from, frame, now);
     if (this.#reassembler.dropped !== droppedBefore) this.#noteDrops(subject, from, before, now);
     if (whole === undefined) return;
-    if (whole.length >= LARGE_MESSAGE_BYTES) this.#log.debug({ peer: from, bytes: whole.length }, "large message reassembled");
+    if (whole.length >= LARGE_MESSAGE_BYTES)
+      this.#log.debug({ peer: from, bytes: whole.length }, "large message reassembled");
     this.#call(() => this.#handlers?.onMessage(from as PeerId, whole));
   }
 
@@ -166,7 +180,10 @@ export class NatsTransport implements Transport {
   #publish(subject: string, message: Uint8Array): void {
     if (message.length > this.messageBytesMax) {
       this.stats.sendDropped++;
-      this.#log.warn({ bytes: message.length, max: this.messageBytesMax }, "message larger than the transport allows; not sent");
+      this.#log.warn(
+        { bytes: message.length, max: this.messageBytesMax },
+        "message larger than the transport allows; not sent",
+      );
       return;
     }
     try {

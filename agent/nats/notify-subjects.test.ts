@@ -1,6 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { notifySubject, parseLiveSubject, liveWildcard, rpcSubject, parseRpcSubject, syncPrefix, pairSubject, isSetId } from "./notify-subjects.js";
+import {
+  notifySubject,
+  parseLiveSubject,
+  liveWildcard,
+  rpcSubject,
+  parseRpcSubject,
+  syncPrefix,
+  pairSubject,
+  isSetId,
+} from "./notify-subjects.js";
 
 const VAULT = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
 
@@ -15,7 +24,8 @@ describe("notify subjects", () => {
   });
 
   it("puts the set first in every subject, so one > covers a set and nothing else", () => {
-    for (const subject of [syncPrefix(VAULT), rpcSubject(VAULT, "log"), pairSubject(VAULT)]) assert.ok(subject.startsWith(`es.v1.notify.${VAULT}.`), subject);
+    for (const subject of [syncPrefix(VAULT), rpcSubject(VAULT, "log"), pairSubject(VAULT)])
+      assert.ok(subject.startsWith(`es.v1.notify.${VAULT}.`), subject);
     assert.equal(parseRpcSubject(VAULT, rpcSubject(VAULT, "wait-answer")), "wait-answer");
   });
 

@@ -41,7 +41,8 @@ export const setSubjects = (set: string) => `es.v1.notify.${checkSet(set)}.>`;
 const livePrefix = (set: string) => `es.v1.notify.${checkSet(set)}.live`;
 
 /** The live subject of a message of `set`. */
-export const notifySubject = (set: string, project: string, thread: string) => `${livePrefix(set)}.${nameToken(project)}.${nameToken(thread)}`;
+export const notifySubject = (set: string, project: string, thread: string) =>
+  `${livePrefix(set)}.${nameToken(project)}.${nameToken(thread)}`;
 /** Every live message of a set (what `watch` with no filter and the services' store subscription hear). */
 export const liveWildcard = (set: string) => `${livePrefix(set)}.*.*`;
 /** Every live subject of a set, for permissions: a `>` after fixed tokens cannot be widened. */

@@ -130,12 +130,14 @@ function fail(message: string): never {
 function checkListen(name: string, l: Listen): void {
   if (!HOST.test(l.host)) fail(`${name} host ${JSON.stringify(l.host)} is not an address`);
   // Port 0 means "the default port" to nats-server, never "any port": -1 is the ephemeral one.
-  if (!Number.isInteger(l.port) || (l.port !== -1 && (l.port < 1 || l.port > 65_535))) fail(`${name} port ${l.port} must be 1-65535, or -1 for an ephemeral port`);
+  if (!Number.isInteger(l.port) || (l.port !== -1 && (l.port < 1 || l.port > 65_535)))
+    fail(`${name} port ${l.port} must be 1-65535, or -1 for an ephemeral port`);
 }
 
 /** Paths are written absolute (nats-server would resolve relative ones against its own notion). */
 function checkPath(name: string, path: string): string {
-  if (path.length === 0 || UNSAFE_PATH.test(path)) fail(`${name} must be a path without quotes or backslashes: ${JSON.stringify(path)}`);
+  if (path.length === 0 || UNSAFE_PATH.test(path))
+    fail(`${name} must be a path without quotes or backslashes: ${JSON.stringify(path)}`);
   return resolve(path);
 }
 
@@ -146,7 +148,8 @@ function checkUrl(name: string, url: string, schemes: Set<string>): void {
   } catch {
     return fail(`${name} ${JSON.stringify(url)} is not a URL`);
   }
-  if (!schemes.has(parsed.protocol)) fail(`${name} ${JSON.stringify(url)} must start with ${[...schemes].map((s) => `${s}//`).join(", ")}`);
+  if (!schemes.has(parsed.protocol))
+    fail(`${name} ${JSON.stringify(url)} must start with ${[...schemes].map((s) => `${s}//`).join(", ")}`);
   if (!parsed.hostname || UNSAFE_PATH.test(url)) fail(`${name} ${JSON.stringify(url)} has no host or has quotes`);
 }
 
@@ -154,7 +157,8 @@ function checkUrl(name: string, url: string, schemes: Set<string>): void {
 export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
   if (!NATS_ROLES.includes(c.role)) fail(`role ${JSON.stringify(c.role)} must be one of ${NATS_ROLES.join(", ")}`);
   const stateDir = checkPath("stateDir", c.stateDir);
-  if (!SERVER_NAME.test(c.serverName)) fail(`server name ${JSON.stringify(c.serverName)} may use letters, digits, ".", "_" and "-" only`);
+  if (!SERVER_NAME.test(c.serverName))
+    fail(`server name ${JSON.stringify(c.serverName)} may use letters, digits, ".", "_" and "-" only`);
   checkListen("client", c.client);
   if (c.leafnode) checkListen("leafnode", c.leafnode);
   if (c.leafnodeWebsocket) {
@@ -168,11 +172,16 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
     checkUrl("leafnode remote", r.url, REMOTE_SCHEMES);
     for (const more of r.moreUrls ?? []) {
       checkUrl("leafnode remote", more, REMOTE_SCHEMES);
-      if (/^wss?:/.test(more) !== /^wss?:/.test(r.url)) fail(`leafnode remotes ${JSON.stringify(r.url)} and ${JSON.stringify(more)} mix websocket and plain leafnode URLs; give hubs of one kind`);
+      if (/^wss?:/.test(more) !== /^wss?:/.test(r.url))
+        fail(
+          `leafnode remotes ${JSON.stringify(r.url)} and ${JSON.stringify(more)} mix websocket and plain leafnode URLs; give hubs of one kind`,
+        );
     }
     return {
       ...r,
-      ...(r.credentialsFile !== undefined ? { credentialsFile: checkPath("leafnode credentials file", r.credentialsFile) } : {}),
+      ...(r.credentialsFile !== undefined
+        ? { credentialsFile: checkPath("leafnode credentials file", r.credentialsFile) }
+        : {}),
       ...(r.caFile !== undefined ? { caFile: checkPath("leafnode CA file", r.caFile) } : {}),
     };
   });
@@ -183,18 +192,32 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
     const routeTls = cluster.tls;
     if (routeTls) {
       // An empty list would refuse every route, including the agent's own mesh: never meant.
-      if (routeTls.pins.length === 0 || !routeTls.pins.every((pin) => KEY_PIN.test(pin))) fail("cluster TLS pins must be one or more SHA-256 hex digests");
-      cluster = { ...cluster, tls: { certFile: checkPath("cluster TLS certificate file", routeTls.certFile), keyFile: checkPath("cluster TLS key file", routeTls.keyFile), caFile: checkPath("cluster TLS trust file", routeTls.caFile), pins: routeTls.pins } };
+      if (routeTls.pins.length === 0 || !routeTls.pins.every((pin) => KEY_PIN.test(pin)))
+        fail("cluster TLS pins must be one or more SHA-256 hex digests");
+      cluster = {
+        ...cluster,
+        tls: {
+          certFile: checkPath("cluster TLS certificate file", routeTls.certFile),
+          keyFile: checkPath("cluster TLS key file", routeTls.keyFile),
+          caFile: checkPath("cluster TLS trust file", routeTls.caFile),
+          pins: routeTls.pins,
+        },
+      };
     }
   }
   if (c.clientNkeys) {
     if (c.authConfig) fail("client nkeys and an auth config are exclusive (operator mode admits its own users)");
     if (c.clientNkeys.length === 0) fail("client nkeys must name at least one user, or be left out");
-    for (const nkey of c.clientNkeys) if (!USER_NKEY.test(nkey)) fail(`client nkey ${JSON.stringify(nkey)} is not a user nkey (U…)`);
+    for (const nkey of c.clientNkeys)
+      if (!USER_NKEY.test(nkey)) fail(`client nkey ${JSON.stringify(nkey)} is not a user nkey (U…)`);
   }
   const clusterName = c.clusterName ?? "edgesync";
-  if (!SERVER_NAME.test(clusterName)) fail(`cluster name ${JSON.stringify(clusterName)} may use letters, digits, ".", "_" and "-" only`);
-  const tls = c.tls && { certFile: checkPath("TLS certificate file", c.tls.certFile), keyFile: checkPath("TLS key file", c.tls.keyFile) };
+  if (!SERVER_NAME.test(clusterName))
+    fail(`cluster name ${JSON.stringify(clusterName)} may use letters, digits, ".", "_" and "-" only`);
+  const tls = c.tls && {
+    certFile: checkPath("TLS certificate file", c.tls.certFile),
+    keyFile: checkPath("TLS key file", c.tls.keyFile),
+  };
   const maxPayloadBytes = c.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   if (!Number.isInteger(maxPayloadBytes) || maxPayloadBytes < 1024 || maxPayloadBytes > MAX_PAYLOAD_BYTES_LIMIT) {
     fail(`max payload ${maxPayloadBytes} must be 1024-${MAX_PAYLOAD_BYTES_LIMIT} bytes`);
@@ -203,7 +226,8 @@ export function resolveServerConfig(c: NatsServerConfig): ResolvedServerConfig {
 }
 
 const q = (value: string) => JSON.stringify(value);
-const tlsBlock = (t: TlsFiles, indent: string) => `${indent}tls {\n${indent}  cert_file: ${q(t.certFile)}\n${indent}  key_file: ${q(t.keyFile)}\n${indent}  timeout: 5\n${indent}}`;
+const tlsBlock = (t: TlsFiles, indent: string) =>
+  `${indent}tls {\n${indent}  cert_file: ${q(t.certFile)}\n${indent}  key_file: ${q(t.keyFile)}\n${indent}  timeout: 5\n${indent}}`;
 
 function leafnodesBlock(c: ResolvedServerConfig): string | undefined {
   const body: string[] = [];
@@ -213,7 +237,11 @@ function leafnodesBlock(c: ResolvedServerConfig): string | undefined {
   }
   if (c.remotes && c.remotes.length > 0) {
     const remotes = c.remotes.map((r) => {
-      const parts = [r.moreUrls && r.moreUrls.length > 0 ? `urls: [${[r.url, ...r.moreUrls].map(q).join(", ")}]` : `url: ${q(r.url)}`];
+      const parts = [
+        r.moreUrls && r.moreUrls.length > 0
+          ? `urls: [${[r.url, ...r.moreUrls].map(q).join(", ")}]`
+          : `url: ${q(r.url)}`,
+      ];
       if (r.credentialsFile) parts.push(`credentials: ${q(r.credentialsFile)}`);
       if (r.caFile) parts.push(`tls { ca_file: ${q(r.caFile)} }`);
       return `    { ${parts.join(", ")} }`;
@@ -272,7 +300,8 @@ export function renderConfig(config: NatsServerConfig): string {
   ];
   if (c.monitoring) lines.push(`http: ${q(`${c.monitoring.host}:${c.monitoring.port}`)}`);
   if (c.tls) lines.push(tlsBlock(c.tls, ""));
-  for (const block of [clientAuthorizationBlock(c), leafnodesBlock(c), websocketBlock(c), clusterBlock(c)]) if (block) lines.push(block);
+  for (const block of [clientAuthorizationBlock(c), leafnodesBlock(c), websocketBlock(c), clusterBlock(c)])
+    if (block) lines.push(block);
   if (c.authConfig) lines.push(c.authConfig);
   const text = `${lines.join("\n")}\n`;
   assertNoCve2023_47090(text);
@@ -287,9 +316,13 @@ export function renderConfig(config: NatsServerConfig): string {
 export function assertNoCve2023_47090(text: string): void {
   const uncommented = text.replace(/(^|\n)\s*(#|\/\/)[^\n]*/g, "$1");
   const hasAuthorization = /(^|[\s{,])authorization\s*[{:=]/.test(uncommented);
-  const hasSystemAccount = /(^|[\s{,])system_account\s*[:=]/.test(uncommented) || /(^|[\s{,])accounts\s*[{:=][\s\S]*\$?\bSYS\b/.test(uncommented);
+  const hasSystemAccount =
+    /(^|[\s{,])system_account\s*[:=]/.test(uncommented) ||
+    /(^|[\s{,])accounts\s*[{:=][\s\S]*\$?\bSYS\b/.test(uncommented);
   if (hasAuthorization && hasSystemAccount) {
-    throw new UnsafeConfigError("refusing to write a nats-server config with authorization{} and a system account (CVE-2023-47090)");
+    throw new UnsafeConfigError(
+      "refusing to write a nats-server config with authorization{} and a system account (CVE-2023-47090)",
+    );
   }
 }
 
@@ -300,7 +333,8 @@ export function assertNoCve2023_47090(text: string): void {
  */
 export function openListeners(config: NatsServerConfig): string[] {
   if (config.authConfig) return [];
-  const loopback = (host: string) => host === "localhost" || host === "::1" || host === "[::1]" || host.startsWith("127.");
+  const loopback = (host: string) =>
+    host === "localhost" || host === "::1" || host === "[::1]" || host.startsWith("127.");
   const named: [string, Listen | undefined][] = [
     ["client", config.client],
     ["leafnode", config.leafnode],
@@ -308,5 +342,7 @@ export function openListeners(config: NatsServerConfig): string[] {
     ["cluster", config.cluster?.tls ? undefined : config.cluster],
     ["monitoring", config.monitoring],
   ];
-  return named.filter(([name, l]) => l !== undefined && !loopback(l.host) && !(name === "client" && config.clientNkeys)).map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
+  return named
+    .filter(([name, l]) => l !== undefined && !loopback(l.host) && !(name === "client" && config.clientNkeys))
+    .map(([name, l]) => `${name} ${l?.host}:${l?.port}`);
 }

@@ -1,8 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  isPeerToken, parseAnnounceSubject, parseBusSubject, parsePeerSubject, USER_KEY_TEMPLATE,
-  vaultAnnounceSubject, vaultAnnounceWildcard, vaultInboxWildcard, vaultPeerSubject, vaultSubjectsFor,
+  isPeerToken,
+  parseAnnounceSubject,
+  parseBusSubject,
+  parsePeerSubject,
+  USER_KEY_TEMPLATE,
+  vaultAnnounceSubject,
+  vaultAnnounceWildcard,
+  vaultInboxWildcard,
+  vaultPeerSubject,
+  vaultSubjectsFor,
 } from "./subjects.js";
 
 const VAULT = "0b7e8d1c-3c1f-4a53-9a1e-6f2d3b4c5d6e";
@@ -23,15 +31,27 @@ describe("vault subjects", () => {
       assert.throws(() => vaultPeerSubject(VAULT, bad, "peer-a"), RangeError, bad);
       assert.throws(() => vaultPeerSubject(VAULT, "peer-a", bad), RangeError, bad);
     }
-    for (const bad of ["not-a-uuid", `${VAULT}.x`, VAULT.toUpperCase(), "*"]) assert.throws(() => vaultInboxWildcard(bad, "peer-a"), RangeError, bad);
+    for (const bad of ["not-a-uuid", `${VAULT}.x`, VAULT.toUpperCase(), "*"])
+      assert.throws(() => vaultInboxWildcard(bad, "peer-a"), RangeError, bad);
   });
 
   it("parses what it builds and nothing else", () => {
-    assert.deepEqual(parsePeerSubject(vaultPeerSubject(VAULT, "peer-b", "peer-a")), { vaultId: VAULT, to: "peer-b", from: "peer-a" });
+    assert.deepEqual(parsePeerSubject(vaultPeerSubject(VAULT, "peer-b", "peer-a")), {
+      vaultId: VAULT,
+      to: "peer-b",
+      from: "peer-a",
+    });
     assert.deepEqual(parseAnnounceSubject(vaultAnnounceSubject(VAULT, NKEY)), { vaultId: VAULT, from: NKEY });
     const prefix = `es.v1.vault.${VAULT}`;
     assert.deepEqual(parseBusSubject(prefix, `${prefix}.p.peer-b.peer-a`), { kind: "p", to: "peer-b", from: "peer-a" });
-    for (const s of [`${prefix}.p.peer-b`, `${prefix}.p.peer-b.peer-a.x`, `${prefix}.p.peer-b.BAD!`, `${prefix}.announce`, `${prefix}.other.peer-a`, `es.v2.vault.${VAULT}.announce.peer-a`]) {
+    for (const s of [
+      `${prefix}.p.peer-b`,
+      `${prefix}.p.peer-b.peer-a.x`,
+      `${prefix}.p.peer-b.BAD!`,
+      `${prefix}.announce`,
+      `${prefix}.other.peer-a`,
+      `es.v2.vault.${VAULT}.announce.peer-a`,
+    ]) {
       assert.equal(parsePeerSubject(s), undefined, s);
       assert.equal(parseAnnounceSubject(s), undefined, s);
       assert.equal(parseBusSubject(prefix, s), undefined, s);

@@ -19,26 +19,34 @@ function check(kind: string, value: string, ok: boolean): string {
 
 export const vaultPrefix = (vaultId: string) => `es.v1.vault.${check("vault id", vaultId, isVaultId(vaultId))}`;
 /** Announcements carry the sender as the last token, so permissions can pin it like peer subjects. */
-export const vaultAnnounceSubject = (vaultId: string, from: string) => `${vaultPrefix(vaultId)}.announce.${check("peer", from, isPeerToken(from))}`;
+export const vaultAnnounceSubject = (vaultId: string, from: string) =>
+  `${vaultPrefix(vaultId)}.announce.${check("peer", from, isPeerToken(from))}`;
 export const vaultAnnounceWildcard = (vaultId: string) => `${vaultPrefix(vaultId)}.announce.*`;
 export const vaultPeerSubject = (vaultId: string, to: string, from: string) =>
   `${vaultPrefix(vaultId)}.p.${check("peer", to, isPeerToken(to))}.${check("peer", from, isPeerToken(from))}`;
-export const vaultInboxWildcard = (vaultId: string, self: string) => `${vaultPrefix(vaultId)}.p.${check("peer", self, isPeerToken(self))}.*`;
+export const vaultInboxWildcard = (vaultId: string, self: string) =>
+  `${vaultPrefix(vaultId)}.p.${check("peer", self, isPeerToken(self))}.*`;
 /**
  * Any bus with the vault bus's shape under another prefix (the notify document's, for one):
  * `<prefix>.announce.<from>` and `<prefix>.p.<to>.<from>`.
  */
-export const busAnnounceSubject = (prefix: string, from: string) => `${prefix}.announce.${check("peer", from, isPeerToken(from))}`;
+export const busAnnounceSubject = (prefix: string, from: string) =>
+  `${prefix}.announce.${check("peer", from, isPeerToken(from))}`;
 export const busPeerSubject = (prefix: string, to: string, from: string) =>
   `${prefix}.p.${check("peer", to, isPeerToken(to))}.${check("peer", from, isPeerToken(from))}`;
-export const busInboxWildcard = (prefix: string, self: string) => `${prefix}.p.${check("peer", self, isPeerToken(self))}.*`;
+export const busInboxWildcard = (prefix: string, self: string) =>
+  `${prefix}.p.${check("peer", self, isPeerToken(self))}.*`;
 
 /** Parses a subject of the bus under `prefix`; undefined for anything else. */
-export function parseBusSubject(prefix: string, subject: string): { kind: "announce"; from: string } | { kind: "p"; to: string; from: string } | undefined {
+export function parseBusSubject(
+  prefix: string,
+  subject: string,
+): { kind: "announce"; from: string } | { kind: "p"; to: string; from: string } | undefined {
   if (!subject.startsWith(`${prefix}.`)) return undefined;
   const t = subject.slice(prefix.length + 1).split(".");
   if (t.length === 2 && t[0] === "announce" && isPeerToken(t[1])) return { kind: "announce", from: t[1] };
-  if (t.length === 3 && t[0] === "p" && isPeerToken(t[1]) && isPeerToken(t[2])) return { kind: "p", to: t[1], from: t[2] };
+  if (t.length === 3 && t[0] === "p" && isPeerToken(t[1]) && isPeerToken(t[2]))
+    return { kind: "p", to: t[1], from: t[2] };
   return undefined;
 }
 
@@ -89,4 +97,3 @@ export function parsePeerSubject(subject: string): { vaultId: string; to: string
 
 /** A subject-safe token for user text (project or thread names): a hash, never the text. */
 export const nameToken = (name: string) => bytesToHex(sha256(new TextEncoder().encode(name))).slice(0, 24);
-

@@ -113,7 +113,10 @@ const CONF_NAME = "nats-server.conf";
 /** A log line longer than this is not one we parse (and must not grow a buffer forever). */
 const LINE_BYTES_MAX = 16 * 1024;
 
-type State = { kind: "idle" } | { kind: "starting" | "running"; child: ChildProcess; exited: Promise<NatsServerExit> } | { kind: "stopped"; exit: NatsServerExit };
+type State =
+  | { kind: "idle" }
+  | { kind: "starting" | "running"; child: ChildProcess; exited: Promise<NatsServerExit> }
+  | { kind: "stopped"; exit: NatsServerExit };
 
 export class NatsServerSupervisor {
   /** The config with defaults applied and paths made absolute (replaced by reload()). */
@@ -170,7 +173,8 @@ export class NatsServerSupervisor {
   }
 
   async start(): Promise<RunningPorts> {
-    if (this.#state.kind === "starting" || this.#state.kind === "running") throw new Error("nats-server supervisor already started");
+    if (this.#state.kind === "starting" || this.#state.kind === "running")
+      throw new Error("nats-server supervisor already started");
     this.#log.clear();
     this.#ports = undefined;
     this.#stopping = undefined;
@@ -225,12 +229,18 @@ export class NatsServerSupervisor {
     let timer: NodeJS.Timeout | undefined;
     const answered = new Promise<string>((resolve, reject) => {
       this.#reloadWaiter = resolve;
-      timer = setTimeout(() => reject(new NatsServerReloadError(`nats-server did not confirm a reload within ${RELOAD_TIMEOUT_MS} ms`)), RELOAD_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new NatsServerReloadError(`nats-server did not confirm a reload within ${RELOAD_TIMEOUT_MS} ms`)),
+        RELOAD_TIMEOUT_MS,
+      );
     });
     state.child.kill("SIGHUP");
     try {
       const line = await answered;
-      if (line.includes(RELOAD_FAILED)) throw new NatsServerReloadError(`nats-server refused the new config: ${line.slice(line.indexOf(RELOAD_FAILED))}`);
+      if (line.includes(RELOAD_FAILED))
+        throw new NatsServerReloadError(
+          `nats-server refused the new config: ${line.slice(line.indexOf(RELOAD_FAILED))}`,
+        );
     } finally {
       clearTimeout(timer);
       this.#reloadWaiter = undefined;
@@ -252,7 +262,8 @@ export class NatsServerSupervisor {
   async #writeConfig(): Promise<void> {
     const dir = this.config.stateDir;
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (this.#state.kind !== "running") for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
+    if (this.#state.kind !== "running")
+      for (const name of await readdir(dir)) if (name.endsWith(".ports")) await unlink(join(dir, name)).catch(() => {});
     // The config may carry auth material: 0600, replaced atomically.
     const temp = `${this.configPath}.${process.pid}.tmp`;
     await writeFile(temp, renderConfig(this.config), { mode: 0o600 });
@@ -282,7 +293,9 @@ export class NatsServerSupervisor {
       }
       await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
-    throw new NatsServerStartError(`nats-server did not become ready within ${timeoutMs} ms; its output ends:\n${this.#log.text().slice(-2000)}`);
+    throw new NatsServerStartError(
+      `nats-server did not become ready within ${timeoutMs} ms; its output ends:\n${this.#log.text().slice(-2000)}`,
+    );
   }
 
   async #readPorts(pid: number): Promise<RunningPorts | undefined> {
@@ -295,7 +308,10 @@ export class NatsServerSupervisor {
     const file = (await readdir(dir)).find((n) => n.endsWith(`_${pid}.ports`));
     if (!file) return undefined;
     // The file can be caught half-written: unparsable means "not yet".
-    const json = await readFile(join(dir, file), "utf8").then((t) => JSON.parse(t) as Record<string, string[] | undefined>, () => undefined);
+    const json = await readFile(join(dir, file), "utf8").then(
+      (t) => JSON.parse(t) as Record<string, string[] | undefined>,
+      () => undefined,
+    );
     return json ? portsFrom(json, log, this.config) : undefined;
   }
 
@@ -329,7 +345,11 @@ const LISTENING: [keyof RunningPorts, RegExp][] = [
  * The bound ports from the ports file (when given) and the log, or undefined while a configured
  * listener is missing from both. The leafnode port is only ever in the log. Exported for tests.
  */
-export function portsFrom(json: Record<string, string[] | undefined> | undefined, log: string, config: NatsServerConfig): RunningPorts | undefined {
+export function portsFrom(
+  json: Record<string, string[] | undefined> | undefined,
+  log: string,
+  config: NatsServerConfig,
+): RunningPorts | undefined {
   const fromUrl = (url?: string) => {
     const n = Number(/:(\d+)\/?$/.exec(url ?? "")?.[1]);
     return Number.isInteger(n) && n > 0 ? n : undefined;
@@ -352,7 +372,8 @@ export function portsFrom(json: Record<string, string[] | undefined> | undefined
     ["cluster", config.cluster],
     ["monitoring", config.monitoring],
   ];
-  if (wanted.some(([listener, configured]) => configured !== undefined && ports[listener] === undefined)) return undefined;
+  if (wanted.some(([listener, configured]) => configured !== undefined && ports[listener] === undefined))
+    return undefined;
   return { ...ports, client: ports.client as number };
 }
 
@@ -364,7 +385,12 @@ export function portsFrom(json: Record<string, string[] | undefined> | undefined
 export function parseLinkEvent(line: string): LinkEvent | undefined {
   const m = /\] (\S+) - ((?:lid|rid)[\w:]*) - (Leafnode|Route|Router) connection (created|closed)/.exec(line);
   if (!m) return undefined;
-  return { kind: m[3] === "Leafnode" ? "leafnode" : "route", state: m[4] === "created" ? "up" : "down", remote: m[1], id: m[2] };
+  return {
+    kind: m[3] === "Leafnode" ? "leafnode" : "route",
+    state: m[4] === "created" ? "up" : "down",
+    remote: m[1],
+    id: m[2],
+  };
 }
 
 /** Splits a stream into lines, dropping any line longer than `lineBytesMax`. */
@@ -396,7 +422,12 @@ const BIND_FAILURES: [Listener, RegExp][] = [
 ];
 
 /** Turns the output of a server that exited during start-up into one clear error. Exported for tests. */
-export function classifyStartFailure(log: string, config: NatsServerConfig, configPath: string, exit: NatsServerExit): Error {
+export function classifyStartFailure(
+  log: string,
+  config: NatsServerConfig,
+  configPath: string,
+  exit: NatsServerExit,
+): Error {
   for (const [listener, pattern] of BIND_FAILURES) {
     const match = pattern.exec(log);
     if (!match) continue;
@@ -410,7 +441,10 @@ export function classifyStartFailure(log: string, config: NatsServerConfig, conf
   if (anyInUse) {
     const port = Number(anyInUse[1]);
     const listener = listenerOnPort(config, port) ?? "client";
-    return new PortInUseError(`port ${port} is already in use: stop whatever holds it, or choose another with ${LISTENER_FLAGS[listener]}`, { listener, port });
+    return new PortInUseError(
+      `port ${port} is already in use: stop whatever holds it, or choose another with ${LISTENER_FLAGS[listener]}`,
+      { listener, port },
+    );
   }
   // Config problems are printed as "nats-server: <file>:<line>:<col>: <problem>" before start-up.
   const configLine = /^nats-server: (.+)$/m.exec(log);
@@ -436,7 +470,13 @@ function listenerOnPort(config: NatsServerConfig, port: number): Listener | unde
 /** `setpriv --pdeathsig SIGINT -- cmd …` when util-linux's setpriv exists (Linux), else cmd as is. */
 async function withParentDeathSignal(command: string, args: string[]): Promise<{ command: string; args: string[] }> {
   for (const setpriv of ["/usr/bin/setpriv", "/bin/setpriv"]) {
-    if (await access(setpriv).then(() => true, () => false)) return { command: setpriv, args: ["--pdeathsig", "SIGINT", "--", command, ...args] };
+    if (
+      await access(setpriv).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { command: setpriv, args: ["--pdeathsig", "SIGINT", "--", command, ...args] };
   }
   return { command, args };
 }

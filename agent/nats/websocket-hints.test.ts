@@ -6,15 +6,33 @@ const line = (text: string) => `[12014] 2026/12/07 06:17:15.001843 [ERR] 127.0.0
 
 describe("websocket link hints", () => {
   it("recognises a ws:// link answered with TLS", () => {
-    assert.equal(websocketMismatch(line("lid_ws:6 - Error soliciting websocket connection: invalid websocket connection"), "ws://hub:8080"), "tls-listener");
+    assert.equal(
+      websocketMismatch(
+        line("lid_ws:6 - Error soliciting websocket connection: invalid websocket connection"),
+        "ws://hub:8080",
+      ),
+      "tls-listener",
+    );
   });
 
   it("recognises a ws:// link that nats-server turned into TLS after the hub's INFO", () => {
-    assert.equal(websocketMismatch(line("lid_ws:7 - TLS leafnode handshake error: tls: first record does not look like a TLS handshake"), "ws://hub:8080"), "tls-after-info");
+    assert.equal(
+      websocketMismatch(
+        line("lid_ws:7 - TLS leafnode handshake error: tls: first record does not look like a TLS handshake"),
+        "ws://hub:8080",
+      ),
+      "tls-after-info",
+    );
   });
 
   it("says nothing for a wss:// link or an unrelated line", () => {
-    assert.equal(websocketMismatch(line("lid_ws:6 - Error soliciting websocket connection: invalid websocket connection"), "wss://hub:443"), undefined);
+    assert.equal(
+      websocketMismatch(
+        line("lid_ws:6 - Error soliciting websocket connection: invalid websocket connection"),
+        "wss://hub:443",
+      ),
+      undefined,
+    );
     assert.equal(websocketMismatch(line("lid:6 - Leafnode connection created"), "ws://hub:8080"), undefined);
   });
 

@@ -11,7 +11,8 @@
 export type WebsocketMismatch = "tls-listener" | "tls-after-info";
 
 const TLS_LISTENER = /lid_ws:\d+ - Error soliciting websocket connection: invalid websocket connection/;
-const TLS_AFTER_INFO = /lid_ws:\d+ - TLS leafnode handshake error: tls: first record does not look like a TLS handshake/;
+const TLS_AFTER_INFO =
+  /lid_ws:\d+ - TLS leafnode handshake error: tls: first record does not look like a TLS handshake/;
 
 /** Which mismatch a nats-server log line shows for a leaf dialling `hubUrl`, if any. */
 export function websocketMismatch(line: string, hubUrl: string): WebsocketMismatch | undefined {

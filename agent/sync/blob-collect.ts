@@ -12,7 +12,11 @@ export interface BlobCollection {
  * Deletes every stored blob whose hash `referenced` lacks. The caller passes every hash the doc's
  * whole history names, not only the current files': restore-at and labels still need those.
  */
-export async function deleteUnreferencedBlobs(blobs: BlobStore, referenced: { has(hash: string): boolean }, log: Log): Promise<BlobCollection> {
+export async function deleteUnreferencedBlobs(
+  blobs: BlobStore,
+  referenced: { has(hash: string): boolean },
+  log: Log,
+): Promise<BlobCollection> {
   const result: BlobCollection = { blobsRemoved: 0, blobBytesRemoved: 0, blobsKept: 0 };
   for (const hash of await blobs.list()) {
     if (referenced.has(hash)) {

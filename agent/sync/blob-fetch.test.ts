@@ -14,7 +14,8 @@ import { referencedBlobs } from "../vault/model/blob-refs.js";
 import * as A from "@automerge/automerge";
 
 const actor = (n: number) => n.toString(16).padStart(32, "0");
-const png = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i === 0 ? 0 : (i * seed + (i >> 8)) & 0xff));
+const png = (n: number, seed = 7) =>
+  Uint8Array.from({ length: n }, (_, i) => (i === 0 ? 0 : (i * seed + (i >> 8)) & 0xff));
 
 async function settle(...engines: SyncEngine[]) {
   for (let i = 0; i < 30; i++) {
@@ -25,7 +26,13 @@ async function settle(...engines: SyncEngine[]) {
 
 /** A bus member that drops every message while `lossy` says so (the bus is at-most-once). */
 function lossy(inner: Transport, drop: { on: boolean }): Transport {
-  return { ...inner, send: (to, m) => void (drop.on || inner.send(to, m)), broadcast: (m) => void (drop.on || inner.broadcast(m)), start: (h) => inner.start(h), stop: () => inner.stop() };
+  return {
+    ...inner,
+    send: (to, m) => void (drop.on || inner.send(to, m)),
+    broadcast: (m) => void (drop.on || inner.broadcast(m)),
+    start: (h) => inner.start(h),
+    stop: () => inner.stop(),
+  };
 }
 
 function pair(options: { chunk?: number } = {}) {
@@ -36,10 +43,24 @@ function pair(options: { chunk?: number } = {}) {
   const paths: string[] = [];
   const hubBlobs = new MemoryBlobStore();
   const leafBlobs = new MemoryBlobStore();
-  const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), blobs: hubBlobs, transport: bus.transport(asPeerId("hub")), clock, blobChunkBytes: options.chunk });
+  const hub = new SyncEngine({
+    self: asPeerId("hub"),
+    doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+    store: new MemoryStore(),
+    blobs: hubBlobs,
+    transport: bus.transport(asPeerId("hub")),
+    clock,
+    blobChunkBytes: options.chunk,
+  });
   const leafStore = new MemoryStore();
   const leaf = new SyncEngine({
-    self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, blobs: leafBlobs, transport: lossy(bus.transport(asPeerId("leaf")), drop), clock, blobChunkBytes: options.chunk,
+    self: asPeerId("leaf"),
+    doc: emptyVaultDoc(actor(2)),
+    store: leafStore,
+    blobs: leafBlobs,
+    transport: lossy(bus.transport(asPeerId("leaf")), drop),
+    clock,
+    blobChunkBytes: options.chunk,
     onChange: (event) => void (event.origin === "remote" && paths.push(...event.paths)),
   });
   return { hub, leaf, hubBlobs, leafBlobs, leafStore, paths, drop, advance: (ms: number) => (now += ms), bus };
@@ -96,7 +117,10 @@ describe("blobs over the sync bus", () => {
     await settle(hub);
     assert.equal(got.filter((m) => decodeMessage(m)?.type === "blob").length, 0);
     const junk = png(10, 5);
-    await hub.receive(asPeerId("probe"), encodeMessage({ type: "blob", hash: sha256Hex(junk), offset: 0, total: 10, chunk: junk }));
+    await hub.receive(
+      asPeerId("probe"),
+      encodeMessage({ type: "blob", hash: sha256Hex(junk), offset: 0, total: 10, chunk: junk }),
+    );
     assert.equal(await hubBlobs.has(sha256Hex(junk)), false);
   });
 
@@ -112,7 +136,10 @@ describe("blobs over the sync bus", () => {
     assert.deepEqual(leaf.missingBlobs, [sha256Hex(bytes)]);
     // A hostile peer answers with bytes of the right size but the wrong content.
     const forged = new Uint8Array(bytes.length).fill(1);
-    await leaf.receive(asPeerId("mallory"), encodeMessage({ type: "blob", hash: sha256Hex(bytes), offset: 0, total: bytes.length, chunk: forged }));
+    await leaf.receive(
+      asPeerId("mallory"),
+      encodeMessage({ type: "blob", hash: sha256Hex(bytes), offset: 0, total: bytes.length, chunk: forged }),
+    );
     assert.equal(await leafBlobs.has(sha256Hex(bytes)), false);
     assert.equal(leaf.stats.blobsRejected, 1);
     drop.on = false;
@@ -128,12 +155,45 @@ describe("blobs over the sync bus", () => {
     /** Leaves hear only the hub, as NATS permissions arrange it behind a hub. */
     const viaHub = (self: string): Transport => {
       const inner = bus.transport(asPeerId(self));
-      return { ...inner, start: (h) => inner.start({ ...h, onMessage: (from, m) => (self === "hub" || from === "hub" ? h.onMessage(from, m) : undefined) }), stop: () => inner.stop() };
+      return {
+        ...inner,
+        start: (h) =>
+          inner.start({
+            ...h,
+            onMessage: (from, m) => (self === "hub" || from === "hub" ? h.onMessage(from, m) : undefined),
+          }),
+        stop: () => inner.stop(),
+      };
     };
     const blobs = { hub: new MemoryBlobStore(), a: new MemoryBlobStore(), b: new MemoryBlobStore() };
-    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), blobs: blobs.hub, transport: viaHub("hub"), clock, blobChunkBytes: 500 });
-    const a = new SyncEngine({ self: asPeerId("a"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), blobs: blobs.a, transport: viaHub("a"), clock, blobChunkBytes: 500 });
-    const b = new SyncEngine({ self: asPeerId("b"), doc: emptyVaultDoc(actor(3)), store: new MemoryStore(), blobs: blobs.b, transport: viaHub("b"), clock, blobChunkBytes: 500 });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      hub: true,
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      blobs: blobs.hub,
+      transport: viaHub("hub"),
+      clock,
+      blobChunkBytes: 500,
+    });
+    const a = new SyncEngine({
+      self: asPeerId("a"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      blobs: blobs.a,
+      transport: viaHub("a"),
+      clock,
+      blobChunkBytes: 500,
+    });
+    const b = new SyncEngine({
+      self: asPeerId("b"),
+      doc: emptyVaultDoc(actor(3)),
+      store: new MemoryStore(),
+      blobs: blobs.b,
+      transport: viaHub("b"),
+      clock,
+      blobChunkBytes: 500,
+    });
     for (const e of [hub, a, b]) await e.start();
     await settle(hub, a, b);
     const bytes = png(4_000, 17);
@@ -151,17 +211,35 @@ describe("blobs over the sync bus", () => {
     };
     const store = new MemoryBlobStore();
     const fetcher = new BlobFetcher({
-      store, clock: { now: () => 0 }, log: silentLog, chunkBytes: 100, blobBytesMax: 10_000, inflightMax: 3, inflightBytesMax: 1_000_000,
-      send: (to, m) => record(to, m), broadcast: (m) => record(undefined, m), mayServe: () => false, onStored: async () => {},
+      store,
+      clock: { now: () => 0 },
+      log: silentLog,
+      chunkBytes: 100,
+      blobBytesMax: 10_000,
+      inflightMax: 3,
+      inflightBytesMax: 1_000_000,
+      send: (to, m) => record(to, m),
+      broadcast: (m) => record(undefined, m),
+      mayServe: () => false,
+      onStored: async () => {},
     });
     const blobs = Array.from({ length: 7 }, (_, i) => png(250, i + 2));
-    await fetcher.want(blobs.map((b) => ({ hash: sha256Hex(b), size: b.length })), asPeerId("hub"));
+    await fetcher.want(
+      blobs.map((b) => ({ hash: sha256Hex(b), size: b.length })),
+      asPeerId("hub"),
+    );
     assert.deepEqual(sent, [{ to: "hub", hashes: blobs.slice(0, 3).map(sha256Hex) }]);
     fetcher.tick(); // nothing is due: all three are in flight, the rest wait for room
     assert.equal(sent.length, 1);
     const first = blobs[0];
     for (let offset = 0; offset < first.length; offset += 100) {
-      await fetcher.onMessage(asPeerId("hub"), { type: "blob", hash: sha256Hex(first), offset, total: first.length, chunk: first.subarray(offset, offset + 100) });
+      await fetcher.onMessage(asPeerId("hub"), {
+        type: "blob",
+        hash: sha256Hex(first),
+        offset,
+        total: first.length,
+        chunk: first.subarray(offset, offset + 100),
+      });
     }
     assert.deepEqual(await store.get(sha256Hex(first)), first);
     assert.deepEqual(sent[1], { to: "hub", hashes: [sha256Hex(blobs[3])] });
@@ -172,8 +250,16 @@ describe("blobs over the sync bus", () => {
     let now = 0;
     const asked: string[][] = [];
     const fetcher = new BlobFetcher({
-      store: new MemoryBlobStore(), clock: { now: () => now }, log: silentLog, chunkBytes: 100, blobBytesMax: 10_000, inflightMax: 3,
-      send: () => {}, broadcast: (m) => void asked.push((decodeMessage(m) as { hashes: string[] }).hashes), mayServe: () => false, onStored: async () => {},
+      store: new MemoryBlobStore(),
+      clock: { now: () => now },
+      log: silentLog,
+      chunkBytes: 100,
+      blobBytesMax: 10_000,
+      inflightMax: 3,
+      send: () => {},
+      broadcast: (m) => void asked.push((decodeMessage(m) as { hashes: string[] }).hashes),
+      mayServe: () => false,
+      onStored: async () => {},
     });
     const hashes = Array.from({ length: 4 }, (_, i) => sha256Hex(png(50, i + 3)));
     return fetcher.want(hashes.map((hash) => ({ hash, size: 50 }))).then(() => {

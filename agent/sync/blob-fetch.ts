@@ -91,8 +91,15 @@ export class BlobFetcher {
 
   constructor(config: BlobFetchConfig) {
     this.#cfg = {
-      retryMinMs: 2_000, retryMaxMs: 60_000, stallMs: 30_000, incomingBytesMax: 64 * 1024 * 1024,
-      inflightMax: BLOB_WANT_MAX, inflightBytesMax: 32 * 1024 * 1024, serveBytesMax: 64 * 1024 * 1024, warnOverLimit: false, ...config,
+      retryMinMs: 2_000,
+      retryMaxMs: 60_000,
+      stallMs: 30_000,
+      incomingBytesMax: 64 * 1024 * 1024,
+      inflightMax: BLOB_WANT_MAX,
+      inflightBytesMax: 32 * 1024 * 1024,
+      serveBytesMax: 64 * 1024 * 1024,
+      warnOverLimit: false,
+      ...config,
       digest: config.digest ?? sha256Hex,
     };
   }
@@ -129,13 +136,18 @@ export class BlobFetcher {
     if (this.#overLimitLogged.has(hash) || this.#overLimitLogged.size >= OVER_LIMIT_LOGGED_MAX) return;
     this.#overLimitLogged.add(hash);
     const line = this.#cfg.warnOverLimit ? this.#cfg.log.warn : this.#cfg.log.debug;
-    line.call(this.#cfg.log, { blob: hash.slice(0, 16), size, max: this.#cfg.blobBytesMax }, "not fetching a binary file's contents: larger than the blob limit here");
+    line.call(
+      this.#cfg.log,
+      { blob: hash.slice(0, 16), size, max: this.#cfg.blobBytesMax },
+      "not fetching a binary file's contents: larger than the blob limit here",
+    );
   }
 
   /** Re-asks every peer for what is overdue; drops stalled reassemblies. */
   tick(): void {
     const now = this.#cfg.clock.now();
-    for (const [hash, incoming] of this.#incoming) if (now - incoming.lastMs > this.#cfg.stallMs) this.#incoming.delete(hash);
+    for (const [hash, incoming] of this.#incoming)
+      if (now - incoming.lastMs > this.#cfg.stallMs) this.#incoming.delete(hash);
     this.#askDue();
   }
 
@@ -161,7 +173,8 @@ export class BlobFetcher {
    */
   #askDue(to?: PeerId): void {
     const now = this.#cfg.clock.now();
-    const inFlight = (hash: string, wanted: Wanted) => this.#incoming.has(hash) || (wanted.asked && now - wanted.lastAskMs < this.#cfg.retryMinMs);
+    const inFlight = (hash: string, wanted: Wanted) =>
+      this.#incoming.has(hash) || (wanted.asked && now - wanted.lastAskMs < this.#cfg.retryMinMs);
     let count = 0;
     let bytes = 0;
     for (const [hash, wanted] of this.#wanted) {
@@ -176,7 +189,8 @@ export class BlobFetcher {
       if (wanted.asked) wanted.attempts++;
       wanted.asked = true;
       wanted.lastAskMs = now;
-      wanted.nextAskMs = now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
+      wanted.nextAskMs =
+        now + Math.min(this.#cfg.retryMaxMs, this.#cfg.retryMinMs * 2 ** Math.min(wanted.attempts, 20));
       count++;
       bytes += wanted.size;
       due.push([hash, wanted]);
@@ -185,7 +199,10 @@ export class BlobFetcher {
       this.#wanted.delete(hash); // to the back of the line
       this.#wanted.set(hash, wanted);
     }
-    this.#ask(due.map(([hash]) => hash), to);
+    this.#ask(
+      due.map(([hash]) => hash),
+      to,
+    );
   }
 
   async onMessage(from: PeerId, message: Extract<WireMessage, { type: "blob-want" | "blob" }>): Promise<void> {
@@ -207,7 +224,8 @@ export class BlobFetcher {
       if (!this.#cfg.mayServe(hash)) continue;
       const bytes = await this.#cfg.store.get(hash);
       if (bytes === undefined) {
-        if (this.#wanted.has(hash) && this.#owed.size < OWED_MAX) this.#owed.set(hash, (this.#owed.get(hash) ?? new Set()).add(to));
+        if (this.#wanted.has(hash) && this.#owed.size < OWED_MAX)
+          this.#owed.set(hash, (this.#owed.get(hash) ?? new Set()).add(to));
         continue;
       }
       if (bytes.length > this.#cfg.blobBytesMax) continue;
@@ -274,4 +292,5 @@ export class BlobFetcher {
  * Blob data bytes per message for a transport whose messages hold at most `messageBytesMax`
  * (at least 1: an offline engine's null transport carries nothing anyway).
  */
-export const blobChunkBytesFor = (messageBytesMax: number, preferred = 256 * 1024): number => Math.max(1, Math.min(preferred, messageBytesMax - BLOB_HEADER_BYTES));
+export const blobChunkBytesFor = (messageBytesMax: number, preferred = 256 * 1024): number =>
+  Math.max(1, Math.min(preferred, messageBytesMax - BLOB_HEADER_BYTES));

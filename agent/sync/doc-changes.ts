@@ -23,7 +23,12 @@ export interface ChangeEvent {
 export function changedPaths(doc: Doc, before: A.Heads, touched?: { identity: boolean }): string[] {
   // From nothing (a clone's first sync) every file changed; diffing would build a patch holding
   // the content of every file only to read the paths from it.
-  if (before.length === 0) return isReady(doc) ? Object.values(doc.files).flatMap((bucket) => Object.keys(bucket)).sort() : [];
+  if (before.length === 0)
+    return isReady(doc)
+      ? Object.values(doc.files)
+          .flatMap((bucket) => Object.keys(bucket))
+          .sort()
+      : [];
   const paths = new Set<string>();
   for (const patch of A.diff(doc, before, A.getHeads(doc))) {
     if (patch.path[0] === "meta" && touched) touched.identity = true;

@@ -38,12 +38,26 @@ function rig(compactAfterChunks = 500) {
   const store = new FailingStore();
   const blobs = new FailingBlobStore();
   const reported: ChangeEvent[] = [];
-  const persistence = new DocPersistence({ store, blobs, snapshots: new SnapshotCache(), log: silentLog, compactAfterChunks, onReport: (e) => reported.push(e) });
+  const persistence = new DocPersistence({
+    store,
+    blobs,
+    snapshots: new SnapshotCache(),
+    log: silentLog,
+    compactAfterChunks,
+    onReport: (e) => reported.push(e),
+  });
   return { store, blobs, reported, persistence };
 }
 
-const edit = (doc: Doc, path: string, text: string) => applyFileOps(doc, [{ type: "put", path, bytes: utf8Encode(text), mtime: 1 }], { time: 1, by: "me" });
-const event = (doc: Doc, paths: string[]): ChangeEvent => ({ origin: "local", paths, merges: [], heads: A.getHeads(doc), before: [] });
+const edit = (doc: Doc, path: string, text: string) =>
+  applyFileOps(doc, [{ type: "put", path, bytes: utf8Encode(text), mtime: 1 }], { time: 1, by: "me" });
+const event = (doc: Doc, paths: string[]): ChangeEvent => ({
+  origin: "local",
+  paths,
+  merges: [],
+  heads: A.getHeads(doc),
+  before: [],
+});
 const textIn = (doc: Doc, path: string) => new TextDecoder().decode(readEntry(doc, path)?.bytes);
 
 describe("DocPersistence", () => {
@@ -90,7 +104,10 @@ describe("DocPersistence", () => {
     store.failing = false;
     await persistence.save(doc);
     persistence.reportIfSaved();
-    assert.deepEqual(reported.map((e) => e.paths), [["a.md"]]);
+    assert.deepEqual(
+      reported.map((e) => e.paths),
+      [["a.md"]],
+    );
   });
 
   it("stores a held blob before the change naming it, and saves nothing while the blob cannot be stored", async () => {

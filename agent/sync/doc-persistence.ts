@@ -89,7 +89,10 @@ export class DocPersistence {
       try {
         await this.#cfg.blobs.put(hash, bytes);
       } catch (error) {
-        this.#cfg.log.warn({ blob: hash.slice(0, 16), error: String(error) }, "could not store a binary file's contents; the change naming it is saved once it can be (is the disk full?)");
+        this.#cfg.log.warn(
+          { blob: hash.slice(0, 16), error: String(error) },
+          "could not store a binary file's contents; the change naming it is saved once it can be (is the disk full?)",
+        );
         throw error;
       }
       this.#pendingBlobs.delete(hash);
@@ -132,7 +135,10 @@ export class DocPersistence {
         this.#chunksSinceCompact++;
       }
     } catch (error) {
-      this.#cfg.log.warn({ error: String(error) }, "could not save the vault document; the next save is a full one (is the disk full?)");
+      this.#cfg.log.warn(
+        { error: String(error) },
+        "could not save the vault document; the next save is a full one (is the disk full?)",
+      );
       throw error;
     }
     this.#markStored(doc);

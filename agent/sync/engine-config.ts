@@ -67,4 +67,3 @@ export const ENGINE_DEFAULTS = {
   compactAfterChunks: 500,
   blobBytesMax: 16 * 1024 * 1024,
 };
-

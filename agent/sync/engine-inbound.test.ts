@@ -53,17 +53,33 @@ async function hubAndMember() {
   const bus = new MemoryBus();
   const log = recordingLog();
   const hub = new SyncEngine({
-    self: asPeerId("hub"), vault: { id: "vault-1", name: "team" }, doc: createVaultDoc({ vaultId: "vault-1", name: "team", createdAt: 1 }, actor(1)),
-    store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock, log, hub: true,
+    self: asPeerId("hub"),
+    vault: { id: "vault-1", name: "team" },
+    doc: createVaultDoc({ vaultId: "vault-1", name: "team", createdAt: 1 }, actor(1)),
+    store: new MemoryStore(),
+    transport: bus.transport(asPeerId("hub")),
+    clock,
+    log,
+    hub: true,
   });
   await hub.start();
-  const member = new SyncEngine({ self: asPeerId("member"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("member")), clock });
+  const member = new SyncEngine({
+    self: asPeerId("member"),
+    doc: emptyVaultDoc(actor(2)),
+    store: new MemoryStore(),
+    transport: bus.transport(asPeerId("member")),
+    clock,
+  });
   await member.start();
   await settle(hub, member);
   assert.ok(isReady(member.doc));
   /** Delivers a hand-made change to the hub in a sync message from the member; returns its hash. */
   const push = async (mutate: (doc: Record<string, Record<string, unknown>>) => void, times = 1) => {
-    const doc = A.change(A.clone(member.doc) as unknown as A.Doc<Record<string, Record<string, unknown>>>, { time: 2 }, mutate);
+    const doc = A.change(
+      A.clone(member.doc) as unknown as A.Doc<Record<string, Record<string, unknown>>>,
+      { time: 2 },
+      mutate,
+    );
     const message = new Uint8Array([1, 2, ...messageCarryingChanges(doc, A.clone(hub.doc))]);
     for (let i = 0; i < times; i++) await hub.receive(asPeerId("member"), message);
     await settle(hub);
@@ -98,7 +114,13 @@ describe("SyncEngine on what a member sends", () => {
     const { hub, log, push } = await hubAndMember();
     const huge = "x".repeat(INLINE_ENTRY_BYTES_MAX + 1);
     const hash = await push((doc) => {
-      (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = { text: new A.ImmutableString(huge), sha256: new A.ImmutableString("0".repeat(64)), size: 1, mtime: 2, by: new A.ImmutableString("member") };
+      (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = {
+        text: new A.ImmutableString(huge),
+        sha256: new A.ImmutableString("0".repeat(64)),
+        size: 1,
+        mtime: 2,
+        by: new A.ImmutableString("member"),
+      };
     }, 2);
     assert.equal(A.hasHeads(hub.doc, [hash]), false, "the hub applied the oversized change");
     assert.equal(readEntry(hub.doc, "huge.md"), undefined);
@@ -108,7 +130,9 @@ describe("SyncEngine on what a member sends", () => {
 
   it("stores a text over the inline limit as a blob, so honest writers never send what hubs refuse", async () => {
     const { hub } = await hubAndMember();
-    await hub.change([{ type: "put", path: "long.md", bytes: utf8Encode("y".repeat(INLINE_ENTRY_BYTES_MAX + 1)), mtime: 3 }]);
+    await hub.change([
+      { type: "put", path: "long.md", bytes: utf8Encode("y".repeat(INLINE_ENTRY_BYTES_MAX + 1)), mtime: 3 },
+    ]);
     const entry = readEntry(hub.doc, "long.md")!;
     assert.equal(entry.kind, "binary");
     assert.equal(entry.size, INLINE_ENTRY_BYTES_MAX + 1);

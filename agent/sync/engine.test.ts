@@ -26,10 +26,19 @@ function pair() {
   const bus = new MemoryBus();
   const hubStore = new MemoryStore();
   const hub = new SyncEngine({
-    self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-    store: hubStore, transport: bus.transport(asPeerId("hub")), clock,
+    self: asPeerId("hub"),
+    doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+    store: hubStore,
+    transport: bus.transport(asPeerId("hub")),
+    clock,
   });
-  const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock });
+  const leaf = new SyncEngine({
+    self: asPeerId("leaf"),
+    doc: emptyVaultDoc(actor(2)),
+    store: new MemoryStore(),
+    transport: bus.transport(asPeerId("leaf")),
+    clock,
+  });
   return { bus, hub, leaf, hubStore };
 }
 
@@ -47,19 +56,44 @@ describe("SyncEngine", () => {
     const bus = new MemoryBus();
     const sent: string[] = [];
     const hubTransport = watched(bus.transport(asPeerId("hub")), (type, bytes) => sent.push(`${type}:${bytes}`));
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: hubTransport,
+      clock,
+    });
     await hub.start();
-    await hub.change(Array.from({ length: 40 }, (_, i) => ({ type: "put" as const, path: `n/${i}.md`, bytes: utf8Encode(`note ${i}\n`.repeat(50)), mtime: 1 })));
+    await hub.change(
+      Array.from({ length: 40 }, (_, i) => ({
+        type: "put" as const,
+        path: `n/${i}.md`,
+        bytes: utf8Encode(`note ${i}\n`.repeat(50)),
+        mtime: 1,
+      })),
+    );
     const leafStore = new MemoryStore();
-    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, transport: bus.transport(asPeerId("leaf")), clock });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: leafStore,
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+    });
     await leaf.start();
     await settle(hub, leaf);
     assert.equal(text(leaf, "n/39.md"), "note 39\n".repeat(50));
-    assert.ok(leaf.convergedWith(asPeerId("hub")) && hub.convergedWith(asPeerId("leaf")), "both sides see they are in step");
+    assert.ok(
+      leaf.convergedWith(asPeerId("hub")) && hub.convergedWith(asPeerId("leaf")),
+      "both sides see they are in step",
+    );
     assert.equal(sent.filter((m) => m.startsWith("snapshot:")).length, 1, `one snapshot: ${sent.join(" ")}`);
     // The doc's contents went in the snapshot only: no sync message carried them as well.
     const snapshotBytes = Number(sent.find((m) => m.startsWith("snapshot:"))?.split(":")[1]);
-    assert.ok(sent.filter((m) => m.startsWith("sync:")).every((m) => Number(m.split(":")[1]) < snapshotBytes / 4), sent.join(" "));
+    assert.ok(
+      sent.filter((m) => m.startsWith("sync:")).every((m) => Number(m.split(":")[1]) < snapshotBytes / 4),
+      sent.join(" "),
+    );
     // Stored as it came, and what follows is stored after it (the log holds only the new change).
     await hub.change([{ type: "put", path: "later.md", bytes: utf8Encode("after the clone"), mtime: 2 }]);
     await settle(hub, leaf);
@@ -76,11 +110,27 @@ describe("SyncEngine", () => {
     let now = 1_700_000_000_000;
     const ticking: Clock = { now: () => now };
     let dropped = 0;
-    const hubTransport = watched(bus.transport(asPeerId("hub")), () => {}, (type) => type === "snapshot" && dropped++ === 0);
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock: ticking });
+    const hubTransport = watched(
+      bus.transport(asPeerId("hub")),
+      () => {},
+      (type) => type === "snapshot" && dropped++ === 0,
+    );
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: hubTransport,
+      clock: ticking,
+    });
     await hub.start();
     await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
-    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock: ticking });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock: ticking,
+    });
     await leaf.start();
     await settle(hub, leaf);
     assert.equal(dropped, 1);
@@ -98,7 +148,15 @@ describe("SyncEngine", () => {
     const ticking: Clock = { now: () => now };
     const sent: string[] = [];
     const hubTransport = watched(bus.transport(asPeerId("hub")), (type) => sent.push(type));
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: hubTransport, clock: ticking, hub: true, snapshotWhenQuietMs: 1_000 });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: hubTransport,
+      clock: ticking,
+      hub: true,
+      snapshotWhenQuietMs: 1_000,
+    });
     await hub.start();
     await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
     now += 500;
@@ -109,7 +167,13 @@ describe("SyncEngine", () => {
     assert.equal(hub.stats.snapshotsMade, 1, "made once the doc was quiet");
     await hub.tick();
     assert.equal(hub.stats.snapshotsMade, 1, "and not again for the same doc");
-    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock: ticking });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock: ticking,
+    });
     await leaf.start();
     await settle(hub, leaf);
     assert.equal(text(leaf, "a.md"), "hello");
@@ -124,7 +188,13 @@ describe("SyncEngine", () => {
 
   it("makes no snapshot ahead of need unless asked to (a device that is not a hub)", async () => {
     let now = 1_700_000_000_000;
-    const device = new SyncEngine({ self: asPeerId("d"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: new MemoryBus().transport(asPeerId("d")), clock: { now: () => now } });
+    const device = new SyncEngine({
+      self: asPeerId("d"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: new MemoryBus().transport(asPeerId("d")),
+      clock: { now: () => now },
+    });
     await device.start();
     await device.change([{ type: "put", path: "a.md", bytes: utf8Encode("hello"), mtime: 1 }]);
     now += 3_600_000;
@@ -146,10 +216,22 @@ describe("SyncEngine", () => {
   it("reports remote paths to onChange so the folder binding can write them", async () => {
     const bus = new MemoryBus();
     const seen: string[] = [];
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("hub")),
+      clock,
+    });
     const leaf = new SyncEngine({
-      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock,
-      onChange: (event) => { if (event.origin === "remote") seen.push(...event.paths); },
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+      onChange: (event) => {
+        if (event.origin === "remote") seen.push(...event.paths);
+      },
     });
     await hub.start();
     await leaf.start();
@@ -164,10 +246,22 @@ describe("SyncEngine", () => {
     const bus = new MemoryBus();
     const seen: string[] = [];
     const leafStore = new MemoryStore();
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("hub")),
+      clock,
+    });
     const leaf = new SyncEngine({
-      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, transport: bus.transport(asPeerId("leaf")), clock,
-      onChange: (event) => { if (event.origin === "remote") seen.push(...event.paths); },
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: leafStore,
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+      onChange: (event) => {
+        if (event.origin === "remote") seen.push(...event.paths);
+      },
     });
     await hub.start();
     await leaf.start();
@@ -191,10 +285,23 @@ describe("SyncEngine", () => {
     const blobs = new MemoryBlobStore();
     const leafStore = new MemoryStore();
     const stored: string[] = [];
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("hub")),
+      clock,
+    });
     const leaf = new SyncEngine({
-      self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: leafStore, blobs, transport: bus.transport(asPeerId("leaf")), clock,
-      onChange: (event) => { if (event.origin === "local") stored.push(...event.paths); },
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: leafStore,
+      blobs,
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+      onChange: (event) => {
+        if (event.origin === "local") stored.push(...event.paths);
+      },
     });
     await hub.start();
     await leaf.start();
@@ -213,7 +320,10 @@ describe("SyncEngine", () => {
     await settle(hub, leaf);
     assert.deepEqual(stored, ["photo.jpg"], "reported once the blob and then the change were stored");
     assert.equal(await blobs.has(readEntry(leaf.doc, "photo.jpg")!.sha256), true);
-    assert.ok(fileHashes(loadDoc(await leafStore.load(), actor(2))).has("photo.jpg"), "the change is in the leaf's store");
+    assert.ok(
+      fileHashes(loadDoc(await leafStore.load(), actor(2))).has("photo.jpg"),
+      "the change is in the leaf's store",
+    );
     assert.ok(fileHashes(hub.doc).has("photo.jpg"), "and it reached the hub");
   });
 
@@ -229,8 +339,24 @@ describe("SyncEngine", () => {
       };
       return transport;
     };
-    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: counting("hub"), clock });
-    const leaves = [2, 3, 4].map((n) => new SyncEngine({ self: asPeerId(`leaf${n}`), doc: emptyVaultDoc(actor(n)), store: new MemoryStore(), transport: counting(`leaf${n}`), clock }));
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      hub: true,
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: counting("hub"),
+      clock,
+    });
+    const leaves = [2, 3, 4].map(
+      (n) =>
+        new SyncEngine({
+          self: asPeerId(`leaf${n}`),
+          doc: emptyVaultDoc(actor(n)),
+          store: new MemoryStore(),
+          transport: counting(`leaf${n}`),
+          clock,
+        }),
+    );
     await hub.start();
     for (const leaf of leaves) await leaf.start();
     await settle(hub, ...leaves);
@@ -238,7 +364,11 @@ describe("SyncEngine", () => {
     await leaves[0].change([{ type: "put", path: "a.md", bytes: utf8Encode("from leaf2"), mtime: 1 }]);
     await settle(hub, ...leaves);
     for (const leaf of leaves) assert.equal(text(leaf, "a.md"), "from leaf2");
-    assert.deepEqual(sent.filter((s) => /^leaf\d>leaf/.test(s)), [], "no leaf-to-leaf sync messages");
+    assert.deepEqual(
+      sent.filter((s) => /^leaf\d>leaf/.test(s)),
+      [],
+      "no leaf-to-leaf sync messages",
+    );
     assert.ok(sent.includes("leaf2>hub") && sent.includes("hub>leaf3") && sent.includes("hub>leaf4"), sent.join(" "));
   });
 
@@ -246,10 +376,33 @@ describe("SyncEngine", () => {
     const bus = new MemoryBus();
     const deafHub = bus.transport(asPeerId("hub"));
     const start = deafHub.start.bind(deafHub);
-    deafHub.start = (handlers) => start({ ...handlers, onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)) });
-    const hub = new SyncEngine({ self: asPeerId("hub"), hub: true, doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: deafHub, clock });
-    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock });
-    const client = new SyncEngine({ self: asPeerId("client"), doc: emptyVaultDoc(actor(3)), store: new MemoryStore(), transport: bus.transport(asPeerId("client")), clock });
+    deafHub.start = (handlers) =>
+      start({
+        ...handlers,
+        onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)),
+      });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      hub: true,
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: deafHub,
+      clock,
+    });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+    });
+    const client = new SyncEngine({
+      self: asPeerId("client"),
+      doc: emptyVaultDoc(actor(3)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("client")),
+      clock,
+    });
     for (const engine of [hub, leaf, client]) await engine.start();
     await settle(hub, leaf, client);
     await hub.change([{ type: "put", path: "h.md", bytes: utf8Encode("the hub announces itself"), mtime: 1 }]);
@@ -269,8 +422,22 @@ describe("SyncEngine", () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];
     const log = { debug() {}, info() {}, warn: (_fields: object, message: string) => void warnings.push(message) };
-    const hub = new SyncEngine({ self: asPeerId("hub"), doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)), store: new MemoryStore(), transport: bus.transport(asPeerId("hub")), clock, log });
-    const leaf = new SyncEngine({ self: asPeerId("leaf"), doc: emptyVaultDoc(actor(2)), store: new MemoryStore(), transport: bus.transport(asPeerId("leaf")), clock, log });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("hub")),
+      clock,
+      log,
+    });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+      log,
+    });
     await hub.start();
     await leaf.start();
     await settle(hub, leaf);
@@ -284,14 +451,20 @@ describe("SyncEngine", () => {
     await settle(hub, leaf);
     assert.equal(text(leaf, "n.md"), "3");
     assert.equal(readEntry(leaf.doc, "m.md"), undefined);
-    assert.deepEqual(warnings.filter((w) => w.includes("out of step")), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.includes("out of step")),
+      [],
+    );
   });
 
   it("stores every change so a restart loads the same files", async () => {
     const { hub, hubStore } = pair();
     await hub.start();
     await hub.change([{ type: "put", path: "a.md", bytes: utf8Encode("one"), mtime: 1 }]);
-    await hub.change([{ type: "put", path: "b.md", bytes: utf8Encode("two"), mtime: 1 }, { type: "delete", path: "a.md" }]);
+    await hub.change([
+      { type: "put", path: "b.md", bytes: utf8Encode("two"), mtime: 1 },
+      { type: "delete", path: "a.md" },
+    ]);
     const reloaded = loadDoc(await hubStore.load(), actor(9));
     assert.deepEqual([...fileHashes(reloaded).keys()], ["b.md"]);
   });
@@ -312,7 +485,11 @@ describe("SyncEngine", () => {
 });
 
 /** The transport with every outgoing frame's type and size reported, and those `drop` says lost. */
-function watched(inner: Transport, onSend: (type: string, bytes: number) => void, drop: (type: string) => boolean = () => false): Transport {
+function watched(
+  inner: Transport,
+  onSend: (type: string, bytes: number) => void,
+  drop: (type: string) => boolean = () => false,
+): Transport {
   return {
     ...inner,
     start: (handlers) => inner.start(handlers),
@@ -325,4 +502,3 @@ function watched(inner: Transport, onSend: (type: string, bytes: number) => void
     broadcast: (message) => inner.broadcast(message),
   };
 }
-

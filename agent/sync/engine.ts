@@ -15,17 +15,41 @@ import { decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Log, PeerId } from "./ports.js";
 import { silentLog } from "./ports.js";
-import { applyFileOps, applyFileOpsAt, blobOf, isReady, listStored, pathsOfOps, type BlobSink, type Doc, type FileOp } from "../vault/model/vault-doc.js";
+import {
+  applyFileOps,
+  applyFileOpsAt,
+  blobOf,
+  isReady,
+  listStored,
+  pathsOfOps,
+  type BlobSink,
+  type Doc,
+  type FileOp,
+} from "../vault/model/vault-doc.js";
 import type { VaultDoc } from "../vault/model/schema.js";
 import { BlobRefs } from "../vault/model/blob-refs.js";
 import { MemoryBlobStore, type BlobStore } from "../vault/store/blob-store.js";
 import { BlobFetcher, blobChunkBytesFor } from "./blob-fetch.js";
 import { deleteUnreferencedBlobs, type BlobCollection } from "./blob-collect.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
-import { oversizedChangeInSyncMessage, oversizedInlineEntry, type OversizedChange } from "../vault/model/entry-limits.js";
+import {
+  oversizedChangeInSyncMessage,
+  oversizedInlineEntry,
+  type OversizedChange,
+} from "../vault/model/entry-limits.js";
 import { OversizeRefusals } from "./oversize-refusals.js";
 import { sameHeads } from "./heads.js";
-import { PeerTable, SyncDue, inStep, noteAnnouncement, noteSyncFrom, restartExchange, restoredSyncState, snapshotAlreadySent, type PeerState } from "./peers.js";
+import {
+  PeerTable,
+  SyncDue,
+  inStep,
+  noteAnnouncement,
+  noteSyncFrom,
+  restartExchange,
+  restoredSyncState,
+  snapshotAlreadySent,
+  type PeerState,
+} from "./peers.js";
 import { DocPersistence } from "./doc-persistence.js";
 import { SnapshotCache } from "./snapshots.js";
 import { blobNeeds, changedPaths, rebuiltIfStale, type ChangeEvent } from "./doc-changes.js";
@@ -36,7 +60,6 @@ export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
 
 /** Heads an announcement carries at most (a doc with more concurrent heads announces some of them). */
 const ANNOUNCED_HEADS_MAX = 256;
-
 
 type Origin = ChangeEvent["origin"];
 
@@ -59,7 +82,16 @@ export class SyncEngine {
   readonly #blobRefs = new BlobRefs();
   readonly #fetcher: BlobFetcher;
   readonly #refusals: OversizeRefusals;
-  #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0, merges: 0, lastSyncMs: 0, changesRefused: 0 };
+  #stats = {
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    dropped: 0,
+    merges: 0,
+    lastSyncMs: 0,
+    changesRefused: 0,
+  };
 
   constructor(config: SyncEngineConfig) {
     this.#cfg = { ...ENGINE_DEFAULTS, ...config };
@@ -128,12 +160,22 @@ export class SyncEngine {
 
   /** Peers this engine currently knows and whether each is in step with us. */
   peerInfo(): { peer: PeerId; lastHeardMs: number; converged: boolean }[] {
-    return this.peers.map((peer) => ({ peer, lastHeardMs: this.#peers.get(peer)!.lastHeardMs, converged: this.convergedWith(peer) }));
+    return this.peers.map((peer) => ({
+      peer,
+      lastHeardMs: this.#peers.get(peer)!.lastHeardMs,
+      converged: this.convergedWith(peer),
+    }));
   }
 
   get stats() {
     const { changesRefused, ...counts } = this.#stats;
-    return { ...counts, snapshotsMade: this.#snapshots.made, changesRefused, ...this.#fetcher.stats, peers: this.#peers.size };
+    return {
+      ...counts,
+      snapshotsMade: this.#snapshots.made,
+      changesRefused,
+      ...this.#fetcher.stats,
+      peers: this.#peers.size,
+    };
   }
 
   /** Hands one message to the engine, as the transport does; resolves once it is processed. */
@@ -156,12 +198,21 @@ export class SyncEngine {
   /** Applies local file operations; resolves once they are durable (or immediately if nothing changed). */
   change(ops: readonly FileOp[], message?: string): Promise<string[]> {
     // The ops name every path the change can touch, so no diff of the doc (it decodes every file's text).
-    return this.#changeLocally((doc, time, blobs) => applyFileOps(doc, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }), ops, () => pathsOfOps(ops));
+    return this.#changeLocally(
+      (doc, time, blobs) =>
+        applyFileOps(doc, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }),
+      ops,
+      () => pathsOfOps(ops),
+    );
   }
 
   /** Local operations based on an older doc state (see applyFileOpsAt): merged, never overwriting. */
   changeAt(baseHeads: A.Heads, ops: readonly FileOp[], message?: string): Promise<string[]> {
-    return this.#changeLocally((doc, time, blobs) => applyFileOpsAt(doc, baseHeads, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }), ops);
+    return this.#changeLocally(
+      (doc, time, blobs) =>
+        applyFileOpsAt(doc, baseHeads, ops, { time, by: this.#cfg.self, message, blobs, digest: this.#cfg.digest }),
+      ops,
+    );
   }
 
   /**
@@ -185,7 +236,12 @@ export class SyncEngine {
       if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announceDue = true;
       this.#evaluate();
       this.#fetcher.tick();
-      this.#snapshots.keepReady(this.#doc, now, { sinceMs: this.#lastDocChangeMs, quietMs: this.#cfg.snapshotWhenQuietMs }, this.#cfg.clock);
+      this.#snapshots.keepReady(
+        this.#doc,
+        now,
+        { sinceMs: this.#lastDocChangeMs, quietMs: this.#cfg.snapshotWhenQuietMs },
+        this.#cfg.clock,
+      );
       for (const peer of [...this.#peers.all()]) {
         if (now - peer.lastHeardMs <= this.#cfg.peerTimeoutMs) continue;
         await this.#persistence.saveSyncState(peer);
@@ -398,7 +454,11 @@ export class SyncEngine {
     }
     if (A.getHeads(next).length === 0) return this.#drop(peer.id, "empty snapshot");
     const oversized = oversizedInlineEntry(next);
-    if (oversized !== undefined) return this.#drop(peer.id, `snapshot holds ${oversized.path} of ${oversized.size} bytes, over the inline entry limit`);
+    if (oversized !== undefined)
+      return this.#drop(
+        peer.id,
+        `snapshot holds ${oversized.path} of ${oversized.size} bytes, over the inline entry limit`,
+      );
     this.#persistence.loadedFrom(data, A.getHeads(next));
     this.#snapshots.adopt(A.getHeads(next), data);
     // Afresh on our side too: our state says the pair shares nothing, and only a message from the
@@ -415,7 +475,11 @@ export class SyncEngine {
    * `knownPaths`: every path the change can touch, when the caller knows them (a batch of file ops);
    * asked only once `mutate` succeeded, so a bad path fails the returned promise, not the caller.
    */
-  #changeLocally(mutate: (doc: Doc, nowMs: number, blobs: BlobSink) => Doc, ops: readonly FileOp[], knownPaths?: () => string[]): Promise<string[]> {
+  #changeLocally(
+    mutate: (doc: Doc, nowMs: number, blobs: BlobSink) => Doc,
+    ops: readonly FileOp[],
+    knownPaths?: () => string[],
+  ): Promise<string[]> {
     return this.#enqueue(async () => {
       const before = A.getHeads(this.#doc);
       const blobs: BlobSink = new Map();
@@ -438,7 +502,14 @@ export class SyncEngine {
    * change() resolving, dst's no-lost-write check) only once stored, so the folder binding's
    * index never names heads the stored doc lacks.
    */
-  async #applyChange(next: Doc, before: A.Heads, origin: Origin, from?: PeerId, blobs: BlobSink = new Map(), knownPaths?: string[]): Promise<void> {
+  async #applyChange(
+    next: Doc,
+    before: A.Heads,
+    origin: Origin,
+    from?: PeerId,
+    blobs: BlobSink = new Map(),
+    knownPaths?: string[],
+  ): Promise<void> {
     const { paths, merges } = this.#settle(next, before, origin, from, blobs, knownPaths);
     this.#persistence.awaitSave({ origin, paths, merges, heads: A.getHeads(this.#doc), before });
     const settled = this.#doc;
@@ -468,7 +539,14 @@ export class SyncEngine {
    * Adopts `next` and brings it to what every reader may see: a view in step with its backend and
    * this device's conflicts resolved. Returns the paths the change touched and the merges made.
    */
-  #settle(next: Doc, before: A.Heads, origin: Origin, from: PeerId | undefined, blobs: BlobSink, knownPaths?: string[]): { paths: string[]; merges: MergeOutcome[] } {
+  #settle(
+    next: Doc,
+    before: A.Heads,
+    origin: Origin,
+    from: PeerId | undefined,
+    blobs: BlobSink,
+    knownPaths?: string[],
+  ): { paths: string[]; merges: MergeOutcome[] } {
     // Adopted before anything below can fail: Automerge has made the previous state read-only, so
     // an engine left holding it would refuse every later change.
     this.#replaceDoc(next);
@@ -476,7 +554,8 @@ export class SyncEngine {
     this.#persistence.holdBlobs(blobs);
     const touched = { identity: false };
     let paths = knownPaths ?? changedPaths(next, before, touched);
-    if (origin === "remote" && (touched.identity || (before.length === 0 && this.#metaDiffers(next)))) this.#ignoredIdentityChange(from);
+    if (origin === "remote" && (touched.identity || (before.length === 0 && this.#metaDiffers(next))))
+      this.#ignoredIdentityChange(from);
     const patched = origin === "remote" && !this.#persistence.loadedSnapshotUnsaved;
     const rebuilt = patched ? rebuiltIfStale(next, before) : undefined;
     if (rebuilt !== undefined) {
@@ -487,7 +566,11 @@ export class SyncEngine {
     }
     if (!isReady(next)) return { paths, merges: [] };
     const resolutionBlobs: BlobSink = new Map();
-    const resolved = resolveConflicts(next, paths, { me: this.#cfg.self, time: this.#cfg.clock.now(), blobs: resolutionBlobs });
+    const resolved = resolveConflicts(next, paths, {
+      me: this.#cfg.self,
+      time: this.#cfg.clock.now(),
+      blobs: resolutionBlobs,
+    });
     this.#persistence.holdBlobs(resolutionBlobs);
     this.#replaceDoc(resolved.doc);
     this.#stats.merges += resolved.outcomes.length;
@@ -537,7 +620,12 @@ export class SyncEngine {
   }
 
   #announcement(): Uint8Array {
-    return encodeMessage({ type: "announce", heads: A.getHeads(this.#doc).slice(0, ANNOUNCED_HEADS_MAX), ready: isReady(this.#doc), hub: this.#cfg.hub });
+    return encodeMessage({
+      type: "announce",
+      heads: A.getHeads(this.#doc).slice(0, ANNOUNCED_HEADS_MAX),
+      ready: isReady(this.#doc),
+      hub: this.#cfg.hub,
+    });
   }
 
   #sendSync(peer: PeerState): void {

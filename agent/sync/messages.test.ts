@@ -20,9 +20,15 @@ describe("wire messages: blob-want and blob", () => {
 
   it("refuses to encode what it would refuse to decode", () => {
     assert.throws(() => encodeMessage({ type: "blob-want", hashes: [] }), RangeError);
-    assert.throws(() => encodeMessage({ type: "blob-want", hashes: Array.from({ length: BLOB_WANT_MAX + 1 }, (_, i) => hash(i)) }), RangeError);
+    assert.throws(
+      () => encodeMessage({ type: "blob-want", hashes: Array.from({ length: BLOB_WANT_MAX + 1 }, (_, i) => hash(i)) }),
+      RangeError,
+    );
     assert.throws(() => encodeMessage({ type: "blob-want", hashes: ["XYZ"] }), RangeError);
-    assert.throws(() => encodeMessage({ type: "blob", hash: hash(1), offset: 8, total: 10, chunk: new Uint8Array(3) }), RangeError);
+    assert.throws(
+      () => encodeMessage({ type: "blob", hash: hash(1), offset: 8, total: 10, chunk: new Uint8Array(3) }),
+      RangeError,
+    );
   });
 
   it("drops malformed blob frames: wrong version, truncated, bad counts, chunks outside their blob", () => {
@@ -41,7 +47,8 @@ describe("wire messages: blob-want and blob", () => {
     new DataView(past.buffer).setUint32(2 + 32, 1); // offset 1 + 4 bytes > total 4
     const noData = blob.subarray(0, BLOB_HEADER_BYTES); // a non-empty blob's chunk without bytes
     bad.push(past, noData, blob.subarray(0, 20));
-    for (const frame of bad) assert.equal(decodeMessage(frame), undefined, `accepted ${Buffer.from(frame.subarray(0, 12)).toString("hex")}`);
+    for (const frame of bad)
+      assert.equal(decodeMessage(frame), undefined, `accepted ${Buffer.from(frame.subarray(0, 12)).toString("hex")}`);
   });
 });
 
@@ -49,8 +56,10 @@ describe("wire messages: snapshot", () => {
   it("round-trips a snapshot and drops an empty one", () => {
     const data = new Uint8Array([0x85, 0x6f, 0x4a, 0x83, 9, 9]);
     const decoded = decodeMessage(encodeMessage({ type: "snapshot", data }));
-    assert.deepEqual(decoded && { ...decoded, data: new Uint8Array(decoded.type === "snapshot" ? decoded.data : []) }, { type: "snapshot", data });
+    assert.deepEqual(decoded && { ...decoded, data: new Uint8Array(decoded.type === "snapshot" ? decoded.data : []) }, {
+      type: "snapshot",
+      data,
+    });
     assert.equal(decodeMessage(Uint8Array.of(1, 5)), undefined);
   });
 });
-

@@ -68,7 +68,8 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
 const HEX64 = /^[0-9a-f]{64}$/;
 
 function encodeBlobWant(hashes: string[]): Uint8Array {
-  if (hashes.length === 0 || hashes.length > BLOB_WANT_MAX) throw new RangeError(`blob-want with ${hashes.length} hashes`);
+  if (hashes.length === 0 || hashes.length > BLOB_WANT_MAX)
+    throw new RangeError(`blob-want with ${hashes.length} hashes`);
   const out = new Uint8Array(4 + HASH_BYTES * hashes.length);
   out[0] = WIRE_VERSION;
   out[1] = 3;
@@ -92,7 +93,8 @@ function decodeBlobWant(frame: Uint8Array): WireMessage | undefined {
 function encodeBlob(message: Extract<WireMessage, { type: "blob" }>): Uint8Array {
   const { hash, offset, total, chunk } = message;
   if (!HEX64.test(hash)) throw new RangeError(`blob hash ${JSON.stringify(hash.slice(0, 80))}`);
-  if (!validChunk(offset, total, chunk.length)) throw new RangeError(`blob chunk ${offset}+${chunk.length} of ${total}`);
+  if (!validChunk(offset, total, chunk.length))
+    throw new RangeError(`blob chunk ${offset}+${chunk.length} of ${total}`);
   const out = new Uint8Array(BLOB_HEADER_BYTES + chunk.length);
   out[0] = WIRE_VERSION;
   out[1] = 4;

@@ -1,7 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as A from "@automerge/automerge";
-import { PeerTable, inStep, noteAnnouncement, noteSyncFrom, restartExchange, restoredSyncState, snapshotAlreadySent } from "./peers.js";
+import {
+  PeerTable,
+  inStep,
+  noteAnnouncement,
+  noteSyncFrom,
+  restartExchange,
+  restoredSyncState,
+  snapshotAlreadySent,
+} from "./peers.js";
 import { asPeerId, silentLog } from "./ports.js";
 import { MemoryStore } from "../vault/store/memory-store.js";
 import { createVaultDoc, emptyVaultDoc } from "../vault/model/vault-doc.js";

@@ -74,7 +74,15 @@ export class PeerTable {
   }
 
   add(id: PeerId, sync: A.SyncState, nowMs: number): PeerState {
-    const peer: PeerState = { id, sync, lastHeardMs: nowMs, syncStateUnsaved: false, role: DEVICE, exchange: SYNCING, due: SyncDue.none };
+    const peer: PeerState = {
+      id,
+      sync,
+      lastHeardMs: nowMs,
+      syncStateUnsaved: false,
+      role: DEVICE,
+      exchange: SYNCING,
+      due: SyncDue.none,
+    };
     this.#peers.set(id, peer);
     return peer;
   }
@@ -135,7 +143,10 @@ export async function restoredSyncState(store: DocStore, id: PeerId, doc: Doc, l
   // After a crash the state may name changes the stored doc never kept (saved just before the
   // kill, the doc not yet): the peer would then never resend them and the two would stall apart.
   if (!A.hasHeads(doc, sync.sharedHeads)) {
-    log.warn({ peer: id }, "stored sync state names changes this device does not have (after a crash?); starting afresh");
+    log.warn(
+      { peer: id },
+      "stored sync state names changes this device does not have (after a crash?); starting afresh",
+    );
     return A.initSyncState();
   }
   return sync;

@@ -24,7 +24,8 @@ interface Received {
 
 async function started(setup: ContractSetup) {
   const inbox = { a: [] as Received[], b: [] as Received[], c: [] as Received[] };
-  for (const key of ["a", "b", "c"] as const) await setup[key].start({ onMessage: (from, message) => inbox[key].push({ from, message: message.slice() }) });
+  for (const key of ["a", "b", "c"] as const)
+    await setup[key].start({ onMessage: (from, message) => inbox[key].push({ from, message: message.slice() }) });
   await setup.settle();
   return inbox;
 }
@@ -41,7 +42,10 @@ export function runTransportContract(name: string, makeSetup: () => Promise<Cont
         const inbox = await started(setup);
         setup.a.send(setup.b.self, new Uint8Array([1, 2, 3]));
         await until(setup, () => inbox.b.length > 0);
-        assert.deepEqual(inbox.b.map((r) => [r.from, [...r.message]]), [[setup.a.self, [1, 2, 3]]]);
+        assert.deepEqual(
+          inbox.b.map((r) => [r.from, [...r.message]]),
+          [[setup.a.self, [1, 2, 3]]],
+        );
         assert.equal(inbox.c.length, 0);
         assert.equal(inbox.a.length, 0);
       } finally {
@@ -55,8 +59,14 @@ export function runTransportContract(name: string, makeSetup: () => Promise<Cont
         const inbox = await started(setup);
         setup.a.broadcast(new Uint8Array([7]));
         await until(setup, () => inbox.b.length > 0 && inbox.c.length > 0);
-        assert.deepEqual(inbox.b.map((r) => r.from), [setup.a.self]);
-        assert.deepEqual(inbox.c.map((r) => r.from), [setup.a.self]);
+        assert.deepEqual(
+          inbox.b.map((r) => r.from),
+          [setup.a.self],
+        );
+        assert.deepEqual(
+          inbox.c.map((r) => r.from),
+          [setup.a.self],
+        );
         await setup.settle();
         assert.equal(inbox.a.length, 0);
       } finally {
@@ -83,7 +93,10 @@ export function runTransportContract(name: string, makeSetup: () => Promise<Cont
       const setup = await makeSetup();
       try {
         const inbox = await started(setup);
-        const burst = (tag: number) => Array.from({ length: 40 }, (_, i) => Uint8Array.from({ length: (i * 257) % 9000 }, (_, j) => (tag + i + j) & 0xff));
+        const burst = (tag: number) =>
+          Array.from({ length: 40 }, (_, i) =>
+            Uint8Array.from({ length: (i * 257) % 9000 }, (_, j) => (tag + i + j) & 0xff),
+          );
         const fromA = burst(1);
         const fromB = burst(2);
         for (const m of fromA) setup.a.send(setup.b.self, m);
@@ -107,7 +120,13 @@ export function runTransportContract(name: string, makeSetup: () => Promise<Cont
         setup.a.broadcast(buffer);
         buffer.fill(0);
         await until(setup, () => inbox.b.length >= 2 && inbox.c.length >= 1);
-        assert.deepEqual(inbox.b.map((r) => [...r.message]), [[1, 2, 3, 4], [1, 2, 3, 4]]);
+        assert.deepEqual(
+          inbox.b.map((r) => [...r.message]),
+          [
+            [1, 2, 3, 4],
+            [1, 2, 3, 4],
+          ],
+        );
         assert.deepEqual([...inbox.c[0].message], [1, 2, 3, 4]);
       } finally {
         await setup.teardown();

@@ -74,7 +74,9 @@ export async function loadVaultConfig(root: string): Promise<VaultConfig> {
     text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new NotAVaultError(`${root} is not an edgesync vault (no ${STATE_DIR}/${CONFIG_FILE}); run \`edgesync init\` there or pass --cwd`);
+      throw new NotAVaultError(
+        `${root} is not an edgesync vault (no ${STATE_DIR}/${CONFIG_FILE}); run \`edgesync init\` there or pass --cwd`,
+      );
     }
     throw error;
   }
@@ -83,7 +85,9 @@ export async function loadVaultConfig(root: string): Promise<VaultConfig> {
     raw = parse(text) as Record<string, unknown>;
   } catch (error) {
     const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new ConfigError(`${path} is not valid TOML (${detail}); fix the file or restore it from a backup`, { cause: error });
+    throw new ConfigError(`${path} is not valid TOML (${detail}); fix the file or restore it from a backup`, {
+      cause: error,
+    });
   }
   return validateConfig(raw, path);
 }
@@ -101,13 +105,15 @@ function validateConfig(raw: Record<string, unknown>, path: string): VaultConfig
   const sync = table("sync");
   const hub = table("hub");
   if (typeof vault.id !== "string" || !UUID.test(vault.id)) fail("vault.id", "a lowercase UUID");
-  if (typeof vault.name !== "string" || vault.name.length === 0 || vault.name.length > 128) fail("vault.name", "a non-empty string of at most 128 characters");
+  if (typeof vault.name !== "string" || vault.name.length === 0 || vault.name.length > 128)
+    fail("vault.name", "a non-empty string of at most 128 characters");
   const createdAt = Number(vault.created_at ?? 0);
   if (!Number.isSafeInteger(createdAt) || createdAt < 0) fail("vault.created_at", "epoch milliseconds");
   const defaults = defaultSyncConfig();
   const int = (key: string, fallback: number, min: number, max: number) => {
     const value = sync[key] ?? fallback;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(`sync.${key}`, `an integer from ${min} to ${max}`);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max)
+      fail(`sync.${key}`, `an integer from ${min} to ${max}`);
     return value as number;
   };
   const extensions = sync.extensions ?? defaults.extensions;
@@ -116,7 +122,8 @@ function validateConfig(raw: Record<string, unknown>, path: string): VaultConfig
   }
   for (const key of ["url", "leaf_url"]) {
     const value = hub[key];
-    if (value !== undefined && (typeof value !== "string" || !/^(nats|nats-leaf|tls|ws|wss):\/\/[^\s]+$/.test(value))) fail(`hub.${key}`, "a nats://, nats-leaf://, tls://, ws:// or wss:// URL");
+    if (value !== undefined && (typeof value !== "string" || !/^(nats|nats-leaf|tls|ws|wss):\/\/[^\s]+$/.test(value)))
+      fail(`hub.${key}`, "a nats://, nats-leaf://, tls://, ws:// or wss:// URL");
   }
   return {
     vault: { id: vault.id as string, name: vault.name as string, createdAt },
@@ -142,7 +149,11 @@ export async function saveVaultConfig(root: string, config: VaultConfig): Promis
       mass_delete_percent_max: config.sync.massDeletePercentMax,
     },
   };
-  if (config.hub.url || config.hub.leafUrl) doc.hub = { ...(config.hub.url ? { url: config.hub.url } : {}), ...(config.hub.leafUrl ? { leaf_url: config.hub.leafUrl } : {}) };
+  if (config.hub.url || config.hub.leafUrl)
+    doc.hub = {
+      ...(config.hub.url ? { url: config.hub.url } : {}),
+      ...(config.hub.leafUrl ? { leaf_url: config.hub.leafUrl } : {}),
+    };
   const header = "# edgesync vault settings. Edit with care: a bad value stops the agent with a message naming it.\n";
   await writeFileAtomic(configPath(root), header + stringify(doc) + "\n", { mode: 0o644 });
 }

@@ -41,7 +41,10 @@ drafts/private-*.md
 const NAME_MAX = 128;
 
 export async function initVault(options: InitOptions): Promise<InitResult> {
-  const exists = await access(configPath(options.root)).then(() => true, () => false);
+  const exists = await access(configPath(options.root)).then(
+    () => true,
+    () => false,
+  );
   const added: string[] = [];
   let config: VaultConfig;
   if (exists) {
@@ -53,21 +56,37 @@ export async function initVault(options: InitOptions): Promise<InitResult> {
     }
     config = { vault: { id: randomUUID(), name, createdAt: options.nowMs }, sync: defaultSyncConfig(), hub: {} };
     await mkdir(join(options.root, STATE_DIR), { recursive: true, mode: 0o700 });
-    const doc = createVaultDoc({ vaultId: config.vault.id, name, createdAt: options.nowMs }, randomBytes(16).toString("hex"));
+    const doc = createVaultDoc(
+      { vaultId: config.vault.id, name, createdAt: options.nowMs },
+      randomBytes(16).toString("hex"),
+    );
     const store = new DiskStore(join(options.root, STATE_DIR));
     await store.replace(A.save(doc));
     await store.close();
     await saveVaultConfig(options.root, config); // last: its presence marks a complete vault
     added.push(`${STATE_DIR}/config.toml`);
   }
-  if (await addLineIfMissing(join(options.root, AUTHORIZED_KEYS), options.authorizedKeyLine, keyOf(options.authorizedKeyLine))) added.push(AUTHORIZED_KEYS);
+  if (
+    await addLineIfMissing(
+      join(options.root, AUTHORIZED_KEYS),
+      options.authorizedKeyLine,
+      keyOf(options.authorizedKeyLine),
+    )
+  )
+    added.push(AUTHORIZED_KEYS);
   if (!options.noIgnoreFiles) {
     const syncignore = join(options.root, SYNCIGNORE);
-    if (!(await access(syncignore).then(() => true, () => false))) {
+    if (
+      !(await access(syncignore).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       await writeFileAtomic(syncignore, DEFAULT_SYNCIGNORE);
       added.push(SYNCIGNORE);
     }
-    if (await addLineIfMissing(join(options.root, ".gitignore"), `${STATE_DIR}/`, `${STATE_DIR}/`)) added.push(".gitignore");
+    if (await addLineIfMissing(join(options.root, ".gitignore"), `${STATE_DIR}/`, `${STATE_DIR}/`))
+      added.push(".gitignore");
   }
   return { created: !exists, config, added };
 }

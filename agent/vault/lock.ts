@@ -43,9 +43,14 @@ export async function lockVault(stateDir: string, holder: string): Promise<Vault
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = await readFile(path, "utf8").then((t) => JSON.parse(t) as { pid?: number; holder?: string }, () => ({}) as { pid?: number; holder?: string });
+      const owner = await readFile(path, "utf8").then(
+        (t) => JSON.parse(t) as { pid?: number; holder?: string },
+        () => ({}) as { pid?: number; holder?: string },
+      );
       if (typeof owner.pid === "number" && owner.pid !== process.pid && alive(owner.pid)) {
-        throw new VaultBusyError(`the vault is in use by ${owner.holder ?? "another process"} (pid ${owner.pid}); stop it first or run this command through it`);
+        throw new VaultBusyError(
+          `the vault is in use by ${owner.holder ?? "another process"} (pid ${owner.pid}); stop it first or run this command through it`,
+        );
       }
       await unlink(path).catch(() => {}); // stale: its process is gone
     }

@@ -10,7 +10,22 @@ describe("normaliseVaultPath", () => {
     assert.equal(normaliseVaultPath("cafe\u0301.md"), "caf\u00e9.md");
     assert.equal(isCanonicalVaultPath("cafe\u0301.md"), false);
   });
-  for (const bad of ["../../x", "/etc/x", "a/../../b", "a\\b.md", "a\u0000b", "", "a//b", "./a", ".edgesync/doc.bin", "CON.md", "dir/aux", "x".repeat(256) + ".md", "a/b ", "t\u0007.md"]) {
+  for (const bad of [
+    "../../x",
+    "/etc/x",
+    "a/../../b",
+    "a\\b.md",
+    "a\u0000b",
+    "",
+    "a//b",
+    "./a",
+    ".edgesync/doc.bin",
+    "CON.md",
+    "dir/aux",
+    "x".repeat(256) + ".md",
+    "a/b ",
+    "t\u0007.md",
+  ]) {
     it(`rejects the unsafe path ${JSON.stringify(bad).slice(0, 40)}`, () => {
       assert.throws(() => normaliseVaultPath(bad), UnsafePathError);
     });

@@ -46,9 +46,11 @@ function checkSegment(segment: string, raw: string): void {
   if (segment === "") throw new UnsafePathError(`empty segment in ${shown()}`);
   if (segment === "." || segment === "..") throw new UnsafePathError(`path climbs with "${segment}": ${shown()}`);
   if (FORBIDDEN_CHARS.test(segment)) throw new UnsafePathError(`forbidden character in ${shown()}`);
-  if (longerThanUtf8Bytes(segment, SEGMENT_BYTES_MAX)) throw new UnsafePathError(`name longer than ${SEGMENT_BYTES_MAX} bytes in ${shown()}`);
+  if (longerThanUtf8Bytes(segment, SEGMENT_BYTES_MAX))
+    throw new UnsafePathError(`name longer than ${SEGMENT_BYTES_MAX} bytes in ${shown()}`);
   if (WINDOWS_RESERVED.test(segment)) throw new UnsafePathError(`reserved name "${segment}" in ${shown()}`);
-  if (segment.endsWith(" ") || segment.endsWith(".")) throw new UnsafePathError(`name ends with a space or dot in ${shown()}`);
+  if (segment.endsWith(" ") || segment.endsWith("."))
+    throw new UnsafePathError(`name ends with a space or dot in ${shown()}`);
 }
 
 /** More than `max` bytes in UTF-8; encoded only when the bound (3 bytes per UTF-16 unit) cannot decide. */

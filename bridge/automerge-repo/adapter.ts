@@ -104,7 +104,8 @@ export class BridgeRepoAdapter extends NetworkAdapter {
     const { socket: _socket, backoff: _backoff, onError: _onError, onState: _onState, ...urlOptions } = this.#options;
     automergeEndpointUrl(urlOptions).then(
       (url) => this.#open(url),
-      (error: unknown) => this.#lost(new BridgeError("protocol", `cannot sign a token for the bridge: ${String(error)}`)),
+      (error: unknown) =>
+        this.#lost(new BridgeError("protocol", `cannot sign a token for the bridge: ${String(error)}`)),
     );
   }
 
@@ -113,16 +114,27 @@ export class BridgeRepoAdapter extends NetworkAdapter {
     const factory = this.#options.socket ?? browserSocket;
     let opened = false;
     try {
-      this.#socket = factory(url, {
-        onOpen: () => {
-          opened = true;
-          this.#state = "open";
-          this.#socket?.send(cbor.encode({ type: "join", senderId: this.peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: [PROTOCOL_V1] }));
+      this.#socket = factory(
+        url,
+        {
+          onOpen: () => {
+            opened = true;
+            this.#state = "open";
+            this.#socket?.send(
+              cbor.encode({
+                type: "join",
+                senderId: this.peerId,
+                peerMetadata: this.peerMetadata,
+                supportedProtocolVersions: [PROTOCOL_V1],
+              }),
+            );
+          },
+          onText: () => this.#socket?.close(1003, "automerge-repo messages are binary"),
+          onBinary: (bytes) => this.#receive(bytes),
+          onClose: (code, reason) => this.#lost(closeReason(code, reason, opened, this.#options.origin)),
         },
-        onText: () => this.#socket?.close(1003, "automerge-repo messages are binary"),
-        onBinary: (bytes) => this.#receive(bytes),
-        onClose: (code, reason) => this.#lost(closeReason(code, reason, opened, this.#options.origin)),
-      }, { certFingerprint: this.#options.certFingerprint });
+        { certFingerprint: this.#options.certFingerprint },
+      );
     } catch (error) {
       this.#lost(new BridgeError("network", `cannot open ${this.#options.origin}: ${String(error)}`));
     }
@@ -142,7 +154,10 @@ export class BridgeRepoAdapter extends NetworkAdapter {
       this.stats.connects++;
       this.#setReady();
       this.#options.onState?.("ready");
-      this.emit("peer-candidate", { peerId: this.#remotePeer, peerMetadata: (message.peerMetadata ?? {}) as PeerMetadata });
+      this.emit("peer-candidate", {
+        peerId: this.#remotePeer,
+        peerMetadata: (message.peerMetadata ?? {}) as PeerMetadata,
+      });
     } else if (message.type === "error") {
       this.#options.onError?.(new BridgeError("protocol", `the bridge: ${String(message.message).slice(0, 300)}`));
     } else if (this.#remotePeer !== undefined) {
@@ -167,9 +182,12 @@ export class BridgeRepoAdapter extends NetworkAdapter {
     const initialMs = this.#options.backoff?.initialMs ?? BACKOFF_INITIAL_MS;
     const maxMs = this.#options.backoff?.maxMs ?? BACKOFF_MAX_MS;
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.#attempt++, 20));
-    this.#retryTimer = setTimeout(() => {
-      if (this.#state === "idle") this.#dial();
-    }, base / 2 + Math.random() * (base / 2));
+    this.#retryTimer = setTimeout(
+      () => {
+        if (this.#state === "idle") this.#dial();
+      },
+      base / 2 + Math.random() * (base / 2),
+    );
   }
 
   #stop(): void {
@@ -196,10 +214,20 @@ export class BridgeRepoAdapter extends NetworkAdapter {
 function closeReason(code: number, reason: string, opened: boolean, origin: string): BridgeError {
   const status = /Unexpected server response: (\d+)/.exec(reason)?.[1];
   if (status !== undefined) {
-    const advice = status === "403" ? ": the key is not (yet) in the vault's authorized_keys, or the vault is not served here; retrying" : status === "401" ? ": the token was refused (check the clocks and the certificate fingerprint); retrying with a fresh one" : ": retrying";
+    const advice =
+      status === "403"
+        ? ": the key is not (yet) in the vault's authorized_keys, or the vault is not served here; retrying"
+        : status === "401"
+          ? ": the token was refused (check the clocks and the certificate fingerprint); retrying with a fresh one"
+          : ": retrying";
     return new BridgeError("network", `HTTP ${status} from ${origin}${advice}`, code);
   }
   if (/is not the expected/.test(reason)) return new BridgeError("mitm", reason, code);
-  if (!opened) return new BridgeError("network", `cannot connect to ${origin}${reason ? `: ${reason}` : ""}; retrying`, code);
-  return new BridgeError("network", `the connection to ${origin} closed (code ${code})${reason ? `: ${reason}` : ""}; reconnecting`, code);
+  if (!opened)
+    return new BridgeError("network", `cannot connect to ${origin}${reason ? `: ${reason}` : ""}; retrying`, code);
+  return new BridgeError(
+    "network",
+    `the connection to ${origin} closed (code ${code})${reason ? `: ${reason}` : ""}; reconnecting`,
+    code,
+  );
 }

@@ -47,7 +47,8 @@ export function vaultDocumentId(vaultId: string): string {
 }
 
 /** The vault's NATS account on an edgesync hub (agent/auth/accounts.ts derives it the same way). */
-export const vaultAccountOf = (vaultId: string) => nkeyOf(sha256(new TextEncoder().encode(`edgesync-account-v1:vault:${vaultId}`)), "account");
+export const vaultAccountOf = (vaultId: string) =>
+  nkeyOf(sha256(new TextEncoder().encode(`edgesync-account-v1:vault:${vaultId}`)), "account");
 
 export const vaultAutomergeUrl = (vaultId: string) => `automerge:${vaultDocumentId(vaultId)}`;
 
@@ -62,7 +63,18 @@ export interface TokenFields {
 
 /** The bytes the token's signature covers. */
 export function tokenMessage(fields: TokenFields, certFingerprint: string | null): Uint8Array {
-  return new TextEncoder().encode(["edgesync-bridge/automerge-token/1", fields.vault, fields.key, fields.ts, fields.nonce, fields.jwt ?? "", fields.useed ?? "", certFingerprint ?? "none"].join("\n"));
+  return new TextEncoder().encode(
+    [
+      "edgesync-bridge/automerge-token/1",
+      fields.vault,
+      fields.key,
+      fields.ts,
+      fields.nonce,
+      fields.jwt ?? "",
+      fields.useed ?? "",
+      certFingerprint ?? "none",
+    ].join("\n"),
+  );
 }
 
 export interface AutomergeUrlOptions {
@@ -82,10 +94,21 @@ export interface AutomergeUrlOptions {
 /** The WebSocket URL for `BrowserWebSocketClientAdapter`: sign just before connecting (it expires). */
 export async function automergeEndpointUrl(options: AutomergeUrlOptions): Promise<string> {
   const nowMs = options.nowMs ?? Date.now();
-  const fields: TokenFields = { vault: options.vaultId, key: toBase64Url(options.key.publicKey), ts: String(nowMs), nonce: toBase64Url(randomBytes(16)) };
+  const fields: TokenFields = {
+    vault: options.vaultId,
+    key: toBase64Url(options.key.publicKey),
+    ts: String(nowMs),
+    nonce: toBase64Url(randomBytes(16)),
+  };
   if (options.account !== undefined) {
     const user = options.user ?? (await ephemeralNatsUser());
-    fields.jwt = await issueBridgeUserJwt(options.key, options.account, user.publicKey, nowMs, Math.ceil(TOKEN_LIFETIME_MS / 1000) + 3600);
+    fields.jwt = await issueBridgeUserJwt(
+      options.key,
+      options.account,
+      user.publicKey,
+      nowMs,
+      Math.ceil(TOKEN_LIFETIME_MS / 1000) + 3600,
+    );
     fields.useed = user.seed;
   }
   const sig = await options.key.sign(tokenMessage(fields, options.certFingerprint));

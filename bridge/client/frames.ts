@@ -50,7 +50,11 @@ export const CloseCode = {
 } as const;
 
 /** Close codes after which a client must not retry: the same key would be refused again. */
-export const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.badSignature, CloseCode.unauthorised, CloseCode.unknownVault]);
+export const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([
+  CloseCode.badSignature,
+  CloseCode.unauthorised,
+  CloseCode.unknownVault,
+]);
 
 export class FrameError extends Error {
   constructor(message: string) {
@@ -112,7 +116,8 @@ const utf8 = new TextEncoder();
 
 export function encodeControl(frame: ControlFrame): string {
   const text = JSON.stringify(frame);
-  if (utf8.encode(text).length > CONTROL_BYTES_MAX) throw new FrameError(`control frame of ${text.length} chars is over the ${CONTROL_BYTES_MAX}-byte limit`);
+  if (utf8.encode(text).length > CONTROL_BYTES_MAX)
+    throw new FrameError(`control frame of ${text.length} chars is over the ${CONTROL_BYTES_MAX}-byte limit`);
   return text;
 }
 
@@ -125,7 +130,11 @@ export function toBase64(bytes: Uint8Array): string {
   let out = "";
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += B64[(n >> 18) & 63] + B64[(n >> 12) & 63] + (i + 1 < bytes.length ? B64[(n >> 6) & 63] : "=") + (i + 2 < bytes.length ? B64[n & 63] : "=");
+    out +=
+      B64[(n >> 18) & 63] +
+      B64[(n >> 12) & 63] +
+      (i + 1 < bytes.length ? B64[(n >> 6) & 63] : "=") +
+      (i + 2 < bytes.length ? B64[n & 63] : "=");
   }
   return out;
 }
@@ -154,7 +163,8 @@ export function fromBase64(text: string): Uint8Array | undefined {
   return toBase64(out) === text ? out : undefined;
 }
 
-export const toBase64Url = (bytes: Uint8Array) => toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+export const toBase64Url = (bytes: Uint8Array) =>
+  toBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 // ---- control frame decoding ----
 
@@ -168,12 +178,15 @@ function parseObject(text: string): Fields {
   } catch {
     throw new FrameError("control frame is not JSON");
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new FrameError("control frame is not a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new FrameError("control frame is not a JSON object");
   return value as Fields;
 }
 
 function onlyKeys(o: Fields, allowed: string[], what: string): void {
-  for (const key of Object.keys(o)) if (!allowed.includes(key)) throw new FrameError(`${what} has an unknown field ${JSON.stringify(key.slice(0, 32))}`);
+  for (const key of Object.keys(o))
+    if (!allowed.includes(key))
+      throw new FrameError(`${what} has an unknown field ${JSON.stringify(key.slice(0, 32))}`);
 }
 
 function str(o: Fields, key: string, what: string, test: (s: string) => boolean): string {
@@ -186,23 +199,29 @@ function bytesField(o: Fields, key: string, what: string, length: number): strin
   return str(o, key, what, (s) => fromBase64(s)?.length === length);
 }
 
-const shortText = (max: number) => (s: string) => s.length > 0 && s.length <= max && [...s].every((c) => c.charCodeAt(0) >= 0x20);
+const shortText = (max: number) => (s: string) =>
+  s.length > 0 && s.length <= max && [...s].every((c) => c.charCodeAt(0) >= 0x20);
 
 export function decodeHubHello(text: string): HubHello | ErrorFrame {
   const o = parseObject(text);
   if (o.t === "error") return decodeErrorFields(o);
-  if (o.t !== "hello") throw new FrameError(`expected the hub's hello, got ${JSON.stringify(String(o.t).slice(0, 16))}`);
+  if (o.t !== "hello")
+    throw new FrameError(`expected the hub's hello, got ${JSON.stringify(String(o.t).slice(0, 16))}`);
   onlyKeys(o, ["t", "v", "vault", "hubKey", "nonce", "cert", "user", "account"], "hub hello");
   if (o.v !== 1) throw new FrameError(`hub speaks protocol version ${JSON.stringify(o.v)}; this client speaks 1`);
   const vault = o.vault as Fields;
-  if (typeof vault !== "object" || vault === null || Array.isArray(vault)) throw new FrameError("hub hello: field vault is missing");
+  if (typeof vault !== "object" || vault === null || Array.isArray(vault))
+    throw new FrameError("hub hello: field vault is missing");
   onlyKeys(vault, ["id", "name"], "hub hello vault");
   const cert = o.cert === null ? null : str(o, "cert", "hub hello", (s) => FINGERPRINT.test(s));
   const account = o.account === null ? null : str(o, "account", "hub hello", (s) => NKEY("A").test(s));
   return {
     t: "hello",
     v: 1,
-    vault: { id: str(vault, "id", "hub hello vault", (s) => VAULT_ID.test(s)), name: str(vault, "name", "hub hello vault", shortText(NAME_CHARS_MAX)) },
+    vault: {
+      id: str(vault, "id", "hub hello vault", (s) => VAULT_ID.test(s)),
+      name: str(vault, "name", "hub hello vault", shortText(NAME_CHARS_MAX)),
+    },
     hubKey: bytesField(o, "hubKey", "hub hello", KEY_BYTES),
     nonce: bytesField(o, "nonce", "hub hello", NONCE_BYTES),
     cert,
@@ -216,7 +235,12 @@ export function decodePeerHello(text: string): PeerHello {
   if (o.t !== "hello") throw new FrameError("expected the peer's hello");
   onlyKeys(o, ["t", "v", "key", "nonce"], "peer hello");
   if (o.v !== 1) throw new FrameError(`peer speaks protocol version ${JSON.stringify(o.v)}; this bridge speaks 1`);
-  return { t: "hello", v: 1, key: bytesField(o, "key", "peer hello", KEY_BYTES), nonce: bytesField(o, "nonce", "peer hello", NONCE_BYTES) };
+  return {
+    t: "hello",
+    v: 1,
+    key: bytesField(o, "key", "peer hello", KEY_BYTES),
+    nonce: bytesField(o, "nonce", "peer hello", NONCE_BYTES),
+  };
 }
 
 export function decodeHubAuth(text: string): HubAuth | ErrorFrame {
@@ -247,7 +271,8 @@ export function decodeReady(text: string): Ready | ErrorFrame {
 function decodeErrorFields(o: Fields): ErrorFrame {
   onlyKeys(o, ["t", "code", "message"], "error frame");
   const code = o.code;
-  if (typeof code !== "number" || !Number.isInteger(code) || code < 1000 || code > 4999) throw new FrameError("error frame: code is missing or out of range");
+  if (typeof code !== "number" || !Number.isInteger(code) || code < 1000 || code > 4999)
+    throw new FrameError("error frame: code is missing or out of range");
   const message = typeof o.message === "string" ? o.message.slice(0, MESSAGE_CHARS_MAX) : "";
   return { t: "error", code, message };
 }
@@ -265,7 +290,8 @@ export function encodeData(frame: DataFrame): Uint8Array {
   const peer = frame.op === "send" ? frame.to : frame.op === "deliver" ? frame.from : "";
   if (peer !== "" && !PEER_ID.test(peer)) throw new FrameError(`invalid peer id ${JSON.stringify(peer.slice(0, 64))}`);
   const out = new Uint8Array(2 + peer.length + frame.payload.length);
-  if (out.length > DATA_FRAME_BYTES_MAX) throw new FrameError(`data frame of ${out.length} bytes is over the ${DATA_FRAME_BYTES_MAX}-byte limit`);
+  if (out.length > DATA_FRAME_BYTES_MAX)
+    throw new FrameError(`data frame of ${out.length} bytes is over the ${DATA_FRAME_BYTES_MAX}-byte limit`);
   out[0] = DataOp[frame.op];
   out[1] = peer.length;
   for (let i = 0; i < peer.length; i++) out[2 + i] = peer.charCodeAt(i);
@@ -275,7 +301,8 @@ export function encodeData(frame: DataFrame): Uint8Array {
 
 /** Decodes a data frame; `payload` is a view into `bytes`. */
 export function decodeData(bytes: Uint8Array): DataFrame {
-  if (bytes.length > DATA_FRAME_BYTES_MAX) throw new FrameError(`data frame of ${bytes.length} bytes is over the limit`);
+  if (bytes.length > DATA_FRAME_BYTES_MAX)
+    throw new FrameError(`data frame of ${bytes.length} bytes is over the limit`);
   if (bytes.length < 2) throw new FrameError("data frame shorter than its header");
   const op = bytes[0];
   const peerLength = bytes[1];

@@ -4,7 +4,18 @@ import { randomBytes } from "node:crypto";
 import { decode } from "@nats-io/jwt";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { Identity } from "../../agent/auth/identity.js";
-import { ephemeralNatsUser, issueBridgeUserJwt, jwtClaims, keyFromSeed, nkeyOf, peerIdOf, sshFingerprintOf, sshPublicLineOf, transcript, verifySignature } from "./handshake.js";
+import {
+  ephemeralNatsUser,
+  issueBridgeUserJwt,
+  jwtClaims,
+  keyFromSeed,
+  nkeyOf,
+  peerIdOf,
+  sshFingerprintOf,
+  sshPublicLineOf,
+  transcript,
+  verifySignature,
+} from "./handshake.js";
 import { toBase64, type HubHello, type PeerHello } from "./frames.js";
 import { vaultAccountOf } from "./automerge-token.js";
 import { vaultAccountPublic } from "../../agent/auth/accounts.js";
@@ -35,14 +46,36 @@ describe("bridge handshake crypto", () => {
   });
 
   it("binds both roles, both nonces, both keys, the cert and the NATS user into distinct transcripts", () => {
-    const hub: HubHello = { t: "hello", v: 1, vault: { id: "2f0c6a1e-8d4b-4c3a-9e1f-7a6b5c4d3e2f", name: "n" }, hubKey: toBase64(new Uint8Array(32)), nonce: toBase64(new Uint8Array(32).fill(1)), cert: "aa".repeat(32), user: createUser().getPublicKey(), account: null };
-    const peer: PeerHello = { t: "hello", v: 1, key: toBase64(new Uint8Array(32).fill(3)), nonce: toBase64(new Uint8Array(32).fill(4)) };
+    const hub: HubHello = {
+      t: "hello",
+      v: 1,
+      vault: { id: "2f0c6a1e-8d4b-4c3a-9e1f-7a6b5c4d3e2f", name: "n" },
+      hubKey: toBase64(new Uint8Array(32)),
+      nonce: toBase64(new Uint8Array(32).fill(1)),
+      cert: "aa".repeat(32),
+      user: createUser().getPublicKey(),
+      account: null,
+    };
+    const peer: PeerHello = {
+      t: "hello",
+      v: 1,
+      key: toBase64(new Uint8Array(32).fill(3)),
+      nonce: toBase64(new Uint8Array(32).fill(4)),
+    };
     const base = Buffer.from(transcript("peer", hub, peer)).toString();
     assert.notEqual(Buffer.from(transcript("hub", hub, peer)).toString(), base);
-    for (const changed of [{ ...hub, cert: "bb".repeat(32) }, { ...hub, nonce: toBase64(new Uint8Array(32).fill(9)) }, { ...hub, user: createUser().getPublicKey() }, { ...hub, account: nkeyOf(new Uint8Array(32), "account") }]) {
+    for (const changed of [
+      { ...hub, cert: "bb".repeat(32) },
+      { ...hub, nonce: toBase64(new Uint8Array(32).fill(9)) },
+      { ...hub, user: createUser().getPublicKey() },
+      { ...hub, account: nkeyOf(new Uint8Array(32), "account") },
+    ]) {
       assert.notEqual(Buffer.from(transcript("peer", changed, peer)).toString(), base);
     }
-    assert.notEqual(Buffer.from(transcript("peer", hub, { ...peer, nonce: toBase64(new Uint8Array(32)) })).toString(), base);
+    assert.notEqual(
+      Buffer.from(transcript("peer", hub, { ...peer, nonce: toBase64(new Uint8Array(32)) })).toString(),
+      base,
+    );
   });
 
   it("derives a vault's NATS account as the hub does", () => {

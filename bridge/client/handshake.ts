@@ -37,7 +37,11 @@ export async function keyFromSeed(seed: Uint8Array): Promise<SigningKey> {
 
 export const randomBytes = (n: number): Uint8Array => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
-export async function verifySignature(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+export async function verifySignature(
+  signature: Uint8Array,
+  message: Uint8Array,
+  publicKey: Uint8Array,
+): Promise<boolean> {
   try {
     return await ed.verifyAsync(signature, message, publicKey);
   } catch {
@@ -46,7 +50,17 @@ export async function verifySignature(signature: Uint8Array, message: Uint8Array
 }
 
 export function transcript(role: "hub" | "peer", hub: HubHello, peer: PeerHello): Uint8Array {
-  const fields = [hub.vault.id, hub.vault.name, hub.hubKey, hub.nonce, hub.cert, hub.user, hub.account, peer.key, peer.nonce];
+  const fields = [
+    hub.vault.id,
+    hub.vault.name,
+    hub.hubKey,
+    hub.nonce,
+    hub.cert,
+    hub.user,
+    hub.account,
+    peer.key,
+    peer.nonce,
+  ];
   return new TextEncoder().encode(`${BRIDGE_PROTOCOL}\n${role}\n${JSON.stringify(fields)}`);
 }
 
@@ -99,7 +113,13 @@ export const USER_JWT_LIFETIME_S = 24 * 3600;
  * signing key (agent/auth/nats-jwt.ts `issueUserJwt` makes the same token in Node): the
  * permissions come from the template of the signing key, i.e. from the peer's own authorisation.
  */
-export async function issueBridgeUserJwt(key: SigningKey, account: string, user: string, nowMs: number, lifetimeS = USER_JWT_LIFETIME_S): Promise<string> {
+export async function issueBridgeUserJwt(
+  key: SigningKey,
+  account: string,
+  user: string,
+  nowMs: number,
+  lifetimeS = USER_JWT_LIFETIME_S,
+): Promise<string> {
   const nowS = Math.floor(nowMs / 1000);
   const claims: Record<string, unknown> = {
     aud: "NATS",
@@ -126,7 +146,9 @@ export function jwtClaims(jwt: string): Record<string, unknown> | undefined {
   if (!bytes) return undefined;
   try {
     const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -26,9 +26,15 @@ describe("bridge client session helpers", () => {
 
   it("maps close codes to errors that say whether reconnecting can help", () => {
     const cases: [number, string, boolean][] = [
-      [CloseCode.unauthorised, "auth", false], [CloseCode.badSignature, "auth", false], [CloseCode.unknownVault, "auth", false],
-      [CloseCode.rateLimited, "protocol", true], [CloseCode.malformed, "protocol", true], [CloseCode.tooBig, "protocol", true],
-      [1006, "network", true], [CloseCode.upstream, "network", true], [CloseCode.normal, "network", true],
+      [CloseCode.unauthorised, "auth", false],
+      [CloseCode.badSignature, "auth", false],
+      [CloseCode.unknownVault, "auth", false],
+      [CloseCode.rateLimited, "protocol", true],
+      [CloseCode.malformed, "protocol", true],
+      [CloseCode.tooBig, "protocol", true],
+      [1006, "network", true],
+      [CloseCode.upstream, "network", true],
+      [CloseCode.normal, "network", true],
     ];
     for (const [code, kind, retry] of cases) {
       const error = closeError(code, "why");
@@ -36,7 +42,12 @@ describe("bridge client session helpers", () => {
       assert.deepEqual([error.kind, error.retry, error.code], [kind, retry, code], String(code));
     }
     assert.match(closeError(CloseCode.unauthorised, "").message, /authorized_keys/);
-    assert.equal(closeError(CloseCode.unauthorised, "add it to the vault's authorized_keys").message.split("authorized_keys").length, 2, "the advice is given once");
+    assert.equal(
+      closeError(CloseCode.unauthorised, "add it to the vault's authorized_keys").message.split("authorized_keys")
+        .length,
+      2,
+      "the advice is given once",
+    );
     assert.equal(new BridgeError("mitm", "x").retry, false);
     assert.equal(new BridgeError("pin", "x").retry, false);
   });

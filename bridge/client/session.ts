@@ -4,10 +4,31 @@
  * `retry` says whether reconnecting could help (an auth or pin failure never does).
  */
 import {
-  AUTH_CLOSE_CODES, CloseCode, decodeData, decodeHubAuth, decodeHubHello, decodeReady, encodeControl, encodeData, fromBase64, toBase64,
-  FrameError, NONCE_BYTES, type DataFrame, type HubHello, type PeerHello,
+  AUTH_CLOSE_CODES,
+  CloseCode,
+  decodeData,
+  decodeHubAuth,
+  decodeHubHello,
+  decodeReady,
+  encodeControl,
+  encodeData,
+  fromBase64,
+  toBase64,
+  FrameError,
+  NONCE_BYTES,
+  type DataFrame,
+  type HubHello,
+  type PeerHello,
 } from "./frames.js";
-import { issueBridgeUserJwt, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "./handshake.js";
+import {
+  issueBridgeUserJwt,
+  peerIdOf,
+  randomBytes,
+  sshFingerprintOf,
+  transcript,
+  verifySignature,
+  type SigningKey,
+} from "./handshake.js";
 import type { BridgeSocket, SocketFactory } from "./socket.js";
 import { UserError } from "../../agent/errors.js";
 
@@ -24,7 +45,11 @@ export class BridgeError extends UserError {
   }
   /** False when the same key would be refused again (auth, pin, MITM): reconnecting stops. */
   get retry(): boolean {
-    return this.kind === "network" || this.kind === "timeout" || (this.kind === "protocol" && !AUTH_CLOSE_CODES.has(this.code ?? 0));
+    return (
+      this.kind === "network" ||
+      this.kind === "timeout" ||
+      (this.kind === "protocol" && !AUTH_CLOSE_CODES.has(this.code ?? 0))
+    );
   }
 }
 
@@ -57,7 +82,8 @@ export const localStoragePins = (storage: KeyValueStorage): HubPins => ({
     if (text === null) return undefined;
     try {
       const pin = JSON.parse(text) as Partial<HubPinRecord>;
-      if (typeof pin.hubKey === "string" && (pin.cert === null || typeof pin.cert === "string")) return { hubKey: pin.hubKey, cert: pin.cert };
+      if (typeof pin.hubKey === "string" && (pin.cert === null || typeof pin.cert === "string"))
+        return { hubKey: pin.hubKey, cert: pin.cert };
     } catch {
       // fall through: an unreadable pin is a mismatch, never a fresh trust
     }
@@ -104,8 +130,15 @@ export function closeError(code: number, reason: string): BridgeError {
     const advice = /authorized_keys/.test(reason) ? "" : "; add its public key to the vault's authorized_keys";
     return new BridgeError("auth", `the bridge refused this key (close ${code})${what}${advice}`, code);
   }
-  if (code === CloseCode.unknownVault) return new BridgeError("auth", `the bridge does not serve this vault (close ${code})${what}`, code);
-  if (code === CloseCode.tooBig || code === CloseCode.malformed || code === CloseCode.protocol || code === CloseCode.rateLimited) return new BridgeError("protocol", `the bridge closed the connection (close ${code})${what}`, code);
+  if (code === CloseCode.unknownVault)
+    return new BridgeError("auth", `the bridge does not serve this vault (close ${code})${what}`, code);
+  if (
+    code === CloseCode.tooBig ||
+    code === CloseCode.malformed ||
+    code === CloseCode.protocol ||
+    code === CloseCode.rateLimited
+  )
+    return new BridgeError("protocol", `the bridge closed the connection (close ${code})${what}`, code);
   return new BridgeError("network", `the connection to the bridge closed (code ${code})${what}`, code);
 }
 
@@ -130,10 +163,21 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
       if (wasReady) events.onClose(error);
       else reject(error);
     };
-    const timer = setTimeout(() => fail(new BridgeError("timeout", `no handshake with ${options.url} within ${options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`), CloseCode.handshakeTimeout), options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    const timer = setTimeout(
+      () =>
+        fail(
+          new BridgeError(
+            "timeout",
+            `no handshake with ${options.url} within ${options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`,
+          ),
+          CloseCode.handshakeTimeout,
+        ),
+      options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
     const handleError = (error: unknown) => {
       if (error instanceof BridgeError) fail(error, error.kind === "protocol" ? CloseCode.malformed : CloseCode.normal);
-      else if (error instanceof FrameError) fail(new BridgeError("protocol", `malformed frame from the bridge: ${error.message}`), CloseCode.malformed);
+      else if (error instanceof FrameError)
+        fail(new BridgeError("protocol", `malformed frame from the bridge: ${error.message}`), CloseCode.malformed);
       else fail(new BridgeError("protocol", String(error)), CloseCode.protocol);
     };
     const onHello = async (text: string) => {
@@ -142,10 +186,16 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
       hello = frame;
       const seen = socket?.certFingerprint();
       if (seen !== undefined && seen !== hello.cert) {
-        throw new BridgeError("mitm", `the bridge at ${options.url} speaks for TLS certificate ${hello.cert?.slice(0, 16) ?? "none"}… but this connection shows ${seen?.slice(0, 16) ?? "none"}…: something between us terminates TLS (a relaying man in the middle); not connecting`);
+        throw new BridgeError(
+          "mitm",
+          `the bridge at ${options.url} speaks for TLS certificate ${hello.cert?.slice(0, 16) ?? "none"}… but this connection shows ${seen?.slice(0, 16) ?? "none"}…: something between us terminates TLS (a relaying man in the middle); not connecting`,
+        );
       }
       if (options.certFingerprint !== undefined && options.certFingerprint !== hello.cert) {
-        throw new BridgeError("pin", `the bridge's TLS certificate ${hello.cert?.slice(0, 16) ?? "none"}… is not the expected ${options.certFingerprint.slice(0, 16)}…`);
+        throw new BridgeError(
+          "pin",
+          `the bridge's TLS certificate ${hello.cert?.slice(0, 16) ?? "none"}… is not the expected ${options.certFingerprint.slice(0, 16)}…`,
+        );
       }
       peerHello = { t: "hello", v: 1, key: toBase64(options.key.publicKey), nonce: toBase64(randomBytes(NONCE_BYTES)) };
       state = "auth";
@@ -158,18 +208,30 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
       const p = peerHello as PeerHello;
       const hubKey = fromBase64(h.hubKey) as Uint8Array;
       if (!(await verifySignature(fromBase64(frame.sig) as Uint8Array, transcript("hub", h, p), hubKey))) {
-        throw new BridgeError("mitm", `the bridge's signature over the handshake does not verify with its key ${sshFingerprintOf(hubKey)}; not connecting`);
+        throw new BridgeError(
+          "mitm",
+          `the bridge's signature over the handshake does not verify with its key ${sshFingerprintOf(hubKey)}; not connecting`,
+        );
       }
       await checkPin(options, h);
       const sig = await options.key.sign(transcript("peer", h, p));
-      const jwt = h.account === null ? undefined : await issueBridgeUserJwt(options.key, h.account, h.user, options.nowMs?.() ?? Date.now());
+      const jwt =
+        h.account === null
+          ? undefined
+          : await issueBridgeUserJwt(options.key, h.account, h.user, options.nowMs?.() ?? Date.now());
       state = "ready-wait";
-      socket?.send(encodeControl(jwt === undefined ? { t: "auth", sig: toBase64(sig) } : { t: "auth", sig: toBase64(sig), jwt }));
+      socket?.send(
+        encodeControl(jwt === undefined ? { t: "auth", sig: toBase64(sig) } : { t: "auth", sig: toBase64(sig), jwt }),
+      );
     };
     const onReady = async (text: string) => {
       const frame = decodeReady(text);
       if (frame.t === "error") throw closeError(frame.code, frame.message);
-      if (frame.self !== peerIdOf(options.key.publicKey)) throw new BridgeError("protocol", `the bridge named this peer ${frame.self}, not ${peerIdOf(options.key.publicKey)}`);
+      if (frame.self !== peerIdOf(options.key.publicKey))
+        throw new BridgeError(
+          "protocol",
+          `the bridge named this peer ${frame.self}, not ${peerIdOf(options.key.publicKey)}`,
+        );
       clearTimeout(timer);
       state = "ready";
       const s = socket as BridgeSocket;
@@ -201,7 +263,9 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
               else if (state === "ready-wait") await onReady(text);
               else if (state === "ready") {
                 const frame = decodeReady(text);
-                throw frame.t === "error" ? closeError(frame.code, frame.message) : new BridgeError("protocol", "unexpected control frame after the handshake");
+                throw frame.t === "error"
+                  ? closeError(frame.code, frame.message)
+                  : new BridgeError("protocol", "unexpected control frame after the handshake");
               }
             } catch (error) {
               handleError(error);
@@ -212,12 +276,19 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
           // Through the same queue: a delivery right behind `ready` waits until ready is handled.
           chain = chain.then(() => {
             if (state === "closed") return;
-            if (state !== "ready") return fail(new BridgeError("protocol", "the bridge sent data before the handshake finished"), CloseCode.protocol);
+            if (state !== "ready")
+              return fail(
+                new BridgeError("protocol", "the bridge sent data before the handshake finished"),
+                CloseCode.protocol,
+              );
             let frame: DataFrame;
             try {
               frame = decodeData(bytes);
             } catch (error) {
-              return fail(new BridgeError("protocol", `malformed data frame from the bridge: ${(error as Error).message}`), CloseCode.malformed);
+              return fail(
+                new BridgeError("protocol", `malformed data frame from the bridge: ${(error as Error).message}`),
+                CloseCode.malformed,
+              );
             }
             if (frame.op === "deliver") events.onData(frame);
             else fail(new BridgeError("protocol", "the bridge sent a frame only peers send"), CloseCode.protocol);
@@ -238,7 +309,10 @@ export function openSession(options: SessionOptions, events: SessionEvents): Pro
 async function checkPin(options: SessionOptions, hello: HubHello): Promise<void> {
   const name = options.hubName ?? new URL(options.url).host;
   if (options.hubKey !== undefined && options.hubKey !== hello.hubKey) {
-    throw new BridgeError("pin", `the bridge at ${name} presents hub key ${sshFingerprintOf(fromBase64(hello.hubKey) as Uint8Array)}, not the one this client was paired with; not connecting`);
+    throw new BridgeError(
+      "pin",
+      `the bridge at ${name} presents hub key ${sshFingerprintOf(fromBase64(hello.hubKey) as Uint8Array)}, not the one this client was paired with; not connecting`,
+    );
   }
   const pin = await options.pins.get(name);
   if (pin === undefined) {
@@ -246,9 +320,15 @@ async function checkPin(options: SessionOptions, hello: HubHello): Promise<void>
     return;
   }
   if (pin.hubKey !== hello.hubKey) {
-    throw new BridgeError("pin", `the key of hub ${name} changed (trusted ${sshFingerprintOf(fromBase64(pin.hubKey) as Uint8Array)}, now ${sshFingerprintOf(fromBase64(hello.hubKey) as Uint8Array)}); if it was re-keyed on purpose, forget the pin and trust it again`);
+    throw new BridgeError(
+      "pin",
+      `the key of hub ${name} changed (trusted ${sshFingerprintOf(fromBase64(pin.hubKey) as Uint8Array)}, now ${sshFingerprintOf(fromBase64(hello.hubKey) as Uint8Array)}); if it was re-keyed on purpose, forget the pin and trust it again`,
+    );
   }
   if (pin.cert !== hello.cert) {
-    throw new BridgeError("pin", `the TLS certificate of hub ${name} changed (trusted ${pin.cert?.slice(0, 16) ?? "none"}…, now ${hello.cert?.slice(0, 16) ?? "none"}…); if it was renewed on purpose, forget the pin and trust it again`);
+    throw new BridgeError(
+      "pin",
+      `the TLS certificate of hub ${name} changed (trusted ${pin.cert?.slice(0, 16) ?? "none"}…, now ${hello.cert?.slice(0, 16) ?? "none"}…); if it was renewed on purpose, forget the pin and trust it again`,
+    );
   }
 }

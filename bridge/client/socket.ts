@@ -41,16 +41,21 @@ export type SocketFactory = (url: string, events: SocketEvents, options?: Socket
 export function closedBeforeOpen(url: string): string {
   const origin = new URL(url);
   const https = `https://${origin.host}/`;
-  return `the browser could not open ${origin.protocol}//${origin.host} (closed before it opened; a page is not told why). ` +
+  return (
+    `the browser could not open ${origin.protocol}//${origin.host} (closed before it opened; a page is not told why). ` +
     `If the bridge is running, this browser most likely does not trust its TLS certificate: an edgesync hub's certificate is self-signed — ` +
     `import the hub's tls.crt as a trusted *server* certificate (it is not a CA: importing it as an authority fails), ` +
-    `or serve the bridge with a CA-issued certificate; opening ${https} in a tab shows the browser's own certificate error`;
+    `or serve the bridge with a CA-issued certificate; opening ${https} in a tab shows the browser's own certificate error`
+  );
 }
 
 /** The global WebSocket (browsers, Deno, Node ≥ 22). */
 export const browserSocket: SocketFactory = (url, events) => {
   const Ctor = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
-  if (!Ctor) throw new Error("no global WebSocket here: pass `socket` (Node 20: import { nodeSocket } from \"edgesync/client/node\")");
+  if (!Ctor)
+    throw new Error(
+      'no global WebSocket here: pass `socket` (Node 20: import { nodeSocket } from "edgesync/client/node")',
+    );
   const ws = new Ctor(url);
   ws.binaryType = "arraybuffer";
   let closed = false;

@@ -134,7 +134,12 @@ export class BridgeTransport implements Transport {
 
   #out(send: (payload: Uint8Array) => void, message: Uint8Array): void {
     const session = this.#session;
-    if (!session || this.#stopped || message.length > this.messageBytesMax || session.bufferedAmount() > (this.#options.sendBufferBytesMax ?? DEFAULT_SEND_BUFFER_BYTES_MAX)) {
+    if (
+      !session ||
+      this.#stopped ||
+      message.length > this.messageBytesMax ||
+      session.bufferedAmount() > (this.#options.sendBufferBytesMax ?? DEFAULT_SEND_BUFFER_BYTES_MAX)
+    ) {
       this.stats.dropped++;
       return;
     }

@@ -8,7 +8,15 @@ import * as A from "@automerge/automerge";
 import { SyncEngine, type ChangeEvent } from "../../agent/sync/engine.js";
 import { MemoryStore } from "../../agent/vault/store/memory-store.js";
 import { BlobMissingError, MemoryBlobStore } from "../../agent/vault/store/blob-store.js";
-import { createdIdentity, emptyVaultDoc, entryFromStored, isReady, readEntry, readStored, type Doc } from "../../agent/vault/model/vault-doc.js";
+import {
+  createdIdentity,
+  emptyVaultDoc,
+  entryFromStored,
+  isReady,
+  readEntry,
+  readStored,
+  type Doc,
+} from "../../agent/vault/model/vault-doc.js";
 import { headsAt, listLabels, restoreTo, setLabel, type LabelInfo } from "../../agent/vault/model/history.js";
 import { EntryVerdicts } from "../../agent/vault/model/entry-check.js";
 import { bucketOf } from "../../agent/vault/model/bucket.js";
@@ -75,8 +83,15 @@ export class BridgeVault {
     const key = options.key instanceof Uint8Array ? await keyFromSeed(options.key) : options.key;
     const url = sessionUrl(options.url, options.vaultId);
     const transport = new BridgeTransport({
-      url, key, socket: options.socket ?? browserSocket, pins: options.pins ?? memoryPins(), hubKey: options.hubKey, certFingerprint: options.certFingerprint,
-      backoff: options.backoff, onError: options.onError, onState: options.onState,
+      url,
+      key,
+      socket: options.socket ?? browserSocket,
+      pins: options.pins ?? memoryPins(),
+      hubKey: options.hubKey,
+      certFingerprint: options.certFingerprint,
+      backoff: options.backoff,
+      onError: options.onError,
+      onState: options.onState,
     });
     const ref: { vault?: BridgeVault } = {};
     const vaultId = new URL(url).pathname.slice("/v1/".length);
@@ -100,7 +115,10 @@ export class BridgeVault {
     while (!isReady(engine.doc)) {
       if (Date.now() > deadline) {
         await vault.close();
-        throw new BridgeError("timeout", `connected, but the vault document did not arrive within ${options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms: is an agent or hub of this vault online behind the bridge?`);
+        throw new BridgeError(
+          "timeout",
+          `connected, but the vault document did not arrive within ${options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS} ms: is an agent or hub of this vault online behind the bridge?`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -150,7 +168,8 @@ export class BridgeVault {
   #validEntry(path: string): FileEntry | undefined {
     const canonical = normaliseVaultPath(path);
     const rev = readStored(this.#engine.doc, canonical);
-    if (rev === undefined || this.#verdicts.problemOf(bucketOf(canonical), canonical, rev) !== undefined) return undefined;
+    if (rev === undefined || this.#verdicts.problemOf(bucketOf(canonical), canonical, rev) !== undefined)
+      return undefined;
     return entryFromStored(canonical, rev);
   }
 
@@ -160,7 +179,8 @@ export class BridgeVault {
    */
   readFile(path: string): Uint8Array | undefined {
     const entry = this.#validEntry(path);
-    if (entry?.blob !== undefined) throw new TypeError(`${path} is a binary file stored as a blob: read it with \`await vault.readBytes(path)\``);
+    if (entry?.blob !== undefined)
+      throw new TypeError(`${path} is a binary file stored as a blob: read it with \`await vault.readBytes(path)\``);
     return entry?.bytes;
   }
 
@@ -183,7 +203,8 @@ export class BridgeVault {
   async writeFile(path: string, content: string | Uint8Array): Promise<void> {
     this.#open();
     const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
-    if (bytes.length > CLIENT_FILE_BYTES_MAX) throw new RangeError(`${path}: ${bytes.length} bytes is over the ${CLIENT_FILE_BYTES_MAX}-byte file limit`);
+    if (bytes.length > CLIENT_FILE_BYTES_MAX)
+      throw new RangeError(`${path}: ${bytes.length} bytes is over the ${CLIENT_FILE_BYTES_MAX}-byte file limit`);
     await this.#engine.change([{ type: "put", path: normaliseVaultPath(path), bytes, mtime: Date.now() }]);
   }
 
@@ -206,7 +227,12 @@ export class BridgeVault {
     const timeMs = typeof when === "number" ? when : when.getTime();
     let changed: string[] = [];
     await this.#engine.update((doc, nowMs, blobs) => {
-      const result = restoreTo(doc, headsAt(doc, timeMs), { time: nowMs, by: this.self, message: `restore to ${new Date(timeMs).toISOString()}`, blobs });
+      const result = restoreTo(doc, headsAt(doc, timeMs), {
+        time: nowMs,
+        by: this.self,
+        message: `restore to ${new Date(timeMs).toISOString()}`,
+        blobs,
+      });
       changed = result.changed;
       return result.doc;
     });
@@ -244,7 +270,12 @@ export class BridgeVault {
   #open(): void {
     if (this.#closed) throw new BridgeError("network", "this vault connection is closed: connect again to write");
     const stoppedBy = this.#transport.stoppedBy;
-    if (stoppedBy !== undefined) throw new BridgeError(stoppedBy.kind, `this client stopped syncing for good, so the write would never reach the vault: ${stoppedBy.message}`, stoppedBy.code);
+    if (stoppedBy !== undefined)
+      throw new BridgeError(
+        stoppedBy.kind,
+        `this client stopped syncing for good, so the write would never reach the vault: ${stoppedBy.message}`,
+        stoppedBy.code,
+      );
   }
 
   /** @internal the engine's change callback */
@@ -264,7 +295,8 @@ export const connect = (options: ConnectOptions) => BridgeVault.connect(options)
 
 export function sessionUrl(base: string, vaultId?: string): string {
   const url = new URL(base);
-  if (url.protocol !== "wss:" && url.protocol !== "ws:") throw new TypeError(`bridge URL ${base} must start with wss:// (or ws:// for a --no-tls bridge)`);
+  if (url.protocol !== "wss:" && url.protocol !== "ws:")
+    throw new TypeError(`bridge URL ${base} must start with wss:// (or ws:// for a --no-tls bridge)`);
   if (/^\/v1\/[0-9a-f-]{36}$/.test(url.pathname)) return url.toString();
   if (!vaultId) throw new TypeError(`bridge URL ${base} names no vault: pass vaultId or use …/v1/<vault id>`);
   url.pathname = `/v1/${vaultId}`;

@@ -22,22 +22,32 @@ const fingerprintOf = (socket: TLSSocket): string | null => {
 };
 
 /** A TLS connection that sends nothing until the server showed the certificate `expected`. */
-const pinnedTls = (expected: string) => (options: ConnectionOptions): TLSSocket => {
-  const socket = tlsConnect({ ...options, rejectUnauthorized: false });
-  socket.cork();
-  socket.once("secureConnect", () => {
-    const seen = fingerprintOf(socket);
-    if (seen === expected) socket.uncork();
-    else socket.destroy(new Error(`the bridge's TLS certificate ${seen?.slice(0, 16) ?? "none"}… is not the expected ${expected.slice(0, 16)}… (a man in the middle, or a renewed certificate): nothing was sent`));
-  });
-  return socket;
-};
+const pinnedTls =
+  (expected: string) =>
+  (options: ConnectionOptions): TLSSocket => {
+    const socket = tlsConnect({ ...options, rejectUnauthorized: false });
+    socket.cork();
+    socket.once("secureConnect", () => {
+      const seen = fingerprintOf(socket);
+      if (seen === expected) socket.uncork();
+      else
+        socket.destroy(
+          new Error(
+            `the bridge's TLS certificate ${seen?.slice(0, 16) ?? "none"}… is not the expected ${expected.slice(0, 16)}… (a man in the middle, or a renewed certificate): nothing was sent`,
+          ),
+        );
+    });
+    return socket;
+  };
 
 export const nodeSocket: SocketFactory = (url, events, options) => {
   const expected = options?.certFingerprint;
   const pinned = typeof expected === "string" && url.startsWith("wss:");
   const ws = new WebSocket(url, {
-    rejectUnauthorized: false, perMessageDeflate: false, maxPayload: MESSAGE_BYTES_MAX, handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    rejectUnauthorized: false,
+    perMessageDeflate: false,
+    maxPayload: MESSAGE_BYTES_MAX,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     ...(pinned ? { createConnection: pinnedTls(expected) as never } : {}),
   });
   let fingerprint: string | null | undefined = url.startsWith("ws:") ? null : undefined;

@@ -39,7 +39,10 @@ describe("admission of unauthenticated sockets", () => {
     for (const s of [...flood, ...others]) admission.accept(s);
     const member = fakeSocket("10.0.0.1");
     assert.equal(admission.accept(member), true);
-    assert.deepEqual([...flood, ...others].map((s) => s.destroyed), [true, false, false, false]);
+    assert.deepEqual(
+      [...flood, ...others].map((s) => s.destroyed),
+      [true, false, false, false],
+    );
     admission.accept(fakeSocket("10.0.0.2"));
     assert.equal(member.destroyed, false);
     assert.equal(admission.unauthenticated(), 4);

@@ -45,7 +45,11 @@ export interface AgentBridgeOptions {
  * the engine's (the vault's config or the hub's registration), never the document's `meta`: a
  * member's change to that copy made the bridge refuse the real id for everyone.
  */
-export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array }, operatorMode = false): BridgeVault | undefined {
+export function engineVault(
+  engine: SyncEngine,
+  hubKey: { publicKey: Uint8Array },
+  operatorMode = false,
+): BridgeVault | undefined {
   const vault = engine.vault;
   if (vault === undefined || !isReady(engine.doc)) return undefined;
   return {
@@ -54,25 +58,52 @@ export function engineVault(engine: SyncEngine, hubKey: { publicKey: Uint8Array 
     account: operatorMode ? vaultAccountPublic(vault.id) : undefined,
     isAuthorised: (publicKey) => {
       const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
-      const text = entry?.bytes && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
+      const text =
+        entry?.bytes && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
       return effectiveKeys(parseAuthorizedKeys(text), hubKey).keys.some((k) => equalBytes(k.publicKey, publicKey));
     },
   };
 }
 
-export async function startAgentBridge(options: AgentBridgeOptions): Promise<{ bridge: BridgeServer; stop: () => Promise<void> }> {
+export async function startAgentBridge(
+  options: AgentBridgeOptions,
+): Promise<{ bridge: BridgeServer; stop: () => Promise<void> }> {
   const bridge = await startBridge({
-    host: options.host, port: options.port, tls: options.tls, hubKey: options.hubKey, natsServers: options.natsUrl, natsOptions: options.natsOptions, log: options.log,
+    host: options.host,
+    port: options.port,
+    tls: options.tls,
+    hubKey: options.hubKey,
+    natsServers: options.natsUrl,
+    natsOptions: options.natsOptions,
+    log: options.log,
     operatorMode: options.operatorMode,
     vault: (id) => {
-      for (const engine of options.engines()) if (engine.vault?.id === id) return engineVault(engine, options.hubKey, options.operatorMode);
+      for (const engine of options.engines())
+        if (engine.vault?.id === id) return engineVault(engine, options.hubKey, options.operatorMode);
       return undefined;
     },
   });
   const infoPath = join(options.home, "bridge.json");
   await mkdir(options.home, { recursive: true, mode: 0o700 });
-  await writeFile(infoPath, JSON.stringify({ pid: process.pid, port: bridge.port, origin: bridge.origin, certFingerprint: bridge.certFingerprint, hubPublicKey: Buffer.from(options.hubKey.publicKey).toString("base64") }, null, 2), { mode: 0o600 });
-  options.log.info({ origin: bridge.origin, certFingerprint: bridge.certFingerprint }, "bridge serving the agent's vaults on /v1/<vault id> and /automerge");
+  await writeFile(
+    infoPath,
+    JSON.stringify(
+      {
+        pid: process.pid,
+        port: bridge.port,
+        origin: bridge.origin,
+        certFingerprint: bridge.certFingerprint,
+        hubPublicKey: Buffer.from(options.hubKey.publicKey).toString("base64"),
+      },
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
+  options.log.info(
+    { origin: bridge.origin, certFingerprint: bridge.certFingerprint },
+    "bridge serving the agent's vaults on /v1/<vault id> and /automerge",
+  );
   return {
     bridge,
     stop: async () => {
@@ -96,18 +127,37 @@ export interface BridgeTlsPlan {
  * under EDGESYNC_HOME/tls and the local NATS server, signed in to as the agent's local user
  * (`localNatsAuthenticator`; absent in attach mode, whose server is the user's own).
  */
-export async function planBridgeTls(options: { role: string; home: string; serverDir?: string; host: string; noTls: boolean; natsNoTls?: boolean; localNatsAuthenticator?: Authenticator }): Promise<BridgeTlsPlan> {
+export async function planBridgeTls(options: {
+  role: string;
+  home: string;
+  serverDir?: string;
+  host: string;
+  noTls: boolean;
+  natsNoTls?: boolean;
+  localNatsAuthenticator?: Authenticator;
+}): Promise<BridgeTlsPlan> {
   if (options.role === "hub") {
     const files = await loadHubTls(options.serverDir ?? join(options.home, HUB_SERVER_DIR));
-    if (!files) throw new UsageError("the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first");
+    if (!files)
+      throw new UsageError(
+        "the hub has no TLS certificate yet: start the hub (`edgesync sync start --nats-role hub`) first",
+      );
     return {
       tls: options.noTls ? undefined : { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") },
       operatorMode: true,
       natsOptions: options.natsNoTls ? undefined : { tls: tlsOptionsForPinned(files.certPem, "this hub") },
     };
   }
-  const natsOptions = options.localNatsAuthenticator ? { natsOptions: { authenticator: options.localNatsAuthenticator } } : {};
+  const natsOptions = options.localNatsAuthenticator
+    ? { natsOptions: { authenticator: options.localNatsAuthenticator } }
+    : {};
   if (options.noTls) return { operatorMode: false, ...natsOptions };
-  const files = await ensureHubTls(join(options.home, "tls"), { hostnames: options.host === "0.0.0.0" || options.host === "::" ? [] : [options.host] });
-  return { tls: { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") }, operatorMode: false, ...natsOptions };
+  const files = await ensureHubTls(join(options.home, "tls"), {
+    hostnames: options.host === "0.0.0.0" || options.host === "::" ? [] : [options.host],
+  });
+  return {
+    tls: { certPem: files.certPem, keyPem: await readFile(files.keyFile, "utf8") },
+    operatorMode: false,
+    ...natsOptions,
+  };
 }

@@ -30,12 +30,23 @@ export class BridgePart implements AgentPart {
   async start(context: AgentPartContext): Promise<void> {
     const { host, port } = parseListenAddress(this.#cfg.listen, "--bridge");
     const plan = await planBridgeTls({
-      role: context.role, home: context.homeDir, serverDir: context.serverDir, host,
-      noTls: this.#cfg.noTls, natsNoTls: this.#cfg.natsNoTls, localNatsAuthenticator: context.localAuthenticator,
+      role: context.role,
+      home: context.homeDir,
+      serverDir: context.serverDir,
+      host,
+      noTls: this.#cfg.noTls,
+      natsNoTls: this.#cfg.natsNoTls,
+      localNatsAuthenticator: context.localAuthenticator,
     });
     this.#running = await startAgentBridge({
-      host, port: Math.max(0, port), ...plan, home: context.homeDir, hubKey: context.device, natsUrl: context.natsUrl,
-      engines: context.engines, log: context.log,
+      host,
+      port: Math.max(0, port),
+      ...plan,
+      home: context.homeDir,
+      hubKey: context.device,
+      natsUrl: context.natsUrl,
+      engines: context.engines,
+      log: context.log,
     });
   }
 

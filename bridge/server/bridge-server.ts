@@ -14,7 +14,15 @@ import { certFingerprint } from "../../agent/auth/tls.js";
 import { silentLog, type Log } from "../../agent/sync/ports.js";
 import { CloseCode } from "../client/frames.js";
 import type { SigningKey } from "../client/handshake.js";
-import { DEFAULT_LIMITS, newStats, runSession, type BridgeLimits, type BridgeStats, type BridgeVault, type SessionContext } from "./session.js";
+import {
+  DEFAULT_LIMITS,
+  newStats,
+  runSession,
+  type BridgeLimits,
+  type BridgeStats,
+  type BridgeVault,
+  type SessionContext,
+} from "./session.js";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 import { automergeEndpoint } from "./automerge-endpoint.js";
 import { AUTOMERGE_PATH, vaultAccountOf } from "../client/automerge-token.js";
@@ -62,7 +70,14 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
   /** The upgraded socket under each WebSocket: what admission.ts counts. */
   const socketOf = new WeakMap<WebSocket, Socket>();
   const ctx: SessionContext = {
-    hubKey: config.hubKey, certFingerprint: fingerprint, natsServers: config.natsServers, natsOptions: config.natsOptions, limits, log, stats, nowMs: () => Date.now(),
+    hubKey: config.hubKey,
+    certFingerprint: fingerprint,
+    natsServers: config.natsServers,
+    natsOptions: config.natsOptions,
+    limits,
+    log,
+    stats,
+    nowMs: () => Date.now(),
     admitAuthenticated: (ws) => {
       if (authenticated.size >= limits.connectionsMax) return false;
       authenticated.add(ws);
@@ -73,15 +88,24 @@ export async function startBridge(config: BridgeServerConfig): Promise<BridgeSer
     },
   };
   const notFound = (_req: IncomingMessage, res: import("node:http").ServerResponse) => {
-    res.writeHead(404, { "content-type": "text/plain" }).end("edgesync bridge: connect a WebSocket to /v1/<vault id>\n");
+    res
+      .writeHead(404, { "content-type": "text/plain" })
+      .end("edgesync bridge: connect a WebSocket to /v1/<vault id>\n");
   };
   const server: Server = config.tls
-    ? createHttpsServer({ cert: config.tls.certPem, key: config.tls.keyPem, handshakeTimeout: limits.preAuthTimeoutMs }, notFound)
+    ? createHttpsServer(
+        { cert: config.tls.certPem, key: config.tls.keyPem, handshakeTimeout: limits.preAuthTimeoutMs },
+        notFound,
+      )
     : createHttpServer(notFound);
   guardServer(server, admission);
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.dataFrameBytesMax, perMessageDeflate: false });
   // automerge-repo sends each sync message whole: its (already authenticated) peers get the upload limit per frame.
-  const automergeWss = new WebSocketServer({ noServer: true, maxPayload: limits.uploadBytesMax, perMessageDeflate: false });
+  const automergeWss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.uploadBytesMax,
+    perMessageDeflate: false,
+  });
   const open = new Set<WebSocket>();
   const track = (ws: WebSocket, socket: Duplex) => {
     // Before anything else can happen on it: ws reports oversized and invalid frames as 'error'

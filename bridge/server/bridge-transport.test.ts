@@ -31,8 +31,12 @@ before(async () => {
   nats = await startTestNatsServer(dir, "", "bridge-contract");
   const cert = await generateHubCert();
   bridge = await startBridge({
-    host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey: await keyFromSeed(randomBytes(32)),
-    vault: (id) => (id === VAULT ? { id, name: "contract" } : undefined), natsServers: nats.url,
+    host: "127.0.0.1",
+    port: 0,
+    tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+    hubKey: await keyFromSeed(randomBytes(32)),
+    vault: (id) => (id === VAULT ? { id, name: "contract" } : undefined),
+    natsServers: nats.url,
   });
 });
 after(async () => {
@@ -42,14 +46,21 @@ after(async () => {
 });
 
 const client = async () => {
-  const transport = new BridgeTransport({ url: `${bridge.origin}/v1/${VAULT}`, key: await keyFromSeed(randomBytes(32)), socket: nodeSocket, pins: memoryPins() });
+  const transport = new BridgeTransport({
+    url: `${bridge.origin}/v1/${VAULT}`,
+    key: await keyFromSeed(randomBytes(32)),
+    socket: nodeSocket,
+    pins: memoryPins(),
+  });
   return transport;
 };
 
 runTransportContract("BridgeTransport (WSS → bridge → NATS)", async () => {
   const [a, b, c] = [await client(), await client(), await client()];
   return {
-    a, b, c,
+    a,
+    b,
+    c,
     settle: () => new Promise((r) => setTimeout(r, 10)),
     teardown: async () => {
       for (const t of [a, b, c]) await t.stop();
@@ -86,21 +97,36 @@ describe("BridgeTransport reconnects", () => {
     const cert = await generateHubCert();
     const hubKey = await keyFromSeed(randomBytes(32));
     const config = {
-      host: "127.0.0.1", tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey,
-      vault: (id: string) => (id === VAULT ? { id, name: "contract" } : undefined), natsServers: nats.url,
+      host: "127.0.0.1",
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      hubKey,
+      vault: (id: string) => (id === VAULT ? { id, name: "contract" } : undefined),
+      natsServers: nats.url,
     };
     let server = await startBridge({ ...config, port: 0 });
     const port = server.port;
     const states: string[] = [];
     let reconnected = 0;
-    const peer = new BridgeTransport({ url: `${server.origin}/v1/${VAULT}`, key: await keyFromSeed(randomBytes(32)), socket: nodeSocket, pins: memoryPins(), backoff: { initialMs: 50, maxMs: 400 }, onState: (s) => states.push(s) });
+    const peer = new BridgeTransport({
+      url: `${server.origin}/v1/${VAULT}`,
+      key: await keyFromSeed(randomBytes(32)),
+      socket: nodeSocket,
+      pins: memoryPins(),
+      backoff: { initialMs: 50, maxMs: 400 },
+      onState: (s) => states.push(s),
+    });
     await peer.start({ onMessage: () => {}, onConnected: () => reconnected++ });
     try {
       await server.close();
       await waitFor("the peer to see the bridge gone", () => !peer.connected, 10_000);
       await new Promise((r) => setTimeout(r, 300)); // a few failed attempts while the bridge is down
       server = await startBridge({ ...config, port });
-      await waitFor("the peer to reconnect to the restarted bridge", () => peer.connected, 10_000, () => states.join());
+      await waitFor(
+        "the peer to reconnect to the restarted bridge",
+        () => peer.connected,
+        10_000,
+        () => states.join(),
+      );
       assert.equal(reconnected, 1);
       assert.equal(peer.stats.connects, 2);
       assert.ok(states.includes("offline") && states.at(-1) === "ready", states.join());
@@ -140,7 +166,9 @@ describe("BridgeTransport costs", () => {
       await nc.close();
     }
     const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))].toFixed(1);
-    t.diagnostic(`handshake incl. TLS and the peer's NATS connect: p50 ${p(handshakes, 0.5)} ms, max ${p(handshakes, 1)} ms (n=${handshakes.length}); 1 KiB round trip: p50 ${p(trips, 0.5)} ms, p90 ${p(trips, 0.9)} ms (n=${trips.length})`);
+    t.diagnostic(
+      `handshake incl. TLS and the peer's NATS connect: p50 ${p(handshakes, 0.5)} ms, max ${p(handshakes, 1)} ms (n=${handshakes.length}); 1 KiB round trip: p50 ${p(trips, 0.5)} ms, p90 ${p(trips, 0.9)} ms (n=${trips.length})`,
+    );
     assert.equal(trips.length, 50);
   });
 });

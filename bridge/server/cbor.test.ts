@@ -16,9 +16,27 @@ const plain = (v: CborValue): CborValue => {
 };
 
 const samples: CborValue[] = [
-  { type: "join", senderId: "peer-abc", peerMetadata: { storageId: "s1", isEphemeral: false }, supportedProtocolVersions: ["1"] },
-  { type: "sync", senderId: "a", targetId: "b", documentId: "4NMNnkMhL8jXrdJ9jamS58PAVdXu", data: new Uint8Array(randomBytes(70_000)) },
-  { type: "remote-heads-changed", newHeads: { s1: { heads: ["x", "y"], timestamp: 1_700_000_000_123 } }, ratio: 0.25, neg: -5, big: 2 ** 40, undef: null },
+  {
+    type: "join",
+    senderId: "peer-abc",
+    peerMetadata: { storageId: "s1", isEphemeral: false },
+    supportedProtocolVersions: ["1"],
+  },
+  {
+    type: "sync",
+    senderId: "a",
+    targetId: "b",
+    documentId: "4NMNnkMhL8jXrdJ9jamS58PAVdXu",
+    data: new Uint8Array(randomBytes(70_000)),
+  },
+  {
+    type: "remote-heads-changed",
+    newHeads: { s1: { heads: ["x", "y"], timestamp: 1_700_000_000_123 } },
+    ratio: 0.25,
+    neg: -5,
+    big: 2 ** 40,
+    undef: null,
+  },
   [1, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32, -24, -25, -1000, true, false, null, "é€𝄞", new Uint8Array()],
 ];
 
@@ -40,7 +58,10 @@ describe("bridge CBOR subset", () => {
     assert.throws(() => decodeCbor(Uint8Array.from([...Array(40).fill(0x81), 0x01])), /deeply/);
     assert.throws(() => decodeCbor(Uint8Array.from([0x01, 0x02])), /trailing/);
     assert.throws(() => decodeCbor(Uint8Array.from([0xa1, 0x01, 0x02])), /key is not text/);
-    assert.throws(() => decodeCbor(Uint8Array.from([0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), /beyond 2\^53/);
+    assert.throws(
+      () => decodeCbor(Uint8Array.from([0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])),
+      /beyond 2\^53/,
+    );
     assert.throws(() => decodeCbor(Uint8Array.from([0x9a, 0xff, 0xff, 0xff, 0xff])), /longer than its frame/);
   });
 

@@ -12,7 +12,8 @@ export class CborError extends Error {
   }
 }
 
-export type CborValue = null | undefined | boolean | number | string | Uint8Array | CborValue[] | { [key: string]: CborValue };
+export type CborValue =
+  null | undefined | boolean | number | string | Uint8Array | CborValue[] | { [key: string]: CborValue };
 
 const DEPTH_MAX = 16;
 const ITEMS_MAX = 100_000;
@@ -26,9 +27,9 @@ export function decodeCbor(bytes: Uint8Array): CborValue {
   };
   const length = (info: number): number => {
     if (info < 24) return info;
-    if (info === 24) return need(1), bytes[pos++];
-    if (info === 25) return need(2), (pos += 2), view.getUint16(pos - 2);
-    if (info === 26) return need(4), (pos += 4), view.getUint32(pos - 4);
+    if (info === 24) return (need(1), bytes[pos++]);
+    if (info === 25) return (need(2), (pos += 2), view.getUint16(pos - 2));
+    if (info === 26) return (need(4), (pos += 4), view.getUint32(pos - 4));
     if (info === 27) {
       need(8);
       const value = view.getBigUint64(pos);
@@ -36,7 +37,9 @@ export function decodeCbor(bytes: Uint8Array): CborValue {
       if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new CborError("CBOR integer beyond 2^53");
       return Number(value);
     }
-    throw new CborError(info === 31 ? "indefinite-length CBOR is not accepted" : `reserved CBOR additional info ${info}`);
+    throw new CborError(
+      info === 31 ? "indefinite-length CBOR is not accepted" : `reserved CBOR additional info ${info}`,
+    );
   };
   const item = (depth: number): CborValue => {
     if (depth > DEPTH_MAX) throw new CborError("CBOR nested too deeply");
@@ -93,9 +96,9 @@ export function decodeCbor(bytes: Uint8Array): CborValue {
         if (info === 21) return true;
         if (info === 22) return null;
         if (info === 23) return undefined;
-        if (info === 25) return need(2), (pos += 2), halfFloat(view.getUint16(pos - 2));
-        if (info === 26) return need(4), (pos += 4), view.getFloat32(pos - 4);
-        if (info === 27) return need(8), (pos += 8), view.getFloat64(pos - 8);
+        if (info === 25) return (need(2), (pos += 2), halfFloat(view.getUint16(pos - 2)));
+        if (info === 26) return (need(4), (pos += 4), view.getFloat32(pos - 4));
+        if (info === 27) return (need(8), (pos += 8), view.getFloat64(pos - 8));
         throw new CborError(`unsupported CBOR simple value ${info}`);
       }
     }

@@ -13,7 +13,11 @@ import { equalBytes } from "../../agent/auth/openssh-format.js";
 import { vaultAccountPublic } from "../../agent/auth/accounts.js";
 import type { BridgeVault } from "./session.js";
 
-export async function folderVault(root: string, hubKey: { publicKey: Uint8Array }, operatorMode = false): Promise<BridgeVault> {
+export async function folderVault(
+  root: string,
+  hubKey: { publicKey: Uint8Array },
+  operatorMode = false,
+): Promise<BridgeVault> {
   const config = await loadVaultConfig(root);
   return {
     id: config.vault.id,

@@ -36,7 +36,8 @@ export function watchAuthority(watch: AuthorityWatch): () => void {
     if (stopped || checking || !watch.vault.isAuthorised) return;
     checking = true;
     try {
-      if (!(await watch.vault.isAuthorised(watch.key)) && !stopped) watch.onRevoked("the key was removed from the vault's authorized_keys");
+      if (!(await watch.vault.isAuthorised(watch.key)) && !stopped)
+        watch.onRevoked("the key was removed from the vault's authorized_keys");
     } catch {
       // an unreadable authorized_keys changes nothing: NATS still decides on a hub
     } finally {

@@ -8,19 +8,53 @@
  */
 import type { WebSocket, RawData } from "ws";
 import { createUser } from "@nats-io/nkeys";
-import { connect, jwtAuthenticator, errors, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import {
+  connect,
+  jwtAuthenticator,
+  errors,
+  type ConnectionOptions,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import { NatsTransport } from "../../agent/nats/nats-transport.js";
 import type { Log, PeerId } from "../../agent/sync/ports.js";
 import {
-  CloseCode, decodeData, decodePeerAuth, decodePeerHello, encodeControl, encodeData, fromBase64, toBase64, FrameError, NONCE_BYTES,
-  CONTROL_BYTES_MAX, DATA_FRAME_BYTES_MAX, CHUNK_FRAME_BYTES, MESSAGE_BYTES_MAX, type HubHello, type PeerHello,
+  CloseCode,
+  decodeData,
+  decodePeerAuth,
+  decodePeerHello,
+  encodeControl,
+  encodeData,
+  fromBase64,
+  toBase64,
+  FrameError,
+  NONCE_BYTES,
+  CONTROL_BYTES_MAX,
+  DATA_FRAME_BYTES_MAX,
+  CHUNK_FRAME_BYTES,
+  MESSAGE_BYTES_MAX,
+  type HubHello,
+  type PeerHello,
 } from "../client/frames.js";
 import { Reassembler, toFrames } from "../../agent/nats/chunking.js";
-import { jwtClaims, nkeyOf, peerIdOf, randomBytes, sshFingerprintOf, transcript, verifySignature, type SigningKey } from "../client/handshake.js";
+import {
+  jwtClaims,
+  nkeyOf,
+  peerIdOf,
+  randomBytes,
+  sshFingerprintOf,
+  transcript,
+  verifySignature,
+  type SigningKey,
+} from "../client/handshake.js";
 import { TOKEN_LIFETIME_MS } from "../client/automerge-token.js";
 import { TokenBucket } from "./rate-limit.js";
 import { watchAuthority } from "./revocation.js";
-import { PRE_AUTH_PER_ADDRESS_MAX, PRE_AUTH_SOCKETS_MAX, PRE_AUTH_TIMEOUT_MS, type AdmissionLimits } from "./admission.js";
+import {
+  PRE_AUTH_PER_ADDRESS_MAX,
+  PRE_AUTH_SOCKETS_MAX,
+  PRE_AUTH_TIMEOUT_MS,
+  type AdmissionLimits,
+} from "./admission.js";
 
 export interface BridgeVault {
   id: string;
@@ -104,10 +138,24 @@ export interface BridgeStats {
   shed: number;
 }
 
-export const newStats = (): BridgeStats => ({ connections: 0, ready: 0, refused: 0, malformed: 0, rateLimited: 0, timeouts: 0, framesIn: 0, framesOut: 0, deliveriesDropped: 0, shed: 0 });
+export const newStats = (): BridgeStats => ({
+  connections: 0,
+  ready: 0,
+  refused: 0,
+  malformed: 0,
+  rateLimited: 0,
+  timeouts: 0,
+  framesIn: 0,
+  framesOut: 0,
+  deliveriesDropped: 0,
+  shed: 0,
+});
 
 class Refusal extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -130,8 +178,14 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
   const hello: HubHello = {
     // Nothing about the vault before the peer proves a key: the name field (kept for clients of
     // protocol 1, which sign over it) carries the id the peer asked for.
-    t: "hello", v: 1, vault: { id: vault.id, name: vault.id }, hubKey: toBase64(ctx.hubKey.publicKey), nonce: toBase64(randomBytes(NONCE_BYTES)),
-    cert: ctx.certFingerprint, user: user.getPublicKey(), account: vault.account ?? null,
+    t: "hello",
+    v: 1,
+    vault: { id: vault.id, name: vault.id },
+    hubKey: toBase64(ctx.hubKey.publicKey),
+    nonce: toBase64(randomBytes(NONCE_BYTES)),
+    cert: ctx.certFingerprint,
+    user: user.getPublicKey(),
+    account: vault.account ?? null,
   };
   let peerHello: PeerHello | undefined;
   let peerKey: Uint8Array | undefined;
@@ -139,7 +193,11 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
   let transport: NatsTransport | undefined;
   const frames = new TokenBucket(limits.framesPerSecond, limits.framesBurst, ctx.nowMs());
   const bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, ctx.nowMs());
-  const uploads = new Reassembler({ messageBytesMax: limits.uploadBytesMax, bufferedBytesMax: limits.uploadBufferBytesMax, sendersMax: 64 });
+  const uploads = new Reassembler({
+    messageBytesMax: limits.uploadBytesMax,
+    bufferedBytesMax: limits.uploadBufferBytesMax,
+    sendersMax: 64,
+  });
   let deliveryId = 0;
   let stopWatch = () => {};
   let resolveDone: () => void = () => {};
@@ -150,13 +208,18 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     const wasReady = state === "ready";
     state = "closed";
     clearTimeout(timer);
-    if (code === CloseCode.unauthorised || code === CloseCode.badSignature || code === CloseCode.unknownVault) stats.refused++;
+    if (code === CloseCode.unauthorised || code === CloseCode.badSignature || code === CloseCode.unknownVault)
+      stats.refused++;
     if (code === CloseCode.malformed || code === CloseCode.protocol || code === CloseCode.tooBig) stats.malformed++;
     if (code === CloseCode.rateLimited) stats.rateLimited++;
     if (code === CloseCode.handshakeTimeout) stats.timeouts++;
-    log.info({ vault: vault.id, peer: peerKey ? sshFingerprintOf(peerKey) : undefined, code, reason: message, wasReady }, "bridge connection closed");
+    log.info(
+      { vault: vault.id, peer: peerKey ? sshFingerprintOf(peerKey) : undefined, code, reason: message, wasReady },
+      "bridge connection closed",
+    );
     try {
-      if (sendError && ws.readyState === ws.OPEN) ws.send(encodeControl({ t: "error", code, message: message.slice(0, 1000) }));
+      if (sendError && ws.readyState === ws.OPEN)
+        ws.send(encodeControl({ t: "error", code, message: message.slice(0, 1000) }));
       ws.close(code, message.slice(0, 120));
     } catch {
       ws.terminate();
@@ -167,7 +230,10 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     resolveDone();
   };
 
-  const timer = setTimeout(() => close(CloseCode.handshakeTimeout, `no handshake within ${limits.handshakeMs} ms`, true), limits.handshakeMs);
+  const timer = setTimeout(
+    () => close(CloseCode.handshakeTimeout, `no handshake within ${limits.handshakeMs} ms`, true),
+    limits.handshakeMs,
+  );
 
   const verify = async (text: string) => {
     const auth = decodePeerAuth(text);
@@ -175,28 +241,51 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     const p = peerHello as PeerHello;
     const key = peerKey as Uint8Array;
     if (!(await verifySignature(fromBase64(auth.sig) as Uint8Array, transcript("peer", h, p), key))) {
-      throw new Refusal(CloseCode.badSignature, "the handshake signature does not verify with the key the peer presented");
+      throw new Refusal(
+        CloseCode.badSignature,
+        "the handshake signature does not verify with the key the peer presented",
+      );
     }
     if (vault.isAuthorised && !(await vault.isAuthorised(key))) {
       throw new Refusal(CloseCode.unauthorised, notAuthorised(key, vault.id));
     }
     let authenticator: ConnectionOptions["authenticator"];
     if (vault.account !== undefined) {
-      if (auth.jwt === undefined) throw new Refusal(CloseCode.unauthorised, "this vault's NATS server runs in operator mode: the peer must send a user JWT");
+      if (auth.jwt === undefined)
+        throw new Refusal(
+          CloseCode.unauthorised,
+          "this vault's NATS server runs in operator mode: the peer must send a user JWT",
+        );
       const claims = jwtClaims(auth.jwt);
       const nats = claims?.nats as Record<string, unknown> | undefined;
-      if (claims?.iss !== nkeyOf(key, "account") || claims?.sub !== hello.user || nats?.issuer_account !== vault.account || nats?.type !== "user") {
-        throw new Refusal(CloseCode.unauthorised, "the user JWT is not issued by the handshake's key for this bridge's user and the vault's account");
+      if (
+        claims?.iss !== nkeyOf(key, "account") ||
+        claims?.sub !== hello.user ||
+        nats?.issuer_account !== vault.account ||
+        nats?.type !== "user"
+      ) {
+        throw new Refusal(
+          CloseCode.unauthorised,
+          "the user JWT is not issued by the handshake's key for this bridge's user and the vault's account",
+        );
       }
       authenticator = jwtAuthenticator(auth.jwt, user.getSeed());
     }
     try {
       nc = await connect({
-        servers: ctx.natsServers, name: `edgesync-bridge ${sshFingerprintOf(key)}`, authenticator, timeout: limits.natsConnectTimeoutMs,
-        maxReconnectAttempts: 10, ...ctx.natsOptions,
+        servers: ctx.natsServers,
+        name: `edgesync-bridge ${sshFingerprintOf(key)}`,
+        authenticator,
+        timeout: limits.natsConnectTimeoutMs,
+        maxReconnectAttempts: 10,
+        ...ctx.natsOptions,
       });
     } catch (error) {
-      if (error instanceof errors.AuthorizationError) throw new Refusal(CloseCode.unauthorised, `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.id}: it is not in the vault's authorized_keys`);
+      if (error instanceof errors.AuthorizationError)
+        throw new Refusal(
+          CloseCode.unauthorised,
+          `NATS refused key ${sshFingerprintOf(key)} for vault ${vault.id}: it is not in the vault's authorized_keys`,
+        );
       throw new Refusal(CloseCode.upstream, `cannot reach the vault's NATS server: ${(error as Error).message}`);
     }
     if (state === "closed") {
@@ -205,7 +294,11 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     }
     void nc.closed().then((error) => {
       const revoked = error instanceof Error && /authori[sz]ation|revoked|expired/i.test(error.message);
-      close(revoked ? CloseCode.unauthorised : CloseCode.upstream, revoked ? `NATS ended the peer's authority: ${error.message}` : "the NATS connection ended", true);
+      close(
+        revoked ? CloseCode.unauthorised : CloseCode.upstream,
+        revoked ? `NATS ended the peer's authority: ${error.message}` : "the NATS connection ended",
+        true,
+      );
     });
     const self = peerIdOf(key) as PeerId;
     transport = new NatsTransport({ nc, vaultId: vault.id, self, log, messageBytesMax: MESSAGE_BYTES_MAX });
@@ -217,7 +310,8 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
           return;
         }
         try {
-          for (const payload of toFrames(message, CHUNK_FRAME_BYTES, deliveryId++ >>> 0)) ws.send(encodeData({ op: "deliver", from, payload }));
+          for (const payload of toFrames(message, CHUNK_FRAME_BYTES, deliveryId++ >>> 0))
+            ws.send(encodeData({ op: "deliver", from, payload }));
           stats.framesOut++;
         } catch {
           stats.deliveriesDropped++;
@@ -241,9 +335,12 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
       peerHello = decodePeerHello(text);
       peerKey = fromBase64(peerHello.key) as Uint8Array;
       state = "auth";
-      void Promise.resolve(ctx.hubKey.sign(transcript("hub", hello, peerHello))).then((sig) => {
-        if (state === "auth") ws.send(encodeControl({ t: "auth", sig: toBase64(sig) }));
-      }, (error: unknown) => close(CloseCode.upstream, `the hub key cannot sign: ${String(error)}`, true));
+      void Promise.resolve(ctx.hubKey.sign(transcript("hub", hello, peerHello))).then(
+        (sig) => {
+          if (state === "auth") ws.send(encodeControl({ t: "auth", sig: toBase64(sig) }));
+        },
+        (error: unknown) => close(CloseCode.upstream, `the hub key cannot sign: ${String(error)}`, true),
+      );
       return;
     }
     if (state === "auth") {
@@ -255,7 +352,12 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
       });
       return;
     }
-    throw new Refusal(CloseCode.protocol, state === "verifying" ? "a frame before the bridge answered the peer's signature" : "a control frame after the handshake");
+    throw new Refusal(
+      CloseCode.protocol,
+      state === "verifying"
+        ? "a frame before the bridge answered the peer's signature"
+        : "a control frame after the handshake",
+    );
   };
 
   const onData = (data: Uint8Array) => {
@@ -273,7 +375,12 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     if (state === "closed") return;
     const raw = toBytes(data);
     const now = ctx.nowMs();
-    if (!frames.take(1, now) || !bytes.take(raw.length, now)) return close(CloseCode.rateLimited, `over the rate limit (${limits.framesPerSecond} frames/s, ${limits.bytesPerSecond} bytes/s)`, true);
+    if (!frames.take(1, now) || !bytes.take(raw.length, now))
+      return close(
+        CloseCode.rateLimited,
+        `over the rate limit (${limits.framesPerSecond} frames/s, ${limits.bytesPerSecond} bytes/s)`,
+        true,
+      );
     try {
       if (isBinary) onData(raw);
       else {
@@ -283,7 +390,8 @@ export function runSession(ws: WebSocket, vault: BridgeVault, ctx: SessionContex
     } catch (error) {
       if (error instanceof Refusal) close(error.code, error.message, true);
       else if (error instanceof FrameError) close(CloseCode.malformed, `malformed frame: ${error.message}`, true);
-      else if (error instanceof TypeError) close(CloseCode.malformed, "malformed frame: control frames are UTF-8 JSON", true);
+      else if (error instanceof TypeError)
+        close(CloseCode.malformed, "malformed frame: control frames are UTF-8 JSON", true);
       else close(CloseCode.protocol, String(error), true);
     }
   });

@@ -12,7 +12,13 @@ export const BUNDLE_FILE = "inbox.bundle.js";
 export async function inboxSourceEntry(): Promise<string | undefined> {
   for (const candidate of ["./inbox.ts", "../../../notify/web/inbox.ts"]) {
     const path = fileURLToPath(new URL(candidate, import.meta.url));
-    if (await access(path).then(() => true, () => false)) return path;
+    if (
+      await access(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return path;
   }
   return undefined;
 }
@@ -21,8 +27,16 @@ export async function inboxSourceEntry(): Promise<string | undefined> {
 export async function bundleInbox(entry: string, minify = true): Promise<string> {
   const esbuild = await import("esbuild");
   const result = await esbuild.build({
-    entryPoints: [entry], bundle: true, write: false, format: "esm", platform: "browser", target: "es2022",
-    minify, sourcemap: false, legalComments: "none", logLevel: "silent",
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    target: "es2022",
+    minify,
+    sourcemap: false,
+    legalComments: "none",
+    logLevel: "silent",
   });
   return result.outputFiles[0].text;
 }
@@ -31,7 +45,9 @@ let cached: Promise<string | undefined> | undefined;
 
 export function loadInboxBundle(): Promise<string | undefined> {
   cached ??= (async () => {
-    const prebuilt = await readFile(fileURLToPath(new URL(`./${BUNDLE_FILE}`, import.meta.url)), "utf8").catch(() => undefined);
+    const prebuilt = await readFile(fileURLToPath(new URL(`./${BUNDLE_FILE}`, import.meta.url)), "utf8").catch(
+      () => undefined,
+    );
     if (prebuilt !== undefined) return prebuilt;
     const entry = await inboxSourceEntry();
     if (entry === undefined) return undefined;

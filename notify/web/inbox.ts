@@ -40,7 +40,12 @@ const threadKey = (m: { project: string; thread: string }) => `${m.project}\u000
 async function main(): Promise<void> {
   const secret = await loadOrCreateSecretKey();
   const peerId = peerIdFromPublicKey(ed.getPublicKey(secret));
-  const state: State = { signer: { peerId, sign: (bytes) => ed.sign(bytes, secret) }, messages: new Map(), ref: 0, backoffMs: 500 };
+  const state: State = {
+    signer: { peerId, sign: (bytes) => ed.sign(bytes, secret) },
+    messages: new Map(),
+    ref: 0,
+    backoffMs: 500,
+  };
   const link = parsePairingInput(location.hash);
   if (link) $<HTMLInputElement>("token").value = link.token;
   $("pair-form").addEventListener("submit", (event) => {
@@ -142,25 +147,36 @@ function render(state: State): void {
     if (m.replyTo) answered.set(m.replyTo, m);
   }
   for (const list of threads.values()) list.sort((a, b) => a.timestamp - b.timestamp);
-  const ordered = [...threads.entries()].sort((a, b) => b[1][b[1].length - 1].timestamp - a[1][a[1].length - 1].timestamp);
+  const ordered = [...threads.entries()].sort(
+    (a, b) => b[1][b[1].length - 1].timestamp - a[1][a[1].length - 1].timestamp,
+  );
   if (!state.selected || !threads.has(state.selected)) state.selected = ordered[0]?.[0];
 
   const list = $("threads");
-  list.replaceChildren(...ordered.map(([key, msgs]) => {
-    const last = msgs[msgs.length - 1];
-    const open = msgs.filter((m) => m.actions.length > 0 && !answered.has(m.id)).length;
-    const li = el("li", key === state.selected ? "selected" : undefined);
-    const name = el("div", "name", `${last.project} / ${last.thread}`);
-    if (open > 0) name.append(el("span", "badge", String(open)));
-    li.append(name, el("div", "meta", `${msgs.length} message${msgs.length === 1 ? "" : "s"} · ${new Date(last.timestamp).toLocaleString()}`));
-    li.dataset.thread = `${last.project}/${last.thread}`;
-    li.addEventListener("click", () => {
-      state.selected = key;
-      state.replyTo = undefined;
-      render(state);
-    });
-    return li;
-  }));
+  list.replaceChildren(
+    ...ordered.map(([key, msgs]) => {
+      const last = msgs[msgs.length - 1];
+      const open = msgs.filter((m) => m.actions.length > 0 && !answered.has(m.id)).length;
+      const li = el("li", key === state.selected ? "selected" : undefined);
+      const name = el("div", "name", `${last.project} / ${last.thread}`);
+      if (open > 0) name.append(el("span", "badge", String(open)));
+      li.append(
+        name,
+        el(
+          "div",
+          "meta",
+          `${msgs.length} message${msgs.length === 1 ? "" : "s"} · ${new Date(last.timestamp).toLocaleString()}`,
+        ),
+      );
+      li.dataset.thread = `${last.project}/${last.thread}`;
+      li.addEventListener("click", () => {
+        state.selected = key;
+        state.replyTo = undefined;
+        render(state);
+      });
+      return li;
+    }),
+  );
 
   const box = $("messages");
   const msgs = state.selected ? (threads.get(state.selected) ?? []) : [];
@@ -169,7 +185,9 @@ function render(state: State): void {
   box.scrollTop = box.scrollHeight;
   const replying = $("replying");
   replying.hidden = !state.replyTo;
-  replying.textContent = state.replyTo ? `Replying to ${state.replyTo.fromName}: ${state.replyTo.body.slice(0, 80)}` : "";
+  replying.textContent = state.replyTo
+    ? `Replying to ${state.replyTo.fromName}: ${state.replyTo.body.slice(0, 80)}`
+    : "";
 }
 
 function renderMessage(state: State, m: NotifyMessage, answer: NotifyMessage | undefined): HTMLElement {
@@ -195,7 +213,13 @@ function renderMessage(state: State, m: NotifyMessage, answer: NotifyMessage | u
       button.dataset.action = action.id;
       button.addEventListener("click", () => {
         row.querySelectorAll("button").forEach((b) => (b.disabled = true));
-        submit(state, { project: m.project, thread: m.thread, body: action.label, replyTo: m.id, actionResponse: action.id });
+        submit(state, {
+          project: m.project,
+          thread: m.thread,
+          body: action.label,
+          replyTo: m.id,
+          actionResponse: action.id,
+        });
       });
       row.append(button);
     }
@@ -230,7 +254,10 @@ function sendReply(state: State): void {
   state.replyTo = undefined;
 }
 
-function submit(state: State, draft: { project: string; thread: string; body: string; replyTo?: string; actionResponse?: string }): void {
+function submit(
+  state: State,
+  draft: { project: string; thread: string; body: string; replyTo?: string; actionResponse?: string },
+): void {
   try {
     const message = newMessage(draft, state.signer, state.device?.name ?? "browser", Date.now());
     send(state, { t: "send", ref: ++state.ref, json: JSON.stringify(message) });

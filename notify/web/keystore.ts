@@ -25,7 +25,8 @@ async function open(): Promise<IDBDatabase> {
 export async function loadOrCreateSecretKey(): Promise<Uint8Array> {
   const db = await open();
   try {
-    const existing = await request(db.transaction(STORE, "readonly").objectStore(STORE).get(KEY)) as Uint8Array | undefined;
+    const existing = (await request(db.transaction(STORE, "readonly").objectStore(STORE).get(KEY))) as
+      Uint8Array | undefined;
     if (existing instanceof Uint8Array && existing.length === 32) return existing;
     const secret = ed.utils.randomSecretKey();
     await request(db.transaction(STORE, "readwrite").objectStore(STORE).put(secret, KEY));

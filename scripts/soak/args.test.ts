@@ -4,7 +4,10 @@ import { parseSoakArgs, roundsFor, SoakUsageError } from "./args.js";
 
 describe("soak arguments", () => {
   it("reads minutes, seed, report and round length", () => {
-    const args = parseSoakArgs(["--minutes", "3", "--seed", "42", "--report", "/tmp/r.json", "--round-seconds", "30"], 7);
+    const args = parseSoakArgs(
+      ["--minutes", "3", "--seed", "42", "--report", "/tmp/r.json", "--round-seconds", "30"],
+      7,
+    );
     assert.deepEqual(args, { minutes: 3, seed: 42, report: "/tmp/r.json", roundSeconds: 30 });
     assert.equal(roundsFor(args), 6);
   });
@@ -25,7 +28,11 @@ describe("soak arguments", () => {
       [["--minutes"], /needs a value/],
       [["--minutes", "1", "--fast", "1"], /unknown option --fast/],
     ] as const) {
-      assert.throws(() => parseSoakArgs(argv, 1), (e: unknown) => e instanceof SoakUsageError && reason.test(e.message) && !e.message.slice(0, 200).includes("\n"));
+      assert.throws(
+        () => parseSoakArgs(argv, 1),
+        (e: unknown) =>
+          e instanceof SoakUsageError && reason.test(e.message) && !e.message.slice(0, 200).includes("\n"),
+      );
     }
   });
 });

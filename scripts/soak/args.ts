@@ -22,19 +22,24 @@ export function parseSoakArgs(argv: readonly string[], defaultSeed: number): Soa
     if (flag === "--minutes") out.minutes = positive(flag, value, 24 * 60);
     else if (flag === "--round-seconds") out.roundSeconds = positive(flag, value, 3600);
     else if (flag === "--seed") {
-      if (!/^\d{1,10}$/.test(value)) throw new SoakUsageError(`--seed must be a whole number, got ${JSON.stringify(value)}`);
+      if (!/^\d{1,10}$/.test(value))
+        throw new SoakUsageError(`--seed must be a whole number, got ${JSON.stringify(value)}`);
       out.seed = Number(value) >>> 0;
     } else if (flag === "--report") out.report = value;
     else throw new SoakUsageError(`unknown option ${flag}; ${USAGE}`);
   }
   if (Number.isNaN(out.minutes)) throw new SoakUsageError(`--minutes is required (e.g. --minutes 3); ${USAGE}`);
-  if (out.roundSeconds < 10) throw new SoakUsageError(`--round-seconds must be at least 10 (edits, then a convergence check), got ${out.roundSeconds}`);
+  if (out.roundSeconds < 10)
+    throw new SoakUsageError(
+      `--round-seconds must be at least 10 (edits, then a convergence check), got ${out.roundSeconds}`,
+    );
   return out;
 }
 
 function positive(flag: string, value: string, max: number): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > max) throw new SoakUsageError(`${flag} must be a number in (0, ${max}], got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > max)
+    throw new SoakUsageError(`${flag} must be a number in (0, ${max}], got ${JSON.stringify(value)}`);
   return n;
 }
 

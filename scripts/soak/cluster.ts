@@ -48,12 +48,20 @@ export class SoakCluster {
     const init = cli(box, "a", ["init", "--cwd", dirs.a, "--name", "soak"]);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     await cluster.startLeaf("a");
-    await writeFile(join(dirs.a, "authorized_keys"), `${await readText(join(dirs.a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    await writeFile(
+      join(dirs.a, "authorized_keys"),
+      `${await readText(join(dirs.a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("the hub to replicate the vault for b's clone", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, dirs.b, "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 120_000, () => cloned.stderr + cluster.detail());
+    await waitFor(
+      "the hub to replicate the vault for b's clone",
+      () => {
+        cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, dirs.b, "--accept-hub-key"]);
+        return cloned.code === 0;
+      },
+      120_000,
+      () => cloned.stderr + cluster.detail(),
+    );
     await cluster.startLeaf("b");
     return cluster;
   }
@@ -63,7 +71,15 @@ export class SoakCluster {
   }
 
   async startLeaf(device: Device): Promise<void> {
-    const args = ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${this.proxies[device].port}`, "--accept-hub-key", "--cwd", this.dirs[device]];
+    const args = [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${this.proxies[device].port}`,
+      "--accept-hub-key",
+      "--cwd",
+      this.dirs[device],
+    ];
     this.#watch(device, await startAgent(this.box, device, args));
   }
 
@@ -83,11 +99,14 @@ export class SoakCluster {
     if (agent === undefined) return;
     this.#expectedExit.add(agent);
     this.#agents.delete(node);
-    const exited = new Promise<void>((r) => (agent.exitCode !== null || agent.signalCode !== null ? r() : agent.once("exit", () => r())));
+    const exited = new Promise<void>((r) =>
+      agent.exitCode !== null || agent.signalCode !== null ? r() : agent.once("exit", () => r()),
+    );
     agent.kill("SIGKILL");
     await exited;
     const natsPid = agent.info.natsPid;
-    if (natsPid !== undefined) await waitFor(`${node}'s nats-server to exit after its agent was killed`, () => !pidAlive(natsPid), 30_000);
+    if (natsPid !== undefined)
+      await waitFor(`${node}'s nats-server to exit after its agent was killed`, () => !pidAlive(natsPid), 30_000);
   }
 
   /** Every agent that is down (killed or crashed) started again. */
@@ -113,7 +132,9 @@ export class SoakCluster {
     this.#agents.set(node, agent);
     agent.once("exit", (code, signal) => {
       if (this.#expectedExit.has(agent)) return;
-      this.crashes.push(`${node} exited by itself (code ${code}, signal ${signal}): ${agent.output().slice(-600).replace(/\n/g, " | ")}`);
+      this.crashes.push(
+        `${node} exited by itself (code ${code}, signal ${signal}): ${agent.output().slice(-600).replace(/\n/g, " | ")}`,
+      );
       if (this.#agents.get(node) === agent) this.#agents.delete(node);
     });
   }

@@ -37,8 +37,15 @@ describe("soak model", () => {
   });
 
   it("names missing, wrong and unexpected files", () => {
-    const expected = new Map([["a.md", "x"], ["b.md", "y"]]);
-    const actual = new Map([["a.md", Buffer.from("x")], ["b.md", Buffer.from("z")], ["c.md", Buffer.from("")]]);
+    const expected = new Map([
+      ["a.md", "x"],
+      ["b.md", "y"],
+    ]);
+    const actual = new Map([
+      ["a.md", Buffer.from("x")],
+      ["b.md", Buffer.from("z")],
+      ["c.md", Buffer.from("")],
+    ]);
     assert.deepEqual(differences(expected, actual), ["wrong bytes in b.md (1 bytes, want 1)", "unexpected c.md"]);
     assert.deepEqual(differences(expected, new Map()), ["missing a.md", "missing b.md"]);
   });

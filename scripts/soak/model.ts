@@ -27,7 +27,21 @@ export interface ModelLimits {
 
 const DEFAULT_LIMITS: ModelLimits = { filesMax: 80, filesMin: 25, textBytesMax: 6000 };
 const DIRS = ["", "notes/", "notes/deep/", "journal/"];
-const WORDS = ["sync", "vault", "merge", "edge", "note", "draft", "todo", "hub", "leaf", "crdt", "markdown", "ünïcödé", "日本"];
+const WORDS = [
+  "sync",
+  "vault",
+  "merge",
+  "edge",
+  "note",
+  "draft",
+  "todo",
+  "hub",
+  "leaf",
+  "crdt",
+  "markdown",
+  "ünïcödé",
+  "日本",
+];
 
 export class SoakModel {
   readonly files = new Map<string, string>();
@@ -59,11 +73,17 @@ export class SoakModel {
     const device: Device = this.#rng.next() < 0.5 ? "a" : "b";
     const mine = [...this.files.keys()].filter((p) => (this.#owner.get(p) ?? device) === device);
     const roll = this.#rng.next();
-    if (mine.length === 0 || (roll < 0.25 && this.files.size < this.#limits.filesMax) || this.files.size < this.#limits.filesMin) return this.#apply({ kind: "create", device, path: this.#newPath(device), text: this.#text(device) });
+    if (
+      mine.length === 0 ||
+      (roll < 0.25 && this.files.size < this.#limits.filesMax) ||
+      this.files.size < this.#limits.filesMin
+    )
+      return this.#apply({ kind: "create", device, path: this.#newPath(device), text: this.#text(device) });
     const path = this.#rng.pick(mine);
     if (roll < 0.35 && this.files.size > this.#limits.filesMin) return this.#apply({ kind: "delete", device, path });
     if (roll < 0.45) return this.#apply({ kind: "rename", device, path, to: this.#newPath(device) });
-    const text = this.#rng.next() < 0.3 ? `${this.files.get(path)}${this.#text(device).slice(0, 200)}` : this.#text(device);
+    const text =
+      this.#rng.next() < 0.3 ? `${this.files.get(path)}${this.#text(device).slice(0, 200)}` : this.#text(device);
     return this.#apply({ kind: "edit", device, path, text: text.slice(0, this.#limits.textBytesMax) });
   }
 
@@ -93,12 +113,17 @@ export class SoakModel {
 }
 
 /** The differences between what a device holds and what is expected, in a few readable lines. */
-export function differences(expected: ReadonlyMap<string, string>, actual: ReadonlyMap<string, Buffer>, limit = 5): string[] {
+export function differences(
+  expected: ReadonlyMap<string, string>,
+  actual: ReadonlyMap<string, Buffer>,
+  limit = 5,
+): string[] {
   const out: string[] = [];
   for (const [path, text] of expected) {
     const got = actual.get(path);
     if (got === undefined) out.push(`missing ${path}`);
-    else if (!got.equals(Buffer.from(text))) out.push(`wrong bytes in ${path} (${got.length} bytes, want ${Buffer.byteLength(text)})`);
+    else if (!got.equals(Buffer.from(text)))
+      out.push(`wrong bytes in ${path} (${got.length} bytes, want ${Buffer.byteLength(text)})`);
   }
   for (const path of actual.keys()) if (!expected.has(path)) out.push(`unexpected ${path}`);
   return out.length > limit ? [...out.slice(0, limit), `… ${out.length - limit} more`] : out;

@@ -61,7 +61,9 @@ export function summary(report: SoakReport, path: string): string {
     `  edits: ${e.total} (${e.create} creates, ${e.edit} edits, ${e.delete} deletes, ${e.rename} renames); ${report.filesAtEnd} files at the end`,
     `  faults: ${f.total} (${f.leafKill} leaf SIGKILLs, ${f.hubKill} hub SIGKILLs, ${f.cut} link cuts, ${f.partition} partitions)`,
     `  convergence after quiescing: p50 ${report.convergenceMs.p50} ms, max ${report.convergenceMs.max} ms`,
-    report.violations.length ? `  VIOLATIONS (${report.violations.length}):\n${report.violations.map((v) => `    ${v}`).join("\n")}` : "  violations: none",
+    report.violations.length
+      ? `  VIOLATIONS (${report.violations.length}):\n${report.violations.map((v) => `    ${v}`).join("\n")}`
+      : "  violations: none",
     `  report: ${path}`,
   ].join("\n");
 }

@@ -23,18 +23,29 @@ export function deviceEnv(box: Sandbox, name: string): NodeJS.ProcessEnv {
 }
 
 /** Starts `edgesync sync start …` and waits until its agent.json says it runs. */
-export async function startAgent(box: Sandbox, name: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<RunningAgent> {
+export async function startAgent(
+  box: Sandbox,
+  name: string,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+  prefix: string[] = [],
+): Promise<RunningAgent> {
   const env = { ...deviceEnv(box, name), ...extraEnv };
   const home = env.EDGESYNC_HOME as string;
   const child = start(["sync", "start", ...args], { env, prefix });
   let info: AgentInfo | undefined;
-  await waitFor(`agent ${name} to start`, async () => {
-    if (child.exitCode !== null) throw new Error(`agent ${name} exited ${child.exitCode}:\n${child.output()}`);
-    // agent.json is written in place (not atomically): a read can catch it half-written, or a killed
-    // agent's stale copy; only a whole file naming this child counts.
-    info = await readFile(join(home, "agent.json"), "utf8").then(parseInfo, () => undefined);
-    return info !== undefined && info.pid === child.pid;
-  }, 30_000, () => child.output());
+  await waitFor(
+    `agent ${name} to start`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`agent ${name} exited ${child.exitCode}:\n${child.output()}`);
+      // agent.json is written in place (not atomically): a read can catch it half-written, or a killed
+      // agent's stale copy; only a whole file naming this child counts.
+      info = await readFile(join(home, "agent.json"), "utf8").then(parseInfo, () => undefined);
+      return info !== undefined && info.pid === child.pid;
+    },
+    30_000,
+    () => child.output(),
+  );
   return Object.assign(child, { home, info: info as AgentInfo });
 }
 
@@ -75,27 +86,69 @@ export function publicKeyLine(box: Sandbox, name: string): string {
  * to pa. Each agent is pushed onto `agents` as soon as it runs, so the caller's cleanup stops it.
  * `prefixA` runs pa under a command that execs it (startAgent).
  */
-export async function startMeshedPeers(box: Sandbox, agents: RunningAgent[], prefixA: string[] = []): Promise<{ a: string; b: string; pa: RunningAgent; pb: RunningAgent }> {
+export async function startMeshedPeers(
+  box: Sandbox,
+  agents: RunningAgent[],
+  prefixA: string[] = [],
+): Promise<{ a: string; b: string; pa: RunningAgent; pb: RunningAgent }> {
   const [a, b] = [join(box.dir, "a"), join(box.dir, "b")];
   await mkdir(a);
   const made = cli(box, "pa", ["init", "--cwd", a]);
   if (made.code !== 0) throw new Error(`init for pa failed: ${made.stderr}`);
-  await writeFile(join(a, "authorized_keys"), `${(await readText(join(a, "authorized_keys"))) ?? ""}${publicKeyLine(box, "pb")}\n`);
-  const pa = await startAgent(box, "pa", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a], {}, prefixA);
+  await writeFile(
+    join(a, "authorized_keys"),
+    `${(await readText(join(a, "authorized_keys"))) ?? ""}${publicKeyLine(box, "pb")}\n`,
+  );
+  const pa = await startAgent(
+    box,
+    "pa",
+    ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--cwd", a],
+    {},
+    prefixA,
+  );
   agents.push(pa);
-  const cloned = run(["clone", pa.info.natsUrl, b], { env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials } });
+  const cloned = run(["clone", pa.info.natsUrl, b], {
+    env: { ...deviceEnv(box, "pb"), EDGESYNC_NATS_CREDENTIALS: pa.info.natsCredentials },
+  });
   if (cloned.code !== 0) throw new Error(`pb's clone from pa failed: ${cloned.stderr}`);
-  const pb = await startAgent(box, "pb", ["--nats-role", "peer", "--cluster-listen", "127.0.0.1:-1", "--peer", `nats-route://127.0.0.1:${pa.info.ports!.cluster}`, "--cwd", b]);
+  const pb = await startAgent(box, "pb", [
+    "--nats-role",
+    "peer",
+    "--cluster-listen",
+    "127.0.0.1:-1",
+    "--peer",
+    `nats-route://127.0.0.1:${pa.info.ports!.cluster}`,
+    "--cwd",
+    b,
+  ]);
   agents.push(pb);
   return { a, b, pa, pb };
 }
 
 /** A hub that admits `admins` (device names) to add vaults, on ephemeral loopback ports. */
-export async function startHub(box: Sandbox, admins: string[], name = "hub"): Promise<RunningAgent & { args: string[]; env: NodeJS.ProcessEnv }> {
+export async function startHub(
+  box: Sandbox,
+  admins: string[],
+  name = "hub",
+): Promise<RunningAgent & { args: string[]; env: NodeJS.ProcessEnv }> {
   const env = { EDGESYNC_AUTHORIZED_KEYS: admins.map((a) => publicKeyLine(box, a)).join("\n") };
-  const hub = await startAgent(box, name, ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir], env);
+  const hub = await startAgent(
+    box,
+    name,
+    ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir],
+    env,
+  );
   const ports = hub.info.ports!;
-  const args = ["--nats-role", "hub", "--nats-listen", `127.0.0.1:${ports.client}`, "--leaf-listen", `127.0.0.1:${ports.leafnode}`, "--cwd", box.dir];
+  const args = [
+    "--nats-role",
+    "hub",
+    "--nats-listen",
+    `127.0.0.1:${ports.client}`,
+    "--leaf-listen",
+    `127.0.0.1:${ports.leafnode}`,
+    "--cwd",
+    box.dir,
+  ];
   return Object.assign(hub, { args, env });
 }
 
@@ -108,7 +161,12 @@ export interface UpstreamServer {
 
 export async function startUpstreamServer(name: string): Promise<UpstreamServer> {
   const stateDir = await mkdtemp(join(tmpdir(), `es-${name}-nats-`));
-  const server = new NatsServerSupervisor({ role: "peer", stateDir, serverName: name, client: { host: "127.0.0.1", port: -1 } });
+  const server = new NatsServerSupervisor({
+    role: "peer",
+    stateDir,
+    serverName: name,
+    client: { host: "127.0.0.1", port: -1 },
+  });
   try {
     await server.start();
   } catch (error) {

@@ -32,7 +32,12 @@ const bucketOf = (path) => {
 
 const key = await keyFromSeed(Uint8Array.from(Buffer.from(seedHex, "hex")));
 const adapter = new BridgeRepoAdapter({
-  origin, vaultId, key, certFingerprint, socket: nodeSocket, backoff: { initialMs: 100, maxMs: 1_000 },
+  origin,
+  vaultId,
+  key,
+  certFingerprint,
+  socket: nodeSocket,
+  backoff: { initialMs: 100, maxMs: 1_000 },
   onError: (error) => say({ step: "error", kind: error.kind, retry: error.retry, message: error.message }),
   onState: (state) => say({ step: "state", state }),
 });
@@ -48,13 +53,22 @@ try {
 }
 const texts = (doc) => {
   const out = {};
-  for (const bucket of Object.values(doc.files ?? {})) for (const [path, rev] of Object.entries(bucket)) if (rev?.text !== undefined) out[path] = String(rev.text);
+  for (const bucket of Object.values(doc.files ?? {}))
+    for (const [path, rev] of Object.entries(bucket)) if (rev?.text !== undefined) out[path] = String(rev.text);
   return out;
 };
 say({ step: "found", name: String(handle.doc().meta.name), files: texts(handle.doc()) });
 handle.on("change", ({ doc }) => say({ step: "files", files: texts(doc) }));
 
-const immutable = (entry, plain) => typeof entry === "string" ? new ImmutableString(entry) : Object.fromEntries(Object.entries(entry).map(([field, value]) => [field, typeof value === "string" && !plain.includes(field) ? new ImmutableString(value) : value]));
+const immutable = (entry, plain) =>
+  typeof entry === "string"
+    ? new ImmutableString(entry)
+    : Object.fromEntries(
+        Object.entries(entry).map(([field, value]) => [
+          field,
+          typeof value === "string" && !plain.includes(field) ? new ImmutableString(value) : value,
+        ]),
+      );
 for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line);
   if (command.write !== undefined) {

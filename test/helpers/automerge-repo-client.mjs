@@ -31,7 +31,9 @@ try {
   process.exit(1);
 }
 const doc = handle.doc();
-const files = Object.values(doc.files).flatMap((bucket) => Object.keys(bucket)).sort();
+const files = Object.values(doc.files)
+  .flatMap((bucket) => Object.keys(bucket))
+  .sort();
 const keep = doc.files[bucketOf("keep.md")]?.["keep.md"];
 say({ step: "found", name: String(doc.meta.name), files, keep: keep?.text?.toString() });
 if (mode !== "read-write") process.exit(0);

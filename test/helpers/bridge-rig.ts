@@ -68,8 +68,18 @@ export async function startBridgeRig(options: BridgeRigOptions): Promise<BridgeR
     nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const self = asPeerId(options.peer);
     let doc = createVaultDoc({ vaultId, name: options.name, createdAt: Date.now() }, options.actor);
-    doc = applyFileOps(doc, [{ type: "put", path: "keep.md", bytes: new TextEncoder().encode(options.keepText), mtime: 1 }], { time: Date.now(), by: options.peer });
-    engine = new SyncEngine({ self, doc, store: new MemoryStore(), transport: new NatsTransport({ nc, vaultId, self }), clock: { now: () => Date.now() } });
+    doc = applyFileOps(
+      doc,
+      [{ type: "put", path: "keep.md", bytes: new TextEncoder().encode(options.keepText), mtime: 1 }],
+      { time: Date.now(), by: options.peer },
+    );
+    engine = new SyncEngine({
+      self,
+      doc,
+      store: new MemoryStore(),
+      transport: new NatsTransport({ nc, vaultId, self }),
+      clock: { now: () => Date.now() },
+    });
     await engine.start();
     const running = engine;
     tick = setInterval(() => void running.tick(), 200);
@@ -78,15 +88,25 @@ export async function startBridgeRig(options: BridgeRigOptions): Promise<BridgeR
     await writeFile(certFile, cert.certPem);
     const hubKey = await keyFromSeed(new Uint8Array(randomBytes(32)));
     const natsUrl = nats.url;
-    const serve = (port: number) => startBridge({
-      host: "127.0.0.1", port, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, hubKey,
-      vault: (id) => (id === vaultId ? { id, name: options.name, isAuthorised: options.isAuthorised } : undefined),
-      natsServers: natsUrl,
-      limits: options.limits,
-    });
+    const serve = (port: number) =>
+      startBridge({
+        host: "127.0.0.1",
+        port,
+        tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+        hubKey,
+        vault: (id) => (id === vaultId ? { id, name: options.name, isAuthorised: options.isAuthorised } : undefined),
+        natsServers: natsUrl,
+        limits: options.limits,
+      });
     bridge = await serve(0);
     const rig: BridgeRig = {
-      dir, vaultId, nats, engine, bridge, certFile, stop,
+      dir,
+      vaultId,
+      nats,
+      engine,
+      bridge,
+      certFile,
+      stop,
       async stopHub() {
         await bridge?.close();
         await nats?.stop();

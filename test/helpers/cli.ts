@@ -26,7 +26,13 @@ export async function sandbox(label = "e2e"): Promise<Sandbox> {
   assertBuilt();
   const dir = await mkdtemp(join(tmpdir(), `es-${label}-`));
   const home = join(dir, "home");
-  const env = { ...process.env, EDGESYNC_HOME: home, HOME: home, NO_COLOR: "1", EDGESYNC_LOG_LEVEL: process.env.EDGESYNC_LOG_LEVEL ?? "info" };
+  const env = {
+    ...process.env,
+    EDGESYNC_HOME: home,
+    HOME: home,
+    NO_COLOR: "1",
+    EDGESYNC_LOG_LEVEL: process.env.EDGESYNC_LOG_LEVEL ?? "info",
+  };
   return { dir, home, env, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
@@ -36,8 +42,17 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number }): RunResult {
-  const result = spawnSync(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, input: options.input ?? "", encoding: "utf8", timeout: options.timeoutMs ?? 120_000 });
+export function run(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number },
+): RunResult {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    env: options.env,
+    cwd: options.cwd,
+    input: options.input ?? "",
+    encoding: "utf8",
+    timeout: options.timeoutMs ?? 120_000,
+  });
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -45,7 +60,10 @@ export function run(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: str
  * Starts a long-running edgesync process; its stderr is kept for failure messages. `prefix` is a
  * command that execs the rest (e.g. setpriv), so the child's pid is still edgesync's.
  */
-export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] }): ChildProcess & { output: () => string } {
+export function start(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string; prefix?: string[] },
+): ChildProcess & { output: () => string } {
   const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
   const child = spawn(command, commandArgs, { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -62,7 +80,11 @@ export function start(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: s
  * serves (a relay, a fake server), which spawnSync would freeze.
  */
 export async function runAsync(args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: options.env,
+    cwd: options.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -81,7 +103,11 @@ export async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTER
 }
 
 export const readText = (path: string) => readFile(path, "utf8").catch(() => undefined);
-export const exists = (path: string) => stat(path).then(() => true, () => false);
+export const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Every file under `dir` (relative, sorted), skipping .edgesync. */
 export async function listTree(dir: string, prefix = ""): Promise<string[]> {

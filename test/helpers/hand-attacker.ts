@@ -12,7 +12,13 @@ import { writeFile, readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createUser, Prefix } from "@nats-io/nkeys";
-import { connect, jwtAuthenticator, type ConnectionOptions, type NatsConnection, type Status } from "@nats-io/transport-node";
+import {
+  connect,
+  jwtAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+  type Status,
+} from "@nats-io/transport-node";
 import type { Identity } from "../../agent/auth/identity.js";
 import { waitFor } from "./wait.js";
 
@@ -26,7 +32,11 @@ export interface Heard {
 }
 
 /** A user JWT for `account`, signed by `key` acting as one of the account's signing keys. */
-export async function handMadeUser(key: Identity, account: string, name = "attacker"): Promise<{ jwt: string; seed: Uint8Array; creds: string }> {
+export async function handMadeUser(
+  key: Identity,
+  account: string,
+  name = "attacker",
+): Promise<{ jwt: string; seed: Uint8Array; creds: string }> {
   const user = createUser();
   const jwt = await encodeUser(name, user, account, {}, { signer: key.natsKeyPair(Prefix.Account), scopedUser: true });
   return { jwt, seed: user.getSeed(), creds: new TextDecoder().decode(fmtCreds(jwt, user)) };
@@ -36,13 +46,22 @@ export class RawClient {
   readonly #errors: string[] = [];
   private constructor(readonly nc: NatsConnection) {
     void (async () => {
-      for await (const s of nc.status() as AsyncIterable<Status>) if (s.type === "error") this.#errors.push(String(s.error?.message ?? s.error));
+      for await (const s of nc.status() as AsyncIterable<Status>)
+        if (s.type === "error") this.#errors.push(String(s.error?.message ?? s.error));
     })();
   }
 
   static async hub(url: string, tls: ConnectionOptions["tls"], key: Identity, account: string): Promise<RawClient> {
     const { jwt, seed } = await handMadeUser(key, account);
-    return new RawClient(await connect({ servers: url, tls, authenticator: jwtAuthenticator(jwt, seed), reconnect: false, timeout: 5_000 }));
+    return new RawClient(
+      await connect({
+        servers: url,
+        tls,
+        authenticator: jwtAuthenticator(jwt, seed),
+        reconnect: false,
+        timeout: 5_000,
+      }),
+    );
   }
 
   static async plain(url: string): Promise<RawClient> {
@@ -57,10 +76,12 @@ export class RawClient {
   /** Subscribes; after a round trip says whether the server refused it. Messages keep arriving into the result. */
   async listen(subject: string): Promise<Heard> {
     const heard: Heard = { subject, messages: [] };
-    const sub = this.nc.subscribe(subject, { callback: (error, msg) => {
-      if (error) heard.refused = String(error.message);
-      else heard.messages.push({ subject: msg.subject, text: new TextDecoder().decode(msg.data) });
-    } });
+    const sub = this.nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) heard.refused = String(error.message);
+        else heard.messages.push({ subject: msg.subject, text: new TextDecoder().decode(msg.data) });
+      },
+    });
     void sub.closed.then((r) => {
       if (r instanceof Error) heard.refused = r.message;
     });
@@ -76,24 +97,40 @@ export class RawClient {
 }
 
 /** A stock nats-server whose only leafnode remote logs into `account` on the hub with a hand-made JWT. */
-export async function stockLeaf(dir: string, hubLeafUrl: string, hubCaFile: string, key: Identity, account: string): Promise<{ url: string; process: ChildProcess; log(): string; stop(): Promise<void> }> {
+export async function stockLeaf(
+  dir: string,
+  hubLeafUrl: string,
+  hubCaFile: string,
+  key: Identity,
+  account: string,
+): Promise<{ url: string; process: ChildProcess; log(): string; stop(): Promise<void> }> {
   const { creds } = await handMadeUser(key, account, "stock-leaf");
   await writeFile(join(dir, "leaf.creds"), creds, { mode: 0o600 });
   const url = hubLeafUrl.replace(/^nats-leaf:/, "tls:");
-  await writeFile(join(dir, "leaf.conf"), [
-    "host: 127.0.0.1", "port: -1", `ports_file_dir: ${JSON.stringify(dir)}`,
-    `leafnodes { reconnect: 1, remotes: [ { url: ${JSON.stringify(url)}, credentials: ${JSON.stringify(join(dir, "leaf.creds"))}, tls { ca_file: ${JSON.stringify(hubCaFile)} } } ] }`,
-  ].join("\n"));
+  await writeFile(
+    join(dir, "leaf.conf"),
+    [
+      "host: 127.0.0.1",
+      "port: -1",
+      `ports_file_dir: ${JSON.stringify(dir)}`,
+      `leafnodes { reconnect: 1, remotes: [ { url: ${JSON.stringify(url)}, credentials: ${JSON.stringify(join(dir, "leaf.creds"))}, tls { ca_file: ${JSON.stringify(hubCaFile)} } } ] }`,
+    ].join("\n"),
+  );
   const child = spawn("/usr/sbin/nats-server", ["-c", join(dir, "leaf.conf")], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout?.on("data", (c: Buffer) => (log += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (log += c.toString()));
   let clientUrl = "";
-  await waitFor("the stock leaf to listen and link to the hub", async () => {
-    const ports = (await readdir(dir)).find((f) => f.endsWith(".ports"));
-    if (ports) clientUrl = (JSON.parse(await readFile(join(dir, ports), "utf8")) as { nats: string[] }).nats[0];
-    return clientUrl !== "" && /Leafnode connection created/.test(log);
-  }, 20_000, () => log);
+  await waitFor(
+    "the stock leaf to listen and link to the hub",
+    async () => {
+      const ports = (await readdir(dir)).find((f) => f.endsWith(".ports"));
+      if (ports) clientUrl = (JSON.parse(await readFile(join(dir, ports), "utf8")) as { nats: string[] }).nats[0];
+      return clientUrl !== "" && /Leafnode connection created/.test(log);
+    },
+    20_000,
+    () => log,
+  );
   return {
     url: clientUrl,
     process: child,

@@ -1,7 +1,11 @@
 /** Drives the real `edgesync mcp` with the MCP SDK's own client over stdio. */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { ResourceUpdatedNotificationSchema, ResourceListChangedNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  ResourceUpdatedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  type CallToolResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { BIN } from "./cli.js";
 
 export interface McpSession {
@@ -17,7 +21,12 @@ export interface McpSession {
 
 export async function connectMcp(vault: string, env: NodeJS.ProcessEnv): Promise<McpSession> {
   const plainEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
-  const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp", "--cwd", vault], env: plainEnv, stderr: "pipe" });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN, "mcp", "--cwd", vault],
+    env: plainEnv,
+    stderr: "pipe",
+  });
   let stderr = "";
   transport.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-100_000)));
   const client = new Client({ name: "edgesync-test", version: "1.0.0" });

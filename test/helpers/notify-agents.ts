@@ -50,14 +50,31 @@ export class NotifyAgents {
   /** A hub in operator mode whose admins are `members` (so their leaves' links reach its hub account, where notify lives). */
   async startHub(members: string[], extra: string[] = []): Promise<RunningAgent> {
     this.#env.set("hub", { EDGESYNC_AUTHORIZED_KEYS: members.map((m) => publicKeyLine(this.box, m)).join("\n") });
-    const hub = await this.#start("hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", ...extra]);
+    const hub = await this.#start("hub", [
+      "--nats-role",
+      "hub",
+      "--nats-listen",
+      "127.0.0.1:-1",
+      "--leaf-listen",
+      "127.0.0.1:-1",
+      ...extra,
+    ]);
     this.#clientPort = hub.info.ports?.client ?? 0;
     this.#leafPort = hub.info.ports?.leafnode ?? 0;
     return hub;
   }
 
   startLeaf(name: string, extra: string[] = []): Promise<RunningAgent> {
-    return this.#start(name, ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${this.#leafPort}`, "--accept-hub-key", "--notify-nats-url", this.hubUrl, ...extra]);
+    return this.#start(name, [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${this.#leafPort}`,
+      "--accept-hub-key",
+      "--notify-nats-url",
+      this.hubUrl,
+      ...extra,
+    ]);
   }
 
   async #start(name: string, args: string[]): Promise<RunningAgent> {
@@ -82,7 +99,12 @@ export class NotifyAgents {
 
   env(device: string): NodeJS.ProcessEnv {
     // A device without an agent pins the hub's certificate on first use, as `--accept-hub-key` would.
-    return { ...deviceEnv(this.box, device), EDGESYNC_NATS_URL: "", EDGESYNC_NOTIFY_NAME: device, EDGESYNC_ACCEPT_HUB_KEY: "1" };
+    return {
+      ...deviceEnv(this.box, device),
+      EDGESYNC_NATS_URL: "",
+      EDGESYNC_NOTIFY_NAME: device,
+      EDGESYNC_ACCEPT_HUB_KEY: "1",
+    };
   }
 
   /** The device's key (created on first use, as the agent or `notify join` would). */
@@ -98,7 +120,10 @@ export class NotifyAgents {
 
   /** Starts `edgesync …` as `device` without waiting. */
   spawnEdgesync(device: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Running {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...this.env(device), ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...this.env(device), ...extraEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const out = { stdout: "", stderr: "" };
     child.stdout?.on("data", (c: Buffer) => (out.stdout += c.toString()));
     child.stderr?.on("data", (c: Buffer) => (out.stderr += c.toString()));
@@ -111,21 +136,38 @@ export class NotifyAgents {
   }
 
   /** `notify log <thread> --json` as `device`, polled until `until` holds. */
-  async logUntil(device: string, thread: string, project: string, until: (messages: NotifyMessage[]) => boolean, timeoutMs = 20_000): Promise<NotifyMessage[]> {
+  async logUntil(
+    device: string,
+    thread: string,
+    project: string,
+    until: (messages: NotifyMessage[]) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<NotifyMessage[]> {
     let last: CliResult = { code: -1, stdout: "", stderr: "" };
     let messages: NotifyMessage[] = [];
-    await waitFor(`${device}'s log of ${project}/${thread}`, async () => {
-      last = await this.notify(device, ["log", thread, "--project", project, "--json"]);
-      messages = last.code === 0 ? (JSON.parse(last.stdout) as NotifyMessage[]) : [];
-      return until(messages);
-    }, timeoutMs, () => `${JSON.stringify(last)}\n${this.detail()}`);
+    await waitFor(
+      `${device}'s log of ${project}/${thread}`,
+      async () => {
+        last = await this.notify(device, ["log", thread, "--project", project, "--json"]);
+        messages = last.code === 0 ? (JSON.parse(last.stdout) as NotifyMessage[]) : [];
+        return until(messages);
+      },
+      timeoutMs,
+      () => `${JSON.stringify(last)}\n${this.detail()}`,
+    );
     return messages;
   }
 
   /** A raw NATS connection to the agent's own server (for putting hand-made frames on the wire), as its local user. */
   connect(name: string): Promise<NatsConnection> {
     const { natsUrl, natsCredentials } = this.agent(name).info;
-    return connectPlainNats({ servers: natsUrl, credentialsFile: natsCredentials, name: "notify-test-wire", log: silentLog, waitOnFirstConnect: true });
+    return connectPlainNats({
+      servers: natsUrl,
+      credentialsFile: natsCredentials,
+      name: "notify-test-wire",
+      log: silentLog,
+      waitOnFirstConnect: true,
+    });
   }
 
   /** Publishes `m` on its live subject and waits for a notify service's ack. */

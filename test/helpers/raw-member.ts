@@ -69,37 +69,56 @@ export class RawMember {
   async start(timeoutMs = 20_000): Promise<void> {
     const prefix = `es.v1.vault.${this.#o.vaultId}`;
     const gotHub = new Promise<void>((resolve) => {
-      this.#o.nc.subscribe(`${prefix}.announce.*`, { callback: (_e, msg) => {
-        // Announce flags: bit 2 marks a hub's replica.
-        if (msg.data[0] === 1 && msg.data[1] === 0 && msg.data[2] === 1 && msg.data[3] === 1 && (msg.data[4] & 2) !== 0) {
-          this.#hub ??= msg.subject.split(".").pop();
-          resolve();
-        }
-      } });
+      this.#o.nc.subscribe(`${prefix}.announce.*`, {
+        callback: (_e, msg) => {
+          // Announce flags: bit 2 marks a hub's replica.
+          if (
+            msg.data[0] === 1 &&
+            msg.data[1] === 0 &&
+            msg.data[2] === 1 &&
+            msg.data[3] === 1 &&
+            (msg.data[4] & 2) !== 0
+          ) {
+            this.#hub ??= msg.subject.split(".").pop();
+            resolve();
+          }
+        },
+      });
     });
-    this.#o.nc.subscribe(`${prefix}.p.${this.#o.self}.*`, { callback: (_e, msg) => {
-      const payload = payloadOf(msg.data);
-      if (payload === undefined) return;
-      if (payload.kind === "snapshot") {
-        if (A.getHeads(this.doc).length > 0) return;
-        this.doc = A.load(payload.bytes, { actor: A.getActorId(this.doc) as A.ActorId });
-        this.#state = A.initSyncState();
-      } else {
-        [this.doc, this.#state] = A.receiveSyncMessage(this.doc, this.#state, payload.bytes);
-      }
-      this.#offer();
-    } });
+    this.#o.nc.subscribe(`${prefix}.p.${this.#o.self}.*`, {
+      callback: (_e, msg) => {
+        const payload = payloadOf(msg.data);
+        if (payload === undefined) return;
+        if (payload.kind === "snapshot") {
+          if (A.getHeads(this.doc).length > 0) return;
+          this.doc = A.load(payload.bytes, { actor: A.getActorId(this.doc) as A.ActorId });
+          this.#state = A.initSyncState();
+        } else {
+          [this.doc, this.#state] = A.receiveSyncMessage(this.doc, this.#state, payload.bytes);
+        }
+        this.#offer();
+      },
+    });
     await withTimeout(gotHub, timeoutMs, "no hub announcement");
     this.#offer();
     await this.#until(() => this.doc.files !== undefined, timeoutMs, "the vault never arrived");
   }
 
   /** Makes a change by hand and syncs until the hub says it holds it (accepted), or the time is up. */
-  async push(mutate: (doc: Record<string, Record<string, unknown>>) => void, timeoutMs = 20_000): Promise<{ hash: string; accepted: boolean }> {
+  async push(
+    mutate: (doc: Record<string, Record<string, unknown>>) => void,
+    timeoutMs = 20_000,
+  ): Promise<{ hash: string; accepted: boolean }> {
     this.doc = A.change(this.doc, { time: Date.now(), message: "hand-made" }, mutate);
     const hash = A.decodeChange(A.getLastLocalChange(this.doc)!).hash!;
     this.#offer();
-    const accepted = await this.#until(() => (this.#state.theirHeads ?? []).includes(hash) || (this.#state.sharedHeads ?? []).includes(hash), timeoutMs).then(() => true, () => false);
+    const accepted = await this.#until(
+      () => (this.#state.theirHeads ?? []).includes(hash) || (this.#state.sharedHeads ?? []).includes(hash),
+      timeoutMs,
+    ).then(
+      () => true,
+      () => false,
+    );
     return { hash, accepted };
   }
 
@@ -108,7 +127,8 @@ export class RawMember {
     const [state, message] = A.generateSyncMessage(this.doc, this.#state);
     this.#state = state;
     if (message === null) return;
-    for (const frame of framesOf(message)) this.#o.nc.publish(`es.v1.vault.${this.#o.vaultId}.p.${this.#hub}.${this.#o.self}`, frame);
+    for (const frame of framesOf(message))
+      this.#o.nc.publish(`es.v1.vault.${this.#o.vaultId}.p.${this.#hub}.${this.#o.self}`, frame);
   }
 
   async #until(done: () => boolean, timeoutMs: number, what = "condition"): Promise<void> {
@@ -128,8 +148,12 @@ export class RawMember {
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref()),
+  ]);
 }
 
 /** A NATS connection for the raw member (the caller brings the member's authenticator and TLS). */
-export const connectRaw = (servers: string, options: Omit<Parameters<typeof connect>[0] & object, "servers">) => connect({ servers, reconnect: false, timeout: 5_000, ...options });
+export const connectRaw = (servers: string, options: Omit<Parameters<typeof connect>[0] & object, "servers">) =>
+  connect({ servers, reconnect: false, timeout: 5_000, ...options });

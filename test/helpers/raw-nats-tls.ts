@@ -61,7 +61,15 @@ export class RawNatsClient {
     const client = new RawNatsClient(socket, info);
     // A leafnode's CONNECT carries no "lang": that is how the server tells a client on the wrong port.
     const identity = options.leaf ? { hub: false } : { lang: "raw", version: "0.0.0", protocol: 1 };
-    const fields = { verbose: false, pedantic: false, tls_required: true, name: "raw-attacker", headers: true, ...identity, ...options.auth(String(info.nonce ?? "")) };
+    const fields = {
+      verbose: false,
+      pedantic: false,
+      tls_required: true,
+      name: "raw-attacker",
+      headers: true,
+      ...identity,
+      ...options.auth(String(info.nonce ?? "")),
+    };
     client.write(`CONNECT ${JSON.stringify(fields)}`);
     await client.ping(timeoutMs);
     return client;
@@ -91,7 +99,8 @@ export class RawNatsClient {
     this.write("PING");
     const deadline = Date.now() + timeoutMs;
     while (this.#pongs < want) {
-      if (this.#closed) throw new Error(`the server closed the connection: ${this.errors.join(" | ") || "no error line"}`);
+      if (this.#closed)
+        throw new Error(`the server closed the connection: ${this.errors.join(" | ") || "no error line"}`);
       if (Date.now() > deadline) throw new Error("no PONG from the server");
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -102,7 +111,8 @@ export class RawNatsClient {
   }
 
   #read(chunk: Buffer): void {
-    if (process.env.RAW_NATS_DEBUG) process.stderr.write(`raw<< ${JSON.stringify(chunk.toString("utf8").slice(0, 400))}\n`);
+    if (process.env.RAW_NATS_DEBUG)
+      process.stderr.write(`raw<< ${JSON.stringify(chunk.toString("utf8").slice(0, 400))}\n`);
     this.#buffer = Buffer.concat([this.#buffer, chunk]);
     for (;;) {
       const end = this.#buffer.indexOf(CRLF);
@@ -117,7 +127,12 @@ export class RawNatsClient {
         const headerBytes = op === "HMSG" ? Number(args[args.length - 2]) : 0;
         const lead = op === "HMSG" ? args.slice(0, -2) : args.slice(0, -1);
         const [subject, sid, reply] = op === "LMSG" ? [lead[0], "", lead[1]] : lead;
-        this.messages.push({ subject, sid, ...(reply ? { reply } : {}), data: body.subarray(headerBytes).toString("utf8") });
+        this.messages.push({
+          subject,
+          sid,
+          ...(reply ? { reply } : {}),
+          data: body.subarray(headerBytes).toString("utf8"),
+        });
         this.#buffer = this.#buffer.subarray(end + 2 + size + 2);
         continue;
       }

@@ -26,7 +26,9 @@ export interface StrangerOptions {
 }
 
 export function natsServerPath(): string {
-  const found = spawnSync("sh", ["-c", "command -v nats-server || ls /usr/sbin/nats-server"], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  const found = spawnSync("sh", ["-c", "command -v nats-server || ls /usr/sbin/nats-server"], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n")[0];
   if (!found) throw new Error("nats-server is needed for this test: install it (apt-get install nats-server)");
   return found;
 }
@@ -34,7 +36,9 @@ export function natsServerPath(): string {
 /** Starts `nats-server -c <hand-written config>` in `dir`, with ephemeral loopback ports. */
 export async function startStrangerServer(dir: string, options: StrangerOptions): Promise<StrangerServer> {
   // `insecure`: a stranger does not care who answers; it only wants to be let in.
-  const tls = options.tls ? `\n  tls { cert_file: "${options.tls.certFile}", key_file: "${options.tls.keyFile}", insecure: true, timeout: 5 }` : "";
+  const tls = options.tls
+    ? `\n  tls { cert_file: "${options.tls.certFile}", key_file: "${options.tls.keyFile}", insecure: true, timeout: 5 }`
+    : "";
   const config = `server_name: "stranger-${process.pid}-${Date.now()}"
 host: "127.0.0.1"
 port: -1
@@ -47,17 +51,30 @@ cluster {
 }
 `;
   await writeFile(join(dir, "stranger.conf"), config);
-  const child: ChildProcess = spawn(natsServerPath(), ["-c", join(dir, "stranger.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(natsServerPath(), ["-c", join(dir, "stranger.conf")], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
-  for (const stream of [child.stdout, child.stderr]) stream?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-100_000)));
+  for (const stream of [child.stdout, child.stderr])
+    stream?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-100_000)));
   let clientPort = 0;
-  await waitFor("the stranger's nats-server to be ready", async () => {
-    if (child.exitCode !== null) throw new Error(`stranger nats-server exited ${child.exitCode}:\n${output}`);
-    const file = (await readdir(dir)).find((n) => n.endsWith(`_${child.pid}.ports`));
-    const ports = file ? await readFile(join(dir, file), "utf8").then((t) => JSON.parse(t) as { nats?: string[] }, () => undefined) : undefined;
-    clientPort = Number(/:(\d+)$/.exec(ports?.nats?.[0] ?? "")?.[1] ?? 0);
-    return clientPort > 0;
-  }, 15_000, () => output);
+  await waitFor(
+    "the stranger's nats-server to be ready",
+    async () => {
+      if (child.exitCode !== null) throw new Error(`stranger nats-server exited ${child.exitCode}:\n${output}`);
+      const file = (await readdir(dir)).find((n) => n.endsWith(`_${child.pid}.ports`));
+      const ports = file
+        ? await readFile(join(dir, file), "utf8").then(
+            (t) => JSON.parse(t) as { nats?: string[] },
+            () => undefined,
+          )
+        : undefined;
+      clientPort = Number(/:(\d+)$/.exec(ports?.nats?.[0] ?? "")?.[1] ?? 0);
+      return clientPort > 0;
+    },
+    15_000,
+    () => output,
+  );
   return {
     clientPort,
     output: () => output,
@@ -124,8 +141,30 @@ export async function subscribeEverything(port: number): Promise<RawSubscriber> 
 export function opensslSelfSigned(dir: string, subject: string): { certFile: string; keyFile: string } {
   const certFile = join(dir, "stranger.crt");
   const keyFile = join(dir, "stranger.key");
-  const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "2", "-keyout", keyFile, "-out", certFile, "-subj", subject,
-    "-addext", "extendedKeyUsage=serverAuth,clientAuth", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], { encoding: "utf8" });
-  if (made.error || made.status !== 0) throw new Error(`openssl is needed for this test: ${made.error?.message ?? made.stderr}`);
+  const made = spawnSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ed25519",
+      "-nodes",
+      "-days",
+      "2",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-subj",
+      subject,
+      "-addext",
+      "extendedKeyUsage=serverAuth,clientAuth",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ],
+    { encoding: "utf8" },
+  );
+  if (made.error || made.status !== 0)
+    throw new Error(`openssl is needed for this test: ${made.error?.message ?? made.stderr}`);
   return { certFile, keyFile };
 }

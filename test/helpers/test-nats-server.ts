@@ -24,7 +24,10 @@ const LOG_CHARS_MAX = 256 * 1024;
 export async function startTestNatsServer(dir: string, config: string, name = "test"): Promise<TestNatsServer> {
   const { path } = await findNatsServer();
   const configFile = join(dir, `${name}.conf`);
-  await writeFile(configFile, `host: "127.0.0.1"\nport: -1\nserver_name: ${JSON.stringify(name)}\nports_file_dir: ${JSON.stringify(dir)}\n${config}\n`);
+  await writeFile(
+    configFile,
+    `host: "127.0.0.1"\nport: -1\nserver_name: ${JSON.stringify(name)}\nports_file_dir: ${JSON.stringify(dir)}\n${config}\n`,
+  );
   const child = spawn(path, ["-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   const append = (chunk: Buffer) => {
@@ -34,7 +37,10 @@ export async function startTestNatsServer(dir: string, config: string, name = "t
   child.stderr?.on("data", append);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nats-server did not become ready in ${START_TIMEOUT_MS} ms:\n${log}`)), START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`nats-server did not become ready in ${START_TIMEOUT_MS} ms:\n${log}`)),
+      START_TIMEOUT_MS,
+    );
     const check = () => {
       const match = /Listening for client connections on [^\s]+:(\d+)/.exec(log);
       if (match && log.includes("Server is ready")) {

@@ -25,7 +25,10 @@ export async function startTlsRelay(upstreamPort: number): Promise<TlsRelay> {
       const end = buffered.indexOf("\r\n");
       if (end < 0) return;
       upstream.off("data", onInfo);
-      const toClient = new TLSSocket(client, { isServer: true, secureContext: createSecureContext({ cert: certPem, key: keyPem }) });
+      const toClient = new TLSSocket(client, {
+        isServer: true,
+        secureContext: createSecureContext({ cert: certPem, key: keyPem }),
+      });
       // Reading the real server's certificate is not the attacker's problem: accept anything.
       const toServer = tlsConnect({ socket: upstream, rejectUnauthorized: false });
       client.write(buffered.subarray(0, end + 2));
@@ -34,10 +37,18 @@ export async function startTlsRelay(upstreamPort: number): Promise<TlsRelay> {
         toServer.write(data);
       });
       toServer.on("data", (data: Buffer) => toClient.write(data));
-      for (const s of [toClient, toServer]) s.on("error", () => { toClient.destroy(); toServer.destroy(); });
+      for (const s of [toClient, toServer])
+        s.on("error", () => {
+          toClient.destroy();
+          toServer.destroy();
+        });
     };
     upstream.on("data", onInfo);
-    for (const s of [client, upstream]) s.on("error", () => { client.destroy(); upstream.destroy(); });
+    for (const s of [client, upstream])
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();

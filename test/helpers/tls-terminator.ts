@@ -25,7 +25,10 @@ export async function startTlsTerminator(upstreamPort: number): Promise<TlsTermi
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.once("close", () => sockets.delete(s));
-      s.on("error", () => { client.destroy(); upstream.destroy(); });
+      s.on("error", () => {
+        client.destroy();
+        upstream.destroy();
+      });
     }
     client.pipe(upstream).pipe(client);
   });
@@ -35,9 +38,10 @@ export async function startTlsTerminator(upstreamPort: number): Promise<TlsTermi
     port: typeof address === "object" && address ? address.port : 0,
     fingerprint,
     connections: () => connections,
-    close: () => new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -11,7 +11,9 @@ export function mountTmpfs(dir: string, bytes: number): void {
     execFileSync("mount", ["-t", "tmpfs", "-o", `size=${bytes},mode=0755`, "tmpfs", dir], { stdio: "pipe" });
   } catch (error) {
     const stderr = String((error as { stderr?: Buffer }).stderr ?? error);
-    throw new Error(`cannot mount a tmpfs on ${dir} (${stderr.trim()}): the disk-full tests need root (CI runs as root); run them as root`);
+    throw new Error(
+      `cannot mount a tmpfs on ${dir} (${stderr.trim()}): the disk-full tests need root (CI runs as root); run them as root`,
+    );
   }
 }
 

@@ -23,7 +23,7 @@ export async function storeHoldsChange(stateDir: string, hash: string): Promise<
   const full = await readFile(join(stateDir, "doc.bin")).catch(() => undefined);
   let doc = full && full.length > 0 ? A.load(new Uint8Array(full)) : A.init();
   const log = await readFile(join(stateDir, "doc.log")).catch(() => Buffer.alloc(0));
-  for (let offset = 0; offset + 8 <= log.length; ) {
+  for (let offset = 0; offset + 8 <= log.length;) {
     const length = log.readUInt32BE(offset);
     if (offset + 8 + length > log.length) break;
     doc = A.loadIncremental(doc, new Uint8Array(log.subarray(offset + 8, offset + 8 + length)));

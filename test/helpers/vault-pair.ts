@@ -91,12 +91,16 @@ export async function vaultFolders(options: FoldersOptions = {}): Promise<Folder
       log,
       transport: bus.transport(asPeerId(`U${i}`)),
       // A clone's binding starts once the vault document arrives.
-      onChange: i === 0 ? undefined : () => {
-        const v = ref.v;
-        if (ref.started || !v || listStored(v.engine.doc).size === 0 || A.getHeads(v.engine.doc).length === 0) return;
-        ref.started = true; // once: every start() adds a watcher and a rescan timer
-        void v.binding.start().catch(() => {});
-      },
+      onChange:
+        i === 0
+          ? undefined
+          : () => {
+              const v = ref.v;
+              if (ref.started || !v || listStored(v.engine.doc).size === 0 || A.getHeads(v.engine.doc).length === 0)
+                return;
+              ref.started = true; // once: every start() adds a watcher and a rescan timer
+              void v.binding.start().catch(() => {});
+            },
     });
     ref.v = vault;
     vaults.push(vault);

@@ -19,7 +19,12 @@ export class WaitTimeoutError extends Error {
  * A `check` that throws fails the wait at once with that error: that is how a check says "this
  * will never come true" (the process it waits for has exited).
  */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = WAIT_TIMEOUT_MS_DEFAULT, detail?: () => string): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = WAIT_TIMEOUT_MS_DEFAULT,
+  detail?: () => string,
+): Promise<void> {
   const started = Date.now();
   const deadline = started + timeoutMs;
   let looks = 0;
@@ -30,5 +35,7 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
   }
   const context = detail ? `\n--- detail ---\n${detail()}` : "";
-  throw new WaitTimeoutError(`timed out waiting for ${what}: still not true after ${Date.now() - started} ms (${looks} looks, deadline ${timeoutMs} ms)${context}`);
+  throw new WaitTimeoutError(
+    `timed out waiting for ${what}: still not true after ${Date.now() - started} ms (${looks} looks, deadline ${timeoutMs} ms)${context}`,
+  );
 }

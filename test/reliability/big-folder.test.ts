@@ -28,7 +28,11 @@ describe(`a ${FILES.toLocaleString("en")}-file folder`, () => {
     const [a, b] = folders.dirs;
     const [va, vb] = folders.vaults;
     const stored = listStored(va.engine.doc);
-    assert.equal([...stored.keys()].filter((p) => /^d\d+\/n\d+\.md$/.test(p)).length, FILES, "every file is in the creator's doc");
+    assert.equal(
+      [...stored.keys()].filter((p) => /^d\d+\/n\d+\.md$/.test(p)).length,
+      FILES,
+      "every file is in the creator's doc",
+    );
     const [onA, onB] = [await diskFiles(a), await diskFiles(b)];
     for (let i = 0; i < FILES; i++) {
       const path = `d${i % 50}/n${i}.md`;
@@ -39,16 +43,29 @@ describe(`a ${FILES.toLocaleString("en")}-file folder`, () => {
 
     const storeBytes = async (dir: string) => {
       let total = 0;
-      for (const name of ["doc.log", "doc.bin"]) total += await stat(join(dir, ".edgesync", name)).then((s) => s.size, () => 0);
+      for (const name of ["doc.log", "doc.bin"])
+        total += await stat(join(dir, ".edgesync", name)).then(
+          (s) => s.size,
+          () => 0,
+        );
       return total;
     };
-    const before = { heads: [A.getHeads(va.engine.doc), A.getHeads(vb.engine.doc)], bytes: [await storeBytes(a), await storeBytes(b)] };
+    const before = {
+      heads: [A.getHeads(va.engine.doc), A.getHeads(vb.engine.doc)],
+      bytes: [await storeBytes(a), await storeBytes(b)],
+    };
     const rescanStarted = Date.now();
     await Promise.all([va.binding.reconcile(), vb.binding.reconcile()]);
     await Promise.all([va.binding.idle(), vb.binding.idle(), va.engine.flush(), vb.engine.flush()]);
     const rescanned = Date.now();
-    assert.deepEqual([A.getHeads(va.engine.doc), A.getHeads(vb.engine.doc)], before.heads, "a rescan of an unchanged folder makes no change");
+    assert.deepEqual(
+      [A.getHeads(va.engine.doc), A.getHeads(vb.engine.doc)],
+      before.heads,
+      "a rescan of an unchanged folder makes no change",
+    );
     assert.deepEqual([await storeBytes(a), await storeBytes(b)], before.bytes, "and appends nothing to either store");
-    console.log(`# ${FILES} files: ingest + sync to the clone ${synced - started} ms, rescan of both (no changes) ${rescanned - rescanStarted} ms`);
+    console.log(
+      `# ${FILES} files: ingest + sync to the clone ${synced - started} ms, rescan of both (no changes) ${rescanned - rescanStarted} ms`,
+    );
   });
 });

@@ -24,11 +24,20 @@ describe("content at the edges", () => {
     await writeFile(join(a, "huge.md"), huge);
     await writeFile(join(a, "grows.md"), `small at first\n${huge}`);
     await writeFile(join(a, "marker.md"), "written after\n");
-    await waitFor("the marker on the other device", async () => (await readText(join(b, "marker.md"))) === "written after\n");
+    await waitFor(
+      "the marker on the other device",
+      async () => (await readText(join(b, "marker.md"))) === "written after\n",
+    );
     await folders.vaults[0].binding.reconcile();
-    await waitFor("the refusal to be logged", () => folders!.logs[0].warnings.some((w) => w.fields.path === "huge.md" && /file_bytes_max/.test(w.message)));
+    await waitFor("the refusal to be logged", () =>
+      folders!.logs[0].warnings.some((w) => w.fields.path === "huge.md" && /file_bytes_max/.test(w.message)),
+    );
     assert.equal(await readText(join(b, "huge.md")), undefined);
-    assert.equal(await readText(join(b, "grows.md")), "small at first\n", "the other device keeps the last version that fit");
+    assert.equal(
+      await readText(join(b, "grows.md")),
+      "small at first\n",
+      "the other device keeps the last version that fit",
+    );
     assert.equal(await readText(join(a, "huge.md")), huge, "the local file is left alone");
     assert.equal(await readText(join(a, "grows.md")), `small at first\n${huge}`);
     await writeFile(join(a, "huge.md"), "fits now\n");
@@ -49,11 +58,20 @@ describe("content at the edges", () => {
     };
     for (const [path, bytes] of Object.entries(samples)) await writeFile(join(a, path), bytes);
     await waitFor("every sample on the other device", async () => {
-      for (const [path, bytes] of Object.entries(samples)) if (!(await readBytes(join(b, path)))?.equals(bytes)) return false;
+      for (const [path, bytes] of Object.entries(samples))
+        if (!(await readBytes(join(b, path)))?.equals(bytes)) return false;
       return true;
     });
     // A BOM would be stripped by a UTF-8 decoder, so such a file is kept as binary too: bytes round-trip.
-    for (const path of ["latin1.md", "truncated-utf8.md", "lone-surrogate.md", "overlong.md", "with-nul-byte.md", "random.md", "bom-and-crlf.md"]) {
+    for (const path of [
+      "latin1.md",
+      "truncated-utf8.md",
+      "lone-surrogate.md",
+      "overlong.md",
+      "with-nul-byte.md",
+      "random.md",
+      "bom-and-crlf.md",
+    ]) {
       assert.equal(readEntry(folders.vaults[1].engine.doc, path)?.kind, "binary", `${path} is stored as binary`);
     }
   });

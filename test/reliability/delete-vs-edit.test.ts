@@ -23,7 +23,10 @@ const docText = (folders: Folders, i: number, path: string) => {
   return entry && new TextDecoder().decode(entry.bytes);
 };
 
-for (const [deleter, editor] of [[0, 1], [1, 0]] as const) {
+for (const [deleter, editor] of [
+  [0, 1],
+  [1, 0],
+] as const) {
   describe(`device ${deleter} deletes while device ${editor} edits the same file`, () => {
     it("keeps the edit and restores the file on the deleting device", async () => {
       const bus = new FaultBus();
@@ -31,12 +34,23 @@ for (const [deleter, editor] of [[0, 1], [1, 0]] as const) {
       const f = folders;
       bus.isolate(`U${deleter}`);
       await unlink(join(f.dirs[deleter], "shared.md"));
-      await waitFor("the delete to be recorded on the deleting device", () => docText(f, deleter, "shared.md") === undefined);
+      await waitFor(
+        "the delete to be recorded on the deleting device",
+        () => docText(f, deleter, "shared.md") === undefined,
+      );
       await writeFile(join(f.dirs[editor], "shared.md"), "# Shared\n\noriginal, and an edit made meanwhile\n");
-      await waitFor("the edit to be recorded on the editing device", () => docText(f, editor, "shared.md")?.includes("edit made meanwhile") === true);
+      await waitFor(
+        "the edit to be recorded on the editing device",
+        () => docText(f, editor, "shared.md")?.includes("edit made meanwhile") === true,
+      );
       bus.heal();
       const want = "# Shared\n\noriginal, and an edit made meanwhile\n";
-      await waitFor("the edited file on both devices", async () => (await readText(join(f.dirs[0], "shared.md"))) === want && (await readText(join(f.dirs[1], "shared.md"))) === want);
+      await waitFor(
+        "the edited file on both devices",
+        async () =>
+          (await readText(join(f.dirs[0], "shared.md"))) === want &&
+          (await readText(join(f.dirs[1], "shared.md"))) === want,
+      );
       assert.equal(docText(f, 0, "shared.md"), want);
       assert.equal(docText(f, 1, "shared.md"), want);
     });

@@ -52,14 +52,28 @@ describe("disk full", () => {
     const filler = await fill(b, 8 * 1024);
     await writeFile(join(a, "keep.md"), big("the new version", 300_000));
     await writeFile(join(a, "big.md"), big("a new big file", 300_000));
-    const failed = (path: string) => folders!.logs[1].warnings.some((w) => w.fields.path === path && /ENOSPC/.test(String(w.fields.error)) && w.message === "could not write a file from the vault");
+    const failed = (path: string) =>
+      folders!.logs[1].warnings.some(
+        (w) =>
+          w.fields.path === path &&
+          /ENOSPC/.test(String(w.fields.error)) &&
+          w.message === "could not write a file from the vault",
+      );
     await waitFor("both failures to be logged", () => failed("keep.md") && failed("big.md"));
     await waitFor("no temp file left on the full disk", async () => (await tempFiles(b)).length === 0);
-    assert.equal(await readText(join(b, "keep.md")), "the old version, whole\n", "the old version is intact, not truncated");
+    assert.equal(
+      await readText(join(b, "keep.md")),
+      "the old version, whole\n",
+      "the old version is intact, not truncated",
+    );
     assert.equal(await readText(join(b, "big.md")), undefined);
     await freeSpace(filler);
-    await waitFor("both files once space returned", async () =>
-      (await readText(join(b, "keep.md"))) === big("the new version", 300_000) && (await readText(join(b, "big.md"))) === big("a new big file", 300_000));
+    await waitFor(
+      "both files once space returned",
+      async () =>
+        (await readText(join(b, "keep.md"))) === big("the new version", 300_000) &&
+        (await readText(join(b, "big.md"))) === big("a new big file", 300_000),
+    );
     await folders.vaults[1].binding.idle();
     assert.deepEqual(await tempFiles(b), []);
   });
@@ -73,14 +87,25 @@ describe("disk full", () => {
     // compress, so the saves really do not fit).
     await writeFile(join(a, "remote.md"), big("from the other device", 200_000));
     await writeFile(join(a, "noise.md"), noise);
-    await waitFor("the remote file on disk", async () => (await readText(join(b, "remote.md")))?.startsWith("from the other device") === true).catch(() => {});
+    await waitFor(
+      "the remote file on disk",
+      async () => (await readText(join(b, "remote.md")))?.startsWith("from the other device") === true,
+    ).catch(() => {});
     await writeFile(join(b, "local.md"), big("typed on the full device", 200_000));
-    await waitFor("a save failure to be logged", () => folders!.logs[1].warnings.some((w) => /ENOSPC/.test(JSON.stringify(w.fields))));
+    await waitFor("a save failure to be logged", () =>
+      folders!.logs[1].warnings.some((w) => /ENOSPC/.test(JSON.stringify(w.fields))),
+    );
     await freeSpace(filler);
     // Space is back: a later small change saves fine.
     await writeFile(join(a, "later.md"), "after the disk had room again\n");
-    await waitFor("later.md on the full device", async () => (await readText(join(b, "later.md"))) === "after the disk had room again\n");
-    await waitFor("local.md on the other device", async () => (await readText(join(a, "local.md"))) === big("typed on the full device", 200_000));
+    await waitFor(
+      "later.md on the full device",
+      async () => (await readText(join(b, "later.md"))) === "after the disk had room again\n",
+    );
+    await waitFor(
+      "local.md on the other device",
+      async () => (await readText(join(a, "local.md"))) === big("typed on the full device", 200_000),
+    );
     await vb.binding.idle();
     await vb.close();
     // What a restart would load must hold everything, including what failed to save at first.
@@ -107,6 +132,12 @@ describe("disk full", () => {
     await store.append(new Uint8Array([4, 5]));
     await store.close();
     const chunks = await new DiskStore(dir).load();
-    assert.deepEqual(chunks.map((c) => [...c]), [[1, 2, 3], [4, 5]]);
+    assert.deepEqual(
+      chunks.map((c) => [...c]),
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+    );
   });
 });

@@ -23,11 +23,25 @@ describe("duplicated and replayed messages", () => {
     folders = await vaultFolders({ count: 3, bus, seed: { "keep.md": "v1\n", "gone.md": "to be deleted\n" } });
     const [a, b, c] = folders.dirs;
     await writeFile(join(a, "keep.md"), "v2 from a\n");
-    await waitFor("v2 everywhere", async () => (await readText(join(c, "keep.md"))) === "v2 from a\n" && (await readText(join(b, "keep.md"))) === "v2 from a\n");
+    await waitFor(
+      "v2 everywhere",
+      async () =>
+        (await readText(join(c, "keep.md"))) === "v2 from a\n" &&
+        (await readText(join(b, "keep.md"))) === "v2 from a\n",
+    );
     await unlink(join(b, "gone.md"));
-    await waitFor("the delete everywhere", async () => (await readText(join(a, "gone.md"))) === undefined && (await readText(join(c, "gone.md"))) === undefined);
+    await waitFor(
+      "the delete everywhere",
+      async () =>
+        (await readText(join(a, "gone.md"))) === undefined && (await readText(join(c, "gone.md"))) === undefined,
+    );
     await writeFile(join(c, "keep.md"), "v3 from c\n");
-    await waitFor("v3 everywhere", async () => (await readText(join(a, "keep.md"))) === "v3 from c\n" && (await readText(join(b, "keep.md"))) === "v3 from c\n");
+    await waitFor(
+      "v3 everywhere",
+      async () =>
+        (await readText(join(a, "keep.md"))) === "v3 from c\n" &&
+        (await readText(join(b, "keep.md"))) === "v3 from c\n",
+    );
     bus.duplicate = false;
     const heads = folders.vaults.map((v) => A.getHeads(v.engine.doc).sort().join());
     const replayed = bus.replayAll();
@@ -35,9 +49,17 @@ describe("duplicated and replayed messages", () => {
     await Promise.all(folders.vaults.map((v) => v.binding.idle()));
     for (const root of [a, b, c]) {
       assert.equal(await readText(join(root, "keep.md")), "v3 from c\n");
-      assert.equal(await readText(join(root, "gone.md")), undefined, "a replayed put did not resurrect the deleted file");
+      assert.equal(
+        await readText(join(root, "gone.md")),
+        undefined,
+        "a replayed put did not resurrect the deleted file",
+      );
     }
-    assert.deepEqual(folders.vaults.map((v) => A.getHeads(v.engine.doc).sort().join()), heads, "a replay changes no heads");
+    assert.deepEqual(
+      folders.vaults.map((v) => A.getHeads(v.engine.doc).sort().join()),
+      heads,
+      "a replay changes no heads",
+    );
     assert.ok(folders.vaults.every((v) => !listStored(v.engine.doc).has("gone.md")));
     assert.ok(bus.stats.duplicated > 10 && replayed > 10, `duplicated ${bus.stats.duplicated}, replayed ${replayed}`);
     console.log(`# duplicated ${bus.stats.duplicated} messages, replayed ${replayed}`);

@@ -76,16 +76,25 @@ describe(`editor save patterns (seed ${SEED})`, () => {
         const [a, b] = folders.dirs;
         const path = `note-${index}${when ? "-rescan" : ""}.md`;
         await writeFile(join(a, path), "first version\n");
-        await waitFor("the first version on the other device", async () => (await readText(join(b, path))) === "first version\n");
+        await waitFor(
+          "the first version on the other device",
+          async () => (await readText(join(b, path))) === "first version\n",
+        );
         for (let i = 1; i <= 3; i++) {
           await save(join(a, path), `version ${i} of ${path}\n`, midway);
-          await waitFor(`version ${i} on the other device`, async () => (await readText(join(b, path))) === `version ${i} of ${path}\n`);
+          await waitFor(
+            `version ${i} on the other device`,
+            async () => (await readText(join(b, path))) === `version ${i} of ${path}\n`,
+          );
         }
         for (const [device, vault] of folders.vaults.entries()) {
           const sizes = historyOf(vault.engine.doc, path);
           const first = sizes.findIndex((s) => s !== undefined);
           const after = sizes.slice(first);
-          assert.ok(after.every((s) => s !== undefined && s > 0), `device ${device}'s history of ${path} has an empty or deleted state: ${JSON.stringify(after)} (seed ${SEED})`);
+          assert.ok(
+            after.every((s) => s !== undefined && s > 0),
+            `device ${device}'s history of ${path} has an empty or deleted state: ${JSON.stringify(after)} (seed ${SEED})`,
+          );
         }
       });
     }

@@ -33,13 +33,14 @@ const HOSTILE = [
 
 /** Writes raw entries straight into the doc, skipping the path checks a well-behaved device runs. */
 function rawPut(entries: Record<string, string>) {
-  return (doc: Doc, now: number) => A.change(doc, { time: now, message: "hostile" }, (draft) => {
-    for (const [path, body] of Object.entries(entries)) {
-      const bucket = bucketOf(path);
-      draft.files[bucket] ??= {};
-      draft.files[bucket][path] = toStoredRev(path, new TextEncoder().encode(body), now, "UHOSTILE", undefined);
-    }
-  });
+  return (doc: Doc, now: number) =>
+    A.change(doc, { time: now, message: "hostile" }, (draft) => {
+      for (const [path, body] of Object.entries(entries)) {
+        const bucket = bucketOf(path);
+        draft.files[bucket] ??= {};
+        draft.files[bucket][path] = toStoredRev(path, new TextEncoder().encode(body), now, "UHOSTILE", undefined);
+      }
+    });
 }
 
 /** Every file under `dir`, relative. */
@@ -70,7 +71,9 @@ describe("remote paths from an authorised but hostile device", () => {
     const entries = Object.fromEntries(HOSTILE.map((p) => [p, `payload for ${JSON.stringify(p)}\n`]));
     // A good file in the same change as the hostile ones.
     await hostile.engine.update(rawPut({ ...entries, "same-change.md": "beside the hostile entries\n" }));
-    await hostile.engine.change([{ type: "put", path: "after.md", bytes: new TextEncoder().encode("sent after the hostile entries\n"), mtime: 1 }]);
+    await hostile.engine.change([
+      { type: "put", path: "after.md", bytes: new TextEncoder().encode("sent after the hostile entries\n"), mtime: 1 },
+    ]);
   });
 
   after(async () => {
@@ -79,12 +82,21 @@ describe("remote paths from an authorised but hostile device", () => {
   });
 
   it("keeps syncing the other files after receiving hostile paths: one unsafe path never aborts the pass", async () => {
-    await waitFor("after.md on the victim", async () => (await readText(join(victim, "after.md"))) === "sent after the hostile entries\n");
-    await waitFor("same-change.md on the victim", async () => (await readText(join(victim, "same-change.md"))) === "beside the hostile entries\n");
+    await waitFor(
+      "after.md on the victim",
+      async () => (await readText(join(victim, "after.md"))) === "sent after the hostile entries\n",
+    );
+    await waitFor(
+      "same-change.md on the victim",
+      async () => (await readText(join(victim, "same-change.md"))) === "beside the hostile entries\n",
+    );
     const vb = folders.vaults[1];
     await vb.binding.reconcile();
     await vb.binding.idle();
-    assert.ok(listStored(vb.engine.doc).has("../../x.md"), "the victim did receive the hostile entries (this test is not vacuous)");
+    assert.ok(
+      listStored(vb.engine.doc).has("../../x.md"),
+      "the victim did receive the hostile entries (this test is not vacuous)",
+    );
   });
 
   it("writes nothing outside the vault root", async () => {
@@ -96,7 +108,10 @@ describe("remote paths from an authorised but hostile device", () => {
   it("writes none of the hostile names inside the vault either, and never touches .edgesync", async () => {
     const files = await tree(victim);
     const synced = files.filter((p) => !p.startsWith(".edgesync/"));
-    assert.deepEqual(synced, [".syncignore", "after.md", "authorized_keys", "café.md", "existing.md", "same-change.md"].sort());
+    assert.deepEqual(
+      synced,
+      [".syncignore", "after.md", "authorized_keys", "café.md", "existing.md", "same-change.md"].sort(),
+    );
     assert.equal(await readFile(join(victim, ".edgesync/config.toml"), "utf8"), configBefore);
   });
 
@@ -108,7 +123,22 @@ describe("remote paths from an authorised but hostile device", () => {
   it("logs each rejected path", () => {
     const logged = folders.logs[1].warnings.map((w) => `${w.message} ${JSON.stringify(w.fields)}`).join("\n");
     assert.match(logged, /x\.md/);
-    for (const name of ["x.md", "edgesync-x.md", "b.md", "c.md", "byte.md", "cafe", "nnnn", "CON.md", "aux", "trailing-dot", "config.toml", "dot.md", "double.md"]) assert.ok(logged.includes(name), `${name} was logged`);
+    for (const name of [
+      "x.md",
+      "edgesync-x.md",
+      "b.md",
+      "c.md",
+      "byte.md",
+      "cafe",
+      "nnnn",
+      "CON.md",
+      "aux",
+      "trailing-dot",
+      "config.toml",
+      "dot.md",
+      "double.md",
+    ])
+      assert.ok(logged.includes(name), `${name} was logged`);
     assert.doesNotMatch(logged, /folder binding step failed/);
   });
 });

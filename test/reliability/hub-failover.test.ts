@@ -16,11 +16,24 @@ const SYNC_TIMEOUT_MS = 90_000;
 const EDITS = 16;
 const KILL_AFTER_EDIT = 6;
 
-interface Ports { client: number; leafnode: number; cluster: number }
+interface Ports {
+  client: number;
+  leafnode: number;
+  cluster: number;
+}
 const portsOf = (agent: RunningAgent) => agent.info.ports as Ports;
 const hubArgs = (ports: { client: number; leafnode: number; cluster: number }, peers: string[], dir: string) => [
-  "--nats-role", "hub", "--nats-listen", `127.0.0.1:${ports.client}`, "--leaf-listen", `127.0.0.1:${ports.leafnode}`,
-  "--cluster-listen", `127.0.0.1:${ports.cluster}`, ...peers.flatMap((p) => ["--peer", p]), "--cwd", dir,
+  "--nats-role",
+  "hub",
+  "--nats-listen",
+  `127.0.0.1:${ports.client}`,
+  "--leaf-listen",
+  `127.0.0.1:${ports.leafnode}`,
+  "--cluster-listen",
+  `127.0.0.1:${ports.cluster}`,
+  ...peers.flatMap((p) => ["--peer", p]),
+  "--cwd",
+  dir,
 ];
 const ephemeral = { client: -1, leafnode: -1, cluster: -1 };
 const lines = (n: number) => Array.from({ length: n }, (_, i) => `edit ${i + 1}`).join("\n") + "\n";
@@ -42,10 +55,26 @@ describe("a leaf fails over to another hub of the cluster", () => {
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     // A registers its vault with hub 1 first, so the bundle the other hubs import lists it.
-    const first = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${portsOf(hubs[0]).leafnode}`, "--accept-hub-key", "--cwd", a]);
-    await waitFor("hub 1 to host A's vault", () => /the hub (now )?hosts this vault/.test(first.output()), SYNC_TIMEOUT_MS, () => first.output());
+    const first = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${portsOf(hubs[0]).leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
+    await waitFor(
+      "hub 1 to host A's vault",
+      () => /the hub (now )?hosts this vault/.test(first.output()),
+      SYNC_TIMEOUT_MS,
+      () => first.output(),
+    );
     await stop(first, "SIGINT");
     const bundle = join(box.dir, "bundle.json");
     assert.equal(cli(box, "hub1", ["hub", "export", "--out", bundle]).code, 0);
@@ -57,10 +86,22 @@ describe("a leaf fails over to another hub of the cluster", () => {
     const leafUrls = hubs.flatMap((h) => ["--hub", `nats-leaf://127.0.0.1:${portsOf(h).leafnode}`]);
     agents.push(await startAgent(box, "a", ["--nats-role", "leaf", ...leafUrls, "--accept-hub-key", "--cwd", a]));
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("B's clone from hub 3", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${portsOf(hubs[2]).client}`, b, "--accept-hub-key", "--timeout-ms", "20000"]);
-      return cloned.code === 0;
-    }, SYNC_TIMEOUT_MS, () => cloned.stderr + detail());
+    await waitFor(
+      "B's clone from hub 3",
+      () => {
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(hubs[2]).client}`,
+          b,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        return cloned.code === 0;
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
     agents.push(await startAgent(box, "b", ["--cwd", b]));
   });
 
@@ -71,7 +112,12 @@ describe("a leaf fails over to another hub of the cluster", () => {
 
   it("carries every edit A saves to B across a SIGKILLed hub, once each, and the restarted hub serves them all", async () => {
     await writeFile(join(a, "hello.md"), "from A\n");
-    await waitFor("A's first edit on B", async () => (await readText(join(b, "hello.md"))) === "from A\n", SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "A's first edit on B",
+      async () => (await readText(join(b, "hello.md"))) === "from A\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
     const leafA = agents[0];
     const linkedPort = () => /"remote":"127\.0\.0\.1:(\d+)"[^}]*"msg":"link up"/g;
     const lastLinked = () => [...leafA.output().matchAll(linkedPort())].at(-1)?.[1];
@@ -82,10 +128,21 @@ describe("a leaf fails over to another hub of the cluster", () => {
       await writeFile(join(a, "stream.md"), lines(i));
       await writeFile(join(a, `edit-${i}.md`), `edit ${i}\n`);
       // Before the kill each edit is seen through the doomed hub; after it, the rest are saved at once.
-      if (i <= KILL_AFTER_EDIT) await waitFor(`edit ${i} on B`, async () => (await readText(join(b, `edit-${i}.md`))) === `edit ${i}\n`, SYNC_TIMEOUT_MS, detail);
+      if (i <= KILL_AFTER_EDIT)
+        await waitFor(
+          `edit ${i} on B`,
+          async () => (await readText(join(b, `edit-${i}.md`))) === `edit ${i}\n`,
+          SYNC_TIMEOUT_MS,
+          detail,
+        );
       if (i === KILL_AFTER_EDIT) victim.kill("SIGKILL");
     }
-    await waitFor("every edit on B", async () => (await readText(join(b, "stream.md"))) === lines(EDITS), SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "every edit on B",
+      async () => (await readText(join(b, "stream.md"))) === lines(EDITS),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
     const files = (await listTree(b)).filter((f) => f.startsWith("edit-"));
     assert.deepEqual(files.sort(), Array.from({ length: EDITS }, (_, i) => `edit-${i + 1}.md`).sort());
     for (let i = 1; i <= EDITS; i++) assert.equal(await readText(join(b, `edit-${i}.md`)), `edit ${i}\n`);
@@ -94,15 +151,29 @@ describe("a leaf fails over to another hub of the cluster", () => {
     const index = hubs.indexOf(victim);
     const name = `hub${index + 1}`;
     const peers = hubs.filter((h) => h !== victim).map((h) => `nats-route://127.0.0.1:${portsOf(h).cluster}`);
-    hubs[index] = await startAgent(box, name, hubArgs(portsOf(victim), peers, box.dir), { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") });
+    hubs[index] = await startAgent(box, name, hubArgs(portsOf(victim), peers, box.dir), {
+      EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a"),
+    });
     const fresh = join(box.dir, "fresh");
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("a fresh clone from the restarted hub with every file", async () => {
-      await rm(fresh, { recursive: true, force: true });
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${portsOf(hubs[index]).client}`, fresh, "--accept-hub-key", "--timeout-ms", "20000"]);
-      if (cloned.code !== 0) return false;
-      return (await readText(join(fresh, "stream.md"))) === lines(EDITS);
-    }, SYNC_TIMEOUT_MS, () => cloned.stderr + detail());
+    await waitFor(
+      "a fresh clone from the restarted hub with every file",
+      async () => {
+        await rm(fresh, { recursive: true, force: true });
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(hubs[index]).client}`,
+          fresh,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        if (cloned.code !== 0) return false;
+        return (await readText(join(fresh, "stream.md"))) === lines(EDITS);
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
     for (let i = 1; i <= EDITS; i++) assert.equal(await readText(join(fresh, `edit-${i}.md`)), `edit ${i}\n`);
   });
 });

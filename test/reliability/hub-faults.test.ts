@@ -23,7 +23,8 @@ describe("hub outages, cuts and partitions", () => {
   let proxyB: FaultProxy;
   /** path → content every device must end with. */
   const expected = new Map<string, string>();
-  const detail = () => `--- hub\n${hub?.output().slice(-2500)}\n--- A\n${leafA?.output().slice(-2500)}\n--- B\n${leafB?.output().slice(-2500)}`;
+  const detail = () =>
+    `--- hub\n${hub?.output().slice(-2500)}\n--- A\n${leafA?.output().slice(-2500)}\n--- B\n${leafB?.output().slice(-2500)}`;
 
   async function edit(root: string, path: string, text: string) {
     expected.set(path, text);
@@ -31,12 +32,17 @@ describe("hub outages, cuts and partitions", () => {
   }
 
   async function converged(what: string, timeoutMs = 60_000) {
-    await waitFor(what, async () => {
-      for (const [path, text] of expected) {
-        if ((await readText(join(a, path))) !== text || (await readText(join(b, path))) !== text) return false;
-      }
-      return true;
-    }, timeoutMs, detail);
+    await waitFor(
+      what,
+      async () => {
+        for (const [path, text] of expected) {
+          if ((await readText(join(a, path))) !== text || (await readText(join(b, path))) !== text) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      detail,
+    );
   }
 
   before(async () => {
@@ -50,14 +56,38 @@ describe("hub outages, cuts and partitions", () => {
     b = join(box.dir, "b");
     await mkdir(a);
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "faults"]).code, 0);
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${proxyA.port}`, "--accept-hub-key", "--cwd", a]);
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${proxyA.port}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("the hub to replicate the vault", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, b, "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 60_000, () => cloned.stderr + detail());
-    leafB = await startAgent(box, "b", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${proxyB.port}`, "--accept-hub-key", "--cwd", b]);
+    await waitFor(
+      "the hub to replicate the vault",
+      () => {
+        cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, b, "--accept-hub-key"]);
+        return cloned.code === 0;
+      },
+      60_000,
+      () => cloned.stderr + detail(),
+    );
+    leafB = await startAgent(box, "b", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${proxyB.port}`,
+      "--accept-hub-key",
+      "--cwd",
+      b,
+    ]);
     await edit(a, "start.md", "both leaves online\n");
     await converged("the first file");
   });
@@ -96,7 +126,10 @@ describe("hub outages, cuts and partitions", () => {
     assert.ok(proxyA.stats.cuts + proxyB.stats.cuts >= 4);
   });
 
-  for (const order of [["A", "B"], ["B", "A"]] as const) {
+  for (const order of [
+    ["A", "B"],
+    ["B", "A"],
+  ] as const) {
     it(`converges after both leaves are partitioned and heal ${order[0]} first, then ${order[1]}`, async () => {
       const proxies = { A: proxyA, B: proxyB };
       proxyA.partition();

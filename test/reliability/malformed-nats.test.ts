@@ -10,7 +10,14 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, pidAlive, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
+import {
+  startAgent,
+  cli,
+  pidAlive,
+  startUpstreamServer,
+  type RunningAgent,
+  type UpstreamServer,
+} from "../helpers/agents.js";
 import { encodeMessage } from "../../agent/sync/messages.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -47,7 +54,15 @@ function garbage(): Uint8Array[] {
     whole(Uint8Array.from([1, 3, 0xff, 0xff, ...randomBytes(32)])), // blob-want claiming 65535 hashes
     whole(encodeMessage({ type: "blob-want", hashes: [randomBytes(32).toString("hex")] })), // a blob nobody references
     whole(Uint8Array.from([1, 4, ...randomBytes(32), 0, 0, 0, 9, 0, 0, 0, 4, 1, 2])), // blob chunk past its total
-    whole(encodeMessage({ type: "blob", hash: randomBytes(32).toString("hex"), offset: 0, total: 4_000_000_000, chunk: randomBytes(100) })), // unsolicited 4 GB blob
+    whole(
+      encodeMessage({
+        type: "blob",
+        hash: randomBytes(32).toString("hex"),
+        offset: 0,
+        total: 4_000_000_000,
+        chunk: randomBytes(100),
+      }),
+    ), // unsolicited 4 GB blob
     chunk(1, 0, 3, 4_000_000_000, randomBytes(100)), // claims 4 GB
     chunk(2, 5, 3, 300, randomBytes(100)), // index beyond count
     chunk(3, 0, 1, 100, randomBytes(100)), // a "chunked" message of one chunk
@@ -125,7 +140,14 @@ describe("malformed NATS payloads on vault subjects", () => {
     // Still up, and still syncing both ways.
     await writeFile(join(a, "after-garbage.md"), "A survived\n");
     await writeFile(join(b, "from-b.md"), "B survived\n");
-    await waitFor("sync after the garbage", async () => (await readText(join(b, "after-garbage.md"))) === "A survived\n" && (await readText(join(a, "from-b.md"))) === "B survived\n", 60_000, detail);
+    await waitFor(
+      "sync after the garbage",
+      async () =>
+        (await readText(join(b, "after-garbage.md"))) === "A survived\n" &&
+        (await readText(join(a, "from-b.md"))) === "B survived\n",
+      60_000,
+      detail,
+    );
     assert.ok(pidAlive(agentA.pid!) && pidAlive(agentB.pid!));
     assert.equal(agentA.exitCode, null);
     assert.equal(agentB.exitCode, null);
@@ -133,11 +155,23 @@ describe("malformed NATS payloads on vault subjects", () => {
     assert.ok(sent > 1500);
     // Bad frames the transport drops (chunk headers that lie, duplicates, oversized claims) get one
     // rate-limited line per peer, naming the peer and subject, with a count and the reasons.
-    const frameLines = (agentA.output() + agentB.output()).split("\n").filter((l) => /dropped malformed frames from peer/.test(l));
+    const frameLines = (agentA.output() + agentB.output())
+      .split("\n")
+      .filter((l) => /dropped malformed frames from peer/.test(l));
     assert.ok(frameLines.length > 0, `the transport logs frames it drops\n${detail()}`);
-    assert.ok(frameLines.some((l) => l.includes("buggyclient") && /malformed|oversized|inconsistent|duplicate/.test(l) && /"?dropped"?[=:]\s*\d+/.test(l)), `a line names the peer, the reason and a count:\n${frameLines.join("\n")}`);
+    assert.ok(
+      frameLines.some(
+        (l) =>
+          l.includes("buggyclient") &&
+          /malformed|oversized|inconsistent|duplicate/.test(l) &&
+          /"?dropped"?[=:]\s*\d+/.test(l),
+      ),
+      `a line names the peer, the reason and a count:\n${frameLines.join("\n")}`,
+    );
     assert.ok(frameLines.length <= sent / 20, `rate-limited: ${frameLines.length} lines for ${sent} frames`);
     const logged = (agentA.output() + agentB.output()).split("\n").filter((l) => /dropped/.test(l)).length;
-    console.log(`# malformed frames published: ${sent} on ${subjects.length} subjects; drop lines logged: ${logged} (transport frame lines: ${frameLines.length})`);
+    console.log(
+      `# malformed frames published: ${sent} on ${subjects.length} subjects; drop lines logged: ${logged} (transport frame lines: ${frameLines.length})`,
+    );
   });
 });

@@ -29,7 +29,11 @@ describe("mass-delete guard", () => {
     await waitFor("the guard to refuse every delete", () => va.binding.stats.refused >= 20, 20_000);
     await va.binding.reconcile();
     await va.binding.idle();
-    assert.equal([...listStored(va.engine.doc).keys()].filter((p) => /^n\d+\.md$/.test(p)).length, 20, "no note was deleted in the vault");
+    assert.equal(
+      [...listStored(va.engine.doc).keys()].filter((p) => /^n\d+\.md$/.test(p)).length,
+      20,
+      "no note was deleted in the vault",
+    );
     for (let i = 0; i < 20; i++) assert.equal(await readText(join(b, `n${i}.md`)), `note ${i}\n`);
   });
 
@@ -52,7 +56,10 @@ describe("mass-delete guard", () => {
     folders = await vaultFolders({ seed: notes(20) });
     const [a, b] = folders.dirs;
     for (let i = 0; i < 3; i++) await unlink(join(a, `n${i}.md`));
-    await waitFor("the deletes to reach the other device", async () => (await readText(join(b, "n0.md"))) === undefined && (await readText(join(b, "n2.md"))) === undefined);
+    await waitFor(
+      "the deletes to reach the other device",
+      async () => (await readText(join(b, "n0.md"))) === undefined && (await readText(join(b, "n2.md"))) === undefined,
+    );
     assert.equal(await readText(join(b, "n3.md")), "note 3\n");
   });
 
@@ -61,7 +68,8 @@ describe("mass-delete guard", () => {
     const [a, b] = folders.dirs;
     const [va] = folders.vaults;
     // A small vault: below the mass-delete count, only the marker check can save it.
-    for (const name of await readdir(a)) if (name !== ".edgesync") await rm(join(a, name), { recursive: true, force: true });
+    for (const name of await readdir(a))
+      if (name !== ".edgesync") await rm(join(a, name), { recursive: true, force: true });
     await rm(join(a, ".edgesync", "config.toml"));
     await va.binding.reconcile();
     // The deletes wait out their grace period (an editor may be mid-save), then meet the guard.
@@ -78,7 +86,10 @@ describe("mass-delete guard", () => {
     const empty = folders.dirs[0] + "-mountpoint";
     await mkdir(empty);
     folders.dirs.push(empty);
-    await assert.rejects(openLocalVault({ root: empty, peerId: "UX", holder: "test" }), /not a vault|edgesync init|config\.toml/i);
+    await assert.rejects(
+      openLocalVault({ root: empty, peerId: "UX", holder: "test" }),
+      /not a vault|edgesync init|config\.toml/i,
+    );
     assert.equal(await readText(join(b, "n0.md")), "note 0\n");
   });
 });

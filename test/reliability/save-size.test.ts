@@ -14,11 +14,22 @@ describe("incremental saves", () => {
   after(async () => folders?.cleanup());
 
   it("stores an edit of one file in a few kilobytes, not a full save of the vault", async () => {
-    const seed = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`n${i}.md`, `note ${i} ${"z".repeat(200)}\n`]));
+    const seed = Object.fromEntries(
+      Array.from({ length: 1000 }, (_, i) => [`n${i}.md`, `note ${i} ${"z".repeat(200)}\n`]),
+    );
     folders = await vaultFolders({ seed });
     const [a, b] = folders.dirs;
-    const logSize = (dir: string) => stat(join(dir, ".edgesync/doc.log")).then((s) => s.size, () => 0);
-    const fullSave = (await logSize(b)) + (await stat(join(b, ".edgesync/doc.bin")).then((s) => s.size, () => 0));
+    const logSize = (dir: string) =>
+      stat(join(dir, ".edgesync/doc.log")).then(
+        (s) => s.size,
+        () => 0,
+      );
+    const fullSave =
+      (await logSize(b)) +
+      (await stat(join(b, ".edgesync/doc.bin")).then(
+        (s) => s.size,
+        () => 0,
+      ));
     const before = [await logSize(a), await logSize(b)];
     for (let i = 0; i < 5; i++) {
       await writeFile(join(a, "n1.md"), `edit ${i}\n`);
@@ -26,7 +37,10 @@ describe("incremental saves", () => {
     }
     await folders.vaults[1].engine.flush();
     const growth = [(await logSize(a)) - before[0], (await logSize(b)) - before[1]];
-    assert.ok(growth.every((g) => g < 20 * 1024), `doc.log grew by ${growth.join(" / ")} bytes for 5 small edits (a full save is ${fullSave} bytes)`);
+    assert.ok(
+      growth.every((g) => g < 20 * 1024),
+      `doc.log grew by ${growth.join(" / ")} bytes for 5 small edits (a full save is ${fullSave} bytes)`,
+    );
     const rebuilt = folders.logs.flatMap((l) => l.warnings).filter((w) => /out of step/.test(w.message)).length;
     assert.equal(rebuilt, 0, "no view rebuild for ordinary changes");
   });

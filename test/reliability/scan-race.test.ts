@@ -11,7 +11,13 @@ import { mkdir, writeFile, rename, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
 import { sandbox, stop, runAsync, type Sandbox } from "../helpers/cli.js";
-import { startAgent, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
+import {
+  startAgent,
+  deviceEnv,
+  startUpstreamServer,
+  type RunningAgent,
+  type UpstreamServer,
+} from "../helpers/agents.js";
 import { seeded, sha, loadStoredDoc } from "../helpers/trial.js";
 import { readStored, entryFromStored, type Doc } from "../../agent/vault/model/vault-doc.js";
 import { waitFor } from "../helpers/wait.js";
@@ -88,31 +94,48 @@ describe(`files changing during the start-up scan (seed ${SEED})`, () => {
     agentB = await startAgent(box, "b", ["--nats-role", "peer", "--nats-upstream", url, "--cwd", b]);
     // Keep writing until the clone has caught up with something written after it started.
     const mark = written.get("hot-0.md")!.length;
-    const versionOn = async (root: string) => Number(/ v(\d+)\n/.exec(await readFile(join(root, "hot-0.md"), "utf8").catch(() => ""))?.[1] ?? -1);
+    const versionOn = async (root: string) =>
+      Number(/ v(\d+)\n/.exec(await readFile(join(root, "hot-0.md"), "utf8").catch(() => ""))?.[1] ?? -1);
     try {
-      await waitFor("the clone to sync a write made after it started", async () => (await versionOn(b)) >= mark, 120_000, detail);
+      await waitFor(
+        "the clone to sync a write made after it started",
+        async () => (await versionOn(b)) >= mark,
+        120_000,
+        detail,
+      );
     } finally {
       writing = false;
       await writer;
     }
 
     let behind = "";
-    await waitFor("both devices to hold the last write of every file", async () => {
-      for (const [path, text] of last) {
-        for (const [device, root] of [["A", a], ["B", b]]) {
-          const got = await readFile(join(root, path), "utf8").catch(() => undefined);
-          behind = `${path} on ${device}: ${got === undefined ? "missing" : got.split("\n")[0]}, want ${text.split("\n")[0]}`;
-          if (got !== text) return false;
+    await waitFor(
+      "both devices to hold the last write of every file",
+      async () => {
+        for (const [path, text] of last) {
+          for (const [device, root] of [
+            ["A", a],
+            ["B", b],
+          ]) {
+            const got = await readFile(join(root, path), "utf8").catch(() => undefined);
+            behind = `${path} on ${device}: ${got === undefined ? "missing" : got.split("\n")[0]}, want ${text.split("\n")[0]}`;
+            if (got !== text) return false;
+          }
         }
-      }
-      return true;
-    }, 120_000, () => `${behind}\n${detail()}`);
+        return true;
+      },
+      120_000,
+      () => `${behind}\n${detail()}`,
+    );
 
     await stop(agentA, "SIGINT");
     await stop(agentB, "SIGINT");
     const logs = `--- A\n${agentA.output().slice(-3000)}\n--- B\n${agentB.output().slice(-3000)}`;
     [agentA, agentB] = [undefined, undefined];
-    for (const [device, root] of [["A", a], ["B", b]] as const) {
+    for (const [device, root] of [
+      ["A", a],
+      ["B", b],
+    ] as const) {
       const doc = await loadStoredDoc(root);
       let states = 0;
       for (const change of A.getHistory(doc)) {
@@ -122,8 +145,14 @@ describe(`files changing during the start-up scan (seed ${SEED})`, () => {
           if (rev === undefined) continue;
           states++;
           const bytes = entryFromStored(path, rev).bytes;
-          assert.ok(bytes !== undefined, `${device}'s history holds ${path} as a binary blob; the writer only writes text`);
-          assert.ok(versions.includes(sha(bytes)), `${device}'s history holds ${path} as ${bytes.length} bytes that no write produced (empty or partial): ${JSON.stringify(Buffer.from(bytes).toString().slice(0, 40))}, change by ${change.change.actor.slice(0, 8)}: ${JSON.stringify(change.change.message)}; seed ${SEED}\n${logs}`);
+          assert.ok(
+            bytes !== undefined,
+            `${device}'s history holds ${path} as a binary blob; the writer only writes text`,
+          );
+          assert.ok(
+            versions.includes(sha(bytes)),
+            `${device}'s history holds ${path} as ${bytes.length} bytes that no write produced (empty or partial): ${JSON.stringify(Buffer.from(bytes).toString().slice(0, 40))}, change by ${change.change.actor.slice(0, 8)}: ${JSON.stringify(change.change.message)}; seed ${SEED}\n${logs}`,
+          );
         }
       }
       assert.ok(states > 0);

@@ -12,7 +12,14 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sandbox, stop, start, type Sandbox } from "../helpers/cli.js";
-import { startAgent, cli, deviceEnv, startUpstreamServer, type RunningAgent, type UpstreamServer } from "../helpers/agents.js";
+import {
+  startAgent,
+  cli,
+  deviceEnv,
+  startUpstreamServer,
+  type RunningAgent,
+  type UpstreamServer,
+} from "../helpers/agents.js";
 import { seeded, sha, tempFiles, loadStoredDoc, docTexts, diskFiles } from "../helpers/trial.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -77,7 +84,9 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
     await new Promise((r) => setTimeout(r, rng.int(300)));
     agentA.kill("SIGKILL");
     signal.killed = true;
-    await new Promise<void>((r) => (agentA!.exitCode !== null || agentA!.signalCode !== null ? r() : agentA!.once("exit", () => r())));
+    await new Promise<void>((r) =>
+      agentA!.exitCode !== null || agentA!.signalCode !== null ? r() : agentA!.once("exit", () => r()),
+    );
     agentA = undefined;
     await work;
     trialsRun++;
@@ -86,35 +95,51 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
     // No torn file: everything on A's disk is one whole version somebody wrote.
     for (const [path, bytes] of await diskFiles(a)) {
       const known = written.get(path);
-      if (known) assert.ok(known.has(sha(bytes)), `${path} on A is not any written version (torn?): ${bytes.length} bytes, ${detail()}`);
+      if (known)
+        assert.ok(
+          known.has(sha(bytes)),
+          `${path} on A is not any written version (torn?): ${bytes.length} bytes, ${detail()}`,
+        );
     }
     // The stored document loads, and holds every edit of A that B acknowledged by having it.
     const stored = docTexts(await loadStoredDoc(a));
     for (const [path, bytes] of await diskFiles(b)) {
       if (!path.startsWith("local-")) continue;
-      assert.ok(versionOf(stored.get(path)) >= versionOf(bytes.toString()), `B has ${path} v${versionOf(bytes.toString())} but A's store has v${versionOf(stored.get(path))}; ${detail()}`);
+      assert.ok(
+        versionOf(stored.get(path)) >= versionOf(bytes.toString()),
+        `B has ${path} v${versionOf(bytes.toString())} but A's store has v${versionOf(stored.get(path))}; ${detail()}`,
+      );
     }
     // Restart: temp files swept, and both devices converge on the newest version of everything.
     agentA = await startAgent(box, "a", argsFor(a));
     const restarted = Date.now();
     let behind = "";
-    await waitFor("A and B to converge after the restart", async () => {
-      const [da, db] = await Promise.all([diskFiles(a), diskFiles(b)]);
-      for (const [path, version] of versions) {
-        const [va, vb] = [versionOf(da.get(path)?.toString()), versionOf(db.get(path)?.toString())];
-        behind = `${path}: want v${version}, A has v${va}, B has v${vb}`;
-        if (va !== version || vb !== version) return false;
-      }
-      const temps = await tempFiles(a);
-      behind = `temp files on A: ${temps.join(", ")}`;
-      return temps.length === 0;
-    }, 60_000, () => `${behind}\n${detail()}`);
+    await waitFor(
+      "A and B to converge after the restart",
+      async () => {
+        const [da, db] = await Promise.all([diskFiles(a), diskFiles(b)]);
+        for (const [path, version] of versions) {
+          const [va, vb] = [versionOf(da.get(path)?.toString()), versionOf(db.get(path)?.toString())];
+          behind = `${path}: want v${version}, A has v${va}, B has v${vb}`;
+          if (va !== version || vb !== version) return false;
+        }
+        const temps = await tempFiles(a);
+        behind = `temp files on A: ${temps.join(", ")}`;
+        return temps.length === 0;
+      },
+      60_000,
+      () => `${behind}\n${detail()}`,
+    );
     // Each file has one writer, so a crash must never turn a device's edits into a conflict.
-    for (const [device, files] of [["A", await diskFiles(a)], ["B", await diskFiles(b)]] as const) {
+    for (const [device, files] of [
+      ["A", await diskFiles(a)],
+      ["B", await diskFiles(b)],
+    ] as const) {
       const conflicts = [...files.keys()].filter((path) => path.includes(".conflict-"));
       assert.deepEqual(conflicts, [], `conflict copies on ${device} after the restart; ${detail()}`);
     }
-    if (process.env.EDGESYNC_KILL_VERBOSE) console.log(`# trial ${trialsRun}: restart ${restarted - started} ms, converge ${Date.now() - restarted} ms`);
+    if (process.env.EDGESYNC_KILL_VERBOSE)
+      console.log(`# trial ${trialsRun}: restart ${restarted - started} ms, converge ${Date.now() - restarted} ms`);
   }
 
   it("keeps every file whole and every acknowledged edit when killed while writing files", async () => {
@@ -138,7 +163,9 @@ describe(`SIGKILL trials (seed ${SEED})`, () => {
         while (!signal.killed && compact.exitCode === null) await new Promise((r) => setTimeout(r, 5));
         // With the agent gone the command may fall back to compacting offline: killed too, mid-save or not.
         compact.kill("SIGKILL");
-        await new Promise<void>((r) => (compact.exitCode !== null || compact.signalCode !== null ? r() : compact.once("exit", () => r())));
+        await new Promise<void>((r) =>
+          compact.exitCode !== null || compact.signalCode !== null ? r() : compact.once("exit", () => r()),
+        );
       });
     }
   });

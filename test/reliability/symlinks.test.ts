@@ -36,9 +36,15 @@ describe("symlinks in a vault", () => {
     await symlink("pong.md", join(a, "ping.md"));
     await writeFile(join(a, "deep/er/real.md"), "a real file\n");
     const scan = await scanFolder(a, new SyncFilter(["md"]));
-    assert.deepEqual([...scan.files.keys()].filter((p) => p.endsWith(".md")).sort(), ["deep/er/real.md", "existing.md"]);
+    assert.deepEqual([...scan.files.keys()].filter((p) => p.endsWith(".md")).sort(), [
+      "deep/er/real.md",
+      "existing.md",
+    ]);
     await folders.vaults[0].binding.reconcile();
-    await waitFor("the real file on the other device", async () => (await readText(join(b, "deep/er/real.md"))) === "a real file\n");
+    await waitFor(
+      "the real file on the other device",
+      async () => (await readText(join(b, "deep/er/real.md"))) === "a real file\n",
+    );
     assert.equal(await readText(join(b, "ping.md")), undefined);
     assert.equal(await readText(join(b, "self/existing.md")), undefined);
   });

@@ -80,11 +80,17 @@ describe("a flood of unauthenticated sockets does not lock members out", { timeo
   });
 
   it("lets a member connect and sync a file while hundreds of idle sockets besiege the bridge", async () => {
-    const target = (localAddress: string, tls = true): RawTarget => ({ host: "127.0.0.1", port: rig.port, tls, localAddress });
+    const target = (localAddress: string, tls = true): RawTarget => ({
+      host: "127.0.0.1",
+      port: rig.port,
+      tls,
+      localAddress,
+    });
     const upgrade = () => upgradeRequest(`/v1/${rig.vaultId}`);
     floods.push(hold(target("127.0.0.2"), ONE_ADDRESS_SOCKETS, upgrade));
     floods.push(hold(target("127.0.0.3", false), IDLE_TCP_SOCKETS, () => undefined));
-    for (let a = 1; a <= SPREAD_ADDRESSES; a++) floods.push(hold(target(`127.0.1.${a}`), SPREAD_SOCKETS_PER_ADDRESS, upgrade));
+    for (let a = 1; a <= SPREAD_ADDRESSES; a++)
+      floods.push(hold(target(`127.0.1.${a}`), SPREAD_SOCKETS_PER_ADDRESS, upgrade));
     const openNow = () => floods.reduce((n, f) => n + f.open(), 0);
     const openedEver = () => floods.reduce((n, f) => n + f.opened(), 0);
     await waitFor("the flood to reach the bridge", () => openedEver() >= 300, 60_000, rig.detail);
@@ -92,7 +98,12 @@ describe("a flood of unauthenticated sockets does not lock members out", { timeo
     const vault = await rig.connect(rig.member, { readyTimeoutMs: 60_000 });
     try {
       await vault.writeFile("during-the-flood.md", "members first\n");
-      await waitFor("the member's file on the leaf's disk", async () => (await readText(join(rig.folder, "during-the-flood.md"))) === "members first\n", 60_000, rig.detail);
+      await waitFor(
+        "the member's file on the leaf's disk",
+        async () => (await readText(join(rig.folder, "during-the-flood.md"))) === "members first\n",
+        60_000,
+        rig.detail,
+      );
       assert.ok(openedEver() >= 300, `the flood held (${openNow()} open now, ${openedEver()} opened)`);
     } finally {
       await vault.close();

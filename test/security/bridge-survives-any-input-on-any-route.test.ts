@@ -39,7 +39,10 @@ const afterUpgrade: { name: string; bytes: () => Buffer[] }[] = [
   { name: "a truncated frame, then the end", bytes: () => [frame(2, randomBytes(10), { declaredLength: 100_000 })] },
   { name: "a frame announcing 2^62 bytes", bytes: () => [frame(2, randomBytes(10), { declaredLength: 2 ** 62 })] },
   { name: "a close frame with a 1-byte reason", bytes: () => [frame(8, Buffer.from([3]))] },
-  { name: "a fragmented 2 MiB message", bytes: () => [frame(2, randomBytes(MIB), { fin: false }), frame(0, randomBytes(MIB + 10))] },
+  {
+    name: "a fragmented 2 MiB message",
+    bytes: () => [frame(2, randomBytes(MIB), { fin: false }), frame(0, randomBytes(MIB + 10))],
+  },
   { name: "raw garbage", bytes: () => [randomBytes(8192)] },
 ];
 
@@ -47,11 +50,20 @@ const afterUpgrade: { name: string; bytes: () => Buffer[] }[] = [
 const beforeUpgrade: { name: string; bytes: (path: string) => Buffer | string }[] = [
   { name: "garbage instead of HTTP", bytes: () => randomBytes(4096) },
   { name: "a truncated request line", bytes: (path) => `GET ${path} HTT` },
-  { name: "an upgrade with a bad key", bytes: (path) => upgradeRequest(path).replace(/Sec-WebSocket-Key: \S+/, "Sec-WebSocket-Key: nope") },
+  {
+    name: "an upgrade with a bad key",
+    bytes: (path) => upgradeRequest(path).replace(/Sec-WebSocket-Key: \S+/, "Sec-WebSocket-Key: nope"),
+  },
   { name: "an upgrade with version 99", bytes: (path) => upgradeRequest(path).replace("Version: 13", "Version: 99") },
   { name: "a 100 KiB header", bytes: (path) => upgradeRequest(path, `X-Big: ${"x".repeat(100 * 1024)}\r\n`) },
-  { name: "a body on a GET with a lying length", bytes: (path) => `GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\nabc` },
-  { name: "a chunked body that never ends", bytes: (path) => `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffff\r\nabc` },
+  {
+    name: "a body on a GET with a lying length",
+    bytes: (path) => `GET ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\nabc`,
+  },
+  {
+    name: "a chunked body that never ends",
+    bytes: (path) => `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffff\r\nabc`,
+  },
 ];
 
 describe("the bridge survives any input on any route", { timeout: 600_000 }, () => {
@@ -63,7 +75,13 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
     rig = await startHubBridgeRig("bridge-fuzz-routes");
     target = { host: "127.0.0.1", port: rig.port, tls: true };
     const tokenPath = async () => {
-      const url = await automergeEndpointUrl({ origin: rig.origin, vaultId: rig.vaultId, key: rig.member, certFingerprint: rig.certFingerprint, account: vaultAccountOf(rig.vaultId) });
+      const url = await automergeEndpointUrl({
+        origin: rig.origin,
+        vaultId: rig.vaultId,
+        key: rig.member,
+        certFingerprint: rig.certFingerprint,
+        account: vaultAccountOf(rig.vaultId),
+      });
       return new URL(url).pathname + new URL(url).search;
     };
     Object.assign(routes, {
@@ -87,16 +105,32 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
     for (let i = 0; i < jobs.length; i += PARALLEL) await Promise.all(jobs.slice(i, i + PARALLEL).map((job) => job()));
   }
 
-  const routeNames = ["a served vault", "an unknown vault", "/automerge without a token", "/automerge with a member's token", "an unknown path", "a malformed vault id", "a path that is no URL"];
+  const routeNames = [
+    "a served vault",
+    "an unknown vault",
+    "/automerge without a token",
+    "/automerge with a member's token",
+    "an unknown path",
+    "a malformed vault id",
+    "a path that is no URL",
+  ];
   for (const [r, route] of routeNames.entries()) {
     it(`lives through hostile frames and garbage HTTP on ${route}`, async () => {
       const upgrades: string[] = [];
       const from = (job: number): RawTarget => ({ ...target, localAddress: sourceOf(r, job) });
       const jobs = [
-        ...afterUpgrade.map((c, j) => async () => upgrades.push(`${c.name}: ${(await attack(from(j), upgradeRequest(await routes[route]()), c.bytes(), 2_000)).split("\r\n")[0]}`)),
-        ...beforeUpgrade.map((c, j) => async () => attack(from(afterUpgrade.length + j), c.bytes(await routes[route]()), [], 1_000)),
+        ...afterUpgrade.map(
+          (c, j) => async () =>
+            upgrades.push(
+              `${c.name}: ${(await attack(from(j), upgradeRequest(await routes[route]()), c.bytes(), 2_000)).split("\r\n")[0]}`,
+            ),
+        ),
+        ...beforeUpgrade.map(
+          (c, j) => async () => attack(from(afterUpgrade.length + j), c.bytes(await routes[route]()), [], 1_000),
+        ),
         // Plain TCP bytes to the TLS port: garbage before the TLS handshake.
-        async () => attack({ ...from(afterUpgrade.length + beforeUpgrade.length), tls: false }, randomBytes(2048), [], 1_000),
+        async () =>
+          attack({ ...from(afterUpgrade.length + beforeUpgrade.length), tls: false }, randomBytes(2048), [], 1_000),
       ];
       await inBatches(jobs);
       // A crash shows as an exit shortly after the input; give it time to happen.
@@ -112,7 +146,12 @@ describe("the bridge survives any input on any route", { timeout: 600_000 }, () 
     const vault = await rig.connect(rig.member);
     try {
       await vault.writeFile("after-the-fuzz.md", "still here\n");
-      await waitFor("the member's file on the leaf's disk", async () => (await readText(join(rig.folder, "after-the-fuzz.md"))) === "still here\n", 60_000, rig.detail);
+      await waitFor(
+        "the member's file on the leaf's disk",
+        async () => (await readText(join(rig.folder, "after-the-fuzz.md"))) === "still here\n",
+        60_000,
+        rig.detail,
+      );
     } finally {
       await vault.close();
     }

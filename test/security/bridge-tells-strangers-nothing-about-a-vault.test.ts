@@ -38,7 +38,8 @@ async function strangerHandshake(url: string, key: SigningKey): Promise<Exchange
       const hello = frames[0] as unknown as HubHello;
       void (async () => {
         const sig = await key.sign(transcript("peer", hello, peerHello!));
-        const jwt = hello.account === null ? undefined : await issueBridgeUserJwt(key, hello.account, hello.user, Date.now());
+        const jwt =
+          hello.account === null ? undefined : await issueBridgeUserJwt(key, hello.account, hello.user, Date.now());
         ws.send(JSON.stringify({ t: "auth", sig: toBase64(sig), ...(jwt ? { jwt } : {}) }));
       })();
     }
@@ -49,7 +50,15 @@ async function strangerHandshake(url: string, key: SigningKey): Promise<Exchange
 /** An HTTP status and body for an upgrade to `url` (the /automerge refusals come before any WebSocket). */
 function upgradeAnswer(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url.replace(/^wss:/, "https:"), { rejectUnauthorized: false, headers: { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": randomBytes(16).toString("base64") } });
+    const req = request(url.replace(/^wss:/, "https:"), {
+      rejectUnauthorized: false,
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": randomBytes(16).toString("base64"),
+      },
+    });
     req.on("response", (res) => {
       let body = "";
       res.on("data", (c: Buffer) => (body += c.toString()));
@@ -63,8 +72,13 @@ function upgradeAnswer(url: string): Promise<{ status: number; body: string }> {
 
 /** A frame with the per-connection randomness and the asked-for id replaced, to compare shapes and words. */
 const normalise = (frame: Record<string, unknown>, vaultId: string) =>
-  JSON.parse(JSON.stringify(frame).replaceAll(vaultId, "<vault>").replaceAll(vaultAccountOf(vaultId), "<account>")
-    .replace(/"(nonce|sig)":"[^"]+"/g, '"$1":"<random>"').replace(/"user":"U[A-Z2-7]{55}"/, '"user":"<user>"')) as Record<string, unknown>;
+  JSON.parse(
+    JSON.stringify(frame)
+      .replaceAll(vaultId, "<vault>")
+      .replaceAll(vaultAccountOf(vaultId), "<account>")
+      .replace(/"(nonce|sig)":"[^"]+"/g, '"$1":"<random>"')
+      .replace(/"user":"U[A-Z2-7]{55}"/, '"user":"<user>"'),
+  ) as Record<string, unknown>;
 
 describe("the bridge tells a stranger nothing about a vault", { timeout: 300_000 }, () => {
   let rig: HubBridgeRig;
@@ -92,18 +106,31 @@ describe("the bridge tells a stranger nothing about a vault", { timeout: 300_000
     const unknownId = randomUUID();
     const served = await strangerHandshake(`${rig.origin}/v1/${rig.vaultId}`, stranger);
     const unknown = await strangerHandshake(`${rig.origin}/v1/${unknownId}`, stranger);
-    assert.deepEqual(unknown.frames.map((f) => normalise(f, unknownId)), served.frames.map((f) => normalise(f, rig.vaultId)));
+    assert.deepEqual(
+      unknown.frames.map((f) => normalise(f, unknownId)),
+      served.frames.map((f) => normalise(f, rig.vaultId)),
+    );
     assert.equal(unknown.closeCode, served.closeCode);
   });
 
   it("refuses a stranger's /automerge token for a served and an unknown vault with the same answer", async () => {
     const unknownId = randomUUID();
-    const token = (vaultId: string) => automergeEndpointUrl({ origin: rig.origin, vaultId, key: stranger, certFingerprint: rig.certFingerprint, account: vaultAccountOf(vaultId) });
+    const token = (vaultId: string) =>
+      automergeEndpointUrl({
+        origin: rig.origin,
+        vaultId,
+        key: stranger,
+        certFingerprint: rig.certFingerprint,
+        account: vaultAccountOf(vaultId),
+      });
     const served = await upgradeAnswer(await token(rig.vaultId));
     const unknown = await upgradeAnswer(await token(unknownId));
     assert.equal(served.status, 403);
     assert.ok(!served.body.includes("team"), served.body);
-    assert.deepEqual({ status: unknown.status, body: unknown.body.replaceAll(unknownId, "<vault>") }, { status: served.status, body: served.body.replaceAll(rig.vaultId, "<vault>") });
+    assert.deepEqual(
+      { status: unknown.status, body: unknown.body.replaceAll(unknownId, "<vault>") },
+      { status: served.status, body: served.body.replaceAll(rig.vaultId, "<vault>") },
+    );
   });
 
   it("lets a member learn the vault's name once it has proved its key", async () => {

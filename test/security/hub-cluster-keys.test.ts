@@ -25,11 +25,24 @@ import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 const SYNC_TIMEOUT_MS = 90_000;
 const HUBS = 3;
 
-interface Ports { client: number; leafnode: number; cluster: number }
+interface Ports {
+  client: number;
+  leafnode: number;
+  cluster: number;
+}
 const portsOf = (agent: RunningAgent) => agent.info.ports as Ports;
 const hubArgs = (peers: string[], dir: string) => [
-  "--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1",
-  "--cluster-listen", "127.0.0.1:-1", ...peers.flatMap((p) => ["--peer", p]), "--cwd", dir,
+  "--nats-role",
+  "hub",
+  "--nats-listen",
+  "127.0.0.1:-1",
+  "--leaf-listen",
+  "127.0.0.1:-1",
+  "--cluster-listen",
+  "127.0.0.1:-1",
+  ...peers.flatMap((p) => ["--peer", p]),
+  "--cwd",
+  dir,
 ];
 
 describe("one operator for a cluster of hubs", () => {
@@ -47,7 +60,10 @@ describe("one operator for a cluster of hubs", () => {
   /** M's own connection into the vault's account on `hub`, or the error that refused it. */
   const dialAsM = async (hub: RunningAgent): Promise<NatsConnection | Error> => {
     try {
-      const nc = await connectRaw(`nats://127.0.0.1:${portsOf(hub).client}`, { tls: tlsOptionsForPinned(certPem), authenticator: await accountAuthenticator(m, vaultAccountPublic(vaultId)) });
+      const nc = await connectRaw(`nats://127.0.0.1:${portsOf(hub).client}`, {
+        tls: tlsOptionsForPinned(certPem),
+        authenticator: await accountAuthenticator(m, vaultAccountPublic(vaultId)),
+      });
       open.push(nc);
       return nc;
     } catch (error) {
@@ -65,8 +81,21 @@ describe("one operator for a cluster of hubs", () => {
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
     await writeFile(join(a, "authorized_keys"), keysWith(["a", "b", "m"]));
     vaultId = /id = "([^"]+)"/.exec(await readFile(join(a, ".edgesync/config.toml"), "utf8"))![1];
-    const first = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${portsOf(hubs[0]).leafnode}`, "--accept-hub-key", "--cwd", a]);
-    await waitFor("hub 1 to host A's vault", () => /the hub (now )?hosts this vault/.test(first.output()), SYNC_TIMEOUT_MS, () => first.output());
+    const first = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${portsOf(hubs[0]).leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
+    await waitFor(
+      "hub 1 to host A's vault",
+      () => /the hub (now )?hosts this vault/.test(first.output()),
+      SYNC_TIMEOUT_MS,
+      () => first.output(),
+    );
     await stop(first, "SIGINT");
     const bundle = join(box.dir, "bundle.json");
     assert.equal(cli(box, "hub1", ["hub", "export", "--out", bundle]).code, 0);
@@ -93,24 +122,41 @@ describe("one operator for a cluster of hubs", () => {
     const before: NatsConnection[] = [];
     for (const [i, hub] of hubs.entries()) {
       let last: NatsConnection | Error = new Error("not dialled");
-      await waitFor(`M admitted on hub ${i + 1}`, async () => !((last = await dialAsM(hub)) instanceof Error), SYNC_TIMEOUT_MS, () => `${String(last)}\n${detail()}`);
+      await waitFor(
+        `M admitted on hub ${i + 1}`,
+        async () => !((last = await dialAsM(hub)) instanceof Error),
+        SYNC_TIMEOUT_MS,
+        () => `${String(last)}\n${detail()}`,
+      );
       if (!(last instanceof Error)) before.push(last);
     }
 
     await writeFile(join(a, "authorized_keys"), keysWith(["a", "b"]));
     const removedAt = Date.now();
-    await waitFor("M's connections closed on every hub", () => before.every((nc) => nc.isClosed()), SYNC_TIMEOUT_MS, () => `${before.map((nc) => nc.isClosed()).join(",")}\n${detail()}`);
+    await waitFor(
+      "M's connections closed on every hub",
+      () => before.every((nc) => nc.isClosed()),
+      SYNC_TIMEOUT_MS,
+      () => `${before.map((nc) => nc.isClosed()).join(",")}\n${detail()}`,
+    );
     const cutOffMs = Date.now() - removedAt;
-    for (const [i, hub] of hubs.entries()) assert.ok((await dialAsM(hub)) instanceof Error, `hub ${i + 1} refuses M after the removal`);
+    for (const [i, hub] of hubs.entries())
+      assert.ok((await dialAsM(hub)) instanceof Error, `hub ${i + 1} refuses M after the removal`);
     t.diagnostic(`M cut off on every hub ${cutOffMs} ms after its key left authorized_keys`);
 
     await writeFile(join(a, "authorized_keys"), keysWith(["a", "b", "m"]));
     const addedAt = Date.now();
     const admitted = new Set<number>();
-    await waitFor("M admitted again on every hub", async () => {
-      for (const [i, hub] of hubs.entries()) if (!admitted.has(i) && !((await dialAsM(hub)) instanceof Error)) admitted.add(i);
-      return admitted.size === hubs.length;
-    }, SYNC_TIMEOUT_MS, () => `${[...admitted].join(",")}\n${detail()}`);
+    await waitFor(
+      "M admitted again on every hub",
+      async () => {
+        for (const [i, hub] of hubs.entries())
+          if (!admitted.has(i) && !((await dialAsM(hub)) instanceof Error)) admitted.add(i);
+        return admitted.size === hubs.length;
+      },
+      SYNC_TIMEOUT_MS,
+      () => `${[...admitted].join(",")}\n${detail()}`,
+    );
     const readdMs = Date.now() - addedAt;
     t.diagnostic(`M admitted on every hub ${readdMs} ms after its key was added back`);
   });
@@ -120,10 +166,22 @@ describe("one operator for a cluster of hubs", () => {
     for (const hub of hubs.slice(1)) await stop(hub, "SIGINT");
     const fresh = join(box.dir, "fresh");
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("a clone from hub 1 alone holding the edit", async () => {
-      await rm(fresh, { recursive: true, force: true });
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${portsOf(hubs[0]).client}`, fresh, "--accept-hub-key", "--timeout-ms", "10000"]);
-      return cloned.code === 0 && (await readText(join(fresh, "after-join.md"))) === "made with every hub up\n";
-    }, SYNC_TIMEOUT_MS, () => cloned.stderr + detail());
+    await waitFor(
+      "a clone from hub 1 alone holding the edit",
+      async () => {
+        await rm(fresh, { recursive: true, force: true });
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(hubs[0]).client}`,
+          fresh,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "10000",
+        ]);
+        return cloned.code === 0 && (await readText(join(fresh, "after-join.md"))) === "made with every hub up\n";
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
   });
 });

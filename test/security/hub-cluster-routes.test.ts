@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
-import { opensslSelfSigned, startStrangerServer, subscribeEverything, type StrangerServer } from "../helpers/stranger-nats.js";
+import {
+  opensslSelfSigned,
+  startStrangerServer,
+  subscribeEverything,
+  type StrangerServer,
+} from "../helpers/stranger-nats.js";
 
 const VAULT_SUBJECT = /^es\.v1\./;
 const SYNC_TIMEOUT_MS = 60_000;
@@ -34,7 +39,17 @@ function routesUp(agent: RunningAgent): Set<string> {
   return up;
 }
 
-const hubArgs = (extra: string[]) => ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cluster-listen", "127.0.0.1:-1", ...extra];
+const hubArgs = (extra: string[]) => [
+  "--nats-role",
+  "hub",
+  "--nats-listen",
+  "127.0.0.1:-1",
+  "--leaf-listen",
+  "127.0.0.1:-1",
+  "--cluster-listen",
+  "127.0.0.1:-1",
+  ...extra,
+];
 
 describe("a cluster of hubs admits only hubs holding its keys", () => {
   let box: Sandbox;
@@ -50,17 +65,35 @@ describe("a cluster of hubs admits only hubs holding its keys", () => {
 
   before(async () => {
     box = await sandbox("hub-cluster");
-    hub1 = await startAgent(box, "hub1", hubArgs(["--cwd", box.dir]), { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") });
+    hub1 = await startAgent(box, "hub1", hubArgs(["--cwd", box.dir]), {
+      EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a"),
+    });
     agents.push(hub1);
     a = join(box.dir, "a");
     b = join(box.dir, "b");
     await mkdir(a);
     await writeFile(join(a, "welcome.md"), "# Welcome\n");
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
-    const leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub1.info.ports!.leafnode}`, "--accept-hub-key", "--cwd", a]);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
+    const leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${hub1.info.ports!.leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
     agents.push(leafA);
-    await waitFor("hub 1 to host A's vault", () => /the hub (now )?hosts this vault/.test(leafA.output()), SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "hub 1 to host A's vault",
+      () => /the hub (now )?hosts this vault/.test(leafA.output()),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
 
     const exported = cli(box, "hub1", ["hub", "export", "--out", bundle()]);
     assert.equal(exported.code, 0, exported.stderr);
@@ -72,10 +105,22 @@ describe("a cluster of hubs admits only hubs holding its keys", () => {
     agents.push(hub2);
 
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("B's clone through hub 1", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub1.info.ports!.client}`, b, "--accept-hub-key", "--timeout-ms", "20000"]);
-      return cloned.code === 0;
-    }, SYNC_TIMEOUT_MS, () => cloned.stderr + detail());
+    await waitFor(
+      "B's clone through hub 1",
+      () => {
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${hub1.info.ports!.client}`,
+          b,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        return cloned.code === 0;
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
     agents.push(await startAgent(box, "b", ["--cwd", b]));
   });
 
@@ -86,12 +131,27 @@ describe("a cluster of hubs admits only hubs holding its keys", () => {
   });
 
   it("routes two hubs that share the imported bundle, and their leaves keep syncing", async () => {
-    await waitFor("a route between the hubs", () => routesUp(hub1).size >= 1 && routesUp(hub2).size >= 1, SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "a route between the hubs",
+      () => routesUp(hub1).size >= 1 && routesUp(hub2).size >= 1,
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
     assert.doesNotMatch(hub1.output() + hub2.output(), /hub route refused/);
     await writeFile(join(a, "routed.md"), "from A\n");
-    await waitFor("A's edit on B", async () => (await readText(join(b, "routed.md"))) === "from A\n", SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "A's edit on B",
+      async () => (await readText(join(b, "routed.md"))) === "from A\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
     await writeFile(join(b, "back.md"), "from B\n");
-    await waitFor("B's edit on A", async () => (await readText(join(a, "back.md"))) === "from B\n", SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "B's edit on A",
+      async () => (await readText(join(a, "back.md"))) === "from B\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
   });
 
   it("gives a stranger's stock nats-server that routes in, plain or with its own certificate, no vault message", async () => {
@@ -100,20 +160,44 @@ describe("a cluster of hubs admits only hubs holding its keys", () => {
     await mkdir(plainDir);
     await mkdir(tlsDir);
     const plain = await startStrangerServer(plainDir, { routeTo: routeOfHub1(), clusterName: HUB_CLUSTER_NAME });
-    const withCert = await startStrangerServer(tlsDir, { routeTo: routeOfHub1(), clusterName: HUB_CLUSTER_NAME, tls: opensslSelfSigned(tlsDir, "/CN=edgesync hub cluster") });
+    const withCert = await startStrangerServer(tlsDir, {
+      routeTo: routeOfHub1(),
+      clusterName: HUB_CLUSTER_NAME,
+      tls: opensslSelfSigned(tlsDir, "/CN=edgesync hub cluster"),
+    });
     strangers.push(plain, withCert);
     const spies = [await subscribeEverything(plain.clientPort), await subscribeEverything(withCert.clientPort)];
     try {
-      for (const s of [plain, withCert]) await waitFor("the stranger to dial hub 1", () => /Route connection (created|closed)|Router connection closed|route.*error/i.test(s.output()), 15_000, s.output);
+      for (const s of [plain, withCert])
+        await waitFor(
+          "the stranger to dial hub 1",
+          () => /Route connection (created|closed)|Router connection closed|route.*error/i.test(s.output()),
+          15_000,
+          s.output,
+        );
       for (let i = 1; i <= 3; i++) {
         await writeFile(join(a, "secret.md"), `secret edit ${i}\n`);
-        await waitFor(`edit ${i} on B`, async () => (await readText(join(b, "secret.md"))) === `secret edit ${i}\n`, SYNC_TIMEOUT_MS, detail);
+        await waitFor(
+          `edit ${i} on B`,
+          async () => (await readText(join(b, "secret.md"))) === `secret edit ${i}\n`,
+          SYNC_TIMEOUT_MS,
+          detail,
+        );
       }
       for (const spy of spies) {
         const leaked = spy.subjects.filter((s) => VAULT_SUBJECT.test(s));
-        assert.deepEqual(leaked, [], `a stranger received ${leaked.length} vault messages: ${leaked.slice(0, 5).join(", ")}`);
+        assert.deepEqual(
+          leaked,
+          [],
+          `a stranger received ${leaked.length} vault messages: ${leaked.slice(0, 5).join(", ")}`,
+        );
       }
-      await waitFor("hub 1 to say why it refused the route", () => /hub route refused/.test(hub1.output()), 15_000, () => hub1.output().slice(-4000));
+      await waitFor(
+        "hub 1 to say why it refused the route",
+        () => /hub route refused/.test(hub1.output()),
+        15_000,
+        () => hub1.output().slice(-4000),
+      );
     } finally {
       for (const spy of spies) spy.close();
     }
@@ -123,7 +207,12 @@ describe("a cluster of hubs admits only hubs holding its keys", () => {
     const hub3 = await startAgent(box, "hub3", hubArgs(["--peer", routeOfHub1(), "--cwd", box.dir]));
     agents.push(hub3);
     // Hub 1 refuses hub 3's certificate at the handshake; hub 3 hears a TLS alert and says why.
-    await waitFor("hub 3 to be refused and say why", () => /hub route refused: the other server does not hold this cluster's key/.test(hub3.output()), SYNC_TIMEOUT_MS, detail);
+    await waitFor(
+      "hub 3 to be refused and say why",
+      () => /hub route refused: the other server does not hold this cluster's key/.test(hub3.output()),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
     await waitFor("hub 3 without a route between its redials", () => routesUp(hub3).size === 0, 15_000, detail);
     const imported = cli(box, "hub3", ["hub", "import", bundle()]);
     assert.equal(imported.code, 1);

@@ -35,20 +35,34 @@ describe("hub-account replies reach only the device that asked", () => {
   let a: Identity;
   let b: Identity;
   const raws: RawNatsClient[] = [];
-  const detail = () => `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-2000)}\n--- B\n${leafB?.output().slice(-2000)}`;
+  const detail = () =>
+    `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-2000)}\n--- B\n${leafB?.output().slice(-2000)}`;
 
   /** B's own hub-account credentials, used by a client that is not the project's. */
   async function rawAsB(leaf = false): Promise<RawNatsClient> {
     const user = ephemeralUserKey();
     const { jwt } = await issueAccountCredentials(b, HUB_ACCOUNT_PUBLIC, "mallory-as-b", user);
-    const raw = await RawNatsClient.connect({ host: "127.0.0.1", port: leaf ? leafPort : clientPort, caPem: certPem, leaf, auth: (nonce) => ({ jwt, sig: user.signNonce(nonce) }) });
+    const raw = await RawNatsClient.connect({
+      host: "127.0.0.1",
+      port: leaf ? leafPort : clientPort,
+      caPem: certPem,
+      leaf,
+      auth: (nonce) => ({ jwt, sig: user.signNonce(nonce) }),
+    });
     raws.push(raw);
     return raw;
   }
 
   /** A's discovery, by the real CLI: a clone of A's vault whose answer names the vault. */
   function discoverAsA(): void {
-    const result = cli(box, "a", ["clone", `nats://127.0.0.1:${clientPort}`, join(box.dir, `a-clone-${Date.now()}`), "--vault", SECRET_VAULT_NAME, "--accept-hub-key"]);
+    const result = cli(box, "a", [
+      "clone",
+      `nats://127.0.0.1:${clientPort}`,
+      join(box.dir, `a-clone-${Date.now()}`),
+      "--vault",
+      SECRET_VAULT_NAME,
+      "--accept-hub-key",
+    ]);
     assert.equal(result.code, 0, result.stderr + detail());
   }
 
@@ -69,11 +83,21 @@ describe("hub-account replies reach only the device that asked", () => {
     // Registration is a signed request whose answer crosses each leaf's link: it must still arrive.
     leafA = await startAgent(box, "a", [...leafArgs, dirA]);
     leafB = await startAgent(box, "b", [...leafArgs, dirB]);
-    await waitFor("the hub to host both vaults (registered through the leaves)", () => (hub.output().match(/vault registered/g) ?? []).length >= 2, 30_000, detail);
+    await waitFor(
+      "the hub to host both vaults (registered through the leaves)",
+      () => (hub.output().match(/vault registered/g) ?? []).length >= 2,
+      30_000,
+      detail,
+    );
     // The first answer may be lost: registering changes the key's notify sets, and 2.9.10 then drops the
     // device's hub-account link; the leaf asks again and hears "hosts" instead of "now hosts".
     const hosted = /the hub (now )?hosts this vault/;
-    await waitFor("both leaves to hear the hub's answer", () => hosted.test(leafA.output()) && hosted.test(leafB.output()), 30_000, detail);
+    await waitFor(
+      "both leaves to hear the hub's answer",
+      () => hosted.test(leafA.output()) && hosted.test(leafB.output()),
+      30_000,
+      detail,
+    );
   });
 
   after(async () => {
@@ -89,12 +113,22 @@ describe("hub-account replies reach only the device that asked", () => {
     raw.sub(`_INBOX.${b.nkeyPublic}.>`, "own");
     await raw.ping();
     for (const subject of wide) {
-      assert.ok(raw.errors.some((e) => e.includes(`Permissions Violation for Subscription to "${subject}"`)), `no violation for ${subject}: ${JSON.stringify(raw.errors)}`);
+      assert.ok(
+        raw.errors.some((e) => e.includes(`Permissions Violation for Subscription to "${subject}"`)),
+        `no violation for ${subject}: ${JSON.stringify(raw.errors)}`,
+      );
     }
-    assert.ok(!raw.errors.some((e) => e.includes(`_INBOX.${b.nkeyPublic}.>`)), `B's own inbox was refused: ${JSON.stringify(raw.errors)}`);
+    assert.ok(
+      !raw.errors.some((e) => e.includes(`_INBOX.${b.nkeyPublic}.>`)),
+      `B's own inbox was refused: ${JSON.stringify(raw.errors)}`,
+    );
     discoverAsA();
     await raw.ping();
-    assert.deepEqual(raw.messages.filter((m) => m.data.includes(SECRET_VAULT_NAME)), [], "B read A's discovery answer");
+    assert.deepEqual(
+      raw.messages.filter((m) => m.data.includes(SECRET_VAULT_NAME)),
+      [],
+      "B read A's discovery answer",
+    );
   });
 
   it("gives no answer to A's signed discovery request replayed from B's connection", async () => {
@@ -107,7 +141,10 @@ describe("hub-account replies reach only the device that asked", () => {
     await raw.ping();
     assert.equal(raw.messages.length, 1, JSON.stringify(raw.messages));
     assert.doesNotMatch(raw.messages[0].data, new RegExp(SECRET_VAULT_NAME), "the replay got A's vaults");
-    assert.match(raw.messages[0].data, /"ok":false,"error":"the request's reply subject is not an inbox of the key that signed it/);
+    assert.match(
+      raw.messages[0].data,
+      /"ok":false,"error":"the request's reply subject is not an inbox of the key that signed it/,
+    );
   });
 
   it("delivers none of A's answer to a leaf link of B's key that asks for every inbox", async () => {
@@ -116,6 +153,10 @@ describe("hub-account replies reach only the device that asked", () => {
     await raw.ping();
     discoverAsA();
     await raw.ping();
-    assert.deepEqual(raw.messages.filter((m) => m.data.includes(SECRET_VAULT_NAME)), [], "B's leaf link carried A's discovery answer");
+    assert.deepEqual(
+      raw.messages.filter((m) => m.data.includes(SECRET_VAULT_NAME)),
+      [],
+      "B's leaf link carried A's discovery answer",
+    );
   });
 });

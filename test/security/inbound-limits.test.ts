@@ -47,7 +47,8 @@ describe("size limits on what arrives", () => {
   let mallory: NatsConnection | undefined;
   let vaultId = "";
   const dirs = { a: "", b: "" };
-  const detail = () => `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
+  const detail = () =>
+    `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
   const statusOfA = () => {
     const status = cli(box, "a", ["status", "--json", "--cwd", dirs.a]);
     assert.equal(status.code, 0, status.stderr);
@@ -57,9 +58,13 @@ describe("size limits on what arrives", () => {
   before(async () => {
     team = await startTeamVault("limits", {
       // A takes 1 MiB at most and rescans often: a warning repeated per rescan would show at once.
-      configureA: (t) => t.replace(/file_bytes_max = \d+/, `file_bytes_max = ${A_LIMIT_BYTES}`).replace(/rescan_interval_ms = \d+/, "rescan_interval_ms = 300"),
+      configureA: (t) =>
+        t
+          .replace(/file_bytes_max = \d+/, `file_bytes_max = ${A_LIMIT_BYTES}`)
+          .replace(/rescan_interval_ms = \d+/, "rescan_interval_ms = 300"),
       detail,
-      started: (agent, role) => void (role === "hub" ? (hub = agent) : role === "a" ? (leafA = agent) : (leafB = agent)),
+      started: (agent, role) =>
+        void (role === "hub" ? (hub = agent) : role === "a" ? (leafA = agent) : (leafB = agent)),
     });
     ({ box, vaultId } = team);
     Object.assign(dirs, team.dirs);
@@ -76,7 +81,12 @@ describe("size limits on what arrives", () => {
     // Renamed in whole, as editors save: a half-written first version could be under A's limit.
     await writeFile(join(box.dir, "long.tmp"), text);
     await rename(join(box.dir, "long.tmp"), join(dirs.b, "long.md"));
-    await waitFor("A to list long.md as over its limit", () => (statusOfA().overLimit ?? []).some((e) => e.path === "long.md"), 30_000, detail);
+    await waitFor(
+      "A to list long.md as over its limit",
+      () => (statusOfA().overLimit ?? []).some((e) => e.path === "long.md"),
+      30_000,
+      detail,
+    );
     // Several rescans later: still not on disk, still one line.
     const rescansFrom = Date.now();
     await waitFor("a few of A's rescans", () => Date.now() - rescansFrom > 2_000);
@@ -93,10 +103,21 @@ describe("size limits on what arrives", () => {
     await member.start();
     const huge = "x".repeat(HUGE_TEXT_BYTES);
     const pushed = await member.push((doc) => {
-      (doc.files[bucketOfPath("huge.md")] as Record<string, unknown>)["huge.md"] = { text: new A.ImmutableString(huge), sha256: new A.ImmutableString(sha256Hex(huge)), size: 1, mtime: Date.now(), by: new A.ImmutableString(key.nkeyPublic) };
+      (doc.files[bucketOfPath("huge.md")] as Record<string, unknown>)["huge.md"] = {
+        text: new A.ImmutableString(huge),
+        sha256: new A.ImmutableString(sha256Hex(huge)),
+        size: 1,
+        mtime: Date.now(),
+        by: new A.ImmutableString(key.nkeyPublic),
+      };
     }, 15_000);
     const hubStored = () => storeHoldsChange(join(hub.home, "replicas", vaultId), pushed.hash);
-    await waitFor("the hub to refuse the change, or to store it", async () => /over the inline entry limit/.test(hub.output()) || (await hubStored()), 60_000, detail);
+    await waitFor(
+      "the hub to refuse the change, or to store it",
+      async () => /over the inline entry limit/.test(hub.output()) || (await hubStored()),
+      60_000,
+      detail,
+    );
     assert.equal(await hubStored(), false, "the hub stored the 20 MB change");
     assert.equal(pushed.accepted, false, `the hub took the 20 MB change:\n${detail()}`);
     assert.equal(await exists(join(dirs.a, "huge.md")), false, "A wrote the 20 MB text");
@@ -105,7 +126,12 @@ describe("size limits on what arrives", () => {
     assert.ok(hub.output().includes(pushed.hash), "the hub's line names the refused change");
     // Everyone else keeps syncing: A's edit still reaches B.
     await writeFile(join(dirs.a, "still.md"), "A still syncs\n");
-    await waitFor("A's note on B", async () => (await readText(join(dirs.b, "still.md"))) === "A still syncs\n", 30_000, detail);
+    await waitFor(
+      "A's note on B",
+      async () => (await readText(join(dirs.b, "still.md"))) === "A still syncs\n",
+      30_000,
+      detail,
+    );
   });
 
   it("never stores on the hub a binary over its blob limit, though the member's agent offers it", async () => {
@@ -116,7 +142,12 @@ describe("size limits on what arrives", () => {
     // Written aside and renamed in: a watcher catching a 20 MB write half done would sync a smaller first version.
     await writeFile(join(box.dir, "big.bin.tmp"), Buffer.concat([Buffer.from([0xff, 0x00]), bytes]));
     await rename(join(box.dir, "big.bin.tmp"), join(dirs.b, "big.bin.md"));
-    await waitFor("A to list the binary as over its limit", () => (statusOfA().overLimit ?? []).some((e) => e.path === "big.bin.md"), 30_000, detail);
+    await waitFor(
+      "A to list the binary as over its limit",
+      () => (statusOfA().overLimit ?? []).some((e) => e.path === "big.bin.md"),
+      30_000,
+      detail,
+    );
     const waitFrom = Date.now();
     await waitFor("time for a fetch", () => Date.now() - waitFrom > 3_000);
     assert.equal(await exists(join(dirs.a, "big.bin.md")), false, `A wrote the binary over its limit:\n${detail()}`);

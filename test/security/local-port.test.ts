@@ -53,10 +53,22 @@ interface Attacker {
   stop(): Promise<void>;
 }
 
-function attack(port: number, options: { connect?: string; credentialsPath?: string; asNobody?: boolean } = {}): Attacker {
-  const args = ["-e", RAW_CLIENT, String(port), options.connect ?? PLAIN_CONNECT, ...(options.credentialsPath ? [options.credentialsPath] : [])];
+function attack(
+  port: number,
+  options: { connect?: string; credentialsPath?: string; asNobody?: boolean } = {},
+): Attacker {
+  const args = [
+    "-e",
+    RAW_CLIENT,
+    String(port),
+    options.connect ?? PLAIN_CONNECT,
+    ...(options.credentialsPath ? [options.credentialsPath] : []),
+  ];
   const child = options.asNobody
-    ? spawn("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: "/" })
+    ? spawn("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+        cwd: "/",
+      })
     : spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   let pending = "";
@@ -69,7 +81,8 @@ function attack(port: number, options: { connect?: string; credentialsPath?: str
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   return {
-    received: () => lines.map((l) => (typeof l.data === "string" ? l.data : "")).join("") + (stderr ? `\n[stderr] ${stderr}` : ""),
+    received: () =>
+      lines.map((l) => (typeof l.data === "string" ? l.data : "")).join("") + (stderr ? `\n[stderr] ${stderr}` : ""),
     credentials: () => lines.find((l) => l.credentials !== undefined)?.credentials as string | undefined,
     closed: () => lines.some((l) => l.closed === true),
     stop: () => stop(child, "SIGTERM", 5_000),
@@ -81,20 +94,36 @@ interface AgentJson {
   natsCredentials?: string;
 }
 
-const agentJson = async (agent: RunningAgent) => JSON.parse(await readFile(join(agent.home, "agent.json"), "utf8")) as AgentJson;
+const agentJson = async (agent: RunningAgent) =>
+  JSON.parse(await readFile(join(agent.home, "agent.json"), "utf8")) as AgentJson;
 const clientPort = (agent: RunningAgent) => Number(new URL(agent.info.natsUrl).port);
 
 /**
  * An edit on `from` reaches `to` while the attacker listens on `from`'s local port; the attacker
  * must have been refused and have received no message.
  */
-async function assertRefusedWhileAnEditSyncs(target: RunningAgent, from: string, to: string, detail: () => string): Promise<void> {
+async function assertRefusedWhileAnEditSyncs(
+  target: RunningAgent,
+  from: string,
+  to: string,
+  detail: () => string,
+): Promise<void> {
   const attacker = attack(clientPort(target));
   try {
-    await waitFor("the server to answer the attacker", () => attacker.received().includes("INFO "), 10_000, attacker.received);
+    await waitFor(
+      "the server to answer the attacker",
+      () => attacker.received().includes("INFO "),
+      10_000,
+      attacker.received,
+    );
     const body = `secret written at ${Date.now()}\n`;
     await writeFile(join(from, "secret.md"), body);
-    await waitFor("the edit on the other device", async () => (await readText(join(to, "secret.md"))) === body, 30_000, detail);
+    await waitFor(
+      "the edit on the other device",
+      async () => (await readText(join(to, "secret.md"))) === body,
+      30_000,
+      detail,
+    );
     await waitFor("the server to close the attacker's socket", attacker.closed, 10_000, attacker.received);
     const got = attacker.received();
     assert.match(got, /-ERR 'Authorization Violation'/, got);
@@ -132,13 +161,29 @@ describe("a leaf's local NATS port", () => {
     b = join(box.dir, "b");
     await mkdir(a);
     assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "private"]).code, 0);
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${ports.leafnode}`, "--accept-hub-key", "--cwd", a]);
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`);
+    leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${ports.leafnode}`,
+      "--accept-hub-key",
+      "--cwd",
+      a,
+    ]);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
     let cloned = { code: 1, stdout: "", stderr: "" };
-    await waitFor("the hub to replicate the vault", () => {
-      cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--accept-hub-key"]);
-      return cloned.code === 0;
-    }, 30_000, () => cloned.stderr + detail());
+    await waitFor(
+      "the hub to replicate the vault",
+      () => {
+        cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${ports.client}`, b, "--accept-hub-key"]);
+        return cloned.code === 0;
+      },
+      30_000,
+      () => cloned.stderr + detail(),
+    );
     // B also serves its vaults to bridge peers: the bridge inside the agent relays through the local port.
     leafB = await startAgent(box, "b", ["--cwd", b, "--bridge", "127.0.0.1:0"]);
   });
@@ -153,8 +198,14 @@ describe("a leaf's local NATS port", () => {
   });
 
   it("refuses a client that presents a user and password, a token, or an nkey it does not know", async () => {
-    for (const fields of [{ user: "edgesync", pass: "edgesync" }, { auth_token: "edgesync" }, { nkey: "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4", sig: "AAAA" }]) {
-      const attacker = attack(clientPort(leafA), { connect: JSON.stringify({ verbose: false, pedantic: false, protocol: 1, ...fields }) });
+    for (const fields of [
+      { user: "edgesync", pass: "edgesync" },
+      { auth_token: "edgesync" },
+      { nkey: "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4", sig: "AAAA" },
+    ]) {
+      const attacker = attack(clientPort(leafA), {
+        connect: JSON.stringify({ verbose: false, pedantic: false, protocol: 1, ...fields }),
+      });
       try {
         await waitFor("the server to close the socket", attacker.closed, 10_000, attacker.received);
         assert.match(attacker.received(), /-ERR 'Authorization Violation'/, JSON.stringify(fields));
@@ -170,7 +221,11 @@ describe("a leaf's local NATS port", () => {
   });
 
   it("stops another uid: it cannot read the credentials file, and without it the port refuses it", async () => {
-    assert.equal(process.getuid?.(), 0, "this test switches to uid nobody with setpriv: it needs root (CI runs as root); run it as root");
+    assert.equal(
+      process.getuid?.(),
+      0,
+      "this test switches to uid nobody with setpriv: it needs root (CI runs as root); run it as root",
+    );
     const credentials = await assertCredentialModes(leafA);
     // Open every folder above the credentials' own folder to other users, so that only that folder's
     // and the file's own modes stand between the other uid and the secret.
@@ -197,29 +252,41 @@ describe("a leaf's local NATS port", () => {
     assert.equal(stranger.stderr.trim().split("\n").length, 1, stranger.stderr);
   });
 
-
   it("still relays a bridge peer of `sync start --bridge` through the local port, as the agent's user", async () => {
     const client = (await import("edgesync/client" as string)) as typeof Client;
     const { nodeSocket } = (await import("edgesync/client/node" as string)) as typeof ClientNode;
     const key = await client.keyFromSeed(new Uint8Array(32).fill(7));
-    await writeFile(join(a, "authorized_keys"), `${await readText(join(a, "authorized_keys"))}${client.sshPublicLineOf(key.publicKey, "bridge-peer")}\n`);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${client.sshPublicLineOf(key.publicKey, "bridge-peer")}\n`,
+    );
     const { origin } = JSON.parse(await readFile(join(leafB.home, "bridge.json"), "utf8")) as { origin: string };
     const vaultId = (await loadVaultConfig(b)).vault.id;
     let vault: Client.BridgeVault | undefined;
     let last = "";
-    await waitFor("B's bridge to let the new key in", async () => {
-      try {
-        vault = await client.connect({ url: origin, vaultId, key, socket: nodeSocket, readyTimeoutMs: 10_000 });
-        return true;
-      } catch (error) {
-        last = String(error);
-        if (error instanceof client.BridgeError && error.kind === "auth") return false;
-        throw error;
-      }
-    }, 60_000, () => `${last}\n${detail()}`);
+    await waitFor(
+      "B's bridge to let the new key in",
+      async () => {
+        try {
+          vault = await client.connect({ url: origin, vaultId, key, socket: nodeSocket, readyTimeoutMs: 10_000 });
+          return true;
+        } catch (error) {
+          last = String(error);
+          if (error instanceof client.BridgeError && error.kind === "auth") return false;
+          throw error;
+        }
+      },
+      60_000,
+      () => `${last}\n${detail()}`,
+    );
     try {
       await vault?.writeFile("via-bridge.md", "through B's local port\n");
-      await waitFor("the bridge peer's file on A", async () => (await readText(join(a, "via-bridge.md"))) === "through B's local port\n", 30_000, detail);
+      await waitFor(
+        "the bridge peer's file on A",
+        async () => (await readText(join(a, "via-bridge.md"))) === "through B's local port\n",
+        30_000,
+        detail,
+      );
     } finally {
       await vault?.close();
     }

@@ -18,7 +18,9 @@ export interface RawTarget {
 export function openRaw(target: RawTarget): Promise<Socket | TLSSocket> {
   return new Promise((resolve, reject) => {
     const options = { host: target.host, port: target.port, localAddress: target.localAddress };
-    const socket = target.tls ? tlsConnect({ ...options, rejectUnauthorized: false }, () => resolve(socket)) : netConnect(options, () => resolve(socket));
+    const socket = target.tls
+      ? tlsConnect({ ...options, rejectUnauthorized: false }, () => resolve(socket))
+      : netConnect(options, () => resolve(socket));
     socket.once("error", reject);
   });
 }
@@ -60,7 +62,12 @@ export function frame(opcode: number, payload: Buffer, options: FrameOptions = {
  * headers (or its close), writes each of `after`, and resolves with everything the server sent
  * once it closes (or after `waitMs`, then destroys the socket).
  */
-export async function attack(target: RawTarget, before: Buffer | string, after: Buffer[] = [], waitMs = 3_000): Promise<string> {
+export async function attack(
+  target: RawTarget,
+  before: Buffer | string,
+  after: Buffer[] = [],
+  waitMs = 3_000,
+): Promise<string> {
   let socket: Socket | TLSSocket;
   try {
     socket = await openRaw(target);
@@ -75,7 +82,8 @@ export async function attack(target: RawTarget, before: Buffer | string, after: 
   socket.write(before);
   if (after.length > 0) {
     const deadline = Date.now() + waitMs;
-    while (!closed && !received.includes("\r\n\r\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (!closed && !received.includes("\r\n\r\n") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     for (const bytes of after) if (!closed) socket.write(bytes);
   }
   const timer = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());

@@ -39,29 +39,72 @@ export interface TeamVaultOptions {
 
 export async function startTeamVault(name: string, options: TeamVaultOptions): Promise<TeamVault> {
   const box = await sandbox(name);
-  const hub = await startAgent(box, "hub", ["--nats-role", "hub", "--nats-listen", "127.0.0.1:-1", "--leaf-listen", "127.0.0.1:-1", "--cwd", box.dir, ...(options.hubArgs ?? [])], { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") });
+  const hub = await startAgent(
+    box,
+    "hub",
+    [
+      "--nats-role",
+      "hub",
+      "--nats-listen",
+      "127.0.0.1:-1",
+      "--leaf-listen",
+      "127.0.0.1:-1",
+      "--cwd",
+      box.dir,
+      ...(options.hubArgs ?? []),
+    ],
+    { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") },
+  );
   options.started(hub, "hub");
   const dirs = { a: join(box.dir, "a"), b: join(box.dir, "b") };
   await mkdir(dirs.a);
   await writeFile(join(dirs.a, "welcome.md"), "# Welcome\n");
   const made = cli(box, "a", ["init", "--cwd", dirs.a, "--name", "team"]);
   if (made.code !== 0) throw new Error(`init of vault team failed: ${made.stderr}`);
-  await writeFile(join(dirs.a, "authorized_keys"), `${publicKeyLine(box, "a")}\n${publicKeyLine(box, "b")}\n${publicKeyLine(box, "m")}\n`);
+  await writeFile(
+    join(dirs.a, "authorized_keys"),
+    `${publicKeyLine(box, "a")}\n${publicKeyLine(box, "b")}\n${publicKeyLine(box, "m")}\n`,
+  );
   const configPath = join(dirs.a, ".edgesync/config.toml");
   if (options.configureA) await writeFile(configPath, options.configureA(await readFile(configPath, "utf8")));
   const vaultId = /id = "([^"]+)"/.exec(await readFile(configPath, "utf8"))![1];
-  const leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--accept-hub-key", "--cwd", dirs.a]);
+  const leafA = await startAgent(box, "a", [
+    "--nats-role",
+    "leaf",
+    "--hub",
+    `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`,
+    "--accept-hub-key",
+    "--cwd",
+    dirs.a,
+  ]);
   options.started(leafA, "a");
   await waitFor("the hub to host the vault", () => /vault registered/.test(hub.output()), 30_000, options.detail);
   let cloned = { code: 1, stdout: "", stderr: "" };
-  await waitFor("B to clone the vault", () => {
-    cloned = cli(box, "b", ["clone", `nats://127.0.0.1:${hub.info.ports!.client}`, dirs.b, "--vault", "team", "--accept-hub-key"]);
-    return cloned.code === 0;
-  }, 30_000, () => cloned.stderr + options.detail());
+  await waitFor(
+    "B to clone the vault",
+    () => {
+      cloned = cli(box, "b", [
+        "clone",
+        `nats://127.0.0.1:${hub.info.ports!.client}`,
+        dirs.b,
+        "--vault",
+        "team",
+        "--accept-hub-key",
+      ]);
+      return cloned.code === 0;
+    },
+    30_000,
+    () => cloned.stderr + options.detail(),
+  );
   const leafB = await startAgent(box, "b", ["--cwd", dirs.b]);
   options.started(leafB, "b");
   await writeFile(join(dirs.b, "from-b.md"), "B is in\n");
-  await waitFor("B's first note on A", async () => (await readText(join(dirs.a, "from-b.md"))) === "B is in\n", 30_000, options.detail);
+  await waitFor(
+    "B's first note on A",
+    async () => (await readText(join(dirs.a, "from-b.md"))) === "B is in\n",
+    30_000,
+    options.detail,
+  );
   return { box, hub, leafA, leafB, dirs, vaultId };
 }
 
@@ -69,6 +112,9 @@ export async function startTeamVault(name: string, options: TeamVaultOptions): P
 export async function connectMember(team: TeamVault, name = "m"): Promise<{ key: Identity; nc: NatsConnection }> {
   const key = await loadIdentity(join(team.box.dir, `${name}-home`, "id_ed25519"));
   const certPem = await readFile(join(team.hub.home, ".edgesync-server", "tls.crt"), "utf8");
-  const nc = await connectRaw(`nats://127.0.0.1:${team.hub.info.ports!.client}`, { tls: tlsOptionsForPinned(certPem), authenticator: await accountAuthenticator(key, vaultAccountPublic(team.vaultId)) });
+  const nc = await connectRaw(`nats://127.0.0.1:${team.hub.info.ports!.client}`, {
+    tls: tlsOptionsForPinned(certPem),
+    authenticator: await accountAuthenticator(key, vaultAccountPublic(team.vaultId)),
+  });
   return { key, nc };
 }

@@ -54,13 +54,15 @@ describe("a member's change to the vault's identity fields", () => {
   let vaultId = "";
   let bridgeOrigin = "";
   const dirs = { a: "", b: "" };
-  const detail = () => `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
+  const detail = () =>
+    `--- hub\n${hub?.output().slice(-4000)}\n--- A\n${leafA?.output().slice(-3000)}\n--- B\n${leafB?.output().slice(-3000)}`;
 
   before(async () => {
     team = await startTeamVault("identity", {
       hubArgs: ["--bridge", "127.0.0.1:0"],
       detail,
-      started: (agent, role) => void (role === "hub" ? (hub = agent) : role === "a" ? (leafA = agent) : (leafB = agent)),
+      started: (agent, role) =>
+        void (role === "hub" ? (hub = agent) : role === "a" ? (leafA = agent) : (leafB = agent)),
     });
     ({ box, vaultId } = team);
     Object.assign(dirs, team.dirs);
@@ -78,9 +80,20 @@ describe("a member's change to the vault's identity fields", () => {
     // M's next note builds on the rewrite: once A has written it, A and the hub hold the rewrite.
     await member.push((doc) => {
       const bucket = doc.files[bucketOfPath("after.md")] as Record<string, unknown>;
-      bucket["after.md"] = { text: new A.ImmutableString(AFTER), sha256: new A.ImmutableString(sha256Hex(AFTER)), size: AFTER.length, mtime: Date.now(), by: new A.ImmutableString(key.nkeyPublic) };
+      bucket["after.md"] = {
+        text: new A.ImmutableString(AFTER),
+        sha256: new A.ImmutableString(sha256Hex(AFTER)),
+        size: AFTER.length,
+        mtime: Date.now(),
+        by: new A.ImmutableString(key.nkeyPublic),
+      };
     });
-    await waitFor("M's note written after the rewrite on A", async () => (await readText(join(dirs.a, "after.md"))) === AFTER, 30_000, detail);
+    await waitFor(
+      "M's note written after the rewrite on A",
+      async () => (await readText(join(dirs.a, "after.md"))) === AFTER,
+      30_000,
+      detail,
+    );
   });
 
   after(async () => {
@@ -98,8 +111,18 @@ describe("a member's change to the vault's identity fields", () => {
   it("keeps sync working both ways", async () => {
     await writeFile(join(dirs.a, "still.md"), "A still syncs\n");
     await writeFile(join(dirs.b, "still-b.md"), "B still syncs\n");
-    await waitFor("A's note on B", async () => (await readText(join(dirs.b, "still.md"))) === "A still syncs\n", 30_000, detail);
-    await waitFor("B's note on A", async () => (await readText(join(dirs.a, "still-b.md"))) === "B still syncs\n", 30_000, detail);
+    await waitFor(
+      "A's note on B",
+      async () => (await readText(join(dirs.b, "still.md"))) === "A still syncs\n",
+      30_000,
+      detail,
+    );
+    await waitFor(
+      "B's note on A",
+      async () => (await readText(join(dirs.a, "still-b.md"))) === "B still syncs\n",
+      30_000,
+      detail,
+    );
   });
 
   it("shows the configured name and id in status", () => {
@@ -116,8 +139,20 @@ describe("a member's change to the vault's identity fields", () => {
 
   it("still opens the vault on a device restarted after the rewrite", async () => {
     await stop(leafA, "SIGINT");
-    leafA = await startAgent(box, "a", ["--nats-role", "leaf", "--hub", `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`, "--cwd", dirs.a]);
+    leafA = await startAgent(box, "a", [
+      "--nats-role",
+      "leaf",
+      "--hub",
+      `nats-leaf://127.0.0.1:${hub.info.ports!.leafnode}`,
+      "--cwd",
+      dirs.a,
+    ]);
     await writeFile(join(dirs.b, "after-restart.md"), "A came back\n");
-    await waitFor("B's note on the restarted A", async () => (await readText(join(dirs.a, "after-restart.md"))) === "A came back\n", 30_000, detail);
+    await waitFor(
+      "B's note on the restarted A",
+      async () => (await readText(join(dirs.a, "after-restart.md"))) === "A came back\n",
+      30_000,
+      detail,
+    );
   });
 });

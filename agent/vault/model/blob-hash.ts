@@ -18,7 +18,8 @@ export class BlobError extends Error {
 
 /** Throws BlobError unless `hash` is well-formed and is the SHA-256 of `bytes` (`digest` may be a faster native one). */
 export function checkBlob(hash: string, bytes: Uint8Array, digest: (bytes: Uint8Array) => string = sha256Hex): void {
-  if (!BLOB_HASH.test(hash)) throw new BlobError(`invalid blob hash ${JSON.stringify(hash.slice(0, 80))}: expected 64 lower-case hex digits`);
+  if (!BLOB_HASH.test(hash))
+    throw new BlobError(`invalid blob hash ${JSON.stringify(hash.slice(0, 80))}: expected 64 lower-case hex digits`);
   const actual = digest(bytes);
   if (actual !== hash) throw new BlobError(`blob bytes hash to ${actual}, not ${hash}: refusing to store them`);
 }

@@ -16,7 +16,10 @@ export class BlobRefs {
   update(doc: Doc): this {
     const heads = A.getHeads(doc);
     if (sameHeads(heads, this.#heads)) return this;
-    const changes = this.#heads.length === 0 || !A.hasHeads(doc, this.#heads) ? A.getAllChanges(doc) : A.getChangesSince(doc, this.#heads);
+    const changes =
+      this.#heads.length === 0 || !A.hasHeads(doc, this.#heads)
+        ? A.getAllChanges(doc)
+        : A.getChangesSince(doc, this.#heads);
     for (const change of changes) {
       for (const op of A.decodeChange(change).ops) {
         if (op.key === "blob" && typeof op.value === "string" && BLOB_HASH.test(op.value)) this.#hashes.add(op.value);

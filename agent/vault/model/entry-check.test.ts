@@ -16,27 +16,41 @@ describe("vault entry checks", () => {
     const blob = toStoredRev("b.bin", new Uint8Array([0, 1, 2]), 1, "me", new Map());
     assert.equal(entryProblem(bucketOf("b.bin"), "b.bin", blob), undefined);
     assert.equal(contentProblem(blob), undefined, "a blob's bytes are checked when they arrive");
-    const legacy: StoredRev = { data: new Uint8Array([0, 9]), sha256: im("5e2b1dbd1b6fc5a0a1b0d1ec6d2a1ac20d3ae53ab0b54e4cad2c3ee21a0b6b5f"), size: 2, mtime: 1, by: im("me") };
+    const legacy: StoredRev = {
+      data: new Uint8Array([0, 9]),
+      sha256: im("5e2b1dbd1b6fc5a0a1b0d1ec6d2a1ac20d3ae53ab0b54e4cad2c3ee21a0b6b5f"),
+      size: 2,
+      mtime: 1,
+      by: im("me"),
+    };
     assert.equal(entryProblem(bucketOf("c.bin"), "c.bin", legacy), undefined);
     assert.match(contentProblem(legacy) ?? "", /sha256 is not the SHA-256 of the content/);
   });
 
   it("names every problem of a malformed entry in one sentence", () => {
-    assert.equal(entryProblem(bucketOf("x.md"), "x.md", { text: "plain", blob: im("zz"), size: -1, mtime: Number.NaN }),
-      "it has text and blob: set exactly one; text is a plain string (Automerge collaborative text), not an ImmutableString; blob is an ImmutableString, not an ImmutableString of 64 lowercase hex digits; sha256 is missing, not an ImmutableString; size is the number -1, not a whole number of bytes; mtime is the number NaN, not a time in ms; by is missing, not an ImmutableString");
+    assert.equal(
+      entryProblem(bucketOf("x.md"), "x.md", { text: "plain", blob: im("zz"), size: -1, mtime: Number.NaN }),
+      "it has text and blob: set exactly one; text is a plain string (Automerge collaborative text), not an ImmutableString; blob is an ImmutableString, not an ImmutableString of 64 lowercase hex digits; sha256 is missing, not an ImmutableString; size is the number -1, not a whole number of bytes; mtime is the number NaN, not a time in ms; by is missing, not an ImmutableString",
+    );
     assert.equal(entryProblem("00", "x.md", null), "the entry is null, not a map of revision fields");
   });
 
   it("splits a document's files into valid ones and invalid entries, a misplaced copy beside a valid one included", () => {
     let doc = createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, "aa".repeat(16));
-    doc = applyFileOps(doc, [{ type: "put", path: "ok.md", bytes: new TextEncoder().encode("ok\n"), mtime: 1 }], { time: 2, by: "me" });
+    doc = applyFileOps(doc, [{ type: "put", path: "ok.md", bytes: new TextEncoder().encode("ok\n"), mtime: 1 }], {
+      time: 2,
+      by: "me",
+    });
     const wrong = ((parseInt(bucketOf("ok.md"), 16) + 1) % 256).toString(16).padStart(2, "0");
     doc = A.change(doc, { time: 3 }, (d: VaultDoc) => {
       d.files[wrong]["ok.md"] = { text: im("ok\n"), sha256: im("0".repeat(64)), size: 3, mtime: 1, by: im("me") };
     });
     const { valid, invalid } = auditFiles(doc);
     assert.deepEqual([...valid.keys()], ["ok.md"]);
-    assert.deepEqual(invalid.map((e) => [e.path, e.bucket]), [["ok.md", wrong]]);
+    assert.deepEqual(
+      invalid.map((e) => [e.path, e.bucket]),
+      [["ok.md", wrong]],
+    );
     assert.match(invalid[0].problem, /^it is in bucket/);
   });
 });

@@ -34,24 +34,39 @@ const immutableString = (value: unknown): value is A.ImmutableString => value in
  * undefined when its shape is right. Does not hash: see contentProblem.
  */
 export function entryProblem(bucket: string, path: string, entry: unknown): string | undefined {
-  if (entry === null || typeof entry !== "object" || Array.isArray(entry) || entry instanceof Uint8Array || immutableString(entry)) {
+  if (
+    entry === null ||
+    typeof entry !== "object" ||
+    Array.isArray(entry) ||
+    entry instanceof Uint8Array ||
+    immutableString(entry)
+  ) {
     return `the entry is ${describe(entry)}, not a map of revision fields`;
   }
   const rev = entry as Record<string, unknown>;
   const problems: string[] = [];
   const expected = bucketOf(path);
-  if (bucket !== expected) problems.push(`it is in bucket ${JSON.stringify(bucket)} but FNV-1a of its UTF-8 path mod ${BUCKET_COUNT} puts it in bucket "${expected}"`);
+  if (bucket !== expected)
+    problems.push(
+      `it is in bucket ${JSON.stringify(bucket)} but FNV-1a of its UTF-8 path mod ${BUCKET_COUNT} puts it in bucket "${expected}"`,
+    );
   const contents = (["text", "blob", "data"] as const).filter((field) => rev[field] !== undefined);
   if (contents.length === 0) problems.push("it has no content: set exactly one of text, blob (or legacy data)");
   if (contents.length > 1) problems.push(`it has ${contents.join(" and ")}: set exactly one`);
-  if (rev.text !== undefined && !immutableString(rev.text)) problems.push(`text is ${describe(rev.text)}, not an ImmutableString`);
-  if (rev.blob !== undefined && !(immutableString(rev.blob) && SHA256_HEX.test(String(rev.blob)))) problems.push(`blob is ${describe(rev.blob)}, not an ImmutableString of 64 lowercase hex digits`);
-  if (rev.data !== undefined && !(rev.data instanceof Uint8Array)) problems.push(`data is ${describe(rev.data)}, not bytes`);
+  if (rev.text !== undefined && !immutableString(rev.text))
+    problems.push(`text is ${describe(rev.text)}, not an ImmutableString`);
+  if (rev.blob !== undefined && !(immutableString(rev.blob) && SHA256_HEX.test(String(rev.blob))))
+    problems.push(`blob is ${describe(rev.blob)}, not an ImmutableString of 64 lowercase hex digits`);
+  if (rev.data !== undefined && !(rev.data instanceof Uint8Array))
+    problems.push(`data is ${describe(rev.data)}, not bytes`);
   if (!immutableString(rev.sha256)) problems.push(`sha256 is ${describe(rev.sha256)}, not an ImmutableString`);
   else if (!SHA256_HEX.test(String(rev.sha256))) problems.push("sha256 is not 64 lowercase hex digits");
-  else if (immutableString(rev.blob) && String(rev.blob) !== String(rev.sha256)) problems.push("blob and sha256 differ (a blob is named by the SHA-256 of its bytes)");
-  if (!(typeof rev.size === "number" && Number.isSafeInteger(rev.size) && rev.size >= 0)) problems.push(`size is ${describe(rev.size)}, not a whole number of bytes`);
-  if (!(typeof rev.mtime === "number" && Number.isFinite(rev.mtime))) problems.push(`mtime is ${describe(rev.mtime)}, not a time in ms`);
+  else if (immutableString(rev.blob) && String(rev.blob) !== String(rev.sha256))
+    problems.push("blob and sha256 differ (a blob is named by the SHA-256 of its bytes)");
+  if (!(typeof rev.size === "number" && Number.isSafeInteger(rev.size) && rev.size >= 0))
+    problems.push(`size is ${describe(rev.size)}, not a whole number of bytes`);
+  if (!(typeof rev.mtime === "number" && Number.isFinite(rev.mtime)))
+    problems.push(`mtime is ${describe(rev.mtime)}, not a time in ms`);
   if (!immutableString(rev.by)) problems.push(`by is ${describe(rev.by)}, not an ImmutableString`);
   return problems.length === 0 ? undefined : problems.join("; ");
 }

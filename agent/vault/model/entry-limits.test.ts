@@ -36,7 +36,14 @@ describe("entry limits", () => {
   });
 
   it("lists current files over a limit by their real size, not the size their writer declared", () => {
-    const doc = applyFileOps(base(), [{ type: "put", path: "big.md", bytes: utf8Encode("x".repeat(2000)), mtime: 1 }, { type: "put", path: "small.md", bytes: utf8Encode("x"), mtime: 1 }], ctx);
+    const doc = applyFileOps(
+      base(),
+      [
+        { type: "put", path: "big.md", bytes: utf8Encode("x".repeat(2000)), mtime: 1 },
+        { type: "put", path: "small.md", bytes: utf8Encode("x"), mtime: 1 },
+      ],
+      ctx,
+    );
     const lying = A.change(doc, (d) => {
       for (const bucket of Object.values(d.files)) if (bucket["big.md"]) bucket["big.md"].size = 1;
     });
@@ -55,7 +62,12 @@ describe("entry limits", () => {
   it("lets a large change of many small files through", () => {
     const peer = base();
     let doc = A.load<ReturnType<typeof base> extends A.Doc<infer T> ? T : never>(A.save(peer));
-    const ops = Array.from({ length: 500 }, (_, i) => ({ type: "put" as const, path: `n/${i}.md`, bytes: utf8Encode(randomBytes(300).toString("hex")), mtime: 1 }));
+    const ops = Array.from({ length: 500 }, (_, i) => ({
+      type: "put" as const,
+      path: `n/${i}.md`,
+      bytes: utf8Encode(randomBytes(300).toString("hex")),
+      mtime: 1,
+    }));
     doc = applyFileOps(doc, ops, ctx);
     const changes = changesSent(doc, A.clone(peer));
     assert.ok(changes.reduce((n, c) => n + c.length, 0) * 1032 > 30_000, "the change is big enough to be decoded");

@@ -58,7 +58,8 @@ export interface OverLimitEntry {
 /** Current files larger than `bytesMax`, by path: kept in the vault, never written to this disk. */
 export function entriesOverLimit(doc: Doc, bytesMax: number): OverLimitEntry[] {
   const out: OverLimitEntry[] = [];
-  for (const [path, rev] of listStored(doc)) if (entryOverLimit(rev, bytesMax)) out.push({ path, size: entryBytes(rev) });
+  for (const [path, rev] of listStored(doc))
+    if (entryOverLimit(rev, bytesMax)) out.push({ path, size: entryBytes(rev) });
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
@@ -75,10 +76,16 @@ export interface OversizedChange {
  * honest agent writes one (a larger text is stored as a blob, toStoredRev), and once applied it
  * would be in every later change's history, relayed by the hub and stored by every device.
  */
-export function oversizedChange(changes: readonly Uint8Array[], bytesMax = INLINE_ENTRY_BYTES_MAX): OversizedChange | undefined {
+export function oversizedChange(
+  changes: readonly Uint8Array[],
+  bytesMax = INLINE_ENTRY_BYTES_MAX,
+): OversizedChange | undefined {
   for (const raw of changes) {
     if (raw.length * DEFLATE_EXPANSION_MAX <= bytesMax) continue;
-    const found = raw[CHUNK_TYPE_OFFSET] === DOCUMENT_CHUNK ? oversizedInDocumentChunk(raw, bytesMax) : oversizedInOneChange(raw, bytesMax);
+    const found =
+      raw[CHUNK_TYPE_OFFSET] === DOCUMENT_CHUNK
+        ? oversizedInDocumentChunk(raw, bytesMax)
+        : oversizedInOneChange(raw, bytesMax);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -98,7 +105,14 @@ function oversizedInOneChange(raw: Uint8Array, bytesMax: number): OversizedChang
   }
   for (const op of change.ops) {
     const value: unknown = op.value;
-    const bytes = typeof value === "string" ? (utf8BytesOver(value, bytesMax) ? utf8Length(value) : 0) : value instanceof Uint8Array ? value.length : 0;
+    const bytes =
+      typeof value === "string"
+        ? utf8BytesOver(value, bytesMax)
+          ? utf8Length(value)
+          : 0
+        : value instanceof Uint8Array
+          ? value.length
+          : 0;
     if (bytes > bytesMax) return { hash: change.hash ?? "", actor: change.actor, bytes };
   }
   return undefined;
@@ -120,7 +134,10 @@ function oversizedInDocumentChunk(raw: Uint8Array, bytesMax: number): OversizedC
 }
 
 /** The same check for a sync message; a message that does not decode is left to Automerge to refuse. */
-export function oversizedChangeInSyncMessage(message: Uint8Array, bytesMax = INLINE_ENTRY_BYTES_MAX): OversizedChange | undefined {
+export function oversizedChangeInSyncMessage(
+  message: Uint8Array,
+  bytesMax = INLINE_ENTRY_BYTES_MAX,
+): OversizedChange | undefined {
   let changes: Uint8Array[];
   try {
     changes = A.decodeSyncMessage(message).changes;

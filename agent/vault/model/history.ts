@@ -57,7 +57,8 @@ export function restoreTo(doc: Doc, heads: A.Heads, ctx: ChangeContext): { doc: 
     if (String(now.get(path)?.sha256 ?? "") === entry.sha256) continue;
     // A blob-backed binary is linked by hash (its bytes need not be here); inline bytes (text, and
     // binaries from before blobs) are put, and a legacy binary's bytes move into ctx.blobs.
-    if (entry.blob !== undefined) ops.push({ type: "link", path, blob: entry.blob, size: entry.size, mtime: entry.mtime });
+    if (entry.blob !== undefined)
+      ops.push({ type: "link", path, blob: entry.blob, size: entry.size, mtime: entry.mtime });
     else ops.push({ type: "put", path, bytes: entry.bytes ?? new Uint8Array(), mtime: entry.mtime });
   }
   const next = applyFileOps(doc, ops, { ...ctx, message: ctx.message ?? "restore" });
@@ -72,14 +73,20 @@ export interface LabelInfo {
 }
 
 export function setLabel(doc: Doc, label: string, heads: A.Heads, ctx: ChangeContext): Doc {
-  if (!LABEL_PATTERN.test(label)) throw new UnknownPointError(`invalid label ${JSON.stringify(label)}: use 1-64 letters, digits, space . _ : @ + -`);
+  if (!LABEL_PATTERN.test(label))
+    throw new UnknownPointError(`invalid label ${JSON.stringify(label)}: use 1-64 letters, digits, space . _ : @ + -`);
   return A.change(doc, { time: ctx.time, message: `label ${label}` }, (d) => {
-    d.labels[label] = { heads: new A.ImmutableString(heads.join(",")), time: ctx.time, by: new A.ImmutableString(ctx.by) };
+    d.labels[label] = {
+      heads: new A.ImmutableString(heads.join(",")),
+      time: ctx.time,
+      by: new A.ImmutableString(ctx.by),
+    };
   });
 }
 
 export function deleteLabel(doc: Doc, label: string, ctx: ChangeContext): Doc {
-  if (doc.labels?.[label] === undefined) throw new UnknownPointError(`no snapshot named ${JSON.stringify(label)}; see \`edgesync snapshot list\``);
+  if (doc.labels?.[label] === undefined)
+    throw new UnknownPointError(`no snapshot named ${JSON.stringify(label)}; see \`edgesync snapshot list\``);
   return A.change(doc, { time: ctx.time, message: `delete label ${label}` }, (d) => {
     delete d.labels[label];
   });
@@ -89,7 +96,9 @@ export function listLabels(doc: Doc): LabelInfo[] {
   return Object.entries(doc.labels ?? {})
     .map(([label, stored]) => ({
       label,
-      heads: String(stored.heads).split(",").filter((h) => h.length > 0),
+      heads: String(stored.heads)
+        .split(",")
+        .filter((h) => h.length > 0),
       time: stored.time,
       by: String(stored.by),
     }))
@@ -99,7 +108,10 @@ export function listLabels(doc: Doc): LabelInfo[] {
 /** Resolves a label or a comma-separated list of change hashes into heads the doc has. */
 export function resolveHeads(doc: Doc, point: string): A.Heads | undefined {
   const label = doc.labels?.[point];
-  if (label !== undefined) return String(label.heads).split(",").filter((h) => h.length > 0);
+  if (label !== undefined)
+    return String(label.heads)
+      .split(",")
+      .filter((h) => h.length > 0);
   const hashes = point.split(",");
   if (hashes.every((h) => /^[0-9a-f]{64}$/.test(h)) && A.hasHeads(doc, hashes)) return hashes;
   return undefined;

@@ -29,7 +29,10 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string, options: L
       // A.load of the full save is faster than loadIncremental into an empty doc.
       doc = i === 0 ? A.load<VaultDoc>(chunk, { actor: actor as A.ActorId }) : A.loadIncremental(doc, chunk);
     } catch (error) {
-      throw new CorruptDocError(`stored vault document (chunk ${i + 1}/${chunks.length}) is unreadable; move .edgesync/doc.bin and doc.log aside and clone the vault again from another device`, { cause: error });
+      throw new CorruptDocError(
+        `stored vault document (chunk ${i + 1}/${chunks.length}) is unreadable; move .edgesync/doc.bin and doc.log aside and clone the vault again from another device`,
+        { cause: error },
+      );
     }
   }
   // loadIncremental patches the view like a sync message does, and can leave it stale (view-check.ts);

@@ -7,7 +7,11 @@ import { utf8Encode } from "./bytes.js";
 
 const text = (doc: Doc, path: string) => new TextDecoder().decode(readEntry(doc, path)?.bytes);
 const put = (doc: Doc, path: string, content: string | Uint8Array, by: string, time: number) =>
-  applyFileOps(doc, [{ type: "put", path, bytes: typeof content === "string" ? utf8Encode(content) : content, mtime: time }], { time, by, blobs: new Map() });
+  applyFileOps(
+    doc,
+    [{ type: "put", path, bytes: typeof content === "string" ? utf8Encode(content) : content, mtime: time }],
+    { time, by, blobs: new Map() },
+  );
 
 function twoDevices() {
   const origin = createVaultDoc({ vaultId: "v1", name: "notes", createdAt: 1000 }, "aa".repeat(16));
@@ -61,7 +65,10 @@ describe("resolveConflicts", () => {
     b = put(b, "plan.md", base.replace("beta paragraph", "beta from B"), "B", 3001);
     const merged = A.merge(A.clone(a), b);
     const { doc, outcomes } = resolveConflicts(merged, ["plan.md"], { me: "A", time: 4000 });
-    assert.deepEqual(outcomes.map((o) => o.result), ["markers"]);
+    assert.deepEqual(
+      outcomes.map((o) => o.result),
+      ["markers"],
+    );
     assert.match(text(doc, "plan.md"), /<<<<<<< .*\nbeta from [AB]\n=======\nbeta from [AB]\n>>>>>>> /);
   });
 

@@ -42,7 +42,11 @@ interface Side {
 export const RESOLVE_MESSAGE = "resolve concurrent edits";
 
 /** Resolves the conflicts among `paths` that involve this device. Returns the doc (changed or not). */
-export function resolveConflicts(doc: Doc, paths: Iterable<string>, ctx: ResolveContext): { doc: Doc; outcomes: MergeOutcome[] } {
+export function resolveConflicts(
+  doc: Doc,
+  paths: Iterable<string>,
+  ctx: ResolveContext,
+): { doc: Doc; outcomes: MergeOutcome[] } {
   const ops: FileOp[] = [];
   const outcomes: MergeOutcome[] = [];
   const recorded: string[] = [];
@@ -86,7 +90,13 @@ interface Leaf {
 /** Leaf edits merged at most (and recorded in a resolution's message); beyond, the sides are merged as they are. */
 export const LEAVES_MAX = 64;
 
-function resolveOne(doc: Doc, graph: ChangeGraph, path: string, sides: Side[], me: string): { ops: FileOp[]; outcome: MergeOutcome; leaves?: string[] } {
+function resolveOne(
+  doc: Doc,
+  graph: ChangeGraph,
+  path: string,
+  sides: Side[],
+  me: string,
+): { ops: FileOp[]; outcome: MergeOutcome; leaves?: string[] } {
   if (sides.some((s) => s.rev.text === undefined)) return binaryCopy(doc, path, sides, me);
   const leaves = leavesOf(doc, graph, path, sides);
   const { text: merged, conflicted } = mergeLeaves(doc, graph, path, leaves);
@@ -115,11 +125,14 @@ function leavesOf(doc: Doc, graph: ChangeGraph, path: string, sides: Side[]): Le
     if (change === undefined) continue;
     const recorded = graph.recordedLeaves(change, path);
     const expanded = recorded?.map((hash) => graph.leafAt(doc, hash, path)).filter((l): l is Leaf => l !== undefined);
-    if (expanded !== undefined && expanded.length === recorded?.length) for (const leaf of expanded) byChange.set(leaf.change, leaf);
+    if (expanded !== undefined && expanded.length === recorded?.length)
+      for (const leaf of expanded) byChange.set(leaf.change, leaf);
     else byChange.set(change, { change, sha256: String(side.rev.sha256), text: String(side.rev.text) });
   }
   const all = [...byChange.values()];
-  const maximal = all.filter((leaf) => !all.some((other) => other !== leaf && graph.isAncestor(leaf.change, other.change)));
+  const maximal = all.filter(
+    (leaf) => !all.some((other) => other !== leaf && graph.isAncestor(leaf.change, other.change)),
+  );
   const byContent = new Map<string, Leaf>();
   for (const leaf of maximal) {
     const seen = byContent.get(leaf.sha256);
@@ -127,13 +140,22 @@ function leavesOf(doc: Doc, graph: ChangeGraph, path: string, sides: Side[]): Le
   }
   const leaves = [...byContent.values()].sort((x, y) => (x.sha256 < y.sha256 ? -1 : x.sha256 > y.sha256 ? 1 : 0));
   if (leaves.length > LEAVES_MAX || leaves.length < 2) {
-    return sides.map((s) => ({ change: graph.changeOf(s.opId) ?? s.opId, sha256: String(s.rev.sha256), text: String(s.rev.text) }));
+    return sides.map((s) => ({
+      change: graph.changeOf(s.opId) ?? s.opId,
+      sha256: String(s.rev.sha256),
+      text: String(s.rev.text),
+    }));
   }
   return leaves;
 }
 
 /** The 3-way merge of leaf edits over their common ancestor, in content-hash order. */
-function mergeLeaves(doc: Doc, graph: ChangeGraph, path: string, leaves: Leaf[]): { text: string; conflicted: boolean } {
+function mergeLeaves(
+  doc: Doc,
+  graph: ChangeGraph,
+  path: string,
+  leaves: Leaf[],
+): { text: string; conflicted: boolean } {
   const base = textAt(doc, graph.commonAncestorHeadsOfChanges(leaves.map((l) => l.change)), path);
   let merged = leaves[0].text;
   let conflicted = false;
@@ -165,7 +187,12 @@ function binaryCopy(doc: Doc, path: string, sides: Side[], me: string): { ops: F
   const op: FileOp =
     blob !== undefined
       ? { type: "link", path: copyPath, blob, size: mine.rev.size, mtime: mine.rev.mtime }
-      : { type: "put", path: copyPath, bytes: entryFromStored(copyPath, mine.rev).bytes ?? new Uint8Array(), mtime: mine.rev.mtime };
+      : {
+          type: "put",
+          path: copyPath,
+          bytes: entryFromStored(copyPath, mine.rev).bytes ?? new Uint8Array(),
+          mtime: mine.rev.mtime,
+        };
   return { ops: [op], outcome: { path, result: "copy", copyPath } };
 }
 
@@ -181,7 +208,7 @@ function textAt(doc: Doc, heads: A.Heads, path: string): string {
   const past = A.view(doc, heads);
   const rev = past.files?.[bucketOf(path)]?.[path];
   if (rev === undefined) return "";
-  return rev.text !== undefined ? String(rev.text) : decodeTextOrUndefined(new Uint8Array(rev.data ?? [])) ?? "";
+  return rev.text !== undefined ? String(rev.text) : (decodeTextOrUndefined(new Uint8Array(rev.data ?? [])) ?? "");
 }
 
 /** The doc's change graph, built once per resolve pass (conflicts are rare; this is O(history)). */
@@ -220,7 +247,10 @@ class ChangeGraph {
     if (message === undefined) return undefined;
     const prefix = `${JSON.stringify(path)} `;
     const line = message.split("\n").find((l) => l.startsWith(prefix));
-    const hashes = line?.slice(prefix.length).split(",").filter((h) => this.#deps.has(h));
+    const hashes = line
+      ?.slice(prefix.length)
+      .split(",")
+      .filter((h) => this.#deps.has(h));
     return hashes !== undefined && hashes.length >= 2 && hashes.length <= LEAVES_MAX ? hashes : undefined;
   }
 

@@ -11,7 +11,10 @@ describe("mergeText", () => {
     const b = base.replace("third paragraph", "third paragraph, edited on B");
     const merged = mergeText(base, a, b, labels);
     assert.equal(merged.conflicted, false);
-    assert.equal(merged.text, "# Title\n\nfirst paragraph, edited on A\n\nsecond paragraph\n\nthird paragraph, edited on B\n");
+    assert.equal(
+      merged.text,
+      "# Title\n\nfirst paragraph, edited on A\n\nsecond paragraph\n\nthird paragraph, edited on B\n",
+    );
   });
   it("keeps both versions between markers when the same line changed differently", () => {
     const merged = mergeText(base, base.replace("second", "2nd (A)"), base.replace("second", "2nd (B)"), labels);

@@ -19,5 +19,7 @@ export function parseTimeSpec(spec: string, nowMs: number): number {
     const parsed = Date.parse(trimmed);
     if (!Number.isNaN(parsed)) return parsed;
   }
-  throw new TimeSpecError(`bad time ${JSON.stringify(spec)}: use epoch milliseconds, an ISO date, or an age such as 5m, 2h, 1d, 1w`);
+  throw new TimeSpecError(
+    `bad time ${JSON.stringify(spec)}: use epoch milliseconds, an ISO date, or an age such as 5m, 2h, 1d, 1w`,
+  );
 }

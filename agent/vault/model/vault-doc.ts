@@ -5,7 +5,14 @@
 import * as A from "@automerge/automerge";
 import { allBuckets, bucketOf } from "./bucket.js";
 import { decodeTextOrUndefined, sha256Hex, utf8Encode } from "./bytes.js";
-import { INLINE_ENTRY_BYTES_MAX, SCHEMA_VERSION, type FileEntry, type StoredRev, type VaultDoc, type VaultMeta } from "./schema.js";
+import {
+  INLINE_ENTRY_BYTES_MAX,
+  SCHEMA_VERSION,
+  type FileEntry,
+  type StoredRev,
+  type VaultDoc,
+  type VaultMeta,
+} from "./schema.js";
 import { normaliseVaultPath } from "../paths.js";
 import { UserError } from "../../errors.js";
 
@@ -45,7 +52,9 @@ export interface ChangeContext {
 
 export class BlobSinkMissingError extends Error {
   constructor(path: string) {
-    super(`binary content for ${path} has nowhere to go: pass a blob sink (ChangeContext.blobs) and store it before the change`);
+    super(
+      `binary content for ${path} has nowhere to go: pass a blob sink (ChangeContext.blobs) and store it before the change`,
+    );
     this.name = "BlobSinkMissingError";
   }
 }
@@ -96,7 +105,14 @@ export function createdIdentity(doc: Doc, expectedId?: string): VaultMeta | unde
  * INLINE_ENTRY_BYTES_MAX), else a blob reference whose bytes go to `blobs` (for the caller to store
  * before the change).
  */
-export function toStoredRev(path: string, bytes: Uint8Array, mtime: number, by: string, blobs: BlobSink | undefined, sha256 = sha256Hex(bytes)): StoredRev {
+export function toStoredRev(
+  path: string,
+  bytes: Uint8Array,
+  mtime: number,
+  by: string,
+  blobs: BlobSink | undefined,
+  sha256 = sha256Hex(bytes),
+): StoredRev {
   const text = decodeTextOrUndefined(bytes);
   const rev: StoredRev = { sha256: im(sha256), size: bytes.length, mtime, by: im(by) };
   // A text too large for the document travels as a blob, under the blob limits (INLINE_ENTRY_BYTES_MAX).
@@ -149,10 +165,19 @@ export function pathsOfOps(ops: readonly FileOp[]): string[] {
  * Validates paths and builds revision objects before entering the change callback: the same work
  * inside it costs several times more on a large import.
  */
-function prepareOps(ops: readonly FileOp[], ctx: ChangeContext, hashes = putHashes(ops, ctx)): { path: string; bucket: string; rev?: StoredRev }[] {
+function prepareOps(
+  ops: readonly FileOp[],
+  ctx: ChangeContext,
+  hashes = putHashes(ops, ctx),
+): { path: string; bucket: string; rev?: StoredRev }[] {
   return ops.map((op) => {
     const path = normaliseVaultPath(op.path);
-    const rev = op.type === "put" ? toStoredRev(path, op.bytes, op.mtime, ctx.by, ctx.blobs, hashes.get(op)) : op.type === "link" ? linkedRev(op, ctx.by) : undefined;
+    const rev =
+      op.type === "put"
+        ? toStoredRev(path, op.bytes, op.mtime, ctx.by, ctx.blobs, hashes.get(op))
+        : op.type === "link"
+          ? linkedRev(op, ctx.by)
+          : undefined;
     return { path, bucket: bucketOf(path), rev };
   });
 }
@@ -167,12 +192,17 @@ export function applyFileOpsAt(doc: Doc, baseHeads: A.Heads, ops: readonly FileO
   if (!isReady(doc)) throw new VaultNotReadyError("the vault has not been received yet; wait for the first sync");
   if (ops.length === 0) return doc;
   const prepared = prepareOps(ops, ctx);
-  const { newDoc } = A.changeAt(doc, baseHeads, { time: ctx.time, message: ctx.message ?? describeOps(ops) }, (draft) => {
-    for (const { path, bucket, rev } of prepared) {
-      if (rev !== undefined) draft.files[bucket][path] = rev;
-      else if (draft.files[bucket][path] !== undefined) delete draft.files[bucket][path];
-    }
-  });
+  const { newDoc } = A.changeAt(
+    doc,
+    baseHeads,
+    { time: ctx.time, message: ctx.message ?? describeOps(ops) },
+    (draft) => {
+      for (const { path, bucket, rev } of prepared) {
+        if (rev !== undefined) draft.files[bucket][path] = rev;
+        else if (draft.files[bucket][path] !== undefined) delete draft.files[bucket][path];
+      }
+    },
+  );
   return newDoc;
 }
 
@@ -199,7 +229,12 @@ function describeOps(ops: readonly FileOp[]): string {
 /** Plain view of one stored revision (a blob-backed binary has `blob` and no `bytes`). */
 export function entryFromStored(path: string, rev: StoredRev): FileEntry {
   const blob = rev.text === undefined && rev.blob !== undefined ? String(rev.blob) : undefined;
-  const bytes = rev.text !== undefined ? utf8Encode(String(rev.text)) : blob !== undefined ? undefined : new Uint8Array(rev.data ?? new Uint8Array());
+  const bytes =
+    rev.text !== undefined
+      ? utf8Encode(String(rev.text))
+      : blob !== undefined
+        ? undefined
+        : new Uint8Array(rev.data ?? new Uint8Array());
   return {
     path,
     kind: rev.text !== undefined ? "text" : "binary",
@@ -233,7 +268,8 @@ export function listStored(doc: Doc): Map<string, StoredRev> {
 }
 
 /** The blob hash a revision's bytes live under, if it is a blob-backed binary. */
-export const blobOf = (rev: StoredRev | undefined): string | undefined => (rev?.text === undefined && rev?.blob !== undefined ? String(rev.blob) : undefined);
+export const blobOf = (rev: StoredRev | undefined): string | undefined =>
+  rev?.text === undefined && rev?.blob !== undefined ? String(rev.blob) : undefined;
 
 /** path → hex sha256, the cheap summary used for comparisons. */
 export function fileHashes(doc: Doc): Map<string, string> {

@@ -56,7 +56,8 @@ export function viewIsStale(doc: Doc, only?: ReadonlySet<string>): boolean {
     for (const path of held) {
       const shown = bucket[path];
       const winner = backend.getWithType(bucketId, path);
-      if (shown === undefined || winner === null || winner[0] !== "map" || winner[1] !== A.getObjectId(shown)) return true;
+      if (shown === undefined || winner === null || winner[0] !== "map" || winner[1] !== A.getObjectId(shown))
+        return true;
     }
   }
   return false;

@@ -13,7 +13,9 @@ import { checkBlob } from "../model/blob-hash.js";
  */
 export class BlobMissingError extends UserError {
   constructor(path: string, hash: string) {
-    super(`the content of ${path} (blob ${hash.slice(0, 12)}…) is not on this device yet; it is being fetched from other devices — wait for sync and try again`);
+    super(
+      `the content of ${path} (blob ${hash.slice(0, 12)}…) is not on this device yet; it is being fetched from other devices — wait for sync and try again`,
+    );
     this.name = "BlobMissingError";
   }
 }

@@ -26,7 +26,9 @@ export class DiskBlobStore implements BlobStore {
 
   /** Creates the folder and sweeps temp files a killed writer left; runs once, before first use. */
   #open(): Promise<void> {
-    this.#ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => sweepTempFiles(this.dir).then(() => undefined));
+    this.#ready ??= mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() =>
+      sweepTempFiles(this.dir).then(() => undefined),
+    );
     return this.#ready;
   }
 
@@ -74,7 +76,10 @@ export class DiskBlobStore implements BlobStore {
     const path = this.#path(hash);
     if (path === undefined) return false;
     await this.#open();
-    return unlink(path).then(() => true, (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? false : Promise.reject(error)));
+    return unlink(path).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? false : Promise.reject(error)),
+    );
   }
 }
 

@@ -70,7 +70,7 @@ export class DiskStore implements DocStore {
     const sizeBefore = (await log.stat()).size;
     try {
       // A full disk answers with a short write before it answers ENOSPC: loop, never assume.
-      for (let offset = 0; offset < frame.length; ) {
+      for (let offset = 0; offset < frame.length;) {
         const { bytesWritten } = await log.write(frame, offset, frame.length - offset);
         if (bytesWritten === 0) throw Object.assign(new Error("no space left on device, write"), { code: "ENOSPC" });
         offset += bytesWritten;
@@ -91,7 +91,14 @@ export class DiskStore implements DocStore {
   }
 
   async sizeBytes(): Promise<number> {
-    const sizes = await Promise.all([this.docPath, this.logPath].map((p) => stat(p).then((s) => s.size, () => 0)));
+    const sizes = await Promise.all(
+      [this.docPath, this.logPath].map((p) =>
+        stat(p).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+    );
     return sizes[0] + sizes[1];
   }
 

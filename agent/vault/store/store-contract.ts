@@ -155,7 +155,10 @@ export function runStoreContract(name: string, makeSetup: () => Promise<StoreCon
         // Old incremental saves loaded again after the new full save are harmless: Automerge
         // ignores changes it already has. Anything else (a torn or missing full save) is not.
         const allowed = [[oldFull, ...appended], [newFull], [newFull, ...appended]];
-        assert.ok(allowed.some((chunks) => isDeepStrictEqual(chunks, loaded)), `loaded ${loaded.length} chunks of ${loaded.map((c) => c.length).join(", ")} bytes`);
+        assert.ok(
+          allowed.some((chunks) => isDeepStrictEqual(chunks, loaded)),
+          `loaded ${loaded.length} chunks of ${loaded.map((c) => c.length).join(", ")} bytes`,
+        );
         const after = chunkOf(20, 5);
         await next.append(after);
         assert.deepEqual(await (await setup.restart()).load(), [...loaded, after]);
@@ -188,7 +191,10 @@ export function runStoreContract(name: string, makeSetup: () => Promise<StoreCon
         const full = chunkOf(3_000, 99);
         await store.replace(full);
         const after = await store.sizeBytes();
-        assert.ok(after >= full.length && after < before, `sizeBytes ${after} after compaction (was ${before}, full save ${full.length})`);
+        assert.ok(
+          after >= full.length && after < before,
+          `sizeBytes ${after} after compaction (was ${before}, full save ${full.length})`,
+        );
       }),
     );
   });
