@@ -8,7 +8,7 @@
  * or accepted, and every message that reached the subscription.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFile, readFile, readdir } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { createUser, Prefix } from "@nats-io/nkeys";
@@ -21,6 +21,12 @@ import {
 } from "@nats-io/transport-node";
 import type { Identity } from "../../agent/auth/identity.js";
 import { waitFor } from "./wait.js";
+import { readPortsFile } from "./ports-file.js";
+
+/** How long a stock server gets to stop on SIGINT before SIGKILL. */
+const STOP_TIMEOUT_MS = 5_000;
+/** How long one PING/PONG round trip may take before the server is taken as not answering. */
+const ROUND_TRIP_TIMEOUT_MS = 10_000;
 
 /** The hub account's public key, derived as the hub derives it (a label hashed; nobody holds its seed). */
 export { HUB_ACCOUNT_PUBLIC } from "../../agent/auth/accounts.js";
@@ -85,10 +91,30 @@ export class RawClient {
     void sub.closed.then((r) => {
       if (r instanceof Error) heard.refused = r.message;
     });
-    await this.nc.flush();
     // The violation is sent after the server processed SUB; a second round trip has seen it.
-    await this.nc.flush();
+    for (let i = 0; i < 2 && heard.refused === undefined; i++) {
+      const outcome = await this.#roundTrip();
+      if (outcome !== "answered") heard.refused ??= outcome;
+    }
     return heard;
+  }
+
+  /**
+   * One PING/PONG, bounded: the server may close the connection meanwhile (a key just removed),
+   * and a flush pending on a closed connection is not always settled.
+   */
+  async #roundTrip(): Promise<"answered" | string> {
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      this.nc.flush().then(
+        () => "answered",
+        (error: unknown) => `round trip failed: ${String(error)}`,
+      ),
+      this.nc.closed().then((error) => `connection closed by the server${error ? `: ${error.message}` : ""}`),
+      new Promise<string>((r) => (timer = setTimeout(r, ROUND_TRIP_TIMEOUT_MS, "no answer to PING"))),
+    ]);
+    clearTimeout(timer);
+    return outcome;
   }
 
   close(): Promise<void> {
@@ -121,25 +147,33 @@ export async function stockLeaf(
   child.stdout?.on("data", (c: Buffer) => (log += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (log += c.toString()));
   let clientUrl = "";
-  await waitFor(
-    "the stock leaf to listen and link to the hub",
-    async () => {
-      const ports = (await readdir(dir)).find((f) => f.endsWith(".ports"));
-      if (ports) clientUrl = (JSON.parse(await readFile(join(dir, ports), "utf8")) as { nats: string[] }).nats[0];
-      return clientUrl !== "" && /Leafnode connection created/.test(log);
-    },
-    20_000,
-    () => log,
-  );
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitFor(
+      "the stock leaf to listen and link to the hub",
+      async () => {
+        clientUrl = (await readPortsFile(dir, () => true))?.nats?.[0] ?? "";
+        return clientUrl !== "" && /Leafnode connection created/.test(log);
+      },
+      20_000,
+      () => log,
+    );
+  } catch (error) {
+    // A server left running would keep the test process alive long after the failure is reported.
+    await stop();
+    throw error;
+  }
   return {
     url: clientUrl,
     process: child,
     log: () => log,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGINT");
-      await exited;
-    },
+    stop,
   };
 }

@@ -4,10 +4,11 @@
  * client that subscribes to everything, and a self-signed ed25519 certificate made by openssl.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { waitFor } from "./wait.js";
+import { readPortsFile } from "./ports-file.js";
 
 export interface StrangerServer {
   clientPort: number;
@@ -58,34 +59,35 @@ cluster {
   for (const stream of [child.stdout, child.stderr])
     stream?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-100_000)));
   let clientPort = 0;
-  await waitFor(
-    "the stranger's nats-server to be ready",
-    async () => {
-      if (child.exitCode !== null) throw new Error(`stranger nats-server exited ${child.exitCode}:\n${output}`);
-      const file = (await readdir(dir)).find((n) => n.endsWith(`_${child.pid}.ports`));
-      const ports = file
-        ? await readFile(join(dir, file), "utf8").then(
-            (t) => JSON.parse(t) as { nats?: string[] },
-            () => undefined,
-          )
-        : undefined;
-      clientPort = Number(/:(\d+)$/.exec(ports?.nats?.[0] ?? "")?.[1] ?? 0);
-      return clientPort > 0;
-    },
-    15_000,
-    () => output,
-  );
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitFor(
+      "the stranger's nats-server to be ready",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`stranger nats-server exited ${child.exitCode}:\n${output}`);
+        const ports = await readPortsFile(dir, (name) => name.endsWith(`_${child.pid}.ports`));
+        clientPort = Number(/:(\d+)$/.exec(ports?.nats?.[0] ?? "")?.[1] ?? 0);
+        return clientPort > 0;
+      },
+      15_000,
+      () => output,
+    );
+  } catch (error) {
+    // A server left running would keep the test process alive long after the failure is reported.
+    await stop();
+    throw error;
+  }
   return {
     clientPort,
     output: () => output,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGINT");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }
 
