@@ -22,6 +22,12 @@ export function deviceEnv(box: Sandbox, name: string): NodeJS.ProcessEnv {
   return { ...box.env, EDGESYNC_HOME: join(box.dir, `${name}-home`), HOME: join(box.dir, `${name}-home`) };
 }
 
+/**
+ * How long an agent gets to start: it starts its nats-server, opens and rescans its vaults first,
+ * which a loaded two-core machine can stretch well past the usual few seconds.
+ */
+const AGENT_START_TIMEOUT_MS = 90_000;
+
 /** Starts `edgesync sync start …` and waits until its agent.json says it runs. */
 export async function startAgent(
   box: Sandbox,
@@ -43,7 +49,7 @@ export async function startAgent(
       info = await readFile(join(home, "agent.json"), "utf8").then(parseInfo, () => undefined);
       return info !== undefined && info.pid === child.pid;
     },
-    30_000,
+    AGENT_START_TIMEOUT_MS,
     () => child.output(),
   );
   return Object.assign(child, { home, info: info as AgentInfo });
