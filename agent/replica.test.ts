@@ -14,7 +14,7 @@ import { asPeerId, silentLog, type Clock, type Transport } from "./sync/ports.js
 import { MemoryStore } from "./vault/store/memory-store.js";
 import { createVaultDoc, readEntry } from "./vault/model/vault-doc.js";
 import { utf8Encode } from "./vault/model/bytes.js";
-import { decodeMessage } from "./sync/messages.js";
+import { decodeMessage, encodeMessage } from "./sync/messages.js";
 
 const IDLE_MS = 1_000;
 let now = 1_700_000_000_000;
@@ -91,10 +91,15 @@ describe("a hub replica unloaded when idle", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** Lets the idle time pass, tick after tick, until the replica unloads (late replies may still arrive). */
   async function idleUntilUnloaded(): Promise<void> {
-    now += IDLE_MS + 1;
-    replica.tick();
-    await until("the replica to unload", () => replica.state === "unloaded");
+    await until("the replica to unload", () => {
+      if (replica.state === "loaded") {
+        now += IDLE_MS + 1;
+        replica.tick();
+      }
+      return replica.state === "unloaded";
+    });
   }
 
   it("stays loaded while it works, and unloads once nothing needed it for the idle time", async () => {
@@ -158,5 +163,26 @@ describe("a hub replica unloaded when idle", () => {
       idleUnloadMs: IDLE_MS,
     });
     assert.equal(text(replica.engine, "d.md"), "during the unload\n", "the change was saved");
+  });
+
+  it("answers a message no peer would resend, which arrived while it was unloaded, once loaded", async () => {
+    // A blob request from a bare client that asks once: only the queue can get it to the engine.
+    const photo = new Uint8Array([0, 1, 2, 3, 0, 255]);
+    await device.change([{ type: "put", path: "photo.bin", bytes: photo, mtime: 1 }]);
+    const hash = readEntry(device.doc, "photo.bin")!.sha256;
+    await until("the replica to fetch the photo", () => {
+      const engine = replica.engine;
+      return (
+        engine !== undefined && engine.missingBlobs.length === 0 && readEntry(engine.doc, "photo.bin") !== undefined
+      );
+    });
+    await idleUntilUnloaded();
+    const heard: string[] = [];
+    const asker = bus.transport(asPeerId("asker"));
+    await asker.start({ onMessage: (_from, m) => heard.push(decodeMessage(m)?.type ?? "malformed") });
+    asker.send(asPeerId("hub"), encodeMessage({ type: "blob-want", hashes: [hash] }));
+    await until("the blob, sent by the loaded replica", () => heard.includes("blob"));
+    assert.equal(replica.memory().queuedMessages, 0);
+    await asker.stop();
   });
 });
