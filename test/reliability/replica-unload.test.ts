@@ -179,4 +179,14 @@ describe("a hub unloads an idle replica and loads it again on demand", () => {
     assert.ok(reloaded.loads > idle.loads, "the clone loaded the replica");
     assert.ok(reloaded.lastLoad !== undefined, "a loaded replica reports what its load measured");
   });
+
+  it("refuses an idle limit that is not a positive whole number of milliseconds, in one line", () => {
+    const refused = cli(box, "hub", ["sync", "start", "--nats-role", "hub", "--replica-idle-unload-ms", "5min"]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr.trim(),
+      /^.*--replica-idle-unload-ms "5min" is not a positive whole number of milliseconds/,
+    );
+    assert.equal(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+  });
 });
