@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as A from "@automerge/automerge";
 import { Replica } from "./replica.js";
+import { DiskStore } from "./vault/store/disk-store.js";
+import { loadDoc } from "./vault/model/load.js";
 import { SyncEngine } from "./sync/engine.js";
 import { MemoryBus } from "./sync/memory-bus.js";
 import { asPeerId, silentLog, type Clock, type Transport } from "./sync/ports.js";
@@ -152,17 +155,33 @@ describe("a hub replica unloaded when idle", () => {
       () => replica.state === "unloaded" || text(replica.engine, "d.md") === "during the unload\n",
     );
     await replica.close();
+    const stored = loadDoc(await new DiskStore(dir).load(), "02".repeat(16));
+    assert.equal(new TextDecoder().decode(readEntry(stored, "d.md")?.bytes), "during the unload\n");
+  });
+
+  it("opens unloaded after a restart, announcing the heads it saved, and loads for the first message that needs it", async () => {
+    const heads = A.getHeads(replica.engine!.doc);
+    await replica.close();
+    const heard: { type?: string; heads?: string[] }[] = [];
+    const listener = bus.transport(asPeerId("listener"));
+    await listener.start({ onMessage: (_from, m) => heard.push(decodeMessage(m) as { type?: string }) });
     replica = await Replica.open({
       dir,
       vault,
-      peerId: "hub2",
+      peerId: "hub",
       hub: true,
-      transport: bus.transport(asPeerId("hub2")),
+      transport: bus.transport(asPeerId("hub")),
       clock,
       log: silentLog,
       idleUnloadMs: IDLE_MS,
     });
-    assert.equal(text(replica.engine, "d.md"), "during the unload\n", "the change was saved");
+    assert.equal(replica.state, "unloaded");
+    assert.equal(replica.ready, true);
+    await until("the restarted replica's announcement", () => heard.some((m) => m.type === "announce"));
+    assert.deepEqual(heard.find((m) => m.type === "announce")?.heads, heads);
+    await device.change(put("e.md", "after the restart\n"));
+    await until("the replica to load and hold e.md", () => text(replica.engine, "e.md") === "after the restart\n");
+    await listener.stop();
   });
 
   it("answers a message no peer would resend, which arrived while it was unloaded, once loaded", async () => {

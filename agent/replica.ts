@@ -30,6 +30,7 @@ import {
   type ParkedQueueLimits,
 } from "./parked-replica.js";
 import { measureLoad, type LoadMeasure, type ReplicaMemory } from "./replica-memory.js";
+import { readParkedRecord, removeParkedRecord, writeParkedRecord } from "./parked-record.js";
 
 /**
  * A hub makes the snapshot a clone downloads once a vault has been quiet this long (one agent tick
@@ -109,10 +110,23 @@ export class Replica {
     );
   }
 
-  /** Starts the vault's transport and loads the document. */
+  /**
+   * Starts the vault's transport, unloaded when the replica was left so (parked-record.ts: a hub
+   * restarting does not load every vault at once), else with the document loaded.
+   */
   static async open(options: ReplicaOptions): Promise<Replica> {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
     const replica = new Replica(options);
+    const parked = await readParkedRecord(options.dir);
+    if (parked) {
+      replica.#ready = parked.ready;
+      replica.#savedHeads = parked.heads;
+      replica.#savedBytes = parked.savedBytes;
+      replica.#state = { kind: "unloaded", heads: parked.heads, ready: parked.ready };
+      await replica.#transport.start();
+      replica.#announceParked();
+      return replica;
+    }
     // Subscribed before the first load: what arrives meanwhile waits in the queue.
     await replica.#transport.start();
     await replica.#runLifecycle(() => replica.#load());
@@ -174,6 +188,7 @@ export class Replica {
     if (state.kind === "loaded") {
       await state.engine.stop();
       await state.store.close();
+      await this.#leaveParkedRecord(state.engine, state.store);
     }
     await this.#transport.stop();
   }
@@ -194,6 +209,8 @@ export class Replica {
     let loaded: SyncEngine | undefined;
     await gate(async () => {
       const measure = measureLoad();
+      // Before an engine can save: the record must never describe a store that moved on.
+      await removeParkedRecord(options.dir);
       const store = new DiskStore(options.dir);
       const ref: { engine?: SyncEngine } = {};
       let engine: SyncEngine;
@@ -246,7 +263,7 @@ export class Replica {
     await state.store.close();
     const heads = A.getHeads(state.engine.doc);
     this.#savedHeads = heads;
-    this.#savedBytes = await state.store.sizeBytes();
+    await this.#leaveParkedRecord(state.engine, state.store);
     // Nothing holds the engine or its document after this: Automerge's wasm memory is freed when
     // the garbage collector finds the document unreachable (a FinalizationRegistry).
     this.#ready = isReady(state.engine.doc);
@@ -258,6 +275,19 @@ export class Replica {
     );
     this.#announceParked();
     if (this.#queue.length > 0) await this.#load();
+  }
+
+  /** After the store is closed: the size, and the record a restarted hub opens the replica unloaded from. */
+  async #leaveParkedRecord(engine: SyncEngine, store: DiskStore): Promise<void> {
+    this.#savedBytes = await store.sizeBytes();
+    const record = { heads: A.getHeads(engine.doc), ready: isReady(engine.doc), savedBytes: this.#savedBytes };
+    await writeParkedRecord(this.#options.dir, record).catch((error: unknown) =>
+      // Without it the next start loads the document to learn the same: slower, never wrong.
+      this.#options.log.warn(
+        { vault: this.vault.id, error: String(error) },
+        "cannot write the replica's parked record",
+      ),
+    );
   }
 
   #onParked(from: PeerId, message: Uint8Array): void {

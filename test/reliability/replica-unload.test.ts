@@ -180,6 +180,43 @@ describe("a hub unloads an idle replica and loads it again on demand", () => {
     assert.ok(reloaded.lastLoad !== undefined, "a loaded replica reports what its load measured");
   });
 
+  it("comes back unloaded after the hub restarts, and loads for A's next edit to B", async () => {
+    const hub = agents[0];
+    const ports = hub.info.ports!;
+    await stop(hub, "SIGINT");
+    const restarted = await startAgent(
+      box,
+      "hub",
+      [
+        "--nats-role",
+        "hub",
+        "--nats-listen",
+        `127.0.0.1:${ports.client}`,
+        "--leaf-listen",
+        `127.0.0.1:${ports.leafnode}`,
+        "--metrics",
+        "127.0.0.1:0",
+        "--replica-idle-unload-ms",
+        String(IDLE_UNLOAD_MS),
+        "--cwd",
+        hubVault,
+      ],
+      { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") },
+    );
+    agents[0] = restarted;
+    const atStart = replicaStatus()!;
+    assert.equal(atStart.state, "unloaded", "a restarted hub does not load an idle vault");
+    assert.equal(atStart.loads, 0);
+    await writeFile(join(a, "after-restart.md"), "after the hub restarted\n");
+    await waitFor(
+      "A's edit on B after the hub restarted",
+      async () => (await readText(join(b, "after-restart.md"))) === "after the hub restarted\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+    assert.ok(replicaStatus()!.loads >= 1, "the edit loaded the replica");
+  });
+
   it("refuses an idle limit that is not a positive whole number of milliseconds, in one line", () => {
     const refused = cli(box, "hub", ["sync", "start", "--nats-role", "hub", "--replica-idle-unload-ms", "5min"]);
     assert.equal(refused.code, 1);
