@@ -328,6 +328,7 @@ export class Agent {
       folderVaultIds: configs.map((c) => c.vault.id),
       hostedVaultIds: () => [...(this.#hubState?.vaults.keys() ?? [])],
       engines: () => this.#host?.engines() ?? [],
+      engineFor: async (vaultId) => this.#host?.engineFor(vaultId),
       setHubAccountKeys: authority ? (set, keys) => authority.setNotifyKeys(set, keys) : undefined,
       log: this.#cfg.log,
     };

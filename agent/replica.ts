@@ -152,6 +152,17 @@ export class Replica {
     return state.kind === "loaded" ? isReady(state.engine.doc) : this.#ready;
   }
 
+  /** The engine, loading the document first if it is not in memory (undefined if the load fails). */
+  async loadedEngine(): Promise<SyncEngine | undefined> {
+    for (let attempt = 0; attempt < 2 && !this.#closed; attempt++) {
+      await this.#lifecycle; // a load or unload under way ends first
+      if (this.#state.kind === "loaded") break;
+      if (this.#state.kind === "unloaded") await this.#runLifecycle(() => this.#load());
+    }
+    if (this.#state.kind === "loaded") this.#lastBusyMs = this.#options.clock.now();
+    return this.engine;
+  }
+
   /** The host's periodic tick: the engine's, the idle check, or the unloaded replica's announcement. */
   tick(): void {
     const state = this.#state;

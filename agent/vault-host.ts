@@ -208,6 +208,11 @@ export class VaultHost {
     return run;
   }
 
+  /** A vault's running engine; an unloaded replica is loaded for it (the bridge beside a hub asks). */
+  async engineFor(vaultId: string): Promise<SyncEngine | undefined> {
+    return this.folders.get(vaultId)?.engine ?? (await this.replicas.get(vaultId)?.loadedEngine());
+  }
+
   /** Memory of each hosted replica, loaded or not (replica-memory.ts says how it is measured). */
   replicaMemory(): ({ id: string } & ReplicaMemory)[] {
     return [...this.replicas].map(([id, replica]) => ({ id, ...replica.memory() }));
