@@ -125,6 +125,10 @@ export class Replica {
       replica.#state = { kind: "unloaded", heads: parked.heads, ready: parked.ready };
       await replica.#transport.start();
       replica.#announceParked();
+      options.log.info(
+        { vault: options.vault.id, savedBytes: parked.savedBytes },
+        "replica opened unloaded, as it was left; loaded on the first message that needs it",
+      );
       return replica;
     }
     // Subscribed before the first load: what arrives meanwhile waits in the queue.
