@@ -33,8 +33,10 @@ export interface AgentPartContext {
   folderVaultIds: string[];
   /** Hub: the vaults it hosts now (more arrive through `AgentPart.vaultAdded`). */
   hostedVaultIds: () => string[];
-  /** Every engine the agent runs now, folders and replicas. */
+  /** Every engine the agent runs now, folders and the replicas loaded at this moment. */
   engines: () => SyncEngine[];
+  /** A vault's engine, loading its replica when the hub unloaded it for being idle. */
+  engineFor: (vaultId: string) => Promise<SyncEngine | undefined>;
   /** Hub in operator mode: puts `set`'s extra signing keys into the hub account (agent/hub/hub-authority.ts). */
   setHubAccountKeys: ((set: string, keys: SigningKey[]) => Promise<void>) | undefined;
   log: Log;

@@ -32,6 +32,7 @@ import { NatsServerSupervisor } from "./nats/supervisor.js";
 import { resolveServerConfig, type NatsRole, type NatsServerConfig, type RouteTls } from "./nats/server-config.js";
 import { connectNats, drainOrClose } from "./nats/connect.js";
 import { VaultHost } from "./vault-host.js";
+import type { ReplicaMemory } from "./replica-memory.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
 import { HubAuthority } from "./hub/hub-authority.js";
 import { loadOrCreateHubState, HUB_SERVER_DIR, type HubState } from "./hub/hub-state.js";
@@ -42,6 +43,7 @@ import { readEntry, isReady } from "./vault/model/vault-doc.js";
 import type { VaultConfig } from "./vault/config.js";
 import { serveControl } from "./control.js";
 import { Metrics, serveMetrics, parseListenAddress } from "./metrics.js";
+import { registerReplicaMetrics } from "./replica-metrics.js";
 import type { Log } from "./sync/ports.js";
 import type { SyncEngine } from "./sync/engine.js";
 import { PeerRoutes } from "./peer-routes.js";
@@ -99,6 +101,8 @@ export interface AgentConfig {
   trust?: TrustOptions;
   metrics?: string;
   allowMassDelete?: boolean;
+  /** Hub: a replica idle this long is unloaded from memory (default REPLICA_IDLE_UNLOAD_MS, agent/replica.ts). */
+  replicaIdleUnloadMs?: number;
   /** What runs beside the vaults (notify, a bridge), started in this order once the vaults run. */
   parts?: AgentPart[];
   log: Log;
@@ -109,7 +113,9 @@ export interface AgentStatus {
   natsUrl: string;
   connected: boolean;
   ports?: Record<string, number | undefined>;
-  vaults: { id: string; root?: string; peers: number; converged: number }[];
+  vaults: { id: string; root?: string; peers: number; converged: number; replica?: ReplicaMemory }[];
+  /** The whole process, as `process.memoryUsage()` reads it now (per replica: `vaults[].replica`). */
+  memory: { rssBytes: number; heapUsedBytes: number };
   startedAt: number;
 }
 
@@ -241,6 +247,7 @@ export class Agent {
       answerDiscovery: this.#cfg.role !== "leaf" && !authority,
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => this.#leafUrl(host),
+      replicaIdleUnloadMs: this.#cfg.replicaIdleUnloadMs,
       ...(authority
         ? {
             connectionFor: (vaultId: string) => authority.vaultConnection(vaultId),
@@ -321,6 +328,7 @@ export class Agent {
       folderVaultIds: configs.map((c) => c.vault.id),
       hostedVaultIds: () => [...(this.#hubState?.vaults.keys() ?? [])],
       engines: () => this.#host?.engines() ?? [],
+      engineFor: async (vaultId) => this.#host?.engineFor(vaultId),
       setHubAccountKeys: authority ? (set, keys) => authority.setNotifyKeys(set, keys) : undefined,
       log: this.#cfg.log,
     };
@@ -499,7 +507,12 @@ export class Agent {
     this.metrics.gauge("edgesync_dropped_messages_total", "Malformed or unauthorised messages dropped", () =>
       sum((s) => s.dropped),
     );
-    this.metrics.gauge("edgesync_vaults", "Vaults hosted (folders and replicas)", () => engines().length);
+    this.metrics.gauge(
+      "edgesync_vaults",
+      "Vaults hosted (folders and replicas, loaded or not)",
+      () => (this.#host?.folders.size ?? 0) + (this.#host?.replicas.size ?? 0),
+    );
+    registerReplicaMetrics(this.metrics, () => this.#host?.replicaMemory() ?? []);
     this.metrics.gauge("edgesync_nats_connected", "1 when connected to NATS", () => (this.#connected ? 1 : 0));
   }
 
@@ -510,15 +523,19 @@ export class Agent {
       vaults.push({ id, root: vault.root, peers: info.length, converged: info.filter((p) => p.converged).length });
     }
     for (const [id, replica] of this.#host?.replicas ?? []) {
-      const info = replica.engine.peerInfo();
-      vaults.push({ id, peers: info.length, converged: info.filter((p) => p.converged).length });
+      // Unloaded, a replica keeps no peers: the devices it served are counted again once it loads.
+      const info = replica.engine?.peerInfo() ?? [];
+      const memory = replica.memory();
+      vaults.push({ id, peers: info.length, converged: info.filter((p) => p.converged).length, replica: memory });
     }
+    const usage = process.memoryUsage();
     return {
       role: this.#cfg.upstream ? "attached" : this.#cfg.role,
       natsUrl: this.natsUrl,
       connected: this.#connected,
       ports: this.#server ? { ...this.#server.ports } : undefined,
       vaults,
+      memory: { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed },
       startedAt: this.startedAt,
     };
   }

@@ -11,6 +11,7 @@ const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 export class Metrics {
   readonly #counters = new Map<string, { help: string; value: number }>();
   readonly #gauges = new Map<string, { help: string; read: () => number }>();
+  readonly #families = new Map<string, { help: string; read: () => LabelledValue[] }>();
   readonly #latency = { counts: new Array<number>(LATENCY_BUCKETS_S.length).fill(0), sum: 0, count: 0 };
 
   counter(name: string, help: string): (by?: number) => void {
@@ -23,6 +24,11 @@ export class Metrics {
 
   gauge(name: string, help: string, read: () => number): void {
     this.#gauges.set(name, { help, read });
+  }
+
+  /** One gauge per label set (e.g. per vault), read at each scrape. */
+  gaugeFamily(name: string, help: string, read: () => LabelledValue[]): void {
+    this.#families.set(name, { help, read });
   }
 
   observeSyncLatency(seconds: number): void {
@@ -40,6 +46,10 @@ export class Metrics {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
     for (const [name, { help, read }] of this.#gauges)
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${read()}`);
+    for (const [name, { help, read }] of this.#families) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+      for (const { labels, value } of read()) lines.push(`${name}{${renderLabels(labels)}} ${value}`);
+    }
     const h = "edgesync_sync_latency_seconds";
     lines.push(`# HELP ${h} Time from a remote change being made to it being applied here`, `# TYPE ${h} histogram`);
     LATENCY_BUCKETS_S.forEach((bound, i) => lines.push(`${h}_bucket{le="${bound}"} ${this.#latency.counts[i]}`));
@@ -50,6 +60,19 @@ export class Metrics {
     );
     return `${lines.join("\n")}\n`;
   }
+}
+
+export interface LabelledValue {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** `a="x",b="y"` with the exposition format's escapes (backslash, quote, newline). */
+export function renderLabels(labels: Record<string, string>): string {
+  const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}="${escape(v)}"`)
+    .join(",");
 }
 
 /** Serves /metrics and /healthz on `host:port`; `healthy()` decides the /healthz status. */

@@ -9,11 +9,12 @@ import { NatsTransport } from "./nats/nats-transport.js";
 import { HUB_VAULTS_SUBJECT, parseAnnounceSubject } from "./nats/subjects.js";
 import { openLocalVault, systemClock, type LocalVault } from "./local-vault/local-vault.js";
 import { loadVaultConfig } from "./vault/config.js";
-import { openReplica, replicaDir, type Replica } from "./replica.js";
+import { Replica, replicaDir } from "./replica.js";
 import { isReady } from "./vault/model/vault-doc.js";
 import { asPeerId, type Log } from "./sync/ports.js";
 import type { SyncEngine, ChangeEvent } from "./sync/engine.js";
 import type { Metrics } from "./metrics.js";
+import type { ReplicaMemory } from "./replica-memory.js";
 
 export interface VaultHostConfig {
   /** The agent's connection: vault traffic too, unless `connectionFor` gives each vault its own. */
@@ -37,6 +38,8 @@ export interface VaultHostConfig {
   allowMassDelete?: boolean;
   /** Leafnode URL advertised to clones (hub). */
   leafUrl?: (host: string) => string | undefined;
+  /** A replica idle this long is unloaded from memory (replica.ts; default REPLICA_IDLE_UNLOAD_MS). */
+  replicaIdleUnloadMs?: number;
 }
 
 export interface HubCatalogue {
@@ -56,13 +59,17 @@ export class VaultHost {
   readonly #subs: Subscription[] = [];
   readonly #transports: NatsTransport[] = [];
   #tickTimer: NodeJS.Timeout | undefined;
+  /** Replica loads run one after another: a burst of wake-ups then never holds every document at once mid-load. */
+  #loads: Promise<void> = Promise.resolve();
 
   constructor(config: VaultHostConfig) {
     this.#cfg = config;
   }
 
+  /** The engines running now: every folder's, and those of the replicas loaded at this moment. */
   engines(): SyncEngine[] {
-    return [...[...this.folders.values()].map((v) => v.engine), ...[...this.replicas.values()].map((r) => r.engine)];
+    const replicaEngines = [...this.replicas.values()].flatMap((r) => (r.engine ? [r.engine] : []));
+    return [...[...this.folders.values()].map((v) => v.engine), ...replicaEngines];
   }
 
   async start(): Promise<void> {
@@ -90,7 +97,8 @@ export class VaultHost {
       );
     }
     this.#tickTimer = setInterval(() => {
-      for (const engine of this.engines()) void engine.tick();
+      for (const vault of this.folders.values()) void vault.engine.tick();
+      for (const replica of this.replicas.values()) replica.tick();
     }, 500);
     this.#tickTimer.unref();
   }
@@ -166,8 +174,7 @@ export class VaultHost {
 
   async #openReplica(vaultId: string): Promise<void> {
     try {
-      const ref: { engine?: SyncEngine } = {};
-      const replica = await openReplica({
+      const replica = await Replica.open({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         vault: { id: vaultId, name: this.#cfg.registeredName?.(vaultId) ?? "" },
         peerId: this.#cfg.peerId,
@@ -182,23 +189,45 @@ export class VaultHost {
         ),
         clock: systemClock,
         log: this.#cfg.log,
-        onChange: (event) => this.#observe(vaultId, ref.engine, event),
+        idleUnloadMs: this.#cfg.replicaIdleUnloadMs,
+        loadGate: (load) => this.#gateLoad(load),
+        onChange: (event, engine) => this.#observe(vaultId, engine, event),
+        // Loaded again after an unload: the hub re-reads what it enforces from the document.
+        onLoaded: (engine) => this.#cfg.onVaultChange?.(vaultId, engine),
       });
-      ref.engine = replica.engine;
       this.replicas.set(vaultId, replica);
-      this.#cfg.onVaultChange?.(vaultId, replica.engine);
       this.#cfg.log.info({ vault: vaultId }, "replicating vault");
     } catch (error) {
       this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot open a replica");
     }
   }
 
+  #gateLoad(load: () => Promise<void>): Promise<void> {
+    const run = this.#loads.then(load);
+    this.#loads = run.catch(() => {}); // the load's caller gets its error; the next load runs regardless
+    return run;
+  }
+
+  /** A vault's running engine; an unloaded replica is loaded for it (the bridge beside a hub asks). */
+  async engineFor(vaultId: string): Promise<SyncEngine | undefined> {
+    return this.folders.get(vaultId)?.engine ?? (await this.replicas.get(vaultId)?.loadedEngine());
+  }
+
+  /** Memory of each hosted replica, loaded or not (replica-memory.ts says how it is measured). */
+  replicaMemory(): ({ id: string } & ReplicaMemory)[] {
+    return [...this.replicas].map(([id, replica]) => ({ id, ...replica.memory() }));
+  }
+
   /** What the hub replicates, for clones; `host` is how the asking client reached us. */
   #catalogue(host: string): HubCatalogue {
     const vaults: HubCatalogue["vaults"] = [];
     // By the identity each vault was opened or hosted with, never the document's `meta`.
-    for (const engine of this.engines())
-      if (engine.vault && isReady(engine.doc)) vaults.push({ id: engine.vault.id, name: engine.vault.name });
+    for (const vault of this.folders.values())
+      if (vault.engine.vault && isReady(vault.engine.doc))
+        vaults.push({ id: vault.engine.vault.id, name: vault.engine.vault.name });
+    // An unloaded replica is listed too: the clone's first message loads it.
+    for (const replica of this.replicas.values())
+      if (replica.ready) vaults.push({ id: replica.vault.id, name: replica.vault.name });
     return { vaults, leafUrl: this.#cfg.leafUrl?.(host) };
   }
 

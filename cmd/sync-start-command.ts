@@ -23,7 +23,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       Every flag has an environment twin (EDGESYNC_NATS_ROLE, EDGESYNC_HUB, EDGESYNC_NATS_LISTEN, EDGESYNC_LEAF_LISTEN, EDGESYNC_LEAF_WS_LISTEN, EDGESYNC_LEAF_WS_NO_TLS=1,
       EDGESYNC_CLUSTER_LISTEN, EDGESYNC_PEERS, EDGESYNC_NATS_UPSTREAM, EDGESYNC_METRICS, EDGESYNC_VAULTS, EDGESYNC_SERVER_DIR, EDGESYNC_BRIDGE,
       EDGESYNC_TLS_HOSTNAMES, EDGESYNC_NO_TLS=1, EDGESYNC_ACCEPT_HUB_KEY=1, EDGESYNC_INBOX, EDGESYNC_INBOX_URL, EDGESYNC_NOTIFY_NATS_URL,
-      EDGESYNC_NOTIFY_NAME) so a container needs no command line.
+      EDGESYNC_NOTIFY_NAME, EDGESYNC_REPLICA_IDLE_UNLOAD_MS) so a container needs no command line.
       Every agent also runs notify (\`edgesync notify …\`): messages for its human, synced like a vault; \`--inbox\` serves the web inbox.
       A hub runs NATS in operator mode: each vault is an account that only the keys in the vault's authorized_keys (and the hub) can use;
       its admins (EDGESYNC_AUTHORIZED_KEYS, merged on start, or .edgesync-server/authorized_keys) may add new vaults. Its listeners use TLS with a
@@ -112,6 +112,10 @@ export class SyncStartCommand extends EdgesyncCommand {
   bridgeNoTls = Option.Boolean("--bridge-no-tls", false, {
     description: "The bridge without TLS (behind a TLS-terminating proxy)",
   });
+  replicaIdleUnloadMs = Option.String("--replica-idle-unload-ms", {
+    description:
+      "Hub: unload a vault's replica from memory after this many ms without work (default 300000); the next message loads it",
+  });
 
   async run() {
     const roots = await this.vaultRoots();
@@ -141,6 +145,7 @@ export class SyncStartCommand extends EdgesyncCommand {
       upstream: this.upstream ?? env("NATS_UPSTREAM"),
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
+      replicaIdleUnloadMs: parseIdleUnloadMs(this.replicaIdleUnloadMs ?? env("REPLICA_IDLE_UNLOAD_MS")),
       serverDir: this.serverDir ?? env("SERVER_DIR"),
       tlsHostnames: this.tlsHostnames ?? env("TLS_HOSTNAMES")?.split(",").filter(Boolean),
       authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
@@ -240,4 +245,16 @@ export class DefaultCommand extends SyncStartCommand {
     }
     return super.run();
   }
+}
+
+/** Whole milliseconds, at least 1; undefined keeps the agent's default. */
+function parseIdleUnloadMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(ms) || ms < 1)
+    throw new ExitCode(
+      1,
+      `--replica-idle-unload-ms ${JSON.stringify(value)} is not a positive whole number of milliseconds (e.g. 300000 for five minutes)`,
+    );
+  return ms;
 }

@@ -37,6 +37,8 @@ export interface AgentBridgeOptions {
   hubKey: SigningKey;
   natsUrl: string;
   engines: () => SyncEngine[];
+  /** A vault's engine, loading a hub replica that was unloaded for being idle. */
+  engineFor?: (vaultId: string) => Promise<SyncEngine | undefined>;
   log: Log;
 }
 
@@ -49,15 +51,29 @@ export function engineVault(
   engine: SyncEngine,
   hubKey: { publicKey: Uint8Array },
   operatorMode = false,
+  /**
+   * The vault's engine at each check: a hub replica unloaded for being idle is loaded again for
+   * it, and runs a new engine. Undefined (the load failed): refused. Default: `engine` itself.
+   */
+  current?: () => Promise<SyncEngine | undefined>,
 ): BridgeVault | undefined {
   const vault = engine.vault;
   if (vault === undefined || !isReady(engine.doc)) return undefined;
+  // Only the lookup is kept, not the engine: a session must not keep an unloaded replica's document alive.
+  const latest =
+    current ??
+    (
+      (held: SyncEngine) => async () =>
+        held
+    )(engine);
   return {
     id: vault.id,
     name: vault.name,
     account: operatorMode ? vaultAccountPublic(vault.id) : undefined,
-    isAuthorised: (publicKey) => {
-      const entry = readEntry(engine.doc, AUTHORIZED_KEYS);
+    isAuthorised: async (publicKey) => {
+      const doc = (await latest())?.doc;
+      if (doc === undefined) return false;
+      const entry = readEntry(doc, AUTHORIZED_KEYS);
       const text =
         entry?.bytes && entry.bytes.length <= AUTHORIZED_KEYS_BYTES_MAX ? new TextDecoder().decode(entry.bytes) : "";
       return effectiveKeys(parseAuthorizedKeys(text), hubKey).keys.some((k) => equalBytes(k.publicKey, publicKey));
@@ -77,10 +93,12 @@ export async function startAgentBridge(
     natsOptions: options.natsOptions,
     log: options.log,
     operatorMode: options.operatorMode,
-    vault: (id) => {
-      for (const engine of options.engines())
-        if (engine.vault?.id === id) return engineVault(engine, options.hubKey, options.operatorMode);
-      return undefined;
+    vault: async (id) => {
+      const running = () => options.engines().find((engine) => engine.vault?.id === id);
+      const engineFor = options.engineFor;
+      const current = engineFor ? async () => running() ?? (await engineFor(id)) : undefined;
+      const engine = running() ?? (await engineFor?.(id));
+      return engine && engineVault(engine, options.hubKey, options.operatorMode, current);
     },
   });
   const infoPath = join(options.home, "bridge.json");

@@ -46,6 +46,7 @@ export class BridgePart implements AgentPart {
       hubKey: context.device,
       natsUrl: context.natsUrl,
       engines: context.engines,
+      engineFor: context.engineFor,
       log: context.log,
     });
   }
