@@ -1,0 +1,79 @@
+/**
+ * Fan-out through hubs: one edit written on leaf A (linked to hub 1) until its bytes are on every
+ * receiving leaf's disk, per arrival and per edit, with what each hub spent on it: CPU of its agent
+ * and of its nats-server, and the sync bytes its replica sent (its /metrics).
+ */
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { measureArrivals, summarise, type LatencySummary } from "./fixtures.js";
+import { cpuMs, machineNow } from "./proc-probe.js";
+import type { Hub, HubCluster } from "./hub-cluster.js";
+
+export interface Receiver {
+  device: string;
+  dir: string;
+  /** The hub it is linked to (by index: a restarted hub is a new Hub object). */
+  hub: Hub;
+}
+
+export interface FanoutRecord {
+  hubs: number;
+  leaves: number;
+  edits: number;
+  leavesPerHub: number[];
+  perArrival: LatencySummary;
+  /** Until the edit was on every leaf. */
+  allLeaves: LatencySummary;
+  /** Per hub, ms of CPU per edit: its agent, its nats-server. */
+  agentCpuMsPerEdit: number[];
+  natsCpuMsPerEdit: number[];
+  /** Per hub: sync bytes its replica sent per edit, and the peers its replica hears. */
+  syncBytesOutPerEdit: number[];
+  replicaPeers: number[];
+  machine: { loadavg: number[]; cores: number };
+}
+
+const WARMUP_EDITS = 2;
+const WARMUP_TIMEOUT_MS = 180_000;
+
+async function hubCounters(cluster: HubCluster, hubs: Hub[]) {
+  return Promise.all(
+    hubs.map(async (hub) => ({
+      agent: await cpuMs(hub.agent.info.pid),
+      nats: await cpuMs(hub.agent.info.natsPid),
+      metrics: await cluster.metrics(hub),
+    })),
+  );
+}
+
+export async function measureHubFanout(
+  cluster: HubCluster,
+  hubs: Hub[],
+  writerDir: string,
+  receivers: Receiver[],
+  edits: number,
+  arrivalTimeoutMs: number,
+): Promise<FanoutRecord> {
+  const write = (rel: string, bytes: Buffer) => writeFile(join(writerDir, rel), bytes);
+  const dirs = receivers.map((r) => r.dir);
+  const tag = `hubs${hubs.length}`;
+  await measureArrivals({ edits: WARMUP_EDITS, write, receivers: dirs, tag: `${tag}warm`, timeoutMs: WARMUP_TIMEOUT_MS });
+  const before = await hubCounters(cluster, hubs);
+  const fan = await measureArrivals({ edits, write, receivers: dirs, tag, timeoutMs: arrivalTimeoutMs });
+  const after = await hubCounters(cluster, hubs);
+  const perEdit = (pick: (c: (typeof after)[number]) => number) =>
+    after.map((c, i) => Math.round(((pick(c) - pick(before[i])) / edits) * 10) / 10);
+  return {
+    hubs: hubs.length,
+    leaves: receivers.length,
+    edits,
+    leavesPerHub: hubs.map((hub) => receivers.filter((r) => r.hub.index === hub.index).length),
+    perArrival: summarise(fan.perArrival),
+    allLeaves: summarise(fan.perEditAll),
+    agentCpuMsPerEdit: perEdit((c) => c.agent),
+    natsCpuMsPerEdit: perEdit((c) => c.nats),
+    syncBytesOutPerEdit: perEdit((c) => c.metrics.edgesync_bytes_out_total ?? NaN).map(Math.round),
+    replicaPeers: after.map((c) => c.metrics.edgesync_peers ?? NaN),
+    machine: machineNow(),
+  };
+}
