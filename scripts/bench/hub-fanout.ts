@@ -27,7 +27,9 @@ export interface FanoutRecord {
   /** Per hub, ms of CPU per edit: its agent, its nats-server. */
   agentCpuMsPerEdit: number[];
   natsCpuMsPerEdit: number[];
-  /** Per hub: sync bytes its replica sent per edit, and the peers its replica hears. */
+  /** Per hub: sync messages its replica received and sent, and bytes it sent, per edit; the peers it hears. */
+  syncMessagesInPerEdit: number[];
+  syncMessagesOutPerEdit: number[];
   syncBytesOutPerEdit: number[];
   replicaPeers: number[];
   machine: { loadavg: number[]; cores: number };
@@ -72,6 +74,8 @@ export async function measureHubFanout(
     allLeaves: summarise(fan.perEditAll),
     agentCpuMsPerEdit: perEdit((c) => c.agent),
     natsCpuMsPerEdit: perEdit((c) => c.nats),
+    syncMessagesInPerEdit: perEdit((c) => c.metrics.edgesync_messages_in_total ?? NaN),
+    syncMessagesOutPerEdit: perEdit((c) => c.metrics.edgesync_messages_out_total ?? NaN),
     syncBytesOutPerEdit: perEdit((c) => c.metrics.edgesync_bytes_out_total ?? NaN).map(Math.round),
     replicaPeers: after.map((c) => c.metrics.edgesync_peers ?? NaN),
     machine: machineNow(),

@@ -34,6 +34,9 @@ function fanoutTable(fanout: FanoutRecord[]): string {
     row("hub agent CPU per edit, each hub [ms]", (f) => perHub(f.agentCpuMsPerEdit)),
     row("hub nats-server CPU per edit, each hub [ms]", (f) => perHub(f.natsCpuMsPerEdit)),
     row("all hubs' CPU per edit [ms]", (f) => num(sum(f.agentCpuMsPerEdit) + sum(f.natsCpuMsPerEdit))),
+    row("sync messages in / out per edit, each hub", (f) =>
+      f.syncMessagesInPerEdit.map((m, i) => `${num(m)}/${num(f.syncMessagesOutPerEdit[i])}`).join(" · "),
+    ),
     row("sync bytes sent per edit, each hub", (f) => perHub(f.syncBytesOutPerEdit)),
     row("peers each hub's replica hears", (f) => perHub(f.replicaPeers)),
     row("load average 1/5/15 min, cores", (f) => `${f.machine.loadavg.join("/")}, ${f.machine.cores}`),
