@@ -6,7 +6,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { measureArrivals, summarise, type LatencySummary } from "./fixtures.js";
-import { cpuMs, machineNow } from "./proc-probe.js";
+import { cpuMs, machineNow, rssKiB } from "./proc-probe.js";
 import type { Hub, HubCluster } from "./hub-cluster.js";
 
 export interface Receiver {
@@ -32,11 +32,31 @@ export interface FanoutRecord {
   syncMessagesOutPerEdit: number[];
   syncBytesOutPerEdit: number[];
   replicaPeers: number[];
+  /** Per hub at the end: VmRSS of its agent and of its nats-server, MiB. */
+  agentRssMiB: number[];
+  natsRssMiB: number[];
   machine: { loadavg: number[]; cores: number };
 }
 
 const WARMUP_EDITS = 2;
 const WARMUP_TIMEOUT_MS = 180_000;
+/** A replica forgets a silent peer after the engine's peerTimeoutMs (30 s): clones that no agent runs. */
+const PEERS_SETTLE_TIMEOUT_MS = 90_000;
+
+/**
+ * Waits until no hub's replica hears more than `peers` peers, so a hub does not count sync offered
+ * to devices that cloned and went away; goes on after the timeout (the record shows the count).
+ */
+async function settlePeers(cluster: HubCluster, hubs: Hub[], peers: number): Promise<void> {
+  const deadline = Date.now() + PEERS_SETTLE_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const counts = await Promise.all(hubs.map(async (hub) => (await cluster.metrics(hub)).edgesync_peers));
+    if (counts.every((n) => n <= peers)) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;
 
 async function hubCounters(cluster: HubCluster, hubs: Hub[]) {
   return Promise.all(
@@ -59,6 +79,7 @@ export async function measureHubFanout(
   const write = (rel: string, bytes: Buffer) => writeFile(join(writerDir, rel), bytes);
   const dirs = receivers.map((r) => r.dir);
   const tag = `hubs${hubs.length}`;
+  await settlePeers(cluster, hubs, receivers.length + 1 + (hubs.length - 1)); // the leaves, A, the other replicas
   await measureArrivals({ edits: WARMUP_EDITS, write, receivers: dirs, tag: `${tag}warm`, timeoutMs: WARMUP_TIMEOUT_MS });
   const before = await hubCounters(cluster, hubs);
   const fan = await measureArrivals({ edits, write, receivers: dirs, tag, timeoutMs: arrivalTimeoutMs });
@@ -78,6 +99,8 @@ export async function measureHubFanout(
     syncMessagesOutPerEdit: perEdit((c) => c.metrics.edgesync_messages_out_total ?? NaN),
     syncBytesOutPerEdit: perEdit((c) => c.metrics.edgesync_bytes_out_total ?? NaN).map(Math.round),
     replicaPeers: after.map((c) => c.metrics.edgesync_peers ?? NaN),
+    agentRssMiB: await Promise.all(hubs.map(async (h) => mib(await rssKiB(h.agent.info.pid)))),
+    natsRssMiB: await Promise.all(hubs.map(async (h) => mib(await rssKiB(h.agent.info.natsPid)))),
     machine: machineNow(),
   };
 }

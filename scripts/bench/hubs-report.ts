@@ -22,7 +22,10 @@ const perHub = (values: number[]) => values.map(num).join(" / ");
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 function fanoutTable(fanout: FanoutRecord[]): string {
-  const header = ["fan-out of one edit", ...fanout.map((f) => (f.hubs === 1 ? "1 hub" : `${f.hubs} hubs`))];
+  const header = [
+    "fan-out of one edit",
+    ...fanout.map((f) => `${f.hubs === 1 ? "1 hub" : `${f.hubs} hubs`}, ${f.leaves} leaves`),
+  ];
   const row = (label: string, cell: (f: FanoutRecord) => string) => [label, ...fanout.map(cell)];
   return markdownTable(header, [
     row("receiving leaves (per hub)", (f) => `${f.leaves} (${f.leavesPerHub.join("/")})`),
@@ -39,6 +42,8 @@ function fanoutTable(fanout: FanoutRecord[]): string {
     ),
     row("sync bytes sent per edit, each hub", (f) => perHub(f.syncBytesOutPerEdit)),
     row("peers each hub's replica hears", (f) => perHub(f.replicaPeers)),
+    row("hub agent RSS, each hub [MiB]", (f) => perHub(f.agentRssMiB)),
+    row("hub nats-server RSS, each hub [MiB]", (f) => perHub(f.natsRssMiB)),
     row("load average 1/5/15 min, cores", (f) => `${f.machine.loadavg.join("/")}, ${f.machine.cores}`),
   ]);
 }
