@@ -8,7 +8,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { EdgesyncCluster, type Agent } from "./edgesync.js";
-import { freePort, waitUntil, type BenchPlan } from "./fixtures.js";
+import { waitUntil, type BenchPlan } from "./fixtures.js";
+import { stablePort } from "./stable-port.js";
 
 export interface HubPorts {
   client: number;
@@ -54,7 +55,7 @@ export class HubCluster {
   routeUrl = (hub: Hub) => `nats-route://127.0.0.1:${hub.ports.cluster}`;
 
   /**
-   * Starts hub `index` on ephemeral ports, or on `ports` when it restarts after a kill; with
+   * Starts hub `index` on ports below the ephemeral range, or on `ports` when it restarts; with
    * `clustered: false` it has no cluster listener at all (a hub as before clusters existed).
    */
   async startHub(index: number, options: HubStart = {}): Promise<Hub> {
@@ -62,11 +63,12 @@ export class HubCluster {
     const dir = join(this.box, `hub${index + 1}-cwd`);
     await mkdir(dir, { recursive: true });
     const keys = await Promise.all(this.admins.map((a) => this.agents.publicKey(a)));
-    const metrics = metricsPort ?? (await freePort());
-    const at = (port: number | undefined) => `127.0.0.1:${port ?? -1}`;
+    const metrics = metricsPort ?? (await stablePort());
+    const at = async (port: number | undefined) => `127.0.0.1:${port ?? (await stablePort())}`;
+    const [client, leafnode, cluster] = [await at(ports?.client), await at(ports?.leafnode), await at(ports?.cluster)];
     const args = [
-      ...["--nats-role", "hub", "--nats-listen", at(ports?.client), "--leaf-listen", at(ports?.leafnode)],
-      ...(clustered ? ["--cluster-listen", at(ports?.cluster), ...peers.flatMap((p) => ["--peer", p])] : []),
+      ...["--nats-role", "hub", "--nats-listen", client, "--leaf-listen", leafnode],
+      ...(clustered ? ["--cluster-listen", cluster, ...peers.flatMap((p) => ["--peer", p])] : []),
       ...["--metrics", `127.0.0.1:${metrics}`, "--cwd", dir],
     ];
     const env = { EDGESYNC_AUTHORIZED_KEYS: keys.join("\n") };

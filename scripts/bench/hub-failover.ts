@@ -24,7 +24,7 @@ export interface FailoverRound {
   firstArrivalMs: number;
   allArrivalsMs: number;
   /** Restart of the killed hub(s) → an edit on every leaf again, its own leaves included. */
-  healMs: number;
+  healMs?: number;
   machine: { loadavg: number[]; cores: number };
 }
 
@@ -64,7 +64,14 @@ export function linkedPorts(output: string): Set<number> {
   return new Set(up.values());
 }
 
-async function oneRound(cluster: HubCluster, f: Agent, fDir: string, receivers: Receiver[], round: number) {
+async function oneRound(
+  cluster: HubCluster,
+  f: Agent,
+  fDir: string,
+  receivers: Receiver[],
+  round: number,
+  onRound: (round: FailoverRound) => void,
+): Promise<void> {
   let victims: Hub[] = [];
   await waitUntil(
     "leaf F to be linked to a hub",
@@ -88,6 +95,15 @@ async function oneRound(cluster: HubCluster, f: Agent, fDir: string, receivers: 
   await writeFile(join(fDir, rel), bytes);
   const times = (await Promise.all(arrivals)).map((t) => t - t0);
   const relinked = linkLines(f.output()).find((l) => l.msg === "link up" && (l.time ?? 0) >= killedAtEpoch);
+  const record: FailoverRound = {
+    killed: victims.map((h) => h.index + 1),
+    receivers: survivors.length,
+    linkUpMs: relinked?.time !== undefined ? relinked.time - killedAtEpoch : undefined,
+    firstArrivalMs: Math.round(Math.min(...times)),
+    allArrivalsMs: Math.round(Math.max(...times)),
+    machine: machineNow(),
+  };
+  onRound(record); // kept even if the restart below fails
   const healStart = performance.now();
   for (const victim of victims) await cluster.restart(victim);
   const healRel = `failover/heal-${round}.md`;
@@ -96,15 +112,7 @@ async function oneRound(cluster: HubCluster, f: Agent, fDir: string, receivers: 
   healed.forEach((p) => p.catch(() => {}));
   await writeFile(join(fDir, healRel), healBytes);
   await Promise.all(healed);
-  return {
-    killed: victims.map((h) => h.index + 1),
-    receivers: survivors.length,
-    linkUpMs: relinked?.time !== undefined ? relinked.time - killedAtEpoch : undefined,
-    firstArrivalMs: Math.round(Math.min(...times)),
-    allArrivalsMs: Math.round(Math.max(...times)),
-    healMs: Math.round(performance.now() - healStart),
-    machine: machineNow(),
-  };
+  record.healMs = Math.round(performance.now() - healStart);
 }
 
 /** `rounds` kills in a row; each round's hub is restarted and the cluster whole again before the next. */
@@ -116,5 +124,5 @@ export async function measureFailover(
   rounds: number,
   onRound: (round: FailoverRound) => void,
 ): Promise<void> {
-  for (let round = 1; round <= rounds; round++) onRound(await oneRound(cluster, f, fDir, receivers, round));
+  for (let round = 1; round <= rounds; round++) await oneRound(cluster, f, fDir, receivers, round, onRound);
 }

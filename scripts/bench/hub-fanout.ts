@@ -78,7 +78,8 @@ export async function measureHubFanout(
 ): Promise<FanoutRecord> {
   const write = (rel: string, bytes: Buffer) => writeFile(join(writerDir, rel), bytes);
   const dirs = receivers.map((r) => r.dir);
-  const tag = `hubs${hubs.length}`;
+  // Distinct per topology: an edit whose bytes a leaf already holds from an earlier run "arrives" at once.
+  const tag = `hubs${hubs.length}-leaves${receivers.length}`;
   await settlePeers(cluster, hubs, receivers.length + 1 + (hubs.length - 1)); // the leaves, A, the other replicas
   await measureArrivals({ edits: WARMUP_EDITS, write, receivers: dirs, tag: `${tag}warm`, timeoutMs: WARMUP_TIMEOUT_MS });
   const before = await hubCounters(cluster, hubs);

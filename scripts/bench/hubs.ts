@@ -138,7 +138,7 @@ async function runCluster(plan: HubsPlan, result: SystemResult, records: HubsRec
         say(SYSTEM, `failover: ${plan.failovers} rounds`);
         await measureFailover(cluster, f, dir, receivers, plan.failovers, (round) => {
           records.failover.push(round);
-          say(SYSTEM, `failover round: ${JSON.stringify(round)}`);
+          say(SYSTEM, `failover round ${records.failover.length}: ${JSON.stringify(round)}`);
         });
       });
   } finally {
