@@ -65,7 +65,7 @@ function failoverTable(records: HubsRecords): string {
 
 function memoryTable(records: HubsRecords): string {
   const memory = records.memory;
-  if (!memory) return "memory: not measured";
+  if (!memory) return "memory: not measured (--hosted-vaults 0, or see the errors)";
   const steps = markdownTable(
     ["hosted vaults", "hub agent RSS [MiB]", "hub nats-server RSS [MiB]", "load 1 min"],
     memory.steps.map((s) => [String(s.hostedVaults), num(s.agentRssMiB), num(s.natsRssMiB), num(s.machine.loadavg[0])]),
