@@ -49,7 +49,14 @@ function parseArgs(argv: string[]): { plan: BenchPlan; only: string[]; out: stri
 
 async function main() {
   const argv = process.argv.slice(2);
-  if (argv.includes("--hubs")) return runHubsBench(parseHubsPlan(new BenchArgs(argv)));
+  if (argv.includes("--hubs")) {
+    const hubsPlan = parseHubsPlan(new BenchArgs(argv));
+    try {
+      return await runHubsBench(hubsPlan);
+    } finally {
+      await removeDiscarded();
+    }
+  }
   const { plan, only, out } = parseArgs(argv);
   const results: SystemResult[] = [];
   try {
