@@ -35,6 +35,8 @@ export interface HubStart {
 }
 
 const HUB_START_TIMEOUT_MS = 120_000;
+/** Dozens of leaves starting on a loaded machine: one took over a minute at a load of 30. */
+const LEAF_START_TIMEOUT_MS = 300_000;
 const HUB_SERVES_TIMEOUT_MS = 180_000;
 
 export class HubCluster {
@@ -114,7 +116,8 @@ export class HubCluster {
   /** A leaf agent on `dir` linked to `hubs` (several: it fails over between them). */
   async startLeaf(device: string, dir: string, hubs: Hub[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Agent> {
     const urls = hubs.flatMap((h) => ["--hub", this.leafUrl(h)]);
-    return this.agents.startAgent(device, ["--nats-role", "leaf", ...urls, "--accept-hub-key", "--cwd", dir], extraEnv);
+    const args = ["--nats-role", "leaf", ...urls, "--accept-hub-key", "--cwd", dir];
+    return this.agents.startAgent(device, args, extraEnv, LEAF_START_TIMEOUT_MS);
   }
 
   /** Clones vault `name` from `hub` into `<box>/<device>`, retrying until that hub serves it. */
