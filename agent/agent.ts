@@ -503,6 +503,8 @@ export class Agent {
     this.metrics.gauge("edgesync_peers", "Peers heard from, over all vaults", () => sum((s) => s.peers));
     this.metrics.gauge("edgesync_bytes_in_total", "Sync bytes received", () => sum((s) => s.bytesIn));
     this.metrics.gauge("edgesync_bytes_out_total", "Sync bytes sent", () => sum((s) => s.bytesOut));
+    this.metrics.gauge("edgesync_messages_in_total", "Sync messages received", () => sum((s) => s.messagesIn));
+    this.metrics.gauge("edgesync_messages_out_total", "Sync messages sent", () => sum((s) => s.messagesOut));
     this.metrics.gauge("edgesync_conflicts_total", "Concurrent edits resolved", () => sum((s) => s.merges));
     this.metrics.gauge("edgesync_dropped_messages_total", "Malformed or unauthorised messages dropped", () =>
       sum((s) => s.dropped),

@@ -7,6 +7,7 @@
  *   npm run bench
  *   node --import tsx scripts/bench/all.ts --only edgesync --edits 50 --sizes 1000 --leaves 5
  *   node --import tsx scripts/bench/all.ts --cpu-prof bench/prof      (V8 profiles of the edgesync processes)
+ *   npm run bench -- --hubs 3 --leaves 30   (hubs as one NATS cluster instead: scripts/bench/hubs.ts)
  *
  * A system that is not installed (Syncthing: `apt-get install -y syncthing`) is reported as not
  * run, with the command to install it; the others still run.
@@ -17,6 +18,8 @@ import { runEdgesync } from "./edgesync.js";
 import { runSyncthing } from "./syncthing.js";
 import { runAutomergeRepo } from "./automerge-repo.js";
 import { printTable, writeResults } from "./report.js";
+import { BenchArgs } from "./args.js";
+import { parseHubsPlan, runHubsBench } from "./hubs.js";
 
 const RUNNERS: Record<string, (plan: BenchPlan) => Promise<SystemResult>> = {
   edgesync: runEdgesync,
@@ -25,34 +28,36 @@ const RUNNERS: Record<string, (plan: BenchPlan) => Promise<SystemResult>> = {
 };
 
 function parseArgs(argv: string[]): { plan: BenchPlan; only: string[]; out: string } {
-  const value = (flag: string) => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const int = (flag: string, fallback: number, min: number, max: number) => {
-    const raw = value(flag);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    return n;
-  };
-  const sizes = (value("--sizes") ?? "1000,10000").split(",").map(Number);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000)) throw new Error(`--sizes takes comma-separated file counts from 1 to 100000`);
-  const only = (value("--only") ?? Object.keys(RUNNERS).join(",")).split(",");
-  for (const name of only) if (!RUNNERS[name]) throw new Error(`--only: unknown system ${JSON.stringify(name)}; use ${Object.keys(RUNNERS).join(", ")}`);
+  const args = new BenchArgs(argv);
+  const sizes = (args.value("--sizes") ?? "1000,10000").split(",").map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 100_000))
+    throw new Error(`--sizes takes comma-separated file counts from 1 to 100000`);
+  const only = (args.value("--only") ?? Object.keys(RUNNERS).join(",")).split(",");
+  for (const name of only)
+    if (!RUNNERS[name])
+      throw new Error(`--only: unknown system ${JSON.stringify(name)}; use ${Object.keys(RUNNERS).join(", ")}`);
   const plan: BenchPlan = {
-    edits: int("--edits", 200, 1, 10_000),
+    edits: args.int("--edits", 200, 1, 10_000),
     cloneSizes: sizes,
-    fanoutLeaves: int("--leaves", 20, 1, 100),
-    fanoutEdits: int("--fanout-edits", 10, 1, 1000),
-    arrivalTimeoutMs: int("--arrival-timeout-ms", 60_000, 1000, 600_000),
-    cpuProfDir: value("--cpu-prof"),
+    fanoutLeaves: args.int("--leaves", 20, 1, 100),
+    fanoutEdits: args.int("--fanout-edits", 10, 1, 1000),
+    arrivalTimeoutMs: args.int("--arrival-timeout-ms", 60_000, 1000, 600_000),
+    cpuProfDir: args.value("--cpu-prof"),
   };
-  return { plan, only, out: value("--out") ?? "bench/results.json" };
+  return { plan, only, out: args.value("--out") ?? "bench/results.json" };
 }
 
 async function main() {
-  const { plan, only, out } = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes("--hubs")) {
+    const hubsPlan = parseHubsPlan(new BenchArgs(argv));
+    try {
+      return await runHubsBench(hubsPlan);
+    } finally {
+      await removeDiscarded();
+    }
+  }
+  const { plan, only, out } = parseArgs(argv);
   const results: SystemResult[] = [];
   try {
     for (const name of only) {

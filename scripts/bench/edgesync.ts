@@ -13,12 +13,12 @@ import {
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
 import { measureFanout, measurePropagation, recordSetupFailure } from "./phases.js";
 
-const BIN = resolve("dist/cmd/edgesync.js");
+export const BIN = resolve("dist/cmd/edgesync.js");
 const NAME = "edgesync";
 
-interface Agent extends Proc {
+export interface Agent extends Proc {
   home: string;
-  info: { pid: number; ports?: { client: number; leafnode?: number } };
+  info: { pid: number; natsPid?: number; ports?: { client: number; leafnode?: number; cluster?: number } };
 }
 
 export class EdgesyncCluster {
