@@ -45,23 +45,32 @@ describe("dst", () => {
   });
 
   it("keeps every file of Automerge's backend in its view through a concurrent put and delete (seed 0x13a6)", async () => {
-    const result = await simulate({ seed: 0x13a6, faults: "hostile" });
+    const result = await simulate({ seed: 0x13a6, faults: "hostile", hubs: 1 });
     assert.deepEqual(result.violations, []);
   });
 
   it("converges when three devices resolve one overlap pairwise in different orders (seed 0x3)", async () => {
-    const result = await simulate({ seed: 0x3, faults: "none", nodes: 7, ticks: 41, steps: 38 });
+    const result = await simulate({ seed: 0x3, faults: "none", nodes: 7, hubs: 1, ticks: 41, steps: 38 });
     assert.deepEqual(result.violations, []);
   });
 
   it("loads its own store after a failed disk write: no later chunk depends on the lost one (seed 0x2, hostile)", async () => {
-    const result = await simulate({ seed: 0x2, faults: "hostile", nodes: 4, ticks: 44, steps: 40 });
+    const result = await simulate({ seed: 0x2, faults: "hostile", nodes: 4, hubs: 1, ticks: 44, steps: 40 });
     assert.deepEqual(result.violations, []);
   });
 
   it("takes later sync messages after a failed blob write on a local change (seed 0x2369, hostile)", async () => {
-    const result = await simulate({ seed: 0x2369, faults: "hostile", nodes: 5, ticks: 64, steps: 10 });
+    const result = await simulate({ seed: 0x2369, faults: "hostile", nodes: 5, hubs: 1, ticks: 64, steps: 10 });
     assert.deepEqual(result.violations, []);
+  });
+
+  it("keeps its invariants on three hubs through hub crashes, route cuts and leaf failovers (seed 0x2, hostile)", async () => {
+    const result = await simulate({ seed: 0x2, faults: "hostile", nodes: 4, hubs: 3, ticks: 44, steps: 40 });
+    assert.deepEqual(result.violations, []);
+    assert.ok(
+      result.stats.hubCrashes > 0 && result.stats.routeCuts > 0 && result.stats.failovers > 0,
+      JSON.stringify(result.stats),
+    );
   });
 
   it("gives two different seeds different traces", async () => {
