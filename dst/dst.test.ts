@@ -13,7 +13,7 @@ const LEVELS: FaultLevel[] = ["none", "adversarial", "hostile"];
 const SEEDS = 201;
 
 describe("dst", () => {
-  it(`runs ${SEEDS} seeds across the three fault levels without a violation, each replay with an equal trace hash`, async () => {
+  it(`runs ${SEEDS} seeds across the three fault levels and 1–3 hubs without a violation, each replay with an equal trace hash`, async () => {
     const failures: string[] = [];
     for (let seed = 1; seed <= SEEDS; seed++) {
       const faults = LEVELS[seed % 3];
