@@ -428,7 +428,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     } else if (kind < 79) {
       restore(node, step, workloadRng.int(0, 20_000));
     } else if (kind < 82) {
-      void engine.update((d, t) => setLabel(d, `label-${step}`, A.getHeads(d), { time: t, by: node.id }));
+      // A failed save rejects (the label stays in the doc and is stored on a later tick): noted, not unhandled.
+      engine
+        .update((d, t) => setLabel(d, `label-${step}`, A.getHeads(d), { time: t, by: node.id }))
+        .catch((error: unknown) => trace.add(`label-${step} on ${node.id} failed: ${String(error)}`));
     } else if (kind < 85) {
       // A path that climbs out of the vault or names our state folder: the model must refuse it.
       const bad = BAD_PATHS[paragraph % BAD_PATHS.length];
