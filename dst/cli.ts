@@ -1,15 +1,15 @@
 /**
- * npm run dst -- [--seeds N] [--from N] [--seed 0x…] [--nodes N] [--ticks N] [--steps N]
+ * npm run dst -- [--seeds N] [--from N] [--seed 0x…] [--nodes N] [--hubs N] [--ticks N] [--steps N]
  *                [--faults none|adversarial|hostile] [--minimise] [--once] [--trace]
  * Every seed runs twice; a differing trace hash is a determinism failure. Without --faults the
  * levels rotate by seed. Exit 1 on any failure, 2 on bad arguments.
  */
 import { runSeed, replayCommand, describeOptions, hex } from "./run-seeds.js";
 import { minimise, testCase } from "./minimise.js";
-import { simulate, TICKS_MAX, TICKS_MIN, type FaultLevel } from "./simulation.js";
+import { simulate, HUBS_MAX, TICKS_MAX, TICKS_MIN, type FaultLevel } from "./simulation.js";
 
 const LEVELS: FaultLevel[] = ["none", "adversarial", "hostile"];
-const FLAGS = new Set(["seeds", "from", "seed", "nodes", "ticks", "steps", "faults"]);
+const FLAGS = new Set(["seeds", "from", "seed", "nodes", "hubs", "ticks", "steps", "faults"]);
 const SWITCHES = new Set(["minimise", "once", "trace"]);
 
 function fail(message: string): never {
@@ -43,6 +43,9 @@ const seeds = number("seeds", 1, 10_000_000) ?? 100;
 const single = number("seed", 0, Number.MAX_SAFE_INTEGER);
 const from = number("from", 0, Number.MAX_SAFE_INTEGER) ?? 1;
 const nodes = number("nodes", 2, 7);
+const hubs = number("hubs", 1, HUBS_MAX);
+if (hubs !== undefined && nodes !== undefined && hubs > nodes - 1)
+  fail(`--hubs must leave one node at least as a device: at most ${nodes - 1} with --nodes ${nodes}`);
 const ticks = number("ticks", TICKS_MIN, TICKS_MAX);
 const steps = number("steps", 0, 10_000);
 const faultsArg = args.get("faults");
@@ -59,7 +62,7 @@ for (const [done, seed] of list.entries()) {
       `dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[seed % LEVELS.length];
-  const options = { seed, faults, nodes, ticks, steps };
+  const options = { seed, faults, nodes, hubs, ticks, steps };
   const { result, deterministic, replayHash } = await runSeed(options, twice);
   const bad = result.violations.length > 0 || !deterministic;
   if (bad || single !== undefined) {
