@@ -21,10 +21,9 @@ import {
 } from "@nats-io/transport-node";
 import type { Identity } from "../../agent/auth/identity.js";
 import { waitFor } from "./wait.js";
+import { stopNatsServer } from "./test-nats-server.js";
 import { readPortsFile } from "./ports-file.js";
 
-/** How long a stock server gets to stop on SIGINT before SIGKILL. */
-const STOP_TIMEOUT_MS = 5_000;
 /** How long one PING/PONG round trip may take before the server is taken as not answering. */
 const ROUND_TRIP_TIMEOUT_MS = 10_000;
 
@@ -147,14 +146,7 @@ export async function stockLeaf(
   child.stdout?.on("data", (c: Buffer) => (log += c.toString()));
   child.stderr?.on("data", (c: Buffer) => (log += c.toString()));
   let clientUrl = "";
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopNatsServer(child);
   try {
     await waitFor(
       "the stock leaf to listen and link to the hub",

@@ -8,6 +8,7 @@ import { writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { waitFor } from "./wait.js";
+import { stopNatsServer } from "./test-nats-server.js";
 import { readPortsFile } from "./ports-file.js";
 
 export interface StrangerServer {
@@ -59,14 +60,7 @@ cluster {
   for (const stream of [child.stdout, child.stderr])
     stream?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-100_000)));
   let clientPort = 0;
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGINT");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopNatsServer(child);
   try {
     await waitFor(
       "the stranger's nats-server to be ready",

@@ -54,15 +54,16 @@ export async function startTestNatsServer(dir: string, config: string, name = "t
       reject(new Error(`nats-server exited with ${code} before it was ready:\n${log}`));
     });
   }).catch(async (error: unknown) => {
-    await stopChild(child, exited);
+    await stopNatsServer(child);
     throw error;
   });
-  return { port, url: `nats://127.0.0.1:${port}`, log: () => log, stop: () => stopChild(child, exited) };
+  return { port, url: `nats://127.0.0.1:${port}`, log: () => log, stop: () => stopNatsServer(child) };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+/** Stops a nats-server child: SIGINT, its clean shutdown (SIGTERM exits 1), then SIGKILL if it hangs. */
+export async function stopNatsServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  // SIGINT is nats-server's clean shutdown (SIGTERM exits 1); SIGKILL if it hangs.
+  const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGINT");
   const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
   await exited;
