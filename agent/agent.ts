@@ -36,6 +36,9 @@ import type { ReplicaMemory } from "./replica-memory.js";
 import { writeFileAtomic } from "./fs/atomic-write.js";
 import { HubAuthority } from "./hub/hub-authority.js";
 import { loadOrCreateHubState, HUB_SERVER_DIR, type HubState } from "./hub/hub-state.js";
+import * as A from "@automerge/automerge";
+import { HubPlacement } from "./hub/hub-placement.js";
+import { DEFAULT_REPLICAS } from "./hub/placement.js";
 import { prepareLeafRemotes, registerVaults } from "./hub-link/leaf-link.js";
 import type { TrustOptions } from "./hub-link/hub-client.js";
 import { AUTHORIZED_KEYS } from "./fs/sync-filter.js";
@@ -103,6 +106,10 @@ export interface AgentConfig {
   allowMassDelete?: boolean;
   /** Hub: a replica idle this long is unloaded from memory (default REPLICA_IDLE_UNLOAD_MS, agent/replica.ts). */
   replicaIdleUnloadMs?: number;
+  /** Hub in a cluster: replicas per vault (default DEFAULT_REPLICAS, agent/hub/placement.ts). */
+  replicas?: number;
+  /** Hub in a cluster: how long a replica placed elsewhere stays (default REPLICA_HANDOVER_MS). */
+  replicaHandoverMs?: number;
   /** What runs beside the vaults (notify, a bridge), started in this order once the vaults run. */
   parts?: AgentPart[];
   log: Log;
@@ -114,6 +121,8 @@ export interface AgentStatus {
   connected: boolean;
   ports?: Record<string, number | undefined>;
   vaults: { id: string; root?: string; peers: number; converged: number; replica?: ReplicaMemory }[];
+  /** Hub in a cluster: the hubs it hears (this one included) and the replicas each vault gets. */
+  cluster?: { self: string; liveHubs: string[]; replicasPerVault: number };
   /** The whole process, as `process.memoryUsage()` reads it now (per replica: `vaults[].replica`). */
   memory: { rssBytes: number; heapUsedBytes: number };
   startedAt: number;
@@ -128,6 +137,7 @@ export class Agent {
   #server: NatsServerSupervisor | undefined;
   #hubState: HubState | undefined;
   #authority: HubAuthority | undefined;
+  #placement: HubPlacement | undefined;
   #peerRoutes: PeerRoutes | undefined;
   #hubRoutes: HubRouteExplainer | undefined;
   #localCredentials: LocalCredentials | undefined;
@@ -245,6 +255,7 @@ export class Agent {
       hub: this.#cfg.role === "hub",
       registeredName: (vaultId) => this.#hubState?.vaults.get(vaultId)?.name,
       answerDiscovery: this.#cfg.role !== "leaf" && !authority,
+      onReplicaReleased: authority ? (vaultId) => authority.releaseVaultConnection(vaultId) : undefined,
       allowMassDelete: this.#cfg.allowMassDelete,
       leafUrl: (host) => this.#leafUrl(host),
       replicaIdleUnloadMs: this.#cfg.replicaIdleUnloadMs,
@@ -258,7 +269,10 @@ export class Agent {
               if (entry?.bytes === undefined && entry !== undefined)
                 return log.warn({ vault: vaultId }, "authorized_keys is not text; keeping the keys in force");
               void authority
-                .applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes))
+                .applyAuthorizedKeys(vaultId, entry && new TextDecoder().decode(entry.bytes), {
+                  heads: A.getHeads(engine.doc),
+                  hasHeads: (heads) => A.hasHeads(engine.doc, heads),
+                })
                 .catch((error: unknown) =>
                   log.warn({ vault: vaultId, error: String(error) }, "cannot apply authorized_keys"),
                 );
@@ -273,8 +287,14 @@ export class Agent {
     await this.#host.start();
     if (authority && this.#hubState) {
       for (const config of configs) await authority.hostLocal(config.vault.id, config.vault.name);
-      for (const id of this.#hubState.vaults.keys())
-        if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);
+      this.#placement = this.#server?.config.cluster
+        ? this.#hubPlacement(authority, this.#hubState, configs)
+        : undefined;
+      const placement = this.#placement;
+      if (placement) void authority.settled.then(() => placement.start());
+      else
+        for (const id of this.#hubState.vaults.keys())
+          if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);
     }
     for (const [i, root] of this.#cfg.roots.entries()) {
       const vault = await this.#host.addFolder(root, `edgesync agent (${this.#cfg.role})`);
@@ -294,6 +314,23 @@ export class Agent {
       log.info({ port: this.#metricsServer.port }, "metrics on /metrics, health on /healthz");
     }
     await this.#writeAgentJson(this.#identity);
+  }
+
+  /** A hub in a cluster hosts the vaults placed on it (hub-placement.ts), not every vault it knows. */
+  #hubPlacement(authority: HubAuthority, state: HubState, configs: VaultConfig[]): HubPlacement {
+    const host = this.#host as VaultHost;
+    return new HubPlacement({
+      selfId: (this.#identity as DeviceKey).nkeyPublic,
+      replicas: this.#cfg.replicas ?? DEFAULT_REPLICAS,
+      vaultIds: () => state.vaults.keys(),
+      liveHubs: () => authority.liveHubs(),
+      pinned: (vaultId) => configs.some((c) => c.vault.id === vaultId),
+      hosted: () => host.replicas.keys(),
+      host: (vaultId) => host.addReplica(vaultId),
+      release: (vaultId) => host.removeReplica(vaultId),
+      handoverMs: this.#cfg.replicaHandoverMs,
+      log: this.#cfg.log,
+    });
   }
 
   /** Atomic: the CLI and tests read it while the agent starts. The parts add their fields (notify: inboxUrl, notifySets). */
@@ -363,11 +400,14 @@ export class Agent {
       this.#authority = new HubAuthority({
         state: this.#hubState,
         hub: identity,
-        ...(cluster ? { clusterSigner: clusterSigningKey(cluster.key) } : {}),
+        ...(cluster
+          ? { clusterSigner: clusterSigningKey(cluster.key), onLiveHubs: () => this.#placement?.update() }
+          : {}),
         log: this.#cfg.log,
         leafUrl: (host) => this.#leafUrl(host),
         onVaultAdded: (vaultId) => {
-          this.#host?.addReplica(vaultId);
+          if (this.#placement) this.#placement.update();
+          else if (!this.#server?.config.cluster) this.#host?.addReplica(vaultId);
           for (const part of this.#parts) part.vaultAdded?.(vaultId);
         },
         noTls: this.#cfg.noTls,
@@ -537,6 +577,15 @@ export class Agent {
       connected: this.#connected,
       ports: this.#server ? { ...this.#server.ports } : undefined,
       vaults,
+      ...(this.#placement && this.#authority
+        ? {
+            cluster: {
+              self: (this.#identity as DeviceKey).nkeyPublic,
+              liveHubs: this.#authority.liveHubs(),
+              replicasPerVault: this.#cfg.replicas ?? DEFAULT_REPLICAS,
+            },
+          }
+        : {}),
       memory: { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed },
       startedAt: this.startedAt,
     };
@@ -555,6 +604,7 @@ export class Agent {
           this.#cfg.log.warn({ part: part.name, error: String(error) }, "a part did not stop cleanly"),
         );
     }
+    this.#placement?.stop();
     await this.#host?.stop();
     await drainOrClose(this.#nc);
     await this.#authority?.stop();

@@ -40,6 +40,8 @@ export interface VaultHostConfig {
   leafUrl?: (host: string) => string | undefined;
   /** A replica idle this long is unloaded from memory (replica.ts; default REPLICA_IDLE_UNLOAD_MS). */
   replicaIdleUnloadMs?: number;
+  /** A replica was released (placed on other hubs): its vault connection may go. */
+  onReplicaReleased?: (vaultId: string) => Promise<void>;
 }
 
 export interface HubCatalogue {
@@ -55,9 +57,10 @@ export class VaultHost {
   readonly #cfg: VaultHostConfig;
   readonly folders = new Map<string, LocalVault>();
   readonly replicas = new Map<string, Replica>();
-  readonly #opening = new Set<string>();
+  readonly #opening = new Map<string, Promise<void>>();
   readonly #subs: Subscription[] = [];
-  readonly #transports: NatsTransport[] = [];
+  readonly #transports = new Set<NatsTransport>();
+  readonly #replicaTransports = new Map<string, NatsTransport>();
   #tickTimer: NodeJS.Timeout | undefined;
   /** Replica loads run one after another: a burst of wake-ups then never holds every document at once mid-load. */
   #loads: Promise<void> = Promise.resolve();
@@ -141,7 +144,7 @@ export class VaultHost {
   }
 
   #track(transport: NatsTransport): NatsTransport {
-    this.#transports.push(transport);
+    this.#transports.add(transport);
     return transport;
   }
 
@@ -163,8 +166,27 @@ export class VaultHost {
     if (this.folders.has(vaultId) || this.replicas.has(vaultId) || this.#opening.has(vaultId)) return;
     if (this.replicas.size >= REPLICAS_MAX)
       return this.#cfg.log.warn({ vault: vaultId }, "replica limit reached; not replicating");
-    this.#opening.add(vaultId);
-    void this.#openReplica(vaultId).finally(() => this.#opening.delete(vaultId));
+    this.#opening.set(
+      vaultId,
+      this.#openReplica(vaultId).finally(() => this.#opening.delete(vaultId)),
+    );
+  }
+
+  /**
+   * Stops hosting a vault's replica (placed on other hubs now): its engine saves and closes, its
+   * subscriptions go; its files stay, so hosting it again later starts from them.
+   */
+  async removeReplica(vaultId: string): Promise<void> {
+    await this.#opening.get(vaultId);
+    const replica = this.replicas.get(vaultId);
+    if (!replica) return;
+    this.replicas.delete(vaultId);
+    await replica.close();
+    const transport = this.#replicaTransports.get(vaultId);
+    if (transport) this.#transports.delete(transport);
+    this.#replicaTransports.delete(vaultId);
+    await this.#cfg.onReplicaReleased?.(vaultId);
+    this.#cfg.log.info({ vault: vaultId }, "stopped replicating vault");
   }
 
   #onAnnounce(subject: string): void {
@@ -174,19 +196,21 @@ export class VaultHost {
 
   async #openReplica(vaultId: string): Promise<void> {
     try {
+      const transport = this.#track(
+        new NatsTransport({
+          nc: await this.#connection(vaultId),
+          vaultId,
+          self: asPeerId(this.#cfg.peerId),
+          log: this.#cfg.log,
+        }),
+      );
+      this.#replicaTransports.set(vaultId, transport);
       const replica = await Replica.open({
         dir: replicaDir(this.#cfg.homeDir, vaultId),
         vault: { id: vaultId, name: this.#cfg.registeredName?.(vaultId) ?? "" },
         peerId: this.#cfg.peerId,
         hub: this.#cfg.hub,
-        transport: this.#track(
-          new NatsTransport({
-            nc: await this.#connection(vaultId),
-            vaultId,
-            self: asPeerId(this.#cfg.peerId),
-            log: this.#cfg.log,
-          }),
-        ),
+        transport,
         clock: systemClock,
         log: this.#cfg.log,
         idleUnloadMs: this.#cfg.replicaIdleUnloadMs,
@@ -198,6 +222,7 @@ export class VaultHost {
       this.replicas.set(vaultId, replica);
       this.#cfg.log.info({ vault: vaultId }, "replicating vault");
     } catch (error) {
+      this.#replicaTransports.delete(vaultId);
       this.#cfg.log.warn({ vault: vaultId, error: String(error) }, "cannot open a replica");
     }
   }

@@ -117,6 +117,15 @@ export class SyncStartCommand extends EdgesyncCommand {
       "Hub: unload a vault's replica from memory after this many ms without work (default 300000); the next message loads it",
   });
 
+  replicas = Option.String("--replicas", {
+    description:
+      "Hub in a cluster: how many hubs host each vault, chosen by rendezvous hashing over the live hubs (default 3, or every hub when fewer)",
+  });
+  replicaHandoverMs = Option.String("--replica-handover-ms", {
+    description:
+      "Hub in a cluster: how long a replica placed on other hubs stays while its successor catches up (default 30000)",
+  });
+
   async run() {
     const roots = await this.vaultRoots();
     const hubFromConfig = roots.length > 0 ? (await loadVaultConfig(roots[0])).hub.leafUrl : undefined;
@@ -146,6 +155,8 @@ export class SyncStartCommand extends EdgesyncCommand {
       metrics: this.metrics ?? env("METRICS"),
       allowMassDelete: this.allowMassDelete,
       replicaIdleUnloadMs: parseIdleUnloadMs(this.replicaIdleUnloadMs ?? env("REPLICA_IDLE_UNLOAD_MS")),
+      replicas: parseReplicas(this.replicas ?? env("REPLICAS")),
+      replicaHandoverMs: parseHandoverMs(this.replicaHandoverMs ?? env("REPLICA_HANDOVER_MS")),
       serverDir: this.serverDir ?? env("SERVER_DIR"),
       tlsHostnames: this.tlsHostnames ?? env("TLS_HOSTNAMES")?.split(",").filter(Boolean),
       authorizedKeys: env("AUTHORIZED_KEYS")?.replace(/\\n/g, "\n"),
@@ -247,6 +258,9 @@ export class DefaultCommand extends SyncStartCommand {
   }
 }
 
+/** More would only multiply every edit's traffic: each replica syncs with every device of its vault. */
+const REPLICAS_MAX = 16;
+
 /** Whole milliseconds, at least 1; undefined keeps the agent's default. */
 function parseIdleUnloadMs(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -255,6 +269,30 @@ function parseIdleUnloadMs(value: string | undefined): number | undefined {
     throw new ExitCode(
       1,
       `--replica-idle-unload-ms ${JSON.stringify(value)} is not a positive whole number of milliseconds (e.g. 300000 for five minutes)`,
+    );
+  return ms;
+}
+
+/** Replicas per vault: a whole number from 1 to REPLICAS_MAX. */
+function parseReplicas(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > REPLICAS_MAX)
+    throw new ExitCode(
+      1,
+      `--replicas ${JSON.stringify(value)} is not a whole number from 1 to ${REPLICAS_MAX} (hubs hosting each vault; 3 keeps a vault through two hub failures)`,
+    );
+  return n;
+}
+
+/** Whole milliseconds, 0 or more (0: release at once); undefined keeps the agent's default. */
+function parseHandoverMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(ms))
+    throw new ExitCode(
+      1,
+      `--replica-handover-ms ${JSON.stringify(value)} is not a whole number of milliseconds (e.g. 30000 for half a minute)`,
     );
   return ms;
 }

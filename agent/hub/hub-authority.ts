@@ -39,8 +39,10 @@ import { equalBytes, sshFingerprint } from "../auth/openssh-format.js";
 import { nkeyPublic, type DeviceKey } from "../auth/identity.js";
 import { connectNats, drainOrClose } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT, isVaultId, vaultPeerSubject } from "../nats/subjects.js";
-import { saveVaults, type HubState } from "./hub-state.js";
+import { saveVaults, type HostedVault, type HubState } from "./hub-state.js";
 import { PairingDoor } from "./pairing-door.js";
+import { ClusterCatalogue } from "./cluster-catalogue.js";
+import { nextUpdatedAtMs } from "./catalogue-entry.js";
 import {
   VAULT_NAME_CHARS_MAX,
   type CatalogueReply,
@@ -59,10 +61,12 @@ export interface HubAuthorityConfig {
    * not the device key, is then the hub's signing key in every account, the same on every hub.
    */
   clusterSigner?: DeviceKey;
+  /** In a cluster: the live hubs changed (this hub included), for vault placement. */
+  onLiveHubs?: (hubIds: string[]) => void;
   log: Log;
   /** The hub's leafnode URL as a client that reached us at `host` should dial it. */
   leafUrl: (host: string) => string | undefined;
-  /** A vault was registered (open its replica). */
+  /** A vault was registered here, or learned from another hub of the cluster (host it if placed here). */
   onVaultAdded: (vaultId: string) => void;
 }
 
@@ -85,6 +89,19 @@ function checkReplyBinding(reply: string | undefined, signer: Uint8Array): void 
 export const HUB_NOTIFY_SET = "default";
 const keyId = (k: { publicKey: Uint8Array }) => Buffer.from(k.publicKey).toString("hex");
 
+/**
+ * How long a replica whose document lacks the heads another replica applied keys at waits before
+ * applying its own text anyway: far longer than replicas take to sync, short enough that a vault
+ * whose history was rewritten (and whose old heads never arrive) does not keep stale keys.
+ */
+const HEADS_GUARD_MS = 60_000;
+
+/** What applyAuthorizedKeys reads of the replica's document: where it stands and what it holds. */
+export interface EnforcedDocView {
+  heads: string[];
+  hasHeads: (heads: string[]) => boolean;
+}
+
 export class HubAuthority {
   readonly #cfg: HubAuthorityConfig;
   readonly #tls: ReturnType<typeof tlsOptionsForPinned> | undefined;
@@ -93,7 +110,8 @@ export class HubAuthority {
   #serverUrl = "";
   #system: NatsConnection | undefined;
   #hubAccount: NatsConnection | undefined;
-  readonly #vaultConnections: NatsConnection[] = [];
+  readonly #vaultConnections = new Map<string, NatsConnection>();
+  #cluster: ClusterCatalogue | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #door: PairingDoor | undefined;
   /** Notify-only devices (paired phones, browsers, CLIs) per notify set: hub-account signing keys with notify's template. */
@@ -188,8 +206,12 @@ export class HubAuthority {
     this.#serverUrl = serverUrl;
     const sys = await issueAccountUser(this.#state.system, "edgesync-hub-system");
     this.#system = await this.#connect("edgesync-hub-system", jwtAuthenticator(sys.jwt, sys.seed));
-    // The full resolver keeps JWTs from an earlier run and ignores preload edits: push the current ones.
-    await this.#pushAll();
+    // The full resolver keeps JWTs from an earlier run and ignores preload edits: push the current
+    // ones. In a cluster, only once caught up with the others: this hub's vaults.json may be older
+    // than the cluster's (it was down when a key was removed), and a push now would carry the
+    // removed key back onto every hub, since the resolver keeps the most recently issued JWT.
+    if (this.#cfg.clusterSigner) this.#startCatalogue(this.#system);
+    else await this.#pushAll();
     this.#hubAccount = await this.#connect(
       "edgesync-hub",
       await accountAuthenticator(this.#signer, HUB_ACCOUNT_PUBLIC, "edgesync hub"),
@@ -223,16 +245,78 @@ export class HubAuthority {
     await Promise.all([this.#system.flush(), this.#hubAccount.flush()]);
   }
 
+  #startCatalogue(system: NatsConnection): void {
+    this.#cluster = new ClusterCatalogue({
+      system,
+      hubId: this.#cfg.hub.nkeyPublic,
+      vaults: () => this.#state.vaults,
+      learn: (vaultId, entry) => this.#learn(vaultId, entry),
+      onLiveHubs: (hubIds) => this.#cfg.onLiveHubs?.(hubIds),
+      log: this.#cfg.log,
+    });
+    this.#cluster.start();
+    void this.#cluster.settled.then(() =>
+      this.#pushAll().catch((error: unknown) =>
+        this.#cfg.log.warn({ error: String(error) }, "cannot push the accounts after catching up with the cluster"),
+      ),
+    );
+  }
+
+  /** Resolves when this hub may act on its catalogue: at once alone, after catching up in a cluster. */
+  get settled(): Promise<void> {
+    return this.#cluster?.settled ?? Promise.resolve();
+  }
+
+  /** In a cluster, this hub and every hub it hears; alone, just this one. */
+  liveHubs(): string[] {
+    return this.#cluster?.liveHubs() ?? [this.#cfg.hub.nkeyPublic];
+  }
+
+  /**
+   * A newer entry from another hub of the cluster (a registration there, keys applied by a replica
+   * there): enforced here too, and — before this hub has caught up — pushed only once it has.
+   */
+  async #learn(vaultId: string, entry: HostedVault): Promise<void> {
+    const added = await this.#enqueue(async () => {
+      const added = !this.#state.vaults.has(vaultId);
+      this.#state.vaults.set(vaultId, entry);
+      this.#refreshRelay(vaultId);
+      await saveVaults(this.#state);
+      if (this.#cluster?.isSettled) {
+        await this.#push(await this.#vaultAccountJwt(vaultId));
+        await this.#push(await this.#hubAccountJwt());
+      }
+      return added;
+    });
+    this.#cfg.log.info(
+      { vault: vaultId, name: entry.name },
+      added
+        ? "vault registered on another hub of the cluster"
+        : "authorized_keys applied on another hub of the cluster",
+    );
+    if (added) this.#cfg.onVaultAdded(vaultId);
+  }
+
   /** A connection of the hub itself inside a vault's account (for its replica). */
   async vaultConnection(vaultId: string): Promise<NatsConnection> {
     const nc = await this.#connect(
       `edgesync-hub-${vaultId}`,
       await accountAuthenticator(this.#signer, vaultAccountPublic(vaultId), "edgesync hub"),
     );
-    this.#vaultConnections.push(nc);
+    const earlier = this.#vaultConnections.get(vaultId);
+    if (earlier) void drainOrClose(earlier);
+    this.#vaultConnections.set(vaultId, nc);
     this.#relays.set(vaultId, { nc, subs: new Map() });
     this.#refreshRelay(vaultId);
     return nc;
+  }
+
+  /** The vault's replica left this hub (placed elsewhere): its connection and relay interest go. */
+  async releaseVaultConnection(vaultId: string): Promise<void> {
+    const nc = this.#vaultConnections.get(vaultId);
+    this.#vaultConnections.delete(vaultId);
+    this.#relays.delete(vaultId);
+    if (nc) await drainOrClose(nc);
   }
 
   /**
@@ -298,10 +382,13 @@ export class HubAuthority {
    * A vault's synced authorized_keys changed (or arrived). A deleted file changes nothing — an
    * accidental delete must not lock anyone out; an emptied one leaves the hub's key, said in the log.
    */
-  applyAuthorizedKeys(vaultId: string, text: string | undefined): Promise<void> {
+  applyAuthorizedKeys(vaultId: string, text: string | undefined, doc?: EnforcedDocView): Promise<void> {
     return this.#enqueue(async () => {
       const hosted = this.#state.vaults.get(vaultId);
       if (!hosted || text === hosted.authorizedKeys) return;
+      // Keys another replica applied from a later document than ours: ours is behind, and enforcing
+      // its older text would re-admit a removed key until it catches up (it applies again then).
+      if (doc && hosted.heads && !doc.hasHeads(hosted.heads) && !this.#enforcedLongAgo(hosted)) return;
       if (text === undefined) {
         if (this.#warnedDeleted.has(vaultId)) return;
         this.#warnedDeleted.add(vaultId);
@@ -314,6 +401,9 @@ export class HubAuthority {
       this.#warnedDeleted.delete(vaultId);
       const before = this.vaultKeys(vaultId);
       hosted.authorizedKeys = text;
+      hosted.updatedAtMs = nextUpdatedAtMs(Date.now(), hosted);
+      if (doc) hosted.heads = doc.heads;
+      else delete hosted.heads;
       const parsed = parseAuthorizedKeys(text);
       const effective = effectiveKeys(parsed, this.#signer);
       if (effective.reason) this.#cfg.log.warn({ vault: vaultId }, effective.reason);
@@ -327,6 +417,7 @@ export class HubAuthority {
       await saveVaults(this.#state);
       await this.#push(await this.#vaultAccountJwt(vaultId));
       await this.#push(await this.#hubAccountJwt());
+      this.#cluster?.announce();
       const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
       const [was, now] = [ids(before), ids(after)];
       for (const [id, key] of was)
@@ -359,7 +450,9 @@ export class HubAuthority {
     this.#state.vaults.set(vaultId, { name, authorizedKeys: "", registeredAtMs: Date.now() });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
-      await this.#push(await this.#vaultAccountJwt(vaultId));
+      // Before catching up, another hub may know this vault with its members: pushing an account
+      // that admits nobody would cut them off (the push after catching up carries the right one).
+      if (!this.#cluster || this.#cluster.isSettled) await this.#push(await this.#vaultAccountJwt(vaultId));
     });
   }
 
@@ -421,6 +514,7 @@ export class HubAuthority {
       name: body.name,
       authorizedKeys: body.authorizedKeys,
       registeredAtMs: Date.now(),
+      updatedAtMs: Date.now(),
     });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
@@ -428,6 +522,7 @@ export class HubAuthority {
       await this.#push(await this.#hubAccountJwt());
     });
     this.#cfg.log.info({ vault: body.vaultId, name: body.name, by: sshFingerprint(key) }, "vault registered");
+    this.#cluster?.announce();
     this.#cfg.onVaultAdded(body.vaultId);
     return { created: true };
   }
@@ -448,9 +543,17 @@ export class HubAuthority {
     return door;
   }
 
+  /** Heads from a document this replica may never see (its history was rewritten): not held back forever. */
+  #enforcedLongAgo(hosted: HostedVault): boolean {
+    return Date.now() - (hosted.updatedAtMs ?? 0) > HEADS_GUARD_MS;
+  }
+
   async stop(): Promise<void> {
     this.#door?.stop();
+    this.#cluster?.stop();
     await this.#queue;
-    await Promise.all([this.#hubAccount, ...this.#vaultConnections, this.#system].map((nc) => drainOrClose(nc)));
+    await Promise.all(
+      [this.#hubAccount, ...this.#vaultConnections.values(), this.#system].map((nc) => drainOrClose(nc)),
+    );
   }
 }

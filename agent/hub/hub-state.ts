@@ -33,6 +33,10 @@ export interface HostedVault {
   /** The authorized_keys text last enforced (account JWT signed from it). */
   authorizedKeys: string;
   registeredAtMs: number;
+  /** When these keys were applied (catalogue-entry.ts: the version hubs of a cluster compare); 0 when never. */
+  updatedAtMs?: number;
+  /** The vault document's heads the keys were read at, when a replica applied them. */
+  heads?: string[];
 }
 
 export interface HubState {
@@ -82,7 +86,13 @@ async function loadVaults(path: string): Promise<Map<string, HostedVault>> {
   for (const [id, v] of Object.entries(data.vaults)) {
     if (!isVaultId(id) || typeof v?.name !== "string" || typeof v.authorizedKeys !== "string")
       throw new HubStateError(`${path}: the entry ${JSON.stringify(id)} is damaged; restore it from a backup`);
-    vaults.set(id, { name: v.name, authorizedKeys: v.authorizedKeys, registeredAtMs: Number(v.registeredAtMs) || 0 });
+    vaults.set(id, {
+      name: v.name,
+      authorizedKeys: v.authorizedKeys,
+      registeredAtMs: Number(v.registeredAtMs) || 0,
+      updatedAtMs: Number(v.updatedAtMs) || 0,
+      ...(Array.isArray(v.heads) && v.heads.every((h) => typeof h === "string") ? { heads: v.heads } : {}),
+    });
   }
   return vaults;
 }

@@ -1,0 +1,268 @@
+/**
+ * Vault placement over a cluster of three hubs with `--replicas 2`: a vault registered after the
+ * bundle was exported is known to every hub (the shared catalogue), its replica is in memory on
+ * exactly the two hubs rendezvous hashing names, a clone through the third hub (which holds no
+ * replica) works, and SIGKILLing one of the two moves the replica to the third, which then holds
+ * every file. Real binaries, real nats-servers, loopback; placement read from each hub's /healthz.
+ */
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
+import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
+import { placeVault } from "../../agent/hub/placement.js";
+
+const SYNC_TIMEOUT_MS = 90_000;
+const REPLICAS = 2;
+/** Short, so the test sees a released replica go; the default is half a minute. */
+const HANDOVER_MS = 2_000;
+
+interface Ports {
+  client: number;
+  leafnode: number;
+  cluster: number;
+}
+interface Health {
+  detail: { vaults: { id: string; replica?: unknown }[]; cluster?: { self: string; liveHubs: string[] } };
+}
+interface Hub {
+  agent: RunningAgent;
+  metricsPort: number;
+}
+
+const portsOf = (agent: RunningAgent) => agent.info.ports as Ports;
+
+describe("vault placement: R of N hubs host each vault", () => {
+  let box: Sandbox;
+  let a: string;
+  let vaultId: string;
+  const hubs: Hub[] = [];
+  const agents: RunningAgent[] = [];
+  const detail = () => [...hubs.map((h) => h.agent), ...agents].map((x) => x.output().slice(-3000)).join("\n---\n");
+
+  async function startHub(name: string, peers: string[]): Promise<Hub> {
+    const agent = await startAgent(
+      box,
+      name,
+      [
+        "--nats-role",
+        "hub",
+        "--nats-listen",
+        "127.0.0.1:-1",
+        "--leaf-listen",
+        "127.0.0.1:-1",
+        "--cluster-listen",
+        "127.0.0.1:-1",
+        ...peers.flatMap((p) => ["--peer", p]),
+        "--replicas",
+        String(REPLICAS),
+        "--replica-handover-ms",
+        String(HANDOVER_MS),
+        "--metrics",
+        "127.0.0.1:0",
+        "--cwd",
+        box.dir,
+      ],
+      { EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a") },
+    );
+    const metricsLine = /"port":(\d+)[^}]*"msg":"metrics on/;
+    await waitFor(
+      `${name}'s metrics port`,
+      () => metricsLine.test(agent.output()),
+      SYNC_TIMEOUT_MS,
+      () => agent.output(),
+    );
+    return { agent, metricsPort: Number(metricsLine.exec(agent.output())![1]) };
+  }
+
+  async function health(hub: Hub): Promise<Health["detail"]> {
+    return ((await (await fetch(`http://127.0.0.1:${hub.metricsPort}/healthz`)).json()) as Health).detail;
+  }
+
+  /** The ids of the hubs (of `among`) holding a replica of the vault now. */
+  async function hosting(among: Hub[]): Promise<string[]> {
+    const reports = await Promise.all(among.map(health));
+    return reports
+      .filter((r) => r.vaults.some((v) => v.id === vaultId && v.replica !== undefined))
+      .map((r) => r.cluster!.self)
+      .sort();
+  }
+
+  const idOf = async (hub: Hub) => (await health(hub)).cluster!.self;
+  /** Set by the first test for the second: the placement with all three hubs, and who was killed. */
+  let placed: string[] = [];
+  let ids: string[] = [];
+  let victimIndex = -1;
+
+  before(async () => {
+    box = await sandbox("hub-placement");
+    hubs.push(await startHub("hub1", []));
+    // Exported before any vault exists: the vault registered later reaches hubs 2 and 3 through
+    // the cluster's catalogue, not through the bundle.
+    const bundle = join(box.dir, "bundle.json");
+    assert.equal(cli(box, "hub1", ["hub", "export", "--out", bundle]).code, 0);
+    const route1 = `nats-route://127.0.0.1:${portsOf(hubs[0].agent).cluster}`;
+    for (const name of ["hub2", "hub3"]) {
+      assert.equal(cli(box, name, ["hub", "import", bundle]).code, 0);
+      hubs.push(await startHub(name, [route1]));
+    }
+    await waitFor(
+      "every hub to hear the other two",
+      async () => (await Promise.all(hubs.map(health))).every((h) => h.cluster?.liveHubs.length === 3),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+
+    a = join(box.dir, "a");
+    await mkdir(a);
+    await writeFile(join(a, "welcome.md"), "# Welcome\n");
+    assert.equal(cli(box, "a", ["init", "--cwd", a, "--name", "team"]).code, 0);
+    await writeFile(
+      join(a, "authorized_keys"),
+      `${await readText(join(a, "authorized_keys"))}${publicKeyLine(box, "b")}\n`,
+    );
+    vaultId = /id\s*=\s*"([0-9a-f-]{36})"/.exec((await readText(join(a, ".edgesync", "config.toml"))) ?? "")![1];
+    const leafUrls = hubs.flatMap((h) => ["--hub", `nats-leaf://127.0.0.1:${portsOf(h.agent).leafnode}`]);
+    const leafA = await startAgent(box, "a", ["--nats-role", "leaf", ...leafUrls, "--accept-hub-key", "--cwd", a]);
+    agents.push(leafA);
+    await waitFor(
+      "a hub to register A's vault",
+      () => /the hub (now )?hosts this vault/.test(leafA.output()),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+  });
+
+  after(async () => {
+    for (const agent of [...agents, ...hubs.map((h) => h.agent)].reverse()) await stop(agent, "SIGINT");
+    await box?.cleanup();
+  });
+
+  it("hosts the vault on exactly the two hubs placement names, and moves it to the third when one is killed", async () => {
+    ids = await Promise.all(hubs.map(idOf));
+    placed = placeVault(vaultId, ids, REPLICAS).sort();
+    let seen: string[] = [];
+    await waitFor(
+      "the vault's replica on exactly the two placed hubs",
+      async () => (seen = await hosting(hubs)).join() === placed.join(),
+      SYNC_TIMEOUT_MS,
+      () => `hosting ${seen.join()} want ${placed.join()}\n${detail()}`,
+    );
+
+    // Discovery and clone through the hub that holds no replica: the cluster's routes carry it.
+    const spare = hubs[ids.findIndex((id) => !placed.includes(id))];
+    const b = join(box.dir, "b");
+    let cloned = { code: 1, stdout: "", stderr: "" };
+    await waitFor(
+      "B's clone through the hub without a replica",
+      () => {
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(spare.agent).client}`,
+          b,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        return cloned.code === 0;
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
+    assert.equal(await readText(join(b, "welcome.md")), "# Welcome\n");
+    assert.deepEqual(await hosting(hubs), placed, "the clone did not make the spare hub host the vault");
+    agents.push(await startAgent(box, "b", ["--cwd", b]));
+    await writeFile(join(a, "before-kill.md"), "before\n");
+    await waitFor(
+      "A's edit on B (B linked to the spare hub)",
+      async () => (await readText(join(b, "before-kill.md"))) === "before\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+
+    victimIndex = ids.findIndex((id) => placed.includes(id));
+    const victim = hubs[victimIndex];
+    victim.agent.kill("SIGKILL");
+    const survivors = hubs.filter((h) => h !== victim);
+    const now = placeVault(vaultId, await Promise.all(survivors.map(idOf)), REPLICAS).sort();
+    assert.ok(now.includes(ids[hubs.indexOf(spare)]), "the spare hub is next in the vault's rank");
+    await waitFor(
+      "the replica moved to the spare hub: two hosts among the survivors",
+      async () => (seen = await hosting(survivors)).join() === now.join(),
+      SYNC_TIMEOUT_MS,
+      () => `hosting ${seen.join()} want ${now.join()}\n${detail()}`,
+    );
+    await writeFile(join(a, "after-kill.md"), "after\n");
+    await waitFor(
+      "A's edit after the kill on B",
+      async () => (await readText(join(b, "after-kill.md"))) === "after\n",
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+
+    // The hub that took the vault over holds everything: with both devices and the other survivor
+    // stopped, only its replica can serve a fresh clone.
+    for (const agent of agents) await stop(agent, "SIGINT");
+    await stop(survivors.find((h) => h !== spare)!.agent, "SIGINT");
+    const fresh = join(box.dir, "fresh");
+    await waitFor(
+      "a fresh clone through the spare hub with every file",
+      async () => {
+        await rm(fresh, { recursive: true, force: true });
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(spare.agent).client}`,
+          fresh,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        return cloned.code === 0 && (await readText(join(fresh, "after-kill.md"))) === "after\n";
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
+    assert.equal(await readText(join(fresh, "before-kill.md")), "before\n");
+    assert.equal(await readText(join(fresh, "welcome.md")), "# Welcome\n");
+  });
+
+  it("gives the vault back to the killed hub when it rejoins: it catches up and the spare releases its replica", async () => {
+    const spareIndex = ids.findIndex((id) => !placed.includes(id));
+    const otherIndex = [0, 1, 2].find((i) => i !== spareIndex && i !== victimIndex)!;
+    const routeOf = (i: number) => `nats-route://127.0.0.1:${portsOf(hubs[i].agent).cluster}`;
+    hubs[otherIndex] = await startHub(`hub${otherIndex + 1}`, [routeOf(spareIndex)]);
+    hubs[victimIndex] = await startHub(`hub${victimIndex + 1}`, [routeOf(spareIndex), routeOf(otherIndex)]);
+    let seen: string[] = [];
+    await waitFor(
+      "the replica back on the two placed hubs, the spare's released after the handover",
+      async () => (seen = await hosting(hubs)).join() === placed.join(),
+      SYNC_TIMEOUT_MS,
+      () => `hosting ${seen.join()} want ${placed.join()}\n${detail()}`,
+    );
+    // Only the rejoined hub hosts the vault now: a clone through the spare holds the edit made
+    // while that hub was dead only if it caught up.
+    await stop(hubs[otherIndex].agent, "SIGINT");
+    const again = join(box.dir, "again");
+    let cloned = { code: 1, stdout: "", stderr: "" };
+    await waitFor(
+      "a clone served by the rejoined hub with the edit made while it was dead",
+      async () => {
+        await rm(again, { recursive: true, force: true });
+        cloned = cli(box, "b", [
+          "clone",
+          `nats://127.0.0.1:${portsOf(hubs[spareIndex].agent).client}`,
+          again,
+          "--accept-hub-key",
+          "--timeout-ms",
+          "20000",
+        ]);
+        return cloned.code === 0 && (await readText(join(again, "after-kill.md"))) === "after\n";
+      },
+      SYNC_TIMEOUT_MS,
+      () => cloned.stderr + detail(),
+    );
+    assert.equal(await readText(join(again, "before-kill.md")), "before\n");
+  });
+});
