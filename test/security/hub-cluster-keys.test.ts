@@ -24,6 +24,8 @@ import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 
 const SYNC_TIMEOUT_MS = 90_000;
 const HUBS = 3;
+/** How long hub 1 is watched after hub 2 restarts: past a restarted hub's catching up with the cluster. */
+const WATCH_AFTER_RESTART_MS = 8_000;
 
 interface Ports {
   client: number;
@@ -183,5 +185,36 @@ describe("one operator for a cluster of hubs", () => {
       SYNC_TIMEOUT_MS,
       () => cloned.stderr + detail(),
     );
+  });
+
+  // A hub that was down while a key was removed still lists it in its vaults.json. Pushing that at
+  // start, with a newer issue time than the removal, would make every hub's resolver take it back.
+  it("does not re-admit a removed key on the other hubs when a hub that missed the removal restarts", async () => {
+    await writeFile(join(a, "authorized_keys"), keysWith(["a", "b"]));
+    await waitFor(
+      "M refused on hub 1 (hubs 2 and 3 are down)",
+      async () => (await dialAsM(hubs[0])) instanceof Error,
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+    const route1 = `nats-route://127.0.0.1:${portsOf(hubs[0]).cluster}`;
+    hubs[1] = await startAgent(box, "hub2", hubArgs([route1], box.dir), {
+      EDGESYNC_AUTHORIZED_KEYS: publicKeyLine(box, "a"),
+    });
+    // Watch hub 1 from hub 2's start until hub 2 itself refuses M, and for a settle window more.
+    const admittedOnHub1: number[] = [];
+    const started = Date.now();
+    let hub2Refuses = false;
+    await waitFor(
+      "hub 2 to refuse M, with hub 1 watched throughout",
+      async () => {
+        if (!((await dialAsM(hubs[0])) instanceof Error)) admittedOnHub1.push(Date.now() - started);
+        hub2Refuses ||= (await dialAsM(hubs[1])) instanceof Error;
+        return hub2Refuses && Date.now() - started > WATCH_AFTER_RESTART_MS;
+      },
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+    assert.deepEqual(admittedOnHub1, [], "hub 1 admitted the removed key (ms after hub 2's start)");
   });
 });
