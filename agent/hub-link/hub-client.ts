@@ -20,7 +20,13 @@ import type { DoorUser } from "../auth/pairing-door.js";
 import type { DeviceKey } from "../auth/identity.js";
 import { connectNats } from "../nats/connect.js";
 import { HUB_VAULTS_SUBJECT } from "../nats/subjects.js";
-import type { CatalogueReply, DoorRequestBody, HubReply, RegisterBody } from "../hub/hub-protocol.js";
+import {
+  HUB_SERVER_HEADER,
+  type CatalogueReply,
+  type DoorRequestBody,
+  type HubReply,
+  type RegisterBody,
+} from "../hub/hub-protocol.js";
 import type { Log } from "../sync/ports.js";
 import { UserError } from "../errors.js";
 
@@ -149,9 +155,11 @@ export async function hubRequest<T>(
   op: string,
   body: unknown,
   host = "",
+  server = "",
 ): Promise<T> {
   const h = headers();
   if (host) h.set("es-host", host);
+  if (server) h.set(HUB_SERVER_HEADER, server);
   let text: string;
   try {
     const reply = await nc.request(subject, await signRequest(device, op, body), {
@@ -175,8 +183,12 @@ export async function hubRequest<T>(
   return answer.value;
 }
 
+/**
+ * Asked of the hub whose server this connection reached (its id from the server's INFO): in a
+ * cluster any hub could answer, and the reply carries that hub's key (pinned) and leafnode URL.
+ */
 export const requestCatalogue = (nc: NatsConnection, device: DeviceKey, host: string) =>
-  hubRequest<CatalogueReply>(nc, device, HUB_VAULTS_SUBJECT, "catalogue", {}, host);
+  hubRequest<CatalogueReply>(nc, device, HUB_VAULTS_SUBJECT, "catalogue", {}, host, nc.info?.server_id ?? "");
 export const requestDoorUser = (nc: NatsConnection, device: DeviceKey, body: DoorRequestBody) =>
   hubRequest<DoorUser>(nc, device, HUB_DOOR_SUBJECT, "door", body);
 export const requestRegister = (nc: NatsConnection, device: DeviceKey, body: RegisterBody) =>

@@ -45,6 +45,7 @@ import { ClusterCatalogue } from "./cluster-catalogue.js";
 import { nextUpdatedAtMs } from "./catalogue-entry.js";
 import {
   VAULT_NAME_CHARS_MAX,
+  HUB_SERVER_HEADER,
   type CatalogueReply,
   type DoorRequestBody,
   type HubReply,
@@ -217,10 +218,21 @@ export class HubAuthority {
       await accountAuthenticator(this.#signer, HUB_ACCOUNT_PUBLIC, "edgesync hub"),
       onStatus,
     );
+    // A catalogue names the answering hub (its key, pinned by the client, and its leafnode URL), so
+    // in a cluster the hub on the server the request entered by answers it: every hub hears it and
+    // the others stay quiet. A request from an older client names no server; one hub of the queue
+    // group answers that, as before.
+    const ownServer = this.#hubAccount.info?.server_id;
+    const answerCatalogue = (msg: Msg) => this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
+    this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, {
+      callback: (error, msg) => {
+        if (!error && ownServer && msg.headers?.get(HUB_SERVER_HEADER) === ownServer) answerCatalogue(msg);
+      },
+    });
     this.#hubAccount.subscribe(HUB_VAULTS_SUBJECT, {
       queue: "edgesync-hub",
       callback: (error, msg) => {
-        if (!error) this.#answer(msg, "catalogue", (key) => this.#catalogue(key, msg));
+        if (!error && !msg.headers?.get(HUB_SERVER_HEADER)) answerCatalogue(msg);
       },
     });
     this.#hubAccount.subscribe(HUB_REGISTER_SUBJECT, {

@@ -29,3 +29,6 @@ export interface DoorRequestBody {
 export type HubReply<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export const VAULT_NAME_CHARS_MAX = 200;
+
+/** Header naming the server a request entered by: only the hub on that server answers it (hub-authority.ts). */
+export const HUB_SERVER_HEADER = "es-server";

@@ -13,11 +13,22 @@ import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { startAgent, cli, publicKeyLine, type RunningAgent } from "../helpers/agents.js";
 import { placeVault } from "../../agent/hub/placement.js";
+import { connectRaw } from "../helpers/raw-member.js";
+import { loadIdentity } from "../../agent/auth/identity.js";
+import { accountAuthenticator } from "../../agent/auth/account-user.js";
+import { HUB_ACCOUNT_PUBLIC, vaultAccountPublic } from "../../agent/auth/accounts.js";
+import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
+import { connectToHubAccount, requestCatalogue } from "../../agent/hub-link/hub-client.js";
+import { sshFingerprint, parseSshPublicLine } from "../../agent/auth/openssh-format.js";
 
 const SYNC_TIMEOUT_MS = 90_000;
 const REPLICAS = 2;
 /** Short, so the test sees a released replica go; the default is half a minute. */
 const HANDOVER_MS = 2_000;
+/** A member listens this long for the hubs' cluster traffic: several of their one-second hellos. */
+const EAVESDROP_MS = 3_500;
+/** Catalogue requests per hub: with any hub answering, one in three would come from the dialled hub. */
+const DISCOVERY_ASKS = 8;
 
 interface Ports {
   client: number;
@@ -138,6 +149,80 @@ describe("vault placement: R of N hubs host each vault", () => {
   after(async () => {
     for (const agent of [...agents, ...hubs.map((h) => h.agent)].reverse()) await stop(agent, "SIGINT");
     await box?.cleanup();
+  });
+
+  // The catalogue holds every vault's name and members: a member of one vault who could read it, or
+  // forge a hub's hello, would learn about other vaults or skew placement. It lives in the system
+  // account, which no member's credentials reach, from either account a member may enter.
+  it("keeps a member's hand-written client out of the hubs' catalogue and placement traffic", async () => {
+    const member = await loadIdentity(join(box.dir, "b-home", "id_ed25519"));
+    const certPem = await readText(join(hubs[0].agent.home, ".edgesync-server", "tls.crt"));
+    const ids = await Promise.all(hubs.map(idOf));
+    const fakeHub = `U${"A".repeat(55)}`;
+    for (const account of [vaultAccountPublic(vaultId), HUB_ACCOUNT_PUBLIC]) {
+      const nc = await connectRaw(`nats://127.0.0.1:${portsOf(hubs[0].agent).client}`, {
+        tls: tlsOptionsForPinned(certPem!),
+        authenticator: await accountAuthenticator(member, account),
+      });
+      try {
+        const heard: string[] = [];
+        // The member's permissions may refuse the subscription outright (an error here): also nothing heard.
+        nc.subscribe("es.v1.cluster.>", {
+          callback: (error, msg) => {
+            if (!error) heard.push(`${msg.subject}: ${msg.string().slice(0, 80)}`);
+          },
+        });
+        for (const subject of [`es.v1.cluster.versions.${ids[0]}`, `es.v1.cluster.entries.${ids[0]}`]) {
+          const asked = await nc
+            .request(subject, new TextEncoder().encode(JSON.stringify({ ids: [vaultId] })), { timeout: 2_000 })
+            .then(
+              (reply) => `answered: ${reply.string().slice(0, 80)}`,
+              (error: unknown) => String(error),
+            );
+          assert.doesNotMatch(asked, /^answered/, `${subject} from account ${account}`);
+        }
+        const forged = { hub: fakeHub, digest: "0".repeat(64) };
+        for (let i = 0; i < 5; i++) nc.publish("es.v1.cluster.hello", new TextEncoder().encode(JSON.stringify(forged)));
+        await new Promise((resolve) => setTimeout(resolve, EAVESDROP_MS));
+        assert.deepEqual(heard, [], `cluster traffic heard in account ${account}`);
+      } finally {
+        await nc.close();
+      }
+    }
+    for (const hub of hubs)
+      assert.deepEqual((await health(hub)).cluster!.liveHubs, [...ids].sort(), "no forged hub joined placement");
+  });
+
+  // The reply names the answering hub: its key (which `clone` pins per address) and its leafnode URL.
+  it("answers discovery through any hub with that hub's own key and leafnode URL, every time", async () => {
+    const member = await loadIdentity(join(box.dir, "b-home", "id_ed25519"));
+    const certPem = (await readText(join(hubs[0].agent.home, ".edgesync-server", "tls.crt")))!;
+    const quiet = { info: () => {}, warn: () => {}, debug: () => {}, error: () => {} };
+    for (const [i, hub] of hubs.entries()) {
+      const own = sshFingerprint(parseSshPublicLine(publicKeyLine(box, `hub${i + 1}`)).publicKey);
+      const url = `nats://127.0.0.1:${portsOf(hub.agent).client}`;
+      const nc = await connectToHubAccount({
+        url,
+        device: member,
+        tls: tlsOptionsForPinned(certPem),
+        log: quiet,
+        name: "t",
+      });
+      try {
+        for (let ask = 0; ask < DISCOVERY_ASKS; ask++) {
+          const reply = await requestCatalogue(nc, member, "127.0.0.1");
+          assert.equal(sshFingerprint(parseSshPublicLine(reply.hubKey).publicKey), own, `hub ${i + 1}, ask ${ask + 1}`);
+          assert.equal(reply.leafUrl, `nats-leaf://127.0.0.1:${portsOf(hub.agent).leafnode}`);
+          assert.deepEqual(
+            reply.vaults.map((v) => v.id),
+            [vaultId],
+            "every hub lists the vault, hosting it or not",
+          );
+        }
+      } finally {
+        await nc.close();
+      }
+    }
   });
 
   it("hosts the vault on exactly the two hubs placement names, and moves it to the third when one is killed", async () => {
