@@ -42,6 +42,8 @@ const HUB_SERVES_TIMEOUT_MS = 180_000;
 export class HubCluster {
   readonly hubs: Hub[] = [];
   readonly agents: EdgesyncCluster;
+  /** Hubs hosting each vault (`sync start --replicas`); undefined keeps the agent's default. */
+  replicas: number | undefined;
 
   constructor(
     readonly box: string,
@@ -71,6 +73,7 @@ export class HubCluster {
     const args = [
       ...["--nats-role", "hub", "--nats-listen", client, "--leaf-listen", leafnode],
       ...(clustered ? ["--cluster-listen", cluster, ...peers.flatMap((p) => ["--peer", p])] : []),
+      ...(clustered && this.replicas ? ["--replicas", String(this.replicas)] : []),
       ...["--metrics", `127.0.0.1:${metrics}`, "--cwd", dir],
     ];
     const env = { EDGESYNC_AUTHORIZED_KEYS: keys.join("\n") };

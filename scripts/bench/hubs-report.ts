@@ -75,6 +75,7 @@ function memoryTable(records: HubsRecords): string {
 
 export function printHubsTable(records: HubsRecords, plan: HubsPlan): string {
   const parts = [
+    `${plan.hubs} hubs, each vault hosted by ${Math.min(plan.replicas, plan.hubs)} of them (--replicas ${plan.replicas})`,
     records.fanout.length ? fanoutTable(records.fanout) : "fan-out: not measured",
     plan.failovers > 0 ? failoverTable(records) : "failover: not run (--failovers 0)",
     memoryTable(records),

@@ -9,6 +9,7 @@
  * can carry. Writes bench/hubs.json and the `hubs` key of bench/results.json.
  *
  *   npm run bench -- --hubs 3 --leaves 30
+ *   npm run bench -- --hubs 3 --replicas 1     (the vault on one hub; the others route to it)
  *   node --import tsx scripts/bench/all.ts --hubs 3 --leaves 3 --edits 3 --failovers 1 --hosted-vaults 2
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -25,6 +26,8 @@ import { printHubsTable, writeHubsResults } from "./hubs-report.js";
 
 export interface HubsPlan {
   hubs: number;
+  /** Hubs hosting the vault (placement); the others only route its traffic. */
+  replicas: number;
   /** Receiving leaves (agents) in the fan-out; the writer A and the failover leaf F come on top. */
   leaves: number;
   /** Measured edits per fan-out topology (each reaches every leaf). */
@@ -53,6 +56,7 @@ export function parseHubsPlan(args: BenchArgs): HubsPlan {
   const hosted = args.int("--hosted-vaults", 20, 0, 200);
   return {
     hubs: args.int("--hubs", 3, 2, 9),
+    replicas: args.int("--replicas", 3, 1, 9),
     leaves: args.int("--leaves", 30, 1, 200),
     edits: args.int("--edits", 10, 1, 1000),
     failovers: args.int("--failovers", 3, 0, 50),
@@ -97,6 +101,7 @@ async function startFailoverLeaf(cluster: HubCluster, receivers: Receiver[]): Pr
 async function runCluster(plan: HubsPlan, result: SystemResult, records: HubsRecords): Promise<void> {
   const box = await benchDir("hubs");
   const cluster = new HubCluster(box, benchPlanOf(plan), ["a"]);
+  cluster.replicas = plan.replicas;
   const names = Array.from({ length: plan.leaves }, (_, i) => `r${i + 1}`);
   try {
     const hub1 = await cluster.startHub(0);
