@@ -17,6 +17,11 @@ import type { SyncEngine } from "./sync/engine.js";
 import type { Log } from "./sync/ports.js";
 
 /** What the running agent offers its parts. */
+export interface CataloguedVault {
+  name: string;
+  isMember: (publicKey: Uint8Array) => boolean;
+}
+
 export interface AgentPartContext {
   role: NatsRole;
   /** The agent's connection: on a hub the hub account's, elsewhere the local server's. */
@@ -37,6 +42,11 @@ export interface AgentPartContext {
   engines: () => SyncEngine[];
   /** A vault's engine, loading its replica when the hub unloaded it for being idle. */
   engineFor: (vaultId: string) => Promise<SyncEngine | undefined>;
+  /**
+   * Hub: a vault of the catalogue, hosted here or not (in a cluster its replica may be on other
+   * hubs): its registered name and whether a key is among those NATS enforces for it now.
+   */
+  catalogued?: (vaultId: string) => CataloguedVault | undefined;
   /** Hub in operator mode: puts `set`'s extra signing keys into the hub account (agent/hub/hub-authority.ts). */
   setHubAccountKeys: ((set: string, keys: SigningKey[]) => Promise<void>) | undefined;
   log: Log;

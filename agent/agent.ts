@@ -366,6 +366,7 @@ export class Agent {
       hostedVaultIds: () => [...(this.#hubState?.vaults.keys() ?? [])],
       engines: () => this.#host?.engines() ?? [],
       engineFor: async (vaultId) => this.#host?.engineFor(vaultId),
+      catalogued: authority ? (vaultId) => authority.catalogued(vaultId) : undefined,
       setHubAccountKeys: authority ? (set, keys) => authority.setNotifyKeys(set, keys) : undefined,
       log: this.#cfg.log,
     };

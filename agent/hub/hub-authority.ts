@@ -486,6 +486,12 @@ export class HubAuthority {
     );
   }
 
+  /** A vault of the catalogue (hosted here or on other hubs of the cluster) as the bridge needs it. */
+  catalogued(vaultId: string): { name: string; isMember: (key: Uint8Array) => boolean } | undefined {
+    const entry = this.#state.vaults.get(vaultId);
+    return entry && { name: entry.name, isMember: (key) => this.#isMember(vaultId, key) };
+  }
+
   #isMember(vaultId: string, key: Uint8Array): boolean {
     return this.vaultKeys(vaultId).some((k) => equalBytes(k.publicKey, key));
   }

@@ -24,6 +24,7 @@ import { startBridge, type BridgeServer } from "./bridge-server.js";
 import type { BridgeVault } from "./session.js";
 import type { SigningKey } from "../client/handshake.js";
 import { UsageError } from "../../agent/errors.js";
+import type { CataloguedVault } from "../../agent/agent-part.js";
 
 export interface AgentBridgeOptions {
   host: string;
@@ -39,6 +40,11 @@ export interface AgentBridgeOptions {
   engines: () => SyncEngine[];
   /** A vault's engine, loading a hub replica that was unloaded for being idle. */
   engineFor?: (vaultId: string) => Promise<SyncEngine | undefined>;
+  /**
+   * Hub: a vault with no engine here (in a cluster, its replica is on other hubs): served with the
+   * keys NATS enforces for it, its sync traffic routed to the replicas like any device's.
+   */
+  catalogued?: (vaultId: string) => CataloguedVault | undefined;
   log: Log;
 }
 
@@ -98,7 +104,9 @@ export async function startAgentBridge(
       const engineFor = options.engineFor;
       const current = engineFor ? async () => running() ?? (await engineFor(id)) : undefined;
       const engine = running() ?? (await engineFor?.(id));
-      return engine && engineVault(engine, options.hubKey, options.operatorMode, current);
+      if (engine) return engineVault(engine, options.hubKey, options.operatorMode, current);
+      const entry = options.operatorMode ? options.catalogued?.(id) : undefined;
+      return entry && { id, name: entry.name, account: vaultAccountPublic(id), isAuthorised: entry.isMember };
     },
   });
   const infoPath = join(options.home, "bridge.json");

@@ -47,6 +47,7 @@ export class BridgePart implements AgentPart {
       natsUrl: context.natsUrl,
       engines: context.engines,
       engineFor: context.engineFor,
+      catalogued: context.catalogued,
       log: context.log,
     });
   }

@@ -7,7 +7,8 @@
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { sandbox, stop, readText, type Sandbox } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
@@ -20,6 +21,8 @@ import { HUB_ACCOUNT_PUBLIC, vaultAccountPublic } from "../../agent/auth/account
 import { tlsOptionsForPinned } from "../../agent/auth/pins.js";
 import { connectToHubAccount, requestCatalogue } from "../../agent/hub-link/hub-client.js";
 import { sshFingerprint, parseSshPublicLine } from "../../agent/auth/openssh-format.js";
+import { connect, keyFromSeed, sshPublicLineOf, BridgeError, type SigningKey } from "../../bridge/client/index.js";
+import { nodeSocket } from "../../bridge/node/index.js";
 
 const SYNC_TIMEOUT_MS = 90_000;
 const REPLICAS = 2;
@@ -72,6 +75,8 @@ describe("vault placement: R of N hubs host each vault", () => {
         "--replica-handover-ms",
         String(HANDOVER_MS),
         "--metrics",
+        "127.0.0.1:0",
+        "--bridge",
         "127.0.0.1:0",
         "--cwd",
         box.dir,
@@ -191,6 +196,80 @@ describe("vault placement: R of N hubs host each vault", () => {
     }
     for (const hub of hubs)
       assert.deepEqual((await health(hub)).cluster!.liveHubs, [...ids].sort(), "no forged hub joined placement");
+  });
+
+  /** Opens the vault through `hub`'s bridge (the project's client, pinned to the bridge's certificate). */
+  async function viaBridge(hub: Hub, key: SigningKey) {
+    const info = JSON.parse(await readFile(join(hub.agent.home, "bridge.json"), "utf8")) as {
+      origin: string;
+      certFingerprint: string;
+    };
+    return connect({
+      url: info.origin,
+      vaultId,
+      key,
+      socket: nodeSocket,
+      certFingerprint: info.certFingerprint,
+      readyTimeoutMs: 10_000,
+    });
+  }
+
+  // A browser cannot know which hubs hold a vault: the bridge of a hub without its replica serves it
+  // with the keys NATS enforces, its sync traffic routed to the replicas.
+  it("serves the vault through the bridge of the hub without its replica, to members only", async () => {
+    ids = await Promise.all(hubs.map(idOf));
+    placed = placeVault(vaultId, ids, REPLICAS).sort();
+    await waitFor(
+      "placement to settle",
+      async () => (await hosting(hubs)).join() === placed.join(),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
+    const spare = hubs[ids.findIndex((id) => !placed.includes(id))];
+    const browser = await keyFromSeed(new Uint8Array(randomBytes(32)));
+    const stranger = await keyFromSeed(new Uint8Array(randomBytes(32)));
+    await appendFile(join(a, "authorized_keys"), `${sshPublicLineOf(browser.publicKey, "browser")}\n`);
+    let last = "";
+    let opened: Awaited<ReturnType<typeof viaBridge>> | undefined;
+    await waitFor(
+      "the spare hub's bridge to let the new member in",
+      async () => {
+        try {
+          opened = await viaBridge(spare, browser);
+          return true;
+        } catch (error) {
+          last = String(error);
+          if (error instanceof BridgeError && error.kind === "auth") return false;
+          throw error;
+        }
+      },
+      SYNC_TIMEOUT_MS,
+      () => `${last}\n${detail()}`,
+    );
+    const vault = opened!;
+    try {
+      await waitFor(
+        "the vault's files through the bridge",
+        () => vault.readText("welcome.md") === "# Welcome\n",
+        SYNC_TIMEOUT_MS,
+        detail,
+      );
+      await vault.writeFile("from-browser.md", "via the spare hub's bridge\n");
+      await waitFor(
+        "the browser's write on A",
+        async () => (await readText(join(a, "from-browser.md"))) === "via the spare hub's bridge\n",
+        SYNC_TIMEOUT_MS,
+        detail,
+      );
+    } finally {
+      await vault.close();
+    }
+    const refused = await viaBridge(spare, stranger).then(
+      async (v) => (await v.close(), "admitted"),
+      (error: unknown) => (error instanceof BridgeError ? error.kind : String(error)),
+    );
+    assert.equal(refused, "auth", "a key outside authorized_keys is refused by the spare hub's bridge");
+    assert.deepEqual(await hosting(hubs), placed, "serving the bridge did not make the spare hub host the vault");
   });
 
   // The reply names the answering hub: its key (which `clone` pins per address) and its leafnode URL.
