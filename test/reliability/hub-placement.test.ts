@@ -264,6 +264,23 @@ describe("vault placement: R of N hubs host each vault", () => {
     } finally {
       await vault.close();
     }
+    // Removed on A: the hubs holding the replica apply it, and the spare learns it from the catalogue.
+    const withoutBrowser = (await readFile(join(a, "authorized_keys"), "utf8"))
+      .split("\n")
+      .filter((line) => !line.endsWith(" browser"))
+      .join("\n");
+    await writeFile(join(a, "authorized_keys"), withoutBrowser);
+    let after = "";
+    await waitFor(
+      "the spare hub's bridge to refuse the removed key",
+      async () =>
+        (after = await viaBridge(spare, browser).then(
+          async (v) => (await v.close(), "admitted"),
+          (error: unknown) => (error instanceof BridgeError ? error.kind : String(error)),
+        )) === "auth",
+      SYNC_TIMEOUT_MS,
+      () => `${after}\n${detail()}`,
+    );
     const refused = await viaBridge(spare, stranger).then(
       async (v) => (await v.close(), "admitted"),
       (error: unknown) => (error instanceof BridgeError ? error.kind : String(error)),
