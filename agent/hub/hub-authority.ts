@@ -286,7 +286,7 @@ export class HubAuthority {
 
   /**
    * A newer entry from another hub of the cluster (a registration there, keys applied by a replica
-   * there): enforced here too, and — before this hub has caught up — pushed only once it has.
+   * there): enforced here too (pushed once this hub has caught up, #push).
    */
   async #learn(vaultId: string, entry: HostedVault): Promise<void> {
     const added = await this.#enqueue(async () => {
@@ -294,10 +294,8 @@ export class HubAuthority {
       this.#state.vaults.set(vaultId, entry);
       this.#refreshRelay(vaultId);
       await saveVaults(this.#state);
-      if (this.#cluster?.isSettled) {
-        await this.#push(await this.#vaultAccountJwt(vaultId));
-        await this.#push(await this.#hubAccountJwt());
-      }
+      await this.#push(await this.#vaultAccountJwt(vaultId));
+      await this.#push(await this.#hubAccountJwt());
       return added;
     });
     this.#cfg.log.info(
@@ -387,6 +385,9 @@ export class HubAuthority {
 
   async #push(jwt: string): Promise<void> {
     if (!this.#system) return; // before start: the preload carries it
+    // Before catching up with the cluster, this hub's state may be older than the others': the
+    // push once caught up (#startCatalogue) carries every account as it stands then.
+    if (this.#cluster && !this.#cluster.isSettled) return;
     await pushAccountJwt(this.#system, jwt, this.#state.operator.getPublicKey());
   }
 
@@ -462,9 +463,9 @@ export class HubAuthority {
     this.#state.vaults.set(vaultId, { name, authorizedKeys: "", registeredAtMs: Date.now() });
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
-      // Before catching up, another hub may know this vault with its members: pushing an account
-      // that admits nobody would cut them off (the push after catching up carries the right one).
-      if (!this.#cluster || this.#cluster.isSettled) await this.#push(await this.#vaultAccountJwt(vaultId));
+      // Before catching up, #push holds this back: another hub may know the vault with its members,
+      // and an account admitting nobody would cut them off.
+      await this.#push(await this.#vaultAccountJwt(vaultId));
     });
   }
 
