@@ -14,6 +14,9 @@
  *    and lands on another hub.
  *  - A route is cut: the two hubs' servers no longer exchange messages until it heals, when both
  *    hubs' agents resynchronise.
+ *  - A hub leaves the cluster (a network partition around it): all its routes are cut at once while
+ *    its leaves still reach it, so it hears no other hub and places every vault on itself, and
+ *    rejoins when the routes heal.
  *  - A hub's replica pushes the account JWT its copy of authorized_keys makes (at start and on every
  *    change to it); the full resolver carries the push over the routes to every hub routed to the
  *    pusher at that moment, and each applies it a little later. A server that misses a push keeps
@@ -48,7 +51,7 @@ export interface ClusterParts {
 export class SimCluster {
   readonly #p: ClusterParts;
   /** Cluster faults that happened (a run's summary). */
-  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0 };
+  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0, isolations: 0 };
 
   constructor(parts: ClusterParts) {
     this.#p = parts;
@@ -133,6 +136,21 @@ export class SimCluster {
     this.stats.routeCuts++;
     this.#p.trace(`route ${a}-${b} cut`);
     queue.push(until, `route ${a}-${b} heals`, () => this.#healRoute(a, b));
+  }
+
+  /** One hub's routes are all cut for a while: it is out of the cluster, then rejoins. */
+  isolateHub(rng: Prng): void {
+    const { bus, queue } = this.#p;
+    if (bus.hubs.length < 2) return;
+    const hub = rng.pick(bus.hubs);
+    const until = this.#p.now() + rng.int(ROUTE_CUT_MIN_MS, ROUTE_CUT_MAX_MS);
+    const others = bus.hubs.filter((h) => h !== hub && !bus.isRouteCut(hub, h));
+    for (const other of others) bus.cutRoute(hub, other);
+    this.stats.isolations++;
+    this.#p.trace(`hub ${hub} cut off from the cluster`);
+    queue.push(until, `hub ${hub} rejoins the cluster`, () => {
+      for (const other of others) this.#healRoute(hub, other);
+    });
   }
 
   #healRoute(a: PeerId, b: PeerId): void {

@@ -1,13 +1,15 @@
 /**
  * One deterministic simulation run: 1–3 hubs of one NATS cluster and devices (2–7 nodes in all),
- * each running the production SyncEngine and vault model behind simulated ports (every hub a full
- * replica on its own disk, every device linked to one hub at a time: dst/sim-bus.ts has the
- * topology, dst/sim-cluster.ts the cluster's faults), a random workload with faults, a heal phase,
- * and the invariants. Everything random comes from one seed; the run's trace is hashed so two runs
+ * each running the production SyncEngine and vault model behind simulated ports (the vault on R of
+ * the hubs, each hub deciding from the hubs it hears, a replica on its own disk; every device linked
+ * to one hub at a time: dst/sim-bus.ts has the topology, dst/sim-cluster.ts the cluster's faults,
+ * dst/sim-placement.ts the placement), a random workload with faults, a heal phase, and the invariants. Everything random comes from one seed; the run's trace is hashed so two runs
  * of one seed can be compared byte for byte.
  *
  * Invariants checked:
- *  - liveness: after the heal, every node (every hub's replica too) holds identical heads and files;
+ *  - liveness: after the heal, every node (every placed hub's replica too) holds identical heads and files;
+ *  - placement: after the heal and every grace, exactly the R hubs `placeVault` picks over all hubs
+ *    run a replica, and each hub agrees; a replica that stopped left its disk holding all it held;
  *  - no lost write: every change reported saved is in every node's history at the end;
  *  - no path outside the vault: every stored path is canonical (normaliseVaultPath accepts it as is);
  *  - removal: a device removed from authorized_keys is delivered nothing while the hub it is linked
@@ -115,6 +117,8 @@ export interface SimResult {
     hubCrashes: number;
     routeCuts: number;
     failovers: number;
+    /** A hub's routes all cut at once (it leaves the cluster, then rejoins). */
+    isolations: number;
     /** Placement: hubs that entered the vault's placement (restarts included), left it, stopped a replica. */
     enters: number;
     leaves: number;
@@ -141,6 +145,8 @@ const BAD_PATHS = [
 ];
 /** Hubs drawn for a run: enough for a route cut to leave a third hub routed to both sides. */
 export const HUBS_MAX = 3;
+/** The actor of documents loaded only to be checked (never changed). */
+const CHECK_ACTOR = "ff".repeat(16);
 /**
  * Weights of R = 1, 2, 3 by hub count: fewer replicas than hubs two runs in three, so placement
  * moves; the agent's default (min(3, hubs)) the rest.
@@ -244,6 +250,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     hubCrashes: 0,
     routeCuts: 0,
     failovers: 0,
+    isolations: 0,
     enters: 0,
     leaves: 0,
     stops: 0,
@@ -670,13 +677,32 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (engine === undefined) return;
     node.engine = undefined;
     trace.add(`stop replica ${node.id} heads ${A.getHeads(engine.doc).join(",").slice(0, 16)}`);
-    node.stopping = engine.stop().catch((error: unknown) => trace.add(`stop ${node.id} failed: ${String(error)}`));
+    const incarnation = node.incarnation;
+    node.stopping = engine.stop().then(
+      () => {
+        // Its disk copy stays, and holds everything the replica held: a later entry opens from it.
+        if (node.incarnation !== incarnation) return;
+        let lacks: string | undefined;
+        try {
+          const onDisk = loadDoc(node.disk.durableChunks(), CHECK_ACTOR);
+          if (!A.hasHeads(onDisk, A.getHeads(engine.doc))) lacks = "lacks changes the replica held";
+        } catch (error) {
+          lacks = `cannot be loaded: ${String(error).slice(0, 120)}`;
+        }
+        if (lacks) violations.push(`placement: ${node.id}'s replica stopped, and its disk copy ${lacks}`);
+      },
+      (error: unknown) => trace.add(`stop ${node.id} failed: ${String(error)}`),
+    );
   }
 
-  /** A fault of the cluster itself (only with two hubs or more): a route cut, a leaf's failover, a hub's crash. */
+  /**
+   * A fault of the cluster itself (only with two hubs or more): a route cut (or all of one hub's, so
+   * it leaves the cluster), a leaf's failover, a hub's crash.
+   */
   function clusterFault(node: SimNode, step: number, clusterRng: Prng): void {
     const kind = clusterRng.int(0, 2);
-    if (kind === 0) cluster.cutRoute(clusterRng);
+    if (kind === 0 && clusterRng.chance(1, 3)) cluster.isolateHub(clusterRng);
+    else if (kind === 0) cluster.cutRoute(clusterRng);
     else if (kind === 1) cluster.failover(isHub(node) ? clusterRng.pick(devices).id : node.id, clusterRng);
     else crash(clusterRng.pick(hubs), step, clusterRng, clusterRng);
   }
