@@ -629,14 +629,17 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   async function restart(node: SimNode): Promise<void> {
     if (isHub(node)) return restartHub(node);
     if (node.engine !== undefined) return;
-    await openFromDisk(node, "restart");
+    const opened = await loadFromDisk(node, "restart");
+    // Booted in the same step as the link's resync below: an await between them would reorder the
+    // engine's start and its resync, and with it every seed's run.
+    boot(node, ...opened);
     // The device's own nats-server links to its hub again, and the hub's agent sees the link.
     const hub = bus.linkedTo(node.id);
     if (hub !== undefined) bus.reconnected(hub);
   }
 
-  /** Boots the node's engine on what its own disk holds (a restart, or a hub entering the placement). */
-  async function openFromDisk(node: SimNode, why: string): Promise<void> {
+  /** What the node's own disk holds, to boot its engine on (a restart, or a hub entering the placement). */
+  async function loadFromDisk(node: SimNode, why: string): Promise<[Doc, DocStore, BlobStore]> {
     const store = node.disk.open();
     const blobs = node.disk.openBlobs();
     let doc: Doc;
@@ -647,7 +650,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       doc = loadDoc([], actorFor(node));
     }
     trace.add(`${why} ${node.id} heads ${A.getHeads(doc).join(",").slice(0, 16)}`);
-    boot(node, doc, store, blobs);
+    return [doc, store, blobs];
   }
 
   /**
@@ -657,7 +660,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
    */
   async function restartHub(node: SimNode): Promise<void> {
     if (!bus.hubsDown.has(node.id)) return;
-    if (placement.restarted(node.id)) await openFromDisk(node, "restart");
+    if (placement.restarted(node.id)) boot(node, ...(await loadFromDisk(node, "restart")));
     cluster.hubUp(node.id);
   }
 
@@ -665,9 +668,11 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   function openReplica(node: SimNode): void {
     if (node.engine !== undefined) return; // still running in its grace
     const incarnation = node.incarnation;
+    const wanted = () => node.incarnation === incarnation && node.engine === undefined && placement.hosting(node.id);
     void (node.stopping ?? Promise.resolve()).then(async () => {
-      const stillWanted = node.incarnation === incarnation && node.engine === undefined && placement.hosting(node.id);
-      if (stillWanted) await openFromDisk(node, "open replica");
+      if (!wanted()) return;
+      const opened = await loadFromDisk(node, "open replica");
+      if (wanted()) boot(node, ...opened);
     });
   }
 
