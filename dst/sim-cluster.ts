@@ -51,7 +51,7 @@ export interface ClusterParts {
 export class SimCluster {
   readonly #p: ClusterParts;
   /** Cluster faults that happened (a run's summary). */
-  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0, isolations: 0 };
+  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0, isolations: 0, staleReadmissions: 0 };
 
   constructor(parts: ClusterParts) {
     this.#p = parts;
@@ -171,15 +171,19 @@ export class SimCluster {
     }
   }
 
-  /** `hub`'s replica pushes an account JWT listing `listed`: every server routed to it applies it shortly. */
-  pushAccount(hub: PeerId, listed: ReadonlySet<PeerId>): void {
+  /**
+   * `hub`'s replica pushes an account JWT listing `listed`: every server routed to it applies it
+   * shortly. `stale`: listed devices whose acknowledged removal the pushing copy lacks (counted when
+   * the push re-admits one).
+   */
+  pushAccount(hub: PeerId, listed: ReadonlySet<PeerId>, stale: ReadonlySet<PeerId> = new Set()): void {
     const reached = this.#p.bus.serversReachedFrom(hub);
     this.#p.queue.push(this.#p.now() + AUTH_APPLY_MS, `apply authorized_keys from ${hub}`, () => {
-      for (const server of reached) if (!this.#p.bus.hubsDown.has(server)) this.#apply(server, listed);
+      for (const server of reached) if (!this.#p.bus.hubsDown.has(server)) this.#apply(server, listed, hub, stale);
     });
   }
 
-  #apply(server: PeerId, listed: ReadonlySet<PeerId>): void {
+  #apply(server: PeerId, listed: ReadonlySet<PeerId>, pusher: PeerId, stale: ReadonlySet<PeerId>): void {
     const { bus, trace } = this.#p;
     const refused = bus.refusedBy(server);
     for (const device of this.#p.devices) {
@@ -189,6 +193,10 @@ export class SimCluster {
       } else if (listed.has(device) && refused.has(device)) {
         refused.delete(device);
         trace(`auth ${device} admitted by ${server}`);
+        if (stale.has(device)) {
+          this.stats.staleReadmissions++;
+          trace(`auth ${device} re-admitted by ${server} from ${pusher}'s copy, which lacks its removal`);
+        }
         // Its leaf link is admitted again on its next redial, and both ends resynchronise.
         if (bus.linkedTo(device) === server) bus.link(device, server);
       }
