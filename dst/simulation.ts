@@ -3,11 +3,13 @@
  * each running the production SyncEngine and vault model behind simulated ports (the vault on R of
  * the hubs, each hub deciding from the hubs it hears, a replica on its own disk; every device linked
  * to one hub at a time: dst/sim-bus.ts has the topology, dst/sim-cluster.ts the cluster's faults,
- * dst/sim-placement.ts the placement), a random workload with faults, a heal phase, and the invariants. Everything random comes from one seed; the run's trace is hashed so two runs
+ * dst/sim-placement.ts the placement), a random workload with faults, a heal phase, and the
+ * invariants. Everything random comes from one seed; the run's trace is hashed so two runs
  * of one seed can be compared byte for byte.
  *
  * Invariants checked:
- *  - liveness: after the heal, every node (every placed hub's replica too) holds identical heads and files;
+ *  - liveness: after the heal, every node (every placed hub's replica too) holds identical heads
+ *    and files;
  *  - placement: after the heal and every grace, exactly the R hubs `placeVault` picks over all hubs
  *    run a replica, and each hub agrees; a replica that stopped left its disk holding all it held;
  *  - no lost write: every change reported saved is in every node's history at the end;
@@ -388,8 +390,9 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     }
     // Devices this push lists although the pushing copy has not seen an acknowledged removal of
     // them: a hub opening a stale copy (a restart, a takeover) re-admits them until it catches up.
+    // (The heal re-admits every device on purpose: counted before it only.)
     const staleListed = new Set(
-      removals.filter((r) => listed.has(r.device) && !A.hasHeads(hub.doc, r.heads)).map((r) => r.device),
+      removals.filter((r) => !healed && listed.has(r.device) && !A.hasHeads(hub.doc, r.heads)).map((r) => r.device),
     );
     cluster.pushAccount(hubNode.id, listed, staleListed);
   }
@@ -641,8 +644,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (isHub(node)) {
       cluster.hubDown(node.id, clusterRng);
       placement.crashed(node.id);
+      noteStoreGap(node);
     }
-    if (isHub(node)) noteStoreGap(node);
     node.engine = undefined;
     node.stopping = undefined;
     node.incarnation++;
