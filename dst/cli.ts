@@ -1,5 +1,5 @@
 /**
- * npm run dst -- [--seeds N] [--from N] [--seed 0x…] [--nodes N] [--hubs N] [--ticks N] [--steps N]
+ * npm run dst -- [--seeds N] [--from N] [--seed 0x…] [--nodes N] [--hubs N] [--replicas N] [--ticks N] [--steps N]
  *                [--faults none|adversarial|hostile] [--minimise] [--once] [--trace]
  * Every seed runs twice; a differing trace hash is a determinism failure. Without --faults the
  * levels rotate by seed. Exit 1 on any failure, 2 on bad arguments.
@@ -9,7 +9,7 @@ import { minimise, testCase } from "./minimise.js";
 import { simulate, HUBS_MAX, TICKS_MAX, TICKS_MIN, type FaultLevel } from "./simulation.js";
 
 const LEVELS: FaultLevel[] = ["none", "adversarial", "hostile"];
-const FLAGS = new Set(["seeds", "from", "seed", "nodes", "hubs", "ticks", "steps", "faults"]);
+const FLAGS = new Set(["seeds", "from", "seed", "nodes", "hubs", "replicas", "ticks", "steps", "faults"]);
 const SWITCHES = new Set(["minimise", "once", "trace"]);
 
 function fail(message: string): never {
@@ -46,6 +46,11 @@ const nodes = number("nodes", 2, 7);
 const hubs = number("hubs", 1, HUBS_MAX);
 if (hubs !== undefined && nodes !== undefined && hubs > nodes - 1)
   fail(`--hubs must leave one node at least as a device: at most ${nodes - 1} with --nodes ${nodes}`);
+const replicas = number("replicas", 1, HUBS_MAX);
+if (replicas !== undefined && hubs === undefined)
+  fail(`--replicas needs --hubs (the replicas are placed on the run's hubs): add --hubs ${Math.max(replicas, 2)}`);
+if (replicas !== undefined && hubs !== undefined && replicas > hubs)
+  fail(`--replicas must be at most --hubs (${hubs}), got ${replicas}`);
 const ticks = number("ticks", TICKS_MIN, TICKS_MAX);
 const steps = number("steps", 0, 10_000);
 const faultsArg = args.get("faults");
@@ -62,7 +67,7 @@ for (const [done, seed] of list.entries()) {
       `dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[seed % LEVELS.length];
-  const options = { seed, faults, nodes, hubs, ticks, steps };
+  const options = { seed, faults, nodes, hubs, replicas, ticks, steps };
   const { result, deterministic, replayHash } = await runSeed(options, twice);
   const bad = result.violations.length > 0 || !deterministic;
   if (bad || single !== undefined) {

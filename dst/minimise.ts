@@ -33,6 +33,7 @@ export async function minimise(
     ...options,
     nodes: best.options.nodes,
     hubs: best.options.hubs,
+    replicas: best.options.replicas,
     ticks: best.options.ticks,
     steps,
     faults: best.options.faults,
@@ -72,7 +73,7 @@ export function testCase(m: Minimised): string {
   return [
     `it(${JSON.stringify(`keeps its invariants on seed ${hex(r.seed)} (${first.slice(0, 80)})`)}, async () => {`,
     `  // ${m.keep.length} of ${r.options.steps} workload steps kept (steps ${m.keep.join(", ")}; minimised in ${m.runs} runs)`,
-    `  const result = await simulate({ seed: ${hex(r.seed)}, faults: "${r.options.faults}", nodes: ${r.options.nodes}, hubs: ${r.options.hubs}, ticks: ${r.options.ticks}, steps: ${r.options.steps}, skip: new Set([${skip.join(", ")}])${planted} });`,
+    `  const result = await simulate({ seed: ${hex(r.seed)}, faults: "${r.options.faults}", nodes: ${r.options.nodes}, hubs: ${r.options.hubs}, replicas: ${r.options.replicas}, ticks: ${r.options.ticks}, steps: ${r.options.steps}, skip: new Set([${skip.join(", ")}])${planted} });`,
     `  assert.deepEqual(result.violations, []);`,
     `});`,
   ].join("\n");

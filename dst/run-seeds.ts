@@ -19,7 +19,7 @@ export async function runSeed(options: SimOptions, twice = true): Promise<SeedRe
 
 /** One line that replays exactly this run (every drawn option pinned, so a later change of defaults does not move it). */
 export const replayCommand = (r: SimResult) =>
-  `npm run dst -- --seed ${hex(r.seed)} --faults ${r.options.faults} --nodes ${r.options.nodes} --hubs ${r.options.hubs} --ticks ${r.options.ticks} --steps ${r.options.steps}`;
+  `npm run dst -- --seed ${hex(r.seed)} --faults ${r.options.faults} --nodes ${r.options.nodes} --hubs ${r.options.hubs} --replicas ${r.options.replicas} --ticks ${r.options.ticks} --steps ${r.options.steps}`;
 
 export const describeOptions = (r: SimResult) =>
-  `nodes=${r.options.nodes} hubs=${r.options.hubs} ticks=${r.options.ticks} steps=${r.options.steps} faults=${r.options.faults}`;
+  `nodes=${r.options.nodes} hubs=${r.options.hubs} replicas=${r.options.replicas} ticks=${r.options.ticks} steps=${r.options.steps} faults=${r.options.faults}`;

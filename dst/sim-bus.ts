@@ -96,6 +96,11 @@ export class SimBus {
     return hub;
   }
 
+  /** Whether a message from one node to another would pass now, faults aside (a hub agent's heartbeat, say). */
+  canPass(from: PeerId, to: PeerId): boolean {
+    return this.#canPass(from, to);
+  }
+
   #canPass(from: PeerId, to: PeerId): boolean {
     const a = this.#serverOf(from);
     const b = this.#serverOf(to);
@@ -190,10 +195,12 @@ export class SimBus {
   transport(self: PeerId, messageBytesMax = 64 * 1024 * 1024): Transport {
     const members = this.#members;
     const send = (to: PeerId, message: Uint8Array) => this.#send(self, to, message);
+    let mine: TransportHandlers | undefined;
     return {
       self,
       messageBytesMax,
       async start(handlers) {
+        mine = handlers;
         members.set(self, handlers);
       },
       send(to, message) {
@@ -204,7 +211,8 @@ export class SimBus {
         for (const peer of [...members.keys()].sort()) if (peer !== self) send(peer, message);
       },
       async stop() {
-        members.delete(self);
+        // A replica stopped late (a hub left the placement) must not unplug the one opened after it.
+        if (members.get(self) === mine) members.delete(self);
       },
     };
   }

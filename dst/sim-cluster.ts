@@ -14,6 +14,9 @@
  *    and lands on another hub.
  *  - A route is cut: the two hubs' servers no longer exchange messages until it heals, when both
  *    hubs' agents resynchronise.
+ *  - A hub leaves the cluster (a network partition around it): all its routes are cut at once while
+ *    its leaves still reach it, so it hears no other hub and places every vault on itself, and
+ *    rejoins when the routes heal.
  *  - A hub's replica pushes the account JWT its copy of authorized_keys makes (at start and on every
  *    change to it); the full resolver carries the push over the routes to every hub routed to the
  *    pusher at that moment, and each applies it a little later. A server that misses a push keeps
@@ -48,7 +51,7 @@ export interface ClusterParts {
 export class SimCluster {
   readonly #p: ClusterParts;
   /** Cluster faults that happened (a run's summary). */
-  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0 };
+  readonly stats = { hubCrashes: 0, routeCuts: 0, failovers: 0, isolations: 0, staleReadmissions: 0 };
 
   constructor(parts: ClusterParts) {
     this.#p = parts;
@@ -135,6 +138,21 @@ export class SimCluster {
     queue.push(until, `route ${a}-${b} heals`, () => this.#healRoute(a, b));
   }
 
+  /** One hub's routes are all cut for a while: it is out of the cluster, then rejoins. */
+  isolateHub(rng: Prng): void {
+    const { bus, queue } = this.#p;
+    if (bus.hubs.length < 2) return;
+    const hub = rng.pick(bus.hubs);
+    const until = this.#p.now() + rng.int(ROUTE_CUT_MIN_MS, ROUTE_CUT_MAX_MS);
+    const others = bus.hubs.filter((h) => h !== hub && !bus.isRouteCut(hub, h));
+    for (const other of others) bus.cutRoute(hub, other);
+    this.stats.isolations++;
+    this.#p.trace(`hub ${hub} cut off from the cluster`);
+    queue.push(until, `hub ${hub} rejoins the cluster`, () => {
+      for (const other of others) this.#healRoute(hub, other);
+    });
+  }
+
   #healRoute(a: PeerId, b: PeerId): void {
     const { bus } = this.#p;
     if (!bus.isRouteCut(a, b)) return;
@@ -153,15 +171,19 @@ export class SimCluster {
     }
   }
 
-  /** `hub`'s replica pushes an account JWT listing `listed`: every server routed to it applies it shortly. */
-  pushAccount(hub: PeerId, listed: ReadonlySet<PeerId>): void {
+  /**
+   * `hub`'s replica pushes an account JWT listing `listed`: every server routed to it applies it
+   * shortly. `stale`: listed devices whose acknowledged removal the pushing copy lacks (counted when
+   * the push re-admits one).
+   */
+  pushAccount(hub: PeerId, listed: ReadonlySet<PeerId>, stale: ReadonlySet<PeerId> = new Set()): void {
     const reached = this.#p.bus.serversReachedFrom(hub);
     this.#p.queue.push(this.#p.now() + AUTH_APPLY_MS, `apply authorized_keys from ${hub}`, () => {
-      for (const server of reached) if (!this.#p.bus.hubsDown.has(server)) this.#apply(server, listed);
+      for (const server of reached) if (!this.#p.bus.hubsDown.has(server)) this.#apply(server, listed, hub, stale);
     });
   }
 
-  #apply(server: PeerId, listed: ReadonlySet<PeerId>): void {
+  #apply(server: PeerId, listed: ReadonlySet<PeerId>, pusher: PeerId, stale: ReadonlySet<PeerId>): void {
     const { bus, trace } = this.#p;
     const refused = bus.refusedBy(server);
     for (const device of this.#p.devices) {
@@ -171,6 +193,10 @@ export class SimCluster {
       } else if (listed.has(device) && refused.has(device)) {
         refused.delete(device);
         trace(`auth ${device} admitted by ${server}`);
+        if (stale.has(device)) {
+          this.stats.staleReadmissions++;
+          trace(`auth ${device} re-admitted by ${server} from ${pusher}'s copy, which lacks its removal`);
+        }
         // Its leaf link is admitted again on its next redial, and both ends resynchronise.
         if (bus.linkedTo(device) === server) bus.link(device, server);
       }
