@@ -230,7 +230,7 @@ export class Replica {
       const ref: { engine?: SyncEngine } = {};
       let engine: SyncEngine;
       try {
-        const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"), { markSaved: false });
+        const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
         // The hub keeps binary contents too (`<dir>/blobs/`), so a device can fetch them while their writer is offline.
         engine = new SyncEngine({
           self: asPeerId(options.peerId),

@@ -330,6 +330,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       self: node.id,
       doc,
       store,
+      storedHeads: A.getHeads(doc), // every boot loads its doc from this store, as the agent does
       blobs,
       transport,
       clock: node.clock,
@@ -707,8 +708,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
 
   /**
    * A hub's replica about to crash with no write pending: does its disk, loaded, hold all the
-   * replica held? Counted and traced, not a violation: the engine leaves such gaps today (see
-   * dst/README.md); the restarted replica catches up from its peers.
+   * replica held? A gap is a violation: what the replica acknowledged must survive its crash. (It
+   * was counted only, while snapshots' A.save moved the saveIncremental mark the engine saved by.)
    */
   function noteStoreGap(node: SimNode): void {
     if (node.engine === undefined || node.disk.pendingWrites > 0) return;
@@ -716,6 +717,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     const missing = A.getMissingDeps(onDisk, []);
     if (A.hasHeads(onDisk, A.getHeads(node.engine.doc))) return;
     stats.storeGaps++;
+    violations.push(`store gap: ${node.id}'s disk lacks changes its replica held, with nothing pending`);
     const first = missing.length > 0 ? A.inspectChange(node.engine.doc, missing[0]) : null;
     trace.add(
       `store gap: ${node.id}'s disk lacks changes its replica held, nothing pending` +

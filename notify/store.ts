@@ -89,6 +89,7 @@ export class NotifyStore {
       self: asPeerId(config.self),
       doc: doc as unknown as Doc,
       store: docStore,
+      storedHeads: A.getHeads(doc), // loaded from the store, or just written to it whole
       transport: config.transport,
       clock: config.clock,
       log: store.#log,

@@ -59,7 +59,7 @@ export async function openLocalVault(options: OpenVaultOptions): Promise<LocalVa
   const lock: VaultLock = await lockVault(stateDir, options.holder);
   try {
     const store = new DiskStore(stateDir);
-    const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"), { markSaved: false });
+    const doc = loadDoc(await store.load(), randomBytes(16).toString("hex"));
     checkDocMatchesConfig(doc, config);
     const log = options.log ?? silentLog;
     const bindingRef: { current?: FolderBinding } = {};

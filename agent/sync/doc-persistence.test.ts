@@ -75,6 +75,20 @@ describe("DocPersistence", () => {
     assert.equal(textIn(loadDoc(store.chunks, actor(9)), "a.md"), "v4");
   });
 
+  it("stores a change made before a snapshot (a clone's full save) with the next save", async () => {
+    const { store, persistence } = rig();
+    const snapshots = new SnapshotCache();
+    let doc = createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1));
+    await persistence.save(doc);
+    doc = edit(doc, "before-snapshot.md", "x");
+    snapshots.of(doc); // A.save: Automerge's own "saved" mark moves past the unsaved change
+    doc = edit(doc, "after-snapshot.md", "y");
+    await persistence.save(doc);
+    const stored = loadDoc(store.chunks, actor(9));
+    assert.equal(textIn(stored, "before-snapshot.md"), "x");
+    assert.equal(textIn(stored, "after-snapshot.md"), "y");
+  });
+
   it("makes the save after a failed one a full save, so the lost change is stored too", async () => {
     const { store, persistence } = rig();
     let doc = createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1));

@@ -5,9 +5,10 @@
  *
  * Rules it keeps:
  *  - a blob is durable before any stored change names it;
- *  - after a failed save the next one is a full save: saveIncremental hands out each change once,
- *    so appending the next chunk alone would skip the lost one for good (and a partly written
- *    frame may sit in the log);
+ *  - a save holds every change since the heads last stored, tracked here (saveSince), never
+ *    Automerge's own "saved" mark: a full save made for a snapshot (A.save) moves that mark too,
+ *    and the next saveIncremental would skip changes made since the last save, for good;
+ *  - after a failed save the next one is a full save (a partly written frame may sit in the log);
  *  - a change is reported (onReport) only once it is stored; one whose save failed stays in the
  *    doc and is reported with the next save that succeeds.
  */
@@ -27,8 +28,8 @@ export interface DocPersistenceConfig {
   /** Incremental chunks before the store is compacted into one full save. */
   compactAfterChunks: number;
   /**
-   * Heads of what the store already holds, when the doc was loaded from it without Automerge's
-   * saved mark (loadDoc with markSaved: false): saves then hold only what follows these heads.
+   * Heads of what the store already holds (the doc as loaded from it). Absent: nothing is known to
+   * be stored, and the first save holds the whole doc (a duplicate of what was loaded, never a gap).
    */
   storedHeads?: A.Heads;
   /** Told about every change once it is stored. */
@@ -42,12 +43,8 @@ export class DocPersistence {
   #lastSaveFailed = false;
   /** The peer snapshot the doc was loaded from, not yet stored: those bytes are its save. */
   #loadedSnapshot: Uint8Array | undefined;
-  /**
-   * Heads of what the store holds, once the doc came from a snapshot or was loaded unmarked.
-   * Automerge's own "saved" mark is empty after such a load, and moving it (saveIncremental)
-   * re-encodes every change only to throw the result away. Undefined: Automerge's mark is right.
-   */
-  #storedHeads: A.Heads | undefined;
+  /** Heads of what the store holds: each save holds what follows them. */
+  #storedHeads: A.Heads;
   /** Binary contents of changes already in the doc, not yet in the blob store (a failed write, say). */
   readonly #pendingBlobs: BlobSink = new Map();
   /** Changes in the doc not yet stored, reported once they are. */
@@ -55,7 +52,7 @@ export class DocPersistence {
 
   constructor(config: DocPersistenceConfig) {
     this.#cfg = config;
-    this.#storedHeads = config.storedHeads;
+    this.#storedHeads = config.storedHeads ?? [];
   }
 
   /** Something in the doc is not stored yet: a failed save, or blobs still held. */
@@ -121,7 +118,7 @@ export class DocPersistence {
     await this.flushBlobs();
     const snapshot = this.#loadedSnapshot;
     this.#loadedSnapshot = undefined;
-    const chunk = this.#storedHeads ? A.saveSince(doc, this.#storedHeads) : A.saveIncremental(doc);
+    const chunk = A.saveSince(doc, this.#storedHeads);
     if (chunk.length === 0 && !this.#lastSaveFailed && snapshot === undefined) return;
     const full = this.#lastSaveFailed || this.#chunksSinceCompact >= this.#cfg.compactAfterChunks;
     this.#lastSaveFailed = true;
@@ -168,6 +165,6 @@ export class DocPersistence {
 
   #markStored(doc: Doc): void {
     this.#lastSaveFailed = false;
-    if (this.#storedHeads) this.#storedHeads = A.getHeads(doc);
+    this.#storedHeads = A.getHeads(doc);
   }
 }

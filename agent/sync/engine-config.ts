@@ -54,8 +54,8 @@ export interface SyncEngineConfig {
    */
   snapshotWhenQuietMs?: number;
   /**
-   * Heads of what `store` already holds, when `doc` was loaded from it without Automerge's saved
-   * mark (loadDoc with markSaved: false): saves then hold only what follows these heads.
+   * Heads of what `store` already holds (`doc` as loaded from it): saves hold what follows them.
+   * Unset: the first save holds the whole doc (doc-persistence.ts).
    */
   storedHeads?: A.Heads;
 }

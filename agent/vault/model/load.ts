@@ -11,18 +11,12 @@ export class CorruptDocError extends UserError {
   }
 }
 
-export interface LoadOptions {
-  /**
-   * Mark everything loaded as saved in Automerge (saveIncremental), so its next saveIncremental
-   * holds only new changes. That re-encodes every change of the doc, to be thrown away (10,000
-   * files: the whole import, tens of MB of wasm memory kept for good): an engine given the doc's
-   * heads as `storedHeads` saves with saveSince instead, and its caller passes false here.
-   */
-  markSaved?: boolean;
-}
-
 /** Rebuilds a doc from stored chunks (a full save, then incremental saves) under this node's actor. */
-export function loadDoc(chunks: readonly Uint8Array[], actor: string, options: LoadOptions = {}): Doc {
+/**
+ * Automerge's own "saved" mark is left empty: the engine saves what follows the heads it is given
+ * (SyncEngineConfig.storedHeads), and marking would re-encode every change only to throw it away.
+ */
+export function loadDoc(chunks: readonly Uint8Array[], actor: string): Doc {
   let doc = A.init<VaultDoc>({ actor: actor as A.ActorId });
   for (const [i, chunk] of chunks.entries()) {
     try {
@@ -38,6 +32,5 @@ export function loadDoc(chunks: readonly Uint8Array[], actor: string, options: L
   // loadIncremental patches the view like a sync message does, and can leave it stale (view-check.ts);
   // a single full save builds the view whole.
   if (chunks.length > 1 && viewIsStale(doc)) doc = rebuildView(doc);
-  if (options.markSaved ?? true) A.saveIncremental(doc);
   return doc;
 }
