@@ -291,7 +291,7 @@ export class Agent {
         ? this.#hubPlacement(authority, this.#hubState, configs)
         : undefined;
       const placement = this.#placement;
-      if (placement) void authority.settled.then(() => placement.start());
+      if (placement) void authority.placementReady().then(() => placement.start());
       else
         for (const id of this.#hubState.vaults.keys())
           if (!configs.some((c) => c.vault.id === id)) this.#host.addReplica(id);

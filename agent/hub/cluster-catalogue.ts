@@ -46,7 +46,7 @@ export interface ClusterCatalogueConfig {
   /** This hub's id in the cluster (its device key's nkey): what placement ranks. */
   hubId: string;
   vaults: () => ReadonlyMap<string, HostedVault>;
-  /** An entry newer than ours (or a vault we did not know): take it. */
+  /** An entry newer than ours (or a vault we did not know): take it (and call `changed`). */
   learn: (vaultId: string, entry: HostedVault) => Promise<void>;
   /** The set of live hubs (this one included) changed. */
   onLiveHubs: (hubIds: string[]) => void;
@@ -85,6 +85,9 @@ export class ClusterCatalogue {
   #settleTimer: NodeJS.Timeout | undefined;
   #settle: () => void = () => {};
   #isSettled = false;
+  #startedAtMs = 0;
+  /** The digest of the catalogue as it stands: hashing every entry per hello would cost a hub with many vaults. */
+  #digest = "";
   readonly settled: Promise<void>;
 
   constructor(config: ClusterCatalogueConfig) {
@@ -97,6 +100,17 @@ export class ClusterCatalogue {
     return this.#isSettled;
   }
 
+  /**
+   * Settled, and long enough after the start to have heard every live hub's hello (as long as a
+   * silent one takes to drop out): placement decided sooner would see only the first hub that
+   * answered, and host vaults it must hand over moments later.
+   */
+  async placementReady(): Promise<void> {
+    await this.settled;
+    const waitMs = this.#startedAtMs + HUB_SILENT_AFTER_MS - this.#now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+
   /** This hub and every hub heard from recently, sorted. */
   liveHubs(): string[] {
     const now = this.#now();
@@ -106,6 +120,8 @@ export class ClusterCatalogue {
 
   start(): void {
     const { system, hubId } = this.#cfg;
+    this.#startedAtMs = this.#now();
+    this.#digest = catalogueDigest(this.#cfg.vaults());
     const subscribe = (subject: string, handle: (msg: Msg) => void) =>
       this.#subs.push(
         system.subscribe(subject, {
@@ -121,13 +137,18 @@ export class ClusterCatalogue {
     this.#settleTimer.unref();
     this.#timer = setInterval(() => this.#tick(), HELLO_INTERVAL_MS);
     this.#timer.unref();
-    this.announce();
+    this.#announce();
   }
 
-  /** Says hello now (the catalogue changed here: the others catch up without waiting a round). */
-  announce(): void {
+  /** The catalogue changed here: the digest is taken again and the others hear it without waiting a round. */
+  changed(): void {
+    this.#digest = catalogueDigest(this.#cfg.vaults());
+    this.#announce();
+  }
+
+  #announce(): void {
     if (this.#cfg.system.isClosed()) return;
-    const hello: Hello = { hub: this.#cfg.hubId, digest: catalogueDigest(this.#cfg.vaults()) };
+    const hello: Hello = { hub: this.#cfg.hubId, digest: this.#digest };
     this.#cfg.system.publish(CLUSTER_HELLO_SUBJECT, encoder.encode(JSON.stringify(hello)));
   }
 
@@ -140,7 +161,7 @@ export class ClusterCatalogue {
         this.#cfg.log.info({ hub: id }, "hub cluster: a hub went silent; placing its vaults elsewhere");
       }
     if (silent) this.#cfg.onLiveHubs(this.liveHubs());
-    this.announce();
+    this.#announce();
   }
 
   #markSettled(why: string): void {
@@ -160,7 +181,7 @@ export class ClusterCatalogue {
       this.#cfg.log.info({ hub: hello.hub }, "hub cluster: a hub joined");
       this.#cfg.onLiveHubs(this.liveHubs());
     }
-    if (hello.digest === catalogueDigest(this.#cfg.vaults())) return this.#markSettled("in step with the cluster");
+    if (hello.digest === this.#digest) return this.#markSettled("in step with the cluster");
     if (this.#syncing.has(hello.hub)) return;
     this.#syncing.add(hello.hub);
     void this.#catchUp(hello.hub).finally(() => this.#syncing.delete(hello.hub));

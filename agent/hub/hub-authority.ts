@@ -274,9 +274,9 @@ export class HubAuthority {
     );
   }
 
-  /** Resolves when this hub may act on its catalogue: at once alone, after catching up in a cluster. */
-  get settled(): Promise<void> {
-    return this.#cluster?.settled ?? Promise.resolve();
+  /** When placement may be decided: at once alone; in a cluster, once caught up and every hub heard. */
+  placementReady(): Promise<void> {
+    return this.#cluster?.placementReady() ?? Promise.resolve();
   }
 
   /** In a cluster, this hub and every hub it hears; alone, just this one. */
@@ -292,6 +292,7 @@ export class HubAuthority {
     const added = await this.#enqueue(async () => {
       const added = !this.#state.vaults.has(vaultId);
       this.#state.vaults.set(vaultId, entry);
+      this.#cluster?.changed();
       this.#refreshRelay(vaultId);
       await saveVaults(this.#state);
       await this.#push(await this.#vaultAccountJwt(vaultId));
@@ -430,7 +431,7 @@ export class HubAuthority {
       await saveVaults(this.#state);
       await this.#push(await this.#vaultAccountJwt(vaultId));
       await this.#push(await this.#hubAccountJwt());
-      this.#cluster?.announce();
+      this.#cluster?.changed();
       const ids = (keys: AuthorizedKey[]) => new Map(keys.map((k) => [keyId(k), k]));
       const [was, now] = [ids(before), ids(after)];
       for (const [id, key] of was)
@@ -461,6 +462,7 @@ export class HubAuthority {
   async hostLocal(vaultId: string, name: string): Promise<void> {
     if (this.#state.vaults.has(vaultId)) return;
     this.#state.vaults.set(vaultId, { name, authorizedKeys: "", registeredAtMs: Date.now() });
+    this.#cluster?.changed();
     await this.#enqueue(async () => {
       await saveVaults(this.#state);
       // Before catching up, #push holds this back: another hub may know the vault with its members,
@@ -541,7 +543,7 @@ export class HubAuthority {
       await this.#push(await this.#hubAccountJwt());
     });
     this.#cfg.log.info({ vault: body.vaultId, name: body.name, by: sshFingerprint(key) }, "vault registered");
-    this.#cluster?.announce();
+    this.#cluster?.changed();
     this.#cfg.onVaultAdded(body.vaultId);
     return { created: true };
   }
