@@ -74,7 +74,7 @@ export function isNewer(a: CatalogueEntry, b: CatalogueEntry): boolean {
 export class SimCatalogue {
   readonly #p: CatalogueParts;
   readonly #hubs = new Map<PeerId, HubCatalogue>();
-  readonly stats = { adopted: 0, skipped: 0, catchUpsLost: 0 };
+  readonly stats = { adopted: 0, skipped: 0, appliedPastGuard: 0, catchUpsLost: 0 };
   /** Rule 3 of the agent (no push before settling); switched off only to reproduce what it fixes. */
   holdUntilSettled = true;
 
@@ -106,10 +106,16 @@ export class SimCatalogue {
     const old = state.entry;
     if (text === undefined || text === old.text) return;
     const clock = this.#p.hubNow(hub);
-    if (!doc.hasHeads(old.heads) && clock - old.atMs <= HEADS_GUARD_MS) {
-      this.stats.skipped++;
-      this.#p.trace(`catalogue ${hub} skips its doc's keys: it lacks the heads of the entry in force`);
-      return;
+    if (!doc.hasHeads(old.heads)) {
+      if (clock - old.atMs <= HEADS_GUARD_MS) {
+        this.stats.skipped++;
+        this.#p.trace(`catalogue ${hub} skips its doc's keys: it lacks the heads of the entry in force`);
+        return;
+      }
+      this.stats.appliedPastGuard++;
+      this.#p.trace(
+        `catalogue ${hub} applies its doc's keys without the entry's heads: the entry is older than the guard`,
+      );
     }
     state.entry = makeEntry(text, Math.max(clock, old.atMs + 1), doc.heads, covers());
     this.#p.trace(`catalogue ${hub} applies keys ${state.entry.atMs}:${state.entry.hash}`);

@@ -133,6 +133,8 @@ export interface SimResult {
     adopted: number;
     /** Document changes a replica did not apply: its document lacked the heads of the entry in force. */
     skipped: number;
+    /** Document changes applied without the entry's heads because the entry was older than HEADS_GUARD_MS. */
+    appliedPastGuard: number;
     /** Catalogue catch-ups the bus or a drop lost (retried at the next heartbeat). */
     catchUpsLost: number;
     /** A hub crashed with nothing pending, yet its disk lacked changes its replica held. */
@@ -273,6 +275,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     staleReadmissions: 0,
     adopted: 0,
     skipped: 0,
+    appliedPastGuard: 0,
     catchUpsLost: 0,
     storeGaps: 0,
     enters: 0,
