@@ -1,6 +1,6 @@
 /**
  * npm run dst -- [--seeds N] [--from N] [--seed 0x…] [--nodes N] [--hubs N] [--replicas N] [--ticks N] [--steps N]
- *                [--faults none|adversarial|hostile] [--minimise] [--once] [--trace]
+ *                [--faults none|adversarial|hostile] [--minimise] [--once] [--trace] [--no-settle]
  * Every seed runs twice; a differing trace hash is a determinism failure. Without --faults the
  * levels rotate by seed. Exit 1 on any failure, 2 on bad arguments.
  */
@@ -10,7 +10,8 @@ import { simulate, HUBS_MAX, TICKS_MAX, TICKS_MIN, type FaultLevel } from "./sim
 
 const LEVELS: FaultLevel[] = ["none", "adversarial", "hostile"];
 const FLAGS = new Set(["seeds", "from", "seed", "nodes", "hubs", "replicas", "ticks", "steps", "faults"]);
-const SWITCHES = new Set(["minimise", "once", "trace"]);
+// --no-settle: restarted hubs push before catching up with the cluster (shows what settling prevents).
+const SWITCHES = new Set(["minimise", "once", "trace", "no-settle"]);
 
 function fail(message: string): never {
   process.stderr.write(`dst: ${message}\n`);
@@ -67,7 +68,7 @@ for (const [done, seed] of list.entries()) {
       `dst: ${done} of ${list.length} seeds, ${failures} failed, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
     );
   const faults = (faultsArg as FaultLevel | undefined) ?? LEVELS[seed % LEVELS.length];
-  const options = { seed, faults, nodes, hubs, replicas, ticks, steps };
+  const options = { seed, faults, nodes, hubs, replicas, ticks, steps, noSettle: switches.has("no-settle") };
   const { result, deterministic, replayHash } = await runSeed(options, twice);
   const bad = result.violations.length > 0 || !deterministic;
   if (bad || single !== undefined) {

@@ -17,8 +17,8 @@
  *  - A hub leaves the cluster (a network partition around it): all its routes are cut at once while
  *    its leaves still reach it, so it hears no other hub and places every vault on itself, and
  *    rejoins when the routes heal.
- *  - A hub's replica pushes the account JWT its copy of authorized_keys makes (at start and on every
- *    change to it); the full resolver carries the push over the routes to every hub routed to the
+ *  - A hub pushes the account JWT its catalogue entry makes (sim-catalogue.ts: when its replica
+ *    applies authorized_keys, when it adopts a newer entry, when it settles); the full resolver carries the push over the routes to every hub routed to the
  *    pusher at that moment, and each applies it a little later. A server that misses a push keeps
  *    the JWT it had (also across its own restart: the resolver's directory is on disk) until a later
  *    push reaches it: the last push to arrive wins, as with nats-server's resolver.
@@ -46,6 +46,8 @@ export interface ClusterParts {
   devices: readonly PeerId[];
   /** The hub each device's link goes to first (its leafnode remote's first URL). */
   homes: ReadonlyMap<PeerId, PeerId>;
+  /** A server re-admitted a device by a push from an entry read without its acknowledged removal. */
+  onStaleReadmission?: (line: string) => void;
 }
 
 export class SimCluster {
@@ -195,7 +197,9 @@ export class SimCluster {
         trace(`auth ${device} admitted by ${server}`);
         if (stale.has(device)) {
           this.stats.staleReadmissions++;
-          trace(`auth ${device} re-admitted by ${server} from ${pusher}'s copy, which lacks its removal`);
+          const line = `auth ${device} re-admitted by ${server} from ${pusher}'s entry, read without its removal`;
+          trace(line);
+          this.#p.onStaleReadmission?.(line);
         }
         // Its leaf link is admitted again on its next redial, and both ends resynchronise.
         if (bus.linkedTo(device) === server) bus.link(device, server);

@@ -47,6 +47,8 @@ export interface PlacementParts {
   enter: (hub: PeerId) => void;
   /** The hub's grace is over and it is still outside the placement: stop its replica. */
   stop: (hub: PeerId) => void;
+  /** `to` heard `from`'s heartbeat (which carries its catalogue digest, sim-catalogue.ts). */
+  heard?: (from: PeerId, to: PeerId) => void;
 }
 
 interface HubState {
@@ -109,7 +111,10 @@ export class SimPlacement {
       for (const to of hubs) {
         if (to === from || !isUp(to) || !canHear(from, to)) continue;
         // Drawn per pair whatever happens next, so one pair's fate does not shift another's.
-        if (!rng.chance(drop, 1000)) this.#must(to).heard.set(from, now());
+        if (!rng.chance(drop, 1000)) {
+          this.#must(to).heard.set(from, now());
+          this.#p.heard?.(from, to);
+        }
       }
     }
     for (const hub of hubs) if (isUp(hub)) this.decide(hub);

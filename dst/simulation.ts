@@ -53,6 +53,7 @@ import { Prng } from "./random.js";
 import { SimBus, type NetworkFaults } from "./sim-bus.js";
 import { SimCluster } from "./sim-cluster.js";
 import { SimPlacement, HEARTBEAT_INTERVAL_MS } from "./sim-placement.js";
+import { SimCatalogue, type CatalogueEntry } from "./sim-catalogue.js";
 import { placeVault, rankHubs } from "../agent/hub/placement.js";
 import { SimDisk, type DiskFaults } from "./sim-store.js";
 import { SimClock } from "./sim-clock.js";
@@ -79,6 +80,11 @@ export interface SimOptions {
   script?: readonly ScriptStep[];
   /** Flip the planted bug (tests that the simulator catches it). */
   plantedBug?: boolean;
+  /**
+   * A restarted hub pushes its catalogue entry at once, without catching up with the cluster first
+   * (the agent's settling switched off): shows what settling prevents.
+   */
+  noSettle?: boolean;
   /** Receives the full trace (for diffing two runs of one seed). */
   onTrace?: (lines: readonly string[]) => void;
 }
@@ -123,6 +129,14 @@ export interface SimResult {
     isolations: number;
     /** A server re-admitted a device by a push from a copy of authorized_keys that lacked its acknowledged removal. */
     staleReadmissions: number;
+    /** Catalogue entries a hub adopted from another by gossip. */
+    adopted: number;
+    /** Document changes a replica did not apply: its document lacked the heads of the entry in force. */
+    skipped: number;
+    /** Document changes applied without the entry's heads because the entry was older than HEADS_GUARD_MS. */
+    appliedPastGuard: number;
+    /** Catalogue catch-ups the bus or a drop lost (retried at the next heartbeat). */
+    catchUpsLost: number;
     /** A hub crashed with nothing pending, yet its disk lacked changes its replica held. */
     storeGaps: number;
     /** Placement: hubs that entered the vault's placement (restarts included), left it, stopped a replica. */
@@ -204,6 +218,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const clusterFaultRng = root.fork("cluster-faults");
   const placementRng = root.fork("placement");
   const heartbeatRng = root.fork("heartbeats");
+  const catalogueRng = root.fork("catalogue");
   // One hub a quarter of the time (the cluster of one most installations run), else two or three.
   const drawnHubs = 1 + clusterRng.weighted([2, 3, 3]);
   // An explicit hub count with drawn nodes keeps one device at least (a replay pins both).
@@ -258,6 +273,10 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     failovers: 0,
     isolations: 0,
     staleReadmissions: 0,
+    adopted: 0,
+    skipped: 0,
+    appliedPastGuard: 0,
+    catchUpsLost: 0,
     storeGaps: 0,
     enters: 0,
     leaves: 0,
@@ -266,7 +285,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const acked: { node: PeerId; heads: A.Heads; step: number; at: number }[] = [];
   const probes: PlacementProbe[] = [];
   /** Acknowledged removals from authorized_keys: a push from a copy that lacks one is stale. */
-  const removals: { device: PeerId; heads: A.Heads }[] = [];
+  const removals: { device: PeerId; heads: A.Heads; tag: string }[] = [];
   const removalOf = new Map<WriteRecord, PeerId>();
   /** Every write the workload made, for the reference model. */
   const records: WriteRecord[] = [];
@@ -300,6 +319,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     trace: (line) => trace.add(line),
     devices: devices.map((d) => d.id),
     homes: new Map(devices.map((d) => [d.id, hubs[clusterRng.int(0, hubCount - 1)].id])),
+    onStaleReadmission: (line) => violations.push(`stale re-admission at ${now - 1_700_000_000_000} ms: ${line}`),
   });
   const nodeOf = (id: PeerId) => nodes.find((n) => n.id === id) as SimNode;
   const placement = new SimPlacement({
@@ -315,6 +335,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     dropPerMille: () => bus.faults.dropPerMille,
     enter: (hub) => openReplica(nodeOf(hub)),
     stop: (hub) => stopReplica(nodeOf(hub)),
+    heard: (from, to) => catalogue.heard(from, to),
   });
   const actorFor = (node: SimNode) =>
     `${(nodes.indexOf(node) + 1).toString(16).padStart(2, "0")}${(node.actors++).toString(16).padStart(6, "0")}${"0".repeat(24)}`;
@@ -346,7 +367,9 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         bus.isHub(peer) || !node.engine || !isReady(node.engine.doc) || listedIn(node.engine.doc).has(peer),
       onChange: (event) => {
         stats.merges += event.merges.length;
-        if (isHub(node) && event.paths.includes(AUTHORIZED_KEYS_PATH)) hubAuthorisedKeysChanged(node);
+        // As the agent's onVaultChange: every change of a hub's replica applies authorized_keys again
+        // (a no-op when the text is the one in force), so a replica that skipped applies on catching up.
+        if (isHub(node)) hubAuthorisedKeysChanged(node);
         for (const path of event.paths)
           if (normaliseVaultPath(path) !== path)
             violations.push(`non-canonical path ${JSON.stringify(path)} on ${node.id}`);
@@ -375,27 +398,50 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   };
 
   /**
-   * A hub pushes what its own copy of authorized_keys says to the servers it reaches, which apply it
-   * a moment later: unlisted devices are cut off, re-listed ones reconnect (dst/sim-cluster.ts).
-   * During the heal the operator, on the first hub that hosts the vault, re-adds every device an edit
-   * still in flight removed.
+   * A hub's replica applies its document's authorized_keys to the hub's catalogue entry, which it
+   * pushes (dst/sim-catalogue.ts); servers apply the push a moment later: unlisted devices are cut
+   * off, re-listed ones reconnect (dst/sim-cluster.ts). During the heal the operator, on the first
+   * hub that hosts the vault, re-adds every device an edit still in flight removed.
    */
   function hubAuthorisedKeysChanged(hubNode: SimNode): void {
     const hub = hubNode.engine;
     if (!hub || !isReady(hub.doc)) return;
-    const listed = listedIn(hub.doc);
     const operatorHub = hubs.find((h) => h.engine !== undefined && isReady(h.engine.doc));
-    if (healed && hubNode === operatorHub && devices.some((n) => !listed.has(n.id))) {
+    if (healed && hubNode === operatorHub && devices.some((n) => !listedIn(hub.doc).has(n.id))) {
       reAddAll(hubNode, hub);
       return;
     }
-    // Devices this push lists although the pushing copy has not seen an acknowledged removal of
-    // them: a hub opening a stale copy (a restart, a takeover) re-admits them until it catches up.
-    // (The heal re-admits every device on purpose: counted before it only.)
-    const staleListed = new Set(
-      removals.filter((r) => !healed && listed.has(r.device) && !A.hasHeads(hub.doc, r.heads)).map((r) => r.device),
+    const entry = readEntry(hub.doc, AUTHORIZED_KEYS_PATH);
+    const doc = hub.doc;
+    catalogue.applyFromDoc(
+      hubNode.id,
+      entry?.bytes === undefined ? undefined : new TextDecoder().decode(entry.bytes),
+      { heads: A.getHeads(doc), hasHeads: (heads) => A.hasHeads(doc, heads) },
+      () => removalsIn(doc),
     );
-    cluster.pushAccount(hubNode.id, listed, staleListed);
+  }
+
+  /** Tags of the removal writes `doc` holds, acknowledged or not yet. */
+  function removalsIn(doc: Doc): Set<string> {
+    const held = new Set<string>();
+    for (const record of removalOf.keys()) {
+      const removal = removals.find((r) => r.tag === record.tag);
+      if (removal ? A.hasHeads(doc, removal.heads) : changeTagged(doc, record.tag) !== undefined) held.add(record.tag);
+    }
+    return held;
+  }
+
+  /**
+   * `hub` pushes the account its catalogue entry makes. Devices it lists although the entry's text
+   * was read from a document without an acknowledged removal of them are stale: a server that
+   * applies the push re-admits them, a violation (counted before the heal only, which re-adds every
+   * device on purpose).
+   */
+  function pushEntry(hub: PeerId, entry: CatalogueEntry): void {
+    const stale = new Set(
+      removals.filter((r) => !healed && entry.listed.has(r.device) && !entry.covers.has(r.tag)).map((r) => r.device),
+    );
+    cluster.pushAccount(hub, entry.listed, stale);
   }
 
   function reAddAll(hubNode: SimNode, hub: SyncEngine): void {
@@ -417,14 +463,31 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   const created = createVaultDoc({ vaultId, name: "sim", createdAt: now }, actorFor(origin));
   const initialKeys = utf8Encode(formatAuthorizedKeys(nodes.map((n) => n.id)));
   // The vault is on the hub's disk before its agent starts, as `edgesync init` leaves it.
-  origin.disk.preload([
-    A.save(
-      applyFileOps(created, [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: initialKeys, mtime: now }], {
-        time: now,
-        by: origin.id,
-      }),
-    ),
-  ]);
+  const initialDoc = applyFileOps(
+    created,
+    [{ type: "put", path: AUTHORIZED_KEYS_PATH, bytes: initialKeys, mtime: now }],
+    { time: now, by: origin.id },
+  );
+  origin.disk.preload([A.save(initialDoc)]);
+  // Every hub's catalogue holds the vault's entry as init made it (the others by hub import).
+  const catalogue = new SimCatalogue(
+    {
+      queue,
+      now: () => now,
+      hubNow: (hub) => nodeOf(hub).clock.now(),
+      trace: (line) => trace.add(line),
+      rng: catalogueRng,
+      hubs: hubs.map((h) => h.id),
+      isUp: (hub) => !bus.hubsDown.has(hub),
+      canHear: (from, to) => bus.canPass(from, to),
+      dropPerMille: () => bus.faults.dropPerMille,
+      push: pushEntry,
+    },
+    new TextDecoder().decode(initialKeys),
+    A.getHeads(initialDoc),
+    origin.clock.now(),
+  );
+  catalogue.holdUntilSettled = !(options.noSettle ?? false);
   // The other hubs hold the vault's registration (hub import) but no replica yet: those the vault
   // is placed on clone it over the routes. Every device's link is up to its home hub from the start.
   cluster.linkAll();
@@ -492,7 +555,8 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     acked.push({ node: node.id, heads: A.getHeads(engine.doc), step: record.step, at: now });
     const removed = removalOf.get(record);
     const change = removed === undefined ? undefined : changeTagged(engine.doc, record.tag);
-    if (removed !== undefined && change !== undefined) removals.push({ device: removed, heads: [change] });
+    if (removed !== undefined && change !== undefined)
+      removals.push({ device: removed, heads: [change], tag: record.tag });
     stats.acked++;
   }
 
@@ -645,6 +709,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (isHub(node)) {
       cluster.hubDown(node.id, clusterRng);
       placement.crashed(node.id);
+      catalogue.crashed(node.id);
       noteStoreGap(node);
     }
     node.engine = undefined;
@@ -692,6 +757,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     if (!bus.hubsDown.has(node.id)) return;
     if (placement.restarted(node.id)) boot(node, ...(await loadFromDisk(node, "restart")));
     cluster.hubUp(node.id);
+    catalogue.restarted(node.id);
   }
 
   /** A hub entered the placement: it opens its replica from its disk, after the one it stopped, if any. */
@@ -990,6 +1056,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   Object.assign(stats, {
     ...cluster.stats,
     ...placement.stats,
+    ...catalogue.stats,
     delivered: bus.stats.delivered,
     dropped: bus.stats.dropped,
     duplicated: bus.stats.duplicated,
