@@ -18,6 +18,12 @@ const FILE = "disk-index.json";
 export class DiskIndex {
   readonly #path: string;
   readonly #entries = new Map<string, IndexEntry>();
+  /**
+   * Each entry as its `"path":{…}` member of the saved JSON, kept from set() on: the index is saved
+   * after every pass, and serialising every entry each time made a one-file edit cost in proportion
+   * to the vault.
+   */
+  readonly #members = new Map<string, string>();
   #dirty = false;
 
   constructor(stateDir: string) {
@@ -35,7 +41,7 @@ export class DiskIndex {
     for (const [path, entry] of Object.entries(raw as Record<string, unknown>)) {
       const e = entry as Partial<IndexEntry>;
       if (typeof e?.sha256 === "string" && Array.isArray(e.heads))
-        this.#entries.set(path, { sha256: e.sha256, heads: e.heads.map(String) });
+        this.#put(path, { sha256: e.sha256, heads: e.heads.map(String) });
     }
   }
 
@@ -44,12 +50,18 @@ export class DiskIndex {
   }
 
   set(path: string, entry: IndexEntry): void {
-    this.#entries.set(path, entry);
+    this.#put(path, entry);
     this.#dirty = true;
   }
 
   delete(path: string): void {
+    this.#members.delete(path);
     if (this.#entries.delete(path)) this.#dirty = true;
+  }
+
+  #put(path: string, entry: IndexEntry): void {
+    this.#entries.set(path, entry);
+    this.#members.set(path, `${JSON.stringify(path)}:${JSON.stringify({ sha256: entry.sha256, heads: entry.heads })}`);
   }
 
   paths(): string[] {
@@ -59,6 +71,6 @@ export class DiskIndex {
   async save(): Promise<void> {
     if (!this.#dirty) return;
     this.#dirty = false;
-    await writeFileAtomic(this.#path, JSON.stringify(Object.fromEntries(this.#entries)), { mode: 0o600 });
+    await writeFileAtomic(this.#path, `{${[...this.#members.values()].join(",")}}`, { mode: 0o600 });
   }
 }

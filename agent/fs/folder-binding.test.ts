@@ -331,6 +331,37 @@ describe("FolderBinding", () => {
     );
   });
 
+  it("lets a local edit go between the slices of a periodic rescan instead of waiting for all of it", async () => {
+    const root = await mkdtemp(join(tmpdir(), "es-bind-rescan-"));
+    dirs.push(root);
+    const files = 2000;
+    for (let i = 0; i < files; i++) await writeFile(join(root, `n${i}.md`), `note ${i}\n`);
+    await initVault({ root, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+    const vault = await openLocalVault({
+      root,
+      peerId: "UA",
+      holder: "test",
+      watch: true,
+      transport: new MemoryBus().transport(asPeerId("UA")),
+    });
+    open.push(vault);
+    await vault.start();
+    const stored = listStored(vault.engine.doc).size;
+    assert.ok(stored > files);
+    // An edit lands while a rescan of the whole folder runs; its event runs between two slices.
+    for (let n = 0; vault.binding.stats.ranMidRescan === 0; n++) {
+      assert.ok(n < 20, "no edit ever ran between the slices of a rescan");
+      const text = `edited ${n}\n`;
+      const rescan = vault.binding.rescan();
+      await writeFile(join(root, "n7.md"), text);
+      await rescan;
+      await waitFor("the edit to be in the vault", async () => readEntryText(vault, "n7.md") === text);
+    }
+    await vault.binding.rescan();
+    assert.equal(listStored(vault.engine.doc).size, stored, "every file still in the vault");
+    assert.equal(readEntryText(vault, "n3.md"), "note 3\n");
+  });
+
   it("refuses to turn an emptied folder into a mass delete", async () => {
     const { a, va } = await twoFolders();
     for (let i = 0; i < 20; i++) await writeFile(join(a, `n${i}.md`), `note ${i}`);

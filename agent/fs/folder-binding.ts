@@ -84,6 +84,14 @@ const BULK_BATCH_BYTES_MAX = 16 * 1024 * 1024;
 const INGEST_BATCH_BYTES_MAX = 4 * 1024 * 1024;
 /** Heads of own ingests remembered so their echo from the engine is not examined again (onDocChange). */
 const OWN_INGEST_HEADS_MAX = 1024;
+/**
+ * A periodic rescan starts again no sooner than this many times its last duration after it ended:
+ * a rescan reads every file, so on a big folder a fixed interval would keep the binding rescanning
+ * (and rescans queued behind rescans) with every edit waiting behind them.
+ */
+const RESCAN_BACKOFF_FACTOR = 10;
+/** Paths a periodic rescan examines before it lets waiting watcher events and remote changes go first. */
+const RESCAN_SLICE_PATHS = 256;
 
 export class FolderBinding {
   readonly #cfg: Required<Omit<FolderBindingConfig, "allowMassDelete">> & { allowMassDelete: boolean };
@@ -106,8 +114,13 @@ export class FolderBinding {
   #queue: Promise<void> = Promise.resolve();
   #watcher: FolderWatcher | undefined;
   #rescanTimer: NodeJS.Timeout | undefined;
+  /** A periodic rescan is running: events and remote changes wait in #urgent, not behind it (#enqueueUrgent). */
+  #rescanning = false;
+  readonly #urgent: (() => Promise<void>)[] = [];
+  /** Paths urgent work looked at during the running rescan: its scan of them is out of date. */
+  readonly #touchedDuringRescan = new Set<string>();
   #stopped = false;
-  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0, overLimit: 0 };
+  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0, overLimit: 0, ranMidRescan: 0 };
 
   constructor(config: FolderBindingConfig) {
     this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
@@ -137,14 +150,27 @@ export class FolderBinding {
     } catch (error) {
       this.#cfg.log.warn({ error: String(error) }, "cannot watch the folder; relying on rescans");
     }
-    this.#rescanTimer = setInterval(() => void this.reconcile(), this.#cfg.sync.rescanIntervalMs);
+    this.#scheduleRescan(this.#cfg.sync.rescanIntervalMs);
+  }
+
+  #scheduleRescan(delayMs: number): void {
+    if (this.#stopped) return;
+    this.#rescanTimer = setTimeout(() => void this.#periodicRescan(), delayMs);
     this.#rescanTimer.unref();
+  }
+
+  /** The next rescan is scheduled once this one is done: rescans never pile up in the queue. */
+  async #periodicRescan(): Promise<void> {
+    const started = performance.now();
+    await this.rescan();
+    const tookMs = performance.now() - started;
+    this.#scheduleRescan(Math.max(this.#cfg.sync.rescanIntervalMs, RESCAN_BACKOFF_FACTOR * tookMs));
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.close();
-    clearInterval(this.#rescanTimer);
+    clearTimeout(this.#rescanTimer);
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
     await this.#queue;
@@ -157,7 +183,7 @@ export class FolderBinding {
    * needs no second pass: a clone's first sync would otherwise look at all 10,000 files again.
    */
   onDocChange(paths: readonly string[], heads?: A.Heads): Promise<void> {
-    return this.#enqueue(async () => {
+    return this.#enqueueUrgent(paths, async () => {
       // Stopped: the next start reconciles the whole folder (and its index is already saved).
       if (this.#stopped) return;
       if (heads !== undefined && this.#reconciledHeads === headsKey(heads)) return;
@@ -170,23 +196,75 @@ export class FolderBinding {
 
   /** Full comparison of folder, doc and index. Runs at start, on every rescan, and for one-shots. */
   reconcile(): Promise<void> {
-    return this.#enqueue(async () => {
-      const scan = await scanFolder(this.#cfg.root, this.#filter);
-      for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
-      const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
-      const paths = new Set<string>([
-        ...scan.files.keys(),
-        ...listStored(this.#cfg.engine.doc).keys(),
-        ...this.#index.paths(),
-      ]);
-      await this.#examine([...paths], true, scan.files);
-      this.#reconciledHeads = seen;
-    });
+    return this.#enqueue(() => this.#fullPass(false));
+  }
+
+  /** The periodic rescan: a full comparison that lets watcher events and remote changes go between its slices. */
+  rescan(): Promise<void> {
+    return this.#enqueue(() => this.#fullPass(true));
+  }
+
+  /**
+   * `yieldToEvents` (periodic rescans): the paths are examined in slices, and watcher events and
+   * remote changes that arrived meanwhile run between slices, so an edit never waits for a whole
+   * rescan of a big folder. Each slice is a pass of its own on the doc as it is then; a path that
+   * such work looked at is left out of the rest of the rescan, whose scan of it is older.
+   */
+  async #fullPass(yieldToEvents: boolean): Promise<void> {
+    const scan = await scanFolder(this.#cfg.root, this.#filter);
+    for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
+    const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
+    const paths = [
+      ...new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]),
+    ];
+    if (!yieldToEvents) await this.#examine(paths, true, scan.files);
+    else {
+      this.#rescanning = true;
+      try {
+        for (let start = 0; start < paths.length && !this.#stopped; start += RESCAN_SLICE_PATHS) {
+          const slice = paths.slice(start, start + RESCAN_SLICE_PATHS);
+          await this.#examine(
+            slice.filter((path) => !this.#touchedDuringRescan.has(path)),
+            true,
+            scan.files,
+          );
+          await this.#runUrgent();
+        }
+      } finally {
+        this.#rescanning = false;
+        this.#touchedDuringRescan.clear();
+      }
+      await this.#runUrgent(); // any that came in as the last slice ended
+    }
+    this.#reconciledHeads = seen;
   }
 
   /** Waits for queued disk work. */
   async idle(): Promise<void> {
     await this.#enqueue(async () => {});
+  }
+
+  /**
+   * Queued like any disk work, except during a periodic rescan: then it runs between two of the
+   * rescan's slices (#fullPass), still one step at a time with everything else.
+   */
+  #enqueueUrgent(paths: readonly string[], work: () => Promise<void>): Promise<void> {
+    if (!this.#rescanning) return this.#enqueue(work);
+    for (const path of paths) this.#touchedDuringRescan.add(path);
+    return new Promise((resolve) => {
+      this.#urgent.push(() =>
+        work()
+          .catch((error: unknown) => this.#cfg.log.warn({ error: String(error) }, "folder binding step failed"))
+          .finally(resolve),
+      );
+    });
+  }
+
+  async #runUrgent(): Promise<void> {
+    for (let work = this.#urgent.shift(); work !== undefined; work = this.#urgent.shift()) {
+      this.#stats.ranMidRescan++;
+      await work();
+    }
   }
 
   #enqueue(work: () => Promise<void>): Promise<void> {
@@ -207,7 +285,7 @@ export class FolderBinding {
     clearTimeout(this.#timers.get(path));
     const timer = setTimeout(() => {
       this.#timers.delete(path);
-      void this.#enqueue(() => this.#examineEvent(path));
+      void this.#enqueueUrgent([path], () => this.#examineEvent(path));
     }, delayMs);
     this.#timers.set(path, timer);
   }

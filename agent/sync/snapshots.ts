@@ -12,12 +12,20 @@ import { sameHeads } from "./heads.js";
  * vault spends at most a tenth of its time on them.
  */
 const READY_SNAPSHOT_BACKOFF_FACTOR = 10;
+/**
+ * A snapshot made ahead of need also waits for the doc to have been quiet this many times as long
+ * as the last one took: the save holds the engine, and an edit arriving meanwhile waits for it, so
+ * a big vault's snapshot waits for a real pause in the editing, not a gap between two saves.
+ */
+const READY_SNAPSHOT_QUIET_FACTOR = 10;
 
 export class SnapshotCache {
   /** The last snapshot, by the heads it holds: every clone of an unchanged vault gets the same bytes. */
   #cached: { heads: A.Heads; bytes: Uint8Array } | undefined;
   /** No snapshot made ahead of need before this time (keepReady). */
   #nextReadyMs = Number.NEGATIVE_INFINITY;
+  /** How long the last snapshot made ahead of need took (clock ms). */
+  #lastReadyTookMs = 0;
   #made = 0;
 
   /** Snapshots made (a load's bytes taken as one are not counted). */
@@ -49,11 +57,13 @@ export class SnapshotCache {
    * gets it at once instead of waiting for the save. `now` is when the tick began.
    */
   keepReady(doc: Doc, now: number, quiet: { sinceMs: number; quietMs: number | undefined }, clock: Clock): void {
-    if (quiet.quietMs === undefined || now - quiet.sinceMs < quiet.quietMs || now < this.#nextReadyMs) return;
+    if (quiet.quietMs === undefined || now < this.#nextReadyMs) return;
+    if (now - quiet.sinceMs < Math.max(quiet.quietMs, READY_SNAPSHOT_QUIET_FACTOR * this.#lastReadyTookMs)) return;
     const heads = A.getHeads(doc);
     if (heads.length === 0 || this.has(heads)) return;
     this.of(doc);
     const done = clock.now();
-    this.#nextReadyMs = done + READY_SNAPSHOT_BACKOFF_FACTOR * (done - now);
+    this.#lastReadyTookMs = done - now;
+    this.#nextReadyMs = done + READY_SNAPSHOT_BACKOFF_FACTOR * this.#lastReadyTookMs;
   }
 }

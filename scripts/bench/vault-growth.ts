@@ -53,7 +53,7 @@ async function statusKiB(pid: number, field: "VmRSS" | "VmHWM"): Promise<number>
 export async function measureGrowth(files: number): Promise<GrowthRow> {
   const row: GrowthRow = { files, errors: [] };
   const box = await benchDir(`growth-${files}`);
-  const cluster = new EdgesyncCluster(box, { edits: 1, cloneSizes: [files], fanoutLeaves: 1, fanoutEdits: 1, arrivalTimeoutMs: 120_000 });
+  const cluster = new EdgesyncCluster(box, { edits: 1, cloneSizes: [files], fanoutLeaves: 1, fanoutEdits: 1, arrivalTimeoutMs: 120_000, cpuProfDir: process.env.EDGESYNC_BENCH_CPU_PROF });
   try {
     await cluster.startHub(["seed"]);
     const seed = join(box, "seed");

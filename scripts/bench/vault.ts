@@ -8,6 +8,7 @@
  *   npm run bench:vault                                  (1,000 and 10,000 files)
  *   npm run bench:vault -- --sizes 1000,10000,50000      (the 50,000-file row takes minutes)
  *   npm run bench:vault -- --doc-only                    (part 1 only)
+ *   npm run bench:vault -- --growth-only                 (part 2 only)
  *   node --import tsx scripts/bench/vault.ts --child 1000   (one size, JSON on stdout)
  */
 import { spawnSync } from "node:child_process";
@@ -85,7 +86,7 @@ async function main() {
   const argv = process.argv.slice(2);
   const sizes = parseSizes(argv);
   const self = fileURLToPath(import.meta.url);
-  const results = sizes.map((files) => {
+  const results = argv.includes("--growth-only") ? [] : sizes.map((files) => {
     const run = spawnSync(process.execPath, ["--import", "tsx", self, "--child", String(files)], { encoding: "utf8", maxBuffer: 1 << 20 });
     if (run.status !== 0) throw new Error(`bench child for ${files} files failed: ${run.stderr}`);
     const row = JSON.parse(run.stdout) as Record<string, number>;
