@@ -146,7 +146,14 @@ describe("a leaf fails over to another hub of the cluster", () => {
     const files = (await listTree(b)).filter((f) => f.startsWith("edit-"));
     assert.deepEqual(files.sort(), Array.from({ length: EDITS }, (_, i) => `edit-${i + 1}.md`).sort());
     for (let i = 1; i <= EDITS; i++) assert.equal(await readText(join(b, `edit-${i}.md`)), `edit ${i}\n`);
-    assert.notEqual(lastLinked(), String(portsOf(victim).leafnode), "A's link moved to another hub");
+    // Waited for, not read at once: the killed agent's nats-server gets SIGINT from the kernel
+    // (pdeathsig) and may carry the last edits over its routes while it shuts down, before A relinks.
+    await waitFor(
+      "A's link moved to another hub",
+      () => lastLinked() !== String(portsOf(victim).leafnode),
+      SYNC_TIMEOUT_MS,
+      detail,
+    );
 
     const index = hubs.indexOf(victim);
     const name = `hub${index + 1}`;
