@@ -14,6 +14,7 @@ import { createVaultDoc, emptyVaultDoc, readEntry, isReady } from "../vault/mode
 import { bucketOf } from "../vault/model/bucket.js";
 import { INLINE_ENTRY_BYTES_MAX } from "../vault/model/schema.js";
 import { utf8Encode } from "../vault/model/bytes.js";
+import { encodeMessage } from "./messages.js";
 
 const clock: Clock = { now: () => 1_700_000_000_000 };
 const actor = (n: number) => n.toString(16).padStart(32, "0");
@@ -85,7 +86,25 @@ async function hubAndMember() {
     await settle(hub);
     return A.getHeads(doc)[0];
   };
-  return { hub, member, log, push };
+  /** The same hand-made change as a pushed changes frame (change-push.ts); returns its hash. */
+  const pushFrame = async (mutate: (doc: Record<string, Record<string, unknown>>) => void, times = 1) => {
+    const before = A.getHeads(member.doc);
+    const doc = A.change(
+      A.clone(member.doc) as unknown as A.Doc<Record<string, Record<string, unknown>>>,
+      { time: 2 },
+      mutate,
+    );
+    const frame = encodeMessage({
+      type: "changes",
+      heads: A.getHeads(doc),
+      allHeads: true,
+      changes: A.getChangesSince(doc, before),
+    });
+    for (let i = 0; i < times; i++) await hub.receive(asPeerId("member"), frame);
+    await settle(hub);
+    return A.getHeads(doc)[0];
+  };
+  return { hub, member, log, push, pushFrame };
 }
 
 describe("SyncEngine on what a member sends", () => {
@@ -126,6 +145,40 @@ describe("SyncEngine on what a member sends", () => {
     assert.equal(readEntry(hub.doc, "huge.md"), undefined);
     assert.equal(log.lines.filter((l) => l.includes("over the inline entry limit")).length, 1);
     assert.equal(hub.stats.changesRefused, 2);
+  });
+
+  it("refuses a pushed change that carries a text over the inline limit, as it refuses the sync message", async () => {
+    const { hub, log, pushFrame } = await hubAndMember();
+    const hash = await pushFrame((doc) => {
+      (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = {
+        text: new A.ImmutableString("x".repeat(INLINE_ENTRY_BYTES_MAX + 1)),
+        sha256: new A.ImmutableString("0".repeat(64)),
+        size: 1,
+        mtime: 2,
+        by: new A.ImmutableString("member"),
+      };
+    }, 2);
+    assert.equal(A.hasHeads(hub.doc, [hash]), false, "the hub applied the oversized change");
+    assert.equal(readEntry(hub.doc, "huge.md"), undefined);
+    assert.equal(log.lines.filter((l) => l.includes("over the inline entry limit")).length, 1);
+    assert.equal(hub.stats.changesRefused, 2);
+  });
+
+  it("drops pushed bytes that are no Automerge change and keeps taking honest pushes", async () => {
+    const { hub, log, pushFrame } = await hubAndMember();
+    const junk = encodeMessage({ type: "changes", heads: [], allHeads: true, changes: [utf8Encode("not a change")] });
+    await hub.receive(asPeerId("member"), junk);
+    assert.ok(log.lines.includes("dropped message"), log.lines.join("; "));
+    const hash = await pushFrame((doc) => {
+      (doc.files[bucketOf("fine.md")] as Record<string, unknown>)["fine.md"] = {
+        text: new A.ImmutableString("fine"),
+        sha256: new A.ImmutableString("0".repeat(64)),
+        size: 4,
+        mtime: 2,
+        by: new A.ImmutableString("member"),
+      };
+    });
+    assert.ok(A.hasHeads(hub.doc, [hash]), "the honest push after the junk was applied");
   });
 
   it("stores a text over the inline limit as a blob, so honest writers never send what hubs refuse", async () => {

@@ -33,6 +33,7 @@ import { BlobFetcher, blobChunkBytesFor } from "./blob-fetch.js";
 import { deleteUnreferencedBlobs, type BlobCollection } from "./blob-collect.js";
 import { resolveConflicts, type MergeOutcome } from "../vault/model/merge.js";
 import {
+  oversizedChange,
   oversizedChangeInSyncMessage,
   oversizedInlineEntry,
   type OversizedChange,
@@ -44,6 +45,7 @@ import {
   SyncDue,
   inStep,
   noteAnnouncement,
+  noteHeardHeads,
   noteSyncFrom,
   restartExchange,
   restoredSyncState,
@@ -54,6 +56,7 @@ import { DocPersistence } from "./doc-persistence.js";
 import { SnapshotCache } from "./snapshots.js";
 import { blobNeeds, changedPaths, rebuiltIfStale, type ChangeEvent } from "./doc-changes.js";
 import { ENGINE_DEFAULTS, type SyncEngineConfig, type VaultIdentity } from "./engine-config.js";
+import { PushMode, holdsParents, pushFrame, pushModeOf } from "./change-push.js";
 
 export type { ChangeEvent } from "./doc-changes.js";
 export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
@@ -360,6 +363,9 @@ export class SyncEngine {
       case "announce":
         this.#onAnnounce(peer, message.heads, message.hub === true);
         break;
+      case "changes":
+        await this.#onChanges(peer, message.heads, message.allHeads, message.changes);
+        break;
       case "snapshot":
         await this.#onSnapshot(peer, message.data);
         break;
@@ -390,6 +396,7 @@ export class SyncEngine {
 
   #onAnnounce(peer: PeerState, theirHeads: string[], announcedHub: boolean): void {
     noteAnnouncement(peer, announcedHub);
+    noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCED_HEADS_MAX);
     if (sameHeads(A.getHeads(this.#doc), theirHeads) || !this.#peers.offersTo(peer)) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
@@ -418,14 +425,42 @@ export class SyncEngine {
       return this.#drop(peer.id, `bad sync message: ${String(error)}`);
     }
     noteSyncFrom(peer);
+    if (peer.sync.theirHeads) noteHeardHeads(peer, peer.sync.theirHeads, true);
     this.#stats.lastSyncMs = this.#cfg.clock.now();
     if (sameHeads(before, A.getHeads(next))) {
       this.#replaceDoc(next);
       peer.due = SyncDue.answer;
       return;
     }
-    await this.#applyChange(next, before, "remote", peer.id);
-    peer.due = SyncDue.answerUnlessRelayed;
+    const mode = await this.#applyChange(next, before, "remote", peer.id);
+    // A push leaves the sender out (it has the change), so its sync message gets its answer here.
+    peer.due = mode === PushMode.none ? SyncDue.answerUnlessRelayed : SyncDue.answer;
+  }
+
+  /**
+   * Changes a peer pushed (change-push.ts). Applied when we hold what they build on; otherwise, or
+   * when the sender holds more than it pushed, the pairwise exchange with it repairs the gap.
+   */
+  async #onChanges(peer: PeerState, theirHeads: string[], allHeads: boolean, changes: Uint8Array[]): Promise<void> {
+    const oversized = oversizedChange(changes);
+    if (oversized !== undefined) return this.#refuseOversized(peer.id, oversized);
+    const before = A.getHeads(this.#doc);
+    let next: Doc;
+    try {
+      [next] = A.applyChanges(this.#doc, changes);
+    } catch (error) {
+      return this.#drop(peer.id, `bad pushed changes: ${String(error)}`);
+    }
+    this.#stats.lastSyncMs = this.#cfg.clock.now();
+    if (sameHeads(before, A.getHeads(next))) this.#replaceDoc(next);
+    else await this.#applyChange(next, before, "remote", peer.id);
+    if (A.hasHeads(this.#doc, theirHeads)) {
+      noteHeardHeads(peer, theirHeads, allHeads);
+      return;
+    }
+    // A push we could not take whole (its parents are missing here) or a sender ahead of it.
+    if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
+    peer.due = SyncDue.answer;
   }
 
   /** Counted and logged (once per peer and change), never applied: see oversize-refusals.ts. */
@@ -461,6 +496,7 @@ export class SyncEngine {
       );
     this.#persistence.loadedFrom(data, A.getHeads(next));
     this.#snapshots.adopt(A.getHeads(next), data);
+    noteHeardHeads(peer, A.getHeads(next), true);
     // Afresh on our side too: our state says the pair shares nothing, and only a message from the
     // peer after our next one moves its shared heads to the snapshot's (see convergedWith).
     peer.sync = A.initSyncState();
@@ -509,22 +545,23 @@ export class SyncEngine {
     from?: PeerId,
     blobs: BlobSink = new Map(),
     knownPaths?: string[],
-  ): Promise<void> {
+  ): Promise<PushMode> {
     const { paths, merges } = this.#settle(next, before, origin, from, blobs, knownPaths);
+    let mode: PushMode = PushMode.none;
     this.#persistence.awaitSave({ origin, paths, merges, heads: A.getHeads(this.#doc), before });
     const settled = this.#doc;
     if (origin === "remote") {
       // A resolution made here may name new blobs: stored before it is offered, unless that fails
       // (then the save below fails too, and the next tick tries both again).
       if (this.#persistence.holdsBlobs) await this.#persistence.flushBlobs().catch(() => {});
-      this.#offerToAll();
+      mode = this.#offerChange(before, from, merges.length > 0);
       if (merges.length > 0) this.#announceDue = true;
       this.#evaluate();
     }
     try {
       await this.#persistence.save(settled);
       if (origin === "local") {
-        this.#offerToAll();
+        mode = this.#offerChange(before, undefined, true);
         this.#announceDue = true;
         this.#evaluate();
       }
@@ -533,6 +570,40 @@ export class SyncEngine {
       // Even when the save failed (the change stays in the doc and is saved on a later tick).
       await this.#fetcher.want(blobNeeds(settled, paths), from);
     }
+    return mode;
+  }
+
+  /**
+   * Passes a change on (change-push.ts): pushed where a hub routes it, else offered pairwise.
+   * `madeHere`: the doc holds a change of ours since `before` (a local edit or a merge made here).
+   * Returns the mode used; a pushing mode leaves `from` out.
+   */
+  #offerChange(before: A.Heads, from: PeerId | undefined, madeHere: boolean): PushMode {
+    const mode = pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs());
+    if (mode === PushMode.none) {
+      this.#offerToAll();
+      return mode;
+    }
+    const sender = from === undefined ? undefined : this.#peers.get(from);
+    // What a hub sent a device, the hub broadcast to every peer; only a merge made here is news.
+    if (mode === PushMode.toHubs && sender?.role.kind === "hub" && !madeHere) return mode;
+    const frame = pushFrame(this.#doc, before, this.#cfg.transport.messageBytesMax);
+    const after = A.getHeads(this.#doc);
+    for (const peer of this.#peers.all()) {
+      if (peer.id === from && !madeHere) continue; // it has the change; #onSync answers it if it came by sync
+      if (mode === PushMode.toHubs && !this.#peers.offersTo(peer)) continue;
+      if (frame === undefined || !holdsParents(peer, before)) {
+        peer.due = SyncDue.offer;
+        continue;
+      }
+      peer.heldHeads = after;
+      if (mode === PushMode.toHubs) this.#send(peer.id, frame);
+    }
+    if (frame !== undefined && mode === PushMode.broadcast && !buggify("engine.push.drop")) {
+      this.#count(frame);
+      this.#cfg.transport.broadcast(frame);
+    }
+    return mode;
   }
 
   /**

@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { decodeMessage, encodeMessage, BLOB_WANT_MAX, BLOB_HEADER_BYTES } from "./messages.js";
+import {
+  decodeMessage,
+  encodeMessage,
+  ANNOUNCE_HEADS_MAX,
+  BLOB_WANT_MAX,
+  BLOB_HEADER_BYTES,
+  PUSHED_CHANGES_MAX,
+} from "./messages.js";
 
 const hash = (n: number) => n.toString(16).padStart(64, "0");
 
@@ -61,5 +68,48 @@ describe("wire messages: snapshot", () => {
       data,
     });
     assert.equal(decodeMessage(Uint8Array.of(1, 5)), undefined);
+  });
+});
+
+describe("wire messages: changes", () => {
+  const changes = [Uint8Array.of(0x85, 1, 2), Uint8Array.of(9)];
+  const plain = (m: ReturnType<typeof decodeMessage>) =>
+    m?.type === "changes" ? { ...m, changes: m.changes.map((c) => [...c]) } : m;
+
+  it("round-trips the sender's heads, whether they are all of them, and each change's bytes", () => {
+    const message = { type: "changes" as const, heads: [hash(1), hash(2)], allHeads: true, changes };
+    assert.deepEqual(plain(decodeMessage(encodeMessage(message))), { ...message, changes: [[0x85, 1, 2], [9]] });
+    const partial = { ...message, heads: [], allHeads: false };
+    assert.deepEqual(plain(decodeMessage(encodeMessage(partial))), { ...partial, changes: [[0x85, 1, 2], [9]] });
+  });
+
+  it("refuses to encode no changes, too many, or too many heads", () => {
+    assert.throws(() => encodeMessage({ type: "changes", heads: [], allHeads: true, changes: [] }), RangeError);
+    const many = Array.from({ length: PUSHED_CHANGES_MAX + 1 }, () => Uint8Array.of(1));
+    assert.throws(() => encodeMessage({ type: "changes", heads: [], allHeads: true, changes: many }), RangeError);
+    const heads = Array.from({ length: ANNOUNCE_HEADS_MAX + 1 }, (_, i) => hash(i));
+    assert.throws(() => encodeMessage({ type: "changes", heads, allHeads: true, changes }), RangeError);
+  });
+
+  it("drops changes frames whose counts or lengths do not add up", () => {
+    const good = encodeMessage({ type: "changes", heads: [hash(1)], allHeads: true, changes });
+    const lengthPast = good.slice();
+    new DataView(lengthPast.buffer).setUint32(5 + 32 + 2, 1000); // first change says 1000 bytes
+    const zeroLength = good.slice();
+    new DataView(zeroLength.buffer).setUint32(5 + 32 + 2, 0);
+    const countPast = good.slice();
+    new DataView(countPast.buffer).setUint16(5 + 32, 3); // three changes, two present
+    const bad = [
+      good.subarray(0, good.length - 1), // truncated last change
+      Uint8Array.of(...good, 0), // trailing byte
+      lengthPast,
+      zeroLength,
+      countPast,
+      Uint8Array.of(1, 6, 1, 0, 0, 0, 0), // no changes
+      Uint8Array.of(1, 6, 1, 0xff, 0xff), // 65535 heads
+      Uint8Array.of(1, 6, 1), // no head count
+    ];
+    for (const frame of bad)
+      assert.equal(decodeMessage(frame), undefined, `accepted ${Buffer.from(frame.subarray(0, 12)).toString("hex")}`);
   });
 });

@@ -9,6 +9,10 @@
  *   type 3 blob-want: [u16 count] count × 32-byte blob hashes (SHA-256 of the bytes)
  *   type 4 blob:      [32-byte hash][u32 offset][u32 total] chunk bytes (offset + chunk ≤ total)
  *   type 5 snapshot:  a full Automerge save, for a peer that said it holds nothing (a clone)
+ *   type 6 changes:   [u8 flags][u16 headCount] headCount × 32-byte hashes (the sender's heads once
+ *                     these changes are in; flags: 1 = that is all of its heads)
+ *                     [u16 changeCount] changeCount × ([u32 length] Automerge change bytes):
+ *                     changes pushed to every peer at once (change-push.ts), not a pairwise exchange
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 
@@ -24,8 +28,13 @@ export const BLOB_WANT_MAX = 64;
 /** Bytes before a blob chunk's data. */
 export const BLOB_HEADER_BYTES = 2 + HASH_BYTES + 8;
 
+/** More changes than this in one changes frame means a malformed or hostile frame. */
+export const PUSHED_CHANGES_MAX = 1024;
+const FLAG_ALL_HEADS = 1;
+
 export type WireMessage =
   | { type: "announce"; heads: string[]; ready: boolean; hub?: boolean }
+  | { type: "changes"; heads: string[]; allHeads: boolean; changes: Uint8Array[] }
   | { type: "sync"; data: Uint8Array }
   | { type: "snapshot"; data: Uint8Array }
   | { type: "blob-want"; hashes: string[] }
@@ -34,6 +43,7 @@ export type WireMessage =
 export function encodeMessage(message: WireMessage): Uint8Array {
   if (message.type === "blob-want") return encodeBlobWant(message.hashes);
   if (message.type === "blob") return encodeBlob(message);
+  if (message.type === "changes") return encodeChanges(message);
   if (message.type === "sync" || message.type === "snapshot") {
     const out = new Uint8Array(2 + message.data.length);
     out[0] = WIRE_VERSION;
@@ -57,6 +67,7 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
   if (frame[1] === 3) return decodeBlobWant(frame);
   if (frame[1] === 4) return decodeBlob(frame);
   if (frame[1] === 5) return frame.length > 2 ? { type: "snapshot", data: frame.subarray(2) } : undefined;
+  if (frame[1] === 6) return decodeChanges(frame);
   if (frame[1] !== 1 || frame.length < 5) return undefined;
   const count = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint16(3);
   if (count > ANNOUNCE_HEADS_MAX || frame.length !== 5 + count * HASH_BYTES) return undefined;
@@ -66,6 +77,55 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+function encodeChanges(message: Extract<WireMessage, { type: "changes" }>): Uint8Array {
+  const { heads, changes } = message;
+  if (heads.length > ANNOUNCE_HEADS_MAX) throw new RangeError(`changes frame with ${heads.length} heads`);
+  if (changes.length === 0 || changes.length > PUSHED_CHANGES_MAX)
+    throw new RangeError(`changes frame with ${changes.length} changes`);
+  const headsEnd = 5 + HASH_BYTES * heads.length;
+  let total = headsEnd + 2;
+  for (const change of changes) total += 4 + change.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out[0] = WIRE_VERSION;
+  out[1] = 6;
+  out[2] = message.allHeads ? FLAG_ALL_HEADS : 0;
+  view.setUint16(3, heads.length);
+  heads.forEach((head, i) => out.set(hexToBytes(head), 5 + i * HASH_BYTES));
+  view.setUint16(headsEnd, changes.length);
+  let at = headsEnd + 2;
+  for (const change of changes) {
+    view.setUint32(at, change.length);
+    out.set(change, at + 4);
+    at += 4 + change.length;
+  }
+  return out;
+}
+
+function decodeChanges(frame: Uint8Array): WireMessage | undefined {
+  if (frame.length < 5) return undefined;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const headCount = view.getUint16(3);
+  const headsEnd = 5 + headCount * HASH_BYTES;
+  if (headCount > ANNOUNCE_HEADS_MAX || frame.length < headsEnd + 2) return undefined;
+  const heads: string[] = [];
+  for (let i = 0; i < headCount; i++)
+    heads.push(bytesToHex(frame.subarray(5 + i * HASH_BYTES, 5 + (i + 1) * HASH_BYTES)));
+  const count = view.getUint16(headsEnd);
+  if (count === 0 || count > PUSHED_CHANGES_MAX) return undefined;
+  const changes: Uint8Array[] = [];
+  let at = headsEnd + 2;
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > frame.length) return undefined;
+    const length = view.getUint32(at);
+    if (length === 0 || at + 4 + length > frame.length) return undefined;
+    changes.push(frame.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  if (at !== frame.length) return undefined;
+  return { type: "changes", heads, allHeads: (frame[2] & FLAG_ALL_HEADS) !== 0, changes };
+}
 
 function encodeBlobWant(hashes: string[]): Uint8Array {
   if (hashes.length === 0 || hashes.length > BLOB_WANT_MAX)

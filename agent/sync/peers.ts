@@ -42,6 +42,16 @@ export interface PeerState {
   role: PeerRole;
   exchange: Exchange;
   due: SyncDue;
+  /**
+   * Heads the peer itself last told us it holds (announcement, sync message, snapshot, pushed
+   * changes); undefined until it has, or when it named too many to list. What `convergedWith` reads.
+   */
+  heardHeads?: A.Heads;
+  /**
+   * Heads we take it to hold, for routing a push (change-push.ts): what it told us, or what our own
+   * push to it would have made of it. Optimistic: a lost push shows up as heads that differ later.
+   */
+  heldHeads?: A.Heads;
 }
 
 const DEVICE: PeerRole = { kind: "device" };
@@ -98,8 +108,13 @@ export class PeerTable {
    */
   offersTo(peer: PeerState): boolean {
     if (this.#selfIsHub || peer.role.kind === "hub") return true;
-    for (const other of this.#peers.values()) if (other.role.kind === "hub" && other.role.hearsUs) return false;
-    return true;
+    return !this.hubHearsUs();
+  }
+
+  /** Some hub has sent us sync: the other devices reach us through the hubs. */
+  hubHearsUs(): boolean {
+    for (const other of this.#peers.values()) if (other.role.kind === "hub" && other.role.hearsUs) return true;
+    return false;
   }
 }
 
@@ -114,6 +129,12 @@ export function noteSyncFrom(peer: PeerState): void {
   if (peer.role.kind === "hub") peer.role = { kind: "hub", hearsUs: true };
 }
 
+/** The peer told us its heads (`complete`: the whole list, not the first ANNOUNCE_HEADS_MAX of more). */
+export function noteHeardHeads(peer: PeerState, heads: A.Heads, complete: boolean): void {
+  peer.heardHeads = complete ? heads : undefined;
+  peer.heldHeads = peer.heardHeads;
+}
+
 /** Starts a pair's exchange afresh: what was in flight (a snapshot included) may be lost. */
 export function restartExchange(peer: PeerState): void {
   peer.sync = A.decodeSyncState(A.encodeSyncState(peer.sync));
@@ -124,8 +145,12 @@ export function snapshotAlreadySent(peer: PeerState, heads: A.Heads): boolean {
   return peer.exchange.kind === "snapshot-sent" && sameHeads(peer.exchange.heads, heads);
 }
 
-/** True when `peer` has told us heads equal to ours and the pair's shared heads are ours: nothing left to exchange. */
+/**
+ * True when the peer last told us heads equal to ours (an announcement, pushed changes), or its
+ * sync state says so: heads equal to ours and the pair's shared heads are ours. Nothing to exchange.
+ */
 export function inStep(peer: PeerState, ourHeads: A.Heads): boolean {
+  if (peer.heardHeads !== undefined && sameHeads(ourHeads, peer.heardHeads)) return true;
   return sameHeads(ourHeads, peer.sync.theirHeads ?? []) && sameHeads(ourHeads, peer.sync.sharedHeads);
 }
 
