@@ -192,7 +192,10 @@ export async function runEdgesync(plan: BenchPlan): Promise<SystemResult> {
         receivers.push(dir);
       }
       return receivers;
-    }, "A → hub");
+    }, "A → hub", () => ({
+      hub: [cluster.agents[0]?.pid],
+      leaves: cluster.agents.filter((agent) => agent.home.endsWith("/b") || /\/leaf\d+$/.test(agent.home)).map((agent) => agent.pid),
+    }));
   } catch (error) {
     recordSetupFailure(result, error);
   } finally {

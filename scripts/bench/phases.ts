@@ -5,6 +5,13 @@
  */
 import { measureArrivals, summarise, type BenchPlan } from "./fixtures.js";
 import { attempt, say, type SystemResult } from "./result.js";
+import { treeCpuMs } from "./proc-probe.js";
+
+/** The processes whose CPU a fan-out costs: the hub's and each receiving leaf's (pids of process trees). */
+export interface FanoutProcesses {
+  hub: (number | undefined)[];
+  leaves: (number | undefined)[];
+}
 
 export interface Writer {
   write: (relPath: string, bytes: Buffer) => Promise<void>;
@@ -22,16 +29,37 @@ export async function measurePropagation(result: SystemResult, plan: BenchPlan, 
 }
 
 /** `join` brings up the leaves and returns every receiving folder (inside the attempt: a failure is recorded). */
-export async function measureFanout(result: SystemResult, plan: BenchPlan, writer: Writer, join: () => Promise<string[]>, route: string): Promise<void> {
+export async function measureFanout(
+  result: SystemResult,
+  plan: BenchPlan,
+  writer: Writer,
+  join: () => Promise<string[]>,
+  route: string,
+  processes?: () => FanoutProcesses,
+): Promise<void> {
   await attempt(result, "fan-out", async () => {
     const receivers = await join();
     say(result.system, `fan-out: ${plan.fanoutEdits} edits ${route} → ${receivers.length} leaves`);
     await measureArrivals({ edits: 2, ...writer, receivers, tag: "fanwarm", timeoutMs: 120_000 });
+    const procs = processes?.();
+    const cpuBefore = procs && { hub: await treeCpuMs(procs.hub), leaves: await treeCpuMs(procs.leaves) };
     const fan = await measureArrivals({ edits: plan.fanoutEdits, ...writer, receivers, tag: "fan", timeoutMs: plan.arrivalTimeoutMs });
     result.fanout = { ...summarise(fan.perArrival), leaves: receivers.length, edits: plan.fanoutEdits };
     result.fanoutAll = summarise(fan.perEditAll);
+    if (procs && cpuBefore) {
+      const hub = sum(await treeCpuMs(procs.hub)) - sum(cpuBefore.hub);
+      const leaves = sum(await treeCpuMs(procs.leaves)) - sum(cpuBefore.leaves);
+      const perEdit = (ms: number, count: number) => Math.round((ms / plan.fanoutEdits / Math.max(1, count)) * 10) / 10;
+      result.fanoutCpu = {
+        hubMsPerEdit: perEdit(hub, 1),
+        leafMsPerEdit: perEdit(leaves, procs.leaves.length),
+        leaves: procs.leaves.length,
+      };
+    }
   });
 }
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /** A set-up failure ends that system's run; it is recorded beside whatever was measured. */
 export function recordSetupFailure(result: SystemResult, error: unknown): void {

@@ -20,6 +20,25 @@ export async function cpuMs(pid: number | undefined): Promise<number> {
   return Number.isFinite(ticks) ? (ticks * 1000) / TICKS_PER_S : 0;
 }
 
+/** `pid` and every process below it now (an agent and its nats-server child), from /proc. */
+export async function processTree(pid: number | undefined): Promise<number[]> {
+  if (!pid) return [];
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
+  const below = await Promise.all(children.split(" ").filter(Boolean).map((child) => processTree(Number(child))));
+  return [pid, ...below.flat()];
+}
+
+/** CPU time used so far by each of `roots` with everything below it, ms. */
+export async function treeCpuMs(roots: (number | undefined)[]): Promise<number[]> {
+  return Promise.all(
+    roots.map(async (root) => {
+      let total = 0;
+      for (const pid of await processTree(root)) total += await cpuMs(pid);
+      return total;
+    }),
+  );
+}
+
 /** VmRSS of `pid` now, KiB (NaN if it is gone). */
 export async function rssKiB(pid: number | undefined): Promise<number> {
   const status = pid ? await readFile(`/proc/${pid}/status`, "utf8").catch(() => "") : "";

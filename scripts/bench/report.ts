@@ -26,6 +26,8 @@ function rows(results: SystemResult[], plan: BenchPlan): Row[] {
     { metric: `fan-out to ${plan.fanoutLeaves} leaves p50 (per arrival)`, unit: "ms", values: results.map((r) => r.fanout?.p50Ms) },
     { metric: `fan-out p99 (per arrival)`, unit: "ms", values: results.map((r) => r.fanout?.p99Ms) },
     { metric: `fan-out p99 (edit on all leaves)`, unit: "ms", values: results.map((r) => r.fanoutAll?.p99Ms) },
+    { metric: `fan-out CPU per edit: hub`, unit: "ms", values: results.map((r) => r.fanoutCpu?.hubMsPerEdit) },
+    { metric: `fan-out CPU per edit: one leaf`, unit: "ms", values: results.map((r) => r.fanoutCpu?.leafMsPerEdit) },
   );
   return out;
 }

@@ -21,6 +21,12 @@ export interface SystemResult {
   fanout?: LatencySummary & { leaves: number; edits: number };
   /** Latency until the edit was on every leaf. */
   fanoutAll?: LatencySummary;
+  /**
+   * CPU per fanned-out edit (user + system, each process with its children, e.g. an agent's
+   * nats-server): the hub's, and the mean of one receiving leaf's. On a machine with fewer cores
+   * than leaves, the leaves' sum is what the last arrival waits for.
+   */
+  fanoutCpu?: { hubMsPerEdit: number; leafMsPerEdit: number; leaves: number };
   /** Measurements that could not be taken, with the reason. */
   errors: string[];
   /** A system that could not run at all (e.g. not installed), with how to fix it. */

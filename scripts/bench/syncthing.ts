@@ -227,7 +227,7 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
       }
       await waitUntil(`${extra.length} more syncthing leaves to hold the live vault`, async () => (await Promise.all(extra.map((l) => l.inSync("live", LIVE_VAULT_FILES)))).every(Boolean), 300_000);
       return receivers;
-    }, "A → hub");
+    }, "A → hub", () => ({ hub: [hub.proc?.pid], leaves: leaves.filter((leaf) => leaf !== a).map((leaf) => leaf.proc?.pid) }));
   } catch (error) {
     recordSetupFailure(result, error);
   } finally {
