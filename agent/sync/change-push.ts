@@ -10,13 +10,12 @@
  *  - a peer that holds what the push builds on applies it and replies nothing; one that does not
  *    (a lost push, a clone still arriving) restarts the pairwise exchange with the sender, which
  *    repairs any gap. So does the periodic announcement of heads, as before.
- * A peer we do not take to hold the change's parents (PeerState.heldHeads) gets the pairwise
- * exchange as before, and so does every peer when nobody routes through a hub (a mesh of peers).
+ * So no peer gets a pairwise offer ahead of need: one that lacks a push's parents asks for them.
+ * A change too big for one frame still goes by the pairwise exchange, and so does every change when
+ * nobody routes through a hub (a mesh of peers).
  */
 import * as A from "@automerge/automerge";
 import { ANNOUNCE_HEADS_MAX, PUSHED_CHANGES_MAX, encodeMessage } from "./messages.js";
-import { sameHeads } from "./heads.js";
-import type { PeerState } from "./peers.js";
 
 /** How this engine passes a change on. */
 export const PushMode = {
@@ -53,7 +52,3 @@ export function pushFrame(doc: A.Doc<unknown>, before: A.Heads, messageBytesMax:
   });
   return frame.length <= messageBytesMax ? frame : undefined;
 }
-
-/** A push built on `before` lands whole on this peer: it holds exactly those heads, as far as we know. */
-export const holdsParents = (peer: PeerState, before: A.Heads) =>
-  peer.heldHeads !== undefined && sameHeads(peer.heldHeads, before);

@@ -337,6 +337,11 @@ describe("SyncEngine", () => {
         sent.push(`${self}>${to}`);
         send(to, message);
       };
+      const broadcast = transport.broadcast.bind(transport);
+      transport.broadcast = (message) => {
+        if (decodeMessage(message)?.type !== "announce") sent.push(`${self}>*`);
+        broadcast(message);
+      };
       return transport;
     };
     const hub = new SyncEngine({
@@ -369,7 +374,9 @@ describe("SyncEngine", () => {
       [],
       "no leaf-to-leaf sync messages",
     );
-    assert.ok(sent.includes("leaf2>hub") && sent.includes("hub>leaf3") && sent.includes("hub>leaf4"), sent.join(" "));
+    // Through the hub: to each other leaf pairwise, or (change-push.ts) in one broadcast.
+    const reached = (leaf: string) => sent.includes(`hub>${leaf}`) || sent.includes("hub>*");
+    assert.ok(sent.includes("leaf2>hub") && reached("leaf3") && reached("leaf4"), sent.join(" "));
   });
 
   it("keeps syncing with a device the hub cannot hear, as a bridge client behind a leaf's NATS is", async () => {

@@ -56,7 +56,7 @@ import { DocPersistence } from "./doc-persistence.js";
 import { SnapshotCache } from "./snapshots.js";
 import { blobNeeds, changedPaths, rebuiltIfStale, type ChangeEvent } from "./doc-changes.js";
 import { ENGINE_DEFAULTS, type SyncEngineConfig, type VaultIdentity } from "./engine-config.js";
-import { PushMode, holdsParents, pushFrame, pushModeOf } from "./change-push.js";
+import { PushMode, pushFrame, pushModeOf } from "./change-push.js";
 
 export type { ChangeEvent } from "./doc-changes.js";
 export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
@@ -398,6 +398,14 @@ export class SyncEngine {
     noteAnnouncement(peer, announcedHub);
     noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCED_HEADS_MAX);
     if (sameHeads(A.getHeads(this.#doc), theirHeads) || !this.#peers.offersTo(peer)) return;
+    // We hold all they announced: they are behind, or our last push is on its way to them. The one
+    // behind asks (it sees heads it lacks in our announcement or a push it cannot apply); asking from
+    // both ends raced every push, in flight when the announcement left, into a needless exchange.
+    if (
+      A.hasHeads(this.#doc, theirHeads) &&
+      pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs()) !== PushMode.none
+    )
+      return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
     peer.due = SyncDue.offer;
@@ -588,16 +596,12 @@ export class SyncEngine {
     // What a hub sent a device, the hub broadcast to every peer; only a merge made here is news.
     if (mode === PushMode.toHubs && sender?.role.kind === "hub" && !madeHere) return mode;
     const frame = pushFrame(this.#doc, before, this.#cfg.transport.messageBytesMax);
-    const after = A.getHeads(this.#doc);
     for (const peer of this.#peers.all()) {
       if (peer.id === from && !madeHere) continue; // it has the change; #onSync answers it if it came by sync
       if (mode === PushMode.toHubs && !this.#peers.offersTo(peer)) continue;
-      if (frame === undefined || !holdsParents(peer, before)) {
-        peer.due = SyncDue.offer;
-        continue;
-      }
-      peer.heldHeads = after;
-      if (mode === PushMode.toHubs) this.#send(peer.id, frame);
+      // A peer that lacks the push's parents finds out and asks (#onChanges): no pairwise offer ahead of need.
+      if (frame === undefined) peer.due = SyncDue.offer;
+      else if (mode === PushMode.toHubs) this.#send(peer.id, frame);
     }
     if (frame !== undefined && mode === PushMode.broadcast && !buggify("engine.push.drop")) {
       this.#count(frame);

@@ -47,11 +47,6 @@ export interface PeerState {
    * changes); undefined until it has, or when it named too many to list. What `convergedWith` reads.
    */
   heardHeads?: A.Heads;
-  /**
-   * Heads we take it to hold, for routing a push (change-push.ts): what it told us, or what our own
-   * push to it would have made of it. Optimistic: a lost push shows up as heads that differ later.
-   */
-  heldHeads?: A.Heads;
 }
 
 const DEVICE: PeerRole = { kind: "device" };
@@ -132,7 +127,6 @@ export function noteSyncFrom(peer: PeerState): void {
 /** The peer told us its heads (`complete`: the whole list, not the first ANNOUNCE_HEADS_MAX of more). */
 export function noteHeardHeads(peer: PeerState, heads: A.Heads, complete: boolean): void {
   peer.heardHeads = complete ? heads : undefined;
-  peer.heldHeads = peer.heardHeads;
 }
 
 /** Starts a pair's exchange afresh: what was in flight (a snapshot included) may be lost. */

@@ -27,7 +27,11 @@ function rows(results: SystemResult[], plan: BenchPlan): Row[] {
     { metric: `fan-out p99 (per arrival)`, unit: "ms", values: results.map((r) => r.fanout?.p99Ms) },
     { metric: `fan-out p99 (edit on all leaves)`, unit: "ms", values: results.map((r) => r.fanoutAll?.p99Ms) },
     { metric: `fan-out CPU per edit: hub`, unit: "ms", values: results.map((r) => r.fanoutCpu?.hubMsPerEdit) },
+    { metric: `… of which the hub's own process`, unit: "ms", values: results.map((r) => r.fanoutCpu?.hubProcessMsPerEdit) },
     { metric: `fan-out CPU per edit: one leaf`, unit: "ms", values: results.map((r) => r.fanoutCpu?.leafMsPerEdit) },
+    { metric: `… of which the leaf's own process`, unit: "ms", values: results.map((r) => r.fanoutCpu?.leafProcessMsPerEdit) },
+    { metric: `CPU with no edits, per second: hub`, unit: "ms", values: results.map((r) => r.fanoutCpu?.idleHubMsPerS) },
+    { metric: `CPU with no edits, per second: one leaf`, unit: "ms", values: results.map((r) => r.fanoutCpu?.idleLeafMsPerS) },
   );
   return out;
 }

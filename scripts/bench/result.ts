@@ -26,7 +26,17 @@ export interface SystemResult {
    * nats-server): the hub's, and the mean of one receiving leaf's. On a machine with fewer cores
    * than leaves, the leaves' sum is what the last arrival waits for.
    */
-  fanoutCpu?: { hubMsPerEdit: number; leafMsPerEdit: number; leaves: number };
+  fanoutCpu?: {
+    hubMsPerEdit: number;
+    /** The hub's own process, without its children (edgesync: the agent without its nats-server). */
+    hubProcessMsPerEdit: number;
+    leafMsPerEdit: number;
+    leafProcessMsPerEdit: number;
+    /** CPU per second with no edits (5 s before the measured edits): announcements, timers. */
+    idleHubMsPerS: number;
+    idleLeafMsPerS: number;
+    leaves: number;
+  };
   /** Measurements that could not be taken, with the reason. */
   errors: string[];
   /** A system that could not run at all (e.g. not installed), with how to fix it. */
