@@ -107,6 +107,17 @@ async function hubAndMember() {
   return { hub, member, log, push, pushFrame };
 }
 
+/** A hand-made change writing huge.md with a text one byte over the inline limit. */
+const putsOversizedText = (doc: Record<string, Record<string, unknown>>) => {
+  (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = {
+    text: new A.ImmutableString("x".repeat(INLINE_ENTRY_BYTES_MAX + 1)),
+    sha256: new A.ImmutableString("0".repeat(64)),
+    size: 1,
+    mtime: 2,
+    by: new A.ImmutableString("member"),
+  };
+};
+
 describe("SyncEngine on what a member sends", () => {
   it("keeps the identity it was opened with when a member rewrites meta, and says so once", async () => {
     const { hub, log, push } = await hubAndMember();
@@ -131,16 +142,7 @@ describe("SyncEngine on what a member sends", () => {
 
   it("refuses a sync message whose change carries a text over the inline limit, logging it once however often it comes", async () => {
     const { hub, log, push } = await hubAndMember();
-    const huge = "x".repeat(INLINE_ENTRY_BYTES_MAX + 1);
-    const hash = await push((doc) => {
-      (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = {
-        text: new A.ImmutableString(huge),
-        sha256: new A.ImmutableString("0".repeat(64)),
-        size: 1,
-        mtime: 2,
-        by: new A.ImmutableString("member"),
-      };
-    }, 2);
+    const hash = await push(putsOversizedText, 2);
     assert.equal(A.hasHeads(hub.doc, [hash]), false, "the hub applied the oversized change");
     assert.equal(readEntry(hub.doc, "huge.md"), undefined);
     assert.equal(log.lines.filter((l) => l.includes("over the inline entry limit")).length, 1);
@@ -149,15 +151,7 @@ describe("SyncEngine on what a member sends", () => {
 
   it("refuses a pushed change that carries a text over the inline limit, as it refuses the sync message", async () => {
     const { hub, log, pushFrame } = await hubAndMember();
-    const hash = await pushFrame((doc) => {
-      (doc.files[bucketOf("huge.md")] as Record<string, unknown>)["huge.md"] = {
-        text: new A.ImmutableString("x".repeat(INLINE_ENTRY_BYTES_MAX + 1)),
-        sha256: new A.ImmutableString("0".repeat(64)),
-        size: 1,
-        mtime: 2,
-        by: new A.ImmutableString("member"),
-      };
-    }, 2);
+    const hash = await pushFrame(putsOversizedText, 2);
     assert.equal(A.hasHeads(hub.doc, [hash]), false, "the hub applied the oversized change");
     assert.equal(readEntry(hub.doc, "huge.md"), undefined);
     assert.equal(log.lines.filter((l) => l.includes("over the inline entry limit")).length, 1);

@@ -401,11 +401,7 @@ export class SyncEngine {
     // We hold all they announced: they are behind, or our last push is on its way to them. The one
     // behind asks (it sees heads it lacks in our announcement or a push it cannot apply); asking from
     // both ends raced every push, in flight when the announcement left, into a needless exchange.
-    if (
-      A.hasHeads(this.#doc, theirHeads) &&
-      pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs()) !== PushMode.none
-    )
-      return;
+    if (A.hasHeads(this.#doc, theirHeads) && this.#pushMode() !== PushMode.none) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
     peer.due = SyncDue.offer;
@@ -581,13 +577,17 @@ export class SyncEngine {
     return mode;
   }
 
+  #pushMode(): PushMode {
+    return pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs());
+  }
+
   /**
    * Passes a change on (change-push.ts): pushed where a hub routes it, else offered pairwise.
    * `madeHere`: the doc holds a change of ours since `before` (a local edit or a merge made here).
    * Returns the mode used; a pushing mode leaves `from` out.
    */
   #offerChange(before: A.Heads, from: PeerId | undefined, madeHere: boolean): PushMode {
-    const mode = pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs());
+    const mode = this.#pushMode();
     if (mode === PushMode.none) {
       this.#offerToAll();
       return mode;
