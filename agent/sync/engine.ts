@@ -398,10 +398,6 @@ export class SyncEngine {
     noteAnnouncement(peer, announcedHub);
     noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCED_HEADS_MAX);
     if (sameHeads(A.getHeads(this.#doc), theirHeads) || !this.#peers.offersTo(peer)) return;
-    // We hold all they announced: they are behind, or our last push is on its way to them. The one
-    // behind asks (it sees heads it lacks in our announcement or a push it cannot apply); asking from
-    // both ends raced every push, in flight when the announcement left, into a needless exchange.
-    if (A.hasHeads(this.#doc, theirHeads) && this.#pushMode() !== PushMode.none) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
     peer.due = SyncDue.offer;
