@@ -11,7 +11,7 @@
  * resolve conflicts, relay (a remote change), store, offer (a local change), report.
  */
 import * as A from "@automerge/automerge";
-import { decodeMessage, encodeMessage } from "./messages.js";
+import { ANNOUNCE_HEADS_MAX, decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Log, PeerId } from "./ports.js";
 import { silentLog } from "./ports.js";
@@ -60,9 +60,6 @@ import { PushMode, pushFrame, pushModeOf } from "./change-push.js";
 
 export type { ChangeEvent } from "./doc-changes.js";
 export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
-
-/** Heads an announcement carries at most (a doc with more concurrent heads announces some of them). */
-const ANNOUNCED_HEADS_MAX = 256;
 
 type Origin = ChangeEvent["origin"];
 
@@ -396,7 +393,7 @@ export class SyncEngine {
 
   #onAnnounce(peer: PeerState, theirHeads: string[], announcedHub: boolean): void {
     noteAnnouncement(peer, announcedHub);
-    noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCED_HEADS_MAX);
+    noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCE_HEADS_MAX);
     if (sameHeads(A.getHeads(this.#doc), theirHeads) || !this.#peers.offersTo(peer)) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
     if (!plantedBugs.noResyncOnReconnect) restartExchange(peer);
@@ -573,17 +570,13 @@ export class SyncEngine {
     return mode;
   }
 
-  #pushMode(): PushMode {
-    return pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs());
-  }
-
   /**
    * Passes a change on (change-push.ts): pushed where a hub routes it, else offered pairwise.
    * `madeHere`: the doc holds a change of ours since `before` (a local edit or a merge made here).
    * Returns the mode used; a pushing mode leaves `from` out.
    */
   #offerChange(before: A.Heads, from: PeerId | undefined, madeHere: boolean): PushMode {
-    const mode = this.#pushMode();
+    const mode = pushModeOf(this.#cfg.hub === true, this.#peers.hubHearsUs());
     if (mode === PushMode.none) {
       this.#offerToAll();
       return mode;
@@ -693,7 +686,7 @@ export class SyncEngine {
   #announcement(): Uint8Array {
     return encodeMessage({
       type: "announce",
-      heads: A.getHeads(this.#doc).slice(0, ANNOUNCED_HEADS_MAX),
+      heads: A.getHeads(this.#doc).slice(0, ANNOUNCE_HEADS_MAX),
       ready: isReady(this.#doc),
       hub: this.#cfg.hub,
     });
