@@ -172,7 +172,8 @@ export class Replica {
     const state = this.#state;
     const now = this.#options.clock.now();
     if (state.kind === "unloaded") {
-      if (now - this.#lastParkedAnnounceMs >= ENGINE_DEFAULTS.announceIntervalMs) this.#announceParked();
+      // Parked heads never change: only the re-announcement that keeps devices routing here is due.
+      if (now - this.#lastParkedAnnounceMs >= ENGINE_DEFAULTS.announceIntervalMaxMs) this.#announceParked();
       return;
     }
     if (state.kind !== "loaded") return;

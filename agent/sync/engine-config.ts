@@ -28,8 +28,14 @@ export interface SyncEngineConfig {
   onChange?: (event: ChangeEvent) => void;
   /** Defence in depth beside NATS permissions: messages from a peer this refuses are dropped. */
   isPeerAllowed?: (peer: PeerId) => boolean;
-  /** How often `tick` re-announces our heads (recovers from lost messages). */
+  /**
+   * How soon `tick` announces heads the vault has not heard from us (recovers from lost messages);
+   * unchanged heads are re-announced at a doubling interval up to `announceIntervalMaxMs`
+   * (announce-schedule.ts).
+   */
   announceIntervalMs?: number;
+  /** Longest gap between two announcements; well below `peerTimeoutMs`, so one lost announcement is not silence. */
+  announceIntervalMaxMs?: number;
   /** A peer not heard from for this long is forgotten (its sync state stays persisted). */
   peerTimeoutMs?: number;
   /** Incremental chunks before the store is compacted into one full save. */
@@ -63,6 +69,7 @@ export interface SyncEngineConfig {
 /** What an unset option means (each option's comment says what it does). */
 export const ENGINE_DEFAULTS = {
   announceIntervalMs: 2_000,
+  announceIntervalMaxMs: 10_000,
   peerTimeoutMs: 30_000,
   compactAfterChunks: 500,
   blobBytesMax: 16 * 1024 * 1024,

@@ -425,6 +425,82 @@ describe("SyncEngine", () => {
     assert.equal(text(hub, "b.md"), "from the client");
   });
 
+  it("lets a device that joins later sync through a leaf the hub hears, without waiting for a periodic announcement", async () => {
+    const bus = new MemoryBus();
+    const deafHub = bus.transport(asPeerId("hub"));
+    const start = deafHub.start.bind(deafHub);
+    deafHub.start = (handlers) =>
+      start({
+        ...handlers,
+        onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)),
+      });
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      hub: true,
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: deafHub,
+      clock,
+    });
+    const leaf = new SyncEngine({
+      self: asPeerId("leaf"),
+      doc: emptyVaultDoc(actor(2)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("leaf")),
+      clock,
+    });
+    await hub.start();
+    await leaf.start();
+    await settle(hub, leaf);
+    await leaf.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the leaf"), mtime: 1 }]);
+    await settle(hub, leaf);
+    // The clock stands still: no periodic announcement of the leaf's reaches the client.
+    const client = new SyncEngine({
+      self: asPeerId("client"),
+      doc: emptyVaultDoc(actor(3)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId("client")),
+      clock,
+    });
+    await client.start();
+    await settle(hub, leaf, client);
+    assert.equal(text(client, "a.md"), "from the leaf");
+  });
+
+  it("re-announces unchanged heads at a doubling interval, and new heads at the base interval again", async () => {
+    let now = 1_700_000_000_000;
+    const moving: Clock = { now: () => now };
+    const announcedAt: number[] = [];
+    const bus = new MemoryBus();
+    const inner = bus.transport(asPeerId("peer"));
+    const peer = new SyncEngine({
+      self: asPeerId("peer"),
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: {
+        ...inner,
+        start: (handlers) => inner.start(handlers),
+        broadcast(message) {
+          if (decodeMessage(message)?.type === "announce") announcedAt.push(now - 1_700_000_000_000);
+          inner.broadcast(message);
+        },
+      },
+      clock: moving,
+      announceIntervalMs: 2_000,
+      announceIntervalMaxMs: 8_000,
+    });
+    await peer.start();
+    const tickUntil = async (endMs: number) => {
+      for (; now - 1_700_000_000_000 < endMs; now += 500) await peer.tick();
+    };
+    await tickUntil(30_000);
+    assert.deepEqual(announcedAt, [0, 2_000, 6_000, 14_000, 22_000], "0 is the start's announcement");
+    announcedAt.length = 0;
+    await peer.change([{ type: "put", path: "a.md", bytes: utf8Encode("new heads"), mtime: 1 }]);
+    await tickUntil(45_000);
+    assert.deepEqual(announcedAt, [30_000, 32_000, 36_000, 44_000], "the change is announced at once");
+  });
+
   it("applies ordinary remote edits without rebuilding the view from a full save", async () => {
     const bus = new MemoryBus();
     const warnings: string[] = [];

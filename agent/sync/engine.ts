@@ -57,6 +57,7 @@ import { SnapshotCache } from "./snapshots.js";
 import { blobNeeds, changedPaths, rebuiltIfStale, type ChangeEvent } from "./doc-changes.js";
 import { ENGINE_DEFAULTS, type SyncEngineConfig, type VaultIdentity } from "./engine-config.js";
 import { PushMode, pushFrame, pushModeOf } from "./change-push.js";
+import { AnnounceSchedule } from "./announce-schedule.js";
 
 export type { ChangeEvent } from "./doc-changes.js";
 export type { SyncEngineConfig, VaultIdentity } from "./engine-config.js";
@@ -70,7 +71,7 @@ export class SyncEngine {
   #doc: Doc;
   #queue: Promise<void> = Promise.resolve();
   #stopped = false;
-  #lastAnnounceMs = Number.NEGATIVE_INFINITY;
+  readonly #announcements: AnnounceSchedule;
   #lastDocChangeMs = Number.NEGATIVE_INFINITY;
   /** Our heads are due to be broadcast (#evaluate). */
   #announceDue = false;
@@ -98,6 +99,7 @@ export class SyncEngine {
     this.#log = config.log ?? silentLog;
     this.#doc = config.doc;
     this.#peers = new PeerTable(config.hub === true);
+    this.#announcements = new AnnounceSchedule(this.#cfg.announceIntervalMs, this.#cfg.announceIntervalMaxMs);
     this.#blobs = config.blobs ?? new MemoryBlobStore();
     this.#refusals = new OversizeRefusals(this.#log);
     this.#persistence = new DocPersistence({
@@ -233,7 +235,7 @@ export class SyncEngine {
           () => {}, // logged by save; the next tick tries again
         );
       }
-      if (now - this.#lastAnnounceMs >= this.#cfg.announceIntervalMs) this.#announceDue = true;
+      if (this.#announcements.isDue(now, A.getHeads(this.#doc))) this.#announceDue = true;
       this.#evaluate();
       this.#fetcher.tick();
       this.#snapshots.keepReady(
@@ -381,8 +383,10 @@ export class SyncEngine {
     const peer = this.#peers.add(id, sync, this.#cfg.clock.now());
     this.#log.info({ peer: id }, "peer seen");
     // A hub introduces itself to every new peer at once, so a leaf stops offering sync to other
-    // leaves without waiting for the next periodic announcement.
-    if (this.#cfg.hub) this.#introductionsDue.push(id);
+    // leaves without waiting for the next periodic announcement. A device a hub hears does too: it
+    // offers sync to hubs only, so a device the hub cannot hear (a bridge client on this device's
+    // NATS) must learn our heads to ask us, and our broadcasts of unchanged heads are seconds apart.
+    if (this.#cfg.hub || this.#peers.hubHearsUs()) this.#introductionsDue.push(id);
     return peer;
   }
 
@@ -402,6 +406,7 @@ export class SyncEngine {
 
   async #onConnected(): Promise<void> {
     this.#log.info({}, "transport connected: resynchronising");
+    this.#announcements.reset();
     if (!plantedBugs.noResyncOnReconnect) {
       for (const peer of this.#peers.all()) restartExchange(peer);
       this.#offerToAll();
@@ -453,6 +458,9 @@ export class SyncEngine {
     else await this.#applyChange(next, before, "remote", peer.id);
     if (A.hasHeads(this.#doc, theirHeads)) {
       noteHeardHeads(peer, theirHeads, allHeads);
+      // A hub's push went to every peer: heads equal to it need no announcement of ours soon.
+      if (peer.role.kind === "hub" && allHeads && sameHeads(A.getHeads(this.#doc), theirHeads))
+        this.#announcements.heardOnBus(theirHeads);
       return;
     }
     // A push we could not take whole (its parents are missing here) or a sender ahead of it.
@@ -595,6 +603,8 @@ export class SyncEngine {
     if (frame !== undefined && mode === PushMode.broadcast && !buggify("engine.push.drop")) {
       this.#count(frame);
       this.#cfg.transport.broadcast(frame);
+      // Every peer got our heads with it: this is our announcement of them.
+      this.#announcements.announced(this.#cfg.clock.now(), A.getHeads(this.#doc));
     }
     return mode;
   }
@@ -678,7 +688,7 @@ export class SyncEngine {
   }
 
   #announce(): void {
-    this.#lastAnnounceMs = this.#cfg.clock.now();
+    this.#announcements.announced(this.#cfg.clock.now(), A.getHeads(this.#doc));
     if (buggify("engine.announce.skip")) return;
     this.#cfg.transport.broadcast(this.#announcement());
   }
