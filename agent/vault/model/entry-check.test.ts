@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as A from "@automerge/automerge";
-import { auditFiles, contentProblem, entryProblem } from "./entry-check.js";
+import { EntryVerdicts, auditFiles, contentProblem, entryProblem } from "./entry-check.js";
+import { createHash } from "node:crypto";
 import { bucketOf } from "./bucket.js";
 import { applyFileOps, createVaultDoc, toStoredRev } from "./vault-doc.js";
 import type { StoredRev, VaultDoc } from "./schema.js";
@@ -52,5 +53,19 @@ describe("vault entry checks", () => {
       [["ok.md", wrong]],
     );
     assert.match(invalid[0].problem, /^it is in bucket/);
+  });
+
+  it("checks content with the digest it is given, and Node's native digest gives the portable one's verdicts", () => {
+    const fileSha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+    const text = toStoredRev("a.md", new TextEncoder().encode("hello\n"), 1, "me", undefined);
+    const hashed: number[] = [];
+    const counting = (bytes: Uint8Array) => (hashed.push(bytes.length), fileSha256Hex(bytes));
+    const verdicts = new EntryVerdicts(counting);
+    assert.equal(verdicts.problemOf(bucketOf("a.md"), "a.md", text), undefined);
+    assert.equal(verdicts.problemOf(bucketOf("a.md"), "a.md", text), undefined);
+    assert.deepEqual(hashed, [6], "hashed once, with the digest given");
+    const forged = { ...text, sha256: im("0".repeat(64)) };
+    assert.match(new EntryVerdicts(fileSha256Hex).problemOf(bucketOf("a.md"), "a.md", forged) ?? "", /sha256 is not/);
+    assert.equal(contentProblem(forged, fileSha256Hex), contentProblem(forged));
   });
 });

@@ -71,16 +71,19 @@ export function entryProblem(bucket: string, path: string, entry: unknown): stri
   return problems.length === 0 ? undefined : problems.join("; ");
 }
 
+/** Hex SHA-256; the agent passes Node's native one (this portable one is pure JS, for browsers). */
+export type Digest = (bytes: Uint8Array) => string;
+
 /**
  * For a structurally valid entry with inline content: whether `size` and `sha256` are those of the
  * content (a blob's bytes are checked by the blob fetcher when they arrive).
  */
-export function contentProblem(rev: StoredRev): string | undefined {
+export function contentProblem(rev: StoredRev, digest: Digest = sha256Hex): string | undefined {
   const bytes = rev.text !== undefined ? utf8Encode(String(rev.text)) : rev.blob === undefined ? rev.data : undefined;
   if (bytes === undefined) return undefined;
   const problems: string[] = [];
   if (rev.size !== bytes.length) problems.push(`size is ${rev.size} but the content has ${bytes.length} bytes`);
-  if (sha256Hex(bytes) !== String(rev.sha256)) problems.push("sha256 is not the SHA-256 of the content");
+  if (digest(bytes) !== String(rev.sha256)) problems.push("sha256 is not the SHA-256 of the content");
   return problems.length === 0 ? undefined : problems.join("; ");
 }
 
@@ -91,8 +94,13 @@ export interface InvalidEntry {
 }
 
 /** Every problem of the entry, shape first and, when the shape is right, its content. */
-export function fullProblem(bucket: string, path: string, entry: unknown): string | undefined {
-  return entryProblem(bucket, path, entry) ?? contentProblem(entry as StoredRev);
+export function fullProblem(
+  bucket: string,
+  path: string,
+  entry: unknown,
+  digest: Digest = sha256Hex,
+): string | undefined {
+  return entryProblem(bucket, path, entry) ?? contentProblem(entry as StoredRev, digest);
 }
 
 /**
@@ -121,12 +129,17 @@ export function auditFiles(doc: Doc): { valid: Map<string, StoredRev>; invalid: 
  */
 export class EntryVerdicts {
   readonly #verdicts = new WeakMap<object, string | null>();
+  readonly #digest: Digest;
+
+  constructor(digest: Digest = sha256Hex) {
+    this.#digest = digest;
+  }
 
   problemOf(bucket: string, path: string, entry: unknown): string | undefined {
-    if (entry === null || typeof entry !== "object") return fullProblem(bucket, path, entry);
+    if (entry === null || typeof entry !== "object") return fullProblem(bucket, path, entry, this.#digest);
     let verdict = this.#verdicts.get(entry);
     if (verdict === undefined) {
-      verdict = fullProblem(bucket, path, entry) ?? null;
+      verdict = fullProblem(bucket, path, entry, this.#digest) ?? null;
       this.#verdicts.set(entry, verdict);
     }
     return verdict ?? undefined;
