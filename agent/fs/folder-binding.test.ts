@@ -1,6 +1,18 @@
 import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile, readFile, rm, unlink, symlink, mkdir, readdir, access } from "node:fs/promises";
+import {
+  mkdtemp,
+  writeFile,
+  readFile,
+  rm,
+  unlink,
+  symlink,
+  mkdir,
+  readdir,
+  access,
+  stat,
+  utimes,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as A from "@automerge/automerge";
@@ -360,6 +372,46 @@ describe("FolderBinding", () => {
     await vault.binding.rescan();
     assert.equal(listStored(vault.engine.doc).size, stored, "every file still in the vault");
     assert.equal(readEntryText(vault, "n3.md"), "note 3\n");
+  });
+
+  it("has a periodic rescan skip reading unchanged files, yet catch an edit that kept the size and mtime", async () => {
+    const root = await mkdtemp(join(tmpdir(), "es-bind-stat-"));
+    dirs.push(root);
+    const files = 30;
+    // Whole-second mtimes, so the edit below can put the very same one back.
+    const mtime = new Date(1_700_000_000_000);
+    for (let i = 0; i < files; i++) {
+      await writeFile(join(root, `n${i}.md`), `note ${i}\n`);
+      await utimes(join(root, `n${i}.md`), mtime, mtime);
+    }
+    await initVault({ root, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
+    const vault = await openLocalVault({
+      root,
+      peerId: "UA",
+      holder: "test",
+      watch: false, // only rescans look at the folder
+      transport: new MemoryBus().transport(asPeerId("UA")),
+    });
+    open.push(vault);
+    await vault.start();
+    // A stat is trusted only once it is 2 s older than the read that cached it (a change in the same
+    // clock tick could hide behind it): wait that out, then one rescan re-reads and the next trusts.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await vault.binding.rescan();
+    const skippedBefore = vault.binding.stats.readsSkipped;
+    await vault.binding.rescan();
+    assert.ok(
+      vault.binding.stats.readsSkipped - skippedBefore >= files,
+      `the second rescan skipped ${vault.binding.stats.readsSkipped - skippedBefore} reads`,
+    );
+    // Same length, and the old mtime put back: only the ctime and the bytes differ.
+    const path = join(root, "n7.md");
+    await writeFile(path, "edit 7\n");
+    await utimes(path, mtime, mtime);
+    assert.equal((await stat(path)).mtimeMs, mtime.getTime());
+    await vault.binding.rescan();
+    assert.equal(readEntryText(vault, "n7.md"), "edit 7\n");
+    assert.equal(readEntryText(vault, "n8.md"), "note 8\n");
   });
 
   it("refuses to turn an emptied folder into a mass delete", async () => {

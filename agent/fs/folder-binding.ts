@@ -12,7 +12,7 @@ import { dirname, join, relative } from "node:path";
 import * as A from "@automerge/automerge";
 import { decide, type Action } from "./reconcile.js";
 import { DiskIndex } from "./disk-index.js";
-import { scanFolder, type ScannedFile } from "./scan.js";
+import { scanFolder, statOf, type ScannedFile } from "./scan.js";
 import { SyncFilter, AUTHORIZED_KEYS, SYNCIGNORE } from "./sync-filter.js";
 import { absoluteInside, FolderChecks } from "./safe-fs.js";
 import { writeFileAtomic, fsyncDir, sweepTempFilesTree } from "./atomic-write.js";
@@ -61,7 +61,34 @@ interface StatCacheEntry {
   size: number;
   mtimeMs: number;
   sha256: string;
+  /** The full stat when the bytes were read or written, and when (StatTrust.unchanged). */
+  ctimeMs?: number;
+  ino?: number;
+  hashedAtMs?: number;
 }
+
+/** How far a stat may stand for reading a file again (#readDisk). */
+const StatTrust = {
+  /** Read it. */
+  none: "none",
+  /** Same size and mtime as when last read (passes for remote changes: every write re-reads first). */
+  sizeAndMtime: "size-and-mtime",
+  /**
+   * Same size, mtime, ctime and inode, and read at least RACY_STAT_MS after its last change
+   * (periodic rescans). ctime and the inode cannot be set back, so only a change within the same
+   * clock tick as the cached stat could hide, and such a recent stat is never trusted.
+   */
+  unchanged: "unchanged",
+} as const;
+type StatTrust = (typeof StatTrust)[keyof typeof StatTrust];
+
+/** A file changed this recently before it was read may change again within the same clock tick. */
+const RACY_STAT_MS = 2_000;
+/**
+ * Every this many periodic rescans reads every file regardless of its stat: the rescan is the net
+ * for changes the watcher missed, and this bounds how long a stat could ever stand in for content.
+ */
+const RESCAN_FULL_READ_EVERY = 10;
 
 /** Deletes in one pass beyond this count are subject to the mass-delete guard. */
 const MASS_DELETE_MIN_FILES = 10;
@@ -120,7 +147,18 @@ export class FolderBinding {
   /** Paths urgent work looked at during the running rescan: its scan of them is out of date. */
   readonly #touchedDuringRescan = new Set<string>();
   #stopped = false;
-  #stats = { ingested: 0, written: 0, deletedOnDisk: 0, refused: 0, awaitingBlob: 0, overLimit: 0, ranMidRescan: 0 };
+  #stats = {
+    ingested: 0,
+    written: 0,
+    deletedOnDisk: 0,
+    refused: 0,
+    awaitingBlob: 0,
+    overLimit: 0,
+    ranMidRescan: 0,
+    /** Files a periodic rescan did not read because their stat was unchanged. */
+    readsSkipped: 0,
+  };
+  #periodicRescans = 0;
 
   constructor(config: FolderBindingConfig) {
     this.#cfg = { watch: true, truncateGuardMs: 400, deleteGraceMs: 600, allowMassDelete: false, ...config };
@@ -199,9 +237,14 @@ export class FolderBinding {
     return this.#enqueue(() => this.#fullPass(false));
   }
 
-  /** The periodic rescan: a full comparison that lets watcher events and remote changes go between its slices. */
+  /**
+   * The periodic rescan: a full comparison that lets watcher events and remote changes go between
+   * its slices. It reads only files whose stat changed since they were last read, except every
+   * RESCAN_FULL_READ_EVERY-th rescan, which reads them all.
+   */
   rescan(): Promise<void> {
-    return this.#enqueue(() => this.#fullPass(true));
+    const trust = ++this.#periodicRescans % RESCAN_FULL_READ_EVERY === 0 ? StatTrust.none : StatTrust.unchanged;
+    return this.#enqueue(() => this.#fullPass(true, trust));
   }
 
   /**
@@ -210,14 +253,14 @@ export class FolderBinding {
    * rescan of a big folder. Each slice is a pass of its own on the doc as it is then; a path that
    * such work looked at is left out of the rest of the rescan, whose scan of it is older.
    */
-  async #fullPass(yieldToEvents: boolean): Promise<void> {
+  async #fullPass(yieldToEvents: boolean, trust: StatTrust = StatTrust.none): Promise<void> {
     const scan = await scanFolder(this.#cfg.root, this.#filter);
     for (const skipped of scan.skipped) this.#cfg.log.warn(skipped, "skipped a path that cannot sync");
     const seen = headsKey(A.getHeads(this.#cfg.engine.doc));
     const paths = [
       ...new Set<string>([...scan.files.keys(), ...listStored(this.#cfg.engine.doc).keys(), ...this.#index.paths()]),
     ];
-    if (!yieldToEvents) await this.#examine(paths, true, scan.files);
+    if (!yieldToEvents) await this.#examine(paths, true, scan.files, false, trust);
     else {
       this.#rescanning = true;
       try {
@@ -227,6 +270,8 @@ export class FolderBinding {
             slice.filter((path) => !this.#touchedDuringRescan.has(path)),
             true,
             scan.files,
+            false,
+            trust,
           );
           await this.#runUrgent();
         }
@@ -315,6 +360,7 @@ export class FolderBinding {
     local: boolean,
     scanned?: Map<string, ScannedFile>,
     lookedAgain = false,
+    rescanTrust: StatTrust = StatTrust.none,
   ): Promise<void> {
     const doc = this.#cfg.engine.doc;
     const later: string[] = [];
@@ -332,7 +378,7 @@ export class FolderBinding {
       if (!this.#filter.includes(path)) continue;
       // A pass for remote changes may trust the stat cache: before it overwrites anything, the
       // write re-reads the file (unchangedSinceRead), so a local edit is never clobbered.
-      const disk = await this.#readDisk(path, folders, scanned, !local);
+      const disk = await this.#readDisk(path, folders, scanned, local ? rescanTrust : StatTrust.sizeAndMtime);
       if (disk === "skip") continue;
       if (await this.#invalidEntry(doc, path, disk, plain, folders, scanned)) continue;
       const docSha = readStored(doc, path)?.sha256?.toString();
@@ -366,7 +412,7 @@ export class FolderBinding {
             writes.push(path);
             break;
           }
-          const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk!;
+          const read = disk!.bytes === undefined ? await this.#readDisk(path, folders, scanned, StatTrust.none) : disk!;
           if (read === "skip" || read?.bytes === undefined) break;
           const op: FileOp = { type: "put", path, bytes: read.bytes, mtime: read.mtimeMs };
           const base = this.#index.get(path)?.heads;
@@ -422,7 +468,7 @@ export class FolderBinding {
     }
     if (this.#audit.problemOf(path, stored) === undefined) return false;
     if (disk !== undefined && disk.sha256 !== this.#index.get(path)?.sha256) {
-      const read = disk.bytes === undefined ? await this.#readDisk(path, folders, scanned, false) : disk;
+      const read = disk.bytes === undefined ? await this.#readDisk(path, folders, scanned, StatTrust.none) : disk;
       if (read !== "skip" && read?.bytes !== undefined)
         plain.push({ type: "put", path, bytes: read.bytes, mtime: read.mtimeMs });
     }
@@ -681,14 +727,14 @@ export class FolderBinding {
   }
 
   /**
-   * The file as it is on disk: its hash, and its bytes unless `trustStat` let a stat that matches
-   * the cache (same size and mtime as when we last hashed it) stand for reading it again.
+   * The file as it is on disk: its hash, and its bytes unless `trust` let a stat that matches the
+   * cache (StatTrust) stand for reading it again.
    */
   async #readDisk(
     path: string,
     folders: FolderChecks,
     scanned: Map<string, ScannedFile> | undefined,
-    trustStat: boolean,
+    trust: StatTrust,
   ): Promise<{ sha256: string; bytes?: Uint8Array; mtimeMs: number } | undefined | "skip"> {
     const absolute = absoluteInside(this.#cfg.root, path);
     if (await folders.passesSymlink(path)) return "skip";
@@ -701,7 +747,7 @@ export class FolderBinding {
     const info =
       scanned?.get(path) ??
       (await lstat(absolute).then(
-        (s) => (s.isFile() ? { size: s.size, mtimeMs: Math.trunc(s.mtimeMs) } : undefined),
+        (s) => (s.isFile() ? statOf(s) : undefined),
         () => undefined,
       ));
     if (info === undefined) {
@@ -717,8 +763,11 @@ export class FolderBinding {
       return "skip";
     }
     const cached = this.#statCache.get(path);
-    if (trustStat && cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs)
+    if (cached && statStands(trust, cached, info)) {
+      if (trust === StatTrust.unchanged) this.#stats.readsSkipped++;
       return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
+    }
+    const readAtMs = Date.now();
     const read = await readFile(absolute).then(
       (data) => new Uint8Array(data),
       (error: NodeJS.ErrnoException) => error,
@@ -726,11 +775,10 @@ export class FolderBinding {
     if (read instanceof Error) return this.#unreadable(path, read);
     this.#unreadableLogged.delete(path);
     const bytes = read;
-    const sha256 =
-      cached && cached.size === info.size && cached.mtimeMs === info.mtimeMs && cached.size === bytes.length
-        ? cached.sha256
-        : sha256Hex(bytes);
-    this.#statCache.set(path, { size: info.size, mtimeMs: info.mtimeMs, sha256 });
+    // Hashed even when the stat matches the cache: the bytes were read anyway, and a same-size edit
+    // within the same millisecond would otherwise keep the old hash.
+    const sha256 = sha256Hex(bytes);
+    this.#statCache.set(path, { ...info, sha256, hashedAtMs: readAtMs });
     return { sha256, bytes, mtimeMs: info.mtimeMs };
   }
 
@@ -809,7 +857,7 @@ export class FolderBinding {
       // and that must read as their change, not as a write of ours that never happened.
       this.#index.set(path, { sha256: entry.sha256, heads: A.getHeads(doc) });
       const info = await lstat(absolute).catch(() => undefined);
-      if (info) this.#statCache.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), sha256: entry.sha256 });
+      if (info) this.#statCache.set(path, { ...statOf(info), sha256: entry.sha256, hashedAtMs: Date.now() });
       else this.#statCache.delete(path);
       this.#stats.written++;
       if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(bytes));
@@ -880,3 +928,11 @@ function creationHeads(doc: Doc): A.Heads {
 }
 
 const headsKey = (heads: A.Heads): string => [...heads].sort().join(",");
+
+/** Whether a stat that matches the cache entry this far may stand for reading the file (StatTrust). */
+function statStands(trust: StatTrust, cached: StatCacheEntry, now: ScannedFile): boolean {
+  if (trust === StatTrust.none || cached.size !== now.size || cached.mtimeMs !== now.mtimeMs) return false;
+  if (trust === StatTrust.sizeAndMtime) return true;
+  if (cached.ctimeMs !== now.ctimeMs || cached.ino !== now.ino || cached.hashedAtMs === undefined) return false;
+  return cached.hashedAtMs - Math.max(now.mtimeMs, now.ctimeMs) >= RACY_STAT_MS;
+}

@@ -3,6 +3,7 @@
  * that fail normalisation are reported and skipped, and folders the filter excludes are not entered.
  */
 import { lstat, readdir } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { join } from "node:path";
 import { normaliseVaultPath } from "../vault/paths.js";
 import type { SyncFilter } from "./sync-filter.js";
@@ -10,6 +11,9 @@ import type { SyncFilter } from "./sync-filter.js";
 export interface ScannedFile {
   size: number;
   mtimeMs: number;
+  /** Status change time and inode: no tool can set them back, so a stat that still matches them is the same file. */
+  ctimeMs: number;
+  ino: number;
 }
 
 export interface ScanResult {
@@ -49,9 +53,13 @@ export async function scanFolder(root: string, filter: SyncFilter): Promise<Scan
       if (info.isDirectory()) {
         if (!filter.skipsDirectory(path)) stack.push(path);
       } else if (info.isFile() && filter.includes(path)) {
-        result.files.set(path, { size: info.size, mtimeMs: Math.trunc(info.mtimeMs) });
+        result.files.set(path, statOf(info));
       }
     }
   }
   return result;
+}
+
+export function statOf(info: Stats): ScannedFile {
+  return { size: info.size, mtimeMs: Math.trunc(info.mtimeMs), ctimeMs: info.ctimeMs, ino: info.ino };
 }
