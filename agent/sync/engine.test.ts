@@ -380,36 +380,7 @@ describe("SyncEngine", () => {
   });
 
   it("keeps syncing with a device the hub cannot hear, as a bridge client behind a leaf's NATS is", async () => {
-    const bus = new MemoryBus();
-    const deafHub = bus.transport(asPeerId("hub"));
-    const start = deafHub.start.bind(deafHub);
-    deafHub.start = (handlers) =>
-      start({
-        ...handlers,
-        onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)),
-      });
-    const hub = new SyncEngine({
-      self: asPeerId("hub"),
-      hub: true,
-      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-      store: new MemoryStore(),
-      transport: deafHub,
-      clock,
-    });
-    const leaf = new SyncEngine({
-      self: asPeerId("leaf"),
-      doc: emptyVaultDoc(actor(2)),
-      store: new MemoryStore(),
-      transport: bus.transport(asPeerId("leaf")),
-      clock,
-    });
-    const client = new SyncEngine({
-      self: asPeerId("client"),
-      doc: emptyVaultDoc(actor(3)),
-      store: new MemoryStore(),
-      transport: bus.transport(asPeerId("client")),
-      clock,
-    });
+    const { hub, leaf, client } = hubDeafToClient();
     for (const engine of [hub, leaf, client]) await engine.start();
     await settle(hub, leaf, client);
     await hub.change([{ type: "put", path: "h.md", bytes: utf8Encode("the hub announces itself"), mtime: 1 }]);
@@ -426,42 +397,13 @@ describe("SyncEngine", () => {
   });
 
   it("lets a device that joins later sync through a leaf the hub hears, without waiting for a periodic announcement", async () => {
-    const bus = new MemoryBus();
-    const deafHub = bus.transport(asPeerId("hub"));
-    const start = deafHub.start.bind(deafHub);
-    deafHub.start = (handlers) =>
-      start({
-        ...handlers,
-        onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)),
-      });
-    const hub = new SyncEngine({
-      self: asPeerId("hub"),
-      hub: true,
-      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-      store: new MemoryStore(),
-      transport: deafHub,
-      clock,
-    });
-    const leaf = new SyncEngine({
-      self: asPeerId("leaf"),
-      doc: emptyVaultDoc(actor(2)),
-      store: new MemoryStore(),
-      transport: bus.transport(asPeerId("leaf")),
-      clock,
-    });
+    const { hub, leaf, client } = hubDeafToClient();
     await hub.start();
     await leaf.start();
     await settle(hub, leaf);
     await leaf.change([{ type: "put", path: "a.md", bytes: utf8Encode("from the leaf"), mtime: 1 }]);
     await settle(hub, leaf);
     // The clock stands still: no periodic announcement of the leaf's reaches the client.
-    const client = new SyncEngine({
-      self: asPeerId("client"),
-      doc: emptyVaultDoc(actor(3)),
-      store: new MemoryStore(),
-      transport: bus.transport(asPeerId("client")),
-      clock,
-    });
     await client.start();
     await settle(hub, leaf, client);
     assert.equal(text(client, "a.md"), "from the leaf");
@@ -566,6 +508,38 @@ describe("SyncEngine", () => {
     assert.ok(hub.stats.dropped >= 2);
   });
 });
+
+/**
+ * A hub, a leaf and a client on one bus, where the hub never hears the client: a bridge client on
+ * the leaf's NATS, whose messages the hub's NATS does not carry. Nothing is started.
+ */
+function hubDeafToClient() {
+  const bus = new MemoryBus();
+  const deafHub = bus.transport(asPeerId("hub"));
+  const start = deafHub.start.bind(deafHub);
+  deafHub.start = (handlers) =>
+    start({
+      ...handlers,
+      onMessage: (from, message) => (from === "client" ? undefined : handlers.onMessage(from, message)),
+    });
+  const hub = new SyncEngine({
+    self: asPeerId("hub"),
+    hub: true,
+    doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+    store: new MemoryStore(),
+    transport: deafHub,
+    clock,
+  });
+  const device = (name: string, n: number) =>
+    new SyncEngine({
+      self: asPeerId(name),
+      doc: emptyVaultDoc(actor(n)),
+      store: new MemoryStore(),
+      transport: bus.transport(asPeerId(name)),
+      clock,
+    });
+  return { hub, leaf: device("leaf", 2), client: device("client", 3) };
+}
 
 /** The transport with every outgoing frame's type and size reported, and those `drop` says lost. */
 function watched(
