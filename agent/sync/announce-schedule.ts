@@ -26,14 +26,12 @@ export class AnnounceSchedule {
 
   /** Whether a periodic announcement of `heads` is due at `nowMs`. */
   isDue(nowMs: number, heads: A.Heads): boolean {
-    const known = this.#knownHeads !== undefined && sameHeads(heads, this.#knownHeads);
-    return nowMs - this.#lastMs >= (known ? this.#intervalMs : this.#baseMs);
+    return nowMs - this.#lastMs >= (this.#known(heads) ? this.#intervalMs : this.#baseMs);
   }
 
   /** We announced `heads` at `nowMs`: the same heads again wait twice as long next time. */
   announced(nowMs: number, heads: A.Heads): void {
-    const repeat = this.#knownHeads !== undefined && sameHeads(heads, this.#knownHeads);
-    this.#intervalMs = repeat ? Math.min(this.#intervalMs * 2, this.#maxMs) : this.#baseMs;
+    this.#intervalMs = this.#known(heads) ? Math.min(this.#intervalMs * 2, this.#maxMs) : this.#baseMs;
     this.#lastMs = nowMs;
     this.#knownHeads = heads;
   }
@@ -44,6 +42,10 @@ export class AnnounceSchedule {
    */
   heardOnBus(heads: A.Heads): void {
     this.#knownHeads = heads;
+  }
+
+  #known(heads: A.Heads): boolean {
+    return this.#knownHeads !== undefined && sameHeads(heads, this.#knownHeads);
   }
 
   /** The link came back: messages may have been lost, so the next rounds are at the base interval. */
