@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, readdir, writeFile, rm } from "node:fs/promis
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { processTree } from "./proc-probe.js";
 
 export const FILE_BYTES = 4096;
 /** Files in the vault used for propagation and fan-out (edits rotate over them). */
@@ -247,25 +248,13 @@ export async function timedRun(command: string, args: string[], options: { env?:
 /** Peak RSS so far (VmHWM) of a live process and its descendants, summed, MiB. */
 export async function treePeakRssMiB(pid: number): Promise<number> {
   let kib = 0;
-  const pids = [pid, ...(await descendants(pid))];
+  const pids = await processTree(pid);
   for (const p of pids) {
     const status = await readFile(`/proc/${p}/status`, "utf8").catch(() => "");
     const match = /VmHWM:\s+(\d+) kB/.exec(status);
     if (match) kib += Number(match[1]);
   }
   return Math.round(kib / 1024);
-}
-
-/** Children are listed per thread (a Go program forks from any of its threads). */
-async function descendants(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    const listed = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
-    children.push(...listed.trim().split(/\s+/).filter(Boolean).map(Number));
-  }
-  const out = [...children];
-  for (const child of children) out.push(...(await descendants(child)));
-  return out;
 }
 
 /** Measures the time from each write (edit n) to its bytes at every receiver. */

@@ -35,13 +35,13 @@ export async function measureFanout(
   writer: Writer,
   join: () => Promise<string[]>,
   route: string,
-  processes?: () => FanoutProcesses,
+  processes?: () => FanoutProcesses | Promise<FanoutProcesses>,
 ): Promise<void> {
   await attempt(result, "fan-out", async () => {
     const receivers = await join();
     say(result.system, `fan-out: ${plan.fanoutEdits} edits ${route} → ${receivers.length} leaves`);
     await measureArrivals({ edits: 2, ...writer, receivers, tag: "fanwarm", timeoutMs: 120_000 });
-    const procs = processes?.();
+    const procs = await processes?.();
     const idle = procs && (await idleCpuMsPerS(procs));
     const cpuBefore = procs && {
       hub: await treeCpuMs(procs.hub),

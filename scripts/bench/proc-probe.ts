@@ -4,7 +4,7 @@
  * of the two a hosted vault or a fanned-out edit costs.
  */
 import { execFileSync } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime. */
@@ -20,11 +20,19 @@ export async function cpuMs(pid: number | undefined): Promise<number> {
   return Number.isFinite(ticks) ? (ticks * 1000) / TICKS_PER_S : 0;
 }
 
-/** `pid` and every process below it now (an agent and its nats-server child), from /proc. */
+/**
+ * `pid` and every process below it now (an agent and its nats-server child, Syncthing's monitor and
+ * its serving process), from /proc. Children are listed per thread: a Go program forks from any of
+ * its threads, so reading only the main thread's list missed Syncthing's serving process.
+ */
 export async function processTree(pid: number | undefined): Promise<number[]> {
   if (!pid) return [];
-  const children = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").catch(() => "");
-  const below = await Promise.all(children.split(" ").filter(Boolean).map((child) => processTree(Number(child))));
+  const children: number[] = [];
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [])) {
+    const listed = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
+    children.push(...listed.split(/\s+/).filter(Boolean).map(Number));
+  }
+  const below = await Promise.all(children.map(processTree));
   return [pid, ...below.flat()];
 }
 

@@ -16,6 +16,7 @@ import {
 } from "./fixtures.js";
 import { attempt, emptyResult, say, type SystemResult } from "./result.js";
 import { measureFanout, measurePropagation, recordSetupFailure } from "./phases.js";
+import { processTree } from "./proc-probe.js";
 
 const NAME = "syncthing";
 export const SYNCTHING_INSTALL = "apt-get install -y syncthing   (Debian/Ubuntu; or a release from https://syncthing.net/downloads/)";
@@ -66,6 +67,15 @@ class Instance {
   start(): void {
     const env = { ...process.env, STNODEFAULTFOLDER: "1", STNOUPGRADE: "1", STNORESTART: "1", HOME: this.home };
     this.proc = startProcess(this.bin, ["serve", `--home=${this.home}`, "--no-browser", "--no-restart", "--no-upgrade", "--no-default-folder", "--skip-port-probing", "--logflags=0"], { env });
+  }
+
+  /**
+   * The process that does Syncthing's work: `syncthing serve` runs as a monitor that starts the
+   * serving process even with --no-restart, so the CPU probe's "own process" must be the child.
+   */
+  async servingPid(): Promise<number | undefined> {
+    const tree = await processTree(this.proc?.pid);
+    return tree.length > 1 ? tree[1] : tree[0];
   }
 
   async ready(): Promise<void> {
@@ -227,7 +237,7 @@ export async function runSyncthing(plan: BenchPlan): Promise<SystemResult> {
       }
       await waitUntil(`${extra.length} more syncthing leaves to hold the live vault`, async () => (await Promise.all(extra.map((l) => l.inSync("live", LIVE_VAULT_FILES)))).every(Boolean), 300_000);
       return receivers;
-    }, "A → hub", () => ({ hub: [hub.proc?.pid], leaves: leaves.filter((leaf) => leaf !== a).map((leaf) => leaf.proc?.pid) }));
+    }, "A → hub", async () => ({ hub: [await hub.servingPid()], leaves: await Promise.all(leaves.filter((leaf) => leaf !== a).map((leaf) => leaf.servingPid())) }));
   } catch (error) {
     recordSetupFailure(result, error);
   } finally {
