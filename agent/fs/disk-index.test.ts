@@ -1,6 +1,6 @@
 import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DiskIndex } from "./disk-index.js";
@@ -10,10 +10,29 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "es-index-"));
+  dirs.push(dir);
+  return dir;
+}
+
+async function loaded(dir: string): Promise<DiskIndex> {
+  const index = new DiskIndex(dir);
+  await index.load();
+  return index;
+}
+
+const entries = (index: DiskIndex) =>
+  Object.fromEntries(
+    index
+      .paths()
+      .sort()
+      .map((p) => [p, index.get(p)]),
+  );
+
 describe("DiskIndex", () => {
   it("saves what was set and deleted, and loads it back the same", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "es-index-"));
-    dirs.push(dir);
+    const dir = await freshDir();
     const index = new DiskIndex(dir);
     index.set('notes/"quoted" ü.md', { sha256: "aa", heads: ["h1"] });
     index.set("123", { sha256: "bb", heads: [] });
@@ -22,20 +41,73 @@ describe("DiskIndex", () => {
     index.delete("gone.md");
     index.set("123", { sha256: "ee", heads: ["h5"] });
     await index.save();
-    const saved = JSON.parse(await readFile(join(dir, "disk-index.json"), "utf8")) as unknown;
-    assert.deepEqual(saved, {
-      'notes/"quoted" ü.md': { sha256: "aa", heads: ["h1"] },
+    const first = await loaded(dir);
+    assert.deepEqual(entries(first), {
       "123": { sha256: "ee", heads: ["h5"] },
+      'notes/"quoted" ü.md': { sha256: "aa", heads: ["h1"] },
       "notes/a.md": { sha256: "dd", heads: ["h3", "h4"] },
     });
-    const loaded = new DiskIndex(dir);
-    await loaded.load();
-    assert.deepEqual(loaded.paths().sort(), ["123", 'notes/"quoted" ü.md', "notes/a.md"]);
-    assert.deepEqual(loaded.get("123"), { sha256: "ee", heads: ["h5"] });
-    loaded.delete("notes/a.md");
-    await loaded.save();
-    const again = new DiskIndex(dir);
-    await again.load();
+    first.delete("notes/a.md");
+    await first.save();
+    const again = await loaded(dir);
     assert.deepEqual(again.paths().sort(), ["123", 'notes/"quoted" ü.md']);
+  });
+
+  it("saves a one-file change as one appended line, whatever the size of the index", async () => {
+    const dir = await freshDir();
+    const index = new DiskIndex(dir);
+    for (let i = 0; i < 900; i++) index.set(`notes/${i}.md`, { sha256: `s${i}`, heads: ["h"] });
+    await index.save();
+    const before = (await stat(join(dir, "disk-index.journal"))).size;
+    index.set("notes/7.md", { sha256: "edited", heads: ["h2"] });
+    await index.save();
+    const appended = (await readFile(join(dir, "disk-index.journal"), "utf8")).slice(before);
+    assert.equal(appended, `${JSON.stringify(["notes/7.md", { sha256: "edited", heads: ["h2"] }])}\n`);
+    assert.deepEqual((await loaded(dir)).get("notes/7.md"), { sha256: "edited", heads: ["h2"] });
+  });
+
+  it("folds a long journal into the snapshot, and a crash before the journal was emptied loads the same entries", async () => {
+    const dir = await freshDir();
+    const journalPath = join(dir, "disk-index.journal");
+    const index = new DiskIndex(dir);
+    let journalAtCompaction = "";
+    for (let i = 0; !journalAtCompaction; i++) {
+      assert.ok(i < 5000, "the journal was never folded");
+      // One change per save, so the line it appends is known: a put, or every 7th a delete.
+      const path = `notes/${i % 50}.md`;
+      const entry = i % 7 === 6 && index.get(path) ? null : { sha256: `s${i}`, heads: [`h${i}`] };
+      if (entry) index.set(path, entry);
+      else index.delete(path);
+      const before = await readFile(journalPath, "utf8").catch(() => "");
+      await index.save();
+      const after = await readFile(journalPath, "utf8");
+      if (after.length < before.length) journalAtCompaction = `${before}${JSON.stringify([path, entry])}\n`;
+    }
+    const expected = entries(index);
+    assert.equal(await readFile(journalPath, "utf8"), "", "the journal was emptied into the snapshot");
+    assert.deepEqual(entries(await loaded(dir)), expected);
+    // As if the process died between the snapshot's rename and the journal's truncation: the
+    // journal still holds every line, each already in the snapshot.
+    await writeFile(journalPath, journalAtCompaction);
+    assert.deepEqual(entries(await loaded(dir)), expected);
+  });
+
+  it("ignores a torn journal line and keeps every whole line around it", async () => {
+    const dir = await freshDir();
+    const index = new DiskIndex(dir);
+    index.set("a.md", { sha256: "a1", heads: ["h1"] });
+    await index.save();
+    await appendFile(join(dir, "disk-index.journal"), '["a.md",{"sha256":"a2","he');
+    await appendFile(join(dir, "disk-index.journal"), `\n${JSON.stringify(["b.md", { sha256: "b1", heads: [] }])}\n`);
+    assert.deepEqual(entries(await loaded(dir)), {
+      "a.md": { sha256: "a1", heads: ["h1"] },
+      "b.md": { sha256: "b1", heads: [] },
+    });
+  });
+
+  it("loads an index an earlier version saved whole (a snapshot and no journal)", async () => {
+    const dir = await freshDir();
+    await writeFile(join(dir, "disk-index.json"), JSON.stringify({ "a.md": { sha256: "a1", heads: ["h1"] }, bad: 3 }));
+    assert.deepEqual(entries(await loaded(dir)), { "a.md": { sha256: "a1", heads: ["h1"] } });
   });
 });

@@ -35,6 +35,17 @@ const readEntryText = (vault: LocalVault, path: string) => {
 };
 const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
 
+/** The disk index as saved now (its snapshot and journal), to put back as a crash would leave it. */
+const INDEX_FILES = ["disk-index.json", "disk-index.journal"];
+const savedIndex = (stateDir: string) => Promise.all(INDEX_FILES.map((name) => read(join(stateDir, name))));
+async function restoreIndex(stateDir: string, saved: (string | undefined)[]): Promise<void> {
+  for (const [i, name] of INDEX_FILES.entries()) {
+    const content = saved[i];
+    if (content === undefined) await rm(join(stateDir, name), { force: true });
+    else await writeFile(join(stateDir, name), content);
+  }
+}
+
 /** Two vault folders (creator + clone) whose engines talk over an in-process bus. */
 async function twoFolders() {
   const a = await mkdtemp(join(tmpdir(), "es-bind-a-"));
@@ -245,16 +256,16 @@ describe("FolderBinding", () => {
 
   it("takes a file it wrote from the vault for what it is when a crash lost that write's index record", async () => {
     const { a, b, va, vb } = await twoFolders();
-    const indexFile = join(b, ".edgesync", "disk-index.json");
+    const stateDir = join(b, ".edgesync");
     await writeFile(join(a, "note.md"), "note v1\n");
     await waitFor("v1 on B", async () => (await read(join(b, "note.md"))) === "note v1\n");
-    const staleIndex = await readFile(indexFile);
+    const staleIndex = await savedIndex(stateDir);
     await writeFile(join(a, "note.md"), "note v2\n");
     await waitFor("v2 on B", async () => (await read(join(b, "note.md"))) === "note v2\n");
     // B crashed after writing v2 but before saving its index, and v3 had reached its store.
     await vb.close();
     open.splice(open.indexOf(vb), 1);
-    await writeFile(indexFile, staleIndex);
+    await restoreIndex(stateDir, staleIndex);
     await writeFile(join(a, "note.md"), "note v3\n");
     await waitFor("v3 in A's doc", async () => readEntryText(va, "note.md") === "note v3\n");
     await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
@@ -278,15 +289,15 @@ describe("FolderBinding", () => {
 
   it("does not bring back a file deleted elsewhere because a crash lost the index record of its last write", async () => {
     const { a, b, va, vb } = await twoFolders();
-    const indexFile = join(b, ".edgesync", "disk-index.json");
+    const stateDir = join(b, ".edgesync");
     await writeFile(join(a, "gone.md"), "gone v1\n");
     await waitFor("v1 on B", async () => (await read(join(b, "gone.md"))) === "gone v1\n");
-    const staleIndex = await readFile(indexFile);
+    const staleIndex = await savedIndex(stateDir);
     await writeFile(join(a, "gone.md"), "gone v2\n");
     await waitFor("v2 on B", async () => (await read(join(b, "gone.md"))) === "gone v2\n");
     await vb.close();
     open.splice(open.indexOf(vb), 1);
-    await writeFile(indexFile, staleIndex);
+    await restoreIndex(stateDir, staleIndex);
     await unlink(join(a, "gone.md"));
     await waitFor("the delete in A's doc", async () => readEntryText(va, "gone.md") === undefined);
     await new DiskStore(join(b, ".edgesync")).replace(A.save(va.engine.doc));
@@ -308,7 +319,7 @@ describe("FolderBinding", () => {
     const root = await mkdtemp(join(tmpdir(), "es-bind-lag-"));
     dirs.push(root);
     await initVault({ root, authorizedKeyLine: KEY_LINE, nowMs: 1_700_000_000_000 });
-    const indexFile = join(root, ".edgesync", "disk-index.json");
+    const stateDir = join(root, ".edgesync");
     const openOnce = async () => {
       const vault = await openLocalVault({
         root,
@@ -324,14 +335,14 @@ describe("FolderBinding", () => {
     let vault = await openOnce();
     await writeFile(join(root, "note.md"), "note v1\n");
     await vault.binding.reconcile();
-    const staleIndex = await readFile(indexFile);
+    const staleIndex = await savedIndex(stateDir);
     await writeFile(join(root, "note.md"), "note v2\n");
     await vault.binding.reconcile();
     assert.equal(readEntryText(vault, "note.md"), "note v2\n");
     // Killed after v2 was stored but before the index said so; then the user saved v3.
     await vault.close();
     open.splice(open.indexOf(vault), 1);
-    await writeFile(indexFile, staleIndex);
+    await restoreIndex(stateDir, staleIndex);
     await writeFile(join(root, "note.md"), "note v3\n");
 
     vault = await openOnce();

@@ -24,7 +24,7 @@ for (let i = 0; i < runs; i++) {
   const target = join(box, `target-${i}`);
   await mkdir(target);
   await cp(join(source, ".edgesync"), join(target, ".edgesync"), { recursive: true });
-  await rm(join(target, ".edgesync", "disk-index.json"), { force: true });
+  for (const name of ["disk-index.json", "disk-index.journal"]) await rm(join(target, ".edgesync", name), { force: true });
   const vault = await openLocalVault({ root: target, peerId: "UPROBE", holder: "materialise-probe", watch: false });
   const started = performance.now();
   await vault.binding.reconcile();
