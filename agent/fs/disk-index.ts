@@ -103,21 +103,23 @@ export class DiskIndex {
 
   async save(): Promise<void> {
     if (this.#pending.size === 0) return;
-    const lines = [...this.#pending].map(([path, entry]) => JSON.stringify([path, entry])).join("\n") + "\n";
-    this.#journalLines += this.#pending.size;
+    const lines = [...this.#pending].map(([path, entry]) => JSON.stringify([path, entry]));
     this.#pending.clear();
-    await appendFile(join(this.#dir, JOURNAL), lines, { mode: 0o600 });
-    if (this.#journalLines > Math.max(JOURNAL_LINES_MIN, this.#entries.size)) await this.#compact();
+    if (this.#journalLines + lines.length > Math.max(JOURNAL_LINES_MIN, this.#entries.size)) return this.#compact();
+    this.#journalLines += lines.length;
+    await appendFile(join(this.#dir, JOURNAL), `${lines.join("\n")}\n`, { mode: 0o600 });
   }
 
   /**
-   * Folds the journal into a new snapshot. The journal already holds every change (save appended
-   * first), so a crash between the snapshot's rename and the truncation replays lines the snapshot
-   * already shows, which changes nothing.
+   * Writes every entry as a new snapshot and empties the journal. A crash between the two leaves
+   * the old journal to be replayed over the new snapshot: each of its lines is a state its path
+   * had earlier, so the index then lags, which is safe (see the class comment).
    */
   async #compact(): Promise<void> {
     await writeFileAtomic(join(this.#dir, SNAPSHOT), `{${[...this.#members.values()].join(",")}}`, { mode: 0o600 });
-    await truncate(join(this.#dir, JOURNAL), 0);
+    await truncate(join(this.#dir, JOURNAL), 0).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
     this.#journalLines = 0;
   }
 }
