@@ -9,6 +9,7 @@
 import * as A from "@automerge/automerge";
 import type { VaultDoc } from "./schema.js";
 import { isReady, type Doc } from "./vault-doc.js";
+import { bucketOf } from "./bucket.js";
 
 /** Past this many new changes (or bytes of them) decoding them costs more than checking every bucket. */
 const DECODE_CHANGES_MAX = 256;
@@ -23,6 +24,33 @@ const DECODE_BYTES_MAX = 256 * 1024;
 export function bucketsTouched(doc: Doc, changes: readonly Uint8Array[]): Set<string> | undefined {
   if (!isReady(doc) || changes.length > DECODE_CHANGES_MAX) return undefined;
   if (changes.reduce((sum, change) => sum + change.length, 0) > DECODE_BYTES_MAX) return undefined;
+  const decoded = changes.map((change) => A.decodeChange(change));
+  return bucketsOfFileOps(doc, decoded) ?? bucketsOfAnyOps(doc, decoded);
+}
+
+/**
+ * The usual case, without looking at every bucket: an op on a file (its put or delete in a bucket)
+ * names the file's path as its key, and the path names its bucket; every other op writes inside an
+ * object these changes made. Undefined when some op is neither (a change to `meta`, a bucket put
+ * where its path does not belong).
+ */
+function bucketsOfFileOps(doc: Doc, changes: readonly A.DecodedChange[]): Set<string> | undefined {
+  const touched = new Set<string>();
+  const made = new Set<string>();
+  for (const { ops, startOp, actor } of changes) {
+    for (const [i, op] of ops.entries()) {
+      if (op.action.startsWith("make")) made.add(`${startOp + i}@${actor}`);
+      if (made.has(op.obj)) continue;
+      const bucket = typeof op.key === "string" ? bucketOf(op.key) : undefined;
+      if (bucket === undefined || A.getObjectId(doc.files[bucket]) !== op.obj) return undefined;
+      touched.add(bucket);
+    }
+  }
+  return touched;
+}
+
+/** Every bucket whose object any op writes into (one lookup per bucket of the vault). */
+function bucketsOfAnyOps(doc: Doc, changes: readonly A.DecodedChange[]): Set<string> {
   const bucketById = new Map<string, string>();
   for (const [name, bucket] of Object.entries(doc.files)) {
     const id = A.getObjectId(bucket);
@@ -30,7 +58,7 @@ export function bucketsTouched(doc: Doc, changes: readonly Uint8Array[]): Set<st
   }
   const touched = new Set<string>();
   for (const change of changes) {
-    for (const op of A.decodeChange(change).ops) {
+    for (const op of change.ops) {
       const bucket = bucketById.get(op.obj);
       if (bucket !== undefined) touched.add(bucket);
     }
