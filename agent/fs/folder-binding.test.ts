@@ -64,15 +64,19 @@ async function twoFolders() {
     watch: true,
     transport: bus.transport(asPeerId("UA")),
   });
+  let bindingStarted = false;
   const vb = await openLocalVault({
     root: b,
     peerId: "UB",
     holder: "test",
     watch: true,
     transport: bus.transport(asPeerId("UB")),
+    // Started once, on the first sync, as the agent does (vault-host.ts): every start walks the
+    // folder, sweeps temp files and adds a watcher.
     onChange: () => {
-      if (A.getHeads(vb.engine.doc).length > 0 && listStored(vb.engine.doc).size > 0)
-        void vb.binding.start().catch(() => {});
+      if (bindingStarted || A.getHeads(vb.engine.doc).length === 0 || listStored(vb.engine.doc).size === 0) return;
+      bindingStarted = true;
+      void vb.binding.start().catch(() => {});
     },
   });
   open.push(va, vb);
@@ -248,10 +252,11 @@ describe("FolderBinding", () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.match((await read(join(b, "doc.md"))) ?? "", /third \(B\)/, "the unsynced local edit was not overwritten");
     const merged = base.replace("first", "first (A)").replace("third", "third (B)");
-    await waitFor(
-      "merge on both sides",
-      async () => (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged,
-    );
+    // B's binding looks again (a stopped binding only reconciles when asked): its edit is merged with A's.
+    await waitFor("merge on both sides", async () => {
+      await vb.binding.reconcile();
+      return (await read(join(a, "doc.md"))) === merged && (await read(join(b, "doc.md"))) === merged;
+    });
   });
 
   it("takes a file it wrote from the vault for what it is when a crash lost that write's index record", async () => {
@@ -383,6 +388,21 @@ describe("FolderBinding", () => {
     await vault.binding.rescan();
     assert.equal(listStored(vault.engine.doc).size, stored, "every file still in the vault");
     assert.equal(readEntryText(vault, "n3.md"), "note 3\n");
+  });
+
+  it("does not read back a file it has just rewritten when the watcher reports it, yet takes the user's next edit of it", async () => {
+    const { a, b, va, vb } = await twoFolders();
+    await writeFile(join(a, "echo.md"), "from A, v1\n");
+    await waitFor("v1 on B", async () => (await read(join(b, "echo.md"))) === "from A, v1\n");
+    const skipped = vb.binding.stats.echoesSkipped;
+    await writeFile(join(a, "echo.md"), "from A, v2\n");
+    await waitFor("v2 on B", async () => (await read(join(b, "echo.md"))) === "from A, v2\n");
+    await waitFor("B's watcher reported its own write", async () => vb.binding.stats.echoesSkipped > skipped);
+    assert.equal(readEntryText(vb, "echo.md"), "from A, v2\n");
+    // In place and the same size: only the bytes, mtime and ctime differ from B's own write.
+    await writeFile(join(b, "echo.md"), "from B, v3\n");
+    await waitFor("B's edit on A", async () => (await read(join(a, "echo.md"))) === "from B, v3\n");
+    assert.equal(readEntryText(va, "echo.md"), "from B, v3\n");
   });
 
   it("has a periodic rescan skip reading unchanged files, yet catch an edit that kept the size and mtime", async () => {

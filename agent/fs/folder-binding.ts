@@ -65,6 +65,8 @@ interface StatCacheEntry {
   ctimeMs?: number;
   ino?: number;
   hashedAtMs?: number;
+  /** Set by our own write of these bytes (#materialise), from the stat taken right after it. */
+  writtenHere?: boolean;
 }
 
 /** How far a stat may stand for reading a file again (#readDisk). */
@@ -79,6 +81,13 @@ const StatTrust = {
    * clock tick as the cached stat could hide, and such a recent stat is never trusted.
    */
   unchanged: "unchanged",
+  /**
+   * The watcher's echo of our own write: the same size, mtime, ctime and inode as the stat taken
+   * right after we wrote the file. Only an in-place edit of the same size within the same clock
+   * tick as our rename could hide; the rescan never trusts so recent a stat (unchanged) and reads
+   * it, and a remote change re-reads before it overwrites (unchangedSinceRead), so nothing is lost.
+   */
+  ownWrite: "own-write",
 } as const;
 type StatTrust = (typeof StatTrust)[keyof typeof StatTrust];
 
@@ -157,6 +166,8 @@ export class FolderBinding {
     ranMidRescan: 0,
     /** Files a periodic rescan did not read because their stat was unchanged. */
     readsSkipped: 0,
+    /** Watcher events for a file we had just written, with its stat unchanged since: not read again. */
+    echoesSkipped: 0,
   };
   #periodicRescans = 0;
 
@@ -347,7 +358,7 @@ export class FolderBinding {
     if (canonical !== path) return;
     const info = await lstat(join(this.#cfg.root, path)).catch(() => undefined);
     if (info?.isDirectory()) return void this.reconcile(); // a folder appeared or moved: walk it
-    await this.#examine([canonical], true);
+    await this.#examine([canonical], true, undefined, false, StatTrust.ownWrite);
   }
 
   /**
@@ -765,6 +776,7 @@ export class FolderBinding {
     const cached = this.#statCache.get(path);
     if (cached && statStands(trust, cached, info)) {
       if (trust === StatTrust.unchanged) this.#stats.readsSkipped++;
+      if (trust === StatTrust.ownWrite) this.#stats.echoesSkipped++;
       return { sha256: cached.sha256, mtimeMs: info.mtimeMs };
     }
     const readAtMs = Date.now();
@@ -857,7 +869,8 @@ export class FolderBinding {
       // and that must read as their change, not as a write of ours that never happened.
       this.#index.set(path, { sha256: entry.sha256, heads: A.getHeads(doc) });
       const info = await lstat(absolute).catch(() => undefined);
-      if (info) this.#statCache.set(path, { ...statOf(info), sha256: entry.sha256, hashedAtMs: Date.now() });
+      if (info)
+        this.#statCache.set(path, { ...statOf(info), sha256: entry.sha256, hashedAtMs: Date.now(), writtenHere: true });
       else this.#statCache.delete(path);
       this.#stats.written++;
       if (path === SYNCIGNORE) this.#filter.setSyncignore(new TextDecoder().decode(bytes));
@@ -934,5 +947,6 @@ function statStands(trust: StatTrust, cached: StatCacheEntry, now: ScannedFile):
   if (trust === StatTrust.none || cached.size !== now.size || cached.mtimeMs !== now.mtimeMs) return false;
   if (trust === StatTrust.sizeAndMtime) return true;
   if (cached.ctimeMs !== now.ctimeMs || cached.ino !== now.ino || cached.hashedAtMs === undefined) return false;
+  if (trust === StatTrust.ownWrite) return cached.writtenHere === true;
   return cached.hashedAtMs - Math.max(now.mtimeMs, now.ctimeMs) >= RACY_STAT_MS;
 }
