@@ -96,6 +96,17 @@ describe("DiskIndex", () => {
       );
   });
 
+  it("writes a first save of a large index as the snapshot, not as journal lines", async () => {
+    const dir = await freshDir();
+    const index = new DiskIndex(dir);
+    for (let i = 0; i < 1500; i++) index.set(`notes/${i}.md`, { sha256: `s${i}`, heads: [] });
+    await index.save();
+    assert.equal(await readFile(join(dir, "disk-index.journal"), "utf8").catch(() => ""), "");
+    const snapshot = JSON.parse(await readFile(join(dir, "disk-index.json"), "utf8")) as Record<string, unknown>;
+    assert.equal(Object.keys(snapshot).length, 1500);
+    assert.equal((await loaded(dir)).paths().length, 1500);
+  });
+
   it("ignores a torn journal line and keeps every whole line around it", async () => {
     const dir = await freshDir();
     const index = new DiskIndex(dir);

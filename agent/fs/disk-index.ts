@@ -17,7 +17,10 @@ export interface IndexEntry {
 const SNAPSHOT = "disk-index.json";
 /** One line per change since the snapshot: `[path, entry]`, or `[path, null]` for a delete. */
 const JOURNAL = "disk-index.journal";
-/** The journal is folded into the snapshot once it holds more lines than this and than the index has entries. */
+/**
+ * The journal is folded into the snapshot once it would hold as many lines as this and as the index
+ * has entries: a first save of a whole folder (a clone) goes straight to the snapshot.
+ */
 const JOURNAL_LINES_MIN = 1024;
 
 /**
@@ -105,7 +108,7 @@ export class DiskIndex {
     if (this.#pending.size === 0) return;
     const lines = [...this.#pending].map(([path, entry]) => JSON.stringify([path, entry]));
     this.#pending.clear();
-    if (this.#journalLines + lines.length > Math.max(JOURNAL_LINES_MIN, this.#entries.size)) return this.#compact();
+    if (this.#journalLines + lines.length >= Math.max(JOURNAL_LINES_MIN, this.#entries.size)) return this.#compact();
     this.#journalLines += lines.length;
     await appendFile(join(this.#dir, JOURNAL), `${lines.join("\n")}\n`, { mode: 0o600 });
   }
