@@ -330,20 +330,8 @@ describe("SyncEngine", () => {
   it("sends a leaf's changes to the hub only once it has heard a hub, and every leaf still converges", async () => {
     const bus = new MemoryBus();
     const sent: string[] = [];
-    const counting = (self: string) => {
-      const transport = bus.transport(asPeerId(self));
-      const send = transport.send.bind(transport);
-      transport.send = (to, message) => {
-        sent.push(`${self}>${to}`);
-        send(to, message);
-      };
-      const broadcast = transport.broadcast.bind(transport);
-      transport.broadcast = (message) => {
-        if (decodeMessage(message)?.type !== "announce") sent.push(`${self}>*`);
-        broadcast(message);
-      };
-      return transport;
-    };
+    const counting = (self: string) =>
+      countingTransport(bus, self, sent, (message, unicast) => unicast || decodeMessage(message)?.type !== "announce");
     const hub = new SyncEngine({
       self: asPeerId("hub"),
       hub: true,
@@ -384,15 +372,8 @@ describe("SyncEngine", () => {
     // push, never a sync message, so it went on syncing with every other device after each edit.
     const bus = new MemoryBus();
     const sent: string[] = [];
-    const counting = (self: string) => {
-      const transport = bus.transport(asPeerId(self));
-      const send = transport.send.bind(transport);
-      transport.send = (to, message) => {
-        if (decodeMessage(message)?.type === "sync") sent.push(`${self}>${to}`);
-        send(to, message);
-      };
-      return transport;
-    };
+    const counting = (self: string) =>
+      countingTransport(bus, self, sent, (message) => decodeMessage(message)?.type === "sync");
     const stores = new Map([2, 3, 4].map((n) => [n, new MemoryStore()]));
     const leaf = (n: number, doc = emptyVaultDoc(actor(n))) =>
       new SyncEngine({
@@ -564,6 +545,30 @@ describe("SyncEngine", () => {
  * A hub, a leaf and a client on one bus, where the hub never hears the client: a bridge client on
  * the leaf's NATS, whose messages the hub's NATS does not carry. Nothing is started.
  */
+/**
+ * `self`'s transport on `bus`, noting in `sent` each message `counted` picks: "self>to" for a
+ * unicast, "self>*" for a broadcast.
+ */
+function countingTransport(
+  bus: MemoryBus,
+  self: string,
+  sent: string[],
+  counted: (message: Uint8Array, unicast: boolean) => boolean,
+): Transport {
+  const transport = bus.transport(asPeerId(self));
+  const send = transport.send.bind(transport);
+  transport.send = (to, message) => {
+    if (counted(message, true)) sent.push(`${self}>${to}`);
+    send(to, message);
+  };
+  const broadcast = transport.broadcast.bind(transport);
+  transport.broadcast = (message) => {
+    if (counted(message, false)) sent.push(`${self}>*`);
+    broadcast(message);
+  };
+  return transport;
+}
+
 function hubDeafToClient() {
   const bus = new MemoryBus();
   const deafHub = bus.transport(asPeerId("hub"));
