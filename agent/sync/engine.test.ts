@@ -332,14 +332,7 @@ describe("SyncEngine", () => {
     const sent: string[] = [];
     const counting = (self: string) =>
       countingTransport(bus, self, sent, (message, unicast) => unicast || decodeMessage(message)?.type !== "announce");
-    const hub = new SyncEngine({
-      self: asPeerId("hub"),
-      hub: true,
-      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-      store: new MemoryStore(),
-      transport: counting("hub"),
-      clock,
-    });
+    const hub = hubEngine(counting("hub"));
     const leaves = [2, 3, 4].map(
       (n) =>
         new SyncEngine({
@@ -383,14 +376,7 @@ describe("SyncEngine", () => {
         transport: counting(`leaf${n}`),
         clock,
       });
-    const hub = new SyncEngine({
-      self: asPeerId("hub"),
-      hub: true,
-      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-      store: new MemoryStore(),
-      transport: counting("hub"),
-      clock,
-    });
+    const hub = hubEngine(counting("hub"));
     const [leaf2, leaf3, first4] = [leaf(2), leaf(3), leaf(4)];
     for (const engine of [hub, leaf2, leaf3, first4]) await engine.start();
     await settle(hub, leaf2, leaf3, first4);
@@ -545,6 +531,18 @@ describe("SyncEngine", () => {
  * A hub, a leaf and a client on one bus, where the hub never hears the client: a bridge client on
  * the leaf's NATS, whose messages the hub's NATS does not carry. Nothing is started.
  */
+/** The vault's creator as a hub, on `transport`. */
+function hubEngine(transport: Transport): SyncEngine {
+  return new SyncEngine({
+    self: asPeerId("hub"),
+    hub: true,
+    doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+    store: new MemoryStore(),
+    transport,
+    clock,
+  });
+}
+
 /**
  * `self`'s transport on `bus`, noting in `sent` each message `counted` picks: "self>to" for a
  * unicast, "self>*" for a broadcast.
