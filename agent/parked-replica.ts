@@ -39,9 +39,9 @@ export function isIdleTraffic(message: Uint8Array, heads: readonly string[]): bo
   return parkedVerdict(message, heads) === ParkedVerdict.inStep;
 }
 
-/** Our own announcement, as the engine would send it (SyncEngine #announcement); `direct` to one peer. */
-export function parkedAnnouncement(heads: readonly string[], ready: boolean, hub: boolean, direct = false): Uint8Array {
-  return encodeMessage({ type: "announce", heads: heads.slice(0, ANNOUNCE_HEADS_MAX), ready, hub, direct });
+/** Our own announcement, as the engine would send it (SyncEngine #announcement). */
+export function parkedAnnouncement(heads: readonly string[], ready: boolean, hub: boolean): Uint8Array {
+  return encodeMessage({ type: "announce", heads: heads.slice(0, ANNOUNCE_HEADS_MAX), ready, hub });
 }
 
 /** True for an announcement frame (type byte 1), without decoding it: the cheap test on every send. */

@@ -330,7 +330,7 @@ export class Replica {
   #introduce(from: PeerId): void {
     const state = this.#state;
     if (state.kind === "unloaded")
-      this.#transport.send(from, parkedAnnouncement(state.heads, state.ready, this.#options.hub === true, true));
+      this.#transport.send(from, parkedAnnouncement(state.heads, state.ready, this.#options.hub === true));
   }
 
   #announceParked(): void {

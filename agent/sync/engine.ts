@@ -11,7 +11,7 @@
  * resolve conflicts, relay (a remote change), store, offer (a local change), report.
  */
 import * as A from "@automerge/automerge";
-import { ANNOUNCE_HEADS_MAX, decodeMessage, encodeMessage, type Announcement } from "./messages.js";
+import { ANNOUNCE_HEADS_MAX, decodeMessage, encodeMessage } from "./messages.js";
 import { buggify, plantedBugs } from "./buggify.js";
 import type { Log, PeerId } from "./ports.js";
 import { silentLog } from "./ports.js";
@@ -45,7 +45,6 @@ import {
   SyncDue,
   inStep,
   noteAnnouncement,
-  noteHeardBy,
   noteHeardHeads,
   noteSyncFrom,
   restartExchange,
@@ -310,7 +309,7 @@ export class SyncEngine {
    *  - our heads are broadcast after the sync messages of the same event.
    */
   #evaluate(): void {
-    for (const id of this.#introductionsDue.splice(0)) this.#cfg.transport.send(id, this.#announcement(true));
+    for (const id of this.#introductionsDue.splice(0)) this.#cfg.transport.send(id, this.#announcement());
     const due: [PeerState, SyncDue][] = [];
     for (const peer of this.#peers.all()) {
       if (peer.due !== SyncDue.none) due.push([peer, peer.due]);
@@ -361,7 +360,7 @@ export class SyncEngine {
       case "blob":
         return this.#fetcher.onMessage(from, message);
       case "announce":
-        this.#onAnnounce(peer, message);
+        this.#onAnnounce(peer, message.heads, message.hub === true);
         break;
       case "changes":
         await this.#onChanges(peer, message.heads, message.allHeads, message.changes);
@@ -396,15 +395,8 @@ export class SyncEngine {
     this.#log.warn({ peer: from, reason }, "dropped message");
   }
 
-  #onAnnounce(peer: PeerState, announcement: Announcement): void {
-    const theirHeads = announcement.heads;
-    noteAnnouncement(peer, announcement.hub === true);
-    if (announcement.direct) noteHeardBy(peer);
-    // A device no hub has written to yet offers sync to every peer after each change it gets
-    // (PeerTable.offersTo): one started in step with us (after a clone, a restart) would get every
-    // later change by push, never by sync, and go on offering to all. Our direct answer ends that.
-    if (this.#cfg.hub && announcement.unheard && !this.#introductionsDue.includes(peer.id))
-      this.#introductionsDue.push(peer.id);
+  #onAnnounce(peer: PeerState, theirHeads: string[], announcedHub: boolean): void {
+    noteAnnouncement(peer, announcedHub);
     noteHeardHeads(peer, theirHeads, theirHeads.length < ANNOUNCE_HEADS_MAX);
     if (sameHeads(A.getHeads(this.#doc), theirHeads) || !this.#peers.offersTo(peer)) return;
     // Their heads differ: whatever was in flight may be lost; start this pair's exchange afresh.
@@ -701,18 +693,12 @@ export class SyncEngine {
     this.#cfg.transport.broadcast(this.#announcement());
   }
 
-  /**
-   * `direct`: sent to one peer alone, which tells it we hear it (noteHeardBy). `unheard`: no hub has
-   * written to us yet, so a hub that hears this answers with a direct announcement (#onAnnounce).
-   */
-  #announcement(direct = false): Uint8Array {
+  #announcement(): Uint8Array {
     return encodeMessage({
       type: "announce",
       heads: A.getHeads(this.#doc).slice(0, ANNOUNCE_HEADS_MAX),
       ready: isReady(this.#doc),
       hub: this.#cfg.hub,
-      direct,
-      unheard: !this.#cfg.hub && !this.#peers.hubHearsUs(),
     });
   }
 

@@ -11,24 +11,6 @@ import {
 
 const hash = (n: number) => n.toString(16).padStart(64, "0");
 
-describe("wire messages: announce", () => {
-  it("round-trips each announcement flag on its own", () => {
-    const flags = ["ready", "hub", "direct", "unheard"] as const;
-    for (const on of flags) {
-      const message = {
-        type: "announce" as const,
-        heads: [hash(1)],
-        ready: false,
-        hub: false,
-        direct: false,
-        unheard: false,
-      };
-      const flagged = { ...message, [on]: true };
-      assert.deepEqual(decodeMessage(encodeMessage(flagged)), flagged, on);
-    }
-  });
-});
-
 describe("wire messages: blob-want and blob", () => {
   it("round-trips a blob-want and a blob chunk", () => {
     const want = { type: "blob-want" as const, hashes: [hash(1), hash(2)] };

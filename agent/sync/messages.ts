@@ -4,9 +4,7 @@
  *
  *   [u8 version=1][u8 type] body
  *   type 1 announce: [u8 flags][u16 headCount] headCount × 32-byte change hashes
- *                    flags: 1 = the sender holds a vault (ready), 2 = the sender is a hub's replica,
- *                           4 = sent to the receiver alone (so the sender hears the receiver),
- *                           8 = no hub has written to the sender yet (a hub answers it directly)
+ *                    flags: 1 = the sender holds a vault (ready), 2 = the sender is a hub's replica
  *   type 2 sync:     Automerge sync message bytes
  *   type 3 blob-want: [u16 count] count × 32-byte blob hashes (SHA-256 of the bytes)
  *   type 4 blob:      [32-byte hash][u32 offset][u32 total] chunk bytes (offset + chunk ≤ total)
@@ -24,8 +22,6 @@ export const ANNOUNCE_HEADS_MAX = 256;
 const HASH_BYTES = 32;
 const FLAG_READY = 1;
 const FLAG_HUB = 2;
-const FLAG_DIRECT = 4;
-const FLAG_UNHEARD = 8;
 
 /** More hashes than this in one blob-want means a malformed or hostile frame. */
 export const BLOB_WANT_MAX = 64;
@@ -36,19 +32,8 @@ export const BLOB_HEADER_BYTES = 2 + HASH_BYTES + 8;
 export const PUSHED_CHANGES_MAX = 1024;
 const FLAG_ALL_HEADS = 1;
 
-export interface Announcement {
-  type: "announce";
-  heads: string[];
-  ready: boolean;
-  hub?: boolean;
-  /** Sent to the receiver alone: the sender hears it. */
-  direct?: boolean;
-  /** No hub has written to the sender yet: a hub answers with a direct announcement. */
-  unheard?: boolean;
-}
-
 export type WireMessage =
-  | Announcement
+  | { type: "announce"; heads: string[]; ready: boolean; hub?: boolean }
   | { type: "changes"; heads: string[]; allHeads: boolean; changes: Uint8Array[] }
   | { type: "sync"; data: Uint8Array }
   | { type: "snapshot"; data: Uint8Array }
@@ -70,11 +55,7 @@ export function encodeMessage(message: WireMessage): Uint8Array {
   const out = new Uint8Array(5 + HASH_BYTES * message.heads.length);
   out[0] = WIRE_VERSION;
   out[1] = 1;
-  out[2] =
-    (message.ready ? FLAG_READY : 0) |
-    (message.hub ? FLAG_HUB : 0) |
-    (message.direct ? FLAG_DIRECT : 0) |
-    (message.unheard ? FLAG_UNHEARD : 0);
+  out[2] = (message.ready ? FLAG_READY : 0) | (message.hub ? FLAG_HUB : 0);
   new DataView(out.buffer).setUint16(3, message.heads.length);
   message.heads.forEach((head, i) => out.set(hexToBytes(head), 5 + i * HASH_BYTES));
   return out;
@@ -92,15 +73,7 @@ export function decodeMessage(frame: Uint8Array): WireMessage | undefined {
   if (count > ANNOUNCE_HEADS_MAX || frame.length !== 5 + count * HASH_BYTES) return undefined;
   const heads: string[] = [];
   for (let i = 0; i < count; i++) heads.push(bytesToHex(frame.subarray(5 + i * HASH_BYTES, 5 + (i + 1) * HASH_BYTES)));
-  const flags = frame[2];
-  return {
-    type: "announce",
-    heads,
-    ready: (flags & FLAG_READY) !== 0,
-    hub: (flags & FLAG_HUB) !== 0,
-    direct: (flags & FLAG_DIRECT) !== 0,
-    unheard: (flags & FLAG_UNHEARD) !== 0,
-  };
+  return { type: "announce", heads, ready: (frame[2] & FLAG_READY) !== 0, hub: (frame[2] & FLAG_HUB) !== 0 };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

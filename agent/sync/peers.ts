@@ -121,14 +121,6 @@ export function noteAnnouncement(peer: PeerState, announcedHub: boolean): void {
 /** It sent us sync (a message or a snapshot): our state for the pair moved, and a hub now hears us. */
 export function noteSyncFrom(peer: PeerState): void {
   peer.syncStateUnsaved = true;
-  noteHeardBy(peer);
-}
-
-/**
- * It sent something to us alone (sync, a snapshot, a direct announcement). A peer learns our id only
- * from our own messages, so a hub that writes to us hears us.
- */
-export function noteHeardBy(peer: PeerState): void {
   if (peer.role.kind === "hub") peer.role = { kind: "hub", hearsUs: true };
 }
 
