@@ -330,9 +330,28 @@ describe("SyncEngine", () => {
   it("sends a leaf's changes to the hub only once it has heard a hub, and every leaf still converges", async () => {
     const bus = new MemoryBus();
     const sent: string[] = [];
-    const counting = (self: string) =>
-      countingTransport(bus, self, sent, (message, unicast) => unicast || decodeMessage(message)?.type !== "announce");
-    const hub = hubEngine(counting("hub"));
+    const counting = (self: string) => {
+      const transport = bus.transport(asPeerId(self));
+      const send = transport.send.bind(transport);
+      transport.send = (to, message) => {
+        sent.push(`${self}>${to}`);
+        send(to, message);
+      };
+      const broadcast = transport.broadcast.bind(transport);
+      transport.broadcast = (message) => {
+        if (decodeMessage(message)?.type !== "announce") sent.push(`${self}>*`);
+        broadcast(message);
+      };
+      return transport;
+    };
+    const hub = new SyncEngine({
+      self: asPeerId("hub"),
+      hub: true,
+      doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
+      store: new MemoryStore(),
+      transport: counting("hub"),
+      clock,
+    });
     const leaves = [2, 3, 4].map(
       (n) =>
         new SyncEngine({
@@ -494,42 +513,6 @@ describe("SyncEngine", () => {
  * A hub, a leaf and a client on one bus, where the hub never hears the client: a bridge client on
  * the leaf's NATS, whose messages the hub's NATS does not carry. Nothing is started.
  */
-/** The vault's creator as a hub, on `transport`. */
-function hubEngine(transport: Transport): SyncEngine {
-  return new SyncEngine({
-    self: asPeerId("hub"),
-    hub: true,
-    doc: createVaultDoc({ vaultId: "v", name: "n", createdAt: 1 }, actor(1)),
-    store: new MemoryStore(),
-    transport,
-    clock,
-  });
-}
-
-/**
- * `self`'s transport on `bus`, noting in `sent` each message `counted` picks: "self>to" for a
- * unicast, "self>*" for a broadcast.
- */
-function countingTransport(
-  bus: MemoryBus,
-  self: string,
-  sent: string[],
-  counted: (message: Uint8Array, unicast: boolean) => boolean,
-): Transport {
-  const transport = bus.transport(asPeerId(self));
-  const send = transport.send.bind(transport);
-  transport.send = (to, message) => {
-    if (counted(message, true)) sent.push(`${self}>${to}`);
-    send(to, message);
-  };
-  const broadcast = transport.broadcast.bind(transport);
-  transport.broadcast = (message) => {
-    if (counted(message, false)) sent.push(`${self}>*`);
-    broadcast(message);
-  };
-  return transport;
-}
-
 function hubDeafToClient() {
   const bus = new MemoryBus();
   const deafHub = bus.transport(asPeerId("hub"));
