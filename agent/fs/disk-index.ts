@@ -22,6 +22,8 @@ const JOURNAL = "disk-index.journal";
  * has entries: a first save of a whole folder (a clone) goes straight to the snapshot.
  */
 const JOURNAL_LINES_MIN = 1024;
+/** Every file the index keeps in the state directory (for tools and tests that copy or remove it). */
+export const DISK_INDEX_FILES = [SNAPSHOT, JOURNAL] as const;
 
 /**
  * Saved as a snapshot plus an append-only journal: rewriting every entry on each save made a

@@ -24,6 +24,7 @@ import { DiskStore } from "../vault/store/disk-store.js";
 import { saveVaultConfig, loadVaultConfig } from "../vault/config.js";
 import { listStored, readEntry } from "../vault/model/vault-doc.js";
 import { waitFor } from "../../test/helpers/wait.js";
+import { DISK_INDEX_FILES } from "./disk-index.js";
 
 const KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHQ7Y2F0c3RhbmRpbmd0ZXN0a2V5MDAwMDAwMDAwMDAw test@device";
 const open: LocalVault[] = [];
@@ -36,10 +37,9 @@ const readEntryText = (vault: LocalVault, path: string) => {
 const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
 
 /** The disk index as saved now (its snapshot and journal), to put back as a crash would leave it. */
-const INDEX_FILES = ["disk-index.json", "disk-index.journal"];
-const savedIndex = (stateDir: string) => Promise.all(INDEX_FILES.map((name) => read(join(stateDir, name))));
+const savedIndex = (stateDir: string) => Promise.all(DISK_INDEX_FILES.map((name) => read(join(stateDir, name))));
 async function restoreIndex(stateDir: string, saved: (string | undefined)[]): Promise<void> {
-  for (const [i, name] of INDEX_FILES.entries()) {
+  for (const [i, name] of DISK_INDEX_FILES.entries()) {
     const content = saved[i];
     if (content === undefined) await rm(join(stateDir, name), { force: true });
     else await writeFile(join(stateDir, name), content);

@@ -8,6 +8,7 @@ import { cp, rm, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { openLocalVault } from "../../agent/local-vault/local-vault.js";
+import { DISK_INDEX_FILES } from "../../agent/fs/disk-index.js";
 import { benchDir, writeVaultFiles, verifyVaultFiles } from "./fixtures.js";
 
 const arg = (flag: string, fallback: string) => {
@@ -24,7 +25,7 @@ for (let i = 0; i < runs; i++) {
   const target = join(box, `target-${i}`);
   await mkdir(target);
   await cp(join(source, ".edgesync"), join(target, ".edgesync"), { recursive: true });
-  for (const name of ["disk-index.json", "disk-index.journal"]) await rm(join(target, ".edgesync", name), { force: true });
+  for (const name of DISK_INDEX_FILES) await rm(join(target, ".edgesync", name), { force: true });
   const vault = await openLocalVault({ root: target, peerId: "UPROBE", holder: "materialise-probe", watch: false });
   const started = performance.now();
   await vault.binding.reconcile();
